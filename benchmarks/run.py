@@ -1,0 +1,261 @@
+"""Time srcgrad and its peers against hand-written numpy gradients; print a markdown report.
+
+Usage: ``python benchmarks/run.py [--quick] [--out benchmarks/results.md] [--only TEXT]``
+
+For each case: the primal, the hand-written gradient, then every column of ``benchmarks.peers.COLUMNS``.
+Each column's gradient is checked once against the hand-written one before it is timed; a column that is
+not installed or fails shows ``n/a`` (srcgrad: ``unsupported: <ExceptionType>``) with the reason in a
+footnote, and the run goes on. Then srcgrad's cold generation time (one fresh process per case) and the
+peak memory of long reverse sweeps. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import importlib
+import json
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from benchmarks import report  # noqa: E402
+from benchmarks.cases import CASES, MEMORY_CASES, Case  # noqa: E402
+from benchmarks.peers import COLUMNS, Column  # noqa: E402
+from benchmarks.timing import median_time, peak_memory, time_limit  # noqa: E402
+
+RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: float  # seconds one timing run lasts at least
+    repeat: int  # timing runs per cell; the median is reported
+    timeout: float  # seconds allowed for one cell (build, check and timing)
+    cold_repeat: int  # fresh processes per case for the generation time; the median is reported
+    quick: bool
+
+
+QUICK = Settings(target=0.02, repeat=3, timeout=30.0, cold_repeat=1, quick=True)
+FULL = Settings(target=0.2, repeat=7, timeout=180.0, cold_repeat=3, quick=False)
+
+
+@dataclass
+class Loaded:
+    """A column with its builder, or the reason it has none."""
+
+    column: Column
+    builder: object = None
+    error: BaseException | None = None
+
+    @property
+    def is_srcgrad(self) -> bool:
+        return self.column.title == "srcgrad"
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_columns() -> tuple[list[Loaded], dict[str, str]]:
+    loaded, versions = [], {}
+    for column in COLUMNS:
+        tool = column.title.split()[0]
+        try:
+            module = importlib.import_module(column.module)
+            loaded.append(Loaded(column, builder=getattr(module, column.builder)))
+            versions[tool] = module.version()
+        except Exception as error:
+            loaded.append(Loaded(column, error=error))
+            versions.setdefault(tool, f"not available ({report.error_text(error, 120)})")
+    return loaded, versions
+
+
+def compare(got: tuple, reference: tuple) -> str | None:
+    """None if every gradient matches the reference (np.allclose, rtol 1e-6), else what is wrong."""
+    if len(got) != len(reference):
+        return f"{len(got)} gradients instead of {len(reference)}"
+    for index, (value, expected) in enumerate(zip(got, reference, strict=True)):
+        value = np.asarray(value, dtype=np.float64)
+        expected = np.asarray(expected, dtype=np.float64)
+        if value.shape != expected.shape:
+            return f"gradient {index} has shape {value.shape}, expected {expected.shape}"
+        scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+        if not np.allclose(value, expected, rtol=RTOL, atol=1e-12 * scale):
+            error = np.max(np.abs(value - expected)) / scale
+            return f"gradient {index} differs from the hand-written one (max error {error:.3g} × max|grad|)"
+    return None
+
+
+def inputs_changed(args: tuple, pristine: tuple) -> bool:
+    return any(not np.array_equal(a, b) for a, b in zip(args, pristine, strict=True))
+
+
+def failure_cell(loaded: Loaded, case_name: str, error: BaseException, notes: report.Notes) -> str:
+    title = loaded.column.title
+    if loaded.error is not None:
+        note = notes.ref(f"{title}: could not be loaded: {report.error_text(loaded.error)}")
+        return f"import failed {note}" if loaded.is_srcgrad else f"n/a {note}"
+    note = notes.ref(f"{title} on {case_name}: {report.error_text(error)}")
+    return f"unsupported: {type(error).__name__} {note}" if loaded.is_srcgrad else f"n/a {note}"
+
+
+def measure_column(loaded, case, pristine, reference, hand_seconds, settings, notes) -> tuple[str, float | None]:
+    """The table cell of one column on one case, and its median seconds (None when it failed)."""
+    if loaded.error is not None:
+        return failure_cell(loaded, case.name, loaded.error, notes), None
+    args = copy.deepcopy(pristine)
+    try:
+        with time_limit(settings.timeout):
+            call, to_numpy = loaded.builder(case, args)
+            problem = compare(to_numpy(call()), reference)
+            seconds = median_time(call, settings.target, settings.repeat)
+    except Exception as error:
+        return failure_cell(loaded, case.name, error, notes), None
+    if problem is None and inputs_changed(args, pristine):
+        problem = "it changed its input arrays in place"
+    cell = f"{report.format_time(seconds)} ({report.format_ratio(seconds, hand_seconds)})"
+    if problem:
+        cell += f" ⚠ mismatch {notes.ref(f'{loaded.column.title} on {case.name}: {problem}')}"
+    return cell, seconds
+
+
+def time_case(case: Case, columns: list[Loaded], settings: Settings, notes: report.Notes):
+    pristine = case.args()
+    args = copy.deepcopy(pristine)
+    primal = median_time(lambda: case.fn(*args), settings.target, settings.repeat)
+    reference = case.grad(*args)
+    hand = median_time(lambda: case.grad(*args), settings.target, settings.repeat)
+    row = [case.name, report.format_time(primal), report.format_time(hand)]
+    srcgrad_seconds = None
+    for loaded in columns:
+        progress(f"  {loaded.column.title}")
+        cell, seconds = measure_column(loaded, case, pristine, reference, hand, settings, notes)
+        row.append(cell)
+        if loaded.is_srcgrad:
+            srcgrad_seconds = seconds
+    return row, srcgrad_seconds
+
+
+def cold_generation(case: Case, settings: Settings, warm: float | None, notes: report.Notes) -> list[str]:
+    """One row of the generation-time table, from ``cold_repeat`` fresh processes."""
+    runs = []
+    for _ in range(settings.cold_repeat):
+        command = [sys.executable, str(ROOT / "benchmarks" / "cold.py"), case.name]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout, check=True)
+            outcome = json.loads(done.stdout.strip().splitlines()[-1])
+        except Exception as error:
+            outcome = {"stage": "process", "error": report.error_text(error), "error_type": type(error).__name__}
+        if "error" in outcome:
+            note = notes.ref(f"srcgrad generation ({outcome['stage']}) on {case.name}: {outcome['error']}")
+            label = "import failed" if outcome["stage"] == "import" else f"unsupported: {outcome['error_type']}"
+            return [case.name, f"{label} {note}", "", "", "", ""]
+        runs.append(outcome)
+
+    def median(key):
+        return statistics.median(run[key] for run in runs)
+
+    total = median("grad") + median("first_call")
+    return [
+        case.name,
+        report.format_time(median("grad")),
+        report.format_time(median("first_call")),
+        report.format_time(total),
+        report.format_time(warm) if warm is not None else "n/a",
+        report.format_time(median("import")),
+    ]
+
+
+def memory_row(case: Case, srcgrad_column: Loaded, settings: Settings, notes: report.Notes) -> list[str]:
+    args = case.args()
+    primal_bytes, _ = peak_memory(lambda: case.fn(*args))
+    hand_bytes, reference = peak_memory(lambda: case.grad(*args))
+    row = [case.name, report.format_bytes(primal_bytes), report.format_bytes(hand_bytes)]
+    if srcgrad_column.error is not None:
+        return row + [failure_cell(srcgrad_column, case.name, srcgrad_column.error, notes)]
+    try:
+        with time_limit(settings.timeout):
+            call, to_numpy = srcgrad_column.builder(case, args)
+            call()  # generate and warm up outside the measurement
+            srcgrad_bytes, result = peak_memory(call)
+            problem = compare(to_numpy(result), reference)
+    except Exception as error:
+        return row + [failure_cell(srcgrad_column, case.name, error, notes)]
+    cell = f"{report.format_bytes(srcgrad_bytes)} (×{srcgrad_bytes / max(hand_bytes, 1):.3g})"
+    if problem:
+        cell += f" ⚠ mismatch {notes.ref(f'srcgrad (memory) on {case.name}: {problem}')}"
+    return row + [cell]
+
+
+def build_report(settings: Settings, only: str | None) -> list[str]:
+    notes = report.Notes()
+    columns, versions = load_columns()
+    cases = [c for c in CASES if not (settings.quick and c.big) and (only is None or only in c.name)]
+    memory_cases = [c for c in MEMORY_CASES if only is None or only in c.name]
+    srcgrad_column = next(loaded for loaded in columns if loaded.is_srcgrad)
+
+    timing_rows, warm = [], {}
+    with contextlib.redirect_stdout(sys.stderr):  # keep anything a tool prints out of the report
+        for case in cases:
+            progress(f"timing {case.name}")
+            row, warm[case.name] = time_case(case, columns, settings, notes)
+            timing_rows.append(row)
+        generation_rows = []
+        for case in cases:
+            progress(f"cold generation {case.name}")
+            generation_rows.append(cold_generation(case, settings, warm[case.name], notes))
+        memory_rows = []
+        for case in memory_cases:
+            progress(f"memory {case.name}")
+            memory_rows.append(memory_row(case, srcgrad_column, settings, notes))
+
+    mode = (
+        f"{'quick' if settings.quick else 'full'}: median of {settings.repeat} runs of >= {settings.target:g} s "
+        f"each; cold generation: median of {settings.cold_repeat} fresh process(es)"
+    )
+    lines = ["# srcgrad benchmarks", "", *report.machine(versions, mode), ""]
+    lines += ["## Gradient time", "", "Median time per call; `(×r)` = this column's time / hand-written time.", ""]
+    headers = ["case", "primal", "hand-written"] + [loaded.column.title for loaded in columns]
+    lines += report.table(headers, timing_rows)
+    lines += ["", "## srcgrad generation time (cold)", ""]
+    lines += [
+        "Each case in a fresh process: the first `srcgrad.grad(f, wrt=...)`, then its first call. "
+        "`import srcgrad` is timed separately and is not in the total.",
+        "",
+    ]
+    headers = ["case", "srcgrad.grad()", "first call", "cold total", "warm call", "import srcgrad"]
+    lines += report.table(headers, generation_rows)
+    lines += ["", "## Peak memory of the gradient (tracemalloc)", ""]
+    lines += ["Peak bytes allocated during one call, above what was allocated before it.", ""]
+    lines += report.table(["case", "primal", "hand-written reverse", "srcgrad"], memory_rows)
+    footnotes = notes.markdown()
+    if footnotes:
+        lines += ["", "## Notes", "", *footnotes]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, skip the n=1e6 case (< 1 minute)")
+    parser.add_argument("--out", type=Path, help="also write the markdown report to this file")
+    parser.add_argument("--only", help="run only the cases whose name contains this text")
+    options = parser.parse_args(argv)
+    lines = build_report(QUICK if options.quick else FULL, options.only)
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if options.out:
+        options.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""srcgrad: source-transformation automatic differentiation for Python and numpy.
+
+``@srcgrad.grad`` reads a function's source, lowers it to a linear IR (the compute graph), generates the reverse
+sweep, and compiles readable Python: ``srcgrad.source(df)`` shows it.
+"""
+
+from srcgrad import rules as _rules  # noqa: F401  (registers the built-in derivative rules)
+from srcgrad.api import Graph, grad, graph, source, value_and_grad, vjp
+from srcgrad.errors import (
+    InternalError,
+    InvalidArgument,
+    NonScalarOutput,
+    NoRuleError,
+    SourceUnavailable,
+    SrcgradError,
+    UnsupportedSyntax,
+)
+from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.version import __version__
+
+__all__ = [
+    "Graph", "InternalError", "InvalidArgument", "NoRuleError", "NonScalarOutput", "SourceUnavailable",
+    "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "grad", "graph", "nondifferentiable", "source",
+    "value_and_grad", "vjp",
+]

@@ -1,0 +1,252 @@
+"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source``, ``graph``.
+
+In: a user function and ``wrt`` (a position, a parameter name, or a tuple of them). Out: a plain Python function.
+What holds:
+- the source is parsed and fenced when the transform is made (errors come early), but names are resolved and code is
+  generated at the first call, so helpers defined later in the module work;
+- generated code is specialised to the kinds of the arguments (Python number or array), cached per kind; generation
+  is guarded by a lock, so concurrent first calls transform once;
+- a gradient has the type, shape and float dtype of its argument.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from srcgrad import ir, pipeline
+from srcgrad.errors import InvalidArgument, SrcgradError
+from srcgrad.passes import ARRAY, SCALAR
+
+Wrt = int | str | tuple
+
+
+class Transform:
+    """One (function, wrt, mode): parsed once, generated once per argument-kind signature."""
+
+    def __init__(self, func: Callable, wrt: Wrt, mode: str):
+        if getattr(func, "__srcgrad_transform__", None) is not None:
+            raise SrcgradError(
+                f"{func.__name__} is already a srcgrad-generated function; higher-order derivatives are not "
+                "supported yet",
+                hint="differentiate the original function",
+            )
+        self.func = func
+        self.mode = mode
+        self.pf = pipeline.parse_and_fence(func)
+        self.signature = inspect.signature(func)
+        self.params = list(self.signature.parameters)
+        self.as_tuple = isinstance(wrt, (tuple, list))
+        self.wrt = self._resolve_wrt(wrt)
+        self.wrt_positions = [self.params.index(w) for w in self.wrt]
+        self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
+        self.last: pipeline.Generated | None = None
+        self.lock = threading.Lock()
+
+    def _resolve_wrt(self, wrt: Wrt) -> list[str]:
+        items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]
+        if not items:
+            raise InvalidArgument("wrt is empty", hint=f"name at least one of the parameters {self.params}")
+        names = []
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, str)):
+                raise InvalidArgument(f"wrt must be a parameter position or name, got {item!r}")
+            if isinstance(item, int):
+                if not -len(self.params) <= item < len(self.params):
+                    raise InvalidArgument(
+                        f"wrt={item} is out of range: {self.func.__name__} has {len(self.params)} parameters "
+                        f"{self.params}"
+                    )
+                item = self.params[item]
+            elif item not in self.params:
+                raise InvalidArgument(
+                    f"wrt={item!r} is not a parameter of {self.func.__name__}; its parameters are {self.params}"
+                )
+            if item in names:
+                raise InvalidArgument(f"wrt names {item!r} twice")
+            names.append(item)
+        return names
+
+    def bind(self, args: tuple, kwargs: dict) -> list:
+        """All argument values in parameter order (defaults applied)."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArgument(f"{self.func.__name__}{self.signature}: {exc}") from None
+        bound.apply_defaults()
+        return [bound.arguments[p] for p in self.params]
+
+    def kinds(self, values: list) -> tuple[str, ...]:
+        out = []
+        for name, value in zip(self.params, values):
+            if name in self.wrt:
+                check_differentiable(name, value)
+            out.append(SCALAR if type(value) in (float, int, bool) else ARRAY)
+        return tuple(out)
+
+    def specialise(self, values: list) -> pipeline.Generated:
+        kinds = self.kinds(values)
+        generated = self.by_kinds.get(kinds)
+        if generated is None:
+            with self.lock:
+                generated = self.by_kinds.get(kinds)
+                if generated is None:
+                    generated = pipeline.generate(self.pf, self.wrt, self.mode, dict(zip(self.params, kinds)),
+                                                  self.as_tuple)
+                    self.by_kinds[kinds] = generated
+        self.last = generated
+        return generated
+
+    def generic(self) -> pipeline.Generated:
+        """The variant that makes no assumption about argument kinds (what `emit` writes)."""
+        kinds = tuple(ARRAY for _ in self.params)
+        with self.lock:
+            if kinds not in self.by_kinds:
+                self.by_kinds[kinds] = pipeline.generate(self.pf, self.wrt, self.mode,
+                                                         dict(zip(self.params, kinds)), self.as_tuple)
+        return self.by_kinds[kinds]
+
+
+def check_differentiable(name: str, value: Any) -> None:
+    """A differentiated argument must be a real number or a real (or integer) array."""
+    if type(value) in (float, int, bool):
+        return
+    if isinstance(value, (np.ndarray, np.generic)):
+        if value.dtype.kind in "fiub":
+            return
+        what = {"c": "complex", "O": "object"}.get(value.dtype.kind, str(value.dtype))
+        raise InvalidArgument(
+            f"cannot differentiate with respect to `{name}`: it has dtype {value.dtype} ({what})",
+            hint="srcgrad differentiates real floating-point values; pass a float array",
+        )
+    if isinstance(value, complex):
+        raise InvalidArgument(f"cannot differentiate with respect to `{name}`: complex values are not supported",
+                              hint="split the value into real and imaginary parts")
+    raise InvalidArgument(
+        f"cannot differentiate with respect to `{name}`: got {type(value).__name__}, expected a float or an array",
+        hint="pass a float or a numpy array (lists: np.asarray(values, dtype=float))",
+    )
+
+
+def _make_entry(transform: Transform, name: str) -> Callable:
+    cache: dict[tuple, Callable] = {}
+    n_params = len(transform.params)
+    wrt_positions = transform.wrt_positions
+    vjp = transform.mode == "vjp"
+    kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    n_pos = n_params - len(kwonly)
+
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        if vjp:
+            if "seed" in kwargs:
+                seed = kwargs.pop("seed")
+            elif args:
+                args, seed = args[:-1], args[-1]
+            else:
+                raise InvalidArgument(f"{name}(*args, seed): the seed (the output's adjoint) is missing")
+        if kwargs or len(args) != n_params:
+            args = tuple(transform.bind(args, kwargs))
+        key = tuple(map(type, args))
+        impl = cache.get(key)
+        if impl is None:
+            impl = transform.specialise(list(args)).function
+            cache[key] = impl
+            entry.__wrapped__ = impl
+        else:
+            for i in wrt_positions:
+                a = args[i]
+                if type(a) is np.ndarray and a.dtype.kind not in "fiub":
+                    check_differentiable(transform.params[i], a)
+        if kwonly:
+            named = dict(zip(kwonly, args[n_pos:]))
+            if vjp:
+                named["seed"] = seed
+            return impl(*args[:n_pos], **named)
+        return impl(*args, seed=seed) if vjp else impl(*args)
+
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = f"{pipeline._mode_title(transform.mode)} of {transform.func.__qualname__} with respect to " \
+                    f"{', '.join(transform.wrt)} (generated by srcgrad; see srcgrad.source)."
+    entry.__module__ = transform.func.__module__
+    entry.__srcgrad_transform__ = transform
+    return entry
+
+
+def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) -> Any:
+    if func is None:
+        return lambda f: _decorator_or_call(f, wrt, mode, suffix)
+    if not callable(func):
+        raise InvalidArgument(f"expected a function to differentiate, got {type(func).__name__}",
+                              hint="use @srcgrad.grad or @srcgrad.grad(wrt=...)")
+    transform = Transform(func, wrt, mode)
+    return _make_entry(transform, f"{func.__name__}_{suffix}")
+
+
+def grad(func: Callable | None = None, wrt: Wrt = 0) -> Any:
+    """The gradient of a scalar-valued function.
+
+    ``wrt`` is a parameter position, a parameter name, or a tuple of them (then a tuple of gradients is returned).
+    Usable as ``srcgrad.grad(f)``, ``@srcgrad.grad`` and ``@srcgrad.grad(wrt=...)``.
+    """
+    return _decorator_or_call(func, wrt, "grad", "grad")
+
+
+def value_and_grad(func: Callable | None = None, wrt: Wrt = 0) -> Any:
+    """Like :func:`grad`, but the generated function returns ``(value, gradient)``."""
+    return _decorator_or_call(func, wrt, "value_and_grad", "value_and_grad")
+
+
+def vjp(func: Callable | None = None, wrt: Wrt = 0) -> Any:
+    """The vector-Jacobian product ``g(*args, seed)`` of a function with any output shape.
+
+    ``seed`` has the shape of the output; the result has the shape of the ``wrt`` argument(s).
+    """
+    return _decorator_or_call(func, wrt, "vjp", "vjp")
+
+
+def _transform_of(func: Any) -> Transform:
+    transform = getattr(func, "__srcgrad_transform__", None)
+    if transform is None:
+        raise InvalidArgument(
+            f"{getattr(func, '__name__', func)!r} is not a function made by srcgrad.grad/value_and_grad/vjp",
+            hint="pass the result of srcgrad.grad(f), e.g. srcgrad.source(srcgrad.grad(f))",
+        )
+    return transform
+
+
+def source(func: Any, *example_args: Any, **example_kwargs: Any) -> str:
+    """The generated Python source of a srcgrad function.
+
+    With example arguments, the variant specialised to their kinds (Python float or array); otherwise the variant of
+    the most recent call, or the general variant (valid for any kinds) when it has not been called yet.
+    """
+    transform = _transform_of(func)
+    if example_args or example_kwargs:
+        return transform.specialise(transform.bind(example_args, example_kwargs)).source
+    if transform.last is not None:
+        return transform.last.source
+    return transform.generic().source
+
+
+class Graph:
+    """The compute graph of a function: its linear IR. ``str(graph)`` prints it."""
+
+    def __init__(self, function: ir.Function):
+        self.function = function
+
+    def __str__(self) -> str:
+        return str(self.function)
+
+    def __repr__(self) -> str:
+        return f"<srcgrad.Graph of {self.function.name}>\n{self}"
+
+
+def graph(func: Callable) -> Graph:
+    """The linear IR (compute graph) of ``func`` as lowered from its source."""
+    transform = getattr(func, "__srcgrad_transform__", None)
+    pf = transform.pf if transform is not None else pipeline.parse_and_fence(func)
+    return Graph(pipeline.lower_function(pf))

@@ -1,0 +1,267 @@
+"""Code generation helpers: IR operands and ops in, Python ``ast`` nodes out; rule expressions inlined and simplified.
+
+In: IR values (:mod:`srcgrad.ir`), a rule's return expression (a stdlib ``ast`` tree parsed from the rule's source).
+Out: stdlib ``ast`` expressions and statements for the emitter (printed with astor).
+What holds:
+- names the generated code needs from srcgrad (``np``, ``math``, runtime helpers, non-inlined rules) are bound
+  through a :class:`Scope`, which never reuses a name the user's function means differently;
+- :func:`simplify` folds only what keeps semantics exactly (constant arithmetic, ``e ** 1``, ``1 * e``...); it never
+  drops a multiplication by zero (that would lose shapes and NaNs).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import math
+from typing import Any
+
+import numpy as np
+
+from srcgrad import ir
+
+_MISSING = object()
+
+
+class Scope:
+    """Allocates the names of generated code: locals (temporaries, adjoints) and bound objects (closure cells)."""
+
+    def __init__(self, taken: set[str], user_resolve: Any = None):
+        self.taken = set(taken)  # names that must not be reused (user locals and every name the user refers to)
+        self.user_resolve = user_resolve or (lambda name: _MISSING)
+        self.bound: dict[str, Any] = {}  # name -> object, in binding order (deterministic)
+        self._by_id: dict[int, str] = {}
+
+    def local(self, preferred: str) -> str:
+        name, k = preferred, 0
+        while name in self.taken or name in self.bound:
+            k += 1
+            name = f"{preferred}_{k}"
+        self.taken.add(name)
+        return name
+
+    def bind(self, preferred: str, obj: Any) -> str:
+        if id(obj) in self._by_id:
+            return self._by_id[id(obj)]
+        name, k = preferred, 0
+        while (name in self.taken and self.user_resolve(name) is not obj) or (
+            name in self.bound and self.bound[name] is not obj
+        ):
+            k += 1
+            name = f"{preferred}_{k}"
+        self.bound[name] = obj
+        self._by_id[id(obj)] = name
+        return name
+
+
+# --- IR -> ast ---------------------------------------------------------------------------------------------------
+
+
+def name(n: str) -> ast.Name:
+    return ast.Name(id=n, ctx=ast.Load())
+
+
+def parse_expr(text: str) -> ast.expr:
+    return ast.parse(text, mode="eval").body
+
+
+def literal(value: Any) -> ast.expr:
+    if isinstance(value, tuple):
+        return ast.Tuple(elts=[literal(v) for v in value], ctx=ast.Load())
+    if isinstance(value, float) and not math.isfinite(value):
+        return parse_expr("math.inf" if value > 0 else "-math.inf") if not math.isnan(value) else parse_expr(
+            "math.nan")
+    if isinstance(value, (int, float, bool, str, type(None))) or value is Ellipsis:
+        return ast.Constant(value=value)
+    raise ValueError(f"no literal for {value!r}")
+
+
+def operand(op: Any) -> ast.expr:
+    if isinstance(op, ir.Var):
+        return name(op.name)
+    if isinstance(op, ir.Const):
+        if op.text is not None:
+            return parse_expr(op.text)
+        return literal(op.value)
+    if isinstance(op, ir.Index):
+        return index_value(op)
+    raise TypeError(op)
+
+
+def index_slice(index: ir.Index) -> ast.expr:
+    """The index as written inside ``x[...]``."""
+    parts = [_index_part(p) for p in index.parts]
+    if index.is_tuple:
+        return ast.Tuple(elts=parts, ctx=ast.Load())
+    return parts[0]
+
+
+def index_value(index: ir.Index) -> ast.expr:
+    """The index as a value (``np.s_[...]`` when it holds slices, None or Ellipsis)."""
+    plain = all(isinstance(p, (ir.Var, ir.Const)) for p in index.parts)
+    if plain:
+        return index_slice(index)
+    return ast.Subscript(value=parse_expr("np.s_"), slice=index_slice(index), ctx=ast.Load())
+
+
+def _index_part(p: Any) -> ast.expr:
+    if isinstance(p, ir.Slice):
+        return ast.Slice(*[None if b is None else operand(b) for b in (p.lower, p.upper, p.step)])
+    if p is None or p is Ellipsis:
+        return ast.Constant(value=p)
+    return operand(p)
+
+
+_BINOP_AST = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "@": ast.MatMult,
+              "%": ast.Mod, "//": ast.FloorDiv}
+_UNARY_AST = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}
+_CMP_AST = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq, "!=": ast.NotEq,
+            "is": ast.Is, "is not": ast.IsNot, "in": ast.In, "not in": ast.NotIn}
+
+
+def op_value(op: ir.Op) -> ast.expr:
+    """The right-hand side of a forward op, spelled as the user wrote it."""
+    kind, args = op.form.kind, op.args
+    if kind == "copy":
+        return operand(args[0])
+    if kind == "binop":
+        return ast.BinOp(left=operand(args[0]), op=_BINOP_AST[op.form.symbol](), right=operand(args[1]))
+    if kind == "unaryop":
+        return ast.UnaryOp(op=_UNARY_AST[op.form.symbol](), operand=operand(args[0]))
+    if kind == "compare":
+        symbols = _split_compare(op.form.symbol)
+        return ast.Compare(left=operand(args[0]), ops=[_CMP_AST[s]() for s in symbols],
+                           comparators=[operand(a) for a in args[1:]])
+    if kind == "boolop":
+        return ast.BoolOp(op=ast.And() if op.form.symbol == "and" else ast.Or(), values=[operand(a) for a in args])
+    if kind == "tuple":
+        return ast.Tuple(elts=[operand(a) for a in args], ctx=ast.Load())
+    if kind == "list":
+        return ast.List(elts=[operand(a) for a in args], ctx=ast.Load())
+    if kind == "subscript":
+        return ast.Subscript(value=operand(args[0]), slice=index_slice(args[1]), ctx=ast.Load())
+    if kind == "attr":
+        return ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
+    keywords = [ast.keyword(arg=k, value=operand(v)) for k, v in op.kwargs]
+    if kind == "method":
+        func = ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
+        return ast.Call(func=func, args=[operand(a) for a in args[1:]], keywords=keywords)
+    if kind == "call":
+        return ast.Call(func=parse_expr(op.form.symbol), args=[operand(a) for a in args], keywords=keywords)
+    raise ValueError(f"cannot spell op form {kind}")
+
+
+def _split_compare(symbols: str) -> list[str]:
+    out, words = [], symbols.split(" ")
+    i = 0
+    while i < len(words):
+        if words[i] in ("is", "not") and i + 1 < len(words) and words[i + 1] in ("not", "in"):
+            out.append(f"{words[i]} {words[i + 1]}")
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def assign(target: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
+
+
+# --- inlining rule expressions -----------------------------------------------------------------------------------
+
+
+def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope) -> ast.expr:
+    """Substitute ``mapping`` into a rule's return expression; bind its other free names through ``scope``."""
+
+    class Substitute(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            if node.id in mapping:
+                return copy.deepcopy(mapping[node.id])
+            obj = rule_globals.get(node.id, getattr(builtins, node.id, _MISSING))
+            if obj is _MISSING:
+                raise NameError(f"rule refers to unknown name {node.id}")
+            if getattr(builtins, node.id, _MISSING) is obj:
+                return node
+            return name(scope.bind(node.id, obj))
+
+    tree = Substitute().visit(copy.deepcopy(template))
+    return simplify(tree, _folding_env(rule_globals))
+
+
+def _folding_env(rule_globals: dict) -> dict:
+    return {k: v for k, v in rule_globals.items() if v is math or v is np}
+
+
+def _is_num(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def _num(node: ast.expr, value: float) -> bool:
+    return _is_num(node) and node.value == value
+
+
+_FOLD_BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+             ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
+
+
+def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
+    """Fold constants and algebraic identities that hold exactly."""
+    env = env or {}
+
+    class Fold(ast.NodeTransformer):
+        def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+            self.generic_visit(node)
+            left, right, op = node.left, node.right, type(node.op)
+            if _is_num(left) and _is_num(right) and op in _FOLD_BIN:
+                try:
+                    return ast.Constant(value=_FOLD_BIN[op](left.value, right.value))
+                except (ZeroDivisionError, OverflowError):
+                    return node
+            if op is ast.Pow and _num(right, 1):
+                return left
+            if op is ast.Mult and _num(right, 1) and isinstance(right.value, float) is False:
+                return left
+            if op is ast.Mult and _num(left, 1) and isinstance(left.value, float) is False:
+                return right
+            if op is ast.Div and _num(right, 1) and isinstance(right.value, float) is False:
+                return left
+            return node
+
+        def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+            self.generic_visit(node)
+            if isinstance(node.op, ast.USub) and _is_num(node.operand):
+                return ast.Constant(value=-node.operand.value)
+            return node
+
+        def visit_Compare(self, node: ast.Compare) -> ast.expr:
+            self.generic_visit(node)
+            if len(node.ops) == 1 and isinstance(node.left, ast.Constant) \
+                    and isinstance(node.comparators[0], ast.Constant):
+                a, b = node.left.value, node.comparators[0].value
+                if isinstance(node.ops[0], ast.Is):
+                    return ast.Constant(value=a is b)
+                if isinstance(node.ops[0], ast.IsNot):
+                    return ast.Constant(value=a is not b)
+            return node
+
+        def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+            self.generic_visit(node)
+            if isinstance(node.test, ast.Constant):
+                return node.body if node.test.value else node.orelse
+            return node
+
+        def visit_Call(self, node: ast.Call) -> ast.expr:
+            self.generic_visit(node)
+            func = node.func
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                    and env.get(func.value.id) is math and not node.keywords \
+                    and all(_is_num(a) for a in node.args):
+                try:
+                    return ast.Constant(value=getattr(math, func.attr)(*[a.value for a in node.args]))
+                except (ValueError, OverflowError, AttributeError, TypeError):
+                    return node
+            return node
+
+    return Fold().visit(node)

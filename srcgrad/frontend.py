@@ -1,0 +1,209 @@
+"""Frontend: a Python function in, its parsed source and a name resolver out; the language fence.
+
+In: a function object. Out: :class:`ParsedFunction` — the gast ``FunctionDef`` (decorators stripped), the file name,
+the mapping from AST lines to file lines, and :meth:`ParsedFunction.resolve` that maps a free name to the Python
+object it denotes (closure cell, module global, builtin).
+What holds: every construct outside the supported subset is rejected by :func:`fence` with a
+:class:`~srcgrad.errors.UnsupportedSyntax` naming ``file:line:col``; only this module and :mod:`srcgrad.lower`
+import gast.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+
+from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
+
+_MISSING = object()
+
+
+@dataclass
+class ParsedFunction:
+    func: Any
+    node: gast.FunctionDef
+    filename: str
+    line_offset: int  # file line = AST line + line_offset
+    col_offset: int  # file column = AST column + col_offset (the dedent)
+    file_lines: dict[int, str] = field(default_factory=dict)
+    source: str = ""  # the dedented source the AST was parsed from
+
+    def segment(self, node: Any) -> str:
+        """The source text of an AST node."""
+        return ast.get_source_segment(self.source, node) or ""
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def location(self, node: Any) -> Location:
+        line = getattr(node, "lineno", None) or self.node.lineno
+        col = getattr(node, "col_offset", 0) or 0
+        file_line = line + self.line_offset
+        return Location(self.filename, file_line, col + self.col_offset, self.file_lines.get(file_line, ""))
+
+    def file_line(self, node: Any) -> int:
+        return (getattr(node, "lineno", None) or self.node.lineno) + self.line_offset
+
+    def resolve(self, name: str) -> Any:
+        """The object a free name denotes right now, or ``_MISSING``."""
+        code = self.func.__code__
+        if name in code.co_freevars:
+            cell = self.func.__closure__[code.co_freevars.index(name)]
+            try:
+                return cell.cell_contents
+            except ValueError:
+                return _MISSING
+        scope = self.func.__globals__
+        if name in scope:
+            return scope[name]
+        return getattr(builtins, name, _MISSING)
+
+    def is_closure_name(self, name: str) -> bool:
+        return name in self.func.__code__.co_freevars
+
+
+def parse(func: Any) -> ParsedFunction:
+    """Read and parse ``func``'s source; raise :class:`SourceUnavailable` when there is none."""
+    if not inspect.isfunction(func):
+        raise SourceUnavailable(
+            f"srcgrad differentiates Python functions defined with `def`; got {type(func).__name__} {func!r}",
+            hint="wrap the callable in a `def` function, or declare its derivative with srcgrad.defgrad",
+        )
+    if func.__name__ == "<lambda>":
+        raise SourceUnavailable(
+            "srcgrad cannot read the source of a lambda passed directly",
+            hint="define the function with `def name(...):` (lambdas are fine inside it)",
+        )
+    try:
+        lines, start = inspect.getsourcelines(func)
+    except (OSError, TypeError) as exc:
+        raise SourceUnavailable(
+            f"the source of {func.__qualname__} is not available ({exc})",
+            hint="define the function in a file (not in an interactive prompt or exec()), "
+            "or use `srcgrad emit` ahead of time",
+        ) from None
+    filename = inspect.getsourcefile(func) or func.__code__.co_filename
+    text = "".join(lines)
+    dedented = textwrap.dedent(text)
+    first = next((ln for ln in lines if ln.strip()), "")
+    col_offset = len(first) - len(first.lstrip()) if dedented != text else 0
+    try:
+        module = gast.parse(dedented)
+    except SyntaxError as exc:
+        raise SourceUnavailable(f"cannot parse the source of {func.__qualname__}: {exc}") from None
+    node = module.body[0]
+    if not isinstance(node, gast.FunctionDef):
+        raise SourceUnavailable(f"the source of {func.__qualname__} is not a `def` statement")
+    node.decorator_list = []
+    start = max(start, 1)
+    file_lines = {start + i: ln for i, ln in enumerate(lines)}
+    return ParsedFunction(func, node, filename, start - 1, col_offset, file_lines, dedented)
+
+
+# --- the language fence ------------------------------------------------------------------------------------------
+
+# Node types the lowering understands. Everything else is rejected with the hint below (or a generic one).
+SUPPORTED = {
+    "FunctionDef", "arguments", "Name", "Constant", "Load", "Store", "Assign", "AugAssign", "AnnAssign",
+    "Return", "Expr", "Pass", "BinOp", "UnaryOp", "Call", "keyword", "Attribute", "Subscript", "Slice",
+    "Tuple", "List", "Compare", "BoolOp", "If", "For", "While", "Break", "Continue", "IfExp",
+    "Add", "Sub", "Mult", "Div", "Pow", "MatMult", "Mod", "FloorDiv", "USub", "UAdd", "Not", "And", "Or",
+    "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
+}
+
+HINTS = {
+    "Try": "move the try/except outside the differentiated function",
+    "TryStar": "move the try/except outside the differentiated function",
+    "With": "move the `with` block outside the differentiated function",
+    "AsyncWith": "differentiated functions cannot be async",
+    "AsyncFunctionDef": "differentiated functions cannot be async",
+    "AsyncFor": "differentiated functions cannot be async",
+    "Await": "differentiated functions cannot be async",
+    "Yield": "generator functions are not differentiable; return a value (e.g. a list or array) instead",
+    "YieldFrom": "generator functions are not differentiable; return a value instead",
+    "Global": "pass the value as an argument instead of assigning a global",
+    "Nonlocal": "return the value instead of assigning an enclosing variable",
+    "ClassDef": "define the class outside the differentiated function",
+    "Delete": "remove the `del` statement (rebind the name instead)",
+    "Import": "import at module level, outside the differentiated function",
+    "ImportFrom": "import at module level, outside the differentiated function",
+    "Raise": "validate inputs before calling the gradient, outside the differentiated function",
+    "NamedExpr": "assign with a separate `name = value` statement",
+    "Starred": "pass arguments explicitly instead of unpacking with *",
+    "Lambda": "define a helper with `def` at module level",
+    "FunctionDef": "define the helper at module level",
+    "ListComp": "write the comprehension as a `for` loop that appends to a list",
+    "SetComp": "sets are not differentiable; use a list",
+    "DictComp": "dicts are not differentiable; use separate variables or a list",
+    "GeneratorExp": "write the generator as a `for` loop",
+    "Dict": "dicts are not differentiable; use separate variables or a list",
+    "Set": "sets are not differentiable; use a list",
+    "JoinedStr": "format strings outside the differentiated function",
+    "Match": "use if/elif/else instead of `match`",
+    "BitAnd": "bitwise operators are not differentiable",
+    "BitOr": "bitwise operators are not differentiable",
+    "BitXor": "bitwise operators are not differentiable",
+    "LShift": "bitwise operators are not differentiable",
+    "RShift": "bitwise operators are not differentiable",
+    "Invert": "bitwise operators are not differentiable",
+    "TypeAlias": "define type aliases at module level",
+}
+
+_DESCRIPTIONS = {
+    "Try": "a `try` statement", "With": "a `with` statement", "Yield": "`yield`", "YieldFrom": "`yield from`",
+    "Global": "a `global` statement", "Nonlocal": "a `nonlocal` statement", "Lambda": "a lambda",
+    "FunctionDef": "a nested function definition", "ListComp": "a list comprehension",
+    "GeneratorExp": "a generator expression", "Raise": "a `raise` statement", "Import": "an import",
+    "ImportFrom": "an import", "Delete": "a `del` statement", "ClassDef": "a class definition",
+    "NamedExpr": "an assignment expression (:=)", "Starred": "star-unpacking", "Match": "a `match` statement",
+    "JoinedStr": "an f-string", "Dict": "a dict display", "Set": "a set display",
+}
+
+
+def describe(node_type: str) -> str:
+    return _DESCRIPTIONS.get(node_type, f"`{node_type}`")
+
+
+def fence(pf: ParsedFunction, supported: set[str] | None = None) -> None:
+    """Reject every construct outside the supported subset, naming file:line:col."""
+    allowed = SUPPORTED if supported is None else supported
+    args = pf.node.args
+    if args.vararg is not None or args.kwarg is not None:
+        bad = args.vararg or args.kwarg
+        raise UnsupportedSyntax(
+            "srcgrad does not differentiate functions with *args or **kwargs",
+            pf.location(bad if hasattr(bad, "lineno") else pf.node),
+            hint="list the parameters explicitly",
+        )
+    for node in _walk_body(pf.node):
+        kind = type(node).__name__
+        if kind not in allowed or (kind == "FunctionDef" and node is not pf.node):
+            raise UnsupportedSyntax(
+                f"srcgrad cannot differentiate {describe(kind)}",
+                pf.location(node),
+                hint=HINTS.get(kind, "rewrite this with the supported subset (see the README, 'What srcgrad "
+                               "differentiates')"),
+            )
+
+
+def _walk_body(fn: gast.FunctionDef):
+    # The function's own annotations, defaults and returns annotation are evaluated by Python, not by srcgrad.
+    stack = list(reversed(fn.body))
+    yield fn
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, gast.AnnAssign):
+            children = [node.target] + ([node.value] if node.value is not None else [])
+        elif isinstance(node, gast.Name):
+            children = [node.ctx]
+        else:
+            children = list(gast.iter_child_nodes(node))
+        stack.extend(reversed(children))

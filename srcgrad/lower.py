@@ -1,0 +1,410 @@
+"""Lowering: the parsed function (gast) in, the linear IR (:mod:`srcgrad.ir`) out.
+
+What holds:
+- nested expressions become temporaries ``t1, t2, ...`` numbered in program order; user names are kept, and a rebound
+  name gets a fresh version (``x``, ``x_1``, ...) so straight-line code never overwrites a value the reverse sweep
+  needs (SSA). Branches end by copying each variable they rebind into one shared version (the join).
+- names are resolved to the Python objects they denote: calls find their derivative rule by the object called
+  (``np.exp`` and ``numpy.exp`` are the same primitive), modules and functions never become values;
+- every statement is tagged with its line in the user's file; every rejection names file:line:col.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import gast
+import numpy as np
+
+from srcgrad import ir
+from srcgrad.errors import NoRuleError, UnsupportedSyntax
+from srcgrad.frontend import _MISSING, ParsedFunction
+from srcgrad.rules import lookup
+
+BINOPS = {
+    gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
+    gast.Div: (operator.truediv, "/"), gast.Pow: (operator.pow, "**"), gast.MatMult: (operator.matmul, "@"),
+    gast.Mod: (operator.mod, "%"), gast.FloorDiv: (operator.floordiv, "//"),
+}
+UNARYOPS = {gast.USub: (operator.neg, "-"), gast.UAdd: (operator.pos, "+"), gast.Not: (operator.not_, "not")}
+COMPARES = {
+    gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq: "==", gast.NotEq: "!=",
+    gast.Is: "is", gast.IsNot: "is not", gast.In: "in", gast.NotIn: "not in",
+}
+
+# ndarray methods and attributes, as the numpy functions whose rules differentiate them.
+METHODS = {
+    "sum": np.sum, "mean": np.mean, "dot": np.dot, "transpose": np.transpose, "reshape": np.reshape,
+    "max": np.max, "min": np.min, "prod": np.prod, "std": np.std, "var": np.var, "copy": np.copy,
+    "ravel": np.ravel, "flatten": "flatten", "squeeze": np.squeeze, "clip": np.clip, "cumsum": np.cumsum,
+    "cumprod": np.cumprod, "astype": "astype", "argmax": np.argmax, "argmin": np.argmin, "argsort": np.argsort,
+    "swapaxes": np.swapaxes, "trace": np.trace, "diagonal": np.diagonal, "repeat": np.repeat,
+    "item": "item", "tolist": "tolist", "round": np.round,
+}
+# Methods whose arguments numpy takes as separate positionals (x.reshape(2, 3)) but whose function takes a tuple.
+VARARG_METHODS = {"reshape", "transpose"}
+ATTRIBUTES = {"T": np.transpose}
+NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A name or attribute that denotes a module, function or class (never a value in the IR)."""
+
+    obj: Any
+    text: str
+
+
+class Lowerer:
+    def __init__(self, pf: ParsedFunction):
+        self.pf = pf
+        self.node = pf.node
+        args = pf.node.args
+        self.params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+        self.locals = self._assigned_names(pf.node) | set(self.params)
+        self.used = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(self.params)
+        self.env: dict[str, str] = {p: p for p in self.params}
+        self.defined: set[str] = set(self.params)
+        self.n_temps = 0
+        self.block: list = []
+
+    # --- names -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _assigned_names(fn: gast.FunctionDef) -> set[str]:
+        return {
+            n.id for n in gast.walk(fn)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        }
+
+    def fresh_temp(self) -> str:
+        while True:
+            self.n_temps += 1
+            name = f"t{self.n_temps}"
+            if name not in self.used and name not in self.defined:
+                self.defined.add(name)
+                return name
+
+    def new_version(self, user_name: str) -> str:
+        if user_name not in self.defined:
+            self.defined.add(user_name)
+            return user_name
+        k = 0
+        while True:
+            k += 1
+            name = f"{user_name}_{k}"
+            if name not in self.used and name not in self.defined:
+                self.defined.add(name)
+                return name
+
+    # --- errors ----------------------------------------------------------------------------------------------
+
+    def reject(self, node: Any, message: str, hint: str | None = None) -> UnsupportedSyntax:
+        return UnsupportedSyntax(message, self.pf.location(node), hint)
+
+    # --- entry -----------------------------------------------------------------------------------------------
+
+    def lower(self) -> ir.Function:
+        self.lower_block(self.node.body, top=True)
+        body = self.block
+        if not body or not isinstance(body[-1], ir.Return):
+            raise self.reject(
+                self.node, f"{self.node.name} must end with a `return` statement",
+                hint="return the value to differentiate",
+            )
+        source_lines = {k: v.rstrip("\n") for k, v in self.pf.file_lines.items()}
+        return ir.Function(
+            name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
+            first_line=self.pf.line_offset + self.node.lineno, source_lines=source_lines,
+            signature=self.signature_text(), used_names=frozenset(self.used),
+        )
+
+    def signature_text(self) -> str:
+        """The parameter list as written (``x, y=2.0, *, k=1``), annotations dropped."""
+        args = self.node.args
+        positional = args.posonlyargs + args.args
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        parts = []
+        for i, (a, d) in enumerate(zip(positional, defaults)):
+            parts.append(a.id if d is None else f"{a.id}={self.pf.segment(d)}")
+            if args.posonlyargs and i == len(args.posonlyargs) - 1:
+                parts.append("/")
+        if args.kwonlyargs:
+            parts.append("*")
+            for a, d in zip(args.kwonlyargs, args.kw_defaults):
+                parts.append(a.id if d is None else f"{a.id}={self.pf.segment(d)}")
+        return ", ".join(parts)
+
+    def lower_block(self, stmts: list, top: bool = False) -> None:
+        for i, stmt in enumerate(stmts):
+            if isinstance(stmt, gast.Return):
+                if top and i != len(stmts) - 1:
+                    raise self.reject(stmts[i + 1], "unreachable code after `return`",
+                                      hint="remove the statements after the return")
+                if not top:
+                    raise self.reject(stmt, "`return` inside a branch or loop is not supported yet",
+                                      hint="assign the result to a variable and return it at the end")
+            self.lower_stmt(stmt)
+
+    # --- statements ------------------------------------------------------------------------------------------
+
+    def lower_stmt(self, stmt: Any) -> None:
+        method = getattr(self, "stmt_" + type(stmt).__name__, None)
+        if method is None:
+            raise self.reject(stmt, f"srcgrad cannot differentiate a `{type(stmt).__name__}` statement here")
+        method(stmt)
+
+    def stmt_Pass(self, stmt: Any) -> None:
+        pass
+
+    def stmt_Expr(self, stmt: Any) -> None:
+        if isinstance(stmt.value, gast.Constant):
+            return  # docstring or bare constant
+        self.expr(stmt.value)
+
+    def stmt_Assert(self, stmt: Any) -> None:
+        pass  # assertions check inputs; they do not change values, so the gradient code leaves them out
+
+    def stmt_Return(self, stmt: Any) -> None:
+        if stmt.value is None:
+            raise self.reject(stmt, "the differentiated function returns nothing", hint="return a number or array")
+        value = self.value(stmt.value)
+        self.block.append(ir.Return(value, self.pf.file_line(stmt), stmt.col_offset))
+
+    def stmt_Assign(self, stmt: Any) -> None:
+        if len(stmt.targets) == 1 and isinstance(stmt.targets[0], (gast.Tuple, gast.List)) \
+                and isinstance(stmt.value, (gast.Tuple, gast.List)):
+            self.assign_parallel(stmt.targets[0], stmt.value)
+            return
+        value = self.value(stmt.value)
+        for target in stmt.targets:
+            self.bind(target, value, stmt)
+
+    def stmt_AnnAssign(self, stmt: Any) -> None:
+        if stmt.value is None:
+            return
+        self.bind(stmt.target, self.value(stmt.value), stmt)
+
+    def stmt_AugAssign(self, stmt: Any) -> None:
+        target = stmt.target
+        if not isinstance(target, gast.Name):
+            raise self.reject(target, "augmented assignment to an item or attribute is not supported yet",
+                              hint="compute the new value into a fresh variable")
+        load = gast.Name(target.id, gast.Load(), None, None)
+        gast.copy_location(load, target)
+        binop = gast.BinOp(load, stmt.op, stmt.value)
+        gast.copy_location(binop, stmt)
+        self.bind(target, self.value(binop), stmt)
+
+    def assign_parallel(self, targets: Any, values: Any) -> None:
+        if len(targets.elts) != len(values.elts):
+            raise self.reject(targets, f"cannot unpack {len(values.elts)} values into {len(targets.elts)} names")
+        operands = [self.value(v) for v in values.elts]  # all right-hand sides first: `a, b = b, a` swaps
+        for target, operand in zip(targets.elts, operands):
+            self.bind(target, operand, target, retarget=False)
+
+    def bind(self, target: Any, value: ir.Operand, stmt: Any, retarget: bool = True) -> None:
+        if isinstance(target, (gast.Tuple, gast.List)):
+            raise self.reject(target, "unpacking a value that is not a tuple display is not supported yet",
+                              hint="index the value explicitly: `a = v[0]; b = v[1]`")
+        if not isinstance(target, gast.Name):
+            raise self.reject(target, "assigning to an item or attribute is not supported yet",
+                              hint="build the new value with numpy (e.g. np.where) instead of writing into it")
+        name = self.new_version(target.id)
+        last = self.block[-1] if self.block else None
+        if retarget and isinstance(value, ir.Var) and isinstance(last, ir.Op) and last.target == value.name \
+                and value.name not in self.env.values() and value.name.startswith("t"):
+            last.target = name  # the expression's last temporary becomes the user's variable
+        else:
+            self.emit(ir.Op(name, None, ir.Form("copy"), (value,), (), self.pf.file_line(stmt),
+                            getattr(stmt, "col_offset", 0)))
+        self.env[target.id] = name
+
+    def emit(self, op: ir.Op) -> ir.Var:
+        self.block.append(op)
+        return ir.Var(op.target)
+
+    # --- expressions -----------------------------------------------------------------------------------------
+
+    def value(self, node: Any) -> ir.Operand:
+        """Lower an expression that must denote a value (not a module or function)."""
+        result = self.expr(node)
+        if isinstance(result, _Ref):
+            if isinstance(result.obj, (int, float, complex, bool, np.ndarray, np.generic)):
+                return ir.Const(result.obj, result.text)
+            raise self.reject(node, f"`{result.text}` is a {type(result.obj).__name__}, not a number or array")
+        return result
+
+    def expr(self, node: Any) -> Any:
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            raise self.reject(node, f"srcgrad cannot differentiate the expression `{type(node).__name__}` here")
+        return method(node)
+
+    def op(self, rule: Any, form: ir.Form, args: tuple, kwargs: tuple, node: Any, callee: Any = None) -> ir.Var:
+        target = self.fresh_temp()
+        return self.emit(ir.Op(target, rule, form, args, kwargs, self.pf.file_line(node),
+                               getattr(node, "col_offset", 0), callee))
+
+    def expr_Constant(self, node: Any) -> ir.Operand:
+        return ir.Const(node.value)
+
+    def expr_Name(self, node: Any) -> Any:
+        name = node.id
+        if name in self.locals:
+            if name not in self.env:
+                raise self.reject(node, f"`{name}` is used before it is assigned")
+            return ir.Var(self.env[name])
+        obj = self.pf.resolve(name)
+        if obj is _MISSING:
+            raise self.reject(node, f"name `{name}` is not defined",
+                              hint="define it at module level before the first call of the gradient")
+        if _is_data(obj):
+            return ir.Const(obj, name, live=True)
+        return _Ref(obj, name)
+
+    def expr_Attribute(self, node: Any) -> Any:
+        base = self.expr(node.value)
+        if isinstance(base, _Ref):
+            obj = getattr(base.obj, node.attr, _MISSING)
+            if obj is _MISSING:
+                raise self.reject(node, f"`{base.text}` has no attribute `{node.attr}`")
+            text = f"{base.text}.{node.attr}"
+            live = not isinstance(base.obj, types.ModuleType)
+            return ir.Const(obj, text, live=live) if _is_data(obj) else _Ref(obj, text)
+        if isinstance(base, ir.Const) and base.text is not None and not isinstance(base.value, np.ndarray):
+            obj = getattr(base.value, node.attr, _MISSING)
+            if obj is not _MISSING and _is_data(obj):
+                return ir.Const(obj, f"{base.text}.{node.attr}", live=True)
+        if node.attr in ATTRIBUTES:
+            return self.op(lookup(ATTRIBUTES[node.attr]), ir.Form("attr", node.attr), (base,), (), node)
+        if node.attr in NONDIFF_ATTRIBUTES:
+            return self.op(_NONDIFF_ATTR, ir.Form("attr", node.attr), (base,), (), node)
+        raise self.reject(node, f"srcgrad does not know the attribute `.{node.attr}` of a value",
+                          hint="use the numpy function instead (e.g. np.transpose(x) for x.T)")
+
+    def expr_BinOp(self, node: Any) -> ir.Var:
+        func, symbol = BINOPS[type(node.op)]
+        left, right = self.value(node.left), self.value(node.right)
+        return self.op(lookup(func), ir.Form("binop", symbol), (left, right), (), node)
+
+    def expr_UnaryOp(self, node: Any) -> ir.Operand:
+        func, symbol = UNARYOPS[type(node.op)]
+        if isinstance(node.op, gast.USub) and isinstance(node.operand, gast.Constant) \
+                and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
+            return ir.Const(-node.operand.value)
+        operand = self.value(node.operand)
+        return self.op(lookup(func), ir.Form("unaryop", symbol), (operand,), (), node)
+
+    def expr_Compare(self, node: Any) -> ir.Var:
+        operands = (self.value(node.left),) + tuple(self.value(c) for c in node.comparators)
+        symbols = " ".join(COMPARES[type(o)] for o in node.ops)
+        return self.op(_COMPARE, ir.Form("compare", symbols), operands, (), node)
+
+    def expr_BoolOp(self, node: Any) -> ir.Var:
+        operands = tuple(self.value(v) for v in node.values)
+        symbol = "and" if isinstance(node.op, gast.And) else "or"
+        return self.op(_BOOLOP, ir.Form("boolop", symbol), operands, (), node)
+
+    def expr_Tuple(self, node: Any) -> ir.Operand:
+        return self._sequence(node, "tuple")
+
+    def expr_List(self, node: Any) -> ir.Operand:
+        return self._sequence(node, "list")
+
+    def _sequence(self, node: Any, kind: str) -> ir.Operand:
+        elts = tuple(self.value(e) for e in node.elts)
+        if kind == "tuple" and all(isinstance(e, ir.Const) and e.text is None for e in elts):
+            return ir.Const(tuple(e.value for e in elts))
+        return self.op(_SEQUENCE[kind], ir.Form(kind), elts, (), node)
+
+    def expr_Subscript(self, node: Any) -> ir.Var:
+        base = self.value(node.value)
+        index = self.index(node.slice)
+        return self.op(lookup(operator.getitem), ir.Form("subscript"), (base, index), (), node)
+
+    def index(self, node: Any) -> ir.Index:
+        parts = node.elts if isinstance(node, gast.Tuple) else [node]
+        return ir.Index(tuple(self.index_part(p) for p in parts), isinstance(node, gast.Tuple))
+
+    def index_part(self, node: Any) -> Any:
+        if isinstance(node, gast.Slice):
+            bound = [None if b is None else self.value(b) for b in (node.lower, node.upper, node.step)]
+            return ir.Slice(*bound)
+        if isinstance(node, gast.Constant) and node.value is None:
+            return None
+        if isinstance(node, gast.Constant) and node.value is Ellipsis:
+            return Ellipsis
+        return self.value(node)
+
+    def expr_Call(self, node: Any) -> ir.Var:
+        for a in node.args:
+            if isinstance(a, gast.Starred):
+                raise self.reject(a, "srcgrad cannot differentiate star-unpacking in a call",
+                                  hint="pass arguments explicitly")
+        for k in node.keywords:
+            if k.arg is None:
+                raise self.reject(k.value, "srcgrad cannot differentiate **keyword unpacking in a call",
+                                  hint="pass keyword arguments explicitly")
+        func = node.func
+        if isinstance(func, gast.Attribute):
+            base = self.expr(func.value)
+            if not isinstance(base, _Ref):
+                return self.method_call(base, func.attr, node)
+        callee = self.expr(func)
+        if not isinstance(callee, _Ref) or not callable(callee.obj):
+            raise self.reject(func, "only named functions can be called here",
+                              hint="call the function by its name (e.g. np.exp(x), helper(x))")
+        args = tuple(self.value(a) for a in node.args)
+        kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
+        rule = lookup(callee.obj)
+        if rule is None and not _is_user_function(callee.obj):
+            rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
+        return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+
+    def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
+        target = METHODS.get(name)
+        if target is None:
+            raise self.reject(node.func, f"srcgrad does not know the method `.{name}()`",
+                              hint="call the numpy function instead (e.g. np.sum(x) for x.sum())")
+        args = tuple(self.value(a) for a in node.args)
+        if name in VARARG_METHODS and len(args) > 1:
+            tup = self.op(_SEQUENCE["tuple"], ir.Form("tuple"), args, (), node)
+            args = (tup,)
+        kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
+        rule = lookup(target) if not isinstance(target, str) else lookup(("method", target))
+        return self.op(rule, ir.Form("method", name), (receiver,) + args, kwargs, node, target)
+
+
+def _is_data(obj: Any) -> bool:
+    return not isinstance(obj, (types.ModuleType, type)) and not callable(obj)
+
+
+def _is_user_function(obj: Any) -> bool:
+    return isinstance(obj, types.FunctionType) and getattr(obj, "__module__", "") not in ("builtins",)
+
+
+def _opaque_rule(name: str):
+    from srcgrad.rules.registry import Rule
+
+    import inspect
+
+    return Rule(func=None, name=name, signature=inspect.Signature(), wrt=(), nondiff=True)
+
+
+_COMPARE = _opaque_rule("compare")
+_NONDIFF_ATTR = _opaque_rule("attribute")
+_BOOLOP = None  # `and`/`or` return one of their operands: a gradient through them is refused by the adjoint stage
+_SEQUENCE = {"tuple": lookup(tuple), "list": lookup(list)}
+
+
+def lower(pf: ParsedFunction) -> ir.Function:
+    """Lower a fenced, parsed function to the linear IR."""
+    return Lowerer(pf).lower()
+
+
+__all__ = ["lower", "Lowerer", "NoRuleError", "builtins"]

@@ -1,0 +1,279 @@
+"""Passes: IR in, IR (or facts about it) out. Run as a visible table; ``SRCGRAD_DUMP=lower,dce`` prints the IR.
+
+- ``kinds``: which values are Python numbers ("S", float paths: no numpy, no broadcasting helpers) and which may be
+  arrays ("A"). Arguments get their kind from the first call; globals and closure variables are always "A" because
+  they may change between calls.
+- ``activity``: a value is *active* when it depends on a differentiated input (varied) and reaches the output
+  through differentiable operations (useful). Only active operations get adjoint code.
+- ``dce``: forward operations whose result reaches neither the output nor an active operation are removed
+  (known primitives only; calls to unknown functions stay, they may have effects).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from srcgrad import ir
+from srcgrad.errors import Location, NoRuleError, SrcgradError
+
+SCALAR, ARRAY = "S", "A"
+
+
+@dataclass
+class Facts:
+    """What the passes learned about a function, read by the adjoint stage."""
+
+    kinds: dict[str, str] = field(default_factory=dict)
+    varied: set[str] = field(default_factory=set)
+    useful: set[str] = field(default_factory=set)
+
+    def kind(self, operand: ir.Operand) -> str:
+        if isinstance(operand, ir.Var):
+            return self.kinds.get(operand.name, ARRAY)
+        if isinstance(operand, ir.Const):
+            return const_kind(operand)
+        return ARRAY
+
+    def is_active(self, name: str) -> bool:
+        return name in self.varied and name in self.useful
+
+
+def const_kind(c: ir.Const) -> str:
+    if c.live:
+        return ARRAY
+    return SCALAR if type(c.value) in (int, float, bool) else ARRAY
+
+
+def location(fn: ir.Function, stmt) -> Location:
+    line = getattr(stmt, "line", fn.first_line)
+    return Location(fn.filename, line, getattr(stmt, "col", 0), fn.source_lines.get(line, ""))
+
+
+def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
+    """Map the rule's parameter names to the op's operands (defaults filled in as constants)."""
+    rule = op.rule
+    try:
+        bound = rule.signature.bind(*op.args, **dict(op.kwargs))
+    except TypeError as exc:
+        raise SrcgradError(
+            f"srcgrad's rule for {rule.name} does not accept these arguments ({exc})",
+            location(fn, op),
+            hint=f"call {rule.name} with the arguments its rule supports: {rule.signature}",
+        ) from None
+    params = {}
+    for name, param in rule.signature.parameters.items():
+        if name in bound.arguments:
+            params[name] = bound.arguments[name]
+        elif param.default is not param.empty:
+            params[name] = ir.Const(param.default)
+    return params
+
+
+# --- kinds -------------------------------------------------------------------------------------------------------
+
+
+def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str]) -> dict[str, str]:
+    kinds = dict(arg_kinds)
+    facts = Facts(kinds)
+    changed = True
+    while changed:  # loops make this a fixpoint; kinds only move from S to A
+        changed = False
+        for op in ir.walk_ops(fn.body):
+            new = _op_kind(op, facts)
+            old = kinds.get(op.target)
+            merged = ARRAY if ARRAY in (new, old) else SCALAR
+            if merged != old:
+                kinds[op.target] = merged
+                changed = True
+        for stmt in _walk_stmts(fn.body):
+            if isinstance(stmt, ir.For) and kinds.get(stmt.target) != ARRAY:
+                kinds[stmt.target] = _iter_kind(stmt.iterable, facts)
+    return kinds
+
+
+def _iter_kind(iterable: ir.Operand, facts: Facts) -> str:
+    return facts.kinds.get(f"{getattr(iterable, 'name', '')}:elements", ARRAY)
+
+
+def _op_kind(op: ir.Op, facts: Facts) -> str:
+    arg_kinds = [facts.kind(a) for a in op.operands()]
+    all_scalar = all(k == SCALAR for k in arg_kinds)
+    if op.form.kind == "copy":
+        return arg_kinds[0]
+    if op.form.kind in ("compare", "boolop"):
+        return SCALAR if all_scalar else ARRAY
+    if op.rule is None:
+        return ARRAY
+    if op.rule.out_kind == "scalar":
+        return SCALAR
+    if op.rule.out_kind == "same":
+        return SCALAR if all_scalar else ARRAY
+    return ARRAY
+
+
+# --- activity ----------------------------------------------------------------------------------------------------
+
+
+def diff_operands(fn: ir.Function, op: ir.Op) -> list[tuple[str, ir.Operand]]:
+    """(parameter, operand) pairs through which a gradient can flow."""
+    if op.form.kind == "copy":
+        return [("x", op.args[0])]
+    if op.rule is None:
+        return [(f"arg{i}", a) for i, a in enumerate(op.operands())]
+    if op.rule.nondiff:
+        return []
+    params = bind_params(fn, op)
+    return [(name, params[name]) for name in op.rule.wrt if name in params]
+
+
+def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
+    varied = set(wrt)
+    changed = True
+    while changed:
+        changed = False
+        for op in ir.walk_ops(fn.body):
+            if op.target in varied:
+                continue
+            if any(isinstance(a, ir.Var) and a.name in varied for _, a in diff_operands(fn, op)):
+                varied.add(op.target)
+                changed = True
+    useful = set()
+    returns = [s for s in _walk_stmts(fn.body) if isinstance(s, ir.Return)]
+    for r in returns:
+        if isinstance(r.value, ir.Var):
+            useful.add(r.value.name)
+    ops = list(ir.walk_ops(fn.body))
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed(ops):
+            if op.target not in useful or op.target not in varied:
+                continue
+            for _, a in diff_operands(fn, op):
+                if isinstance(a, ir.Var) and a.name not in useful:
+                    useful.add(a.name)
+                    changed = True
+    facts.varied, facts.useful = varied, useful
+    for op in ops:
+        if facts.is_active(op.target) and op.rule is None and op.form.kind != "copy":
+            raise _no_rule(fn, op)
+
+
+def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
+    if op.form.kind == "boolop":
+        return NoRuleError(
+            f"a differentiated value flows through `{op.form.symbol}`", location(fn, op),
+            hint="use an if/else statement or a conditional expression on a comparison",
+        )
+    if op.form.kind in ("tuple", "list"):
+        return NoRuleError(
+            f"differentiating through a {op.form.kind} display is not supported yet", location(fn, op),
+            hint="keep differentiated values in separate variables, or build an array with np.stack",
+        )
+    name = op.form.symbol or op.form.kind
+    return NoRuleError(
+        f"srcgrad has no derivative rule for `{name}`", location(fn, op),
+        hint=f"declare one with @srcgrad.defgrad({name}), or mark it with srcgrad.nondifferentiable "
+        "if its result carries no gradient",
+    )
+
+
+# --- dead code ---------------------------------------------------------------------------------------------------
+
+
+def eliminate_dead_code(fn: ir.Function) -> ir.Function:
+    live: set[str] = set()
+    for stmt in _walk_stmts(fn.body):
+        if isinstance(stmt, ir.Return):
+            live.update(a.name for a in _reads(stmt))
+    ops = list(ir.walk_ops(fn.body))
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed(ops):
+            if op.target in live or _keep(op):
+                for a in op.operands():
+                    if isinstance(a, ir.Var) and a.name not in live:
+                        live.add(a.name)
+                        changed = True
+        for stmt in _walk_stmts(fn.body):
+            for a in _reads(stmt):
+                if not isinstance(stmt, ir.Op) and a.name not in live:
+                    live.add(a.name)
+                    changed = True
+    fn.body = _filter(fn.body, live)
+    return fn
+
+
+def _keep(op: ir.Op) -> bool:
+    return op.rule is None and op.form.kind == "call"
+
+
+def _reads(stmt) -> list[ir.Var]:
+    if isinstance(stmt, ir.Return):
+        vals = [stmt.value]
+    elif isinstance(stmt, ir.If):
+        vals = [stmt.cond]
+    elif isinstance(stmt, ir.For):
+        vals = [stmt.iterable]
+    elif isinstance(stmt, ir.While):
+        vals = [stmt.cond]
+    else:
+        return []
+    return [v for v in vals if isinstance(v, ir.Var)]
+
+
+def _filter(body: list, live: set[str]) -> list:
+    out = []
+    for stmt in body:
+        if isinstance(stmt, ir.Op):
+            if stmt.target in live or _keep(stmt):
+                out.append(stmt)
+            continue
+        if isinstance(stmt, ir.If):
+            stmt.body, stmt.orelse = _filter(stmt.body, live), _filter(stmt.orelse, live)
+        elif isinstance(stmt, ir.For):
+            stmt.body = _filter(stmt.body, live)
+        elif isinstance(stmt, ir.While):
+            stmt.test, stmt.body = _filter(stmt.test, live), _filter(stmt.body, live)
+        out.append(stmt)
+    return out
+
+
+def _walk_stmts(body: list):
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ir.If):
+            yield from _walk_stmts(stmt.body)
+            yield from _walk_stmts(stmt.orelse)
+        elif isinstance(stmt, (ir.For,)):
+            yield from _walk_stmts(stmt.body)
+        elif isinstance(stmt, ir.While):
+            yield from _walk_stmts(stmt.test)
+            yield from _walk_stmts(stmt.body)
+
+
+# --- the pass table ----------------------------------------------------------------------------------------------
+
+
+def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str]) -> tuple[ir.Function, Facts]:
+    """Run the pass table in order; dump the IR after each pass named in SRCGRAD_DUMP."""
+    dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
+    facts = Facts()
+    _dump("lower", fn, dump)
+    table = [
+        ("dce", lambda: eliminate_dead_code(fn)),
+        ("kinds", lambda: facts.kinds.update(infer_kinds(fn, arg_kinds))),
+        ("activity", lambda: analyse_activity(fn, wrt, facts)),
+    ]
+    for name, run in table:
+        run()
+        _dump(name, fn, dump)
+    return fn, facts
+
+
+def _dump(name: str, fn: ir.Function, dump: set[str]) -> None:
+    if name in dump or "all" in dump:
+        print(f"--- after {name} ---\n{fn}", file=sys.stderr)

@@ -1,0 +1,114 @@
+"""Derivative rules: Python operators and builtins.
+
+Each rule is ``rule(g, ans, *params)`` returning the contribution of ``g`` to each differentiable parameter.
+Scalar variants (``scalar=True``) are used when every operand is a Python number; they avoid numpy entirely.
+At ties, ``max``/``min``/``maximum``/``minimum`` split the gradient equally (what a central difference sees).
+"""
+
+import math
+import operator
+
+import numpy as np
+
+from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.runtime import getitem_grad, matmul_grad_left, matmul_grad_right
+
+# --- arithmetic operators -------------------------------------------------------------------------------------
+
+
+@defgrad(operator.add, broadcast=True, out_kind="same", name="add")
+def add(g, ans, x, y):
+    return g, g
+
+
+@defgrad(operator.sub, broadcast=True, out_kind="same", name="sub")
+def sub(g, ans, x, y):
+    return g, -g
+
+
+@defgrad(operator.mul, broadcast=True, out_kind="same", name="mul")
+def mul(g, ans, x, y):
+    return g * y, g * x
+
+
+@defgrad(operator.truediv, broadcast=True, out_kind="same", name="div")
+def truediv(g, ans, x, y):
+    return g / y, -g * ans / y
+
+
+@defgrad(operator.pow, broadcast=True, out_kind="same", name="pow")
+def power(g, ans, x, y):
+    return g * y * x ** (y - 1), g * ans * np.log(np.where(x == 0, 1.0, x))
+
+
+@defgrad(operator.pow, scalar=True)
+def power_scalar(g, ans, x, y):
+    return g * y * x ** (y - 1), (g * ans * math.log(x) if x > 0 else (0.0 * g if x == 0 else math.nan))
+
+
+@defgrad(operator.neg, out_kind="same", name="neg")
+def neg(g, ans, x):
+    return -g
+
+
+@defgrad(operator.pos, out_kind="same", name="pos")
+def pos(g, ans, x):
+    return g
+
+
+@defgrad(operator.matmul, name="matmul")
+def matmul(g, ans, x, y):
+    return matmul_grad_left(g, x, y), matmul_grad_right(g, x, y)
+
+
+@defgrad(operator.mod, broadcast=True, out_kind="same", name="mod")
+def mod(g, ans, x, y):
+    return g, -g * ((x - ans) // y)
+
+
+@defgrad(operator.floordiv, wrt=(), out_kind="same", name="floordiv")
+def floordiv(g, ans, x, y):
+    return ()
+
+
+# --- builtins --------------------------------------------------------------------------------------------------
+
+
+@defgrad(abs, out_kind="same")
+def abs_(g, ans, x):
+    return g * np.sign(x)
+
+
+@defgrad(abs, scalar=True)
+def abs_scalar(g, ans, x):
+    return g * ((x > 0) - (x < 0))
+
+
+@defgrad(max, out_kind="same")
+def max_(g, ans, x, y):
+    return g * ((x > y) + 0.5 * (x == y)), g * ((y > x) + 0.5 * (x == y))
+
+
+@defgrad(min, out_kind="same")
+def min_(g, ans, x, y):
+    return g * ((x < y) + 0.5 * (x == y)), g * ((y < x) + 0.5 * (x == y))
+
+
+@defgrad(float, out_kind="scalar")
+def float_(g, ans, x):
+    return g
+
+
+# Comparisons and friends produce values that carry no gradient.
+for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.not_,
+            operator.is_, operator.is_not, operator.contains, operator.truth):
+    nondifferentiable(_op, name=_op.__name__.strip("_"), out_kind="scalar")
+for _fn in (len, int, bool, round, range, isinstance, print, type, id, hash, repr, str):
+    nondifferentiable(_fn, out_kind="scalar")
+
+
+
+
+@defgrad(operator.getitem, wrt=("x",), name="getitem")
+def getitem(g, ans, x, index):
+    return getitem_grad(g, x, index)

@@ -1,0 +1,133 @@
+"""Derivative rules: the ``math`` module (Python floats in, Python floats out, adjoints in ``math`` too)."""
+
+import math
+
+from srcgrad.rules.registry import defgrad, nondifferentiable
+
+
+def _scalar(func, **kw):
+    return defgrad(func, out_kind="scalar", **kw)
+
+
+@_scalar(math.exp)
+def exp(g, ans, x):
+    return g * ans
+
+
+@_scalar(math.log, wrt=("x", "base"))
+def log(g, ans, x, base=math.e):
+    return g / (x * math.log(base)), -g * ans / (base * math.log(base))
+
+
+@_scalar(math.log2)
+def log2(g, ans, x):
+    return g / (x * math.log(2.0))
+
+
+@_scalar(math.log10)
+def log10(g, ans, x):
+    return g / (x * math.log(10.0))
+
+
+@_scalar(math.log1p)
+def log1p(g, ans, x):
+    return g / (1.0 + x)
+
+
+@_scalar(math.expm1)
+def expm1(g, ans, x):
+    return g * (ans + 1.0)
+
+
+@_scalar(math.sqrt)
+def sqrt(g, ans, x):
+    return g / (2.0 * ans)
+
+
+@_scalar(math.sin)
+def sin(g, ans, x):
+    return g * math.cos(x)
+
+
+@_scalar(math.cos)
+def cos(g, ans, x):
+    return -g * math.sin(x)
+
+
+@_scalar(math.tan)
+def tan(g, ans, x):
+    return g * (1.0 + ans * ans)
+
+
+@_scalar(math.tanh)
+def tanh(g, ans, x):
+    return g * (1.0 - ans * ans)
+
+
+@_scalar(math.sinh)
+def sinh(g, ans, x):
+    return g * math.cosh(x)
+
+
+@_scalar(math.cosh)
+def cosh(g, ans, x):
+    return g * math.sinh(x)
+
+
+@_scalar(math.asin)
+def asin(g, ans, x):
+    return g / math.sqrt(1.0 - x * x)
+
+
+@_scalar(math.acos)
+def acos(g, ans, x):
+    return -g / math.sqrt(1.0 - x * x)
+
+
+@_scalar(math.atan)
+def atan(g, ans, x):
+    return g / (1.0 + x * x)
+
+
+@_scalar(math.asinh)
+def asinh(g, ans, x):
+    return g / math.sqrt(x * x + 1.0)
+
+
+@_scalar(math.acosh)
+def acosh(g, ans, x):
+    return g / math.sqrt(x * x - 1.0)
+
+
+@_scalar(math.atanh)
+def atanh(g, ans, x):
+    return g / (1.0 - x * x)
+
+
+@_scalar(math.atan2)
+def atan2(g, ans, y, x):
+    return g * x / (x * x + y * y), -g * y / (x * x + y * y)
+
+
+@_scalar(math.hypot)
+def hypot(g, ans, x, y):
+    return g * x / ans, g * y / ans
+
+
+@_scalar(math.pow)
+def pow_(g, ans, x, y):
+    return g * y * math.pow(x, y - 1.0), (g * ans * math.log(x) if x > 0 else (0.0 * g if x == 0 else math.nan))
+
+
+@_scalar(math.fabs)
+def fabs(g, ans, x):
+    return g * ((x > 0) - (x < 0))
+
+
+@_scalar(math.erf)
+def erf(g, ans, x):
+    return g * 2.0 / math.sqrt(math.pi) * math.exp(-x * x)
+
+
+for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):
+    nondifferentiable(_fn, out_kind="scalar")

@@ -1,0 +1,188 @@
+"""The derivative-rule table.
+
+In: ordinary Python functions ``rule(g, ans, *params)`` that return the contribution of the output adjoint ``g`` to
+each differentiable parameter (a tuple when there are several), registered with :func:`defgrad` against the primitive
+they differentiate (``math.sin``, ``np.sum``, ``operator.mul`` or a user's own function).
+Out: :class:`Rule` records, looked up by the primitive object.
+
+What holds: a rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
+``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise.
+Broadcasting is undone centrally by the adjoint stage for rules registered with ``broadcast=True``, never in the rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OutKind = Literal["scalar", "array", "same"]
+
+
+@dataclass(eq=False)
+class Rule:
+    """How srcgrad differentiates one primitive."""
+
+    func: Any
+    name: str
+    signature: inspect.Signature
+    wrt: tuple[str, ...]
+    adjoint: Callable | None = None
+    scalar_adjoint: Callable | None = None
+    broadcast: bool = False
+    out_kind: OutKind = "array"
+    nondiff: bool = False
+    _inline_cache: dict = field(default_factory=dict, repr=False)
+
+    def adjoint_for(self, all_scalar: bool) -> Callable | None:
+        if all_scalar and self.scalar_adjoint is not None:
+            return self.scalar_adjoint
+        return self.adjoint
+
+    def inline_exprs(self, adjoint: Callable) -> tuple[ast.expr, ...] | None:
+        """The per-parameter return expressions of ``adjoint`` when its body is a single return, else None."""
+        key = id(adjoint)
+        if key not in self._inline_cache:
+            self._inline_cache[key] = _single_return_exprs(adjoint, len(self.wrt))
+        return self._inline_cache[key]
+
+
+_RULES: dict[Any, Rule] = {}
+
+
+def _key(func: Any) -> Any:
+    try:
+        hash(func)
+        return func
+    except TypeError:
+        return id(func)
+
+
+def lookup(func: Any) -> Rule | None:
+    """The rule registered for ``func``, or None."""
+    try:
+        return _RULES.get(_key(func))
+    except TypeError:
+        return None
+
+
+def _primal_signature(adjoint: Callable) -> inspect.Signature:
+    params = list(inspect.signature(adjoint).parameters.values())
+    if len(params) < 2 or [p.name for p in params[:2]] != ["g", "ans"]:
+        raise TypeError(f"a derivative rule must start with parameters (g, ans, ...): {adjoint.__qualname__}")
+    return inspect.Signature(params[2:])
+
+
+def defgrad(
+    func: Any,
+    *,
+    wrt: tuple[str, ...] | None = None,
+    broadcast: bool = False,
+    out_kind: OutKind = "array",
+    name: str | None = None,
+    scalar: bool = False,
+) -> Callable[[Callable], Callable]:
+    """Declare the derivative of ``func``; srcgrad then treats ``func`` as a primitive.
+
+    The decorated function takes ``(g, ans, *params)`` — the adjoint of the output, the output itself, then the
+    parameters of ``func`` with the same names and defaults — and returns the contribution to each differentiable
+    parameter (``wrt``; by default every parameter without a default value), as a tuple when there are several.
+
+    ``broadcast=True`` says ``func`` broadcasts its differentiable arguments (numpy elementwise semantics); srcgrad then
+    sums each contribution back to its argument's shape. ``scalar=True`` registers a variant used when every argument
+    is a Python number (it may use ``math`` instead of numpy).
+
+    Example::
+
+        def softplus(x):
+            return np.logaddexp(0.0, x)
+
+        @srcgrad.defgrad(softplus)
+        def softplus_grad(g, ans, x):
+            return g / (1.0 + np.exp(-x))
+    """
+
+    def register(adjoint: Callable) -> Callable:
+        sig = _primal_signature(adjoint)
+        names = tuple(wrt) if wrt is not None else tuple(
+            p.name for p in sig.parameters.values()
+            if p.default is inspect.Parameter.empty
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        )
+        missing = [n for n in names if n not in sig.parameters]
+        if missing:
+            raise TypeError(f"defgrad: wrt names {missing} are not parameters of {adjoint.__qualname__}")
+        existing = lookup(func)
+        if scalar:
+            if existing is None:
+                raise TypeError("defgrad(scalar=True) needs the general rule registered first")
+            existing.scalar_adjoint = adjoint
+            return adjoint
+        _RULES[_key(func)] = Rule(
+            func=func,
+            name=name or _display_name(func),
+            signature=sig,
+            wrt=names,
+            adjoint=adjoint,
+            broadcast=broadcast,
+            out_kind=out_kind,
+        )
+        return adjoint
+
+    return register
+
+
+def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: OutKind = "array") -> Any:
+    """Mark ``func`` as having no gradient: its result is treated as a constant (like ``np.floor`` or ``len``).
+
+    Usable as ``srcgrad.nondifferentiable(f)`` or as a decorator ``@srcgrad.nondifferentiable``.
+    """
+
+    def mark(f: Any) -> Any:
+        _RULES[_key(f)] = Rule(
+            func=f, name=name or _display_name(f), signature=inspect.Signature(), wrt=(), nondiff=True,
+            out_kind=out_kind,
+        )
+        return f
+
+    return mark(func) if func is not None else mark
+
+
+def _display_name(func: Any) -> str:
+    module = getattr(func, "__module__", None) or ""
+    qual = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    if module.startswith("numpy"):
+        return f"np.{qual}"
+    if module in ("math", "_operator", "operator", "builtins"):
+        return qual if module == "builtins" else f"{module.lstrip('_')}.{qual}"
+    return f"{module}.{qual}" if module else qual
+
+
+def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] | None:
+    try:
+        source = textwrap.dedent(inspect.getsource(adjoint))
+    except (OSError, TypeError):
+        return None
+    tree = ast.parse(source)
+    fn = tree.body[0]
+    if not isinstance(fn, ast.FunctionDef):
+        return None
+    body = list(fn.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]  # docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    value = body[0].value
+    if n_wrt == 1:
+        return (value,)
+    if isinstance(value, ast.Tuple) and len(value.elts) == n_wrt:
+        return tuple(value.elts)
+    return None
+
+
+def all_rules() -> list[Rule]:
+    """Every registered rule, in registration order."""
+    return list(_RULES.values())

@@ -1,0 +1,9 @@
+"""Shared test settings: float64 everywhere, deterministic random inputs."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
