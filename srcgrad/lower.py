@@ -389,9 +389,9 @@ def _is_user_function(obj: Any) -> bool:
 
 
 def _opaque_rule(name: str):
-    from srcgrad.rules.registry import Rule
-
     import inspect
+
+    from srcgrad.rules.registry import Rule
 
     return Rule(func=None, name=name, signature=inspect.Signature(), wrt=(), nondiff=True)
 

@@ -20,9 +20,10 @@ MODES = ("grad", "value_and_grad", "vjp")
 
 @dataclass
 class Generated:
-    source: str
-    function: Any
-    kinds: tuple[str, ...]
+    source: str  # the generated function's text
+    function: Any  # the compiled function
+    kinds: tuple[str, ...]  # argument kinds it is specialised to ("S" Python number, "A" maybe-array)
+    bound: dict[str, Any]  # names the text uses that srcgrad provides (np, math, runtime helpers, rules)
 
 
 def parse_and_fence(func: Any) -> frontend.ParsedFunction:
@@ -76,7 +77,7 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
     emitted = emit.emit_text(fn, rev, name, signature, returns, doc, scope.bound)
     label = f"{fn.name}:{mode}"
     compiled = emit.compile_function(emitted, pf.func, label)
-    return Generated(emitted.source, compiled, tuple(kinds[p] for p in fn.params))
+    return Generated(emitted.source, compiled, tuple(kinds[p] for p in fn.params), dict(scope.bound))
 
 
 def _mode_title(mode: str) -> str:
