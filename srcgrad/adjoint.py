@@ -1,13 +1,16 @@
-"""Adjoint: the primal IR and the pass facts in, the reverse sweep out (as Python ``ast`` statements and comments).
+"""Adjoint: the primal IR and the pass facts in; the gradient program out — the forward sweep (with what the reverse
+sweep needs recorded) and the reverse sweep, as Python ``ast`` statements, comments and compound blocks.
 
 What holds:
 - the adjoint of ``v`` is named after it (``v_bar``); the first contribution assigns, later ones add
-  (``x_bar = x_bar + c``, never in place, so aliased adjoints are never mutated); no zeros are allocated for an
-  adjoint that is written once;
+  (``x_bar = x_bar + c``, never in place, so aliased adjoints are never mutated); zeros are written only where
+  control flow joins a path that assigned an adjoint with one that did not;
 - a rule's contribution is inlined from the rule's own ``return`` expression when it is a single expression;
-- broadcasting is undone here, once, for rules registered with ``broadcast=True`` — and only when some operand may be
-  an array; when every operand is a Python number the code is plain float arithmetic and ``math``;
-- straight-line code needs no tape: SSA versions keep every value the reverse sweep reads.
+- broadcasting is undone here, once, for rules registered with ``broadcast=True`` — and only where shapes can
+  differ; when every operand is a Python number the code is plain float arithmetic and ``math``;
+- straight-line code needs no tape: SSA versions keep every value the reverse sweep reads. Inside loops, each
+  straight-line segment pushes (once per execution) exactly the values its reverse reads, each branch inside a loop
+  pushes its condition, each loop inside a loop pushes its trip count; the reverse sweep pops them in reverse order.
 """
 
 from __future__ import annotations
@@ -17,8 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.errors import SrcgradError
-from srcgrad.passes import ARRAY, SCALAR, Facts, bind_params, location
+from srcgrad.passes import ARRAY, SCALAR, Facts, bind_params
 
 
 @dataclass
@@ -27,15 +29,55 @@ class Comment:
 
 
 @dataclass
-class Reverse:
-    """The reverse sweep of a function."""
+class Block:
+    """A compound statement of the gradient program: ``if test``, ``for target in iter``, ``while test``."""
 
-    body: list = field(default_factory=list)  # ast.stmt | Comment
-    results: list[ast.expr] = field(default_factory=list)  # one per wrt parameter
-    prologue: list = field(default_factory=list)  # statements right after the forward pass (checks, seed)
+    kind: str
+    test: ast.expr | None = None
+    target: str | None = None
+    iter: ast.expr | None = None
+    body: list = field(default_factory=list)
+    orelse: list = field(default_factory=list)
 
 
-class AdjointBuilder:
+@dataclass
+class Program:
+    """The gradient program: forward items, then reverse items, then the results (one per wrt parameter)."""
+
+    forward: list = field(default_factory=list)
+    reverse: list = field(default_factory=list)
+    results: list[ast.expr] = field(default_factory=list)
+    value: ast.expr | None = None  # the function's value (saved before the reverse sweep restores loop values)
+
+
+def _segments(body: list) -> list:
+    """Split a block into runs of ops (lists) and single control statements."""
+    out: list = []
+    for stmt in body:
+        if isinstance(stmt, ir.Op):
+            if out and isinstance(out[-1], list):
+                out[-1].append(stmt)
+            else:
+                out.append([stmt])
+        else:
+            out.append(stmt)
+    return out
+
+
+def _loads(items: list) -> set[str]:
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, ast.AST):
+            names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+        elif isinstance(item, Block):
+            for part in (item.test, item.iter):
+                if part is not None:
+                    names.update(_loads([part]))
+            names.update(_loads(item.body) | _loads(item.orelse))
+    return names
+
+
+class GradientBuilder:
     def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope):
         self.fn = fn
         self.facts = facts
@@ -43,6 +85,12 @@ class AdjointBuilder:
         self.adj_names: dict[str, str] = {}
         self.assigned: set[str] = set()
         self.array_adjoint: set[str] = set()  # adjoints that may hold numpy values
+        self.loop_defined = _loop_defined(fn.body)
+        self.pushes: dict[int, list[str]] = {}  # id(first op of a segment) -> names its reverse reads
+        self.pushed_conditions: set[int] = set()  # ids of If statements whose condition is recorded
+        self.loop_counts: dict[int, str] = {}  # id(loop) -> trip-count variable (top-level loops)
+        self._tape: str | None = None
+        self._pullbacks: dict[int, str] = {}
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -51,8 +99,19 @@ class AdjointBuilder:
             self.adj_names[var] = self.scope.local(f"{var}_bar")
         return self.adj_names[var]
 
+    @property
+    def tape(self) -> str:
+        if self._tape is None:
+            self._tape = self.scope.local("tape")
+        return self._tape
+
     def helper(self, func: Any) -> ast.expr:
         return codegen.name(self.scope.bind(func.__name__, func))
+
+    def zero_of(self, var: str) -> ast.expr:
+        if self.facts.kinds.get(var) == SCALAR:
+            return ast.Constant(value=0.0)
+        return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
 
     def accumulate(self, out: list, var: str, contribution: ast.expr, is_array: bool) -> None:
         name = self.adj(var)
@@ -64,31 +123,65 @@ class AdjointBuilder:
             out.append(codegen.assign(name, contribution))
             self.assigned.add(name)
 
-    # --- the sweep -------------------------------------------------------------------------------------------
+    def push(self, names: list[str]) -> ast.stmt:
+        value = codegen.name(names[0]) if len(names) == 1 else ast.Tuple(
+            elts=[codegen.name(n) for n in names], ctx=ast.Load())
+        return self.tape_call("append", [value])
 
-    def reverse_block(self, body: list) -> list:
+    def pop_into(self, names: list[str]) -> ast.stmt:
+        target = ast.Name(id=names[0], ctx=ast.Store()) if len(names) == 1 else ast.Tuple(
+            elts=[ast.Name(id=n, ctx=ast.Store()) for n in names], ctx=ast.Store())
+        return ast.Assign(targets=[target], value=self.tape_pop(), lineno=0)
+
+    def tape_call(self, method: str, args: list) -> ast.stmt:
+        func = ast.Attribute(value=codegen.name(self.tape), attr=method, ctx=ast.Load())
+        return ast.Expr(value=ast.Call(func=func, args=args, keywords=[]))
+
+    def tape_pop(self) -> ast.expr:
+        func = ast.Attribute(value=codegen.name(self.tape), attr="pop", ctx=ast.Load())
+        return ast.Call(func=func, args=[], keywords=[])
+
+    # --- reverse sweep ---------------------------------------------------------------------------------------
+
+    def reverse_block(self, body: list, depth: int) -> list:
         out: list = []
-        last_line = None
-        for stmt in reversed(body):
-            if isinstance(stmt, ir.Op):
-                if not self.facts.is_active(stmt.target):
-                    continue
-                code = self.reverse_op(stmt)
-                if code and stmt.line != last_line:
-                    text = self.fn.source_lines.get(stmt.line, "").strip()
-                    out.append(Comment(f"grad of line {stmt.line}: {text}"))
-                    last_line = stmt.line
-                out.extend(code)
-            elif isinstance(stmt, ir.Return):
-                continue
-            else:
-                raise SrcgradError("control flow is not differentiated yet", location(self.fn, stmt))
+        for item in reversed(_segments(body)):
+            if isinstance(item, list):
+                out.extend(self.reverse_segment(item, depth))
+            elif isinstance(item, ir.If):
+                out.extend(self.reverse_if(item, depth))
+            elif isinstance(item, (ir.For, ir.While)):
+                out.extend(self.reverse_loop(item, depth))
         return out
+
+    def reverse_segment(self, ops: list[ir.Op], depth: int) -> list:
+        code: list = []
+        last_line = None
+        for op in reversed(ops):
+            if not self.facts.is_active(op.target):
+                continue
+            lines = self.reverse_op(op)
+            if lines and op.line != last_line and op.form.kind != "copy":
+                text = self.fn.source_lines.get(op.line, "").strip()
+                code.append(Comment(f"grad of line {op.line}: {text}"))
+                last_line = op.line
+            code.extend(lines)
+        if depth and code:
+            reads = sorted(_loads(code) & self.loop_defined)
+            if reads:
+                self.pushes[id(ops[0])] = reads
+                code.insert(0, self.pop_into(reads))
+        return code
 
     def reverse_op(self, op: ir.Op) -> list:
         g_name = self.adj_names.get(op.target)
         if g_name is None or g_name not in self.assigned:
             return []  # no gradient reached this value
+        out = self._reverse_op(op, g_name)
+        self.assigned.discard(g_name)  # the value is defined here: earlier values of the name start from zero
+        return out
+
+    def _reverse_op(self, op: ir.Op, g_name: str) -> list:
         g = codegen.name(g_name)
         g_is_array = g_name in self.array_adjoint
         out: list = []
@@ -102,7 +195,7 @@ class AdjointBuilder:
         kinds = [self.facts.kind(a) for a in op.operands()]
         all_scalar = all(k == SCALAR for k in kinds)
         needed = [
-            (i, pname, params[pname]) for i, pname in enumerate(rule.wrt)
+            (i, params[pname]) for i, pname in enumerate(rule.wrt)
             if isinstance(params.get(pname), ir.Var) and params[pname].name in self.facts.varied
         ]
         if not needed:
@@ -115,11 +208,11 @@ class AdjointBuilder:
             contribs = self._call_rule(out, op, adjoint, mapping, params)
         else:
             contribs = {i: codegen.instantiate(templates[i], mapping, adjoint.__globals__, self.scope)
-                        for i, _, _ in needed}
+                        for i, _ in needed}
         result_is_array = g_is_array or not all_scalar or self.facts.kind(ir.Var(op.target)) == ARRAY
-        grouped: dict[str, ast.expr] = {}
         n_arrays = sum(k == ARRAY for k in kinds)
-        for i, _pname, var in needed:
+        grouped: dict[str, ast.expr] = {}
+        for i, var in needed:
             c = contribs[i]
             # A Python-number operand cannot enlarge the result's shape: unbroadcast only where shapes may differ.
             own = self.facts.kind(var)
@@ -137,42 +230,216 @@ class AdjointBuilder:
         call = ast.Call(func=func, args=args, keywords=[])
         if len(op.rule.wrt) == 1:
             return {0: call}
-        tmp = self.scope.local(f"{op.target}_pullback")
+        if id(op) not in self._pullbacks:
+            self._pullbacks[id(op)] = self.scope.local(f"{op.target}_pullback")
+        tmp = self._pullbacks[id(op)]
         out.append(codegen.assign(tmp, call))
         return {i: ast.Subscript(value=codegen.name(tmp), slice=ast.Constant(value=i), ctx=ast.Load())
                 for i in range(len(op.rule.wrt))}
 
+    def reverse_if(self, stmt: ir.If, depth: int) -> list:
+        before = set(self.assigned)
+        then_code = self.reverse_block(stmt.body, depth)
+        after_then = self.assigned
+        self.assigned = set(before)
+        else_code = self.reverse_block(stmt.orelse, depth)
+        after_else = self.assigned
+        if not then_code and not else_code:
+            self.assigned = after_then | after_else
+            return []
+        joined = after_then | after_else
+        for code, state in ((then_code, after_then), (else_code, after_else)):
+            for name in sorted(joined - state):
+                var = self._var_of(name)
+                code.append(codegen.assign(name, self.zero_of(var)))
+        self.assigned = joined
+        if depth:
+            self.pushed_conditions.add(id(stmt))
+            test = self.tape_pop()
+        else:
+            test = codegen.operand(stmt.cond)
+        return [Block("if", test=test, body=then_code or [ast.Pass()], orelse=else_code)]
 
-def build_reverse(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.Scope, mode: str,
-                  seed_name: str | None) -> Reverse:
-    """Generate the reverse sweep of ``fn`` for the differentiated parameters ``wrt``."""
-    builder = AdjointBuilder(fn, facts, scope)
+    def _var_of(self, adj_name: str) -> str:
+        return next(v for v, a in self.adj_names.items() if a == adj_name)
+
+    def reverse_loop(self, loop: ir.For | ir.While, depth: int) -> list:
+        body_defined = {op.target for op in ir.walk_ops(loop.body)} - set(loop.carried)
+        if isinstance(loop, ir.For):
+            body_defined.add(loop.target)
+        written = self._written_adjoints(loop.body)
+        if not written:
+            return []
+        outer = sorted(self.adj(v) for v in written if v not in body_defined)
+        pre = []
+        for name in outer:  # adjoints that accumulate across iterations must hold a value on entry
+            if name not in self.assigned:
+                pre.append(codegen.assign(name, self.zero_of(self._var_of(name))))
+                self.assigned.add(name)
+        start = set(self.assigned)
+        body = self.reverse_block(loop.body, depth + 1)
+        for name in outer:
+            if name not in self.assigned:
+                body.append(codegen.assign(name, self.zero_of(self._var_of(name))))
+        self.assigned = start
+        if depth:
+            count: ast.expr = self.tape_pop()
+        else:
+            self.loop_counts[id(loop)] = self.scope.local("n_iter")
+            count = codegen.name(self.loop_counts[id(loop)])
+        self.loop_counts.setdefault(id(loop), "")
+        header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse")
+        rng = ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[count], keywords=[])
+        return pre + [header, Block("for", target=self.scope.local("_"), iter=rng, body=body or [ast.Pass()])]
+
+    def _written_adjoints(self, body: list) -> set[str]:
+        written = set()
+        for op in ir.walk_ops(body):
+            if not self.facts.is_active(op.target):
+                continue
+            if op.form.kind == "copy":
+                operands = [op.args[0]]
+            else:
+                params = bind_params(self.fn, op)
+                operands = [params.get(p) for p in op.rule.wrt]
+            written.update(a.name for a in operands if isinstance(a, ir.Var) and a.name in self.facts.varied)
+        return written
+
+    # --- forward sweep ---------------------------------------------------------------------------------------
+
+    def forward_block(self, body: list, depth: int) -> list:
+        out: list = []
+        for item in _segments(body):
+            if isinstance(item, list):
+                out.extend(self.forward_segment(item))
+            elif isinstance(item, ir.If):
+                out.append(Block("if", test=codegen.operand(item.cond),
+                                 body=self.forward_block(item.body, depth) or [ast.Pass()],
+                                 orelse=self.forward_block(item.orelse, depth)))
+                if id(item) in self.pushed_conditions:
+                    # recorded after the branch, so the reverse pops it before the branch's own records
+                    out.append(self.tape_call("append", [codegen.operand(item.cond)]))
+            elif isinstance(item, (ir.For, ir.While)):
+                out.extend(self.forward_loop(item, depth))
+            elif isinstance(item, ir.Break):
+                out.append(ast.Break())
+        return out
+
+    def forward_segment(self, ops: list[ir.Op]) -> list:
+        out: list = []
+        last_line = None
+        push_after = None
+        if id(ops[0]) in self.pushes:
+            non_copies = [i for i, op in enumerate(ops) if op.form.kind != "copy"]
+            push_after = non_copies[-1] if non_copies else -1
+            if push_after == -1:
+                out.append(self.push(self.pushes[id(ops[0])]))
+        for i, op in enumerate(ops):
+            if op.line != last_line and op.form.kind != "copy":
+                out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
+                last_line = op.line
+            out.append(codegen.assign(op.target, codegen.op_value(op)))
+            if i == push_after:
+                out.append(self.push(self.pushes[id(ops[0])]))
+        return out
+
+    def forward_loop(self, loop: ir.For | ir.While, depth: int) -> list:
+        recorded = id(loop) in self.loop_counts
+        count_var = self.loop_counts.get(id(loop)) or None
+        body = self.forward_block(loop.body, depth + 1)
+        has_break = any(isinstance(s, ir.Break) for s in _walk_same_loop(loop.body))
+        out: list = []
+        counter = None
+        if recorded and (has_break or isinstance(loop, ir.While)):
+            counter = count_var or self.scope.local("n_iter")
+            out.append(codegen.assign(counter, ast.Constant(value=0)))
+            body.insert(0, ast.AugAssign(target=ast.Name(id=counter, ctx=ast.Store()), op=ast.Add(),
+                                         value=ast.Constant(value=1)))
+        if isinstance(loop, ir.For):
+            out.append(Block("for", target=loop.target, iter=codegen.operand(loop.iterable), body=body))
+            if recorded and counter is None:
+                length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.operand(loop.iterable)],
+                                  keywords=[])
+                if depth:
+                    out.append(self.tape_call("append", [length]))
+                else:
+                    out.insert(0, codegen.assign(count_var, length))
+        else:
+            test = self.forward_block(loop.test, depth + 1)
+            if test:
+                exit_test = ast.UnaryOp(op=ast.Not(), operand=codegen.operand(loop.cond))
+                body = test + [Block("if", test=exit_test, body=[ast.Break()])] + body
+                out.append(Block("while", test=ast.Constant(value=True), body=body))
+            else:
+                out.append(Block("while", test=codegen.operand(loop.cond), body=body))
+        if recorded and counter is not None and depth:
+            out.append(self.tape_call("append", [codegen.name(counter)]))
+        return out
+
+
+def _walk_same_loop(body: list):
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ir.If):
+            yield from _walk_same_loop(stmt.body)
+            yield from _walk_same_loop(stmt.orelse)
+
+
+def _loop_defined(body: list, inside: bool = False) -> set[str]:
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, ir.Op):
+            if inside:
+                names.add(stmt.target)
+        elif isinstance(stmt, ir.If):
+            names |= _loop_defined(stmt.body, inside) | _loop_defined(stmt.orelse, inside)
+        elif isinstance(stmt, ir.For):
+            names.add(stmt.target)
+            names |= _loop_defined(stmt.body, True)
+        elif isinstance(stmt, ir.While):
+            names |= _loop_defined(stmt.test, True) | _loop_defined(stmt.body, True)
+    return names
+
+
+def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.Scope, mode: str,
+                  seed_name: str | None) -> Program:
+    """Generate the gradient program of ``fn`` for the differentiated parameters ``wrt``."""
+    builder = GradientBuilder(fn, facts, scope)
     ret = fn.body[-1]
-    rev = Reverse()
+    prologue: list = []
     out_var = ret.value.name if isinstance(ret.value, ir.Var) else None
+    value = codegen.operand(ret.value)
+    if out_var in builder.loop_defined and mode == "value_and_grad":
+        saved = scope.local("value")
+        prologue.append(codegen.assign(saved, value))
+        value = codegen.name(saved)
     if mode == "grad" and (out_var is None or facts.kind(ret.value) == ARRAY):
         check = ast.Call(func=builder.helper(runtime.check_scalar_output),
                          args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
-        rev.prologue.append(ast.Expr(value=check))
+        prologue.append(ast.Expr(value=check))
     if out_var is not None and out_var in facts.varied:
         seed = codegen.name(seed_name) if seed_name else ast.Constant(value=1.0)
         name = builder.adj(out_var)
-        rev.prologue.append(codegen.assign(name, seed))
+        prologue.append(codegen.assign(name, seed))
         builder.assigned.add(name)
         if seed_name or facts.kind(ret.value) == ARRAY:
             builder.array_adjoint.add(name)
-    rev.body = builder.reverse_block(fn.body)
+    reverse = builder.reverse_block(fn.body, 0)
+    forward = builder.forward_block(fn.body, 0)
+    if builder._tape is not None:
+        forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
+    program = Program(forward=forward, reverse=prologue + reverse, value=value)
     for p in wrt:
         adj = builder.adj_names.get(p)
         if adj is not None and adj in builder.assigned:
             if facts.kinds.get(p) == SCALAR and adj not in builder.array_adjoint:
-                rev.results.append(codegen.name(adj))
+                program.results.append(codegen.name(adj))
             else:
-                rev.results.append(ast.Call(func=builder.helper(runtime.match_grad),
-                                            args=[codegen.name(adj), codegen.name(p)], keywords=[]))
+                program.results.append(ast.Call(func=builder.helper(runtime.match_grad),
+                                                args=[codegen.name(adj), codegen.name(p)], keywords=[]))
         elif facts.kinds.get(p) == SCALAR:
-            rev.results.append(ast.Constant(value=0.0))
+            program.results.append(ast.Constant(value=0.0))
         else:
-            rev.results.append(ast.Call(func=builder.helper(runtime.zeros_like), args=[codegen.name(p)],
-                                        keywords=[]))
-    return rev
+            program.results.append(ast.Call(func=builder.helper(runtime.zeros_like), args=[codegen.name(p)],
+                                            keywords=[]))
+    return program

@@ -20,8 +20,7 @@ from typing import Any
 
 import astor
 
-from srcgrad import codegen, ir
-from srcgrad.adjoint import Comment, Reverse
+from srcgrad.adjoint import Block, Comment, Program
 
 INDENT = "    "
 
@@ -37,37 +36,37 @@ def _stmt_text(node: ast.stmt) -> str:
     return astor.to_source(node).rstrip("\n")
 
 
-def emit_text(fn: ir.Function, rev: Reverse, name: str, signature: str, returns: list[ast.expr],
-              doc: str, bound: dict[str, Any]) -> Emitted:
+def emit_text(program: Program, name: str, signature: str, returns: list[ast.expr], doc: str,
+              bound: dict[str, Any]) -> Emitted:
     lines = [f"def {name}({signature}):", f'{INDENT}"""{doc}"""']
-    _emit_forward(fn, fn.body, lines, 1)
-    for stmt in rev.prologue:
-        lines.append(INDENT + _stmt_text(stmt))
-    for item in rev.body:
-        if isinstance(item, Comment):
-            lines.append(f"{INDENT}# {item.text}")
-        else:
-            lines.extend(INDENT + ln for ln in _stmt_text(item).split("\n"))
-    if len(returns) == 1:
-        value = returns[0]
-    else:
-        value = ast.Tuple(elts=returns, ctx=ast.Load())
+    _emit_items(program.forward, lines, 1)
+    _emit_items(program.reverse, lines, 1)
+    value = returns[0] if len(returns) == 1 else ast.Tuple(elts=returns, ctx=ast.Load())
     lines.append(INDENT + _stmt_text(ast.Return(value=value)))
     return Emitted(name, "\n".join(lines) + "\n", bound)
 
 
-def _emit_forward(fn: ir.Function, body: list, lines: list[str], depth: int) -> None:
+def _emit_items(items: list, lines: list[str], depth: int) -> None:
     pad = INDENT * depth
-    last_line = None
-    for stmt in body:
-        if isinstance(stmt, ir.Op):
-            if stmt.line != last_line:
-                text = fn.source_lines.get(stmt.line, "").strip()
-                lines.append(f"{pad}# line {stmt.line}: {text}")
-                last_line = stmt.line
-            lines.append(pad + _stmt_text(codegen.assign(stmt.target, codegen.op_value(stmt))))
-        elif isinstance(stmt, ir.Return):
-            continue
+    for item in items:
+        if isinstance(item, Comment):
+            lines.append(f"{pad}# {item.text}")
+        elif isinstance(item, Block):
+            if item.kind == "for":
+                head = f"for {item.target} in {_expr_text(item.iter)}:"
+            else:
+                head = f"{item.kind} {_expr_text(item.test)}:"
+            lines.append(pad + head)
+            _emit_items(item.body or [ast.Pass()], lines, depth + 1)
+            if item.orelse:
+                lines.append(pad + "else:")
+                _emit_items(item.orelse, lines, depth + 1)
+        else:
+            lines.extend(pad + ln for ln in _stmt_text(item).split("\n"))
+
+
+def _expr_text(node: ast.expr) -> str:
+    return astor.to_source(ast.Expr(value=node)).strip()
 
 
 def compile_function(emitted: Emitted, user_func: Any, label: str) -> types.FunctionType:

@@ -164,6 +164,7 @@ class For:
     body: list = field(default_factory=list)
     line: int = 0
     col: int = 0
+    carried: list = field(default_factory=list)  # header versions: values that flow from one iteration to the next
 
 
 @dataclass(eq=False)
@@ -175,6 +176,7 @@ class While:
     body: list = field(default_factory=list)
     line: int = 0
     col: int = 0
+    carried: list = field(default_factory=list)
 
 
 @dataclass(eq=False)

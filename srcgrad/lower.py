@@ -67,10 +67,13 @@ class Lowerer:
         self.params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
         self.locals = self._assigned_names(pf.node) | set(self.params)
         self.used = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(self.params)
+        self.loaded = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
         self.env: dict[str, str] = {p: p for p in self.params}
         self.defined: set[str] = set(self.params)
         self.n_temps = 0
         self.block: list = []
+        self.loops: list[_Loop] = []
+        self.n_loops = 0
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -109,13 +112,16 @@ class Lowerer:
     # --- entry -----------------------------------------------------------------------------------------------
 
     def lower(self) -> ir.Function:
-        self.lower_block(self.node.body, top=True)
+        self.lower_block(list(self.node.body), top=True)
         body = self.block
         if not body or not isinstance(body[-1], ir.Return):
-            raise self.reject(
-                self.node, f"{self.node.name} must end with a `return` statement",
-                hint="return the value to differentiate",
-            )
+            if RET in self.env:
+                body.append(ir.Return(ir.Var(self.env[RET]), self.pf.file_line(self.node), 0))
+            else:
+                raise self.reject(
+                    self.node, f"{self.node.name} must return a value on every path",
+                    hint="end the function with `return <value>`",
+                )
         source_lines = {k: v.rstrip("\n") for k, v in self.pf.file_lines.items()}
         return ir.Function(
             name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
@@ -140,15 +146,231 @@ class Lowerer:
         return ", ".join(parts)
 
     def lower_block(self, stmts: list, top: bool = False) -> None:
+        """Lower statements into the current block; control transfers become flags and guards (structured IR)."""
         for i, stmt in enumerate(stmts):
+            rest = stmts[i + 1:]
             if isinstance(stmt, gast.Return):
-                if top and i != len(stmts) - 1:
-                    raise self.reject(stmts[i + 1], "unreachable code after `return`",
-                                      hint="remove the statements after the return")
-                if not top:
-                    raise self.reject(stmt, "`return` inside a branch or loop is not supported yet",
-                                      hint="assign the result to a variable and return it at the end")
+                if top and not self.loops and not rest:
+                    self.stmt_Return(stmt)
+                else:
+                    self.set_result(stmt)
+                return  # what follows a return is unreachable
+            if isinstance(stmt, gast.If) and not self.loops and rest and _contains(stmt, gast.Return):
+                # `if c: return a` followed by more code: the rest belongs to the paths that fall through.
+                self.lower_if(stmt, list(stmt.body) + rest, list(stmt.orelse) + rest)
+                return
+            if isinstance(stmt, (gast.Break, gast.Continue)):
+                loop = self.loops[-1]
+                self.set_flag(loop.break_name if isinstance(stmt, gast.Break) else loop.continue_name, stmt)
+                return  # the rest of this block is skipped by the flag
             self.lower_stmt(stmt)
+            flags = self.flags_set_by(stmt)
+            if flags and rest:
+                guard = self.guard(flags, rest[0])
+                self.emit_if(guard, rest, [], rest[0])
+                return
+
+    def set_result(self, stmt: Any) -> None:
+        if stmt.value is None:
+            raise self.reject(stmt, "the differentiated function returns nothing", hint="return a number or array")
+        value = self.value(stmt.value)
+        self.assign_name(RET, value, stmt)
+        if self.loops:
+            self.set_flag(RETURNED, stmt)
+
+    def set_flag(self, flag: str, stmt: Any) -> None:
+        self.assign_name(flag, ir.Const(True), stmt, retarget=False)
+
+    def flags_set_by(self, stmt: Any) -> list[str]:
+        """The flags (break/continue/return) a statement may raise, which the rest of its block must check."""
+        flags = []
+        if self.loops:
+            loop = self.loops[-1]
+            if loop.break_name and _contains_jump(stmt, gast.Break):
+                flags.append(loop.break_name)
+            if loop.continue_name and _contains_jump(stmt, gast.Continue):
+                flags.append(loop.continue_name)
+        if _contains(stmt, gast.Return) and (self.loops or isinstance(stmt, (gast.For, gast.While))):
+            flags.append(RETURNED)
+        return flags
+
+    def guard(self, flags: list[str], node: Any) -> ir.Operand:
+        operands = tuple(ir.Var(self.env[f]) for f in flags)
+        any_flag = operands[0] if len(operands) == 1 else self.op(
+            _BOOLOP_RULE, ir.Form("boolop", "or"), operands, (), node)
+        return self.op(lookup(operator.not_), ir.Form("unaryop", "not"), (any_flag,), (), node)
+
+    # --- regions: branches and loops ---------------------------------------------------------------------------
+
+    def region(self, stmts: list, env: dict[str, str]) -> tuple[list, dict[str, str]]:
+        saved_block, saved_env = self.block, self.env
+        self.block, self.env = [], dict(env)
+        try:
+            self.lower_block(stmts)
+            return self.block, self.env
+        finally:
+            self.block, self.env = saved_block, saved_env
+
+    def lower_if(self, node: Any, body: list, orelse: list) -> None:
+        cond = self.value(node.test)
+        self.emit_if(cond, body, orelse, node)
+
+    def emit_if(self, cond: ir.Operand, body: list, orelse: list, node: Any) -> None:
+        before = dict(self.env)
+        then_block, then_env = self.region(body, before)
+        else_block, else_env = self.region(orelse, before)
+        for n in sorted(set(then_env) | set(else_env)):
+            a, b = then_env.get(n), else_env.get(n)
+            if a == b:
+                self.env[n] = a
+            elif a is None or b is None:
+                self.env[n] = a or b  # defined on one path only: reading it after the if is the user's NameError
+            else:
+                joined = self.new_version(n)
+                line = self.pf.file_line(node)
+                then_block.append(_copy(joined, a, line))
+                else_block.append(_copy(joined, b, line))
+                self.env[n] = joined
+        self.block.append(ir.If(cond, then_block, else_block, self.pf.file_line(node), node.col_offset))
+
+    def stmt_If(self, node: Any) -> None:
+        self.lower_if(node, list(node.body), list(node.orelse))
+
+    def expr_IfExp(self, node: Any) -> ir.Var:
+        cond = self.value(node.test)
+        target = self.fresh_temp()
+        line = self.pf.file_line(node)
+        blocks = []
+        for branch in (node.body, node.orelse):
+            saved = self.block
+            self.block = []
+            value = self.value(branch)
+            self.block.append(_copy(target, value.name if isinstance(value, ir.Var) else value, line))
+            blocks.append(self.block)
+            self.block = saved
+        self.block.append(ir.If(cond, blocks[0], blocks[1], line, node.col_offset))
+        return ir.Var(target)
+
+    def stmt_For(self, node: Any) -> None:
+        if node.orelse:
+            raise self.reject(node.orelse[0], "`for ... else` is not supported",
+                              hint="use a flag variable set before `break`")
+        plan = self.iteration_plan(node)
+        self.lower_loop(node, plan)
+
+    def stmt_While(self, node: Any) -> None:
+        if node.orelse:
+            raise self.reject(node.orelse[0], "`while ... else` is not supported",
+                              hint="use a flag variable set before `break`")
+        self.lower_loop(node, None)
+
+    def iteration_plan(self, node: Any) -> tuple:
+        """(iterable operand, [(user target node, how to compute it from the index)]) for a `for` loop."""
+        it = node.iter
+        target = node.target
+        callee = self.pf.resolve(it.func.id) if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) \
+            and it.func.id not in self.locals else None
+        if callee is range:
+            if not isinstance(target, gast.Name):
+                raise self.reject(target, "a range loop needs a single loop variable")
+            return self.expr(it), [(target, None)]
+        if callee is enumerate:
+            seq = self.value(it.args[0])
+            start = self.value(it.args[1]) if len(it.args) > 1 else ir.Const(0)
+            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
+                raise self.reject(target, "unpack enumerate() into two names: `for i, v in enumerate(xs)`")
+            n = self.call_builtin(len, (seq,), it)
+            return self.call_builtin(range, (n,), it), [(target.elts[0], ("offset", start)),
+                                                       (target.elts[1], ("item", seq))]
+        if callee is zip:
+            seqs = [self.value(a) for a in it.args]
+            if not (isinstance(target, gast.Tuple) and len(target.elts) == len(seqs)):
+                raise self.reject(target, f"unpack zip() into {len(seqs)} names")
+            lens = tuple(self.call_builtin(len, (s,), it) for s in seqs)
+            n = lens[0] if len(lens) == 1 else self.call_builtin(min, lens, it)
+            return self.call_builtin(range, (n,), it), [(t, ("item", s)) for t, s in zip(target.elts, seqs)]
+        if not isinstance(target, gast.Name):
+            raise self.reject(target, "unpacking in a for loop is supported for enumerate() and zip() only",
+                              hint="loop over an index and read the items inside the loop")
+        seq = self.value(it)
+        n = self.call_builtin(len, (seq,), it)
+        return self.call_builtin(range, (n,), it), [(target, ("item", seq))]
+
+    def call_builtin(self, func: Any, args: tuple, node: Any) -> ir.Var:
+        return self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
+
+    def lower_loop(self, node: Any, plan: tuple | None) -> None:
+        """A loop: loop-carried names get a header version, copied back at the end of every iteration."""
+        line = self.pf.file_line(node)
+        loop = _Loop(self.n_loops, node)
+        self.n_loops += 1
+        for flag in (loop.break_name, RETURNED if loop.returns and RETURNED not in self.env else None):
+            if flag:
+                self.assign_name(flag, ir.Const(False), node, retarget=False)
+        header: dict[str, str] = {}
+        # Names assigned in the loop and read somewhere flow between iterations (and out of the loop).
+        carried = sorted(n for n in _stored_names(node) if n in self.loaded)
+        direct_target = [node.target.id] if isinstance(node, gast.For) and plan is not None \
+            and plan[1][0][1] is None else []
+        for n in carried + loop.flags() + direct_target:
+            if n in header:
+                continue
+            header[n] = self.new_version(n)
+            # Before the first iteration a header holds the value from before the loop, or None when there is
+            # none (a name first assigned inside the loop), so copying it never fails.
+            self.block.append(_copy(header[n], self.env[n] if n in self.env else ir.Const(None), line))
+        saved_block, saved_env = self.block, self.env
+        self.block, self.env = [], {**saved_env, **header}
+        self.loops.append(loop)
+        try:
+            test, cond, index_name = [], None, None
+            if plan is None:
+                cond = self.value(node.test)
+                test, self.block = self.block, []
+            else:
+                iterable, targets = plan
+                direct = targets[0][1] is None
+                index_name = header[targets[0][0].id] if direct else self.fresh_temp()
+            if loop.continue_name:
+                self.assign_name(loop.continue_name, ir.Const(False), node, retarget=False)
+            if plan is not None:
+                for tnode, how in targets:
+                    if how is not None:
+                        self.bind_loop_target(tnode, how, index_name, header)
+            self.lower_block(list(node.body))
+            body, end_env = self.block, self.env
+        finally:
+            self.loops.pop()
+            self.block, self.env = saved_block, saved_env
+        for n in sorted(header):
+            if n in end_env and end_env[n] != header[n] and n not in direct_target:
+                body.append(_copy(header[n], end_env[n], line))
+        exits = [header[f] for f in (loop.break_name, RETURNED if loop.returns else None) if f]
+        if exits:
+            self.env.update(header)
+            if len(exits) == 1:
+                exit_cond: ir.Operand = ir.Var(exits[0])
+            else:
+                saved = self.block
+                self.block = body
+                exit_cond = self.op(_BOOLOP_RULE, ir.Form("boolop", "or"), tuple(ir.Var(e) for e in exits), (), node)
+                self.block = saved
+            body.append(ir.If(exit_cond, [ir.Break(line)], [], line, node.col_offset))
+        self.env.update(header)
+        carried = sorted(header.values())
+        if plan is not None:
+            self.block.append(ir.For(index_name, plan[0], body, line, node.col_offset, carried))
+        else:
+            self.block.append(ir.While(test, cond, body, line, node.col_offset, carried))
+
+    def bind_loop_target(self, tnode: Any, how: tuple, index_name: str, header: dict[str, str]) -> None:
+        kind, operand = how
+        if kind == "item":
+            value = self.op(lookup(operator.getitem), ir.Form("subscript"),
+                            (operand, ir.Index((ir.Var(index_name),), False)), (), tnode)
+        else:
+            value = self.op(lookup(operator.add), ir.Form("binop", "+"), (ir.Var(index_name), operand), (), tnode)
+        self.assign_name(tnode.id, value, tnode)
 
     # --- statements ------------------------------------------------------------------------------------------
 
@@ -207,6 +429,19 @@ class Lowerer:
         for target, operand in zip(targets.elts, operands):
             self.bind(target, operand, target, retarget=False)
 
+    def assign_name(self, user_name: str, value: ir.Operand, stmt: Any, retarget: bool = True,
+                    to: str | None = None) -> None:
+        """Bind a (user or synthetic) name to a value: a fresh SSA version, or ``to`` when given."""
+        name = to or self.new_version(user_name)
+        last = self.block[-1] if self.block else None
+        if retarget and isinstance(value, ir.Var) and isinstance(last, ir.Op) and last.target == value.name \
+                and value.name not in self.env.values() and value.name.startswith("t"):
+            last.target = name  # the expression's last temporary becomes the user's variable
+        else:
+            self.emit(_copy(name, value.name if isinstance(value, ir.Var) else value, self.pf.file_line(stmt),
+                            getattr(stmt, "col_offset", 0)))
+        self.env[user_name] = name
+
     def bind(self, target: Any, value: ir.Operand, stmt: Any, retarget: bool = True) -> None:
         if isinstance(target, (gast.Tuple, gast.List)):
             raise self.reject(target, "unpacking a value that is not a tuple display is not supported yet",
@@ -214,15 +449,7 @@ class Lowerer:
         if not isinstance(target, gast.Name):
             raise self.reject(target, "assigning to an item or attribute is not supported yet",
                               hint="build the new value with numpy (e.g. np.where) instead of writing into it")
-        name = self.new_version(target.id)
-        last = self.block[-1] if self.block else None
-        if retarget and isinstance(value, ir.Var) and isinstance(last, ir.Op) and last.target == value.name \
-                and value.name not in self.env.values() and value.name.startswith("t"):
-            last.target = name  # the expression's last temporary becomes the user's variable
-        else:
-            self.emit(ir.Op(name, None, ir.Form("copy"), (value,), (), self.pf.file_line(stmt),
-                            getattr(stmt, "col_offset", 0)))
-        self.env[target.id] = name
+        self.assign_name(target.id, value, stmt, retarget)
 
     def emit(self, op: ir.Op) -> ir.Var:
         self.block.append(op)
@@ -380,6 +607,50 @@ class Lowerer:
         return self.op(rule, ir.Form("method", name), (receiver,) + args, kwargs, node, target)
 
 
+RET, BREAK, CONTINUE, RETURNED = "ret", "broke", "skip", "returned"
+
+
+class _Loop:
+    """The flags of one loop being lowered: raised by break / continue, read by guards and the exit test."""
+
+    def __init__(self, index: int, node: Any):
+        suffix = "" if index == 0 else str(index + 1)
+        body = list(node.body)
+        self.break_name = BREAK + suffix if any(_contains_jump(s, gast.Break) for s in body) else None
+        self.continue_name = CONTINUE + suffix if any(_contains_jump(s, gast.Continue) for s in body) else None
+        self.returns = any(_contains(s, gast.Return) for s in body)
+
+    def flags(self) -> list[str]:
+        return [f for f in (self.break_name, self.continue_name) if f] + ([RETURNED, RET] if self.returns else [])
+
+
+def _contains(node: Any, kind: type) -> bool:
+    return any(isinstance(n, kind) for n in gast.walk(node))
+
+
+def _contains_jump(node: Any, kind: type) -> bool:
+    """Does ``node`` hold a break/continue that belongs to the enclosing loop (not to a nested one)?"""
+    if isinstance(node, kind):
+        return True
+    if isinstance(node, (gast.For, gast.While)):
+        return False
+    return any(_contains_jump(c, kind) for c in gast.iter_child_nodes(node))
+
+
+def _stored_names(loop: Any) -> set[str]:
+    names = {
+        n.id for s in loop.body for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+    }
+    if isinstance(loop, gast.For):
+        names |= {n.id for n in gast.walk(loop.target) if isinstance(n, gast.Name)}
+    return names
+
+
+def _copy(target: str, source: Any, line: int, col: int = 0) -> ir.Op:
+    operand = ir.Var(source) if isinstance(source, str) else source
+    return ir.Op(target, None, ir.Form("copy"), (operand,), (), line, col)
+
+
 def _is_data(obj: Any) -> bool:
     return not isinstance(obj, (types.ModuleType, type)) and not callable(obj)
 
@@ -399,6 +670,7 @@ def _opaque_rule(name: str):
 _COMPARE = _opaque_rule("compare")
 _NONDIFF_ATTR = _opaque_rule("attribute")
 _BOOLOP = None  # `and`/`or` return one of their operands: a gradient through them is refused by the adjoint stage
+_BOOLOP_RULE = _opaque_rule("or")  # `or` of flags (never differentiated)
 _SEQUENCE = {"tuple": lookup(tuple), "list": lookup(list)}
 
 

@@ -77,9 +77,17 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
 def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str]) -> dict[str, str]:
     kinds = dict(arg_kinds)
     facts = Facts(kinds)
+    for op in ir.walk_ops(fn.body):
+        if op.callee is range:  # iterating over a range gives ints
+            kinds[f"{op.target}:elements"] = SCALAR
     changed = True
-    while changed:  # loops make this a fixpoint; kinds only move from S to A
+    while changed:  # loops make this a fixpoint; kinds only move from S to A (unknown yet counts as S)
         changed = False
+        for stmt in _walk_stmts(fn.body):
+            if isinstance(stmt, ir.For) and kinds.get(stmt.target) != ARRAY:
+                new = _iter_kind(stmt.iterable, facts)
+                changed |= kinds.get(stmt.target) != new
+                kinds[stmt.target] = new
         for op in ir.walk_ops(fn.body):
             new = _op_kind(op, facts)
             old = kinds.get(op.target)
@@ -87,9 +95,6 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str]) -> dict[str, str]:
             if merged != old:
                 kinds[op.target] = merged
                 changed = True
-        for stmt in _walk_stmts(fn.body):
-            if isinstance(stmt, ir.For) and kinds.get(stmt.target) != ARRAY:
-                kinds[stmt.target] = _iter_kind(stmt.iterable, facts)
     return kinds
 
 
@@ -98,7 +103,7 @@ def _iter_kind(iterable: ir.Operand, facts: Facts) -> str:
 
 
 def _op_kind(op: ir.Op, facts: Facts) -> str:
-    arg_kinds = [facts.kind(a) for a in op.operands()]
+    arg_kinds = [facts.kinds.get(a.name, SCALAR) if isinstance(a, ir.Var) else facts.kind(a) for a in op.operands()]
     all_scalar = all(k == SCALAR for k in arg_kinds)
     if op.form.kind == "copy":
         return arg_kinds[0]
