@@ -106,6 +106,9 @@ def _op_kind(op: ir.Op, facts: Facts) -> str:
     arg_kinds = [facts.kinds.get(a.name, SCALAR) if isinstance(a, ir.Var) else facts.kind(a) for a in op.operands()]
     all_scalar = all(k == SCALAR for k in arg_kinds)
     if op.form.kind == "copy":
+        src = op.args[0]
+        if isinstance(src, ir.Const) and src.value is None:
+            return SCALAR  # a loop header's placeholder: it takes its kind from the loop's real values
         return arg_kinds[0]
     if op.form.kind in ("compare", "boolop"):
         return SCALAR if all_scalar else ARRAY
