@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.passes import ARRAY, SCALAR, Facts, bind_params
+from srcgrad.passes import ARRAY, SCALAR, Facts, bind_call, bind_params, is_user_call
 
 
 @dataclass
@@ -78,8 +78,10 @@ def _loads(items: list) -> set[str]:
 
 
 class GradientBuilder:
-    def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope):
+    def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope, helper_variant: Any = None):
         self.fn = fn
+        self.helper_variant = helper_variant  # (func, kinds, varied) -> calls.HelperVariant
+        self.split_calls: dict[int, tuple[str, str]] = {}  # id(op) -> (forward function name, saved name)
         self.facts = facts
         self.scope = scope
         self.adj_names: dict[str, str] = {}
@@ -190,6 +192,8 @@ class GradientBuilder:
             if isinstance(src, ir.Var) and src.name in self.facts.varied:
                 self.accumulate(out, src.name, g, g_is_array)
             return out
+        if is_user_call(op):
+            return self._reverse_call(op, g)
         rule = op.rule
         params = bind_params(self.fn, op)
         kinds = [self.facts.kind(a) for a in op.operands()]
@@ -222,6 +226,40 @@ class GradientBuilder:
                 left=grouped[var.name], op=ast.Add(), right=c)
         for var_name, c in grouped.items():
             self.accumulate(out, var_name, c, result_is_array)
+        return out
+
+    def _reverse_call(self, op: ir.Op, g: ast.expr) -> list:
+        """A call to a user function: its generated forward/backward pair (see :mod:`srcgrad.calls`)."""
+        params = bind_call(op)
+        varied = tuple(p for p, v in params.items() if isinstance(v, ir.Var) and v.name in self.facts.varied)
+        out: list = []
+        if not varied:
+            return out
+        kinds = tuple(self.facts.kind(v) for v in params.values())
+        variant = self.helper_variant(op.callee, kinds, varied)
+        fwd = self.scope.bind(variant.fwd_name, variant.fwd)
+        bwd = self.scope.bind(variant.bwd_name, variant.bwd)
+        if id(op) not in self.split_calls:
+            self.split_calls[id(op)] = (fwd, self.scope.local(f"{op.target}_saved"))
+        saved = self.split_calls[id(op)][1]
+        if op.target in self.loop_defined:
+            self.loop_defined.add(saved)  # rewritten every iteration: the loop must record it
+        call = ast.Call(func=codegen.name(bwd), args=[codegen.name(saved), g], keywords=[])
+        if len(varied) == 1:
+            contribs = [call]
+        else:
+            if id(op) not in self._pullbacks:
+                self._pullbacks[id(op)] = self.scope.local(f"{op.target}_pullback")
+            tmp = self._pullbacks[id(op)]
+            out.append(codegen.assign(tmp, call))
+            contribs = [ast.Subscript(value=codegen.name(tmp), slice=ast.Constant(value=i), ctx=ast.Load())
+                        for i in range(len(varied))]
+        grouped: dict[str, ast.expr] = {}
+        for p, c in zip(varied, contribs):
+            name = params[p].name
+            grouped[name] = c if name not in grouped else ast.BinOp(left=grouped[name], op=ast.Add(), right=c)
+        for name, c in grouped.items():
+            self.accumulate(out, name, c, self.facts.kinds.get(name) != SCALAR)
         return out
 
     def _call_rule(self, out: list, op: ir.Op, adjoint: Any, mapping: dict, params: dict) -> dict:
@@ -299,6 +337,8 @@ class GradientBuilder:
                 continue
             if op.form.kind == "copy":
                 operands = [op.args[0]]
+            elif is_user_call(op):
+                operands = list(bind_call(op).values())
             else:
                 params = bind_params(self.fn, op)
                 operands = [params.get(p) for p in op.rule.wrt]
@@ -338,7 +378,15 @@ class GradientBuilder:
             if op.line != last_line and op.form.kind != "copy":
                 out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
                 last_line = op.line
-            out.append(codegen.assign(op.target, codegen.op_value(op)))
+            if id(op) in self.split_calls:
+                fwd, saved = self.split_calls[id(op)]
+                call = codegen.op_value(op)
+                call.func = codegen.name(fwd)
+                targets = ast.Tuple(elts=[ast.Name(id=op.target, ctx=ast.Store()),
+                                          ast.Name(id=saved, ctx=ast.Store())], ctx=ast.Store())
+                out.append(ast.Assign(targets=[targets], value=call, lineno=0))
+            else:
+                out.append(codegen.assign(op.target, codegen.op_value(op)))
             if i == push_after:
                 out.append(self.push(self.pushes[id(ops[0])]))
         return out
@@ -402,9 +450,13 @@ def _loop_defined(body: list, inside: bool = False) -> set[str]:
 
 
 def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.Scope, mode: str,
-                  seed_name: str | None) -> Program:
-    """Generate the gradient program of ``fn`` for the differentiated parameters ``wrt``."""
-    builder = GradientBuilder(fn, facts, scope)
+                  seed_name: str | None, helper_variant: Any = None) -> Program:
+    """Generate the gradient program of ``fn`` for the differentiated parameters ``wrt``.
+
+    ``mode``: ``grad``, ``value_and_grad``, ``vjp``, or ``split`` (a helper's reverse sweep: the seed is the
+    parameter ``seed_name`` and the results are raw adjoints, shaped by the caller's rules).
+    """
+    builder = GradientBuilder(fn, facts, scope, helper_variant)
     ret = fn.body[-1]
     prologue: list = []
     out_var = ret.value.name if isinstance(ret.value, ir.Var) else None
@@ -432,7 +484,7 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     for p in wrt:
         adj = builder.adj_names.get(p)
         if adj is not None and adj in builder.assigned:
-            if facts.kinds.get(p) == SCALAR and adj not in builder.array_adjoint:
+            if mode == "split" or (facts.kinds.get(p) == SCALAR and adj not in builder.array_adjoint):
                 program.results.append(codegen.name(adj))
             else:
                 program.results.append(ast.Call(func=builder.helper(runtime.match_grad),

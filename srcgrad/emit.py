@@ -84,7 +84,9 @@ def compile_function(emitted: Emitted, user_func: Any, label: str) -> types.Func
     cells = []
     for free in inner.co_freevars:
         if free in emitted.bound:
-            cells.append(types.CellType(emitted.bound[free]))
+            value = emitted.bound[free]
+            shared = getattr(value, "cell", None)  # a generated helper: share its cell (it may not exist yet)
+            cells.append(shared if isinstance(shared, types.CellType) else types.CellType(value))
         else:
             cells.append(user_cells[free])
     func = types.FunctionType(inner, user_func.__globals__, emitted.name, user_func.__defaults__, tuple(cells))

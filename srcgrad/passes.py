@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+import types
 from dataclasses import dataclass, field
+from typing import Any
 
 from srcgrad import ir
 from srcgrad.errors import Location, NoRuleError, SrcgradError
@@ -74,7 +77,8 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
 # --- kinds -------------------------------------------------------------------------------------------------------
 
 
-def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str]) -> dict[str, str]:
+def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str], call_kind: Any = None) -> dict[str, str]:
+    """Kinds of every value; ``call_kind(func, arg_kinds)`` gives the result kind of a call to a user function."""
     kinds = dict(arg_kinds)
     facts = Facts(kinds)
     for op in ir.walk_ops(fn.body):
@@ -89,7 +93,7 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str]) -> dict[str, str]:
                 changed |= kinds.get(stmt.target) != new
                 kinds[stmt.target] = new
         for op in ir.walk_ops(fn.body):
-            new = _op_kind(op, facts)
+            new = _op_kind(op, facts, call_kind)
             old = kinds.get(op.target)
             merged = ARRAY if ARRAY in (new, old) else SCALAR
             if merged != old:
@@ -102,8 +106,11 @@ def _iter_kind(iterable: ir.Operand, facts: Facts) -> str:
     return facts.kinds.get(f"{getattr(iterable, 'name', '')}:elements", ARRAY)
 
 
-def _op_kind(op: ir.Op, facts: Facts) -> str:
-    arg_kinds = [facts.kinds.get(a.name, SCALAR) if isinstance(a, ir.Var) else facts.kind(a) for a in op.operands()]
+def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
+    def kind(a: ir.Operand) -> str:
+        return facts.kinds.get(a.name, SCALAR) if isinstance(a, ir.Var) else facts.kind(a)
+
+    arg_kinds = [kind(a) for a in op.operands()]
     all_scalar = all(k == SCALAR for k in arg_kinds)
     if op.form.kind == "copy":
         src = op.args[0]
@@ -113,12 +120,40 @@ def _op_kind(op: ir.Op, facts: Facts) -> str:
     if op.form.kind in ("compare", "boolop"):
         return SCALAR if all_scalar else ARRAY
     if op.rule is None:
+        if call_kind is not None and is_user_call(op):
+            try:
+                return call_kind(op.callee, _call_arg_kinds(op, kind))
+            except TypeError:  # arguments that do not fit the signature: Python reports it at the call
+                return ARRAY
         return ARRAY
     if op.rule.out_kind == "scalar":
         return SCALAR
     if op.rule.out_kind == "same":
         return SCALAR if all_scalar else ARRAY
     return ARRAY
+
+
+def is_user_call(op: ir.Op) -> bool:
+    """A call to a user's Python function (differentiated through its own source)."""
+    return op.rule is None and op.form.kind == "call" and isinstance(op.callee, types.FunctionType)
+
+
+def bind_call(op: ir.Op) -> dict[str, Any]:
+    """Parameter name -> operand for a call to a user function (defaults filled in as constants)."""
+    sig = inspect.signature(op.callee)
+    bound = sig.bind(*op.args, **dict(op.kwargs))
+    out = {}
+    for name, param in sig.parameters.items():
+        if name in bound.arguments:
+            out[name] = bound.arguments[name]
+        elif param.default is not param.empty:
+            out[name] = ir.Const(param.default)
+    return out
+
+
+def _call_arg_kinds(op: ir.Op, kind: Any) -> tuple[str, ...]:
+    return tuple(kind(v) if not (isinstance(v, ir.Const) and v.text is None) else const_kind(v)
+                 for v in bind_call(op).values())
 
 
 # --- activity ----------------------------------------------------------------------------------------------------
@@ -165,7 +200,7 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
                     changed = True
     facts.varied, facts.useful = varied, useful
     for op in ops:
-        if facts.is_active(op.target) and op.rule is None and op.form.kind != "copy":
+        if facts.is_active(op.target) and op.rule is None and op.form.kind != "copy" and not is_user_call(op):
             raise _no_rule(fn, op)
 
 
@@ -266,14 +301,15 @@ def _walk_stmts(body: list):
 # --- the pass table ----------------------------------------------------------------------------------------------
 
 
-def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str]) -> tuple[ir.Function, Facts]:
+def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
+               call_kind: Any = None) -> tuple[ir.Function, Facts]:
     """Run the pass table in order; dump the IR after each pass named in SRCGRAD_DUMP."""
     dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
     facts = Facts()
     _dump("lower", fn, dump)
     table = [
         ("dce", lambda: eliminate_dead_code(fn)),
-        ("kinds", lambda: facts.kinds.update(infer_kinds(fn, arg_kinds))),
+        ("kinds", lambda: facts.kinds.update(infer_kinds(fn, arg_kinds, call_kind))),
         ("activity", lambda: analyse_activity(fn, wrt, facts)),
     ]
     for name, run in table:

@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, ir, lower, passes
+from srcgrad import adjoint, calls, codegen, emit, frontend, ir, lower, passes
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
@@ -57,11 +57,11 @@ def generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict
 def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict[str, str],
               as_tuple: bool) -> Generated:
     fn = lower_function(pf)
-    fn, facts = passes.run_passes(fn, wrt, kinds)
+    fn, facts = passes.run_passes(fn, wrt, kinds, calls.return_kind)
     taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
     scope = codegen.Scope(taken, pf.resolve)
     seed = scope.local("seed") if mode == "vjp" else None
-    program = adjoint.build_program(fn, facts, wrt, scope, mode, seed)
+    program = adjoint.build_program(fn, facts, wrt, scope, mode, seed, calls.variant)
     returns = list(program.results)
     if len(returns) > 1 or as_tuple:
         returns = [ast.Tuple(elts=returns, ctx=ast.Load())]
@@ -76,7 +76,11 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
     emitted = emit.emit_text(program, name, signature, returns, doc, scope.bound)
     label = f"{fn.name}:{mode}"
     compiled = emit.compile_function(emitted, pf.func, label)
-    return Generated(emitted.source, compiled, tuple(kinds[p] for p in fn.params), dict(scope.bound))
+    source = emitted.source
+    helpers = calls.helpers_of(scope.bound)
+    if helpers:
+        source += "".join(f"\n\n# helper {v.func.__qualname__} ({', '.join(v.varied)})\n{v.source}" for v in helpers)
+    return Generated(source, compiled, tuple(kinds[p] for p in fn.params), dict(scope.bound))
 
 
 def _mode_title(mode: str) -> str:

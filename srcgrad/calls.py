@@ -1,0 +1,168 @@
+"""Calls to user functions: each differentiated helper becomes a pair of generated functions.
+
+In: a user function (a module-level ``def``), the kinds of its arguments and which of its parameters carry a
+gradient at the call site. Out: :class:`HelperVariant` — ``NAME_fwd(params) -> (value, saved)`` runs the helper
+forward and returns what its reverse sweep reads; ``NAME_bwd(saved, g) -> gradient(s)`` runs the reverse sweep.
+What holds: a variant is generated once per (function, kinds, differentiated parameters) and reused by every caller;
+recursion works because callers bind the variant's cells before the variant is compiled.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+from srcgrad import adjoint, codegen, emit, frontend, ir, lower, passes
+from srcgrad.errors import SrcgradError
+
+
+@dataclass
+class CellRef:
+    """A closure cell shared by every function that calls a generated helper (filled once it is compiled)."""
+
+    cell: Any
+
+
+@dataclass(eq=False)
+class HelperVariant:
+    func: Any
+    kinds: tuple[str, ...]
+    varied: tuple[str, ...]
+    fwd: CellRef
+    bwd: CellRef
+    fwd_name: str = ""
+    bwd_name: str = ""
+    source: str = ""
+    bound: dict = field(default_factory=dict)
+
+
+_LOCK = threading.RLock()
+_PARSED: dict[Any, frontend.ParsedFunction] = {}
+_KINDS: dict[tuple, str] = {}
+_VARIANTS: dict[tuple, HelperVariant] = {}
+_IN_PROGRESS: set[tuple] = set()
+
+
+def is_user_function(obj: Any) -> bool:
+    return isinstance(obj, types.FunctionType)
+
+
+def parsed(func: Any) -> frontend.ParsedFunction:
+    with _LOCK:
+        if func not in _PARSED:
+            pf = frontend.parse(func)
+            frontend.fence(pf)
+            _PARSED[func] = pf
+        return _PARSED[func]
+
+
+def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
+    """The kind of a helper's result for arguments of the given kinds (arrays when unsure, e.g. in recursion)."""
+    key = (func, kinds)
+    with _LOCK:
+        if key in _KINDS:
+            return _KINDS[key]
+        if key in _IN_PROGRESS:
+            return passes.ARRAY
+        _IN_PROGRESS.add(key)
+        try:
+            fn = lower.lower(parsed(func))
+            arg_kinds = dict(zip(fn.params, kinds))
+            fn = passes.eliminate_dead_code(fn)
+            kinds_map = passes.infer_kinds(fn, arg_kinds, return_kind)
+            ret = fn.body[-1].value
+            result = kinds_map.get(ret.name, passes.ARRAY) if isinstance(ret, ir.Var) else passes.const_kind(ret)
+        finally:
+            _IN_PROGRESS.discard(key)
+        _KINDS[key] = result
+        return result
+
+
+def variant(func: Any, kinds: tuple[str, ...], varied: tuple[str, ...]) -> HelperVariant:
+    """The forward/backward pair of ``func`` for these argument kinds and differentiated parameters."""
+    key = (func, kinds, varied)
+    with _LOCK:
+        found = _VARIANTS.get(key)
+        if found is not None:
+            return found
+        v = HelperVariant(func, kinds, varied, CellRef(types.CellType()), CellRef(types.CellType()),
+                          f"{func.__name__}_fwd", f"{func.__name__}_bwd")
+        _VARIANTS[key] = v  # registered before generation: a recursive call finds these cells
+        try:
+            _generate(v)
+        except BaseException:
+            del _VARIANTS[key]
+            raise
+        return v
+
+
+def _generate(v: HelperVariant) -> None:
+    pf = parsed(v.func)
+    fn = lower.lower(pf)
+    fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
+    taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
+    scope = codegen.Scope(taken, pf.resolve)
+    g = scope.local("g")
+    saved = scope.local("saved")
+    # The pair's own names are bound first, so a recursive call inside refers to the same cells.
+    v.fwd_name = scope.bind(f"{fn.name}_fwd", v.fwd)
+    v.bwd_name = scope.bind(f"{fn.name}_bwd", v.bwd)
+    program = adjoint.build_program(fn, facts, list(v.varied), scope, "split", g, variant)
+    forward_names = _stores(program.forward) | set(fn.params)
+    residuals = sorted(adjoint._loads(program.reverse) & forward_names)
+    saved_tuple = ast.Tuple(elts=[codegen.name(r) for r in residuals], ctx=ast.Load())
+    # Values defined on some paths only (inside a branch or loop) start as None, so packing them never fails.
+    definite = _stores([item for item in program.forward if not isinstance(item, adjoint.Block)]) | set(fn.params)
+    maybe = [codegen.assign(r, ast.Constant(value=None)) for r in residuals if r not in definite]
+    fwd = emit.emit_text(
+        adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature,
+        [ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())],
+        f"Forward sweep of {fn.name}: its value, and what its reverse sweep reads.", scope.bound,
+    )
+    unpack = ast.Assign(
+        targets=[ast.Tuple(elts=[ast.Name(id=r, ctx=ast.Store()) for r in residuals], ctx=ast.Store())],
+        value=codegen.name(saved), lineno=0,
+    )
+    results = program.results
+    bwd_value = results[0] if len(results) == 1 else ast.Tuple(elts=results, ctx=ast.Load())
+    bwd = emit.emit_text(
+        adjoint.Program(reverse=[unpack] + program.reverse), v.bwd_name, f"{saved}, {g}", [bwd_value],
+        f"Reverse sweep of {fn.name}: the gradient with respect to {', '.join(v.varied)}.", scope.bound,
+    )
+    v.bound = dict(scope.bound)
+    v.source = fwd.source + "\n\n" + bwd.source
+    v.fwd.cell.cell_contents = emit.compile_function(fwd, v.func, f"{fn.name}:fwd")
+    v.bwd.cell.cell_contents = emit.compile_function(bwd, v.func, f"{fn.name}:bwd")
+
+
+def _stores(items: list) -> set[str]:
+    names: set[str] = set()
+    for item in items:
+        if isinstance(item, ast.AST):
+            names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+        elif isinstance(item, adjoint.Block):
+            if item.target:
+                names.add(item.target)
+            names |= _stores(item.body) | _stores(item.orelse)
+    return names
+
+
+def helpers_of(bound: dict, seen: set | None = None) -> list[HelperVariant]:
+    """Every helper variant a generated function uses, transitively, in first-use order."""
+    seen = set() if seen is None else seen
+    out = []
+    for obj in bound.values():
+        if isinstance(obj, CellRef):
+            for v in list(_VARIANTS.values()):
+                if (v.fwd is obj or v.bwd is obj) and id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+                    out.extend(helpers_of(v.bound, seen))
+    return out
+
+
+def unsupported_call(fn: ir.Function, op: ir.Op, reason: str) -> SrcgradError:
+    return SrcgradError(reason, passes.location(fn, op))
