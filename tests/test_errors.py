@@ -1,0 +1,191 @@
+"""Errors about user code (issue 2): each rejected construct raises a SrcgradError naming file:line:col, showing the
+line with a caret, and saying what to do instead — no later than the first call."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import srcgrad
+
+HERE = __file__.rsplit("/", 1)[-1]
+
+
+def uses_try(x):
+    try:
+        y = x * 2.0
+    except ValueError:
+        y = x
+    return y
+
+
+def uses_with(x):
+    with open("f") as fh:
+        fh.read()
+    return x
+
+
+def uses_global_stmt(x):
+    global COUNTER
+    COUNTER = x
+    return x
+
+
+def uses_yield(x):
+    yield x
+
+
+def uses_lambda(x):
+    g = (lambda v: v * 2.0)
+    return g(x)
+
+
+def uses_nested_def(x):
+    def inner(v):
+        return v * 2.0
+    return inner(x)
+
+
+def uses_listcomp(x):
+    return sum([x * i for i in range(3)])
+
+
+def uses_dict(x):
+    d = {"a": x}
+    return d["a"]
+
+
+def uses_fstring(x):
+    print(f"{x}")
+    return x
+
+
+def uses_star(x):
+    args = (x,)
+    return math.sin(*args)
+
+
+def uses_varargs(*xs):
+    return xs[0]
+
+
+def uses_item_write(x):
+    y = np.zeros(3)
+    y[0] = x
+    return np.sum(y)
+
+
+def uses_attribute_write(x):
+    x.value = 3.0
+    return x
+
+
+def uses_walrus(x):
+    if (y := x * 2.0) > 1.0:
+        return y
+    return x
+
+
+def uses_raise(x):
+    if x < 0:
+        raise ValueError("negative")
+    return x
+
+
+def uses_del(x):
+    y = x
+    del y
+    return x
+
+
+def uses_import(x):
+    import os  # noqa: F401
+    return x
+
+
+def uses_bitwise(x):
+    return x & 1
+
+
+def uses_match(x):
+    match x:
+        case 1:
+            return 1.0
+    return x
+
+
+def uses_set(x):
+    return len({x})
+
+
+def uses_no_return(x):
+    x * 2.0
+
+
+def uses_undefined(x):
+    return x * undefined_name  # noqa: F821
+
+
+REJECTED = [
+    (uses_try, "try"), (uses_with, "with"), (uses_global_stmt, "global"), (uses_yield, "yield"),
+    (uses_lambda, "lambda"), (uses_nested_def, "nested function"), (uses_listcomp, "comprehension"),
+    (uses_dict, "dict"), (uses_fstring, "f-string"), (uses_star, "star"), (uses_varargs, r"\*args"),
+    (uses_item_write, "item"), (uses_attribute_write, "attribute"), (uses_walrus, ":="), (uses_raise, "raise"),
+    (uses_del, "del"), (uses_import, "import"), (uses_bitwise, "BitAnd|bitwise"), (uses_match, "match"),
+    (uses_set, "set"), (uses_no_return, "return"), (uses_undefined, "not defined"),
+]
+
+
+@pytest.mark.parametrize("func,what", REJECTED, ids=[f.__name__ for f, _ in REJECTED])
+def test_rejected_with_location(func, what):
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.grad(func)(1.0)
+    err = info.value
+    text = str(err)
+    assert re.search(what, text), text
+    assert err.location is not None and err.location.filename.endswith(HERE)
+    assert err.location.line > func.__code__.co_firstlineno - 1
+    assert re.search(rf"{HERE}:\d+:\d+: ", text)
+    assert "^" in text and "hint:" in text
+
+
+def test_error_raised_at_decoration_for_syntax():
+    with pytest.raises(srcgrad.UnsupportedSyntax):
+        srcgrad.grad(uses_try)
+
+
+def no_rule(x):
+    return np.fft.fft(x).real.sum()
+
+
+def unknown_function(x):
+    return opaque(x) * 2.0
+
+
+class _Opaque:
+    def __call__(self, v):
+        return v
+
+
+opaque = _Opaque()
+
+
+def and_or_value(x):
+    return (x or 1.0) * 2.0
+
+
+def test_no_rule_errors():
+    for func in (unknown_function, and_or_value):
+        with pytest.raises(srcgrad.SrcgradError) as info:
+            srcgrad.grad(func)(1.0)
+        assert info.value.location is not None and "hint:" in str(info.value)
+
+
+def test_source_unavailable():
+    namespace = {}
+    exec("def f(x):\n    return x * 2.0\n", namespace)
+    with pytest.raises(srcgrad.SourceUnavailable, match="not available"):
+        srcgrad.grad(namespace["f"])
+    with pytest.raises(srcgrad.SourceUnavailable):
+        srcgrad.grad(math.sin)
