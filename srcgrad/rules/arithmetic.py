@@ -2,6 +2,8 @@
 
 Each rule is ``rule(g, ans, *params)`` returning the contribution of ``g`` to each differentiable parameter.
 Scalar variants (``scalar=True``) are used when every operand is a Python number; they avoid numpy entirely.
+``%`` differentiates as ``x - (x // y) * y`` (``x // y`` is piecewise constant: ``//`` has no gradient).
+Indexing (``operator.getitem``) is with the numpy shape rules.
 At ties, ``max``/``min``/``maximum``/``minimum`` split the gradient equally (what a central difference sees).
 """
 
@@ -11,7 +13,7 @@ import operator
 import numpy as np
 
 from srcgrad.rules.registry import defgrad, nondifferentiable
-from srcgrad.runtime import getitem_grad, matmul_grad_left, matmul_grad_right
+from srcgrad.runtime import matmul_grad_left, matmul_grad_right
 
 # --- arithmetic operators -------------------------------------------------------------------------------------
 
@@ -61,9 +63,9 @@ def matmul(g, ans, x, y):
     return matmul_grad_left(g, x, y), matmul_grad_right(g, x, y)
 
 
-@defgrad(operator.mod, broadcast=True, out_kind="same", name="mod")
+@defgrad(operator.mod, broadcast=True, out_kind="same", name="mod")  # x - (x // y) * y, for floats and arrays
 def mod(g, ans, x, y):
-    return g, -g * ((x - ans) // y)
+    return g, -g * (x // y)
 
 
 @defgrad(operator.floordiv, wrt=(), out_kind="same", name="floordiv")
@@ -107,8 +109,3 @@ for _fn in (len, int, bool, round, range, isinstance, print, type, id, hash, rep
     nondifferentiable(_fn, out_kind="scalar")
 
 
-
-
-@defgrad(operator.getitem, wrt=("x",), name="getitem")
-def getitem(g, ans, x, index):
-    return getitem_grad(g, x, index)

@@ -1,0 +1,102 @@
+"""Derivative rules: numpy linear algebra (products, contractions, inverse, solve, determinants, Cholesky).
+
+In: calls like ``np.matmul(a, b)`` (and ``a @ b``, see the arithmetic rules), ``np.dot``, ``np.einsum('ij,jk->ik',
+a, b)``, ``np.linalg.solve(a, b)``. Out: the contribution of the output's adjoint to each operand.
+
+What holds:
+- products work for 1-D, 2-D and batched (stacked, broadcast) operands; batch broadcasting is undone inside the
+  product helpers (it is part of the product's semantics, not elementwise broadcasting);
+- ``np.dot`` follows numpy for every rank (N-D operands contract the last axis of ``a`` with the second-to-last of
+  ``b``); ``tensordot`` takes ``axes`` as an int or a pair; ``einsum`` takes explicit (``'ij,jk->ik'``) or implicit
+  subscripts, repeated letters (diagonals) and letters summed in one operand only, up to four operands, no ``...``;
+- ``inv``, ``solve``, ``det`` need invertible matrices; ``cholesky`` differentiates what numpy computes, which reads
+  only the lower triangle of its input (see :func:`srcgrad.runtime.cholesky_grad`);
+- ``slogdet`` returns a pair: index it (``np.linalg.slogdet(a)[1]``); unpacking ``s, l = np.linalg.slogdet(a)``
+  needs tuple unpacking of call results in the lowering.
+"""
+
+import numpy as np
+
+from srcgrad.rules.registry import defgrad
+from srcgrad.runtime import (
+    cholesky_grad,
+    det_grad,
+    dot_grad_left,
+    dot_grad_right,
+    einsum_grad,
+    inner_grad_left,
+    inner_grad_right,
+    matmul_grad_left,
+    matmul_grad_right,
+    slogdet_grad,
+    solve_grad_a,
+    solve_grad_b,
+    tensordot_grad_left,
+    tensordot_grad_right,
+)
+
+# --- products -------------------------------------------------------------------------------------------------------
+
+
+@defgrad(np.matmul)
+def matmul(g, ans, x1, x2):
+    return matmul_grad_left(g, x1, x2), matmul_grad_right(g, x1, x2)
+
+
+@defgrad(np.dot)
+def dot(g, ans, a, b):
+    return dot_grad_left(g, a, b), dot_grad_right(g, a, b)
+
+
+@defgrad(np.vdot)  # the flattened dot product (real inputs)
+def vdot(g, ans, a, b):
+    return np.reshape(g * np.ravel(b), np.shape(a)), np.reshape(g * np.ravel(a), np.shape(b))
+
+
+@defgrad(np.inner)
+def inner(g, ans, a, b):
+    return inner_grad_left(g, a, b), inner_grad_right(g, a, b)
+
+
+@defgrad(np.outer)  # inputs are flattened
+def outer(g, ans, a, b):
+    return np.reshape(g @ np.ravel(b), np.shape(a)), np.reshape(np.ravel(a) @ g, np.shape(b))
+
+
+@defgrad(np.tensordot, wrt=("a", "b"))
+def tensordot(g, ans, a, b, axes=2):
+    return tensordot_grad_left(g, a, b, axes), tensordot_grad_right(g, a, b, axes)
+
+
+@defgrad(np.einsum, wrt=("op0", "op1", "op2", "op3"))  # numpy takes *operands: up to four here
+def einsum(g, ans, subscripts, op0, op1=None, op2=None, op3=None):
+    return (einsum_grad(g, subscripts, 0, op0, op1, op2, op3), einsum_grad(g, subscripts, 1, op0, op1, op2, op3),
+            einsum_grad(g, subscripts, 2, op0, op1, op2, op3), einsum_grad(g, subscripts, 3, op0, op1, op2, op3))
+
+
+# --- inverse, solve, determinants, factorisations -------------------------------------------------------------------
+
+
+@defgrad(np.linalg.inv)
+def inv(g, ans, a):
+    return -np.swapaxes(ans, -1, -2) @ g @ np.swapaxes(ans, -1, -2)
+
+
+@defgrad(np.linalg.solve)
+def solve(g, ans, a, b):
+    return solve_grad_a(g, ans, a, b), solve_grad_b(g, a, b)
+
+
+@defgrad(np.linalg.det)
+def det(g, ans, a):
+    return det_grad(g, ans, a)
+
+
+@defgrad(np.linalg.slogdet)
+def slogdet(g, ans, a):
+    return slogdet_grad(g, a)
+
+
+@defgrad(np.linalg.cholesky)
+def cholesky(g, ans, a):
+    return cholesky_grad(g, ans)
