@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.passes import ARRAY, SCALAR, Facts, bind_call, bind_params, is_user_call
+from srcgrad.passes import ARRAY, SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call
 
 
 @dataclass
@@ -93,6 +93,8 @@ class GradientBuilder:
         self.loop_counts: dict[int, str] = {}  # id(loop) -> trip-count variable (top-level loops)
         self._tape: str | None = None
         self._pullbacks: dict[int, str] = {}
+        self.has_appends = any(op.form.kind == "append" for op in ir.walk_ops(fn.body))
+        self.lengths: dict[tuple[int, str], str] = {}  # (id(op), list name) -> recorded length
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -194,30 +196,36 @@ class GradientBuilder:
             return out
         if is_user_call(op):
             return self._reverse_call(op, g)
+        if op.form.kind == "append":
+            return self._reverse_append(op, g, g_is_array)
         rule = op.rule
         params = bind_params(self.fn, op)
         kinds = [self.facts.kind(a) for a in op.operands()]
         all_scalar = all(k == SCALAR for k in kinds)
-        needed = [
-            (i, params[pname]) for i, pname in enumerate(rule.wrt)
-            if isinstance(params.get(pname), ir.Var) and params[pname].name in self.facts.varied
-        ]
+        # (contribution index, element of a variadic parameter or None, operand)
+        needed = []
+        for i, pname in enumerate(rule.wrt):
+            value = params.get(pname)
+            elements = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+            needed.extend((i, j, v) for j, v in elements if isinstance(v, ir.Var) and v.name in self.facts.varied)
         if not needed:
             return out
         adjoint = rule.adjoint_for(all_scalar)
         templates = rule.inline_exprs(adjoint)
         mapping = {"g": g, "ans": codegen.name(op.target)}
-        mapping.update({p: codegen.operand(v) for p, v in params.items()})
+        mapping.update({p: self._operand_as_read(op, v) for p, v in params.items()})
         if templates is None:
             contribs = self._call_rule(out, op, adjoint, mapping, params)
         else:
             contribs = {i: codegen.instantiate(templates[i], mapping, adjoint.__globals__, self.scope)
-                        for i, _ in needed}
-        result_is_array = g_is_array or not all_scalar or self.facts.kind(ir.Var(op.target)) == ARRAY
+                        for i in sorted({i for i, _, _ in needed})}
+        result_is_array = g_is_array or not all_scalar or self.facts.kind(ir.Var(op.target)) != SCALAR
         n_arrays = sum(k == ARRAY for k in kinds)
         grouped: dict[str, ast.expr] = {}
-        for i, var in needed:
+        for i, j, var in needed:
             c = contribs[i]
+            if j is not None:
+                c = ast.Subscript(value=c, slice=ast.Constant(value=j), ctx=ast.Load())
             # A Python-number operand cannot enlarge the result's shape: unbroadcast only where shapes may differ.
             own = self.facts.kind(var)
             if rule.broadcast and ((own == SCALAR and n_arrays) or (own == ARRAY and n_arrays > 1)):
@@ -226,6 +234,33 @@ class GradientBuilder:
                 left=grouped[var.name], op=ast.Add(), right=c)
         for var_name, c in grouped.items():
             self.accumulate(out, var_name, c, result_is_array)
+        return out
+
+    def _operand_as_read(self, op: ir.Op, value: Any) -> ast.expr:
+        """How the reverse sweep refers to an operand. A list that is appended to later is read as it was then:
+        ``xs[:n]`` with its length ``n`` recorded right after the op."""
+        if isinstance(value, tuple):
+            return ast.Tuple(elts=[self._operand_as_read(op, v) for v in value], ctx=ast.Load())
+        if isinstance(value, ir.Var) and self.facts.kinds.get(value.name) == SEQUENCE and self.has_appends:
+            key = (id(op), value.name)
+            if key not in self.lengths:
+                self.lengths[key] = self.scope.local(f"{value.name}_len")
+                if op.target in self.loop_defined:
+                    self.loop_defined.add(self.lengths[key])
+            n = codegen.name(self.lengths[key])
+            return ast.Subscript(value=codegen.name(value.name), slice=ast.Slice(upper=n), ctx=ast.Load())
+        return codegen.operand(value)
+
+    def _reverse_append(self, op: ir.Op, g: ast.expr, g_is_array: bool) -> list:
+        """``xs_1 = append(xs, v)``: v gets the last element's adjoint, xs the others."""
+        out: list = []
+        lst, value = op.args
+        if isinstance(value, ir.Var) and value.name in self.facts.varied:
+            last = ast.Subscript(value=g, slice=ast.Constant(value=-1), ctx=ast.Load())
+            self.accumulate(out, value.name, last, self.facts.kind(value) != SCALAR)
+        if isinstance(lst, ir.Var) and lst.name in self.facts.varied:
+            rest = ast.Call(func=self.helper(runtime.drop_last), args=[g], keywords=[])
+            self.accumulate(out, lst.name, rest, True)
         return out
 
     def _reverse_call(self, op: ir.Op, g: ast.expr) -> list:
@@ -264,7 +299,9 @@ class GradientBuilder:
 
     def _call_rule(self, out: list, op: ir.Op, adjoint: Any, mapping: dict, params: dict) -> dict:
         func = codegen.name(self.scope.bind(adjoint.__name__.lstrip("_") + "_rule", adjoint))
-        args = [mapping["g"], mapping["ans"]] + [codegen.operand(v) for v in params.values()]
+        args = [mapping["g"], mapping["ans"]]
+        for p, v in params.items():
+            args.extend(mapping[p].elts if isinstance(v, tuple) else [mapping[p]])
         call = ast.Call(func=func, args=args, keywords=[])
         if len(op.rule.wrt) == 1:
             return {0: call}
@@ -339,9 +376,14 @@ class GradientBuilder:
                 operands = [op.args[0]]
             elif is_user_call(op):
                 operands = list(bind_call(op).values())
+            elif op.form.kind == "append":
+                operands = list(op.args)
             else:
                 params = bind_params(self.fn, op)
-                operands = [params.get(p) for p in op.rule.wrt]
+                operands = []
+                for p in op.rule.wrt:
+                    value = params.get(p)
+                    operands.extend(value if isinstance(value, tuple) else [value])
             written.update(a.name for a in operands if isinstance(a, ir.Var) and a.name in self.facts.varied)
         return written
 
@@ -385,8 +427,18 @@ class GradientBuilder:
                 targets = ast.Tuple(elts=[ast.Name(id=op.target, ctx=ast.Store()),
                                           ast.Name(id=saved, ctx=ast.Store())], ctx=ast.Store())
                 out.append(ast.Assign(targets=[targets], value=call, lineno=0))
+            elif op.form.kind == "append":
+                lst = codegen.operand(op.args[0])
+                method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
+                out.append(ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])))
+                out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
             else:
                 out.append(codegen.assign(op.target, codegen.op_value(op)))
+            for (op_id, lst_name), n in self.lengths.items():
+                if op_id == id(op):
+                    length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
+                                      keywords=[])
+                    out.append(codegen.assign(n, length))
             if i == push_after:
                 out.append(self.push(self.pushes[id(ops[0])]))
         return out

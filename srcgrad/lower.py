@@ -444,8 +444,13 @@ class Lowerer:
 
     def bind(self, target: Any, value: ir.Operand, stmt: Any, retarget: bool = True) -> None:
         if isinstance(target, (gast.Tuple, gast.List)):
-            raise self.reject(target, "unpacking a value that is not a tuple display is not supported yet",
-                              hint="index the value explicitly: `a = v[0]; b = v[1]`")
+            for i, elt in enumerate(target.elts):
+                if isinstance(elt, gast.Starred):
+                    raise self.reject(elt, "starred unpacking is not supported", hint="index the value instead")
+                item = self.op(lookup(operator.getitem), ir.Form("subscript"),
+                               (value, ir.Index((ir.Const(i),), False)), (), elt)
+                self.bind(elt, item, stmt)
+            return
         if not isinstance(target, gast.Name):
             raise self.reject(target, "assigning to an item or attribute is not supported yet",
                               hint="build the new value with numpy (e.g. np.where) instead of writing into it")
@@ -547,7 +552,7 @@ class Lowerer:
         elts = tuple(self.value(e) for e in node.elts)
         if kind == "tuple" and all(isinstance(e, ir.Const) and e.text is None for e in elts):
             return ir.Const(tuple(e.value for e in elts))
-        return self.op(_SEQUENCE[kind], ir.Form(kind), elts, (), node)
+        return self.op(lookup(("display", kind)), ir.Form(kind), elts, (), node)
 
     def expr_Subscript(self, node: Any) -> ir.Var:
         base = self.value(node.value)
@@ -579,9 +584,16 @@ class Lowerer:
                                   hint="pass keyword arguments explicitly")
         func = node.func
         if isinstance(func, gast.Attribute):
+            if func.attr == "append" and isinstance(func.value, gast.Name) and func.value.id in self.locals:
+                return self.append(func.value, node)
             base = self.expr(func.value)
             if not isinstance(base, _Ref):
                 return self.method_call(base, func.attr, node)
+        if isinstance(func, gast.Name) and func.id == "sum" and func.id not in self.locals \
+                and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)) \
+                and self.pf.resolve("sum") is sum:
+            return self.sum_comprehension(node.args[0])
         callee = self.expr(func)
         if not isinstance(callee, _Ref) or not callable(callee.obj):
             raise self.reject(func, "only named functions can be called here",
@@ -593,6 +605,88 @@ class Lowerer:
             rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
         return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
 
+    # --- containers -----------------------------------------------------------------------------------------------
+
+    def append(self, receiver: Any, node: Any) -> ir.Var:
+        """``xs.append(v)``: the list gets a new version (the same object), so its adjoint can drop the element."""
+        if len(node.args) != 1 or node.keywords:
+            raise self.reject(node, "append takes one value")
+        value = self.value(node.args[0])
+        if receiver.id not in self.env:
+            raise self.reject(receiver, f"`{receiver.id}` is used before it is assigned")
+        lst = ir.Var(self.env[receiver.id])
+        target = self.new_version(receiver.id)
+        self.emit(ir.Op(target, lookup(_APPEND), ir.Form("append"), (lst, value), (), self.pf.file_line(node),
+                        node.col_offset))
+        self.env[receiver.id] = target
+        return ir.Var(target)
+
+    def comprehension_loop(self, node: Any, body: Any) -> Any:
+        """``for`` statements (gast) equivalent to the generators of a comprehension, around ``body``.
+
+        The comprehension's variables get fresh names so they never clobber the function's own variables."""
+        renames = {}
+        for gen in node.generators:
+            for n in gast.walk(gen.target):
+                if isinstance(n, gast.Name):
+                    renames[n.id] = self.fresh_user_name(n.id)
+        node = _Rename(renames).visit(_deepcopy(node))
+        body = _Rename(renames).visit(_deepcopy(body))
+        stmt = body
+        for gen in reversed(node.generators):
+            if gen.is_async:
+                raise self.reject(node, "async comprehensions are not differentiable")
+            for cond in reversed(gen.ifs):
+                stmt = gast.If(test=cond, body=[stmt], orelse=[])
+                gast.copy_location(stmt, cond)
+            stmt = gast.For(target=gen.target, iter=gen.iter, body=[stmt], orelse=[], type_comment=None)
+            gast.copy_location(stmt, node)
+        new = _stored_targets(stmt)
+        self.locals |= new
+        self.loaded |= new
+        return stmt
+
+    def fresh_user_name(self, base: str) -> str:
+        k = 0
+        while True:
+            k += 1
+            name = f"{base}_c{k}" if k > 1 else f"{base}_c"
+            if name not in self.used and name not in self.locals:
+                self.used.add(name)
+                return name
+
+    def sum_comprehension(self, node: Any) -> ir.Var:
+        """``sum(f(v) for v in xs if c)`` is a loop that adds, no list needed."""
+        acc = self.fresh_user_name("total")
+        target = gast.Name(acc, gast.Store(), None, None)
+        load = gast.Name(acc, gast.Load(), None, None)
+        add = gast.Assign(targets=[target], value=gast.BinOp(load, gast.Add(), node.elt), type_comment=None)
+        for n in (target, load, add, add.value):
+            gast.copy_location(n, node)
+        self.locals.add(acc)
+        self.loaded.add(acc)
+        self.assign_name(acc, ir.Const(0), node, retarget=False)
+        self.lower_stmt(self.comprehension_loop(node, add))
+        return ir.Var(self.env[acc])
+
+    def expr_ListComp(self, node: Any) -> ir.Var:
+        acc = self.fresh_user_name("items")
+        self.locals.add(acc)
+        self.loaded.add(acc)
+        empty = self.op(lookup(("display", "list")), ir.Form("list"), (), (), node)
+        self.assign_name(acc, empty, node)
+        call = gast.Call(func=gast.Attribute(gast.Name(acc, gast.Load(), None, None), "append", gast.Load()),
+                         args=[node.elt], keywords=[])
+        stmt = gast.Expr(value=call)
+        for n in (call, call.func, call.func.value, stmt):
+            gast.copy_location(n, node)
+        self.lower_stmt(self.comprehension_loop(node, stmt))
+        return ir.Var(self.env[acc])
+
+    def expr_GeneratorExp(self, node: Any) -> ir.Var:
+        raise self.reject(node, "a generator expression is differentiated only as the argument of sum()",
+                          hint="use a list comprehension [...] instead")
+
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)
         if target is None:
@@ -600,7 +694,7 @@ class Lowerer:
                               hint="call the numpy function instead (e.g. np.sum(x) for x.sum())")
         args = tuple(self.value(a) for a in node.args)
         if name in VARARG_METHODS and len(args) > 1:
-            tup = self.op(_SEQUENCE["tuple"], ir.Form("tuple"), args, (), node)
+            tup = self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node)
             args = (tup,)
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(target) if not isinstance(target, str) else lookup(("method", target))
@@ -638,9 +732,15 @@ def _contains_jump(node: Any, kind: type) -> bool:
 
 
 def _stored_names(loop: Any) -> set[str]:
-    names = {
-        n.id for s in loop.body for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
-    }
+    """Names a loop rebinds: assignment targets, and lists it appends to (each append is a new version)."""
+    names = set()
+    for s in loop.body:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
+                names.add(n.id)
+            elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and n.func.attr == "append" \
+                    and isinstance(n.func.value, gast.Name):
+                names.add(n.func.value.id)
     if isinstance(loop, gast.For):
         names |= {n.id for n in gast.walk(loop.target) if isinstance(n, gast.Name)}
     return names
@@ -671,7 +771,27 @@ _COMPARE = _opaque_rule("compare")
 _NONDIFF_ATTR = _opaque_rule("attribute")
 _BOOLOP = None  # `and`/`or` return one of their operands: a gradient through them is refused by the adjoint stage
 _BOOLOP_RULE = _opaque_rule("or")  # `or` of flags (never differentiated)
-_SEQUENCE = {"tuple": lookup(tuple), "list": lookup(list)}
+_APPEND = ("method", "append")
+
+
+class _Rename(gast.NodeTransformer):
+    def __init__(self, renames: dict[str, str]):
+        self.renames = renames
+
+    def visit_Name(self, node: Any) -> Any:
+        if node.id in self.renames:
+            node.id = self.renames[node.id]
+        return node
+
+
+def _deepcopy(node: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(node)
+
+
+def _stored_targets(node: Any) -> set[str]:
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 def lower(pf: ParsedFunction) -> ir.Function:

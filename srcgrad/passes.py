@@ -21,7 +21,7 @@ from typing import Any
 from srcgrad import ir
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
-SCALAR, ARRAY = "S", "A"
+SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
 
 
 @dataclass
@@ -95,7 +95,7 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str], call_kind: Any = Non
         for op in ir.walk_ops(fn.body):
             new = _op_kind(op, facts, call_kind)
             old = kinds.get(op.target)
-            merged = ARRAY if ARRAY in (new, old) else SCALAR
+            merged = SEQUENCE if SEQUENCE in (new, old) else ARRAY if ARRAY in (new, old) else SCALAR
             if merged != old:
                 kinds[op.target] = merged
                 changed = True
@@ -117,6 +117,8 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
         if isinstance(src, ir.Const) and src.value is None:
             return SCALAR  # a loop header's placeholder: it takes its kind from the loop's real values
         return arg_kinds[0]
+    if op.form.kind in ("tuple", "list", "append"):
+        return SEQUENCE
     if op.form.kind in ("compare", "boolop"):
         return SCALAR if all_scalar else ARRAY
     if op.rule is None:
@@ -163,12 +165,21 @@ def diff_operands(fn: ir.Function, op: ir.Op) -> list[tuple[str, ir.Operand]]:
     """(parameter, operand) pairs through which a gradient can flow."""
     if op.form.kind == "copy":
         return [("x", op.args[0])]
+    if op.form.kind == "append":
+        return [("list", op.args[0]), ("value", op.args[1])]
     if op.rule is None:
         return [(f"arg{i}", a) for i, a in enumerate(op.operands())]
     if op.rule.nondiff:
         return []
     params = bind_params(fn, op)
-    return [(name, params[name]) for name in op.rule.wrt if name in params]
+    out = []
+    for name in op.rule.wrt:
+        value = params.get(name)
+        if isinstance(value, tuple):  # a variadic parameter: one operand per element
+            out.extend((name, v) for v in value)
+        elif value is not None:
+            out.append((name, value))
+    return out
 
 
 def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
@@ -200,7 +211,8 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
                     changed = True
     facts.varied, facts.useful = varied, useful
     for op in ops:
-        if facts.is_active(op.target) and op.rule is None and op.form.kind != "copy" and not is_user_call(op):
+        if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
+                and not is_user_call(op):
             raise _no_rule(fn, op)
 
 
@@ -251,7 +263,7 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 
 def _keep(op: ir.Op) -> bool:
-    return op.rule is None and op.form.kind == "call"
+    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append"
 
 
 def _reads(stmt) -> list[ir.Var]:

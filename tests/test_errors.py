@@ -47,8 +47,12 @@ def uses_nested_def(x):
     return inner(x)
 
 
-def uses_listcomp(x):
-    return sum([x * i for i in range(3)])
+def uses_setcomp(x):
+    return len({x * i for i in range(3)})
+
+
+def uses_genexp_outside_sum(x):
+    return max(x * i for i in range(3))
 
 
 def uses_dict(x):
@@ -129,7 +133,8 @@ def uses_undefined(x):
 
 REJECTED = [
     (uses_try, "try"), (uses_with, "with"), (uses_global_stmt, "global"), (uses_yield, "yield"),
-    (uses_lambda, "lambda"), (uses_nested_def, "nested function"), (uses_listcomp, "comprehension"),
+    (uses_lambda, "lambda"), (uses_nested_def, "nested function"), (uses_setcomp, "set"),
+    (uses_genexp_outside_sum, "generator expression"),
     (uses_dict, "dict"), (uses_fstring, "f-string"), (uses_star, "star"), (uses_varargs, r"\*args"),
     (uses_item_write, "item"), (uses_attribute_write, "attribute"), (uses_walrus, ":="), (uses_raise, "raise"),
     (uses_del, "del"), (uses_import, "import"), (uses_bitwise, "BitAnd|bitwise"), (uses_match, "match"),
