@@ -484,8 +484,10 @@ def cholesky_grad(g, L):
 
 
 def inverse_axes(axes):
-    """The permutation that undoes ``np.transpose(x, axes)``."""
-    return tuple(np.argsort(axes))
+    """The permutation that undoes ``np.transpose(x, axes)`` (None: reversing, its own inverse)."""
+    if axes is None:
+        return None
+    return tuple(int(i) for i in np.argsort([a % len(axes) for a in axes]))
 
 
 def concatenate_grad(g, arrays, axis):
@@ -633,3 +635,15 @@ def take_along_axis_grad(g, arr, indices, axis):
     index = tuple(indices if i == axis else grids[i] for i in range(out.ndim))
     np.add.at(out, index, g)
     return out
+
+
+def drop_last(g):
+    """The adjoint of a list before its last ``append``: every element's adjoint but the last."""
+    return SeqGrad(g[:-1])
+
+
+def builtin_sum_grad(g, iterable):
+    """Adjoint of ``sum(iterable)``: every element gets ``g`` (a list's elements, or an array's rows)."""
+    if isinstance(iterable, (tuple, list)):
+        return SeqGrad(g for _ in iterable)
+    return np.broadcast_to(g, np.shape(iterable))

@@ -13,7 +13,7 @@ import operator
 import numpy as np
 
 from srcgrad.rules.registry import defgrad, nondifferentiable
-from srcgrad.runtime import matmul_grad_left, matmul_grad_right
+from srcgrad.runtime import builtin_sum_grad, matmul_grad_left, matmul_grad_right
 
 # --- arithmetic operators -------------------------------------------------------------------------------------
 
@@ -109,3 +109,6 @@ for _fn in (len, int, bool, round, range, isinstance, print, type, id, hash, rep
     nondifferentiable(_fn, out_kind="scalar")
 
 
+@defgrad(sum, wrt=("iterable", "start"))
+def builtin_sum(g, ans, iterable, start=0):
+    return builtin_sum_grad(g, iterable), g
