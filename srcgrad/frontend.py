@@ -116,7 +116,7 @@ SUPPORTED = {
     "Tuple", "List", "Compare", "BoolOp", "If", "For", "While", "Break", "Continue", "IfExp",
     "Add", "Sub", "Mult", "Div", "Pow", "MatMult", "Mod", "FloorDiv", "USub", "UAdd", "Not", "And", "Or",
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
-    "ListComp", "GeneratorExp", "comprehension",
+    "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param",
 }
 
 HINTS = {
@@ -185,7 +185,7 @@ def fence(pf: ParsedFunction, supported: set[str] | None = None) -> None:
         )
     for node in _walk_body(pf.node):
         kind = type(node).__name__
-        if kind not in allowed or (kind == "FunctionDef" and node is not pf.node):
+        if kind not in allowed:
             raise UnsupportedSyntax(
                 f"srcgrad cannot differentiate {describe(kind)}",
                 pf.location(node),

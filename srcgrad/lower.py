@@ -74,6 +74,9 @@ class Lowerer:
         self.block: list = []
         self.loops: list[_Loop] = []
         self.n_loops = 0
+        self.ret_name, self.returned_name = RET, RETURNED  # per function being lowered (or inlined)
+        self.local_functions: dict[str, Any] = {}  # nested defs and lambdas bound to names: inlined at calls
+        self.inlining: list[str] = []
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -115,8 +118,8 @@ class Lowerer:
         self.lower_block(list(self.node.body), top=True)
         body = self.block
         if not body or not isinstance(body[-1], ir.Return):
-            if RET in self.env:
-                body.append(ir.Return(ir.Var(self.env[RET]), self.pf.file_line(self.node), 0))
+            if self.ret_name in self.env:
+                body.append(ir.Return(ir.Var(self.env[self.ret_name]), self.pf.file_line(self.node), 0))
             else:
                 raise self.reject(
                     self.node, f"{self.node.name} must return a value on every path",
@@ -174,9 +177,9 @@ class Lowerer:
         if stmt.value is None:
             raise self.reject(stmt, "the differentiated function returns nothing", hint="return a number or array")
         value = self.value(stmt.value)
-        self.assign_name(RET, value, stmt)
+        self.assign_name(self.ret_name, value, stmt)
         if self.loops:
-            self.set_flag(RETURNED, stmt)
+            self.set_flag(self.returned_name, stmt)
 
     def set_flag(self, flag: str, stmt: Any) -> None:
         self.assign_name(flag, ir.Const(True), stmt, retarget=False)
@@ -191,7 +194,7 @@ class Lowerer:
             if loop.continue_name and _contains_jump(stmt, gast.Continue):
                 flags.append(loop.continue_name)
         if _contains(stmt, gast.Return) and (self.loops or isinstance(stmt, (gast.For, gast.While))):
-            flags.append(RETURNED)
+            flags.append(self.returned_name)
         return flags
 
     def guard(self, flags: list[str], node: Any) -> ir.Operand:
@@ -302,9 +305,10 @@ class Lowerer:
     def lower_loop(self, node: Any, plan: tuple | None) -> None:
         """A loop: loop-carried names get a header version, copied back at the end of every iteration."""
         line = self.pf.file_line(node)
-        loop = _Loop(self.n_loops, node)
+        loop = _Loop(self.n_loops, node, [self.returned_name, self.ret_name])
         self.n_loops += 1
-        for flag in (loop.break_name, RETURNED if loop.returns and RETURNED not in self.env else None):
+        returned = self.returned_name if loop.returns else None
+        for flag in (loop.break_name, returned if returned not in self.env else None):
             if flag:
                 self.assign_name(flag, ir.Const(False), node, retarget=False)
         header: dict[str, str] = {}
@@ -345,7 +349,7 @@ class Lowerer:
         for n in sorted(header):
             if n in end_env and end_env[n] != header[n] and n not in direct_target:
                 body.append(_copy(header[n], end_env[n], line))
-        exits = [header[f] for f in (loop.break_name, RETURNED if loop.returns else None) if f]
+        exits = [header[f] for f in (loop.break_name, returned) if f]
         if exits:
             self.env.update(header)
             if len(exits) == 1:
@@ -398,6 +402,11 @@ class Lowerer:
         self.block.append(ir.Return(value, self.pf.file_line(stmt), stmt.col_offset))
 
     def stmt_Assign(self, stmt: Any) -> None:
+        if isinstance(stmt.value, gast.Lambda):
+            if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], gast.Name):
+                raise self.reject(stmt, "bind a lambda to a single name: `f = lambda v: ...`")
+            self.define_local_function(stmt.targets[0].id, stmt.value, stmt.value.args)
+            return
         if len(stmt.targets) == 1 and isinstance(stmt.targets[0], (gast.Tuple, gast.List)) \
                 and isinstance(stmt.value, (gast.Tuple, gast.List)):
             self.assign_parallel(stmt.targets[0], stmt.value)
@@ -583,6 +592,8 @@ class Lowerer:
                 raise self.reject(k.value, "srcgrad cannot differentiate **keyword unpacking in a call",
                                   hint="pass keyword arguments explicitly")
         func = node.func
+        if isinstance(func, gast.Name) and func.id in self.local_functions:
+            return self.inline_call(func.id, node)
         if isinstance(func, gast.Attribute):
             if func.attr == "append" and isinstance(func.value, gast.Name) and func.value.id in self.locals:
                 return self.append(func.value, node)
@@ -604,6 +615,69 @@ class Lowerer:
         if rule is None and not _is_user_function(callee.obj):
             rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
         return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+
+    # --- local functions: nested defs and lambdas, inlined where they are called -----------------------------------
+
+    def stmt_FunctionDef(self, node: Any) -> None:
+        if node.decorator_list:
+            raise self.reject(node.decorator_list[0], "decorators on nested functions are not supported",
+                              hint="define the decorated function at module level")
+        self.define_local_function(node.name, node, node.args)
+
+    def define_local_function(self, name: str, node: Any, args: Any) -> None:
+        if args.vararg is not None or args.kwarg is not None:
+            raise self.reject(node, "nested functions with *args or **kwargs are not supported",
+                              hint="list the parameters explicitly")
+        params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+        positional = args.posonlyargs + args.args
+        # Python evaluates defaults once, where the function is defined.
+        defaults = {a.id: self.value(d) for a, d in zip(positional[len(positional) - len(args.defaults):],
+                                                           args.defaults)}
+        defaults.update({a.id: self.value(d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        self.locals |= set(params)
+        self.local_functions[name] = (node, params, defaults, len(positional))
+
+    def inline_call(self, name: str, node: Any) -> ir.Operand:
+        """A call to a nested function or lambda: its body, lowered here with the arguments bound to its
+        parameters and its free names seeing the caller's variables as they are now (closure semantics)."""
+        if name in self.inlining:
+            raise self.reject(node, f"the nested function `{name}` calls itself",
+                              hint="define a recursive helper at module level")
+        fnode, params, defaults, n_positional = self.local_functions[name]
+        if len(node.args) > n_positional:
+            raise self.reject(node, f"`{name}` takes {n_positional} positional arguments")
+        bound: dict[str, ir.Operand] = {}
+        for pname, arg in zip(params, node.args):
+            bound[pname] = self.value(arg)
+        for kw in node.keywords:
+            if kw.arg not in params or kw.arg in bound:
+                raise self.reject(kw.value, f"`{name}` got an unexpected or repeated argument `{kw.arg}`")
+            bound[kw.arg] = self.value(kw.value)
+        for pname in params:
+            if pname not in bound:
+                if pname not in defaults:
+                    raise self.reject(node, f"`{name}` is missing the argument `{pname}`")
+                bound[pname] = defaults[pname]
+        saved = (self.env, self.loops, self.ret_name, self.returned_name)
+        self.env, self.loops = dict(self.env), []
+        self.ret_name = self.fresh_user_name(f"{name}_result")
+        self.returned_name = self.fresh_user_name(f"{name}_returned")
+        self.inlining.append(name)
+        try:
+            for pname in params:
+                self.assign_name(pname, bound[pname], node, retarget=False)
+            if isinstance(fnode, gast.Lambda):
+                return self.value(fnode.body)
+            self.locals |= {self.ret_name, self.returned_name}
+            self.loaded |= {self.ret_name, self.returned_name}
+            self.lower_block(list(fnode.body))
+            if self.ret_name not in self.env:
+                raise self.reject(fnode, f"the nested function `{name}` returns nothing",
+                                  hint="return a value from it")
+            return ir.Var(self.env[self.ret_name])
+        finally:
+            self.inlining.pop()
+            self.env, self.loops, self.ret_name, self.returned_name = saved
 
     # --- containers -----------------------------------------------------------------------------------------------
 
@@ -683,6 +757,10 @@ class Lowerer:
         self.lower_stmt(self.comprehension_loop(node, stmt))
         return ir.Var(self.env[acc])
 
+    def expr_Lambda(self, node: Any) -> ir.Var:
+        raise self.reject(node, "a lambda is differentiated only when bound to a name and called",
+                          hint="write `f = lambda v: ...` and call `f(x)`, or define a helper with def")
+
     def expr_GeneratorExp(self, node: Any) -> ir.Var:
         raise self.reject(node, "a generator expression is differentiated only as the argument of sum()",
                           hint="use a list comprehension [...] instead")
@@ -707,15 +785,16 @@ RET, BREAK, CONTINUE, RETURNED = "ret", "broke", "skip", "returned"
 class _Loop:
     """The flags of one loop being lowered: raised by break / continue, read by guards and the exit test."""
 
-    def __init__(self, index: int, node: Any):
+    def __init__(self, index: int, node: Any, result_names: list[str]):
         suffix = "" if index == 0 else str(index + 1)
+        self.result_names = result_names  # the returned flag and the result variable of the enclosing function
         body = list(node.body)
         self.break_name = BREAK + suffix if any(_contains_jump(s, gast.Break) for s in body) else None
         self.continue_name = CONTINUE + suffix if any(_contains_jump(s, gast.Continue) for s in body) else None
         self.returns = any(_contains(s, gast.Return) for s in body)
 
     def flags(self) -> list[str]:
-        return [f for f in (self.break_name, self.continue_name) if f] + ([RETURNED, RET] if self.returns else [])
+        return [f for f in (self.break_name, self.continue_name) if f] + (self.result_names if self.returns else [])
 
 
 def _contains(node: Any, kind: type) -> bool:

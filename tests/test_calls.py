@@ -117,3 +117,25 @@ def lambda_free_caller(x):
 def test_helper_source_shown():
     text = srcgrad.source(srcgrad.grad(nested_caller), 0.5)
     assert "def square_fwd(" in text and "def square_bwd(" in text and "def scaled_bwd(" in text
+
+
+def closure_caller(x, w):
+    scale = w * 2.0
+
+    def inner(v, shift=1.0):
+        y = v * scale + shift
+        if y > 0:
+            return y * y
+        return -y
+
+    square_it = lambda v: v * v  # noqa: E731
+    total = 0.0
+    for i in range(3):
+        total = total + inner(x * i) + square_it(x + i)
+    scale = scale + 1.0  # closures see the variable as it is at the call
+    return total + inner(x, shift=0.5)
+
+
+@pytest.mark.parametrize("x", [-0.8, 0.3, 1.4])
+def test_nested_defs_lambdas_closures(x):
+    check_grad(closure_caller, x, 0.7, wrt=(0, 1))

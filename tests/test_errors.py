@@ -37,13 +37,12 @@ def uses_yield(x):
 
 
 def uses_lambda(x):
-    g = (lambda v: v * 2.0)
-    return g(x)
+    return (lambda v: v * 2.0)(x)
 
 
 def uses_nested_def(x):
     def inner(v):
-        return v * 2.0
+        return inner(v) * 2.0
     return inner(x)
 
 
@@ -133,7 +132,7 @@ def uses_undefined(x):
 
 REJECTED = [
     (uses_try, "try"), (uses_with, "with"), (uses_global_stmt, "global"), (uses_yield, "yield"),
-    (uses_lambda, "lambda"), (uses_nested_def, "nested function"), (uses_setcomp, "set"),
+    (uses_lambda, "lambda"), (uses_nested_def, "calls itself"), (uses_setcomp, "set"),
     (uses_genexp_outside_sum, "generator expression"),
     (uses_dict, "dict"), (uses_fstring, "f-string"), (uses_star, "star"), (uses_varargs, r"\*args"),
     (uses_item_write, "item"), (uses_attribute_write, "attribute"), (uses_walrus, ":="), (uses_raise, "raise"),
