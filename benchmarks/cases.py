@@ -330,9 +330,19 @@ CASES: list[Case] = [
 ]
 
 
-# Long loops whose reverse sweep must remember every step: peak memory is the interesting number.
+# Long loops whose reverse sweep must remember every step: peak memory is the interesting number. Memory grows
+# linearly with the steps; the 1e6-step loop is ``big`` (``--quick`` skips it: tracemalloc makes it slow).
 MEMORY_CASES: list[Case] = [
-    Case("scalar loop x1e6", scalar_loop, scalar_loop_grad, ("x",), _const(0.3, 1_000_000), _const(0.3, 50)),
+    Case("scalar loop x1e5", scalar_loop, scalar_loop_grad, ("x",), _const(0.3, 100_000), _const(0.3, 50)),
+    Case(
+        "scalar loop x1e6",
+        scalar_loop,
+        scalar_loop_grad,
+        ("x",),
+        _const(0.3, 1_000_000),
+        _const(0.3, 50),
+        big=True,
+    ),
     Case(
         "RNN 1000 steps, h=32",
         rnn,

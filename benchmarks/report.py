@@ -50,7 +50,8 @@ def format_bytes(count: int) -> str:
 
 
 def format_ratio(value: float, reference: float) -> str:
-    return f"×{value / reference:.3g}"
+    ratio = value / reference
+    return f"×{ratio:.0f}" if ratio >= 100 else f"×{ratio:.3g}"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -79,6 +80,13 @@ def _blas() -> str:
         return "unknown"
 
 
+def load_average() -> str:
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def machine(versions: dict[str, str], mode: str) -> list[str]:
     """Bullet lines describing where and how the numbers were taken."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -91,7 +99,8 @@ def machine(versions: dict[str, str], mode: str) -> list[str]:
         f"- numpy: {np.__version__}, BLAS: {_blas()}",
     ]
     lines += [f"- {name}: {version}" for name, version in versions.items()]
-    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    variables = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS")
+    for variable in variables:
         if variable in os.environ:
             lines.append(f"- {variable}={os.environ[variable]}")
     lines.append(f"- mode: {mode}")

@@ -1,6 +1,6 @@
 """Time srcgrad and its peers against hand-written numpy gradients; print a markdown report.
 
-Usage: ``python benchmarks/run.py [--quick] [--out benchmarks/results.md] [--only TEXT]``
+Usage: ``python benchmarks/run.py [--quick] [--out benchmarks/results.md] [--only TEXT] [--threads N]``
 
 For each case: the primal, the hand-written gradient, then every column of ``benchmarks.peers.COLUMNS``.
 Each column's gradient is checked once against the hand-written one before it is timed; a column that is
@@ -16,6 +16,7 @@ import contextlib
 import copy
 import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from benchmarks.peers import COLUMNS, Column  # noqa: E402
 from benchmarks.timing import median_time, peak_memory, time_limit  # noqa: E402
 
 RTOL = 1e-6
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ def inputs_changed(args: tuple, pristine: tuple) -> bool:
 def failure_cell(loaded: Loaded, case_name: str, error: BaseException, notes: report.Notes) -> str:
     title = loaded.column.title
     if loaded.error is not None:
-        note = notes.ref(f"{title}: could not be loaded: {report.error_text(loaded.error)}")
+        tool = title.split()[0]  # one note for both jax columns
+        note = notes.ref(f"{tool}: could not be loaded: {report.error_text(loaded.error)}")
         return f"import failed {note}" if loaded.is_srcgrad else f"n/a {note}"
     note = notes.ref(f"{title} on {case_name}: {report.error_text(error)}")
     return f"unsupported: {type(error).__name__} {note}" if loaded.is_srcgrad else f"n/a {note}"
@@ -115,9 +118,9 @@ def measure_column(loaded, case, pristine, reference, hand_seconds, settings, no
     args = copy.deepcopy(pristine)
     try:
         with time_limit(settings.timeout):
-            call, to_numpy = loaded.builder(case, args)
-            problem = compare(to_numpy(call()), reference)
-            seconds = median_time(call, settings.target, settings.repeat)
+            fn, fn_args, to_numpy = loaded.builder(case, args)
+            problem = compare(to_numpy(fn(*fn_args)), reference)
+            seconds = median_time(fn, fn_args, settings.target, settings.repeat)
     except Exception as error:
         return failure_cell(loaded, case.name, error, notes), None
     if problem is None and inputs_changed(args, pristine):
@@ -131,9 +134,9 @@ def measure_column(loaded, case, pristine, reference, hand_seconds, settings, no
 def time_case(case: Case, columns: list[Loaded], settings: Settings, notes: report.Notes):
     pristine = case.args()
     args = copy.deepcopy(pristine)
-    primal = median_time(lambda: case.fn(*args), settings.target, settings.repeat)
+    primal = median_time(case.fn, args, settings.target, settings.repeat)
     reference = case.grad(*args)
-    hand = median_time(lambda: case.grad(*args), settings.target, settings.repeat)
+    hand = median_time(case.grad, args, settings.target, settings.repeat)
     row = [case.name, report.format_time(primal), report.format_time(hand)]
     srcgrad_seconds = None
     for loaded in columns:
@@ -156,9 +159,9 @@ def cold_generation(case: Case, settings: Settings, warm: float | None, notes: r
         except Exception as error:
             outcome = {"stage": "process", "error": report.error_text(error), "error_type": type(error).__name__}
         if "error" in outcome:
-            note = notes.ref(f"srcgrad generation ({outcome['stage']}) on {case.name}: {outcome['error']}")
+            note = notes.ref(f"srcgrad on {case.name}: {outcome['error']}")
             label = "import failed" if outcome["stage"] == "import" else f"unsupported: {outcome['error_type']}"
-            return [case.name, f"{label} {note}", "", "", "", ""]
+            return [case.name, f"{label} {note}", "n/a", "n/a", "n/a", "n/a"]
         runs.append(outcome)
 
     def median(key):
@@ -177,16 +180,16 @@ def cold_generation(case: Case, settings: Settings, warm: float | None, notes: r
 
 def memory_row(case: Case, srcgrad_column: Loaded, settings: Settings, notes: report.Notes) -> list[str]:
     args = case.args()
-    primal_bytes, _ = peak_memory(lambda: case.fn(*args))
-    hand_bytes, reference = peak_memory(lambda: case.grad(*args))
+    primal_bytes, _ = peak_memory(case.fn, args)
+    hand_bytes, reference = peak_memory(case.grad, args)
     row = [case.name, report.format_bytes(primal_bytes), report.format_bytes(hand_bytes)]
     if srcgrad_column.error is not None:
         return row + [failure_cell(srcgrad_column, case.name, srcgrad_column.error, notes)]
     try:
         with time_limit(settings.timeout):
-            call, to_numpy = srcgrad_column.builder(case, args)
-            call()  # generate and warm up outside the measurement
-            srcgrad_bytes, result = peak_memory(call)
+            fn, fn_args, to_numpy = srcgrad_column.builder(case, args)
+            fn(*fn_args)  # generate and warm up outside the measurement
+            srcgrad_bytes, result = peak_memory(fn, fn_args)
             problem = compare(to_numpy(result), reference)
     except Exception as error:
         return row + [failure_cell(srcgrad_column, case.name, error, notes)]
@@ -198,9 +201,10 @@ def memory_row(case: Case, srcgrad_column: Loaded, settings: Settings, notes: re
 
 def build_report(settings: Settings, only: str | None) -> list[str]:
     notes = report.Notes()
+    load_before = report.load_average()
     columns, versions = load_columns()
     cases = [c for c in CASES if not (settings.quick and c.big) and (only is None or only in c.name)]
-    memory_cases = [c for c in MEMORY_CASES if only is None or only in c.name]
+    memory_cases = [c for c in MEMORY_CASES if not (settings.quick and c.big) and (only is None or only in c.name)]
     srcgrad_column = next(loaded for loaded in columns if loaded.is_srcgrad)
 
     timing_rows, warm = [], {}
@@ -222,7 +226,8 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
         f"{'quick' if settings.quick else 'full'}: median of {settings.repeat} runs of >= {settings.target:g} s "
         f"each; cold generation: median of {settings.cold_repeat} fresh process(es)"
     )
-    lines = ["# srcgrad benchmarks", "", *report.machine(versions, mode), ""]
+    lines = ["# srcgrad benchmarks", "", *report.machine(versions, mode)]
+    lines += [f"- load average (1, 5, 15 min) before: {load_before}, after: {report.load_average()}", ""]
     lines += ["## Gradient time", "", "Median time per call; `(×r)` = this column's time / hand-written time.", ""]
     headers = ["case", "primal", "hand-written"] + [loaded.column.title for loaded in columns]
     lines += report.table(headers, timing_rows)
@@ -243,12 +248,30 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
     return lines
 
 
+def limit_threads(count: int) -> None:
+    """Restart this script with thread-count variables set: they only act before numpy/torch/jax load."""
+    if os.environ.get("SRCGRAD_BENCH_THREADS") == str(count):
+        return
+    env = dict(os.environ, SRCGRAD_BENCH_THREADS=str(count))
+    env.update({variable: str(count) for variable in THREAD_VARIABLES})
+    if count == 1:
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, skip the n=1e6 case (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, skip the 1e6-sized cases (< 1 minute)")
     parser.add_argument("--out", type=Path, help="also write the markdown report to this file")
     parser.add_argument("--only", help="run only the cases whose name contains this text")
+    parser.add_argument(
+        "--threads", type=int, help="limit BLAS, OpenMP (torch) and XLA (jax) threads, e.g. 1 on a shared machine"
+    )
     options = parser.parse_args(argv)
+    if options.threads is not None:
+        limit_threads(options.threads)
     lines = build_report(QUICK if options.quick else FULL, options.only)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)

@@ -1,9 +1,10 @@
 """Gradient implementations that are timed against the hand-written reference, one module per tool.
 
-Every peer module exposes ``version()`` and one or more builders ``build(case, args) -> (call, to_numpy)``:
-``call()`` computes the gradient of ``case.fn`` at ``args`` with respect to ``case.wrt`` (that is what is
-timed: inputs are converted to the tool's own types once, beforehand), and ``to_numpy(call())`` gives one
-numpy value per ``wrt`` name, in order, for the correctness check.
+Every peer module exposes ``version()`` and one or more builders
+``build(case, args) -> (fn, fn_args, to_numpy)``: ``fn(*fn_args)`` computes the gradient of ``case.fn`` at
+``args`` with respect to ``case.wrt`` (that call is what is timed: inputs are converted to the tool's own
+types once, beforehand), and ``to_numpy(fn(*fn_args))`` gives one numpy value per ``wrt`` name, in order,
+for the correctness check.
 
 Peers differentiate the very same primal source: ``rebind`` swaps the ``np`` and ``math`` globals of the
 primal for the tool's numpy-like module, so the operations and their order are the same in every column.

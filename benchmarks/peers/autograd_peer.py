@@ -16,4 +16,4 @@ def build(case, args):
     fn = rebind(case.fn, np=anp, math=anp)
     positions = case.wrt_positions
     grad = autograd.grad(fn, positions[0] if len(positions) == 1 else positions)
-    return (lambda: grad(*args)), (lambda result: as_tuple(result, len(positions)))
+    return grad, args, (lambda result: as_tuple(result, len(positions)))

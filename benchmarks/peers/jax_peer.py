@@ -35,7 +35,7 @@ def _prepare(case, args):
 
 def build_eager(case, args):
     grad, jax_args, to_numpy = _prepare(case, args)
-    return (lambda: jax.block_until_ready(grad(*jax_args))), to_numpy
+    return (lambda *a: jax.block_until_ready(grad(*a))), jax_args, to_numpy
 
 
 def build_jit(case, args):
@@ -43,4 +43,4 @@ def build_jit(case, args):
     static = tuple(i for i, a in enumerate(args) if isinstance(a, int) and not isinstance(a, bool))
     compiled = jax.jit(grad, static_argnums=static)
     jax.block_until_ready(compiled(*jax_args))  # compile outside the timed calls
-    return (lambda: jax.block_until_ready(compiled(*jax_args))), to_numpy
+    return (lambda *a: jax.block_until_ready(compiled(*a))), jax_args, to_numpy

@@ -20,4 +20,4 @@ def version() -> str:
 
 def build(case, args):
     grad = tangent.grad(case.fn, wrt=case.wrt_positions, verbose=0)
-    return (lambda: grad(*args)), (lambda result: as_tuple(result, len(case.wrt)))
+    return grad, args, (lambda result: as_tuple(result, len(case.wrt)))

@@ -37,7 +37,7 @@ TORCH_MATH = types.SimpleNamespace(sin=torch.sin, cos=torch.cos, exp=torch.exp, 
 
 
 def version() -> str:
-    return f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    return f"{torch.__version__} (intra-op threads: {torch.get_num_threads()})"
 
 
 def _to_torch(value, requires_grad):
@@ -56,10 +56,10 @@ def build(case, args):
     torch_args = tuple(_to_torch(a, i in positions) for i, a in enumerate(args))
     leaves = [torch_args[i] for i in positions]
 
-    def call():
-        return torch.autograd.grad(fn(*torch_args), leaves)
+    def grad(*targs):
+        return torch.autograd.grad(fn(*targs), leaves)
 
     def to_numpy(result):
         return tuple(g.detach().numpy() for g in result)
 
-    return call, to_numpy
+    return grad, torch_args, to_numpy
