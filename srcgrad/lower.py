@@ -43,11 +43,12 @@ METHODS = {
     "ravel": np.ravel, "flatten": "flatten", "squeeze": np.squeeze, "clip": np.clip, "cumsum": np.cumsum,
     "cumprod": np.cumprod, "astype": "astype", "argmax": np.argmax, "argmin": np.argmin, "argsort": np.argsort,
     "swapaxes": np.swapaxes, "trace": np.trace, "diagonal": np.diagonal, "repeat": np.repeat,
-    "item": "item", "tolist": "tolist", "round": np.round,
+    "item": "item", "tolist": "tolist", "round": np.round, "any": np.any, "all": np.all, "nonzero": np.nonzero,
+    "take": np.take,
 }
 # Methods whose arguments numpy takes as separate positionals (x.reshape(2, 3)) but whose function takes a tuple.
 VARARG_METHODS = {"reshape", "transpose"}
-ATTRIBUTES = {"T": np.transpose}
+ATTRIBUTES = {"T": ("attribute", "T")}  # rule keys: see srcgrad/rules/numpy_shapes.py
 NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
 
 

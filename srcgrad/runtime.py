@@ -400,11 +400,31 @@ def _einsum_subscripts(subscripts, n):
     return ins, output
 
 
+class LazyGrads:
+    """One adjoint per operand, each computed only when indexed (the adjoint stage reads ``grads[i]`` only for the
+    operands that need a gradient)."""
+
+    __slots__ = ("grad_of", "n")
+
+    def __init__(self, grad_of, n):
+        self.grad_of, self.n = grad_of, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.grad_of(range(self.n)[i])
+
+
+def einsum_grads(g, subscripts, operands):
+    """Adjoints of ``np.einsum(subscripts, *operands)`` with respect to each operand, computed on demand."""
+    return LazyGrads(lambda i: einsum_grad(g, subscripts, i, *operands), len(operands))
+
+
 def einsum_grad(g, subscripts, which, *operands):
     """Adjoint of ``np.einsum(subscripts, *operands)`` with respect to operand ``which``: an einsum of ``g`` and the
     other operands whose output subscripts are that operand's. Letters only that operand has are broadcast back;
     a letter repeated in it (a diagonal, ``'ii->'``) gets ``g`` on that diagonal and zeros elsewhere."""
-    operands = [op for op in operands if op is not None]
     ins, out = _einsum_subscripts(subscripts, len(operands))
     target = ins[which]
     shape = np.shape(operands[which])

@@ -8,11 +8,12 @@ What holds:
   product helpers (it is part of the product's semantics, not elementwise broadcasting);
 - ``np.dot`` follows numpy for every rank (N-D operands contract the last axis of ``a`` with the second-to-last of
   ``b``); ``tensordot`` takes ``axes`` as an int or a pair; ``einsum`` takes explicit (``'ij,jk->ik'``) or implicit
-  subscripts, repeated letters (diagonals) and letters summed in one operand only, up to four operands, no ``...``;
+  subscripts, repeated letters (diagonals) and letters summed in one operand only, any number of operands, no
+  ``...``;
 - ``inv``, ``solve``, ``det`` need invertible matrices; ``cholesky`` differentiates what numpy computes, which reads
   only the lower triangle of its input (see :func:`srcgrad.runtime.cholesky_grad`);
-- ``slogdet`` returns a pair: index it (``np.linalg.slogdet(a)[1]``); unpacking ``s, l = np.linalg.slogdet(a)``
-  needs tuple unpacking of call results in the lowering.
+- ``slogdet`` returns a pair: unpack it (``sign, logdet = np.linalg.slogdet(a)``) or index it; the sign carries
+  no gradient.
 """
 
 import numpy as np
@@ -23,7 +24,7 @@ from srcgrad.runtime import (
     det_grad,
     dot_grad_left,
     dot_grad_right,
-    einsum_grad,
+    einsum_grads,
     inner_grad_left,
     inner_grad_right,
     matmul_grad_left,
@@ -68,10 +69,9 @@ def tensordot(g, ans, a, b, axes=2):
     return tensordot_grad_left(g, a, b, axes), tensordot_grad_right(g, a, b, axes)
 
 
-@defgrad(np.einsum, wrt=("op0", "op1", "op2", "op3"))  # numpy takes *operands: up to four here
-def einsum(g, ans, subscripts, op0, op1=None, op2=None, op3=None):
-    return (einsum_grad(g, subscripts, 0, op0, op1, op2, op3), einsum_grad(g, subscripts, 1, op0, op1, op2, op3),
-            einsum_grad(g, subscripts, 2, op0, op1, op2, op3), einsum_grad(g, subscripts, 3, op0, op1, op2, op3))
+@defgrad(np.einsum, wrt=("operands",))  # operand i gets element i of the (lazily computed) adjoints
+def einsum(g, ans, subscripts, *operands):
+    return einsum_grads(g, subscripts, operands)
 
 
 # --- inverse, solve, determinants, factorisations -------------------------------------------------------------------

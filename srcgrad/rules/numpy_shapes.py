@@ -17,7 +17,8 @@ What holds:
   stage binds variadic rule parameters element by element;
 - functions returning a tuple or list (``np.split``) are differentiated through indexing their result;
 - casts: to a float type the gradient passes, to an integer or boolean type it is zero; ``astype``, ``flatten``
-  and ``item`` are methods only and are keyed ``("method", name)``;
+  and ``item`` are methods only and are keyed ``("method", name)``, the attribute ``x.T`` is ``("attribute", "T")``
+  (the tables ``METHODS`` and ``ATTRIBUTES`` in :mod:`srcgrad.lower` map names to rule keys);
 - array constructors (``zeros``, ``ones``, ``empty``, ``full``, ``*_like``, ``arange``, ``linspace``, ``eye``...)
   and shape queries carry no gradient.
 """
@@ -82,9 +83,14 @@ def broadcast_to(g, ans, array, shape):
 # --- axes -----------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.transpose, wrt=("a",))  # also x.T and x.transpose(...)
+@defgrad(np.transpose, wrt=("a",))  # also x.transpose(...)
 def transpose(g, ans, a, axes=None):
-    return np.transpose(g) if axes is None else np.transpose(g, inverse_axes(axes))
+    return np.transpose(g, inverse_axes(axes))
+
+
+@defgrad(("attribute", "T"), name="T")  # x.T
+def transpose_attribute(g, ans, a):
+    return np.transpose(g)
 
 
 @defgrad(np.swapaxes, wrt=("a",))
