@@ -66,8 +66,8 @@ class NonScalarOutput(SrcgradError):
     """``grad`` was asked for the gradient of a function whose output is not a scalar."""
 
 
-class InvalidArgument(SrcgradError):
-    """Bad ``wrt`` or a call-time argument that cannot be differentiated."""
+class InvalidArgument(SrcgradError, TypeError):
+    """Bad ``wrt`` or a call-time argument that cannot be differentiated (also a ``TypeError``)."""
 
 
 class InternalError(SrcgradError):
