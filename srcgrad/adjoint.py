@@ -94,6 +94,9 @@ class GradientBuilder:
         self._tape: str | None = None
         self._pullbacks: dict[int, str] = {}
         self.has_appends = any(op.form.kind == "append" for op in ir.walk_ops(fn.body))
+        self.consts: dict[str, ast.expr] = {}  # adjoints known to be a number (top-level straight-line code only)
+        self.live: set[str] | None = None  # forward values worth computing (None: all)
+        self.control_depth = 0
         self.lengths: dict[tuple[int, str], str] = {}  # (id(op), list name) -> recorded length
 
     # --- names -----------------------------------------------------------------------------------------------
@@ -122,10 +125,27 @@ class GradientBuilder:
         if is_array:
             self.array_adjoint.add(name)
         if name in self.assigned:
-            out.append(codegen.assign(name, ast.BinOp(left=codegen.name(name), op=ast.Add(), right=contribution)))
+            total = ast.BinOp(left=self.adj_ref(name), op=ast.Add(), right=contribution)
+            self.consts.pop(name, None)
+            out.append(codegen.assign(name, codegen.simplify(total)))
+        elif _is_number(contribution) and not self.control_depth:
+            self.consts[name] = contribution  # propagated into its uses instead of assigned
+            self.assigned.add(name)
         else:
             out.append(codegen.assign(name, contribution))
             self.assigned.add(name)
+
+    def adj_ref(self, name: str) -> ast.expr:
+        """How code reads an adjoint: its number when it is a known constant, else its name."""
+        if name in self.consts:
+            return ast.Constant(value=self.consts[name].value)
+        return codegen.name(name)
+
+    def materialize(self) -> list:
+        """Assign the adjoints still held as constants (before control flow, which reads them by name)."""
+        out = [codegen.assign(name, ast.Constant(value=c.value)) for name, c in self.consts.items()]
+        self.consts.clear()
+        return out
 
     def push(self, names: list[str]) -> ast.stmt:
         value = codegen.name(names[0]) if len(names) == 1 else ast.Tuple(
@@ -183,10 +203,11 @@ class GradientBuilder:
             return []  # no gradient reached this value
         out = self._reverse_op(op, g_name)
         self.assigned.discard(g_name)  # the value is defined here: earlier values of the name start from zero
+        self.consts.pop(g_name, None)
         return out
 
     def _reverse_op(self, op: ir.Op, g_name: str) -> list:
-        g = codegen.name(g_name)
+        g = self.adj_ref(g_name)
         g_is_array = g_name in self.array_adjoint
         out: list = []
         if op.form.kind == "copy":
@@ -313,6 +334,14 @@ class GradientBuilder:
                 for i in range(len(op.rule.wrt))}
 
     def reverse_if(self, stmt: ir.If, depth: int) -> list:
+        pending = self.materialize()
+        self.control_depth += 1
+        try:
+            return pending + self._reverse_if(stmt, depth)
+        finally:
+            self.control_depth -= 1
+
+    def _reverse_if(self, stmt: ir.If, depth: int) -> list:
         before = set(self.assigned)
         then_code = self.reverse_block(stmt.body, depth)
         after_then = self.assigned
@@ -339,6 +368,14 @@ class GradientBuilder:
         return next(v for v, a in self.adj_names.items() if a == adj_name)
 
     def reverse_loop(self, loop: ir.For | ir.While, depth: int) -> list:
+        pending = self.materialize()
+        self.control_depth += 1
+        try:
+            return pending + self._reverse_loop(loop, depth)
+        finally:
+            self.control_depth -= 1
+
+    def _reverse_loop(self, loop: ir.For | ir.While, depth: int) -> list:
         body_defined = {op.target for op in ir.walk_ops(loop.body)} - set(loop.carried)
         if isinstance(loop, ir.For):
             body_defined.add(loop.target)
@@ -410,17 +447,24 @@ class GradientBuilder:
     def forward_segment(self, ops: list[ir.Op]) -> list:
         out: list = []
         last_line = None
+        push = self.pushes.get(id(ops[0]))
+        records = {}
+        for (op_id, lst_name), n in self.lengths.items():
+            records.setdefault(op_id, []).append((lst_name, n))
+        emitted = [op for op in ops if self._emit_forward(op) or id(op) in records]
         push_after = None
-        if id(ops[0]) in self.pushes:
-            non_copies = [i for i, op in enumerate(ops) if op.form.kind != "copy"]
+        if push:
+            non_copies = [i for i, op in enumerate(emitted) if op.form.kind != "copy"]
             push_after = non_copies[-1] if non_copies else -1
             if push_after == -1:
-                out.append(self.push(self.pushes[id(ops[0])]))
-        for i, op in enumerate(ops):
+                out.append(self.push(push))
+        for i, op in enumerate(emitted):
             if op.line != last_line and op.form.kind != "copy":
                 out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
                 last_line = op.line
-            if id(op) in self.split_calls:
+            if not self._emit_forward(op):
+                pass  # only its list's length is recorded
+            elif id(op) in self.split_calls:
                 fwd, saved = self.split_calls[id(op)]
                 call = codegen.op_value(op)
                 call.func = codegen.name(fwd)
@@ -434,14 +478,37 @@ class GradientBuilder:
                 out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
             else:
                 out.append(codegen.assign(op.target, codegen.op_value(op)))
-            for (op_id, lst_name), n in self.lengths.items():
-                if op_id == id(op):
-                    length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
-                                      keywords=[])
-                    out.append(codegen.assign(n, length))
+            for lst_name, n in records.get(id(op), []):
+                length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
+                                  keywords=[])
+                out.append(codegen.assign(n, length))
             if i == push_after:
-                out.append(self.push(self.pushes[id(ops[0])]))
+                out.append(self.push(push))
         return out
+
+    def _emit_forward(self, op: ir.Op) -> bool:
+        """Is the op's value needed: by the reverse sweep, the result, control flow, or for its effects?"""
+        return self.live is None or op.target in self.live or not _pure(op)
+
+    def compute_live(self, seeds: set[str]) -> None:
+        """Forward values worth computing: what the reverse sweep and the results read, what control flow reads,
+        and everything those depend on. Pure operations whose values nobody reads are not emitted."""
+        live = set(seeds)
+        for stmt in _walk_all(self.fn.body):
+            operand = getattr(stmt, "cond", None) or getattr(stmt, "iterable", None)
+            if isinstance(operand, ir.Var):
+                live.add(operand.name)
+        ops = list(ir.walk_ops(self.fn.body))
+        changed = True
+        while changed:
+            changed = False
+            for op in ops:
+                if op.target in live or not _pure(op) or id(op) in self.split_calls:
+                    for a in op.operands():
+                        if isinstance(a, ir.Var) and a.name not in live:
+                            live.add(a.name)
+                            changed = True
+        self.live = live
 
     def forward_loop(self, loop: ir.For | ir.While, depth: int) -> list:
         recorded = id(loop) in self.loop_counts
@@ -477,6 +544,24 @@ class GradientBuilder:
         return out
 
 
+def _pure(op: ir.Op) -> bool:
+    """Ops without effects: dropping one whose value is unused changes nothing."""
+    return op.form.kind == "copy" or (op.rule is not None and op.form.kind != "append")
+
+
+def _walk_all(body: list):
+    for stmt in body:
+        yield stmt
+        for part in ("body", "orelse", "test"):
+            inner = getattr(stmt, part, None)
+            if isinstance(inner, list):
+                yield from _walk_all(inner)
+
+
+def _is_number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
 def _walk_same_loop(body: list):
     for stmt in body:
         yield stmt
@@ -506,9 +591,14 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     """Generate the gradient program of ``fn`` for the differentiated parameters ``wrt``.
 
     ``mode``: ``grad``, ``value_and_grad``, ``vjp``, or ``split`` (a helper's reverse sweep: the seed is the
-    parameter ``seed_name`` and the results are raw adjoints, shaped by the caller's rules).
+    parameter ``seed_name`` and the results are raw adjoints, shaped by the caller's rules), or ``explain``
+    (value_and_grad keeping every forward value and adjoint in a variable, for srcgrad.explain).
     """
     builder = GradientBuilder(fn, facts, scope, helper_variant)
+    optimize = mode != "explain"
+    if not optimize:
+        mode = "value_and_grad"
+        builder.control_depth = 1  # no constant adjoints: every adjoint is a variable
     ret = fn.body[-1]
     prologue: list = []
     out_var = ret.value.name if isinstance(ret.value, ir.Var) else None
@@ -523,27 +613,34 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
         prologue.append(ast.Expr(value=check))
     if out_var is not None and out_var in facts.varied:
         seed = codegen.name(seed_name) if seed_name else ast.Constant(value=1.0)
-        name = builder.adj(out_var)
-        prologue.append(codegen.assign(name, seed))
-        builder.assigned.add(name)
-        if seed_name or facts.kind(ret.value) == ARRAY:
-            builder.array_adjoint.add(name)
+        builder.accumulate(prologue, out_var, seed, bool(seed_name) or facts.kind(ret.value) != SCALAR)
     reverse = builder.reverse_block(fn.body, 0)
+    results = _results(builder, facts, wrt, mode)
+    seeds = _loads(prologue + reverse + results)
+    if mode in ("value_and_grad", "split"):
+        seeds |= _loads([value])
+    if optimize:
+        builder.compute_live(seeds)
     forward = builder.forward_block(fn.body, 0)
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
-    program = Program(forward=forward, reverse=prologue + reverse, value=value)
+    return Program(forward=forward, reverse=prologue + reverse + builder.materialize(), results=results, value=value)
+
+
+def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:
+    """One expression per differentiated parameter: its adjoint, shaped like the argument."""
+    results = []
     for p in wrt:
         adj = builder.adj_names.get(p)
         if adj is not None and adj in builder.assigned:
             if mode == "split" or (facts.kinds.get(p) == SCALAR and adj not in builder.array_adjoint):
-                program.results.append(codegen.name(adj))
+                results.append(builder.adj_ref(adj))
             else:
-                program.results.append(ast.Call(func=builder.helper(runtime.match_grad),
-                                                args=[codegen.name(adj), codegen.name(p)], keywords=[]))
+                value = builder.adj_ref(adj)
+                results.append(ast.Call(func=builder.helper(runtime.match_grad), args=[value, codegen.name(p)],
+                                        keywords=[]))
         elif facts.kinds.get(p) == SCALAR:
-            program.results.append(ast.Constant(value=0.0))
+            results.append(ast.Constant(value=0.0))
         else:
-            program.results.append(ast.Call(func=builder.helper(runtime.zeros_like), args=[codegen.name(p)],
-                                            keywords=[]))
-    return program
+            results.append(ast.Call(func=builder.helper(runtime.zeros_like), args=[codegen.name(p)], keywords=[]))
+    return results

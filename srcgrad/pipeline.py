@@ -15,7 +15,7 @@ from srcgrad import adjoint, calls, codegen, emit, frontend, ir, lower, passes
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
-MODES = ("grad", "value_and_grad", "vjp")
+MODES = ("grad", "value_and_grad", "vjp", "explain")
 
 
 @dataclass
@@ -65,7 +65,7 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
     returns = list(program.results)
     if len(returns) > 1 or as_tuple:
         returns = [ast.Tuple(elts=returns, ctx=ast.Load())]
-    if mode == "value_and_grad":
+    if mode in ("value_and_grad", "explain"):
         returns = [program.value] + returns
     signature = fn.signature
     if seed:
@@ -84,7 +84,8 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
 
 
 def _mode_title(mode: str) -> str:
-    return {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product"}[mode]
+    return {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product",
+            "explain": "Value and gradient (every step kept)"}[mode]
 
 
 def _short(filename: str) -> str:
