@@ -217,6 +217,7 @@ def _trampoline_code(transform: Transform, name: str, arg_types: tuple | None) -
 
 def _make_dispatcher(transform: Transform, name: str) -> Callable:
     cache: dict[tuple, Callable] = {}
+    seed_names: dict[Callable, str] = {}  # vjp: the seed parameter of each generated variant
     n_params = len(transform.params)
     wrt_positions = transform.wrt_positions
     vjp = transform.mode == "vjp"
@@ -237,6 +238,8 @@ def _make_dispatcher(transform: Transform, name: str) -> Callable:
         impl = cache.get(key)
         if impl is None:
             impl = transform.specialise(list(args)).function
+            if vjp:
+                seed_names[impl] = _seed_parameter(impl)
             cache[key] = impl
             entry = dispatch.__srcgrad_entry__
             entry.__wrapped__ = impl
@@ -251,12 +254,19 @@ def _make_dispatcher(transform: Transform, name: str) -> Callable:
         if kwonly:
             named = dict(zip(kwonly, args[n_pos:]))
             if vjp:
-                named["seed"] = seed
+                named[seed_names[impl]] = seed
             return impl(*args[:n_pos], **named)
-        return impl(*args, seed=seed) if vjp else impl(*args)
+        return impl(*args, **{seed_names[impl]: seed}) if vjp else impl(*args)
 
     dispatch.__name__ = dispatch.__qualname__ = name
     return dispatch
+
+
+def _seed_parameter(impl: Callable) -> str:
+    """The seed parameter of a generated vjp: its last keyword-only parameter (``seed``, or ``seed_1`` when the
+    user's function already uses the name ``seed``)."""
+    code = impl.__code__
+    return code.co_varnames[code.co_argcount + code.co_kwonlyargcount - 1]
 
 
 def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) -> Any:
