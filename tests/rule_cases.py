@@ -347,6 +347,19 @@ for _x, _y in ((1.2, 0.5), (0.5, 1.2), (0.7, 0.7)):
 case(float, builtin_float, A(N()), name="float")
 
 
+def builtin_sum_list(x, y):
+    return np.sum(sum([x, y * 2.0, x * y]) + sum((x, y), 0.5) * sum([y], x))
+
+
+def builtin_sum_array(x, w):  # sum over an array's first axis
+    return np.sum(sum(x) * w)
+
+
+case(sum, builtin_sum_list, A(N(), N()), wrt=(0, 1), name="sum-list")
+case(sum, builtin_sum_list, A(N((3,)), N((3,))), wrt=(0, 1), name="sum-list-arrays")
+case(sum, builtin_sum_array, A(N((3, 4)), N((4,))), name="sum-array")
+
+
 # --- math (also tested in test_grad_core.py) ------------------------------------------------------------------------
 
 
@@ -802,6 +815,7 @@ def moveaxis_fns(x, w):
 
 
 case(np.transpose, transpose_fns, A(N((2, 3, 4)), N((4, 3, 2))), name="transpose")
+case(("attribute", "T"), transpose_fns, A(N((2, 3, 4)), N((4, 3, 2))), name="T")
 case(np.transpose, transpose_axes, A(N((2, 3, 4)), N((3, 4, 2))), name="transpose-axes")
 case(np.swapaxes, swapaxes_fns, A(N((2, 3, 4)), N((4, 3, 2))), name="swapaxes")
 case(np.moveaxis, moveaxis_fns, A(N((2, 3, 4)), N((3, 4, 2))), name="moveaxis")
