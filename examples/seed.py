@@ -1,10 +1,10 @@
-"""The four seed equations of a backprop lesson, differentiated by srcgrad.
+"""The four seed equations of a backprop lesson, differentiated by srcgrad: for each, the compute graph (as text and as
+a picture), the explain table (every node's value and gradient), the gradient checked against central differences,
+and the generated gradient source. Run: ``python examples/seed.py [--out DIR] [--x 1.5]``."""
 
-For each: the compute graph (srcgrad's linear IR), the value and gradient at a point, a check against central
-differences, and the generated gradient source. Run: ``python examples/seed.py``.
-"""
-
+import argparse
 import math
+import tempfile
 
 import srcgrad
 
@@ -33,7 +33,27 @@ def central_difference(f, x, eps=1e-6):
     return (f(x + eps) - f(x - eps)) / (2 * eps)
 
 
-def main(x=1.5):
+def pictures(f, x, out):
+    """The compute graph of ``f`` annotated with values and gradients at ``x``: a .dot file always, and .svg files
+    (with and without the reverse sweep) when Graphviz is installed."""
+    import os
+
+    os.makedirs(out, exist_ok=True)
+    explanation = srcgrad.explain(f, x)
+    base = os.path.join(out, f.__name__)
+    written = [srcgrad.graph(f).render(base + ".dot", explain=explanation)]
+    try:
+        written.append(srcgrad.graph(f).render(base + ".svg", explain=explanation))
+        written.append(srcgrad.graph(f, adjoint=True).render(base + "_adjoint.svg", explain=explanation))
+    except srcgrad.GraphvizNotFound:
+        print(f"(Graphviz is not installed: wrote {base}.dot only; render it with `dot -Tsvg`, or install Graphviz "
+              "and run again)")
+    print("pictures: " + ", ".join(str(p) for p in written))
+    return explanation
+
+
+def main(x=1.5, out=None):
+    out = out or tempfile.mkdtemp(prefix="srcgrad-seed-")
     for f in (eq1, eq2, eq3, eq4):
         value_and_grad = srcgrad.value_and_grad(f)
         value, gradient = value_and_grad(x)
@@ -44,13 +64,20 @@ def main(x=1.5):
         print("-" * 78)
         print("compute graph (linear IR):")
         print(srcgrad.graph(f))
+        explanation = pictures(f, x, out)
+        print()
+        print(explanation)
         print(f"at x = {x}: value = {value:.6f}, gradient = {gradient:.6f}, "
               f"central difference = {numeric:.6f} -> {'OK' if ok else 'MISMATCH'}")
         print("generated gradient source:")
         print(srcgrad.source(srcgrad.grad(f), x))
-        if not ok:
+        if not ok or explanation.gradient != gradient:
             raise SystemExit(f"gradient of {f.__name__} does not match central differences")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description="The four seed equations, differentiated by srcgrad.")
+    parser.add_argument("--x", type=float, default=1.5, help="the point (default 1.5)")
+    parser.add_argument("--out", help="directory for the pictures (default: a new temporary directory)")
+    options = parser.parse_args()
+    main(options.x, options.out)

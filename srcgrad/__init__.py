@@ -5,7 +5,7 @@ sweep, and compiles readable Python: ``srcgrad.source(df)`` shows it.
 """
 
 from srcgrad import rules as _rules  # noqa: F401  (registers the built-in derivative rules)
-from srcgrad.api import Graph, grad, graph, source, value_and_grad, vjp
+from srcgrad.api import grad, source, value_and_grad, vjp
 from srcgrad.errors import (
     InternalError,
     InvalidArgument,
@@ -15,11 +15,14 @@ from srcgrad.errors import (
     SrcgradError,
     UnsupportedSyntax,
 )
+from srcgrad.explain import Explanation, explain
+from srcgrad.graph import Graph, GraphvizNotFound, graph
 from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.standalone import emit
 from srcgrad.version import __version__
 
 __all__ = [
-    "Graph", "InternalError", "InvalidArgument", "NoRuleError", "NonScalarOutput", "SourceUnavailable",
-    "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "grad", "graph", "nondifferentiable", "source",
-    "value_and_grad", "vjp",
+    "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonScalarOutput",
+    "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "emit", "explain", "grad",
+    "graph", "nondifferentiable", "source", "value_and_grad", "vjp",
 ]

@@ -451,13 +451,17 @@ def _exclusive(a: tuple, b: tuple) -> bool:
 
 
 def _comment_lines(source: str) -> dict[int, str]:
-    """For each line of the generated code, the ``# grad of line N: ...`` comment it falls under."""
+    """For each line of the generated code, the ``# grad of line N: ...`` comment it falls under (a comment holds
+    until the code leaves its block)."""
     out: dict[int, str] = {}
-    current = ""
+    current, depth = "", 0
     for number, line in enumerate(source.splitlines(), start=1):
         text = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if text and indent < depth:
+            current = ""
         if text.startswith("# grad of"):
-            current = text[2:]
+            current, depth = text[2:], indent
         out[number] = current
     return out
 

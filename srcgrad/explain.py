@@ -1,0 +1,284 @@
+"""Explain: a function and example arguments in, the backprop lesson out — every node of the compute graph with its
+forward value and its adjoint, in the order the reverse sweep visits them.
+
+In: a user function (or a function made by ``srcgrad.grad``), example arguments, ``wrt``. Out: :class:`Explanation`
+— ``str()`` is a table (node, operation, source line, value, adjoint; arrays summarised by shape and a few numbers),
+``values``/``adjoints`` map IR names to numbers, and ``Graph.render(path, explain=...)`` uses them to annotate the
+picture.
+What holds:
+- the numbers come from the code ``srcgrad.value_and_grad`` generates (specialised to the arguments'
+  kinds), recompiled to also return its local variables; nothing is recomputed a second way, so the gradient shown
+  is the one ``grad`` returns;
+- a node's adjoint is the derivative of the output with respect to that node's value (the total, once the reverse
+  sweep has passed it);
+- only what ran is shown: ops removed as dead code and the branch not taken have no row. Inside loops a name is
+  reused from one iteration to the next, so a row there shows the value the name holds at the end (rows are marked
+  ``loop``).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from srcgrad import api, ir, pipeline
+from srcgrad.emit import Emitted, compile_function
+from srcgrad.errors import NonScalarOutput
+
+NO_VALUE = "-"
+
+
+@dataclass
+class Row:
+    """One node of the compute graph: an op's target, or an input."""
+
+    node: str  # the IR name (user variable, version or temporary)
+    operation: str  # ``mul(3, t2)``, ``input``
+    line: int  # line in the user's file
+    value: Any
+    adjoint: Any  # the adjoint's value, or NO_VALUE when no gradient reaches the node
+    in_loop: bool = False
+
+
+@dataclass
+class Explanation:
+    """The forward values and adjoints of every node of ``function``'s compute graph at ``args``."""
+
+    name: str
+    params: list[str]
+    args: tuple
+    wrt: list[str]
+    value: Any  # the function's value
+    gradient: Any  # what srcgrad.grad returns (a tuple for several wrt)
+    rows: list[Row]  # backprop order: the output first, the inputs last
+    source: str  # the generated gradient source (the variant for these arguments' kinds)
+    source_lines: dict[int, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)  # IR name -> forward value
+    adjoints: dict[str, Any] = field(default_factory=dict)  # IR name -> adjoint value
+    namespace: dict[str, Any] = field(default_factory=dict)  # every local of the generated code at its end
+    func: Any = None
+
+    def __str__(self) -> str:
+        return format_table(self)
+
+    def __repr__(self) -> str:
+        return f"<srcgrad.Explanation of {self.name}>\n{self}"
+
+    def graph(self, adjoint: bool = False) -> Any:
+        """The compute graph of the function; ``.render(path, explain=self)`` draws these values on it."""
+        from srcgrad.graph import graph
+
+        return graph(self.func, adjoint=adjoint, wrt=tuple(self.wrt))
+
+
+def explain(func: Callable, *args: Any, wrt: int | str | tuple | None = None) -> Explanation:
+    """Run ``func``'s gradient at ``args`` and return every node's value and adjoint (``str()``: a table).
+
+    ``wrt`` defaults to that of a function made by ``srcgrad.grad``, else to the first parameter.
+    """
+    transform = getattr(func, "__srcgrad_transform__", None)
+    if transform is not None:
+        func = transform.func
+        if wrt is None:
+            wrt = tuple(transform.wrt) if transform.as_tuple else transform.wrt[0]
+    wrt = 0 if wrt is None else wrt
+    vg = api.Transform(func, wrt, "explain")  # value_and_grad that keeps every value and adjoint in a variable
+    values = vg.bind(args, {})
+    generated = vg.specialise(values)
+    run = _with_locals(generated, vg)
+    try:
+        (value, gradient), namespace = _call(run, vg, values)
+        namespace = dict(namespace)
+    except Exception:
+        _check_scalar(vg, _call(vg.func, vg, values))  # a non-scalar output makes the reverse sweep fail: say so
+        raise
+    _check_scalar(vg, value)
+    source = api.Transform(func, wrt, "grad").specialise(values).source
+    fn = pipeline.lower_function(vg.pf)
+    grads = gradient if vg.as_tuple else (gradient,)
+    by_param = dict(zip(vg.wrt, grads))
+    forward = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
+    rows: list[Row] = []
+    seen_values: dict[str, Any] = {}
+    adjoints: dict[str, Any] = {}
+    reused = _loop_names(fn.body)
+    for op, in_loop in _backprop_order(fn.body, namespace):
+        if op.target not in namespace:
+            continue  # removed as dead code
+        adj = _adjoint_value(op.target, forward, namespace)
+        rows.append(Row(op.target, operation_text(op), op.line, namespace[op.target], adj,
+                        in_loop or op.target in reused))
+        seen_values[op.target] = namespace[op.target]
+        if adj is not NO_VALUE:
+            adjoints[op.target] = adj
+    for p, v in zip(fn.params, values):
+        adj = by_param.get(p, NO_VALUE)
+        rows.append(Row(p, "input", fn.first_line, v, adj))
+        seen_values[p] = v
+        if adj is not NO_VALUE:
+            adjoints[p] = adj
+    return Explanation(
+        name=fn.name, params=list(fn.params), args=tuple(values), wrt=list(vg.wrt), value=value, gradient=gradient,
+        rows=rows, source=source, source_lines=dict(fn.source_lines), values=seen_values, adjoints=adjoints,
+        namespace=namespace, func=func,
+    )
+
+
+# --- running the generated code -----------------------------------------------------------------------------------
+
+
+def _with_locals(generated: pipeline.Generated, transform: api.Transform) -> Callable:
+    """The generated function, recompiled so that it returns ``(its result, its locals)``."""
+    tree = ast.parse(generated.source)
+    fdef = tree.body[0]
+    used = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)}
+    grab = "snapshot_locals"
+    while grab in used or grab in generated.bound:
+        grab += "_"
+    ret = fdef.body[-1]
+    if not isinstance(ret, ast.Return):
+        raise AssertionError("srcgrad: a generated function ends with its return")
+    call = ast.Call(func=ast.Name(id=grab, ctx=ast.Load()), args=[], keywords=[])
+    ret.value = ast.Tuple(elts=[ret.value, call], ctx=ast.Load())
+    tree.body = [fdef]
+    text = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    emitted = Emitted(fdef.name, text, {**generated.bound, grab: locals})
+    return compile_function(emitted, transform.func, f"{transform.func.__name__}:explain")
+
+
+def _check_scalar(transform: api.Transform, value: Any) -> None:
+    if np.ndim(value) != 0:
+        raise NonScalarOutput(
+            f"explain needs a scalar output, but {transform.func.__name__} returned an array of shape "
+            f"{np.shape(value)}", hint="reduce the output (e.g. np.sum) to explain its gradient",
+        )
+
+
+def _call(run: Callable, transform: api.Transform, values: list) -> Any:
+    params = transform.signature.parameters.values()
+    kwonly = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    n_pos = len(values) - len(kwonly)
+    return run(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])))
+
+
+def _adjoint_value(name: str, forward: set[str], namespace: dict) -> Any:
+    """The value of ``name``'s adjoint: ``name_bar`` (``name_bar_1``... when the user's code has that name)."""
+    candidate, k = f"{name}_bar", 0
+    while candidate in forward:
+        k += 1
+        candidate = f"{name}_bar_{k}"
+    return namespace.get(candidate, NO_VALUE)
+
+
+def _backprop_order(body: list, namespace: dict, in_loop: bool = False):
+    """The ops of ``body`` that ran, last first (the order of the reverse sweep), with whether they are in a loop."""
+    for stmt in reversed(body):
+        if isinstance(stmt, ir.Op):
+            yield stmt, in_loop
+        elif isinstance(stmt, ir.If):
+            taken = None if in_loop else _branch_taken(stmt, namespace)  # in a loop: both may have run
+            if taken is not False:
+                yield from _backprop_order(stmt.body, namespace, in_loop)
+            if taken is not True:
+                yield from _backprop_order(stmt.orelse, namespace, in_loop)
+        elif isinstance(stmt, ir.For):
+            yield from _backprop_order(stmt.body, namespace, True)
+        elif isinstance(stmt, ir.While):
+            yield from _backprop_order(stmt.body, namespace, True)
+            yield from _backprop_order(stmt.test, namespace, True)
+
+
+def _loop_names(body: list, inside: bool = False) -> set[str]:
+    """Names assigned inside a loop (their final value is that of some iteration, wherever else they are set)."""
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, ir.Op) and inside:
+            names.add(stmt.target)
+        elif isinstance(stmt, ir.If):
+            names |= _loop_names(stmt.body, inside) | _loop_names(stmt.orelse, inside)
+        elif isinstance(stmt, ir.For):
+            names |= {stmt.target} | _loop_names(stmt.body, True)
+        elif isinstance(stmt, ir.While):
+            names |= _loop_names(stmt.test, True) | _loop_names(stmt.body, True)
+    return names
+
+
+def _branch_taken(stmt: ir.If, namespace: dict) -> bool | None:
+    cond = stmt.cond
+    try:
+        if isinstance(cond, ir.Var):
+            if cond.name not in namespace:
+                return None
+            return bool(namespace[cond.name])
+        if isinstance(cond, ir.Const):
+            return bool(cond.value)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def operation_text(op: ir.Op) -> str:
+    """How a row names an op's operation: ``mul(3, t2)``, ``copy(y)``."""
+    if op.form.kind == "copy":
+        return f"copy({op.args[0]})"
+    return ir.format_op(op).split(" = ", 1)[1]
+
+
+# --- the table -----------------------------------------------------------------------------------------------------
+
+
+def summarize(value: Any, width: int = 3) -> str:
+    """A short text for a value: numbers in 6 significant digits, arrays as shape and the first few numbers."""
+    if value is NO_VALUE:
+        return NO_VALUE
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return repr(bool(value)) if value is not None else "None"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return summarize(value[()])
+        flat = value.ravel()
+        numbers = ", ".join(summarize(v) for v in flat[:width])
+        more = ", ..." if flat.size > width else ""
+        return f"{tuple(value.shape)} [{numbers}{more}]"
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(summarize(v) for v in value[:width])
+        more = ", ..." if len(value) > width else ""
+        return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def format_table(ex: Explanation) -> str:
+    args = ", ".join(f"{p}={summarize(v)}" for p, v in zip(ex.params, ex.args))
+    grads = ex.gradient if len(ex.wrt) > 1 or isinstance(ex.gradient, tuple) else (ex.gradient,)
+    grad_text = ", ".join(f"d/d{w} = {summarize(g)}" for w, g in zip(ex.wrt, grads))
+    lines = [f"{ex.name}({args}) = {summarize(ex.value)};  {grad_text}", ""]
+    used = sorted({r.line for r in ex.rows if r.operation != "input"})
+    for n in used:
+        lines.append(f"  {n:>4} | {ex.source_lines.get(n, '').strip()}")
+    lines.append("")
+    lines.append(f"backprop order; adjoint = d({ex.name})/d(node), \"loop\": the value at the end of the loop")
+    if not any(r.in_loop for r in ex.rows):
+        lines[-1] = f"backprop order; adjoint = d({ex.name})/d(node)"
+    header = ("node", "operation", "line", "value", "adjoint")
+    table = [header] + [
+        (r.node, r.operation, f"{r.line}" + (" loop" if r.in_loop else ""), summarize(r.value), summarize(r.adjoint))
+        for r in ex.rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for i, row in enumerate(table):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Explanation", "NO_VALUE", "Row", "explain", "format_table", "operation_text", "summarize"]
