@@ -96,6 +96,7 @@ class GradientBuilder:
         self.has_appends = any(op.form.kind == "append" for op in ir.walk_ops(fn.body))
         self.consts: dict[str, ast.expr] = {}  # adjoints known to be a number (top-level straight-line code only)
         self.live: set[str] | None = None  # forward values worth computing (None: all)
+        self.restored: set[str] = set()  # loop variables the reverse loops set themselves
         self.control_depth = 0
         self.lengths: dict[tuple[int, str], str] = {}  # (id(op), list name) -> recorded length
 
@@ -191,7 +192,7 @@ class GradientBuilder:
                 last_line = op.line
             code.extend(lines)
         if depth and code:
-            reads = sorted(_loads(code) & self.loop_defined)
+            reads = sorted(_loads(code) & self.loop_defined - self.restored)
             if reads:
                 self.pushes[id(ops[0])] = reads
                 code.insert(0, self.pop_into(reads))
@@ -389,20 +390,39 @@ class GradientBuilder:
                 pre.append(codegen.assign(name, self.zero_of(self._var_of(name))))
                 self.assigned.add(name)
         start = set(self.assigned)
+        is_for = isinstance(loop, ir.For)
+        if is_for:
+            self.restored.add(loop.target)  # the reverse loop walks the range backwards: no need to record it
         body = self.reverse_block(loop.body, depth + 1)
         for name in outer:
             if name not in self.assigned:
                 body.append(codegen.assign(name, self.zero_of(self._var_of(name))))
         self.assigned = start
-        if depth:
-            count: ast.expr = self.tape_pop()
-        else:
-            self.loop_counts[id(loop)] = self.scope.local("n_iter")
-            count = codegen.name(self.loop_counts[id(loop)])
-        self.loop_counts.setdefault(id(loop), "")
+        has_break = any(isinstance(s, ir.Break) for s in _walk_same_loop(loop.body))
         header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse")
-        rng = ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[count], keywords=[])
+        if is_for:
+            # A for loop iterates over a range (the lowering makes it so): walk it backwards. With a break, only
+            # the iterations that ran: the counted prefix. Inside another loop, the range itself is recorded.
+            if depth:
+                walked: ast.expr = self.tape_pop()
+            elif has_break:
+                count = codegen.name(self.loop_count(loop))
+                walked = ast.Subscript(value=codegen.operand(loop.iterable), slice=ast.Slice(upper=count),
+                                       ctx=ast.Load())
+            else:
+                walked = codegen.operand(loop.iterable)
+            self.loop_counts.setdefault(id(loop), "")
+            rng = ast.Call(func=ast.Name(id="reversed", ctx=ast.Load()), args=[walked], keywords=[])
+            return pre + [header, Block("for", target=loop.target, iter=rng, body=body or [ast.Pass()])]
+        count_expr = self.tape_pop() if depth else codegen.name(self.loop_count(loop))
+        self.loop_counts.setdefault(id(loop), "")
+        rng = ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[count_expr], keywords=[])
         return pre + [header, Block("for", target=self.scope.local("_"), iter=rng, body=body or [ast.Pass()])]
+
+    def loop_count(self, loop: Any) -> str:
+        if not self.loop_counts.get(id(loop)):
+            self.loop_counts[id(loop)] = self.scope.local("n_iter")
+        return self.loop_counts[id(loop)]
 
     def _written_adjoints(self, body: list) -> set[str]:
         written = set()
@@ -511,35 +531,33 @@ class GradientBuilder:
         self.live = live
 
     def forward_loop(self, loop: ir.For | ir.While, depth: int) -> list:
-        recorded = id(loop) in self.loop_counts
-        count_var = self.loop_counts.get(id(loop)) or None
+        recorded = id(loop) in self.loop_counts  # the loop has a reverse sweep
         body = self.forward_block(loop.body, depth + 1)
         has_break = any(isinstance(s, ir.Break) for s in _walk_same_loop(loop.body))
         out: list = []
         counter = None
         if recorded and (has_break or isinstance(loop, ir.While)):
-            counter = count_var or self.scope.local("n_iter")
+            counter = self.loop_count(loop)
             out.append(codegen.assign(counter, ast.Constant(value=0)))
             body.insert(0, ast.AugAssign(target=ast.Name(id=counter, ctx=ast.Store()), op=ast.Add(),
                                          value=ast.Constant(value=1)))
         if isinstance(loop, ir.For):
             out.append(Block("for", target=loop.target, iter=codegen.operand(loop.iterable), body=body))
-            if recorded and counter is None:
-                length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.operand(loop.iterable)],
-                                  keywords=[])
-                if depth:
-                    out.append(self.tape_call("append", [length]))
-                else:
-                    out.insert(0, codegen.assign(count_var, length))
+            if recorded and depth:
+                walked = codegen.operand(loop.iterable)
+                if counter is not None:
+                    walked = ast.Subscript(value=walked, slice=ast.Slice(upper=codegen.name(counter)),
+                                           ctx=ast.Load())
+                out.append(self.tape_call("append", [walked]))
+            return out
+        test = self.forward_block(loop.test, depth + 1)
+        if test:
+            exit_test = ast.UnaryOp(op=ast.Not(), operand=codegen.operand(loop.cond))
+            body = test + [Block("if", test=exit_test, body=[ast.Break()])] + body
+            out.append(Block("while", test=ast.Constant(value=True), body=body))
         else:
-            test = self.forward_block(loop.test, depth + 1)
-            if test:
-                exit_test = ast.UnaryOp(op=ast.Not(), operand=codegen.operand(loop.cond))
-                body = test + [Block("if", test=exit_test, body=[ast.Break()])] + body
-                out.append(Block("while", test=ast.Constant(value=True), body=body))
-            else:
-                out.append(Block("while", test=codegen.operand(loop.cond), body=body))
-        if recorded and counter is not None and depth:
+            out.append(Block("while", test=codegen.operand(loop.cond), body=body))
+        if recorded and depth:
             out.append(self.tape_call("append", [codegen.name(counter)]))
         return out
 
