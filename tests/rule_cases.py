@@ -225,10 +225,16 @@ def where_fn(c, x, y, w):
     return np.sum(np.where(c > 0.0, x, y) * w)
 
 
+def where_indices(x, y):
+    positive = np.where(x > 0.0)  # indices: no gradient
+    return np.sum(np.where(x > 0.0, x, y) ** 2) + np.sum(x[positive])
+
+
 case(np.where, where_fn, with_weight(N((3, 4)), N((3, 4)), N((3, 4)), out=shape_of), wrt=(1, 2), name="where")
 case(np.where, where_fn, with_weight(N((3, 4)), N((4,)), N(), out=shape_of), wrt=(1, 2), name="where-broadcast")
 case(np.where, where_fn, with_weight(N((3, 1)), N((1, 4)), N((3, 4)), out=bshape), wrt=(1, 2),
      name="where-broadcast-condition")
+case(np.where, where_indices, A(N((3, 4)), N((3, 4))), wrt=(0, 1), name="where-indices")
 
 
 # --- Python operators (also tested in test_grad_core.py) ------------------------------------------------------------
@@ -686,7 +692,7 @@ for _spec, _shapes in EINSUM:
 
 
 def einsum4(a, b, c, d):
-    return np.einsum("ij,jk,kl,l->", a, b, c, d)
+    return np.einsum("ij,jk,kl,l->", a, b, c, d, optimize=True)
 
 
 def einsum5(a, b, c, d, e):

@@ -268,8 +268,8 @@ def clip(g, ans, a, a_min, a_max):
     return clip_grad(g, ans, a, a_min, a_max), clip_bound_grad(g, ans, a, a_min), clip_bound_grad(g, ans, a, a_max)
 
 
-@defgrad(np.where, wrt=("x", "y"), broadcast=True)
-def where(g, ans, condition, x, y):
+@defgrad(np.where, wrt=("x", "y"), broadcast=True)  # np.where(condition) alone gives indices: no gradient
+def where(g, ans, condition, x=None, y=None):
     return np.where(condition, g, 0.0), np.where(condition, 0.0, g)
 
 

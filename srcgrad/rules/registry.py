@@ -154,8 +154,9 @@ def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: Ou
 def _display_name(func: Any) -> str:
     module = getattr(func, "__module__", None) or ""
     qual = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
-    if module.startswith("numpy"):
-        return f"np.{qual}"
+    if module.startswith("numpy"):  # np.sum, np.linalg.inv (private submodules like numpy._core are dropped)
+        public = [part for part in module.split(".")[1:] if not part.startswith("_")]
+        return ".".join(["np", *public, qual])
     if module in ("math", "_operator", "operator", "builtins"):
         return qual if module == "builtins" else f"{module.lstrip('_')}.{qual}"
     return f"{module}.{qual}" if module else qual
