@@ -562,9 +562,20 @@ class GradientBuilder:
         return out
 
 
+_MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers
+
+
 def _pure(op: ir.Op) -> bool:
-    """Ops without effects: dropping one whose value is unused changes nothing."""
-    return op.form.kind == "copy" or (op.rule is not None and op.form.kind != "append")
+    """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
+    ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``); those stay, so the gradient fails where the
+    function fails. numpy only warns, so numpy operations may go."""
+    if op.form.kind == "copy":
+        return True
+    if op.rule is None or op.form.kind == "append":
+        return False
+    if op.form.kind == "binop" and op.form.symbol in _MAY_RAISE_ON_FLOATS:
+        return False
+    return getattr(op.callee, "__module__", None) != "math" and op.rule.out_kind != "scalar"
 
 
 def _walk_all(body: list):
