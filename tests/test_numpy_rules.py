@@ -123,8 +123,19 @@ def passes_through(x):
             + np.sum(whole * x) + np.sum(np.sign(x) * np.floor(x) * np.round(x)))
 
 
+def constructors(x):
+    n, m = x.shape
+    base = np.zeros_like(x) + np.ones((n, m)) + np.full(x.shape, 2.0) + np.empty_like(x) * 0.0
+    grid = np.arange(m) + np.linspace(0.0, 1.0, m) + np.eye(n, m)[0] + np.ones_like(x)[0] + np.full_like(x, 3.0)[1]
+    return np.sum(x * base * grid) + np.sum(np.identity(n) @ x) + np.sum(np.tri(n) @ x)
+
+
 def test_non_differentiable_calls_pass_through(rng):
     check_grad(passes_through, rng.uniform(-3.0, 3.0, size=(4, 3)))
+
+
+def test_array_constructors_are_constants(rng):
+    check_grad(constructors, rng.normal(size=(3, 4)))
 
 
 def test_astype_to_int_has_zero_gradient():
