@@ -75,3 +75,12 @@ def test_case_uses_its_primitive(case):
     fn = srcgrad.graph(case.fn).function
     used = {id(op.rule) for op in ir.walk_ops(fn.body) if op.rule is not None}
     assert id(rule) in used, f"{case.id}: {case.fn.__name__} does not call {rule.name}"
+
+
+def test_builtin_rules_are_single_expressions():
+    """Built-in rules are inlined into the generated code: each body is one ``return`` (complex adjoints call a
+    helper in srcgrad.runtime, which standalone emitted modules carry along)."""
+    not_inlined = [rule.name for rule in all_rules() if _builtin(rule) and not rule.nondiff
+                   for adjoint in (rule.adjoint, rule.scalar_adjoint)
+                   if adjoint is not None and rule.inline_exprs(adjoint) is None]
+    assert not not_inlined, f"rules that would be called instead of inlined: {not_inlined}"
