@@ -55,7 +55,7 @@ class Explanation:
     value: Any  # the function's value
     gradient: Any  # what srcgrad.grad returns (a tuple for several wrt)
     rows: list[Row]  # backprop order: the output first, the inputs last
-    source: str  # the generated gradient source (the variant for these arguments' kinds)
+    source: str  # the generated code the numbers come from (value and gradient, every step in a variable)
     source_lines: dict[int, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)  # IR name -> forward value
     adjoints: dict[str, Any] = field(default_factory=dict)  # IR name -> adjoint value
@@ -97,7 +97,7 @@ def explain(func: Callable, *args: Any, wrt: int | str | tuple | None = None) ->
         _check_scalar(vg, _call(vg.func, vg, values))  # a non-scalar output makes the reverse sweep fail: say so
         raise
     _check_scalar(vg, value)
-    source = api.Transform(func, wrt, "grad").specialise(values).source
+    source = _first_function(generated.source)
     fn = pipeline.lower_function(vg.pf)
     grads = gradient if vg.as_tuple else (gradient,)
     by_param = dict(zip(vg.wrt, grads))
@@ -148,6 +148,12 @@ def _with_locals(generated: pipeline.Generated, transform: api.Transform) -> Cal
     text = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
     emitted = Emitted(fdef.name, text, {**generated.bound, grab: locals})
     return compile_function(emitted, transform.func, f"{transform.func.__name__}:explain")
+
+
+def _first_function(source: str) -> str:
+    """The generated function's own text (``Generated.source`` appends the helpers' pairs after it)."""
+    node = ast.parse(source).body[0]
+    return "".join(source.splitlines(keepends=True)[: node.end_lineno])
 
 
 def _check_scalar(transform: api.Transform, value: Any) -> None:

@@ -10,9 +10,10 @@ What holds:
   are kept, temporaries are ``tN``) and per use of a constant (plain text); an edge from each definition of a name to
   each operation that reads it (dashed when it flows back around a loop); the output has a double border;
   ``if``/``for``/``while`` regions are drawn as boxes (clusters);
-- the reverse sweep (``adjoint=True``) is read from the generated gradient code: one red node per statement that
-  computes an adjoint, placed under the node whose adjoint it is, red arrows for the flow of adjoints (from the output
-  back to the inputs) and dotted arrows from the forward values it reads;
+- the reverse sweep (``adjoint=True``) is read from the generated gradient code (the step-by-step variant that
+  ``srcgrad.explain`` runs, every adjoint in a variable): one red node per statement that computes an adjoint,
+  placed under the node whose adjoint it is, red arrows for the flow of adjoints (from the output back to the
+  inputs) and dotted arrows from the forward values it reads;
 - the DOT text is deterministic (nodes numbered in program order, no set order, no ids): golden tests compare it.
 """
 
@@ -67,14 +68,16 @@ class Graph:
     # --- drawing ---------------------------------------------------------------------------------------------------
 
     def adjoint_source(self, explain: Any = None) -> str | None:
-        """The generated gradient code whose reverse sweep is drawn (None without ``adjoint``)."""
+        """The generated gradient code whose reverse sweep is drawn (None without ``adjoint``): srcgrad's
+        step-by-step variant, which keeps every adjoint in a variable (the optimised code folds constant ones into
+        their uses), specialised to the explained arguments or else general."""
         if not self.adjoint:
             return None
         if explain is not None:
             return explain.source
         from srcgrad import api
 
-        return api.Transform(self.func, self.wrt, "grad").generic().source
+        return api.Transform(self.func, self.wrt, "explain").generic().source
 
     def to_dot(self, explain: Any = None) -> str:
         """The graph as Graphviz DOT text; with ``explain``, nodes show their values and adjoints."""

@@ -35,10 +35,9 @@ def loss_grad(w, b, x, y):
     t14 = L2 * t13
     t15 = nll + t14
     check_scalar_output(t15, 'loss')
-    t15_bar = 1.0
     # grad of line 22: return nll + L2 * np.sum(w * w)
-    nll_bar = unbroadcast(t15_bar, nll)
-    t14_bar = unbroadcast(t15_bar, t14)
+    nll_bar = unbroadcast(1.0, nll)
+    t14_bar = unbroadcast(1.0, t14)
     t13_bar = unbroadcast(t14_bar * L2, t13)
     t12_bar = restore_axes(t13_bar, t12, None, False)
     w_bar = unbroadcast(t12_bar * w, w) + unbroadcast(t12_bar * w, w)
