@@ -202,7 +202,7 @@ def cmd_graph(ns: argparse.Namespace) -> int:
     if ns.ir:
         sys.stdout.write(str(g))
         return 0
-    explanation = srcgrad.explain(func, *parse_args_values(ns.args), wrt=wrt) if ns.args else None
+    explanation = _explain(func, ns.args, wrt) if ns.args else None
     if ns.output is None:
         sys.stdout.write(g.to_dot(explanation))
         return 0
@@ -216,9 +216,20 @@ def cmd_graph(ns: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_explain(ns: argparse.Namespace) -> int:
+def _explain(func: Callable, texts: Sequence[str], wrt: Any) -> Any:
     import srcgrad
 
+    values = parse_args_values(texts)
+    try:
+        return srcgrad.explain(func, *values, wrt=wrt)
+    except SrcgradError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's function raised at these arguments
+        raise Failure(f"running {_name(func)} at --args {' '.join(texts)} raised {type(exc).__name__}: {exc}") \
+            from exc
+
+
+def cmd_explain(ns: argparse.Namespace) -> int:
     func = load_function(ns.function)
     values = parse_args_values(ns.args)
     target = getattr(func, "__srcgrad_transform__", None)
@@ -226,14 +237,7 @@ def cmd_explain(ns: argparse.Namespace) -> int:
     if not values:
         raise UsageError(f"explain needs the arguments to run {_name(func)} at: --args VALUE [VALUE...] "
                          f"({n_params} parameters)")
-    wrt = parse_wrt(ns.wrt, func)
-    try:
-        explanation = srcgrad.explain(func, *values, wrt=wrt)
-    except (SrcgradError, UsageError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - the user's function raised at these arguments
-        raise Failure(f"running {_name(func)} at --args {' '.join(ns.args)} raised {type(exc).__name__}: {exc}") \
-            from exc
+    explanation = _explain(func, ns.args, parse_wrt(ns.wrt, func))
     sys.stdout.write(str(explanation))
     return 0
 
@@ -334,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SrcgradError, Failure) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except RuntimeError as exc:  # Graphviz missing or failing
+    except (RuntimeError, OSError) as exc:  # Graphviz missing or failing, a file that cannot be written
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `srcgrad ... | head`

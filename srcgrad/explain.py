@@ -6,9 +6,10 @@ In: a user function (or a function made by ``srcgrad.grad``), example arguments,
 ``values``/``adjoints`` map IR names to numbers, and ``Graph.render(path, explain=...)`` uses them to annotate the
 picture.
 What holds:
-- the numbers come from the code ``srcgrad.value_and_grad`` generates (specialised to the arguments'
-  kinds), recompiled to also return its local variables; nothing is recomputed a second way, so the gradient shown
-  is the one ``grad`` returns;
+- the numbers come from generated code: srcgrad's step-by-step value-and-gradient variant (mode ``explain``: the
+  same operations as ``grad``, but every forward value and adjoint kept in a variable instead of folded away),
+  specialised to the arguments' kinds and recompiled to also return its local variables. Nothing is recomputed a
+  second way; the gradient shown is what that code returns (the tests check it equals ``grad``'s);
 - a node's adjoint is the derivative of the output with respect to that node's value (the total, once the reverse
   sweep has passed it);
 - only what ran is shown: ops removed as dead code and the branch not taken have no row. Inside loops a name is

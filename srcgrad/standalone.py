@@ -6,11 +6,13 @@ What holds:
 - the gradient is the generic variant (valid for Python numbers and arrays alike), the same code ``srcgrad.source``
   shows for a function that has not been called yet;
 - every name the code uses is defined by the module: ``import`` for modules (``math``, ``numpy as np``...);
-  ``from <user module> import NAME`` for the user's own globals (bound when the module is imported: rebinding the
-  global later is not seen, unlike with ``srcgrad.grad``); a copy of the source of every srcgrad helper the code
-  calls (runtime helpers, rule functions, the generated forward/backward pairs of the user's helper functions),
-  transitively, so nothing refers back to srcgrad. ``check_scalar_output`` is replaced by a copy that raises
-  ``ValueError`` (srcgrad's ``NonScalarOutput`` lives in srcgrad);
+  ``from <user module> import NAME`` for the user's own globals, bound when the emitted module is imported
+  (rebinding the global later is not seen, unlike with ``srcgrad.grad``) — a function or class is imported from the
+  module that defines it, so a module of helpers without srcgrad suffices even when the model's own module uses
+  ``srcgrad.defgrad``; a copy of the source of every srcgrad helper the code calls (runtime helpers, rule functions,
+  the generated forward/backward pairs of the user's helper functions), transitively, so nothing refers back to
+  srcgrad. ``check_scalar_output`` is replaced by a copy that raises ``ValueError`` (srcgrad's ``NonScalarOutput``
+  lives in srcgrad);
 - a copied helper keeps its text (comments included); only its name, and the names it refers to, change when two
   objects want the same module-level name;
 - the text is deterministic: the same function, wrt, mode and srcgrad version give byte-identical output (no
@@ -74,6 +76,8 @@ def emit(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | No
 
 @dataclass
 class EmittedModule:
+    """What :func:`build` returns: the module text and what the command line reports about it."""
+
     text: str  # the module source
     name: str  # the gradient function's name
     spec: str  # how to name the function to `srcgrad emit` (module.py:func or package.module:func)

@@ -61,11 +61,13 @@ def test_eq3_rows_in_backprop_order():
 def test_explain_shows_grads_gradient(func, args, wrt):
     ex = srcgrad.explain(func, *args, wrt=wrt)
     expected = srcgrad.grad(func, wrt=wrt)(*args)
-    assert ex.gradient == expected
+    # grad's optimised code may fold constants in another order than the step-by-step code: equal up to rounding
+    np.testing.assert_allclose(ex.gradient, expected, rtol=1e-14, atol=0)
+    assert type(ex.gradient) is type(expected)
     inputs = {r.node: r.adjoint for r in ex.rows if r.operation == "input"}
     names = [wrt] if not isinstance(wrt, tuple) else list(wrt)
     params = list(ex.params)
-    for w, g in zip(names, expected if isinstance(wrt, tuple) else (expected,)):
+    for w, g in zip(names, ex.gradient if isinstance(wrt, tuple) else (ex.gradient,)):
         name = params[w] if isinstance(w, int) else w
         assert inputs[name] == g
     assert ex.value == pytest.approx(func(*args))
@@ -75,7 +77,7 @@ def test_explain_shows_grads_gradient(func, args, wrt):
 def test_explain_arrays(rng):
     w, x, y = rng.normal(size=3), rng.normal(size=(4, 3)), rng.normal(size=4)
     ex = srcgrad.explain(gc.loss, w, x, y)
-    np.testing.assert_array_equal(ex.gradient, srcgrad.grad(gc.loss)(w, x, y))
+    np.testing.assert_allclose(ex.gradient, srcgrad.grad(gc.loss)(w, x, y), rtol=1e-13, atol=0)
     text = str(ex)
     assert "(4, 3) [" in text and "(3,) [" in text  # arrays: shape and a few numbers
     assert "..." in text
@@ -84,7 +86,7 @@ def test_explain_arrays(rng):
 def test_explain_uses_the_wrt_of_a_grad_function():
     ex = srcgrad.explain(srcgrad.grad(two_args, wrt="b"), 1.5, -0.5)
     assert ex.wrt == ["b"]
-    assert ex.gradient == srcgrad.grad(two_args, wrt="b")(1.5, -0.5)
+    assert ex.gradient == pytest.approx(srcgrad.grad(two_args, wrt="b")(1.5, -0.5), rel=1e-14)
     assert next(r for r in ex.rows if r.node == "a").adjoint is NO_VALUE
 
 
