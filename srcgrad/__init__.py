@@ -17,6 +17,8 @@ from srcgrad.errors import (
 )
 from srcgrad.explain import Explanation, explain
 from srcgrad.graph import Graph, GraphvizNotFound, graph
+from srcgrad.higher import hessian, hvp, jacobian, jvp
+from srcgrad.rules.forward import defjvp
 from srcgrad.rules.registry import defgrad, nondifferentiable
 from srcgrad.standalone import emit
 from srcgrad.version import __version__
@@ -24,5 +26,5 @@ from srcgrad.version import __version__
 __all__ = [
     "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonScalarOutput",
     "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "emit", "explain", "grad",
-    "graph", "nondifferentiable", "source", "value_and_grad", "vjp",
+    "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
 ]

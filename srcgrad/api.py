@@ -272,6 +272,10 @@ def _seed_parameter(impl: Callable) -> str:
 def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) -> Any:
     if func is None:
         return lambda f: _decorator_or_call(f, wrt, mode, suffix)
+    if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad"):
+        from srcgrad import higher  # second order: reverse mode over generated forward-mode code
+
+        return higher.grad_of_grad(func, wrt, mode)
     if not callable(func):
         raise InvalidArgument(f"expected a function to differentiate, got {type(func).__name__}",
                               hint="use @srcgrad.grad or @srcgrad.grad(wrt=...)")

@@ -156,7 +156,7 @@ def helpers_of(bound: dict, seen: set | None = None) -> list[HelperVariant]:
     out = []
     for obj in bound.values():
         if isinstance(obj, CellRef):
-            for v in list(_VARIANTS.values()):
+            for v in list(_VARIANTS.values()) + list(_JVP_VARIANTS.values()):
                 if (v.fwd is obj or v.bwd is obj) and id(v) not in seen:
                     seen.add(id(v))
                     out.append(v)
@@ -166,3 +166,49 @@ def helpers_of(bound: dict, seen: set | None = None) -> list[HelperVariant]:
 
 def unsupported_call(fn: ir.Function, op: ir.Op, reason: str) -> SrcgradError:
     return SrcgradError(reason, passes.location(fn, op))
+
+
+_JVP_VARIANTS: dict[tuple, HelperVariant] = {}
+
+
+def jvp_variant(func: Any, kinds: tuple[str, ...], varied: tuple[str, ...]) -> HelperVariant:
+    """``NAME_jvp(params..., *, p_dot...) -> (value, tangent)`` for these argument kinds and varied parameters."""
+    key = (func, kinds, varied)
+    with _LOCK:
+        found = _JVP_VARIANTS.get(key)
+        if found is not None:
+            return found
+        v = HelperVariant(func, kinds, varied, CellRef(types.CellType()), CellRef(types.CellType()),
+                          f"{func.__name__}_jvp", "")
+        _JVP_VARIANTS[key] = v
+        try:
+            _generate_jvp(v)
+        except BaseException:
+            del _JVP_VARIANTS[key]
+            raise
+        return v
+
+
+def _generate_jvp(v: HelperVariant) -> None:
+    from srcgrad import forward  # forward mode builds on the reverse-mode program types
+
+    pf = parsed(v.func)
+    fn = lower.lower(pf)
+    fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
+    taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
+    scope = codegen.Scope(taken, pf.resolve)
+    v.fwd_name = scope.bind(f"{fn.name}_jvp", v.fwd)
+    tangent_params = {p: scope.local(f"{p}_dot") for p in v.varied}
+    program, tangent = forward.build_tangent_program(
+        fn, facts, list(v.varied), scope, {p: codegen.name(t) for p, t in tangent_params.items()}, jvp_variant)
+    signature = fn.signature
+    extra = ", ".join(tangent_params.values())
+    if extra:
+        signature = f"{signature}, {extra}" if "*" in signature.split(", ") else f"{signature}, *, {extra}"
+    emitted = emit.emit_text(
+        program, v.fwd_name, signature, [ast.Tuple(elts=[program.value, tangent], ctx=ast.Load())],
+        f"Forward mode of {fn.name}: its value and its tangent along {', '.join(v.varied)}.", scope.bound,
+    )
+    v.bound = dict(scope.bound)
+    v.source = emitted.source
+    v.fwd.cell.cell_contents = emit.compile_function(emitted, v.func, f"{fn.name}:jvp")

@@ -667,3 +667,54 @@ def builtin_sum_grad(g, iterable):
     if isinstance(iterable, (tuple, list)):
         return SeqGrad(g for _ in iterable)
     return np.broadcast_to(g, np.shape(iterable))
+
+
+# --- forward mode -----------------------------------------------------------------------------------------------
+
+
+def zero_list(xs):
+    """Zero tangents for the elements of a list (a new, mutable list)."""
+    return [zeros_like(v) for v in xs]
+
+
+def as_tuple(x):
+    """A sequence tangent as a plain tuple."""
+    return tuple(x)
+
+
+def cholesky_jvp(L, a_dot):
+    """Tangent of ``L = cholesky(A)``: ``L @ phi(L^-1 A_dot L^-T)``, phi keeping the lower triangle and half the
+    diagonal (A_dot symmetrised: numpy reads the lower triangle of A)."""
+    a_dot = np.tril(a_dot) + np.swapaxes(np.tril(a_dot, -1), -1, -2)
+    left = np.linalg.solve(L, a_dot)
+    inner = np.swapaxes(np.linalg.solve(L, np.swapaxes(left, -1, -2)), -1, -2)
+    phi = np.tril(inner, -1) + 0.5 * inner * np.eye(L.shape[-1])
+    return L @ phi
+
+
+def cumprod_tangent(a, a_dot, axis):
+    """Tangent of ``np.cumprod(a, axis)``, exact with zeros in ``a``: out[i] = sum over k <= i of
+    a_dot[k] * prod(a[j] for j <= i, j != k)."""
+    a = np.asarray(a, dtype=float)
+    a_dot = np.broadcast_to(np.asarray(a_dot, dtype=float), a.shape)
+    if axis is None:
+        return cumprod_tangent(a.ravel(), a_dot.ravel(), 0)
+    a = np.moveaxis(a, axis, 0)
+    d = np.moveaxis(a_dot, axis, 0)
+    out = np.zeros_like(a)
+    before = np.ones_like(a[0])
+    for k in range(a.shape[0]):
+        term = d[k] * before
+        out[k] = out[k] + term
+        for i in range(k + 1, a.shape[0]):
+            term = term * a[i]
+            out[i] = out[i] + term
+        before = before * a[k]
+    return np.moveaxis(out, 0, axis)
+
+
+def check_scalar_argument(x):
+    """Second derivatives along 1.0 (grad of grad) need a scalar parameter."""
+    if np.ndim(x) != 0:
+        raise ValueError("srcgrad: grad(grad(f)) needs a scalar parameter; use srcgrad.hessian or srcgrad.hvp "
+                         f"for arrays (got shape {np.shape(x)})")

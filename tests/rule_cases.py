@@ -1104,3 +1104,16 @@ for _axis in (-1, 0, None):
     _out = np.shape(np.sort(np.ones((3, 4)), _axis))
     case(np.sort, sort_fn(_axis), A(N((3, 4)), N(_out)), name=f"sort-axis{_axis}")
 case(np.sort, sort_default, A(N((5,)), N((5,))), name="sort-default")
+
+
+# --- srcgrad's own runtime helpers (generated forward-mode code is differentiated again) -----------------------------
+
+from srcgrad import runtime as _runtime  # noqa: E402
+
+
+def as_tuple_case(x, y):
+    t = _runtime.as_tuple([x * y, y])
+    return t[0] * 2.0 + t[1]
+
+
+case(_runtime.as_tuple, as_tuple_case, A(N(), N()), wrt=(0, 1), name="runtime-as-tuple")

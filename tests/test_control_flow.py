@@ -185,7 +185,7 @@ def loop_break_continue(x, n):
 
 def loop_return(x, n):
     s = x
-    for i in range(n):
+    for _ in range(n):
         s = s * x
         if s > 5.0:
             return s * 2.0

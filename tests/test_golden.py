@@ -6,10 +6,10 @@ Regenerate deliberately with ``SRCGRAD_UPDATE_GOLDEN=1 python -m pytest tests/te
 import os
 from pathlib import Path
 
+import golden_cases as gc
 import numpy as np
 import pytest
 
-import golden_cases as gc
 import srcgrad
 
 GOLDEN = Path(__file__).parent / "golden"

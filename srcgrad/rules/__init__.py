@@ -1,7 +1,8 @@
 """The derivative-rule table, in sections: arithmetic and builtins, ``math``, numpy (elementwise, reductions,
 linear algebra, shapes and indexing).
 
-Importing this package registers every built-in rule; :func:`lookup` finds the rule for a primitive.
+Importing this package registers every built-in rule; :func:`lookup` finds the rule for a primitive. Forward-mode
+(tangent) rules are in :mod:`srcgrad.rules.forward`.
 """
 
 from srcgrad.rules import (  # noqa: F401  (registration side effects)
@@ -11,6 +12,7 @@ from srcgrad.rules import (  # noqa: F401  (registration side effects)
     numpy_reductions,
     numpy_shapes,
     pymath,
+    runtime_rules,
 )
 from srcgrad.rules.registry import Rule, all_rules, defgrad, lookup, nondifferentiable
 

@@ -1,0 +1,323 @@
+"""Forward mode: the primal IR and the pass facts in; a program that computes each value and its tangent side by side.
+
+In: a lowered function, the parameters whose tangents are given, and how the tangents arrive (keyword parameters
+``x_dot`` of the generated function, or parameters of a directional-derivative function, or the number 1.0).
+Out: :class:`srcgrad.adjoint.Program` items — every op, followed by its tangent ``t_dot`` when it is active.
+What holds:
+- control flow keeps its shape (no tape: forward mode needs no record of the past);
+- a tangent rule comes from the rule table: elementwise operations reuse their reverse rule with ``g`` replaced by
+  the operand's tangent (their Jacobian is diagonal, so it is its own transpose); linear operations apply
+  themselves to the tangents; multilinear ones (products) sum one term per differentiated operand; others have an
+  explicit forward rule (:func:`srcgrad.rules.forward.defjvp`) or are refused with a clear error;
+- calls to user functions become calls to their generated tangent functions (``NAME_jvp``), made once per kinds.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import numpy as np
+
+from srcgrad import codegen, ir, runtime
+from srcgrad.adjoint import Block, Comment, Program, _segments, _walk_same_loop
+from srcgrad.errors import NoRuleError
+from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
+from srcgrad.rules import forward as forward_rules
+
+
+class TangentBuilder:
+    def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope, helper_jvp: Any = None):
+        self.fn = fn
+        self.facts = facts
+        self.scope = scope
+        self.helper_jvp = helper_jvp  # (func, kinds, varied) -> calls.HelperVariant with a jvp function
+        self.dots: dict[str, str] = {}
+
+    def dot(self, var: str) -> str:
+        if var not in self.dots:
+            self.dots[var] = self.scope.local(f"{var}_dot")
+        return self.dots[var]
+
+    def has_tangent(self, operand: Any) -> bool:
+        return isinstance(operand, ir.Var) and operand.name in self.facts.varied
+
+    def tangent_of(self, operand: Any, out: list) -> ast.expr:
+        """The tangent of an operand: its ``_dot`` variable, or zeros when it does not depend on the inputs."""
+        if self.has_tangent(operand):
+            return codegen.name(self.dot(operand.name))
+        if isinstance(operand, ir.Var):
+            return self.zero_of(operand.name)
+        if isinstance(operand, ir.Const) and type(operand.value) in (int, float, bool):
+            return ast.Constant(value=0.0)
+        return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.operand(operand)], keywords=[])
+
+    def helper(self, func: Any) -> ast.expr:
+        return codegen.name(self.scope.bind(func.__name__, func))
+
+    def zero_of(self, var: str) -> ast.expr:
+        if self.facts.kinds.get(var) == SCALAR:
+            return ast.Constant(value=0.0)
+        return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
+
+    # --- the program -----------------------------------------------------------------------------------------
+
+    def block(self, body: list) -> list:
+        out: list = []
+        for item in _segments(body):
+            if isinstance(item, list):
+                last_line = None
+                for op in item:
+                    if op.line != last_line and op.form.kind != "copy":
+                        out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
+                        last_line = op.line
+                    out.extend(self.op(op))
+            elif isinstance(item, ir.If):
+                out.append(Block("if", test=codegen.operand(item.cond), body=self.block(item.body) or [ast.Pass()],
+                                 orelse=self.block(item.orelse)))
+            elif isinstance(item, ir.For):
+                out.append(Block("for", target=item.target, iter=codegen.operand(item.iterable),
+                                 body=self.block(item.body) or [ast.Pass()]))
+            elif isinstance(item, ir.While):
+                test = self.block(item.test)
+                body = self.block(item.body)
+                if test:
+                    exit_test = ast.UnaryOp(op=ast.Not(), operand=codegen.operand(item.cond))
+                    out.append(Block("while", test=ast.Constant(value=True),
+                                     body=test + [Block("if", test=exit_test, body=[ast.Break()])] + body))
+                else:
+                    out.append(Block("while", test=codegen.operand(item.cond), body=body or [ast.Pass()]))
+            elif isinstance(item, ir.Break):
+                out.append(ast.Break())
+        return out
+
+    def op(self, op: ir.Op) -> list:
+        out: list = []
+        active = self.facts.is_active(op.target)
+        if active and is_user_call(op):
+            return self.call(op)
+        if op.form.kind == "append":
+            lst = codegen.operand(op.args[0])
+            method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
+            out.append(ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])))
+            out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
+        else:
+            out.append(codegen.assign(op.target, codegen.op_value(op)))
+        if active:
+            out.extend(self.tangent(op))
+        return out
+
+    def tangent(self, op: ir.Op) -> list:
+        out: list = []
+        target = self.dot(op.target)
+        if op.form.kind == "copy":
+            src = op.args[0]
+            if isinstance(src, ir.Const) and src.value is None:
+                value: ast.expr = ast.Constant(value=None)  # a loop header's placeholder
+            else:
+                value = self.tangent_of(src, out)
+            out.append(codegen.assign(target, value))
+            return out
+        if op.form.kind == "append":
+            lst, item = op.args
+            if self.has_tangent(lst):
+                method = ast.Attribute(value=codegen.name(self.dot(lst.name)), attr="append", ctx=ast.Load())
+                out.append(ast.Expr(value=ast.Call(func=method, args=[self.tangent_of(item, out)], keywords=[])))
+                out.append(codegen.assign(target, codegen.name(self.dot(lst.name))))
+            else:
+                zeros = ast.Call(func=self.helper(runtime.zero_list), args=[codegen.operand(lst)], keywords=[])
+                out.append(codegen.assign(target, zeros))
+                last = ast.Subscript(value=codegen.name(target), slice=ast.Constant(value=-1), ctx=ast.Store())
+                out.append(ast.Assign(targets=[last], value=self.tangent_of(item, out), lineno=0))
+            return out
+        rule = op.rule
+        kind = forward_rules.kind_of(rule)
+        params = bind_params(self.fn, op)
+        varied = [p for p in rule.wrt if _any_varied(params.get(p), self)]
+        if kind == "elementwise":
+            return self._elementwise(op, params, varied, target)
+        if kind in ("linear", "multilinear"):
+            return self._linear(op, params, varied, target, kind)
+        if kind == "reduction":
+            return self._reduction(op, params, target)
+        if kind == "explicit":
+            return self._explicit(op, params, target)
+        raise NoRuleError(
+            f"srcgrad has no forward-mode rule for `{rule.name}`", location(self.fn, op),
+            hint=f"declare one with srcgrad.defjvp({rule.name}), or use reverse mode (srcgrad.grad / vjp)",
+        )
+
+    def _elementwise(self, op: ir.Op, params: dict, varied: list[str], target: str) -> list:
+        """Diagonal Jacobian: the reverse rule with ``g`` replaced by each operand's tangent, summed."""
+        kinds = [self.facts.kind(a) for a in op.operands()]
+        adjoint = op.rule.adjoint_for(all(k == SCALAR for k in kinds))
+        templates = op.rule.inline_exprs(adjoint)
+        terms = []
+        out: list = []
+        for i, pname in enumerate(op.rule.wrt):
+            if pname not in varied:
+                continue
+            mapping = {"g": codegen.name(self.dot(params[pname].name)), "ans": codegen.name(op.target)}
+            mapping.update({p: codegen.operand(v) for p, v in params.items()})
+            if templates is None:
+                func = codegen.name(self.scope.bind(adjoint.__name__.lstrip("_") + "_rule", adjoint))
+                call = ast.Call(func=func, args=[mapping["g"], mapping["ans"]] +
+                                [codegen.operand(v) for v in params.values()], keywords=[])
+                term = call if len(op.rule.wrt) == 1 else ast.Subscript(value=call, slice=ast.Constant(value=i),
+                                                                        ctx=ast.Load())
+            else:
+                term = codegen.instantiate(templates[i], mapping, adjoint.__globals__, self.scope)
+            terms.append(term)
+        out.append(codegen.assign(target, _sum(terms)))
+        return out
+
+    def _reduction(self, op: ir.Op, params: dict, target: str) -> list:
+        """Each output element depends on its own slice: tangent = sum(partials * a_dot, axis), the partials being
+        the reverse rule at g = 1."""
+        (pname,) = op.rule.wrt
+        adjoint = op.rule.adjoint
+        template = op.rule.inline_exprs(adjoint)[0]
+        ones = ast.Call(func=ast.Attribute(value=codegen.name(self.scope.bind("np", np)), attr="ones_like",
+                                           ctx=ast.Load()), args=[codegen.name(op.target)], keywords=[])
+        mapping = {"g": ones, "ans": codegen.name(op.target)}
+        mapping.update({p: codegen.operand(v) for p, v in params.items()})
+        partials = codegen.instantiate(template, mapping, adjoint.__globals__, self.scope)
+        out: list = []
+        product = ast.BinOp(left=partials, op=ast.Mult(), right=self.tangent_of(params[pname], out))
+        keywords = [ast.keyword(arg=k, value=codegen.operand(params[k])) for k in ("axis", "keepdims") if k in params]
+        total = ast.Call(func=ast.Attribute(value=codegen.name(self.scope.bind("np", np)), attr="sum",
+                                            ctx=ast.Load()), args=[product], keywords=keywords)
+        out.append(codegen.assign(target, total))
+        return out
+
+    def _linear(self, op: ir.Op, params: dict, varied: list[str], target: str, kind: str) -> list:
+        """Linear: the op applied to the tangents (zeros where none). Multilinear: one term per tangent."""
+        out: list = []
+        diff = set(op.rule.wrt)
+        if kind == "linear":
+            replace_sets = [{(p, None) for p in diff}]
+        else:  # one term per differentiated operand (elements of a variadic parameter count separately)
+            replace_sets = []
+            for p in op.rule.wrt:
+                value = params.get(p)
+                if isinstance(value, tuple):
+                    replace_sets.extend([{(p, j)}] for j, v in enumerate(value) if self.has_tangent(v))
+                elif self.has_tangent(value):
+                    replace_sets.append({(p, None)})
+            replace_sets = [r[0] if isinstance(r, list) else r for r in replace_sets]
+        terms = []
+        for replace in replace_sets:
+            mapping = {}
+            for pname, j in replace:
+                value = params.get(pname)
+                if isinstance(value, tuple):
+                    mapping[pname] = tuple(self._tangent_operand(v, out) if j is None or k == j else v
+                                           for k, v in enumerate(value))
+                elif value is not None:
+                    mapping[pname] = self._tangent_operand(value, out)
+            terms.append(codegen.op_value(_substituted(op, params, mapping)))
+        out.append(codegen.assign(target, _sum(terms)))
+        return out
+
+    def _tangent_operand(self, operand: Any, out: list) -> ir.Operand:
+        if self.has_tangent(operand):
+            return ir.Var(self.dot(operand.name))
+        zero = self.scope.local("zero")
+        out.append(codegen.assign(zero, self.tangent_of(operand, out)))
+        return ir.Var(zero)
+
+    def _explicit(self, op: ir.Op, params: dict, target: str) -> list:
+        rule_fn = forward_rules.explicit_rule(op.rule)
+        out: list = []
+        tangents = {p: (self.tangent_of(params[p], out) if p in params else ast.Constant(value=None))
+                    for p in op.rule.wrt}
+        mapping = {"ans": codegen.name(op.target)}
+        mapping.update({p: codegen.operand(v) for p, v in params.items()})
+        mapping.update({f"{p}_dot": t for p, t in tangents.items()})
+        template = forward_rules.inline_expr(rule_fn)
+        if template is not None:
+            value = codegen.instantiate(template, mapping, rule_fn.__globals__, self.scope)
+        else:
+            func = codegen.name(self.scope.bind(rule_fn.__name__, rule_fn))
+            names = list(forward_rules.parameters(rule_fn))
+            value = ast.Call(func=func, args=[mapping[n] for n in names], keywords=[])
+        out.append(codegen.assign(target, value))
+        return out
+
+    def call(self, op: ir.Op) -> list:
+        """A user function: ``t, t_dot = NAME_jvp(args..., p_dot=...)``."""
+        params = bind_call(op)
+        varied = tuple(p for p, v in params.items() if self.has_tangent(v))
+        kinds = tuple(self.facts.kind(v) for v in params.values())
+        variant = self.helper_jvp(op.callee, kinds, varied)
+        name = self.scope.bind(variant.fwd_name, variant.fwd)
+        out: list = []
+        call = codegen.op_value(op)
+        call.func = codegen.name(name)
+        call.keywords = list(call.keywords) + [
+            ast.keyword(arg=f"{p}_dot", value=self.tangent_of(params[p], out)) for p in varied]
+        targets = ast.Tuple(elts=[ast.Name(id=op.target, ctx=ast.Store()),
+                                  ast.Name(id=self.dot(op.target), ctx=ast.Store())], ctx=ast.Store())
+        out.append(ast.Assign(targets=[targets], value=call, lineno=0))
+        return out
+
+
+def _any_varied(value: Any, builder: TangentBuilder) -> bool:
+    if isinstance(value, tuple):
+        return any(builder.has_tangent(v) for v in value)
+    return builder.has_tangent(value)
+
+
+def _sum(terms: list[ast.expr]) -> ast.expr:
+    total = terms[0]
+    for t in terms[1:]:
+        total = ast.BinOp(left=total, op=ast.Add(), right=t)
+    return codegen.simplify(total)
+
+
+def _substituted(op: ir.Op, params: dict, mapping: dict) -> ir.Op:
+    """A copy of ``op`` whose operands bound to the parameters in ``mapping`` are replaced (the user's spelling —
+    which operands are positional, which are keywords — is kept)."""
+    markers = [("pos", i) for i in range(len(op.args))]
+    bound = op.rule.signature.bind(*markers, **{k: ("kw", k) for k, _ in op.kwargs})
+    args, kwargs = list(op.args), dict(op.kwargs)
+    for pname, value in mapping.items():
+        where = bound.arguments.get(pname)
+        if where is None:
+            continue
+        pairs = zip(where, value) if isinstance(value, tuple) else [(where, value)]
+        for (kind, slot), new in pairs:
+            if kind == "pos":
+                args[slot] = new
+            else:
+                kwargs[slot] = new
+    return ir.Op(op.target, op.rule, op.form, tuple(args), tuple((k, kwargs[k]) for k, _ in op.kwargs),
+                 op.line, op.col, op.callee)
+
+
+def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.Scope,
+                          tangent_inputs: dict[str, ast.expr], helper_jvp: Any = None) -> tuple[Program, ast.expr]:
+    """The forward-mode program of ``fn``. ``tangent_inputs`` gives the tangent of each ``wrt`` parameter as an
+    expression. Returns the program and the expression of the output's tangent."""
+    builder = TangentBuilder(fn, facts, scope, helper_jvp)
+    prologue = []
+    for p in wrt:
+        given = tangent_inputs[p]
+        if isinstance(given, ast.Name):
+            builder.dots[p] = given.id  # the tangent parameter is the parameter's tangent variable
+        else:
+            prologue.append(codegen.assign(builder.dot(p), given))
+    body = builder.block(fn.body)
+    ret = fn.body[-1].value
+    if builder.has_tangent(ret):
+        out_tangent: ast.expr = codegen.name(builder.dot(ret.name))
+    elif isinstance(ret, ir.Var):
+        out_tangent = builder.zero_of(ret.name)
+    else:
+        out_tangent = builder.tangent_of(ret, prologue)
+    if facts.kinds.get(getattr(ret, "name", ""), None) == SEQUENCE:
+        out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
+    return Program(forward=prologue + body, value=codegen.operand(ret)), out_tangent
+
+
+__all__ = ["build_tangent_program", "Comment", "_walk_same_loop"]

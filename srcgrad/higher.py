@@ -1,0 +1,247 @@
+"""Forward mode and higher order: ``jvp``, ``hvp``, ``hessian``, ``jacobian``, and ``grad`` of ``grad``.
+
+In: a user function and ``wrt``. Out: plain Python functions.
+What holds:
+- ``jvp`` is forward mode by source transformation (:mod:`srcgrad.forward`): readable code computing each value and
+  its tangent, no tape;
+- second order is reverse over forward: the generated directional-derivative function ``f_dir(x, *, x_dir)`` is
+  ordinary Python, so reverse mode differentiates it again — a Hessian-vector product costs one forward-mode sweep
+  and one reverse sweep of it, without forming the Hessian; ``grad(grad(f))`` differentiates ``f_dd`` (the tangent
+  along 1.0 of a scalar parameter);
+- ``hessian`` and ``jacobian`` assemble columns/rows from those products.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from srcgrad import api, pipeline
+from srcgrad.errors import InvalidArgument
+from srcgrad.passes import ARRAY
+
+
+class ForwardTransform(api.Transform):
+    """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
+
+    def __init__(self, func: Callable, wrt: Any, style: str):
+        super().__init__(func, wrt, style)
+        self.style = style
+
+    def specialise(self, values: list) -> pipeline.Generated:
+        kinds = self.kinds(values)
+        generated = self.by_kinds.get(kinds)
+        if generated is None:
+            with self.lock:
+                generated = self.by_kinds.get(kinds)
+                if generated is None:
+                    generated = pipeline.generate_forward(self.pf, self.wrt, dict(zip(self.params, kinds)),
+                                                          self.style)
+                    self.by_kinds[kinds] = generated
+        self.last = generated
+        return generated
+
+    def generic(self) -> pipeline.Generated:
+        return self.specialise_kinds(tuple(ARRAY for _ in self.params))
+
+    def specialise_kinds(self, kinds: tuple) -> pipeline.Generated:
+        with self.lock:
+            if kinds not in self.by_kinds:
+                self.by_kinds[kinds] = pipeline.generate_forward(self.pf, self.wrt, dict(zip(self.params, kinds)),
+                                                                 self.style)
+        return self.by_kinds[kinds]
+
+
+def _call_generated(transform: api.Transform, function: Callable, values: list, extra: dict) -> Any:
+    kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    n_pos = len(values) - len(kwonly)
+    return function(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])), **extra)
+
+
+def _tangent_names(function: Callable, count: int) -> list[str]:
+    return list(inspect.signature(function).parameters)[-count:]
+
+
+def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
+    """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
+    (a tuple of tangents for a tuple ``wrt``)."""
+    if func is None:
+        return lambda f: jvp(f, wrt)
+    transform = ForwardTransform(func, wrt, "jvp")
+
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        if "t" in kwargs:
+            t = kwargs.pop("t")
+        elif args:
+            args, t = args[:-1], args[-1]
+        else:
+            raise InvalidArgument(f"{func.__name__}_jvp(*args, t): the tangent t is missing")
+        values = transform.bind(args, kwargs)
+        generated = transform.specialise(values)
+        tangents = tuple(t) if transform.as_tuple else (t,)
+        if len(tangents) != len(transform.wrt):
+            raise InvalidArgument(f"expected {len(transform.wrt)} tangents (one per wrt parameter)")
+        names = _tangent_names(generated.function, len(tangents))
+        return _call_generated(transform, generated.function, values, dict(zip(names, tangents)))
+
+    return _entry(entry, transform, f"{func.__name__}_jvp")
+
+
+def _entry(entry: Callable, transform: api.Transform, name: str) -> Callable:
+    entry.__name__ = entry.__qualname__ = name
+    entry.__srcgrad_transform__ = transform
+    entry.__module__ = transform.func.__module__
+    return entry
+
+
+def _single_wrt(transform: api.Transform, what: str) -> str:
+    if len(transform.wrt) != 1:
+        raise InvalidArgument(f"{what} takes one wrt parameter", hint="call it once per parameter")
+    return transform.wrt[0]
+
+
+class _SecondOrder:
+    """Reverse mode over the generated directional derivative ``f_dir(params, *, x_dir)``, per argument kinds."""
+
+    def __init__(self, func: Callable, wrt: Any):
+        self.direction = ForwardTransform(func, wrt, "direction")
+        self.param = _single_wrt(self.direction, "hvp/hessian")
+        self.position = self.direction.params.index(self.param)
+        self.grads: dict[tuple, Callable] = {}
+        self.lock = threading.Lock()
+
+    def hvp(self, values: list, v: Any) -> Any:
+        generated = self.direction.specialise(values)
+        key = self.direction.kinds(values)
+        with self.lock:
+            if key not in self.grads:
+                self.grads[key] = api.grad(generated.function, wrt=self.param)
+        direction_name = _tangent_names(generated.function, 1)[0]
+        kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        n_pos = len(values) - len(kwonly)
+        kwargs = dict(zip(kwonly, values[n_pos:]))
+        kwargs[direction_name] = v
+        return self.grads[key](*values[:n_pos], **kwargs)
+
+
+def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
+    """Hessian-vector product ``g(*args, v) = H v`` (H: the Hessian of scalar ``func`` with respect to ``wrt``),
+    computed without forming H: one forward-mode sweep and its reverse sweep."""
+    if func is None:
+        return lambda f: hvp(f, wrt)
+    second = _SecondOrder(func, wrt)
+
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        if "v" in kwargs:
+            v = kwargs.pop("v")
+        elif args:
+            args, v = args[:-1], args[-1]
+        else:
+            raise InvalidArgument(f"{func.__name__}_hvp(*args, v): the vector v is missing")
+        values = second.direction.bind(args, kwargs)
+        return second.hvp(values, v)
+
+    return _entry(entry, second.direction, f"{func.__name__}_hvp")
+
+
+def hessian(func: Callable | None = None, wrt: Any = 0) -> Any:
+    """The Hessian of scalar ``func`` with respect to one parameter: a float for a float, an array of shape
+    ``x.shape + x.shape`` for an array (one Hessian-vector product per element)."""
+    if func is None:
+        return lambda f: hessian(f, wrt)
+    second = _SecondOrder(func, wrt)
+
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        values = second.direction.bind(args, kwargs)
+        x = values[second.position]
+        if type(x) in (float, int):
+            return float(second.hvp(values, 1.0))
+        x = np.asarray(x)
+        columns = []
+        for i in range(x.size):
+            e = np.zeros(x.size, dtype=x.dtype if x.dtype.kind == "f" else float)
+            e[i] = 1.0
+            columns.append(np.reshape(second.hvp(values, e.reshape(x.shape)), -1))
+        h = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
+        return h.reshape(x.shape + x.shape)
+
+    return _entry(entry, second.direction, f"{func.__name__}_hessian")
+
+
+def jacobian(func: Callable | None = None, wrt: Any = 0, mode: str = "rev") -> Any:
+    """The Jacobian of ``func`` with respect to one parameter, shaped ``out.shape + arg.shape``.
+
+    ``mode="rev"``: one vector-Jacobian product per output element; ``mode="fwd"``: one Jacobian-vector product per
+    input element (cheaper when the input is smaller than the output)."""
+    if func is None:
+        return lambda f: jacobian(f, wrt, mode)
+    if mode not in ("rev", "fwd"):
+        raise InvalidArgument(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
+    if mode == "rev":
+        pull = api.vjp(func, wrt=wrt)
+        transform = pull.__srcgrad_transform__
+    else:
+        push = jvp(func, wrt=wrt)
+        transform = push.__srcgrad_transform__
+    param = _single_wrt(transform, "jacobian")
+    position = transform.params.index(param)
+
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        values = transform.bind(args, kwargs)
+        x = values[position]
+        x_shape = np.shape(x)
+        if mode == "rev":
+            y = _call_generated(transform, transform.func, values, {})
+            y_shape = np.shape(y)
+            rows = []
+            for i in range(int(np.prod(y_shape))):
+                seed = np.zeros(int(np.prod(y_shape)))
+                seed[i] = 1.0
+                seed = seed.reshape(y_shape) if y_shape else 1.0
+                rows.append(np.reshape(pull(*args, **kwargs, seed=seed), -1))
+            jac = np.stack(rows) if rows else np.zeros((0, int(np.prod(x_shape))))
+            return jac.reshape(y_shape + x_shape)
+        columns = []
+        y_shape: tuple = ()
+        for j in range(int(np.prod(x_shape))):
+            t = np.zeros(int(np.prod(x_shape)))
+            t[j] = 1.0
+            t = t.reshape(x_shape) if x_shape else 1.0
+            _, tangent = push(*args, **kwargs, t=t)
+            y_shape = np.shape(tangent)
+            columns.append(np.reshape(tangent, -1))
+        jac = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
+        return jac.reshape(y_shape + x_shape)
+
+    return _entry(entry, transform, f"{func.__name__}_jacobian")
+
+
+def grad_of_grad(entry: Callable, wrt: Any, mode: str) -> Callable:
+    """``grad(grad(f, wrt=a), wrt=b)`` for a scalar parameter a: reverse mode over the generated ``f_dd``, the
+    tangent of f along a (1.0) — ordinary Python that srcgrad reads like any other function."""
+    inner: api.Transform = entry.__srcgrad_transform__
+    if inner.mode != "grad" or inner.as_tuple:
+        raise InvalidArgument(
+            f"grad of {entry.__name__} needs the gradient of a scalar function with respect to one parameter",
+            hint="use srcgrad.hessian, srcgrad.hvp or srcgrad.jacobian for the general case")
+    unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
+    outer = api.Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
+    grads: dict[tuple, Callable] = {}
+    lock = threading.Lock()
+
+    def second(*args: Any, **kwargs: Any) -> Any:
+        values = unit.bind(args, kwargs)
+        key = unit.kinds(values)
+        if key not in grads:
+            with lock:
+                if key not in grads:
+                    function = unit.specialise(values).function
+                    wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
+                    grads[key] = api._decorator_or_call(function, wrt_spec, mode, mode)
+        return _call_generated(unit, grads[key], values, {})
+
+    return _entry(second, outer, f"{inner.func.__name__}_{mode}2")
