@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.passes import ARRAY, SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call
+from srcgrad.errors import NonScalarOutput
+from srcgrad.passes import ARRAY, SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
 
 
 @dataclass
@@ -322,9 +323,14 @@ class GradientBuilder:
     def _call_rule(self, out: list, op: ir.Op, adjoint: Any, mapping: dict, params: dict) -> dict:
         func = codegen.name(self.scope.bind(adjoint.__name__.lstrip("_") + "_rule", adjoint))
         args = [mapping["g"], mapping["ans"]]
+        keywords = []
+        sig = op.rule.signature.parameters
         for p, v in params.items():
-            args.extend(mapping[p].elts if isinstance(v, tuple) else [mapping[p]])
-        call = ast.Call(func=func, args=args, keywords=[])
+            if sig[p].kind is sig[p].KEYWORD_ONLY:
+                keywords.append(ast.keyword(arg=p, value=mapping[p]))
+            else:
+                args.extend(mapping[p].elts if isinstance(v, tuple) else [mapping[p]])
+        call = ast.Call(func=func, args=args, keywords=keywords)
         if len(op.rule.wrt) == 1:
             return {0: call}
         if id(op) not in self._pullbacks:
@@ -636,7 +642,13 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
         saved = scope.local("value")
         prologue.append(codegen.assign(saved, value))
         value = codegen.name(saved)
-    if mode == "grad" and (out_var is None or facts.kind(ret.value) == ARRAY):
+    if mode in ("grad", "value_and_grad") and facts.kind(ret.value) == SEQUENCE:
+        raise NonScalarOutput(
+            f"grad needs a scalar output, but {fn.name} returns a tuple or list", location(fn, ret),
+            hint="use srcgrad.vjp(f)(*args, seed) with one seed per element, or differentiate each element "
+            "separately",
+        )
+    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR):
         check = ast.Call(func=builder.helper(runtime.check_scalar_output),
                          args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
         prologue.append(ast.Expr(value=check))

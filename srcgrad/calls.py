@@ -112,7 +112,7 @@ def _generate(v: HelperVariant) -> None:
     v.bwd_name = scope.bind(f"{fn.name}_bwd", v.bwd)
     program = adjoint.build_program(fn, facts, list(v.varied), scope, "split", g, variant)
     forward_names = _stores(program.forward) | set(fn.params)
-    residuals = sorted(adjoint._loads(program.reverse) & forward_names)
+    residuals = sorted(adjoint._loads(program.reverse + program.results) & forward_names)
     saved_tuple = ast.Tuple(elts=[codegen.name(r) for r in residuals], ctx=ast.Load())
     # Values defined on some paths only (inside a branch or loop) start as None, so packing them never fails.
     definite = _stores([item for item in program.forward if not isinstance(item, adjoint.Block)]) | set(fn.params)

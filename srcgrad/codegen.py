@@ -98,11 +98,20 @@ def index_slice(index: ir.Index) -> ast.expr:
 
 
 def index_value(index: ir.Index) -> ast.expr:
-    """The index as a value (``np.s_[...]`` when it holds slices, None or Ellipsis)."""
-    plain = all(isinstance(p, (ir.Var, ir.Const)) for p in index.parts)
-    if plain:
-        return index_slice(index)
-    return ast.Subscript(value=parse_expr("np.s_"), slice=index_slice(index), ctx=ast.Load())
+    """The index as a value: slices become ``slice(lower, upper, step)`` (a builtin, so no name is needed)."""
+    parts = [_index_value_part(p) for p in index.parts]
+    if index.is_tuple:
+        return ast.Tuple(elts=parts, ctx=ast.Load())
+    return parts[0]
+
+
+def _index_value_part(p: Any) -> ast.expr:
+    if isinstance(p, ir.Slice):
+        bounds = [ast.Constant(value=None) if b is None else operand(b) for b in (p.lower, p.upper, p.step)]
+        return ast.Call(func=ast.Name(id="slice", ctx=ast.Load()), args=bounds, keywords=[])
+    if p is None or p is Ellipsis:
+        return ast.Constant(value=p)
+    return operand(p)
 
 
 def _index_part(p: Any) -> ast.expr:

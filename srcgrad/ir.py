@@ -120,6 +120,8 @@ class Op:
     line: int = 0
     col: int = 0
     callee: Any = None  # the resolved Python object that is called (functions only)
+    inplace: bool = False  # from `x op= v`: in place when x is an array
+    alias: bool = False  # a user's `y = x`: both names refer to one object
 
     def operands(self) -> list[Operand]:
         """The atomic operands (indices flattened) this op reads."""

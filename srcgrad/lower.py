@@ -430,7 +430,11 @@ class Lowerer:
         gast.copy_location(load, target)
         binop = gast.BinOp(load, stmt.op, stmt.value)
         gast.copy_location(binop, stmt)
-        self.bind(target, self.value(binop), stmt)
+        value = self.value(binop)
+        last = self.block[-1] if self.block else None
+        if isinstance(last, ir.Op) and isinstance(value, ir.Var) and last.target == value.name:
+            last.inplace = True  # checked once kinds are known (passes.check_inplace_updates)
+        self.bind(target, value, stmt)
 
     def assign_parallel(self, targets: Any, values: Any) -> None:
         if len(targets.elts) != len(values.elts):
@@ -448,8 +452,10 @@ class Lowerer:
                 and value.name not in self.env.values() and value.name.startswith("t"):
             last.target = name  # the expression's last temporary becomes the user's variable
         else:
-            self.emit(_copy(name, value.name if isinstance(value, ir.Var) else value, self.pf.file_line(stmt),
-                            getattr(stmt, "col_offset", 0)))
+            op = _copy(name, value.name if isinstance(value, ir.Var) else value, self.pf.file_line(stmt),
+                       getattr(stmt, "col_offset", 0))
+            op.alias = isinstance(value, ir.Var) and retarget  # a user's `y = x`: one object, two names
+            self.emit(op)
         self.env[user_name] = name
 
     def bind(self, target: Any, value: ir.Operand, stmt: Any, retarget: bool = True) -> None:
@@ -476,8 +482,8 @@ class Lowerer:
         """Lower an expression that must denote a value (not a module or function)."""
         result = self.expr(node)
         if isinstance(result, _Ref):
-            if isinstance(result.obj, (int, float, complex, bool, np.ndarray, np.generic)):
-                return ir.Const(result.obj, result.text)
+            if isinstance(result.obj, (int, float, complex, bool, np.ndarray, np.generic, type, np.dtype)):
+                return ir.Const(result.obj, result.text)  # numbers, arrays, and types as values (dtype=float)
             raise self.reject(node, f"`{result.text}` is a {type(result.obj).__name__}, not a number or array")
         return result
 

@@ -18,6 +18,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from srcgrad import ir
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
@@ -310,6 +312,50 @@ def _walk_stmts(body: list):
             yield from _walk_stmts(stmt.body)
 
 
+# --- in-place updates -------------------------------------------------------------------------------------------
+
+# Operations whose result may share memory with an operand (numpy views) or with another name.
+_VIEW_FORMS = ("subscript", "attr")
+_FRESH_METHODS = ("copy", "astype", "sum", "mean", "dot", "prod", "max", "min", "std", "var", "cumsum", "cumprod",
+                  "round", "clip", "repeat", "argsort", "argmax", "argmin", "flatten", "tolist", "item")
+
+
+def check_inplace_updates(fn: ir.Function, facts: Facts) -> None:
+    """``y += v`` on an array updates the array in place; srcgrad computes a new array instead. The two agree unless
+    another name refers to the same array (``z = y``, a view such as ``y = x[1:]`` or ``y = x.T``): then refuse."""
+    shared: set[str] = set()
+    ops = list(ir.walk_ops(fn.body))
+    for op in ops:
+        if op.alias:
+            shared.update({op.target, op.args[0].name})
+        elif op.form.kind in _VIEW_FORMS or (op.form.kind == "method" and op.form.symbol not in _FRESH_METHODS):
+            shared.add(op.target)
+        elif op.form.kind == "call" and op.rule is not None and not isinstance(op.callee, np.ufunc) \
+                and getattr(op.callee, "__name__", "") in ("reshape", "transpose", "ravel", "swapaxes", "moveaxis",
+                                                           "squeeze", "expand_dims", "broadcast_to", "diagonal",
+                                                           "flip", "fliplr", "flipud", "asarray", "real"):
+            shared.add(op.target)
+    changed = True
+    while changed:  # compiler copies (loop headers, joins) keep the object: sharing flows along them
+        changed = False
+        for op in ops:
+            if op.form.kind == "copy" and isinstance(op.args[0], ir.Var) and op.args[0].name in shared \
+                    and op.target not in shared:
+                shared.add(op.target)
+                changed = True
+    for op in ops:
+        if op.inplace and facts.kinds.get(op.target) != SCALAR:
+            updated = op.args[0]
+            if isinstance(updated, ir.Var) and updated.name in shared:
+                raise SrcgradError(
+                    f"`{op.form.symbol}=` updates an array in place, and another name refers to the same array "
+                    "(an assignment `y = x` or a view such as `x[1:]`, `x.T`): srcgrad computes a new array "
+                    "instead, so the other name would not see the update",
+                    location(fn, op),
+                    hint=f"write `y = y {op.form.symbol} value` (a new array), or copy first: `y = x.copy()`",
+                )
+
+
 # --- the pass table ----------------------------------------------------------------------------------------------
 
 
@@ -320,8 +366,9 @@ def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
     facts = Facts()
     _dump("lower", fn, dump)
     table = [
-        ("dce", lambda: eliminate_dead_code(fn)),
         ("kinds", lambda: facts.kinds.update(infer_kinds(fn, arg_kinds, call_kind))),
+        ("inplace", lambda: check_inplace_updates(fn, facts)),  # before dce: an unused update still aliases
+        ("dce", lambda: eliminate_dead_code(fn)),
         ("activity", lambda: analyse_activity(fn, wrt, facts)),
     ]
     for name, run in table:

@@ -149,8 +149,6 @@ def astype_float_type(x):
     return np.sum(x.astype(float) * x)
 
 
-@pytest.mark.xfail(raises=srcgrad.UnsupportedSyntax, strict=True,
-                   reason="the lowering rejects a type (`float`, `np.float64`) as an argument value")
 def test_astype_float_type_object(rng):
     check_grad(astype_float_type, rng.normal(size=3))
 

@@ -83,7 +83,7 @@ def abs_(g, ans, x):
 
 @defgrad(abs, scalar=True)
 def abs_scalar(g, ans, x):
-    return g * ((x > 0) - (x < 0))
+    return g * (float(x > 0) - float(x < 0))
 
 
 @defgrad(max, out_kind="same")

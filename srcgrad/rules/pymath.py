@@ -121,7 +121,7 @@ def pow_(g, ans, x, y):
 
 @_scalar(math.fabs)
 def fabs(g, ans, x):
-    return g * ((x > 0) - (x < 0))
+    return g * (float(x > 0) - float(x < 0))
 
 
 @_scalar(math.erf)
