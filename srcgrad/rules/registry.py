@@ -115,6 +115,10 @@ def defgrad(
         missing = [n for n in names if n not in sig.parameters]
         if missing:
             raise TypeError(f"defgrad: wrt names {missing} are not parameters of {adjoint.__qualname__}")
+        returned = _returned_tuple_length(adjoint)
+        if returned is not None and returned != len(names) and len(names) > 1:
+            raise TypeError(f"defgrad: {adjoint.__qualname__} returns {returned} contributions but wrt names "
+                            f"{len(names)} parameters {list(names)}")
         existing = lookup(func)
         if scalar:
             if existing is None:
@@ -181,6 +185,18 @@ def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] 
         return (value,)
     if isinstance(value, ast.Tuple) and len(value.elts) == n_wrt:
         return tuple(value.elts)
+    return None
+
+
+def _returned_tuple_length(adjoint: Callable) -> int | None:
+    """How many contributions a single-return rule returns (None when it is not a tuple display)."""
+    try:
+        fn = ast.parse(textwrap.dedent(inspect.getsource(adjoint))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return None
+    body = [s for s in getattr(fn, "body", []) if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(body) == 1 and isinstance(body[0], ast.Return) and isinstance(body[0].value, ast.Tuple):
+        return len(body[0].value.elts)
     return None
 
 
