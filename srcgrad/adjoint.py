@@ -251,7 +251,8 @@ class GradientBuilder:
                 c = ast.Subscript(value=c, slice=ast.Constant(value=j), ctx=ast.Load())
             # A Python-number operand cannot enlarge the result's shape: unbroadcast only where shapes may differ.
             own = self.facts.kind(var)
-            if rule.broadcast and ((own == SCALAR and n_arrays) or (own == ARRAY and n_arrays > 1)):
+            if rule.broadcast and ((own == SCALAR and n_arrays) or (own == ARRAY and n_arrays > 1)) \
+                    and not self.facts.same_shape(var.name, op.target):
                 c = ast.Call(func=self.helper(runtime.unbroadcast), args=[c, codegen.operand(var)], keywords=[])
             grouped[var.name] = c if var.name not in grouped else ast.BinOp(
                 left=grouped[var.name], op=ast.Add(), right=c)
@@ -593,6 +594,25 @@ def _walk_all(body: list):
                 yield from _walk_all(inner)
 
 
+_FULL_REDUCTIONS = {"np.sum", "np.mean", "np.prod", "np.max", "np.min", "np.amax", "np.amin", "np.var", "np.std",
+                    "np.linalg.norm", "sum", "np.dot", "np.vdot", "np.trace"}
+
+
+def _full_reduction(fn: ir.Function, var: str | None) -> bool:
+    """Is ``var`` certainly a scalar: a reduction over every axis (np.sum(x), x.mean(), np.vdot...)?"""
+    op = next((o for o in ir.walk_ops(fn.body) if o.target == var), None)
+    if op is None or op.rule is None or op.rule.name not in _FULL_REDUCTIONS:
+        return False
+    if op.rule.name in ("np.dot", "np.trace"):
+        return False  # depends on the operands' dimensions
+    params = bind_params(fn, op)
+    axis, keepdims = params.get("axis"), params.get("keepdims")
+    none_axis = axis is None or (isinstance(axis, ir.Const) and axis.value is None)
+    no_keep = keepdims is None or (isinstance(keepdims, ir.Const) and keepdims.value is False)
+    return none_axis and no_keep and not (op.rule.name == "np.linalg.norm" and "ord" in params
+                                          and isinstance(params["ord"], ir.Const) and params["ord"].value == "nuc")
+
+
 def _is_number(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
@@ -648,7 +668,8 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
             hint="use srcgrad.vjp(f)(*args, seed) with one seed per element, or differentiate each element "
             "separately",
         )
-    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR):
+    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR) \
+            and not _full_reduction(fn, out_var):
         check = ast.Call(func=builder.helper(runtime.check_scalar_output),
                          args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
         prologue.append(ast.Expr(value=check))

@@ -33,6 +33,10 @@ class Facts:
     kinds: dict[str, str] = field(default_factory=dict)
     varied: set[str] = field(default_factory=set)
     useful: set[str] = field(default_factory=set)
+    shapes: dict[str, str] = field(default_factory=dict)  # values with the same symbol have the same shape
+
+    def same_shape(self, a: str, b: str) -> bool:
+        return a in self.shapes and self.shapes.get(a) == self.shapes.get(b)
 
     def kind(self, operand: ir.Operand) -> str:
         if isinstance(operand, ir.Var):
@@ -312,6 +316,51 @@ def _walk_stmts(body: list):
             yield from _walk_stmts(stmt.body)
 
 
+# --- shapes -----------------------------------------------------------------------------------------------------
+
+
+def infer_shapes(fn: ir.Function, facts: Facts) -> None:
+    """Which arrays certainly have the same shape: an elementwise operation whose array operands share a shape gives
+    that shape (Python numbers do not change it); a copy keeps it; anything else gets a shape of its own. The adjoint
+    stage then undoes broadcasting only where shapes can differ."""
+    from srcgrad.rules.forward import kind_of  # the table of elementwise primitives
+
+    top = "?"
+    shapes: dict[str, str] = {p: (SCALAR if facts.kinds.get(p) == SCALAR else f"param:{p}") for p in fn.params}
+    ops = list(ir.walk_ops(fn.body))
+    for _ in range(len(ops) + 2):  # a fixpoint: loop headers join the shapes that flow around the loop
+        changed = False
+        for op in ops:
+            new = _op_shape(op, facts, shapes, kind_of)
+            old = shapes.get(op.target)
+            merged = new if old is None or old == new else top
+            if merged == top:
+                merged = f"own:{op.target}"
+            if merged != old:
+                shapes[op.target] = merged
+                changed = True
+        if not changed:
+            break
+    facts.shapes = shapes
+
+
+def _op_shape(op: ir.Op, facts: Facts, shapes: dict, kind_of: Any) -> str:
+    if facts.kinds.get(op.target) == SCALAR:
+        return SCALAR
+    if op.form.kind == "copy":
+        src = op.args[0]
+        if isinstance(src, ir.Var):
+            return shapes.get(src.name, f"own:{op.target}")
+        return f"own:{op.target}" if not (isinstance(src, ir.Const) and src.value is None) else SCALAR
+    if op.rule is not None and not op.rule.nondiff and kind_of(op.rule) == "elementwise":
+        arrays = {shapes.get(a.name) for a in op.operands() if isinstance(a, ir.Var)
+                  and facts.kinds.get(a.name) != SCALAR}
+        consts = [a for a in op.operands() if isinstance(a, ir.Const) and const_kind(a) != SCALAR]
+        if len(arrays) == 1 and None not in arrays and not consts:
+            return arrays.pop()
+    return f"own:{op.target}"
+
+
 # --- in-place updates -------------------------------------------------------------------------------------------
 
 # Operations whose result may share memory with an operand (numpy views) or with another name.
@@ -370,6 +419,7 @@ def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
         ("inplace", lambda: check_inplace_updates(fn, facts)),  # before dce: an unused update still aliases
         ("dce", lambda: eliminate_dead_code(fn)),
         ("activity", lambda: analyse_activity(fn, wrt, facts)),
+        ("shapes", lambda: infer_shapes(fn, facts)),
     ]
     for name, run in table:
         run()

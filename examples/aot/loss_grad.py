@@ -40,7 +40,7 @@ def loss_grad(w, b, x, y):
     t14_bar = unbroadcast(1.0, t14)
     t13_bar = unbroadcast(t14_bar * L2, t13)
     t12_bar = restore_axes(t13_bar, t12, None, False)
-    w_bar = unbroadcast(t12_bar * w, w) + unbroadcast(t12_bar * w, w)
+    w_bar = t12_bar * w + t12_bar * w
     # grad of line 21: nll = -np.mean(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))
     t10_bar = -nll_bar
     t9_bar = restore_axes(t10_bar, t9, None, False) / reduced_count(t9, t10)
