@@ -459,9 +459,11 @@ class GradientBuilder:
             if isinstance(item, list):
                 out.extend(self.forward_segment(item))
             elif isinstance(item, ir.If):
-                out.append(Block("if", test=codegen.operand(item.cond),
-                                 body=self.forward_block(item.body, depth) or [ast.Pass()],
-                                 orelse=self.forward_block(item.orelse, depth)))
+                then_items = self.forward_block(item.body, depth)
+                else_items = self.forward_block(item.orelse, depth)
+                if then_items or else_items:  # both branches may be empty once unused values are dropped
+                    out.append(Block("if", test=codegen.operand(item.cond), body=then_items or [ast.Pass()],
+                                     orelse=else_items))
                 if id(item) in self.pushed_conditions:
                     # recorded after the branch, so the reverse pops it before the branch's own records
                     out.append(self.tape_call("append", [codegen.operand(item.cond)]))
