@@ -117,6 +117,12 @@ class GradientBuilder:
     def helper(self, func: Any) -> ast.expr:
         return codegen.name(self.scope.bind(func.__name__, func))
 
+    def forward_value(self, op: ir.Op) -> ast.expr:
+        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
+        if op.form.kind == "call" and op.callee is runtime.setitem:
+            return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
+        return codegen.op_value(op)
+
     def zero_of(self, var: str) -> ast.expr:
         if self.facts.kinds.get(var) == SCALAR:
             return ast.Constant(value=0.0)
@@ -506,7 +512,7 @@ class GradientBuilder:
                 out.append(ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])))
                 out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
             else:
-                out.append(codegen.assign(op.target, codegen.op_value(op)))
+                out.append(codegen.assign(op.target, self.forward_value(op)))
             for lst_name, n in records.get(id(op), []):
                 length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
                                   keywords=[])

@@ -129,8 +129,9 @@ _CMP_AST = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq
             "is": ast.Is, "is not": ast.IsNot, "in": ast.In, "not in": ast.NotIn}
 
 
-def op_value(op: ir.Op) -> ast.expr:
-    """The right-hand side of a forward op, spelled as the user wrote it."""
+def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
+    """The right-hand side of a forward op, spelled as the user wrote it (``callee_name``: the name a call binds its
+    function to, for calls srcgrad itself introduces, such as ``setitem``)."""
     kind, args = op.form.kind, op.args
     if kind == "copy":
         return operand(args[0])
@@ -157,7 +158,10 @@ def op_value(op: ir.Op) -> ast.expr:
         func = ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
         return ast.Call(func=func, args=[operand(a) for a in args[1:]], keywords=keywords)
     if kind == "call":
-        return ast.Call(func=parse_expr(op.form.symbol), args=[operand(a) for a in args], keywords=keywords)
+        func = parse_expr(op.form.symbol)
+        if callee_name is not None:
+            func = name(callee_name)
+        return ast.Call(func=func, args=[operand(a) for a in args], keywords=keywords)
     raise ValueError(f"cannot spell op form {kind}")
 
 

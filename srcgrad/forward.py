@@ -55,6 +55,12 @@ class TangentBuilder:
     def helper(self, func: Any) -> ast.expr:
         return codegen.name(self.scope.bind(func.__name__, func))
 
+    def forward_value(self, op: ir.Op) -> ast.expr:
+        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
+        if op.form.kind == "call" and op.callee is runtime.setitem:
+            return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
+        return codegen.op_value(op)
+
     def zero_of(self, var: str) -> ast.expr:
         if self.facts.kinds.get(var) == SCALAR:
             return ast.Constant(value=0.0)
@@ -102,7 +108,7 @@ class TangentBuilder:
             out.append(ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])))
             out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
         else:
-            out.append(codegen.assign(op.target, codegen.op_value(op)))
+            out.append(codegen.assign(op.target, self.forward_value(op)))
         if active:
             out.extend(self.tangent(op))
         return out
@@ -215,7 +221,7 @@ class TangentBuilder:
                                            for k, v in enumerate(value))
                 elif value is not None:
                     mapping[pname] = self._tangent_operand(value, out)
-            terms.append(codegen.op_value(_substituted(op, params, mapping)))
+            terms.append(self.forward_value(_substituted(op, params, mapping)))
         out.append(codegen.assign(target, _sum(terms)))
         return out
 

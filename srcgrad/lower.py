@@ -423,8 +423,15 @@ class Lowerer:
 
     def stmt_AugAssign(self, stmt: Any) -> None:
         target = stmt.target
+        if isinstance(target, gast.Subscript):
+            read = gast.Subscript(target.value, target.slice, gast.Load())
+            gast.copy_location(read, target)
+            binop = gast.BinOp(read, stmt.op, stmt.value)
+            gast.copy_location(binop, stmt)
+            self.bind(target, self.value(binop), stmt)
+            return
         if not isinstance(target, gast.Name):
-            raise self.reject(target, "augmented assignment to an item or attribute is not supported yet",
+            raise self.reject(target, "augmented assignment to an attribute is not supported",
                               hint="compute the new value into a fresh variable")
         load = gast.Name(target.id, gast.Load(), None, None)
         gast.copy_location(load, target)
@@ -467,10 +474,29 @@ class Lowerer:
                                (value, ir.Index((ir.Const(i),), False)), (), elt)
                 self.bind(elt, item, stmt)
             return
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name) \
+                and target.value.id in self.locals:
+            self.set_item(target, value, stmt)
+            return
         if not isinstance(target, gast.Name):
-            raise self.reject(target, "assigning to an item or attribute is not supported yet",
-                              hint="build the new value with numpy (e.g. np.where) instead of writing into it")
+            raise self.reject(target, "assigning to an attribute, or to an item of something other than a local "
+                                      "variable, is not supported",
+                              hint="build the new value in a local variable (e.g. y = x.copy(); y[i] = v)")
         self.assign_name(target.id, value, stmt, retarget)
+
+    def set_item(self, target: Any, value: ir.Operand, stmt: Any) -> None:
+        """``y[index] = v``: a new version of y with the item replaced (``setitem`` copies, then writes). Python
+        writes in place; the two agree unless another name shares y's array, which the passes refuse."""
+        name = target.value.id
+        if name not in self.env:
+            raise self.reject(target.value, f"`{name}` is used before it is assigned")
+        index = self.index(target.slice)
+        version = self.new_version(name)
+        op = ir.Op(version, lookup(_SETITEM), ir.Form("call", "setitem"), (ir.Var(self.env[name]), index, value),
+                   (), self.pf.file_line(stmt), getattr(stmt, "col_offset", 0), _SETITEM)
+        op.inplace = True
+        self.emit(op)
+        self.env[name] = version
 
     def emit(self, op: ir.Op) -> ir.Var:
         self.block.append(op)
@@ -824,6 +850,11 @@ def _stored_names(loop: Any) -> set[str]:
         for n in gast.walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 names.add(n.id)
+            elif isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store) and isinstance(n.value, gast.Name):
+                names.add(n.value.id)  # y[i] = v makes a new version of y
+            elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript) \
+                    and isinstance(n.target.value, gast.Name):
+                names.add(n.target.value.id)
             elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and n.func.attr == "append" \
                     and isinstance(n.func.value, gast.Name):
                 names.add(n.func.value.id)
@@ -860,6 +891,12 @@ _BOOLOP_RULE = _opaque_rule("or")  # `or` of flags (never differentiated)
 _APPEND = ("method", "append")
 
 
+def _setitem_callee():
+    from srcgrad.runtime import setitem
+
+    return setitem
+
+
 class _Rename(gast.NodeTransformer):
     def __init__(self, renames: dict[str, str]):
         self.renames = renames
@@ -878,6 +915,9 @@ def _deepcopy(node: Any) -> Any:
 
 def _stored_targets(node: Any) -> set[str]:
     return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+
+
+_SETITEM = _setitem_callee()
 
 
 def lower(pf: ParsedFunction) -> ir.Function:

@@ -125,6 +125,8 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
         return arg_kinds[0]
     if op.form.kind in ("tuple", "list", "append"):
         return SEQUENCE
+    if op.form.symbol == "setitem" and op.args and isinstance(op.args[0], ir.Var):
+        return kind(op.args[0]) if kind(op.args[0]) != SCALAR else ARRAY
     if op.form.kind in ("compare", "boolop"):
         return SCALAR if all_scalar else ARRAY
     if op.rule is None:
@@ -396,12 +398,13 @@ def check_inplace_updates(fn: ir.Function, facts: Facts) -> None:
         if op.inplace and facts.kinds.get(op.target) != SCALAR:
             updated = op.args[0]
             if isinstance(updated, ir.Var) and updated.name in shared:
+                what = "writing into an item" if op.form.symbol == "setitem" else f"`{op.form.symbol}=`"
                 raise SrcgradError(
-                    f"`{op.form.symbol}=` updates an array in place, and another name refers to the same array "
+                    f"{what} updates an array in place, and another name refers to the same array "
                     "(an assignment `y = x` or a view such as `x[1:]`, `x.T`): srcgrad computes a new array "
                     "instead, so the other name would not see the update",
                     location(fn, op),
-                    hint=f"write `y = y {op.form.symbol} value` (a new array), or copy first: `y = x.copy()`",
+                    hint="copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)",
                 )
 
 

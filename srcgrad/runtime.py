@@ -718,3 +718,31 @@ def check_scalar_argument(x):
     if np.ndim(x) != 0:
         raise ValueError("srcgrad: grad(grad(f)) needs a scalar parameter; use srcgrad.hessian or srcgrad.hvp "
                          f"for arrays (got shape {np.shape(x)})")
+
+
+# --- item assignment --------------------------------------------------------------------------------------------
+
+
+def setitem(x, index, value):
+    """``x[index] = value`` as a value: a copy of ``x`` with the item replaced (generated code never writes into an
+    array that another variable of the forward sweep still holds)."""
+    out = list(x) if isinstance(x, (list, tuple)) else np.array(x, dtype=np.result_type(x, value), copy=True)
+    out[index] = value
+    return out
+
+
+def setitem_rest_grad(g, index):
+    """Adjoint of ``setitem(x, index, v)`` with respect to ``x``: ``g`` with the overwritten items zeroed."""
+    if isinstance(g, (list, tuple)):
+        parts = list(g)
+        parts[index] = zeros_like(parts[index])
+        return SeqGrad(parts)
+    out = np.array(g, dtype=np.result_type(g, float), copy=True)
+    out[index] = 0.0
+    return out
+
+
+def setitem_value_grad(g, index, value):
+    """Adjoint of ``setitem(x, index, v)`` with respect to ``v``: the written items of ``g``, summed to v's shape
+    (a value broadcast into a slice, a scalar written to many places)."""
+    return unbroadcast(np.asarray(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)

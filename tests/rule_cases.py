@@ -1117,3 +1117,12 @@ def as_tuple_case(x, y):
 
 
 case(_runtime.as_tuple, as_tuple_case, A(N(), N()), wrt=(0, 1), name="runtime-as-tuple")
+
+
+def setitem_case(x, v):
+    y = x * 1.0
+    y[1:3] = v * y[0]
+    return np.sum(y * y)
+
+
+case(_runtime.setitem, setitem_case, A(N((4,)), N()), wrt=(0, 1), name="setitem-slice")

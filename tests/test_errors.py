@@ -73,10 +73,12 @@ def uses_varargs(*xs):
     return xs[0]
 
 
+BUFFER = np.zeros(3)
+
+
 def uses_item_write(x):
-    y = np.zeros(3)
-    y[0] = x
-    return np.sum(y)
+    BUFFER[0] = x  # a global array: srcgrad writes only into local variables
+    return np.sum(BUFFER)
 
 
 def uses_attribute_write(x):

@@ -13,7 +13,14 @@ import operator
 import numpy as np
 
 from srcgrad.rules.registry import defgrad, nondifferentiable
-from srcgrad.runtime import builtin_sum_grad, matmul_grad_left, matmul_grad_right
+from srcgrad.runtime import (
+    builtin_sum_grad,
+    matmul_grad_left,
+    matmul_grad_right,
+    setitem,
+    setitem_rest_grad,
+    setitem_value_grad,
+)
 
 # --- arithmetic operators -------------------------------------------------------------------------------------
 
@@ -112,3 +119,8 @@ for _fn in (len, int, bool, round, range, isinstance, print, type, id, hash, rep
 @defgrad(sum, wrt=("iterable", "start"))
 def builtin_sum(g, ans, iterable, start=0):
     return builtin_sum_grad(g, iterable), g
+
+
+@defgrad(setitem, wrt=("x", "value"), name="setitem")
+def setitem_(g, ans, x, index, value):
+    return setitem_rest_grad(g, index), setitem_value_grad(g, index, value)

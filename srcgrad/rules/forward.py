@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad.rules.registry import Rule, _key
-from srcgrad.runtime import cholesky_jvp, cumprod_tangent
+from srcgrad.runtime import cholesky_jvp, cumprod_tangent, setitem
 
 _EXPLICIT: dict[Any, Callable] = {}
 
@@ -34,7 +34,7 @@ LINEAR = {
     np.squeeze, np.expand_dims, np.broadcast_to, np.transpose, ("attribute", "T"), np.swapaxes, np.moveaxis,
     np.flip, np.fliplr, np.flipud, np.roll, np.tile, np.repeat, np.copy, np.array, np.asarray, ("method", "item"),
     np.triu, np.tril, np.diff, ("display", "tuple"), ("display", "list"), np.concatenate, np.stack, np.hstack,
-    np.vstack, np.split, np.array_split, np.take, np.take_along_axis, operator.getitem, sum,
+    np.vstack, np.split, np.array_split, np.take, np.take_along_axis, operator.getitem, sum, setitem,
 }
 MULTILINEAR = {operator.matmul, np.matmul, np.dot, np.vdot, np.inner, np.outer, np.tensordot, np.einsum}
 REDUCTIONS = {np.prod, np.max, np.amax, np.min, np.amin, np.var, np.std, np.linalg.norm}
