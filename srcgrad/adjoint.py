@@ -98,6 +98,7 @@ class GradientBuilder:
         self.consts: dict[str, ast.expr] = {}  # adjoints known to be a number (top-level straight-line code only)
         self.live: set[str] | None = None  # forward values worth computing (None: all)
         self.restored: set[str] = set()  # loop variables the reverse loops set themselves
+        self.invariant = _loop_invariant(fn.body, self.loop_defined)  # same value in every iteration
         self.control_depth = 0
         self.lengths: dict[tuple[int, str], str] = {}  # (id(op), list name) -> recorded length
 
@@ -199,11 +200,42 @@ class GradientBuilder:
                 last_line = op.line
             code.extend(lines)
         if depth and code:
-            reads = sorted(_loads(code) & self.loop_defined - self.restored)
-            if reads:
-                self.pushes[id(ops[0])] = reads
-                code.insert(0, self.pop_into(reads))
+            reads = _loads(code) & self.loop_defined - self.restored - self.invariant
+            pushed, recomputed = self.plan_records(ops, reads)
+            prefix = [self.pop_into(pushed)] if pushed else []
+            if recomputed:
+                prefix.append(Comment("recompute what is cheaper to recompute than to record"))
+                prefix.extend(codegen.assign(op.target, self.forward_value(op)) for op in recomputed)
+            if pushed:
+                self.pushes[id(ops[0])] = pushed
+            code[:0] = prefix
         return code
+
+    def plan_records(self, ops: list[ir.Op], reads: set[str]) -> tuple[list[str], list[ir.Op]]:
+        """Which values a loop segment records per iteration, and which its reverse recomputes instead: scalar
+        (Python number) operations of the segment itself are recomputed from their operands, so the tape holds
+        only the segment's inputs (a float per iteration for a scalar recurrence, as a hand-written sweep would)."""
+        defs = {op.target: op for op in ops}
+        recompute: set[str] = set()
+        pushed: set[str] = set()
+        todo = sorted(reads)
+        while todo:
+            name = todo.pop()
+            if name in recompute or name in pushed:
+                continue
+            op = defs.get(name)
+            if op is not None and self._recomputable(op):
+                recompute.add(name)
+                todo.extend(a.name for a in op.operands() if isinstance(a, ir.Var) and a.name in self.loop_defined
+                            and a.name not in self.restored and a.name not in self.invariant)
+            else:
+                pushed.add(name)
+        return sorted(pushed), [op for op in ops if op.target in recompute]
+
+    def _recomputable(self, op: ir.Op) -> bool:
+        return (op.rule is not None and not op.rule.nondiff and self.facts.kinds.get(op.target) == SCALAR
+                and op.form.kind not in ("append", "copy") and op.callee is not runtime.setitem
+                and all(self.facts.kind(a) == SCALAR for a in op.operands()))
 
     def reverse_op(self, op: ir.Op) -> list:
         g_name = self.adj_names.get(op.target)
@@ -623,6 +655,27 @@ def _full_reduction(fn: ir.Function, var: str | None) -> bool:
 
 def _is_number(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
+
+
+def _loop_invariant(body: list, loop_defined: set[str]) -> set[str]:
+    """Values computed inside loops from values defined before any loop, by deterministic primitives: they are the
+    same in every iteration, so the tape never records them."""
+    defs: dict[str, list[ir.Op]] = {}
+    for op in ir.walk_ops(body):
+        defs.setdefault(op.target, []).append(op)
+    invariant: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, ops in defs.items():
+            if name in invariant or name not in loop_defined:
+                continue
+            if all(op.rule is not None and op.form.kind not in ("append", "copy") and op.callee is not runtime.setitem
+                   and all(not isinstance(a, ir.Var) or a.name not in loop_defined or a.name in invariant
+                           for a in op.operands()) for op in ops):
+                invariant.add(name)
+                changed = True
+    return invariant
 
 
 def _walk_same_loop(body: list):
