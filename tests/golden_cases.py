@@ -40,3 +40,10 @@ def square(v):
 
 def calls_helper(x):
     return square(x) + square(math.cos(x))
+
+
+def recurrence(x, n):
+    s = 1.0
+    for _ in range(n):
+        s = s + math.sin(x * s) * math.cos(x)
+    return s

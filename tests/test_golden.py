@@ -22,6 +22,7 @@ CASES = {
     "loop": (gc.loop, (0.5, 3), 0),
     "loss": (gc.loss, (np.ones(3), np.ones((4, 3)), np.ones(4)), 0),
     "calls_helper": (gc.calls_helper, (0.5,), 0),
+    "recurrence": (gc.recurrence, (0.5, 3), 0),
 }
 
 
