@@ -746,3 +746,12 @@ def setitem_value_grad(g, index, value):
     """Adjoint of ``setitem(x, index, v)`` with respect to ``v``: the written items of ``g``, summed to v's shape
     (a value broadcast into a slice, a scalar written to many places)."""
     return unbroadcast(np.asarray(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)
+
+
+def solve_tangent(a, a_dot, b, b_dot, x):
+    """Tangent of ``x = np.linalg.solve(a, b)``: solve(a, b_dot - a_dot @ x), with numpy's rule that a 1-D ``b`` is
+    one vector (also against a stack of matrices)."""
+    if np.ndim(b) == 1:
+        rhs = b_dot - np.matmul(a_dot, x[..., None])[..., 0]
+        return np.linalg.solve(a, rhs[..., None])[..., 0]
+    return np.linalg.solve(a, b_dot - np.matmul(a_dot, x))

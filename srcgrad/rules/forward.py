@@ -25,16 +25,16 @@ from typing import Any
 import numpy as np
 
 from srcgrad.rules.registry import Rule, _key
-from srcgrad.runtime import cholesky_jvp, cumprod_tangent, setitem
+from srcgrad.runtime import as_tuple, cast_grad, cholesky_jvp, cumprod_tangent, setitem, solve_tangent
 
 _EXPLICIT: dict[Any, Callable] = {}
 
 LINEAR = {
     np.sum, np.mean, np.cumsum, np.trace, np.diagonal, np.diag, np.reshape, np.ravel, ("method", "flatten"),
     np.squeeze, np.expand_dims, np.broadcast_to, np.transpose, ("attribute", "T"), np.swapaxes, np.moveaxis,
-    np.flip, np.fliplr, np.flipud, np.roll, np.tile, np.repeat, np.copy, np.array, np.asarray, ("method", "item"),
+    np.flip, np.fliplr, np.flipud, np.roll, np.tile, np.repeat, np.copy, ("method", "item"),
     np.triu, np.tril, np.diff, ("display", "tuple"), ("display", "list"), np.concatenate, np.stack, np.hstack,
-    np.vstack, np.split, np.array_split, np.take, np.take_along_axis, operator.getitem, sum, setitem,
+    np.vstack, np.split, np.array_split, np.take, np.take_along_axis, operator.getitem, sum, setitem, as_tuple,
 }
 MULTILINEAR = {operator.matmul, np.matmul, np.dot, np.vdot, np.inner, np.outer, np.tensordot, np.einsum}
 REDUCTIONS = {np.prod, np.max, np.amax, np.min, np.amin, np.var, np.std, np.linalg.norm}
@@ -117,7 +117,17 @@ def inv_jvp(a_dot, ans, a):
 
 @defjvp(np.linalg.solve)
 def solve_jvp(a_dot, b_dot, ans, a, b):
-    return np.linalg.solve(a, b_dot - a_dot @ ans)
+    return solve_tangent(a, a_dot, b, b_dot, ans)
+
+
+@defjvp(np.array)
+def array_jvp(object_dot, ans, object, dtype=None):
+    return cast_grad(np.array(object_dot, dtype=float), dtype)
+
+
+@defjvp(np.asarray)
+def asarray_jvp(a_dot, ans, a, dtype=None):
+    return cast_grad(np.asarray(a_dot, dtype=float), dtype)
 
 
 @defjvp(np.linalg.det)
