@@ -638,6 +638,10 @@ class Lowerer:
                 and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)) \
                 and self.pf.resolve("sum") is sum:
             return self.sum_comprehension(node.args[0])
+        if isinstance(func, gast.Name) and func.id in ("list", "tuple") and func.id not in self.locals \
+                and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.GeneratorExp) \
+                and self.pf.resolve(func.id) in (list, tuple):
+            return self.expr_ListComp(node.args[0])  # list(f(v) for v in xs) is a list comprehension
         callee = self.expr(func)
         if not isinstance(callee, _Ref) or not callable(callee.obj):
             raise self.reject(func, "only named functions can be called here",
@@ -795,8 +799,8 @@ class Lowerer:
                           hint="write `f = lambda v: ...` and call `f(x)`, or define a helper with def")
 
     def expr_GeneratorExp(self, node: Any) -> ir.Var:
-        raise self.reject(node, "a generator expression is differentiated only as the argument of sum()",
-                          hint="use a list comprehension [...] instead")
+        raise self.reject(node, "a generator expression is differentiated only as the argument of sum(), list() "
+                                "or tuple()", hint="use a list comprehension [...] instead")
 
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)

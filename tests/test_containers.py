@@ -101,3 +101,14 @@ def test_comprehension_variable_does_not_leak():
         return sum(ys) + i * x
 
     assert srcgrad.grad(f)(2.0) == pytest.approx(3.0 + 10.0)
+
+
+def generator_into_list(x):
+    ys = list(x * k for k in range(4) if k != 1)
+    zs = tuple(math.cos(y) for y in ys)
+    return np.sum(np.array(ys)) + zs[2]
+
+
+@pytest.mark.parametrize("x", [0.3, 1.1])
+def test_generator_into_list_and_tuple(x):
+    check_grad(generator_into_list, x)
