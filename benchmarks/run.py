@@ -199,6 +199,42 @@ def memory_row(case: Case, srcgrad_column: Loaded, settings: Settings, notes: re
     return row + [cell]
 
 
+HVP_CASES = ("y = 5*x**2/(1+exp(x))", "scalar loop x100", "vec chain n=1e3", "MLP 64x100->200->10", "logreg 1000x100",
+             "RNN 20 steps, h=32")
+
+
+def hvp_row(case: Case, settings: Settings, notes: report.Notes) -> list[str]:
+    """The cost of a Hessian-vector product relative to a gradient, both srcgrad (first differentiated parameter);
+    the product is checked against a central difference of gradients along the vector first."""
+    import srcgrad
+
+    args = case.args()
+    position = case.wrt_positions[0]
+    param = case.wrt[0]
+    x = args[position]
+    v = np.random.default_rng(1).normal(size=np.shape(x)) if np.ndim(x) else 0.7
+    try:
+        with time_limit(settings.timeout):
+            grad = srcgrad.grad(case.fn, wrt=param)
+            hvp = srcgrad.hvp(case.fn, wrt=param)
+            hv = hvp(*args, v)
+            eps = 1e-6 * max(1.0, float(np.max(np.abs(x))))
+
+            def shifted(sign: float) -> tuple:
+                return args[:position] + (x + sign * eps * v,) + args[position + 1:]
+
+            fd = (np.asarray(grad(*shifted(1.0))) - np.asarray(grad(*shifted(-1.0)))) / (2 * eps)
+            ok = np.allclose(hv, fd, rtol=1e-4, atol=1e-6 * max(1.0, float(np.max(np.abs(fd)))))
+            grad_seconds = median_time(grad, args, settings.target, settings.repeat)
+            hvp_seconds = median_time(hvp, args + (v,), settings.target, settings.repeat)
+    except Exception as error:  # noqa: BLE001 - a failure is reported in the table, never fatal
+        return [case.name, f"{param}", "n/a", f"n/a {notes.ref(f'hvp on {case.name}: {report.error_text(error)}')}",
+                ""]
+    flag = "" if ok else f" ⚠ mismatch {notes.ref(f'hvp on {case.name}: differs from differences of gradients')}"
+    return [case.name, param, report.format_time(grad_seconds), report.format_time(hvp_seconds) + flag,
+            f"{hvp_seconds / grad_seconds:.2f}"]
+
+
 def build_report(settings: Settings, only: str | None) -> list[str]:
     notes = report.Notes()
     load_before = report.load_average()
@@ -221,6 +257,11 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
         for case in memory_cases:
             progress(f"memory {case.name}")
             memory_rows.append(memory_row(case, srcgrad_column, settings, notes))
+        hvp_rows = []
+        for case in cases:
+            if case.name in HVP_CASES:
+                progress(f"hvp {case.name}")
+                hvp_rows.append(hvp_row(case, settings, notes))
 
     mode = (
         f"{'quick' if settings.quick else 'full'}: median of {settings.repeat} runs of >= {settings.target:g} s "
@@ -242,6 +283,10 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
     lines += ["", "## Peak memory of the gradient (tracemalloc)", ""]
     lines += ["Peak bytes allocated during one call, above what was allocated before it.", ""]
     lines += report.table(["case", "primal", "hand-written reverse", "srcgrad"], memory_rows)
+    if hvp_rows:
+        lines += ["", "## Hessian-vector product vs gradient (srcgrad)", ""]
+        lines += ["`srcgrad.hvp` (forward mode, then reverse mode over it) against `srcgrad.grad`, same parameter.", ""]
+        lines += report.table(["case", "wrt", "gradient", "hvp", "hvp / gradient"], hvp_rows)
     footnotes = notes.markdown()
     if footnotes:
         lines += ["", "## Notes", "", *footnotes]
