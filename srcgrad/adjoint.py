@@ -78,7 +78,29 @@ def _loads(items: list) -> set[str]:
     return names
 
 
-class GradientBuilder:
+class ProgramBuilder:
+    """What the reverse-mode and forward-mode builders share: binding srcgrad's names, spelling forward values,
+    zeros of a value's kind."""
+
+    scope: codegen.Scope
+    facts: Facts
+
+    def helper(self, func: Any) -> ast.expr:
+        return codegen.name(self.scope.bind(func.__name__, func))
+
+    def forward_value(self, op: ir.Op) -> ast.expr:
+        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
+        if op.form.kind == "call" and op.callee is runtime.setitem:
+            return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
+        return codegen.op_value(op)
+
+    def zero_of(self, var: str) -> ast.expr:
+        if self.facts.kinds.get(var) == SCALAR:
+            return ast.Constant(value=0.0)
+        return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
+
+
+class GradientBuilder(ProgramBuilder):
     def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope, helper_variant: Any = None):
         self.fn = fn
         self.helper_variant = helper_variant  # (func, kinds, varied) -> calls.HelperVariant
@@ -115,19 +137,6 @@ class GradientBuilder:
             self._tape = self.scope.local("tape")
         return self._tape
 
-    def helper(self, func: Any) -> ast.expr:
-        return codegen.name(self.scope.bind(func.__name__, func))
-
-    def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
-        if op.form.kind == "call" and op.callee is runtime.setitem:
-            return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
-        return codegen.op_value(op)
-
-    def zero_of(self, var: str) -> ast.expr:
-        if self.facts.kinds.get(var) == SCALAR:
-            return ast.Constant(value=0.0)
-        return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
 
     def accumulate(self, out: list, var: str, contribution: ast.expr, is_array: bool) -> None:
         name = self.adj(var)

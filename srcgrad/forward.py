@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.adjoint import Block, Comment, Program, _segments, _walk_same_loop
+from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments, _walk_same_loop
 from srcgrad.errors import NoRuleError
 from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
 from srcgrad.rules import forward as forward_rules
 
 
-class TangentBuilder:
+class TangentBuilder(ProgramBuilder):
     def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope, helper_jvp: Any = None):
         self.fn = fn
         self.facts = facts
@@ -51,20 +51,6 @@ class TangentBuilder:
         if isinstance(operand, ir.Const) and type(operand.value) in (int, float, bool):
             return ast.Constant(value=0.0)
         return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.operand(operand)], keywords=[])
-
-    def helper(self, func: Any) -> ast.expr:
-        return codegen.name(self.scope.bind(func.__name__, func))
-
-    def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
-        if op.form.kind == "call" and op.callee is runtime.setitem:
-            return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
-        return codegen.op_value(op)
-
-    def zero_of(self, var: str) -> ast.expr:
-        if self.facts.kinds.get(var) == SCALAR:
-            return ast.Constant(value=0.0)
-        return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
 
     # --- the program -----------------------------------------------------------------------------------------
 
