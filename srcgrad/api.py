@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import pipeline
-from srcgrad.errors import InvalidArgument, SrcgradError
+from srcgrad.errors import InternalError, InvalidArgument, SrcgradError, call_failure, definition_location
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.passes import ARRAY, SCALAR
 
@@ -40,7 +40,15 @@ class Transform:
             )
         self.func = func
         self.mode = mode
-        self.pf = pipeline.parse_and_fence(func)
+        try:
+            self.pf = pipeline.parse_and_fence(func)
+        except SrcgradError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an internal failure must still name the user's code
+            raise InternalError(
+                f"internal error while reading {getattr(func, '__qualname__', func)}: {type(exc).__name__}: {exc}",
+                definition_location(func), hint="this is a bug in srcgrad; please report it with this function",
+            ) from exc
         self.signature = inspect.signature(func)
         self.params = list(self.signature.parameters)
         self.as_tuple = isinstance(wrt, (tuple, list))
@@ -135,6 +143,17 @@ def check_differentiable(name: str, value: Any) -> None:
     )
 
 
+def check_seed(name: str, seed: Any) -> None:
+    """The seed of a vjp (the adjoint of the output) must be a real number or a real array."""
+    if type(seed) in (int, bool) or (isinstance(seed, (np.ndarray, np.generic)) and seed.dtype.kind in "fiub"):
+        return
+    got = f"dtype {seed.dtype}" if isinstance(seed, (np.ndarray, np.generic)) else type(seed).__name__
+    raise InvalidArgument(
+        f"{name}(*args, seed): the seed (the adjoint of the output) must be a real number or array, got {got}",
+        hint="pass a float, or a float array of the output's shape",
+    )
+
+
 def _make_entry(transform: Transform, name: str) -> Callable:
     """The function users call. For grad/value_and_grad it is a trampoline with the user's own signature: once the
     first call has generated a variant, its code is swapped for one that checks the argument types of that variant
@@ -146,8 +165,8 @@ def _make_entry(transform: Transform, name: str) -> Callable:
     else:
         impl_cell, slow_cell, types_cell = types.CellType(), types.CellType(dispatch), types.CellType(None)
         code = _trampoline_code(transform, name, None)
-        entry = types.FunctionType(code, {"__builtins__": builtins}, name, transform.func.__defaults__,
-                                   (impl_cell, slow_cell, types_cell))
+        scope = {"__builtins__": builtins, "__srcgrad_failed__": _failure_handler(transform)}
+        entry = types.FunctionType(code, scope, name, transform.func.__defaults__, (impl_cell, slow_cell, types_cell))
         entry.__kwdefaults__ = dict(transform.func.__kwdefaults__ or {}) or None
 
         def first_variant(impl: Callable, arg_types: tuple) -> None:
@@ -207,7 +226,11 @@ def _trampoline_code(transform: Transform, name: str, arg_types: tuple | None) -
         "def __srcgrad_scope__(__srcgrad_impl__, __srcgrad_slow__, __srcgrad_types__):\n"
         f"    def {name}({', '.join(header)}):\n"
         f"        if {guard}:\n"
-        f"            return __srcgrad_impl__({args})\n"
+        f"            try:\n"
+        f"                return __srcgrad_impl__({args})\n"
+        f"            except Exception as exc:\n"
+        f"                __srcgrad_failed__(exc)\n"
+        f"                raise\n"
         f"        return __srcgrad_slow__({args})\n"
     )
     outer = compile(text, f"<srcgrad entry {name}>", "exec").co_consts
@@ -218,6 +241,7 @@ def _trampoline_code(transform: Transform, name: str, arg_types: tuple | None) -
 def _make_dispatcher(transform: Transform, name: str) -> Callable:
     cache: dict[tuple, Callable] = {}
     seed_names: dict[Callable, str] = {}  # vjp: the seed parameter of each generated variant
+    failed = _failure_handler(transform)
     n_params = len(transform.params)
     wrt_positions = transform.wrt_positions
     vjp = transform.mode == "vjp"
@@ -232,6 +256,8 @@ def _make_dispatcher(transform: Transform, name: str) -> Callable:
                 args, seed = args[:-1], args[-1]
             else:
                 raise InvalidArgument(f"{name}(*args, seed): the seed (the output's adjoint) is missing")
+            if type(seed) is not float:
+                check_seed(name, seed)
         if kwargs or len(args) != n_params:
             args = tuple(transform.bind(args, kwargs))
         key = tuple(map(type, args))
@@ -251,15 +277,31 @@ def _make_dispatcher(transform: Transform, name: str) -> Callable:
                 a = args[i]
                 if type(a) is np.ndarray and a.dtype.kind not in "fiub":
                     check_differentiable(transform.params[i], a)
-        if kwonly:
-            named = dict(zip(kwonly, args[n_pos:]))
-            if vjp:
-                named[seed_names[impl]] = seed
-            return impl(*args[:n_pos], **named)
-        return impl(*args, **{seed_names[impl]: seed}) if vjp else impl(*args)
+        try:
+            if kwonly:
+                named = dict(zip(kwonly, args[n_pos:]))
+                if vjp:
+                    named[seed_names[impl]] = seed
+                return impl(*args[:n_pos], **named)
+            return impl(*args, **{seed_names[impl]: seed}) if vjp else impl(*args)
+        except Exception as exc:
+            failed(exc)
+            raise
 
     dispatch.__name__ = dispatch.__qualname__ = name
     return dispatch
+
+
+def _failure_handler(transform: Transform) -> Callable:
+    """``failed(exc)``: raise an :class:`InternalError` (from ``exc``) when an exception raised by generated code is
+    srcgrad's fault; return (the caller re-raises ``exc``) when it is the user's, e.g. ``math.log(-1.0)``."""
+
+    def failed(exc: Exception) -> None:
+        internal = call_failure(exc, transform.pf)
+        if internal is not None:
+            raise internal from exc
+
+    return failed
 
 
 def _seed_parameter(impl: Callable) -> str:

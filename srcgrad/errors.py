@@ -3,11 +3,18 @@
 In: a message, optionally a source location (file, line, column, the source line itself) and a hint.
 Out: exceptions whose text names ``file:line:col``, shows the offending line with a caret under the column,
 and says what to do instead. Every error srcgrad raises about user code derives from :class:`SrcgradError`.
+:func:`call_failure` decides whether an exception raised by generated code is srcgrad's fault (then it becomes an
+:class:`InternalError` located at the user's line) or the user's (then it passes through unchanged).
 """
 
 from __future__ import annotations
 
+import linecache
+import os
+import re
+import sysconfig
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -72,3 +79,121 @@ class InvalidArgument(SrcgradError, TypeError):
 
 class InternalError(SrcgradError):
     """An unexpected failure inside srcgrad, re-raised with the user's location; please report it."""
+
+
+# --- failures while running generated code ------------------------------------------------------------------------
+#
+# The generated code mixes the user's forward computation (whose errors are the user's: math.log(-1) raises as it
+# would in their function) with srcgrad's reverse sweep and runtime helpers (whose AttributeError, KeyError,
+# NameError ... are srcgrad's bugs). `call_failure` tells them apart from the traceback alone, without running
+# anything again. Arithmetic errors are never srcgrad's: on Python floats a derivative that is infinite at the point
+# (sqrt at 0) raises ZeroDivisionError as float division does.
+
+INTERNAL_TYPES = (AssertionError, AttributeError, LookupError, NameError, TypeError, ValueError)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_LIBRARY_DIRS = tuple({os.path.abspath(p) + os.sep for p in (sysconfig.get_paths()["stdlib"],
+                                                            sysconfig.get_paths()["platstdlib"])})
+_LINE = re.compile(r"^\s*# (grad of )?(?:the loop at )?line (\d+)")
+
+
+def call_failure(exc: BaseException, pf: Any) -> InternalError | None:
+    """The :class:`InternalError` to raise instead of ``exc``, raised while running generated code for the parsed
+    function ``pf``, when the failure is srcgrad's; None when it is the user's (re-raise ``exc`` unchanged)."""
+    if not isinstance(exc, INTERNAL_TYPES) or isinstance(exc, SrcgradError) or _math_domain(exc) \
+            or str(exc).startswith("srcgrad:"):
+        return None  # not a bug: the user's error, or one srcgrad raises on purpose ("srcgrad: no gradient for ...")
+    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
+    for frame, lineno in reversed(frames):
+        filename = frame.f_code.co_filename
+        if _is_library(frame):
+            continue  # numpy's or the standard library's code called by the culprit: look further out
+        if filename.startswith("<srcgrad entry"):
+            return None
+        if filename.startswith("<srcgrad "):
+            if not _in_reverse_sweep(filename, lineno) and not _unknown_name(exc, pf):
+                return None  # the user's own forward computation failed, as it does in their function
+            break
+        if os.path.abspath(filename).startswith(_PACKAGE_DIR):
+            break  # a runtime helper or built-in rule
+        return None  # the user's code (their module, a rule of their own)
+    else:
+        return None
+    return InternalError(
+        f"internal error in the generated code for {pf.name}: {type(exc).__name__}: {exc}",
+        _generated_location(frames, pf),
+        hint="this is a bug in srcgrad; please report it with this function and the arguments of the call",
+    )
+
+
+def definition_location(func: Any) -> Location | None:
+    """The ``def`` line of a function (for errors raised before its source is parsed)."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return None
+    return Location(code.co_filename, code.co_firstlineno, 0, linecache.getline(code.co_filename,
+                                                                                  code.co_firstlineno))
+
+
+def _walk(tb: Any):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _math_domain(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError) and str(exc) == "math domain error"
+
+
+def _is_library(frame: Any) -> bool:
+    module = str(frame.f_globals.get("__name__", ""))
+    if module.split(".")[0] in ("numpy", "math", "operator", "builtins"):
+        return True
+    return os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIRS) and "site-packages" not in \
+        frame.f_code.co_filename
+
+
+def _generated_lines(filename: str) -> list[str]:
+    return linecache.getlines(filename)
+
+
+def _in_reverse_sweep(filename: str, lineno: int) -> bool:
+    """Is line ``lineno`` of generated code part of a reverse sweep (after a ``# grad of ...`` comment)?"""
+    if ":bwd " in filename:
+        return True
+    if ":fwd " in filename:
+        return False
+    lines = _generated_lines(filename)
+    for text in reversed(lines[:lineno]):
+        found = _LINE.match(text)
+        if found:
+            return found.group(1) is not None
+    return False
+
+
+def _unknown_name(exc: BaseException, pf: Any) -> bool:
+    """A NameError for a name the user's function never mentions is a name srcgrad generated."""
+    if not isinstance(exc, NameError) or not getattr(exc, "name", None):
+        return False
+    return exc.name not in _code_names(pf.func.__code__)
+
+
+def _code_names(code: Any) -> set[str]:
+    names = set(code.co_names) | set(code.co_varnames) | set(code.co_freevars) | set(code.co_cellvars)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _code_names(const)
+    return names
+
+
+def _generated_location(frames: list, pf: Any) -> Location | None:
+    """The user's line whose (forward or gradient) code the outermost generated frame of ``pf`` was running."""
+    for frame, lineno in frames:
+        filename = frame.f_code.co_filename
+        if filename.startswith(f"<srcgrad {pf.name}:"):
+            for text in reversed(_generated_lines(filename)[:lineno]):
+                found = _LINE.match(text)
+                if found:
+                    line = int(found.group(2))
+                    return Location(pf.filename, line, 0, pf.file_lines.get(line, ""))
+            break
+    return pf.location(pf.node)

@@ -117,3 +117,133 @@ def test_slice_gradient_needs_no_np_alias():
 def test_grad_of_tuple_output_is_non_scalar_error():
     with pytest.raises(srcgrad.NonScalarOutput, match="tuple"):
         srcgrad.grad(returns_a_pair)(1.0)
+
+
+# --- found by the fuzzer (issue 8) ---------------------------------------------------------------------------------
+
+
+def overwrite_in_for(y):
+    for _ in range(1):
+        y = 0.5
+    return y * 2.0
+
+
+def overwrite_in_while(y):
+    k = 0
+    while k < 1:
+        k = k + 1
+        y = 0.5
+    return y * 2.0
+
+
+def swap_in_loop(y):
+    for e in np.array([0.5, -1.0]):
+        out = e * 0.5
+        out, y = y, out
+    return y * 2.0
+
+
+@pytest.mark.xfail(strict=True, reason="a loop-carried variable overwritten by a constant inside a loop keeps its "
+                                       "adjoint: the reverse sweep passes y_bar through (gradient 2.0, not 0.0)")
+@pytest.mark.parametrize("func", [overwrite_in_for, overwrite_in_while, swap_in_loop])
+def test_loop_overwrites_variable_with_constant(func):
+    check_grad(func, 0.3)
+    assert srcgrad.grad(func)(0.3) == 0.0
+
+
+def assigned_in_loop_read_after(x):
+    for _ in range(3):
+        s = x * 2.0
+    return s
+
+
+def accumulated_and_read_after(x):
+    acc = 0.0
+    s = 0.0
+    for _ in range(3):
+        s = x * 2.0
+        acc = acc + s
+    return acc + s
+
+
+def parameter_overwritten_in_loop(x, y):
+    for _ in range(3):
+        y = x * 2.0
+    return y
+
+
+def copy_of_carried_value(x):
+    for _ in range(2):
+        x = x * 1.5
+        y = x
+    return y
+
+
+@pytest.mark.xfail(strict=True, reason="a variable assigned in a loop from a value that does not depend on its "
+                                       "previous value, and read after the loop, gets the adjoints of every iteration: "
+                                       "d/dx of `for _ in range(3): s = x * 2.0; return s` is 6.0, not 2.0")
+@pytest.mark.parametrize("func,expected", [(assigned_in_loop_read_after, 2.0), (accumulated_and_read_after, 8.0),
+                                           (parameter_overwritten_in_loop, 2.0), (copy_of_carried_value, 2.25)])
+def test_variable_overwritten_in_loop(func, expected):
+    args = (0.7, 0.3) if func is parameter_overwritten_in_loop else (0.7,)
+    assert srcgrad.grad(func)(*args) == pytest.approx(expected)
+
+
+# User variables named like srcgrad's loop flags (broke, skip, returned): the flags are not renamed.
+
+
+def user_variable_broke(x):
+    for _ in range(3):
+        broke = x * 2.0
+        if x > 100.0:
+            break
+        x = x * 1.5
+    return x + broke
+
+
+def user_variable_skip(x):
+    for i in range(3):
+        skip = np.ones(2)
+        if i == 1:
+            continue
+        x = x * 1.5
+    return x + skip[0]
+
+
+def user_variable_returned(x):
+    returned = np.ones(2)
+    for _ in range(3):
+        if x > 100.0:
+            return x
+        x = x * 1.5
+    return x + returned[0]
+
+
+@pytest.mark.xfail(strict=True, reason="a user variable named `broke` shares the name of the break flag: wrong value "
+                                       "and gradient (2.1 instead of 5.5125)")
+def test_user_variable_named_like_break_flag():
+    check_grad(user_variable_broke, 0.7)
+
+
+@pytest.mark.xfail(strict=True, reason="user variables named `skip` / `returned` share the names of the continue / "
+                                       "return flags: ValueError 'truth value of an array' in the generated code")
+@pytest.mark.parametrize("func", [user_variable_skip, user_variable_returned])
+def test_user_variables_named_like_flags(func):
+    check_grad(func, 0.7)
+
+
+def alias_then_update(x):
+    y = x
+    y += 1.0
+    return y * x
+
+
+@pytest.mark.xfail(strict=True, reason="`y = x; y += 1.0` is refused as an in-place array update when x is a numpy "
+                                       "scalar (kind 'maybe array'), although numpy scalars are immutable; the same "
+                                       "function works on a Python float")
+def test_update_of_alias_of_numpy_scalar():
+    assert srcgrad.grad(alias_then_update)(np.float64(0.5)) == 2.0
+
+
+def test_update_of_alias_of_float():
+    assert srcgrad.grad(alias_then_update)(0.5) == 2.0
