@@ -99,6 +99,15 @@ class ProgramBuilder:
             return ast.Constant(value=0.0)
         return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
 
+    def guards(self, op: ir.Op) -> list:
+        """Before an in-place update of a value another name may share: refuse it when it is an array."""
+        if not op.guard_shared:
+            return []
+        fn = self.fn
+        args = [codegen.operand(op.args[0]), ast.Constant(value=fn.filename), ast.Constant(value=op.line),
+                ast.Constant(value=op.col)]
+        return [ast.Expr(value=ast.Call(func=self.helper(runtime.check_unshared), args=args, keywords=[]))]
+
 
 class GradientBuilder(ProgramBuilder):
     def __init__(self, fn: ir.Function, facts: Facts, scope: codegen.Scope, helper_variant: Any = None):
@@ -527,7 +536,7 @@ class GradientBuilder(ProgramBuilder):
         records = {}
         for (op_id, lst_name), n in self.lengths.items():
             records.setdefault(op_id, []).append((lst_name, n))
-        emitted = [op for op in ops if self._emit_forward(op) or id(op) in records]
+        emitted = [op for op in ops if self._emit_forward(op) or id(op) in records or op.guard_shared]
         push_after = None
         if push:
             non_copies = [i for i, op in enumerate(emitted) if op.form.kind != "copy"]
@@ -538,6 +547,7 @@ class GradientBuilder(ProgramBuilder):
             if op.line != last_line and op.form.kind != "copy":
                 out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
                 last_line = op.line
+            out.extend(self.guards(op))
             if not self._emit_forward(op):
                 pass  # only its list's length is recorded
             elif id(op) in self.split_calls:
@@ -579,7 +589,7 @@ class GradientBuilder(ProgramBuilder):
         while changed:
             changed = False
             for op in ops:
-                if op.target in live or not _pure(op) or id(op) in self.split_calls:
+                if op.target in live or not _pure(op) or id(op) in self.split_calls or op.guard_shared:
                     for a in op.operands():
                         if isinstance(a, ir.Var) and a.name not in live:
                             live.add(a.name)
@@ -756,7 +766,7 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     forward = builder.forward_block(fn.body, 0)
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
-    return Program(forward=forward, reverse=prologue + reverse + builder.materialize(), results=results, value=value)
+    return Program(forward=forward, reverse=prologue + reverse, results=results, value=value)
 
 
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:

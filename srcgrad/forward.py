@@ -84,7 +84,7 @@ class TangentBuilder(ProgramBuilder):
         return out
 
     def op(self, op: ir.Op) -> list:
-        out: list = []
+        out: list = self.guards(op)
         active = self.facts.is_active(op.target)
         if active and is_user_call(op):
             return self.call(op)

@@ -122,6 +122,7 @@ class Op:
     callee: Any = None  # the resolved Python object that is called (functions only)
     inplace: bool = False  # from `x op= v`: in place when x is an array
     alias: bool = False  # a user's `y = x`: both names refer to one object
+    guard_shared: bool = False  # an in-place update of a value another name may share: checked when it runs
 
     def operands(self) -> list[Operand]:
         """The atomic operands (indices flattened) this op reads."""

@@ -461,7 +461,8 @@ class Lowerer:
         else:
             op = _copy(name, value.name if isinstance(value, ir.Var) else value, self.pf.file_line(stmt),
                        getattr(stmt, "col_offset", 0))
-            op.alias = isinstance(value, ir.Var) and retarget  # a user's `y = x`: one object, two names
+            # a user's `y = x` where x is a variable: one object, two names (a temporary has no other name)
+            op.alias = isinstance(value, ir.Var) and retarget and value.name in self.env.values()
             self.emit(op)
         self.env[user_name] = name
 

@@ -271,7 +271,7 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 
 def _keep(op: ir.Op) -> bool:
-    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append"
+    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared
 
 
 def _reads(stmt) -> list[ir.Var]:
@@ -398,14 +398,9 @@ def check_inplace_updates(fn: ir.Function, facts: Facts) -> None:
         if op.inplace and facts.kinds.get(op.target) != SCALAR:
             updated = op.args[0]
             if isinstance(updated, ir.Var) and updated.name in shared:
-                what = "writing into an item" if op.form.symbol == "setitem" else f"`{op.form.symbol}=`"
-                raise SrcgradError(
-                    f"{what} updates an array in place, and another name refers to the same array "
-                    "(an assignment `y = x` or a view such as `x[1:]`, `x.T`): srcgrad computes a new array "
-                    "instead, so the other name would not see the update",
-                    location(fn, op),
-                    hint="copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)",
-                )
+                # Only an ndarray is updated in place (a Python or numpy scalar is rebound): the generated code
+                # checks the value's type where the update happens and refuses an array (runtime.check_unshared).
+                op.guard_shared = True
 
 
 # --- the pass table ----------------------------------------------------------------------------------------------

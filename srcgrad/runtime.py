@@ -755,3 +755,20 @@ def solve_tangent(a, a_dot, b, b_dot, x):
         rhs = b_dot - np.matmul(a_dot, x[..., None])[..., 0]
         return np.linalg.solve(a, rhs[..., None])[..., 0]
     return np.linalg.solve(a, b_dot - np.matmul(a_dot, x))
+
+
+def check_unshared(value, filename, line, col):
+    """Before ``y += v`` / ``y[i] = v`` where another name may share y: Python would update an array in place (the
+    other name sees it), srcgrad computes a new one — so an array is refused; numbers are simply rebound."""
+    if isinstance(value, np.ndarray):
+        import linecache
+
+        from srcgrad.errors import Location, UnsupportedSyntax  # only reached on the error path
+
+        raise UnsupportedSyntax(
+            "this update changes an array in place, and another name refers to the same array (an assignment "
+            "`y = x`, or a view such as `x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name "
+            "would not see the update",
+            Location(filename, line, col, linecache.getline(filename, line)),
+            hint="copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)",
+        )

@@ -238,9 +238,6 @@ def alias_then_update(x):
     return y * x
 
 
-@pytest.mark.xfail(strict=True, reason="`y = x; y += 1.0` is refused as an in-place array update when x is a numpy "
-                                       "scalar (kind 'maybe array'), although numpy scalars are immutable; the same "
-                                       "function works on a Python float")
 def test_update_of_alias_of_numpy_scalar():
     assert srcgrad.grad(alias_then_update)(np.float64(0.5)) == 2.0
 
