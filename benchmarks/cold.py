@@ -2,6 +2,8 @@
 
 Usage: ``python benchmarks/cold.py CASE_NAME``. Inputs are built and numpy and srcgrad imported before the
 clock starts; what is timed is the first ``srcgrad.grad(f, wrt=...)`` and then the first call of its result.
+The on-disk cache follows the environment (``SRCGRAD_CACHE``, ``SRCGRAD_CACHE_DIR``; run.py sets both); its counts
+(hits, misses...) are in the output.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def measure(name: str) -> dict:
         called = time.perf_counter()
     except Exception as error:
         return {"stage": stage, "error": error_text(error), "error_type": type(error).__name__}
-    return {"import": imported - start, "grad": generated - imported, "first_call": called - generated}
+    return {"import": imported - start, "grad": generated - imported, "first_call": called - generated,
+            "cache": srcgrad.cache.stats()}
 
 
 if __name__ == "__main__":

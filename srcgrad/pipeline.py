@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from srcgrad import adjoint, calls, codegen, emit, frontend, ir, lower, passes, runtime
+from srcgrad import adjoint, cache, calls, codegen, emit, frontend, ir, lower, passes, runtime
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
@@ -41,9 +41,10 @@ def generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict
     """Run every stage for one specialisation; unexpected failures become an InternalError with a location.
 
     ``as_tuple``: return the gradients as a tuple even for one parameter (``wrt`` was given as a tuple).
+    The on-disk cache (srcgrad/cache.py) is looked up first and written after a generation.
     """
     try:
-        return _generate(pf, wrt, mode, kinds, as_tuple)
+        return cache.cached(_generate, pf, wrt, mode, kinds, as_tuple)
     except SrcgradError:
         raise
     except Exception as exc:  # noqa: BLE001 - an internal failure must still name the user's code
