@@ -244,3 +244,25 @@ def test_update_of_alias_of_numpy_scalar():
 
 def test_update_of_alias_of_float():
     assert srcgrad.grad(alias_then_update)(0.5) == 2.0
+
+
+def power_of_loop_index(x, n):
+    return x ** n
+
+
+def numpy_power_of_int(x, n):
+    return np.power(x, n)
+
+
+@pytest.mark.xfail(strict=True, reason="the power rule computes n * x ** (n - 1): at x = 0 with n = 0 that is 0 * inf, "
+                                       "nan for numpy values and ZeroDivisionError for floats, where d/dx x**0 = 0")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("func", [power_of_loop_index, numpy_power_of_int])
+@pytest.mark.parametrize("x", [0.0, np.float64(0.0)], ids=["float", "float64"])
+def test_power_with_zero_exponent_at_zero(func, x):
+    assert srcgrad.grad(func)(x, 0) == 0.0
+
+
+def test_power_with_zero_exponent_elsewhere():
+    assert srcgrad.grad(power_of_loop_index)(0.5, 0) == 0.0
+    assert srcgrad.grad(power_of_loop_index)(0.0, 1) == 1.0
