@@ -444,7 +444,9 @@ class GradientBuilder(ProgramBuilder):
         if isinstance(loop, ir.For):
             body_defined.add(loop.target)
         written = self._written_adjoints(loop.body)
-        if not written:
+        # A loop-carried variable with a gradient on entry that the body rebinds (even to a constant) loses it.
+        rebound = [v for v in loop.carried if self.adj_names.get(v) in self.assigned]
+        if not written and not rebound:
             return []
         outer = sorted(self.adj(v) for v in written if v not in body_defined)
         pre = []
@@ -457,7 +459,10 @@ class GradientBuilder(ProgramBuilder):
         if is_for:
             self.restored.add(loop.target)  # the reverse loop walks the range backwards: no need to record it
         body = self.reverse_block(loop.body, depth + 1)
-        for name in outer:
+        # Every iteration's reverse starts from the same state: an adjoint that held a value when the iteration
+        # began and was used up by a definition inside it (a loop-carried variable rebound in the body) is zero
+        # for the iteration before.
+        for name in sorted(start):
             if name not in self.assigned:
                 body.append(codegen.assign(name, self.zero_of(self._var_of(name))))
         self.assigned = start

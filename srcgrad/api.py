@@ -100,26 +100,27 @@ class Transform:
         return tuple(out)
 
     def specialise(self, values: list) -> pipeline.Generated:
-        kinds = self.kinds(values)
-        generated = self.by_kinds.get(kinds)
-        if generated is None:
-            with self.lock:
-                generated = self.by_kinds.get(kinds)
-                if generated is None:
-                    generated = pipeline.generate(self.pf, self.wrt, self.mode, dict(zip(self.params, kinds)),
-                                                  self.as_tuple)
-                    self.by_kinds[kinds] = generated
+        """The variant for the kinds of these argument values (generated on first use, once, under the lock)."""
+        generated = self.variant(self.kinds(values))
         self.last = generated
         return generated
 
     def generic(self) -> pipeline.Generated:
         """The variant that makes no assumption about argument kinds (what `emit` writes)."""
-        kinds = tuple(ARRAY for _ in self.params)
-        with self.lock:
-            if kinds not in self.by_kinds:
-                self.by_kinds[kinds] = pipeline.generate(self.pf, self.wrt, self.mode,
-                                                         dict(zip(self.params, kinds)), self.as_tuple)
-        return self.by_kinds[kinds]
+        return self.variant(tuple(ARRAY for _ in self.params))
+
+    def variant(self, kinds: tuple[str, ...]) -> pipeline.Generated:
+        generated = self.by_kinds.get(kinds)
+        if generated is None:
+            with self.lock:
+                generated = self.by_kinds.get(kinds)
+                if generated is None:
+                    generated = self.generate(dict(zip(self.params, kinds)))
+                    self.by_kinds[kinds] = generated
+        return generated
+
+    def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+        return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
 
 
 def check_differentiable(name: str, value: Any) -> None:

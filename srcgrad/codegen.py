@@ -219,6 +219,15 @@ _FOLD_BIN = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult:
              ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b}
 
 
+_FOLD_CMP = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+             ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+
+
+def _is_number_types(node: ast.expr) -> bool:
+    """``(int, float)`` in a rule: the test ``isinstance(y, (int, float))`` is folded for a constant y."""
+    return isinstance(node, ast.Tuple) and [getattr(e, "id", None) for e in node.elts] == ["int", "float"]
+
+
 def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
     """Fold constants and algebraic identities that hold exactly."""
     env = env or {}
@@ -257,6 +266,15 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
                     return ast.Constant(value=a is b)
                 if isinstance(node.ops[0], ast.IsNot):
                     return ast.Constant(value=a is not b)
+                if type(a) in (int, float) and type(b) in (int, float) and type(node.ops[0]) in _FOLD_CMP:
+                    return ast.Constant(value=_FOLD_CMP[type(node.ops[0])](a, b))
+            return node
+
+        def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+            self.generic_visit(node)
+            if all(isinstance(v, ast.Constant) and isinstance(v.value, bool) for v in node.values):
+                values = [v.value for v in node.values]
+                return ast.Constant(value=all(values) if isinstance(node.op, ast.And) else any(values))
             return node
 
         def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
@@ -268,6 +286,9 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
         def visit_Call(self, node: ast.Call) -> ast.expr:
             self.generic_visit(node)
             func = node.func
+            if isinstance(func, ast.Name) and func.id == "isinstance" and len(node.args) == 2 \
+                    and isinstance(node.args[0], ast.Constant) and _is_number_types(node.args[1]):
+                return ast.Constant(value=type(node.args[0].value) in (int, float))
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and env.get(func.value.id) is math and not node.keywords \
                     and all(_is_num(a) for a in node.args):

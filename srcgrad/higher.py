@@ -22,7 +22,6 @@ import numpy as np
 
 from srcgrad import api, pipeline
 from srcgrad.errors import InvalidArgument
-from srcgrad.passes import ARRAY
 
 
 class ForwardTransform(api.Transform):
@@ -32,28 +31,8 @@ class ForwardTransform(api.Transform):
         super().__init__(func, wrt, style)
         self.style = style
 
-    def specialise(self, values: list) -> pipeline.Generated:
-        kinds = self.kinds(values)
-        generated = self.by_kinds.get(kinds)
-        if generated is None:
-            with self.lock:
-                generated = self.by_kinds.get(kinds)
-                if generated is None:
-                    generated = pipeline.generate_forward(self.pf, self.wrt, dict(zip(self.params, kinds)),
-                                                          self.style)
-                    self.by_kinds[kinds] = generated
-        self.last = generated
-        return generated
-
-    def generic(self) -> pipeline.Generated:
-        return self.specialise_kinds(tuple(ARRAY for _ in self.params))
-
-    def specialise_kinds(self, kinds: tuple) -> pipeline.Generated:
-        with self.lock:
-            if kinds not in self.by_kinds:
-                self.by_kinds[kinds] = pipeline.generate_forward(self.pf, self.wrt, dict(zip(self.params, kinds)),
-                                                                 self.style)
-        return self.by_kinds[kinds]
+    def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
 
 
 def _call_generated(transform: api.Transform, function: Callable, values: list, extra: dict) -> Any:

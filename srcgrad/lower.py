@@ -75,7 +75,8 @@ class Lowerer:
         self.block: list = []
         self.loops: list[_Loop] = []
         self.n_loops = 0
-        self.ret_name, self.returned_name = RET, RETURNED  # per function being lowered (or inlined)
+        # srcgrad's own variables (result, flags) never take a name the user's code mentions
+        self.ret_name, self.returned_name = self.synthetic(RET), self.synthetic(RETURNED)
         self.local_functions: dict[str, Any] = {}  # nested defs and lambdas bound to names: inlined at calls
         self.inlining: list[str] = []
 
@@ -306,7 +307,7 @@ class Lowerer:
     def lower_loop(self, node: Any, plan: tuple | None) -> None:
         """A loop: loop-carried names get a header version, copied back at the end of every iteration."""
         line = self.pf.file_line(node)
-        loop = _Loop(self.n_loops, node, [self.returned_name, self.ret_name])
+        loop = _Loop(node, [self.returned_name, self.ret_name], self.synthetic)
         self.n_loops += 1
         returned = self.returned_name if loop.returns else None
         for flag in (loop.break_name, returned if returned not in self.env else None):
@@ -758,6 +759,15 @@ class Lowerer:
         self.loaded |= new
         return stmt
 
+    def synthetic(self, base: str) -> str:
+        """A name for a variable srcgrad adds (a flag, the result): ``base``, or ``base_2``... when taken."""
+        name, k = base, 1
+        while name in self.used or name in self.locals:
+            k += 1
+            name = f"{base}_{k}"
+        self.used.add(name)
+        return name
+
     def fresh_user_name(self, base: str) -> str:
         k = 0
         while True:
@@ -823,12 +833,11 @@ RET, BREAK, CONTINUE, RETURNED = "ret", "broke", "skip", "returned"
 class _Loop:
     """The flags of one loop being lowered: raised by break / continue, read by guards and the exit test."""
 
-    def __init__(self, index: int, node: Any, result_names: list[str]):
-        suffix = "" if index == 0 else str(index + 1)
+    def __init__(self, node: Any, result_names: list[str], synthetic: Any):
         self.result_names = result_names  # the returned flag and the result variable of the enclosing function
         body = list(node.body)
-        self.break_name = BREAK + suffix if any(_contains_jump(s, gast.Break) for s in body) else None
-        self.continue_name = CONTINUE + suffix if any(_contains_jump(s, gast.Continue) for s in body) else None
+        self.break_name = synthetic(BREAK) if any(_contains_jump(s, gast.Break) for s in body) else None
+        self.continue_name = synthetic(CONTINUE) if any(_contains_jump(s, gast.Continue) for s in body) else None
         self.returns = any(_contains(s, gast.Return) for s in body)
 
     def flags(self) -> list[str]:

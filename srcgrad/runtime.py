@@ -49,7 +49,9 @@ def match_grad(g, x):
     if type(x) in (float, int, bool):
         return float(g) if np.ndim(g) == 0 else float(np.sum(g))
     x_arr = np.asarray(x)
-    dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.float64
+    dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.dtype(np.float64)
+    if np.ndim(g) < x_arr.ndim:  # an adjoint that is the same everywhere (a folded constant) fills x's shape
+        g = np.broadcast_to(g, x_arr.shape)
     g = unbroadcast(g, x_arr)
     if isinstance(x, np.generic):
         return dtype.type(g)
@@ -772,3 +774,12 @@ def check_unshared(value, filename, line, col):
             Location(filename, line, col, linecache.getline(filename, line)),
             hint="copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)",
         )
+
+
+def power_base_grad(x, y):
+    """d(x ** y)/dx = y * x ** (y - 1), and 0 where y == 0 (also at x == 0, where the formula gives 0 * inf)."""
+    if np.ndim(y) == 0:
+        return y * np.power(x, y - 1.0) if y != 0 else 0.0 * np.asarray(x, dtype=float)
+    y = np.asarray(y)
+    safe = np.where(y == 0, 1.0, y)
+    return np.where(y == 0, 0.0, safe * np.power(x, safe - 1.0))

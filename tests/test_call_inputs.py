@@ -133,8 +133,6 @@ def test_integer_arguments_get_float_gradients():
     assert g.dtype == np.float32
 
 
-@pytest.mark.xfail(strict=True, reason="runtime.match_grad calls np.float64.type for a numpy integer or bool scalar: "
-                                       "AttributeError (now reported as an InternalError)")
 @pytest.mark.parametrize("value", [np.int64(3), np.int32(3), np.bool_(True)], ids=["int64", "int32", "bool_"])
 def test_numpy_integer_scalar_gets_float64_gradient(value):
     g = fresh()(value, 2.0)

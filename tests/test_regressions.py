@@ -143,8 +143,6 @@ def swap_in_loop(y):
     return y * 2.0
 
 
-@pytest.mark.xfail(strict=True, reason="a loop-carried variable overwritten by a constant inside a loop keeps its "
-                                       "adjoint: the reverse sweep passes y_bar through (gradient 2.0, not 0.0)")
 @pytest.mark.parametrize("func", [overwrite_in_for, overwrite_in_while, swap_in_loop])
 def test_loop_overwrites_variable_with_constant(func):
     check_grad(func, 0.3)
@@ -179,9 +177,6 @@ def copy_of_carried_value(x):
     return y
 
 
-@pytest.mark.xfail(strict=True, reason="a variable assigned in a loop from a value that does not depend on its "
-                                       "previous value, and read after the loop, gets the adjoints of every iteration: "
-                                       "d/dx of `for _ in range(3): s = x * 2.0; return s` is 6.0, not 2.0")
 @pytest.mark.parametrize("func,expected", [(assigned_in_loop_read_after, 2.0), (accumulated_and_read_after, 8.0),
                                            (parameter_overwritten_in_loop, 2.0), (copy_of_carried_value, 2.25)])
 def test_variable_overwritten_in_loop(func, expected):
@@ -219,14 +214,10 @@ def user_variable_returned(x):
     return x + returned[0]
 
 
-@pytest.mark.xfail(strict=True, reason="a user variable named `broke` shares the name of the break flag: wrong value "
-                                       "and gradient (2.1 instead of 5.5125)")
 def test_user_variable_named_like_break_flag():
     check_grad(user_variable_broke, 0.7)
 
 
-@pytest.mark.xfail(strict=True, reason="user variables named `skip` / `returned` share the names of the continue / "
-                                       "return flags: ValueError 'truth value of an array' in the generated code")
 @pytest.mark.parametrize("func", [user_variable_skip, user_variable_returned])
 def test_user_variables_named_like_flags(func):
     check_grad(func, 0.7)
@@ -254,8 +245,6 @@ def numpy_power_of_int(x, n):
     return np.power(x, n)
 
 
-@pytest.mark.xfail(strict=True, reason="the power rule computes n * x ** (n - 1): at x = 0 with n = 0 that is 0 * inf, "
-                                       "nan for numpy values and ZeroDivisionError for floats, where d/dx x**0 = 0")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("func", [power_of_loop_index, numpy_power_of_int])
 @pytest.mark.parametrize("x", [0.0, np.float64(0.0)], ids=["float", "float64"])

@@ -139,7 +139,9 @@ def match_grad(g, x):
     if type(x) in (float, int, bool):
         return float(g) if np.ndim(g) == 0 else float(np.sum(g))
     x_arr = np.asarray(x)
-    dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.float64
+    dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.dtype(np.float64)
+    if np.ndim(g) < x_arr.ndim:  # an adjoint that is the same everywhere (a folded constant) fills x's shape
+        g = np.broadcast_to(g, x_arr.shape)
     g = unbroadcast(g, x_arr)
     if isinstance(x, np.generic):
         return dtype.type(g)

@@ -17,6 +17,7 @@ from srcgrad.runtime import (
     builtin_sum_grad,
     matmul_grad_left,
     matmul_grad_right,
+    power_base_grad,
     setitem,
     setitem_rest_grad,
     setitem_value_grad,
@@ -47,12 +48,14 @@ def truediv(g, ans, x, y):
 
 @defgrad(operator.pow, broadcast=True, out_kind="same", name="pow")
 def power(g, ans, x, y):
-    return g * y * x ** (y - 1), g * ans * np.log(np.where(x == 0, 1.0, x))
+    return (g * (y * x ** (y - 1) if y != 0 else 0.0 * x) if isinstance(y, (int, float))
+            else g * power_base_grad(x, y)), g * ans * np.log(np.where(x == 0, 1.0, x))
 
 
 @defgrad(operator.pow, scalar=True)
 def power_scalar(g, ans, x, y):
-    return g * y * x ** (y - 1), (g * ans * math.log(x) if x > 0 else (0.0 * g if x == 0 else math.nan))
+    return (g * y * x ** (y - 1) if y != 0 else 0.0 * g), (g * ans * math.log(x) if x > 0 else
+                                                            (0.0 * g if x == 0 else math.nan))
 
 
 @defgrad(operator.neg, out_kind="same", name="neg")

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from srcgrad.rules.registry import defgrad, nondifferentiable
-from srcgrad.runtime import clip_bound_grad, clip_grad
+from srcgrad.runtime import clip_bound_grad, clip_grad, power_base_grad
 
 # --- arithmetic ---------------------------------------------------------------------------------------------------
 
@@ -64,12 +64,14 @@ def reciprocal(g, ans, x):
 
 @defgrad(np.power, broadcast=True)
 def power(g, ans, x1, x2):
-    return g * x2 * np.power(x1, x2 - 1.0), g * ans * np.log(np.where(x1 == 0, 1.0, x1))
+    return (g * (x2 * np.power(x1, x2 - 1.0) if x2 != 0 else 0.0 * x1) if isinstance(x2, (int, float))
+            else g * power_base_grad(x1, x2)), g * ans * np.log(np.where(x1 == 0, 1.0, x1))
 
 
 @defgrad(np.float_power, broadcast=True)
 def float_power(g, ans, x1, x2):
-    return g * x2 * np.float_power(x1, x2 - 1.0), g * ans * np.log(np.where(x1 == 0, 1.0, x1))
+    return (g * (x2 * np.float_power(x1, x2 - 1.0) if x2 != 0 else 0.0 * x1) if isinstance(x2, (int, float))
+            else g * power_base_grad(x1, x2)), g * ans * np.log(np.where(x1 == 0, 1.0, x1))
 
 
 @defgrad(np.square)
