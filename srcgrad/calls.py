@@ -103,8 +103,7 @@ def _generate(v: HelperVariant) -> None:
     pf = parsed(v.func)
     fn = lower.lower(pf)
     fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
-    taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-    scope = codegen.Scope(taken, pf.resolve)
+    scope = codegen.scope_for(fn, pf.resolve)
     g = scope.local("g")
     saved = scope.local("saved")
     # The pair's own names are bound first, so a recursive call inside refers to the same cells.
@@ -195,8 +194,7 @@ def _generate_jvp(v: HelperVariant) -> None:
     pf = parsed(v.func)
     fn = lower.lower(pf)
     fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
-    taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-    scope = codegen.Scope(taken, pf.resolve)
+    scope = codegen.scope_for(fn, pf.resolve)
     v.fwd_name = scope.bind(f"{fn.name}_jvp", v.fwd)
     tangent_params = {p: scope.local(f"{p}_dot") for p in v.varied}
     program, tangent = forward.build_tangent_program(

@@ -27,9 +27,10 @@ _MISSING = object()
 class Scope:
     """Allocates the names of generated code: locals (temporaries, adjoints) and bound objects (closure cells)."""
 
-    def __init__(self, taken: set[str], user_resolve: Any = None):
+    def __init__(self, taken: set[str], user_resolve: Any = None, locals_: set[str] | None = None):
         self.taken = set(taken)  # names that must not be reused (user locals and every name the user refers to)
         self.user_resolve = user_resolve or (lambda name: _MISSING)
+        self.locals = set(locals_ or ())  # the function's own variables: never a binding, whatever they shadow
         self.bound: dict[str, Any] = {}  # name -> object, in binding order (deterministic)
         self._by_id: dict[int, str] = {}
 
@@ -45,7 +46,7 @@ class Scope:
         if id(obj) in self._by_id:
             return self._by_id[id(obj)]
         name, k = preferred, 0
-        while (name in self.taken and self.user_resolve(name) is not obj) or (
+        while name in self.locals or (name in self.taken and self.user_resolve(name) is not obj) or (
             name in self.bound and self.bound[name] is not obj
         ):
             k += 1
@@ -53,6 +54,13 @@ class Scope:
         self.bound[name] = obj
         self._by_id[id(obj)] = name
         return name
+
+
+def scope_for(fn: ir.Function, user_resolve: Any) -> Scope:
+    """The scope of a generated function: the user's names and the function's own variables are taken; a global the
+    user refers to may be shared when it is the very object srcgrad binds (``np`` is numpy)."""
+    own = set(fn.params) | {op.target for op in ir.walk_ops(fn.body)} | fn.local_names
+    return Scope(set(fn.used_names) | own, user_resolve, own)
 
 
 # --- IR -> ast ---------------------------------------------------------------------------------------------------

@@ -209,6 +209,7 @@ class Function:
     source_lines: dict[int, str] = field(default_factory=dict)  # absolute line -> text, for comments and errors
     signature: str = ""  # the parameter list as the user wrote it (defaults included)
     used_names: frozenset = frozenset()  # every identifier the user's source mentions (never reused)
+    local_names: frozenset = frozenset()  # the user's local variables and parameters (names bound in the function)
 
     def __str__(self) -> str:
         return format_function(self)

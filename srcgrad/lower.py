@@ -131,7 +131,7 @@ class Lowerer:
         return ir.Function(
             name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
             first_line=self.pf.line_offset + self.node.lineno, source_lines=source_lines,
-            signature=self.signature_text(), used_names=frozenset(self.used),
+            signature=self.signature_text(), used_names=frozenset(self.used), local_names=frozenset(self.locals),
         )
 
     def signature_text(self) -> str:

@@ -59,8 +59,7 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
               as_tuple: bool) -> Generated:
     fn = lower_function(pf)
     fn, facts = passes.run_passes(fn, wrt, kinds, calls.return_kind)
-    taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-    scope = codegen.Scope(taken, pf.resolve)
+    scope = codegen.scope_for(fn, pf.resolve)
     seed = scope.local("seed") if mode == "vjp" else None
     program = adjoint.build_program(fn, facts, wrt, scope, mode, seed, calls.variant)
     returns = list(program.results)
@@ -122,8 +121,7 @@ def _generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[s
 
     fn = lower_function(pf)
     fn, facts = passes.run_passes(fn, wrt, kinds, calls.return_kind)
-    taken = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-    scope = codegen.Scope(taken, pf.resolve)
+    scope = codegen.scope_for(fn, pf.resolve)
     suffix = {"jvp": "_dot", "direction": "_dir", "unit": ""}[style]
     extra = [scope.local(f"{p}{suffix}") for p in wrt] if suffix else []
     if style == "unit":

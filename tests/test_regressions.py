@@ -255,3 +255,14 @@ def test_power_with_zero_exponent_at_zero(func, x):
 def test_power_with_zero_exponent_elsewhere():
     assert srcgrad.grad(power_of_loop_index)(0.5, 0) == 0.0
     assert srcgrad.grad(power_of_loop_index)(0.0, 1) == 1.0
+
+
+# --- found while building the cache (issue 6) ----------------------------------------------------------------------
+
+
+def parameter_named_np(x, np):  # noqa: F811 - a parameter shadowing the module name on purpose
+    return numpy.sum(numpy.sin(x)) * np
+
+
+def test_parameter_shadowing_a_module_name():
+    assert srcgrad.grad(parameter_named_np)(0.3, 2.0) == pytest.approx(2.0 * math.cos(0.3))
