@@ -99,11 +99,15 @@ def parse(func: Any) -> ParsedFunction:
     except SyntaxError as exc:
         raise SourceUnavailable(f"cannot parse the source of {func.__qualname__}: {exc}") from None
     node = module.body[0]
-    if not isinstance(node, gast.FunctionDef):
-        raise SourceUnavailable(f"the source of {func.__qualname__} is not a `def` statement")
-    node.decorator_list = []
     start = max(start, 1)
     file_lines = {start + i: ln for i, ln in enumerate(lines)}
+    if not isinstance(node, gast.FunctionDef):
+        if isinstance(node, gast.AsyncFunctionDef):
+            where = ParsedFunction(func, node, filename, start - 1, col_offset, file_lines, dedented)
+            raise UnsupportedSyntax(f"srcgrad cannot differentiate {describe('AsyncFunctionDef')}",
+                                    where.location(node), hint=HINTS["AsyncFunctionDef"])
+        raise SourceUnavailable(f"the source of {func.__qualname__} is not a `def` statement")
+    node.decorator_list = []
     return ParsedFunction(func, node, filename, start - 1, col_offset, file_lines, dedented)
 
 
@@ -183,28 +187,31 @@ def fence(pf: ParsedFunction, supported: set[str] | None = None) -> None:
             pf.location(bad if hasattr(bad, "lineno") else pf.node),
             hint="list the parameters explicitly",
         )
-    for node in _walk_body(pf.node):
+    for node, positioned in _walk_body(pf.node):
         kind = type(node).__name__
         if kind not in allowed:
             raise UnsupportedSyntax(
                 f"srcgrad cannot differentiate {describe(kind)}",
-                pf.location(node),
+                pf.location(positioned),
                 hint=HINTS.get(kind, "rewrite this with the supported subset (see the README, 'What srcgrad "
                                "differentiates')"),
             )
 
 
 def _walk_body(fn: gast.FunctionDef):
-    # The function's own annotations, defaults and returns annotation are evaluated by Python, not by srcgrad.
-    stack = list(reversed(fn.body))
-    yield fn
+    """Every node of the body with the nearest node that has a source position (operators have none: an error about
+    ``a ^ b`` points at the expression). The function's own annotations and defaults are Python's business."""
+    stack = [(n, n) for n in reversed(fn.body)]
+    yield fn, fn
     while stack:
-        node = stack.pop()
-        yield node
+        node, positioned = stack.pop()
+        if getattr(node, "lineno", None) is not None:
+            positioned = node
+        yield node, positioned
         if isinstance(node, gast.AnnAssign):
             children = [node.target] + ([node.value] if node.value is not None else [])
         elif isinstance(node, gast.Name):
             children = [node.ctx]
         else:
             children = list(gast.iter_child_nodes(node))
-        stack.extend(reversed(children))
+        stack.extend((c, positioned) for c in reversed(children))
