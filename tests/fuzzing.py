@@ -164,20 +164,13 @@ class KnownBug:
 # Delete an entry when its bug is fixed (its strict-xfail test then fails as a reminder). ``scripts/fuzz.py
 # --known-bugs`` ignores this table: everything is generated and every failure counts.
 KNOWN_BUGS: dict[str, KnownBug] = {
-    "loop_overwrite": KnownBug(
-        "a variable assigned in a loop from a value that does not depend on its previous value, and read after the "
-        "loop, gets the adjoints of every iteration", "test_variable_overwritten_in_loop", avoid=True),
-    "flag_names": KnownBug(
-        "user variables named broke / skip / returned share the names of srcgrad's loop flags",
-        "test_user_variables_named_like_flags", avoid=True),
-    "power_zero": KnownBug(
-        "x ** n at x = 0 with n = 0: the power rule gives nan (numpy) or ZeroDivisionError (floats), not 0",
-        "test_power_with_zero_exponent_at_zero", avoid=True),
-    # Fixed: "array_augassign" (`a += b` on an aliased array, now refused), "fabs" (math.fabs of a numpy scalar),
-    # "helper_unused_param" (NameError in a helper's reverse sweep, matched by the pattern
-    # r"in \w*bwd\w*\n[^\n]*zeros_like\((\w+)\)[^\n]*\n(?:[ \t^~]*\n)?NameError").
+    # None open. Fixed, with the tests that found them: "array_augassign" (`a += b` on an aliased array, now refused),
+    # "fabs" (math.fabs of a numpy scalar), "helper_unused_param" (NameError in a helper's reverse sweep),
+    # "loop_overwrite" (a variable overwritten in a loop kept the adjoints of every iteration), "flag_names" (user
+    # variables named broke / skip / returned), "power_zero" (x ** 0 at 0). An entry looks like
+    # "power_zero": KnownBug("x ** n at x = 0 with n = 0: nan", "test_power_with_zero_exponent_at_zero", avoid=True),
+    # and the generator checks ``"power_zero" in self.avoid`` where it would produce the construct.
 }
-FLAG_NAMES = {"broke", "skip", "returned", "ret"}
 
 
 @dataclass
@@ -243,7 +236,7 @@ class Generator:
         return self.draw(st.integers(lo, hi))
 
     def fresh(self, pool: list[str]) -> str:
-        free = [n for n in pool if n not in self.taken and not ("flag_names" in self.avoid and n in FLAG_NAMES)]
+        free = [n for n in pool if n not in self.taken]
         name = self.pick(free) if free else f"v{len(self.taken)}"
         self.taken.add(name)
         return name
@@ -296,9 +289,8 @@ class Generator:
             ints = scope.of(INT)
             forms = ["(({0} * {0} + 0.5) ** 0.5)", "({0} ** 2.0)", "(({0} * {0} + 1.0) ** math.sin({1}))",
                      "math.pow({0} * {0} + 1.0, 1.5)"]
-            if ints:  # an int exponent, which may be 0 (see KNOWN_BUGS)
-                i = self.pick(ints)
-                forms.append("({0} ** " + (f"({i} + 1)" if "power_zero" in self.avoid else i) + ")")
+            if ints:  # an int exponent, which may be 0
+                forms.append("({0} ** " + self.pick(ints) + ")")
             return tmpl(self.pick(forms), e(), e())
         if kind == "math":
             form = self.pick([
@@ -494,8 +486,6 @@ class Generator:
         name = self.pick(names)
         t = scope.types[name]
         scope.fresh_arrays.discard(name)
-        if ctx.loops and "loop_overwrite" in self.avoid:  # the new value reads the old one (see KNOWN_BUGS)
-            return [line(tmpl(name + " = " + name + " * 0.5 + {}", self.expr(t, scope, 2)))]
         if t == S and self.chance(30):  # a contracting update keeps loops bounded
             return [line(tmpl(name + " = " + name + " * 0.5 + {}", self.expr(S, scope, 2)))]
         return [line(tmpl(name + " = {}", self.expr(t, scope, 3)))]
@@ -519,8 +509,6 @@ class Generator:
 
     def stmt_tuple(self, scope: Scope, ctx: Context) -> list:
         names = self.rebindable(scope, S)
-        if ctx.loops and "loop_overwrite" in self.avoid:
-            names = []  # a swap overwrites both names with values that do not read them (see KNOWN_BUGS)
         if len(names) >= 2 and self.chance(50):
             p, q = self.pick(names), self.pick(names)
             if p != q:
@@ -882,7 +870,7 @@ class Outcome:
 H_SMALL, H_LARGE = 1e-6, 1e-3
 # Errors srcgrad raises by design on programs the generator may produce (not failures): `y += x` on an array that
 # another name also refers to (srcgrad computes a new array, so it refuses rather than be silently wrong).
-REFUSALS = re.compile(r"updates an array in place")
+REFUSALS = re.compile(r"an array in place, and another name refers to the same array")
 
 
 class _Evaluator:
