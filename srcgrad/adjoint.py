@@ -640,6 +640,8 @@ def _pure(op: ir.Op) -> bool:
     """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
     ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``); those stay, so the gradient fails where the
     function fails. numpy only warns, so numpy operations may go."""
+    if op.keep:
+        return False
     if op.form.kind == "copy":
         return True
     if op.rule is None or op.form.kind == "append":

@@ -123,6 +123,7 @@ class Op:
     inplace: bool = False  # from `x op= v`: in place when x is an array
     alias: bool = False  # a user's `y = x`: both names refer to one object
     guard_shared: bool = False  # an in-place update of a value another name may share: checked when it runs
+    keep: bool = False  # computed even when unused: it reads a name that may be unbound (it raises as Python would)
 
     def operands(self) -> list[Operand]:
         """The atomic operands (indices flattened) this op reads."""

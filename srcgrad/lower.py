@@ -78,6 +78,7 @@ class Lowerer:
         # srcgrad's own variables (result, flags) never take a name the user's code mentions
         self.ret_name, self.returned_name = self.synthetic(RET), self.synthetic(RETURNED)
         self.local_functions: dict[str, Any] = {}  # nested defs and lambdas bound to names: inlined at calls
+        self.maybe_unbound: set[str] = set()  # versions assigned on some paths only
         self.inlining: list[str] = []
 
     # --- names -----------------------------------------------------------------------------------------------
@@ -117,6 +118,7 @@ class Lowerer:
     # --- entry -----------------------------------------------------------------------------------------------
 
     def lower(self) -> ir.Function:
+        self.init_returned_flag(self.node)
         self.lower_block(list(self.node.body), top=True)
         body = self.block
         if not body or not isinstance(body[-1], ir.Return):
@@ -127,6 +129,12 @@ class Lowerer:
                     self.node, f"{self.node.name} must return a value on every path",
                     hint="end the function with `return <value>`",
                 )
+        for op in ir.walk_ops(body):  # a read of a possibly unbound name must run, so it fails where Python does
+            if any(isinstance(a, ir.Var) and a.name in self.maybe_unbound for a in op.operands()):
+                op.keep = True
+        # ... and such a name starts as None, so the copies srcgrad adds (loop headers, joins) never fail first
+        line = self.pf.file_line(self.node)
+        body[:0] = [_copy(v, ir.Const(None), line) for v in sorted(self.maybe_unbound)]
         source_lines = {k: v.rstrip("\n") for k, v in self.pf.file_lines.items()}
         return ir.Function(
             name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
@@ -174,6 +182,13 @@ class Lowerer:
                 guard = self.guard(flags, rest[0])
                 self.emit_if(guard, rest, [], rest[0])
                 return
+
+    def init_returned_flag(self, fn_node: Any) -> None:
+        """A function that returns from inside a loop gets its `returned` flag at its start, so the flag is bound on
+        every path (code after an early return is lowered once per path that reaches it)."""
+        loops = [n for n in gast.walk(fn_node) if isinstance(n, (gast.For, gast.While)) and n is not fn_node]
+        if any(_contains(loop, gast.Return) for loop in loops):
+            self.assign_name(self.returned_name, ir.Const(False), fn_node, retarget=False)
 
     def set_result(self, stmt: Any) -> None:
         if stmt.value is None:
@@ -229,7 +244,8 @@ class Lowerer:
             if a == b:
                 self.env[n] = a
             elif a is None or b is None:
-                self.env[n] = a or b  # defined on one path only: reading it after the if is the user's NameError
+                self.env[n] = a or b  # defined on one path only: reading it after the if may raise, as in Python
+                self.maybe_unbound.add(a or b)
             else:
                 joined = self.new_version(n)
                 line = self.pf.file_line(node)
@@ -709,6 +725,7 @@ class Lowerer:
                 return self.value(fnode.body)
             self.locals |= {self.ret_name, self.returned_name}
             self.loaded |= {self.ret_name, self.returned_name}
+            self.init_returned_flag(fnode)
             self.lower_block(list(fnode.body))
             if self.ret_name not in self.env:
                 raise self.reject(fnode, f"the nested function `{name}` returns nothing",

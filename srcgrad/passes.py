@@ -271,7 +271,7 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 
 def _keep(op: ir.Op) -> bool:
-    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared
+    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared or op.keep
 
 
 def _reads(stmt) -> list[ir.Var]:
