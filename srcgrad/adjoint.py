@@ -94,6 +94,15 @@ class ProgramBuilder:
             return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
         return codegen.op_value(op)
 
+    def forward_statements(self, op: ir.Op) -> list:
+        """The op in the forward sweep: ``xs.append(v); xs_1 = xs`` for an append, else ``target = value``."""
+        if op.form.kind == "append":
+            lst = codegen.operand(op.args[0])
+            method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
+            return [ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])),
+                    codegen.assign(op.target, codegen.operand(op.args[0]))]
+        return [codegen.assign(op.target, self.forward_value(op))]
+
     def zero_of(self, var: str) -> ast.expr:
         if self.facts.kinds.get(var) == SCALAR:
             return ast.Constant(value=0.0)
@@ -562,13 +571,8 @@ class GradientBuilder(ProgramBuilder):
                 targets = ast.Tuple(elts=[ast.Name(id=op.target, ctx=ast.Store()),
                                           ast.Name(id=saved, ctx=ast.Store())], ctx=ast.Store())
                 out.append(ast.Assign(targets=[targets], value=call, lineno=0))
-            elif op.form.kind == "append":
-                lst = codegen.operand(op.args[0])
-                method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
-                out.append(ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])))
-                out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
             else:
-                out.append(codegen.assign(op.target, self.forward_value(op)))
+                out.extend(self.forward_statements(op))
             for lst_name, n in records.get(id(op), []):
                 length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
                                   keywords=[])

@@ -123,6 +123,15 @@ class Transform:
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
 
 
+def split_last(args: tuple, kwargs: dict, key: str, name: str, what: str) -> tuple[tuple, Any]:
+    """``g(*args, v)``: the trailing argument (or keyword ``key``) and the others; ``kwargs`` loses ``key``."""
+    if key in kwargs:
+        return args, kwargs.pop(key)
+    if args:
+        return args[:-1], args[-1]
+    raise InvalidArgument(f"{name}(*args, {key}): {what} is missing")
+
+
 def check_differentiable(name: str, value: Any) -> None:
     """A differentiated argument must be a real number or a real (or integer) array."""
     if type(value) in (float, int, bool):
@@ -251,12 +260,7 @@ def _make_dispatcher(transform: Transform, name: str) -> Callable:
 
     def dispatch(*args: Any, **kwargs: Any) -> Any:
         if vjp:
-            if "seed" in kwargs:
-                seed = kwargs.pop("seed")
-            elif args:
-                args, seed = args[:-1], args[-1]
-            else:
-                raise InvalidArgument(f"{name}(*args, seed): the seed (the output's adjoint) is missing")
+            args, seed = split_last(args, kwargs, "seed", name, "the seed (the output's adjoint)")
             if type(seed) is not float:
                 check_seed(name, seed)
         if kwargs or len(args) != n_params:

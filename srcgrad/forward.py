@@ -88,13 +88,7 @@ class TangentBuilder(ProgramBuilder):
         active = self.facts.is_active(op.target)
         if active and is_user_call(op):
             return self.call(op)
-        if op.form.kind == "append":
-            lst = codegen.operand(op.args[0])
-            method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
-            out.append(ast.Expr(value=ast.Call(func=method, args=[codegen.operand(op.args[1])], keywords=[])))
-            out.append(codegen.assign(op.target, codegen.operand(op.args[0])))
-        else:
-            out.append(codegen.assign(op.target, self.forward_value(op)))
+        out.extend(self.forward_statements(op))
         if active:
             out.extend(self.tangent(op))
         return out

@@ -53,12 +53,7 @@ def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
     transform = ForwardTransform(func, wrt, "jvp")
 
     def entry(*args: Any, **kwargs: Any) -> Any:
-        if "t" in kwargs:
-            t = kwargs.pop("t")
-        elif args:
-            args, t = args[:-1], args[-1]
-        else:
-            raise InvalidArgument(f"{func.__name__}_jvp(*args, t): the tangent t is missing")
+        args, t = api.split_last(args, kwargs, "t", f"{func.__name__}_jvp", "the tangent")
         values = transform.bind(args, kwargs)
         generated = transform.specialise(values)
         tangents = tuple(t) if transform.as_tuple else (t,)
@@ -115,12 +110,7 @@ def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
     second = _SecondOrder(func, wrt)
 
     def entry(*args: Any, **kwargs: Any) -> Any:
-        if "v" in kwargs:
-            v = kwargs.pop("v")
-        elif args:
-            args, v = args[:-1], args[-1]
-        else:
-            raise InvalidArgument(f"{func.__name__}_hvp(*args, v): the vector v is missing")
+        args, v = api.split_last(args, kwargs, "v", f"{func.__name__}_hvp", "the vector")
         values = second.direction.bind(args, kwargs)
         return second.hvp(values, v)
 
