@@ -93,8 +93,6 @@ def test_stage_failure_is_internal_error(module, name, entry, monkeypatch):
     assert "KeyError" in str(info.value) and isinstance(info.value.__cause__, KeyError)
 
 
-@pytest.mark.xfail(strict=True, reason="srcgrad.graph (srcgrad/graph.py) calls parse_and_fence and lower_function "
-                                       "without the InternalError wrapping: the raw KeyError reaches the user")
 @pytest.mark.parametrize("module,name", [(frontend, "fence"), (lower, "lower")], ids=["fence", "lower"])
 def test_graph_stage_failure_is_internal_error(module, name, monkeypatch):
     monkeypatch.setattr(module, name, boom)
