@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import pipeline
-from srcgrad.errors import InternalError, InvalidArgument, SrcgradError, call_failure, definition_location
+from srcgrad.errors import InvalidArgument, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.passes import ARRAY, SCALAR
 
@@ -40,15 +40,8 @@ class Transform:
             )
         self.func = func
         self.mode = mode
-        try:
+        with reading(func):
             self.pf = pipeline.parse_and_fence(func)
-        except SrcgradError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - an internal failure must still name the user's code
-            raise InternalError(
-                f"internal error while reading {getattr(func, '__qualname__', func)}: {type(exc).__name__}: {exc}",
-                definition_location(func), hint="this is a bug in srcgrad; please report it with this function",
-            ) from exc
         self.signature = inspect.signature(func)
         self.params = list(self.signature.parameters)
         self.as_tuple = isinstance(wrt, (tuple, list))

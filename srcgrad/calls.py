@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srcgrad import adjoint, codegen, emit, frontend, ir, lower, passes
-from srcgrad.errors import SrcgradError
 
 
 @dataclass
@@ -161,10 +160,6 @@ def helpers_of(bound: dict, seen: set | None = None) -> list[HelperVariant]:
                     out.append(v)
                     out.extend(helpers_of(v.bound, seen))
     return out
-
-
-def unsupported_call(fn: ir.Function, op: ir.Op, reason: str) -> SrcgradError:
-    return SrcgradError(reason, passes.location(fn, op))
 
 
 _JVP_VARIANTS: dict[tuple, HelperVariant] = {}

@@ -13,6 +13,7 @@ import linecache
 import os
 import re
 import sysconfig
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,20 @@ def call_failure(exc: BaseException, pf: Any) -> InternalError | None:
         _generated_location(frames, pf),
         hint="this is a bug in srcgrad; please report it with this function and the arguments of the call",
     )
+
+
+@contextmanager
+def reading(func: Any):
+    """Around parsing/fencing/lowering ``func``: an unexpected failure becomes an InternalError at its ``def``."""
+    try:
+        yield
+    except SrcgradError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an internal failure must still name the user's code
+        raise InternalError(
+            f"internal error while reading {getattr(func, '__qualname__', func)}: {type(exc).__name__}: {exc}",
+            definition_location(func), hint="this is a bug in srcgrad; please report it with this function",
+        ) from exc
 
 
 def definition_location(func: Any) -> Location | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from srcgrad import ir, pipeline
-from srcgrad.errors import InternalError, SrcgradError, definition_location
+from srcgrad.errors import reading
 
 INSTALL_HINT = (
     "install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; Fedora: `dnf install graphviz`; macOS: "
@@ -123,17 +123,10 @@ def graph(func: Callable, *, adjoint: bool = False, wrt: int | str | tuple | Non
         if wrt is None:
             wrt = tuple(transform.wrt) if transform.as_tuple else transform.wrt[0]
         func = transform.func
-    try:
+    with reading(func):
         if transform is None:
             pf = pipeline.parse_and_fence(func)
         function = pipeline.lower_function(pf)
-    except SrcgradError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - an internal failure must still name the user's code
-        raise InternalError(
-            f"internal error while reading {getattr(func, '__qualname__', func)}: {type(exc).__name__}: {exc}",
-            definition_location(func), hint="this is a bug in srcgrad; please report it with this function",
-        ) from exc
     return Graph(function, func, adjoint, 0 if wrt is None else wrt)
 
 

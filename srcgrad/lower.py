@@ -11,7 +11,6 @@ What holds:
 
 from __future__ import annotations
 
-import builtins
 import operator
 import types
 from dataclasses import dataclass
@@ -21,9 +20,10 @@ import gast
 import numpy as np
 
 from srcgrad import ir
-from srcgrad.errors import NoRuleError, UnsupportedSyntax
+from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
+from srcgrad.runtime import setitem
 
 BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
@@ -74,7 +74,6 @@ class Lowerer:
         self.n_temps = 0
         self.block: list = []
         self.loops: list[_Loop] = []
-        self.n_loops = 0
         # srcgrad's own variables (result, flags) never take a name the user's code mentions
         self.ret_name, self.returned_name = self.synthetic(RET), self.synthetic(RETURNED)
         self.local_functions: dict[str, Any] = {}  # nested defs and lambdas bound to names: inlined at calls
@@ -324,7 +323,6 @@ class Lowerer:
         """A loop: loop-carried names get a header version, copied back at the end of every iteration."""
         line = self.pf.file_line(node)
         loop = _Loop(node, [self.returned_name, self.ret_name], self.synthetic)
-        self.n_loops += 1
         returned = self.returned_name if loop.returns else None
         for flag in (loop.break_name, returned if returned not in self.env else None):
             if flag:
@@ -786,13 +784,8 @@ class Lowerer:
         return name
 
     def fresh_user_name(self, base: str) -> str:
-        k = 0
-        while True:
-            k += 1
-            name = f"{base}_c{k}" if k > 1 else f"{base}_c"
-            if name not in self.used and name not in self.locals:
-                self.used.add(name)
-                return name
+        """A variable srcgrad adds for the user's code (a comprehension's variable, an inlined result)."""
+        return self.synthetic(f"{base}_c")
 
     def sum_comprehension(self, node: Any) -> ir.Var:
         """``sum(f(v) for v in xs if c)`` is a loop that adds, no list needed."""
@@ -922,12 +915,6 @@ _BOOLOP_RULE = _opaque_rule("or")  # `or` of flags (never differentiated)
 _APPEND = ("method", "append")
 
 
-def _setitem_callee():
-    from srcgrad.runtime import setitem
-
-    return setitem
-
-
 class _Rename(gast.NodeTransformer):
     def __init__(self, renames: dict[str, str]):
         self.renames = renames
@@ -948,12 +935,10 @@ def _stored_targets(node: Any) -> set[str]:
     return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
-_SETITEM = _setitem_callee()
+_SETITEM = setitem
 
 
 def lower(pf: ParsedFunction) -> ir.Function:
     """Lower a fenced, parsed function to the linear IR."""
     return Lowerer(pf).lower()
 
-
-__all__ = ["lower", "Lowerer", "NoRuleError", "builtins"]

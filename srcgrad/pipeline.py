@@ -92,12 +92,6 @@ def _short(filename: str) -> str:
     return filename.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def kind_of(value: Any) -> str:
-    if type(value) in (float, int, bool):
-        return passes.SCALAR
-    return passes.ARRAY
-
-
 FORWARD_STYLES = ("jvp", "direction", "unit")
 
 
