@@ -19,6 +19,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from srcgrad import codegen, ir, runtime
 from srcgrad.errors import NonScalarOutput
 from srcgrad.passes import ARRAY, SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
@@ -128,6 +130,13 @@ class GradientBuilder(ProgramBuilder):
         self.adj_names: dict[str, str] = {}
         self.assigned: set[str] = set()
         self.array_adjoint: set[str] = set()  # adjoints that may hold numpy values
+        # Adjoints of arrays that may hold a number standing for an array of their value's shape filled with it (the
+        # adjoint of a full sum or mean, and what elementwise operations pass on from it): cheaper than the array.
+        self.uniform: set[str] = set()
+        defs: dict[str, list[ir.Op]] = {}
+        for op in ir.walk_ops(fn.body):
+            defs.setdefault(op.target, []).append(op)
+        self.single_defs = {name: ops[0] for name, ops in defs.items() if len(ops) == 1}
         self.loop_defined = _loop_defined(fn.body)
         self.pushes: dict[int, list[str]] = {}  # id(first op of a segment) -> names its reverse reads
         self.pushed_conditions: set[int] = set()  # ids of If statements whose condition is recorded
@@ -156,15 +165,22 @@ class GradientBuilder(ProgramBuilder):
         return self._tape
 
 
-    def accumulate(self, out: list, var: str, contribution: ast.expr, is_array: bool) -> None:
+    def accumulate(self, out: list, var: str, contribution: ast.expr, is_array: bool, uniform: bool = False) -> None:
         name = self.adj(var)
         if is_array:
             self.array_adjoint.add(name)
+        # ``uniform``: the contribution may be a number standing for an array of var's shape (see self.uniform).
+        uniform = (uniform or _is_number(contribution)) and self.facts.kind(ir.Var(var)) != SCALAR
         if name in self.assigned:
+            if not uniform:
+                self.uniform.discard(name)  # a sum with a whole array is a whole array
             total = ast.BinOp(left=self.adj_ref(name), op=ast.Add(), right=contribution)
             self.consts.pop(name, None)
             out.append(codegen.assign(name, codegen.simplify(total)))
-        elif _is_number(contribution) and not self.control_depth:
+            return
+        if uniform and not self.control_depth:
+            self.uniform.add(name)
+        if _is_number(contribution) and not self.control_depth:
             self.consts[name] = contribution  # propagated into its uses instead of assigned
             self.assigned.add(name)
         else:
@@ -178,10 +194,37 @@ class GradientBuilder(ProgramBuilder):
         return codegen.name(name)
 
     def materialize(self) -> list:
-        """Assign the adjoints still held as constants (before control flow, which reads them by name)."""
-        out = [codegen.assign(name, ast.Constant(value=c.value)) for name, c in self.consts.items()]
+        """Assign the adjoints still held as constants, and give uniform adjoints their arrays (before control flow,
+        which reads adjoints by name, the same code in every iteration)."""
+        out = [self.spread(name) if name in self.uniform else codegen.assign(name, ast.Constant(value=c.value))
+               for name, c in list(self.consts.items())]
+        out += [self.spread(name) for name in sorted(self.uniform) if name not in self.consts]
         self.consts.clear()
+        self.uniform.clear()
         return out
+
+    def spread(self, name: str) -> ast.stmt:
+        """``name = uniform_to(name, var)``: a uniform adjoint becomes an array of its value's shape."""
+        value = self.adj_ref(name)
+        self.consts.pop(name, None)
+        self.uniform.discard(name)
+        call = ast.Call(func=self.helper(runtime.uniform_to), args=[value, codegen.name(self._var_of(name))],
+                        keywords=[])
+        return codegen.assign(name, call)
+
+    def keeps_uniform(self, op: ir.Op) -> bool:
+        """Can ``op``'s reverse take a uniform adjoint as it is? Copies can, and elementwise operations whose array
+        operands all have the result's shape: each contribution is then the number, or an array of that shape,
+        and nothing is summed back to a smaller shape."""
+        if op.form.kind == "copy":
+            return True
+        rule = op.rule
+        if rule is None or is_user_call(op) or op.form.kind == "append":
+            return False
+        if not (rule.broadcast or isinstance(op.callee, np.ufunc) or op.form.kind == "unaryop"):
+            return False
+        return all(self.facts.same_shape(a.name, op.target) for a in op.operands()
+                   if isinstance(a, ir.Var) and (self.facts.kind(a) != SCALAR or a.name in self.facts.varied))
 
     def push(self, names: list[str]) -> ast.stmt:
         value = codegen.name(names[0]) if len(names) == 1 else ast.Tuple(
@@ -271,21 +314,29 @@ class GradientBuilder(ProgramBuilder):
         out = self._reverse_op(op, g_name)
         self.assigned.discard(g_name)  # the value is defined here: earlier values of the name start from zero
         self.consts.pop(g_name, None)
+        self.uniform.discard(g_name)
         return out
 
     def _reverse_op(self, op: ir.Op, g_name: str) -> list:
+        out: list = []
+        full_reduction = not self.control_depth and _full_sum_or_mean(self.fn, op)
+        uniform = g_name in self.uniform and not full_reduction  # (a full reduction's value is a number)
+        if uniform and not self.keeps_uniform(op):
+            out.append(self.spread(g_name))
+            uniform = False
         g = self.adj_ref(g_name)
         g_is_array = g_name in self.array_adjoint
-        out: list = []
         if op.form.kind == "copy":
             src = op.args[0]
             if isinstance(src, ir.Var) and src.name in self.facts.varied:
-                self.accumulate(out, src.name, g, g_is_array)
+                self.accumulate(out, src.name, g, g_is_array, uniform)
             return out
+        if full_reduction:
+            return self._reverse_full_reduction(op, g, out)
         if is_user_call(op):
-            return self._reverse_call(op, g)
+            return out + self._reverse_call(op, g)
         if op.form.kind == "append":
-            return self._reverse_append(op, g, g_is_array)
+            return out + self._reverse_append(op, g, g_is_array)
         rule = op.rule
         params = bind_params(self.fn, op)
         kinds = [self.facts.kind(a) for a in op.operands()]
@@ -321,9 +372,42 @@ class GradientBuilder(ProgramBuilder):
                 c = ast.Call(func=self.helper(runtime.unbroadcast), args=[c, codegen.operand(var)], keywords=[])
             grouped[var.name] = c if var.name not in grouped else ast.BinOp(
                 left=grouped[var.name], op=ast.Add(), right=c)
+        whole = {a.name for a in op.operands() if isinstance(a, ir.Var) and self.facts.kind(a) != SCALAR}
         for var_name, c in grouped.items():
-            self.accumulate(out, var_name, c, result_is_array)
+            self.accumulate(out, var_name, c, result_is_array, uniform and not _scaled_by(c, whole | {op.target}))
         return out
+
+    def _reverse_full_reduction(self, op: ir.Op, g: ast.expr, out: list) -> list:
+        """``np.sum(a)`` / ``np.mean(a)`` over every axis: ``a``'s adjoint is uniform, ``g`` (or ``g / a.size``)
+        everywhere, kept as that number until an operation needs the array (see self.uniform)."""
+        a = bind_params(self.fn, op)["a"]
+        if not (isinstance(a, ir.Var) and a.name in self.facts.varied):
+            return out
+        if op.rule.name == "np.mean":
+            np_size = ast.Attribute(value=codegen.name(self.scope.bind("np", np)), attr="size", ctx=ast.Load())
+            size = ast.Call(func=np_size, args=[codegen.name(self._same_shape_source(a.name))], keywords=[])
+            g = ast.BinOp(left=g, op=ast.Div(), right=size)
+        self.accumulate(out, a.name, g, True, uniform=True)
+        return out
+
+    def _same_shape_source(self, name: str) -> str:
+        """The earliest value with certainly the same shape as ``name``: a parameter when there is one, else back
+        through elementwise operations (so that reading its size keeps no later forward value alive)."""
+        param = next((p for p in self.fn.params if self.facts.kinds.get(p) != SCALAR
+                      and self.facts.same_shape(p, name)), None)
+        if param is not None:
+            return param
+        seen = {name}
+        while True:
+            op = self.single_defs.get(name)
+            if op is None or op.form.kind in ("append",) or op.rule is None:
+                return name
+            earlier = next((a.name for a in op.operands() if isinstance(a, ir.Var) and a.name not in seen
+                            and self.facts.kind(a) != SCALAR and self.facts.same_shape(a.name, name)), None)
+            if earlier is None:
+                return name
+            name = earlier
+            seen.add(name)
 
     def _operand_as_read(self, op: ir.Op, value: Any) -> ast.expr:
         """How the reverse sweep refers to an operand. A list that is appended to later is read as it was then:
@@ -683,6 +767,21 @@ def _full_reduction(fn: ir.Function, var: str | None) -> bool:
                                           and isinstance(params["ord"], ir.Const) and params["ord"].value == "nuc")
 
 
+def _scaled_by(expr: ast.expr, names: set[str]) -> bool:
+    """Is ``expr`` a product or quotient with a factor that reads one of ``names`` (arrays of the full shape), so
+    that its value is a whole array even when the adjoint in it is a number?"""
+    if isinstance(expr, ast.IfExp):
+        return _scaled_by(expr.body, names) and _scaled_by(expr.orelse, names)
+    if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Mult, ast.Div))):
+        return False
+    return any(isinstance(node, ast.Name) and node.id in names
+               for side in (expr.left, expr.right) for node in ast.walk(side))
+
+
+def _full_sum_or_mean(fn: ir.Function, op: ir.Op) -> bool:
+    return op.rule is not None and op.rule.name in ("np.sum", "np.mean") and _full_reduction(fn, op.target)
+
+
 def _is_number(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
@@ -767,6 +866,8 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     if out_var is not None and out_var in facts.varied:
         seed = codegen.name(seed_name) if seed_name else ast.Constant(value=1.0)
         builder.accumulate(prologue, out_var, seed, bool(seed_name) or facts.kind(ret.value) != SCALAR)
+        if mode in ("grad", "value_and_grad"):
+            builder.uniform.discard(builder.adj(out_var))  # the output is a number (checked), its adjoint too
     reverse = builder.reverse_block(fn.body, 0)
     results = _results(builder, facts, wrt, mode)
     seeds = _loads(prologue + reverse + results)
@@ -786,7 +887,10 @@ def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) 
     for p in wrt:
         adj = builder.adj_names.get(p)
         if adj is not None and adj in builder.assigned:
-            if mode == "split" or (facts.kinds.get(p) == SCALAR and adj not in builder.array_adjoint):
+            if mode == "split" and adj in builder.uniform:
+                results.append(ast.Call(func=builder.helper(runtime.uniform_to),
+                                        args=[builder.adj_ref(adj), codegen.name(p)], keywords=[]))
+            elif mode == "split" or (facts.kinds.get(p) == SCALAR and adj not in builder.array_adjoint):
                 results.append(builder.adj_ref(adj))
             else:
                 value = builder.adj_ref(adj)

@@ -70,7 +70,7 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
             if version is None:
                 body = ["try:", f"{INDENT}return {IMPL}({args})", *_handler()]
                 version = _compile_version(name, header, [f"if not ({guard}):", f"{INDENT}return {SLOW}({args})",
-                                                          *body], [], f"<srcgrad entry {name}>")
+                                                          *body], [], f"<srcgrad entry {name} (checked)>")
             for cell, free in zip(cells, version.co_freevars):
                 if free != SLOW:  # the dispatcher's cell keeps its contents (see the module docstring)
                     cell.cell_contents = values.get(free)

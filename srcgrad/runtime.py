@@ -44,6 +44,16 @@ def zeros_like(x):
     return np.zeros(x.shape, dtype=x.dtype if x.dtype.kind == "f" else np.float64)
 
 
+def uniform_to(g, x):
+    """An adjoint that may be a number standing for an array filled with it, as an array of ``x``'s shape."""
+    shape = np.shape(x)
+    if not shape or (type(g) is np.ndarray and g.shape == shape):
+        return g
+    if isinstance(g, (float, int)):
+        g = np.asarray(g, dtype=float_dtype(x))
+    return np.broadcast_to(g, shape)
+
+
 def match_grad(g, x):
     """Give the adjoint ``g`` of argument ``x`` the type, shape and float dtype of ``x`` (a fresh, writable array)."""
     if type(x) in (float, int, bool):

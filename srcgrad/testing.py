@@ -22,7 +22,7 @@ def numerical_grad(func: Callable, args: tuple, position: int, eps: float = 1e-6
         def at(v):
             return float(func(*args[:position], v, *args[position + 1:]))
         return (at(float(x) + eps) - at(float(x) - eps)) / (2 * eps)
-    base = np.array(x, dtype=np.float64)
+    base = np.array(x, dtype=np.float64, order="C")  # C order: reshape(-1) below must be a view, not a copy
     out = np.zeros_like(base)
     flat, grad_flat = base.reshape(-1), out.reshape(-1)
     for i in range(flat.size):

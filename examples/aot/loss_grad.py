@@ -39,11 +39,12 @@ def loss_grad(w, b, x, y):
     nll_bar = unbroadcast(1.0, nll)
     t14_bar = unbroadcast(1.0, t14)
     t13_bar = unbroadcast(t14_bar * L2, t13)
-    t12_bar = restore_axes(t13_bar, t12, None, False)
+    t12_bar = t13_bar
     w_bar = t12_bar * w + t12_bar * w
     # grad of line 21: nll = -np.mean(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))
     t10_bar = -nll_bar
-    t9_bar = restore_axes(t10_bar, t9, None, False) / reduced_count(t9, t10)
+    t9_bar = t10_bar / np.size(t9)
+    t9_bar = uniform_to(t9_bar, t9)
     t4_bar = unbroadcast(t9_bar, t4)
     t8_bar = unbroadcast(t9_bar, t8)
     t7_bar = unbroadcast(t8_bar * t5, t7)
@@ -97,19 +98,14 @@ def unbroadcast(g, x):
     return g
 
 
-def restore_axes(g, x, axis, keepdims):
-    """Broadcast the adjoint of a reduction over ``axis`` back to the shape of its input ``x``."""
+def uniform_to(g, x):
+    """An adjoint that may be a number standing for an array filled with it, as an array of ``x``'s shape."""
     shape = np.shape(x)
+    if not shape or (type(g) is np.ndarray and g.shape == shape):
+        return g
     if isinstance(g, (float, int)):
         g = np.asarray(g, dtype=float_dtype(x))
-    if not keepdims and axis is not None:
-        g = np.expand_dims(g, normalize_axes(axis, len(shape)))
     return np.broadcast_to(g, shape)
-
-
-def reduced_count(x, ans):
-    """How many elements of ``x`` each element of the reduction ``ans`` summarises."""
-    return np.size(x) / max(np.size(ans), 1)
 
 
 def log_sigmoid_bwd(saved, g):
@@ -153,11 +149,3 @@ def float_dtype(x):
     """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
     dtype = np.result_type(x) if not isinstance(x, (float, int)) else np.dtype(np.float64)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
-def normalize_axes(axis, ndim):
-    """``axis`` (None, an int or a tuple, negatives allowed) as a sorted tuple of non-negative axes."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    return tuple(sorted(int(a) % ndim for a in axes)) if ndim else ()
