@@ -14,6 +14,8 @@ import numpy as np
 
 def unbroadcast(g, x):
     """Sum ``g`` down to the shape of ``x``: undo numpy broadcasting (the one place srcgrad does it)."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape:
+        return g
     shape = np.shape(x)
     gshape = np.shape(g)
     if gshape == shape:
@@ -58,6 +60,9 @@ def match_grad(g, x):
     """Give the adjoint ``g`` of argument ``x`` the type, shape and float dtype of ``x`` (a fresh, writable array)."""
     if type(x) in (float, int, bool):
         return float(g) if np.ndim(g) == 0 else float(np.sum(g))
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype \
+            and g.dtype.kind == "f":
+        return g.copy()  # the common case, without the general path's conversions
     x_arr = np.asarray(x)
     dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.dtype(np.float64)
     if np.ndim(g) < x_arr.ndim:  # an adjoint that is the same everywhere (a folded constant) fills x's shape
@@ -305,9 +310,19 @@ def diag_grad(g, v, k):
 # --- linear algebra -----------------------------------------------------------------------------------------------
 
 
+def _ndim(x):
+    return x.ndim if type(x) is np.ndarray else np.ndim(x)  # the attribute is ten times faster than np.ndim
+
+
 def matmul_grad_left(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``x`` (1-D, 2-D and batched operands)."""
-    if np.ndim(y) == 1:
+    nx, ny = _ndim(x), _ndim(y)
+    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+        if ny == 1:
+            return g[:, None] * y
+        if ny == 2:
+            return g @ y.T
+    if ny == 1:
         if np.ndim(x) == 1:
             return g * y
         return np.multiply.outer(g, y) if np.ndim(g) else g * y
@@ -318,6 +333,12 @@ def matmul_grad_left(g, x, y):
 
 def matmul_grad_right(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``y`` (1-D, 2-D and batched operands)."""
+    nx, ny = _ndim(x), _ndim(y)
+    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+        if ny == 1:
+            return g @ x
+        if ny == 2:
+            return x.T @ g
     if np.ndim(x) == 1:
         if np.ndim(y) == 1:
             return g * x

@@ -84,6 +84,8 @@ def check_scalar_output(y, where):
 
 def unbroadcast(g, x):
     """Sum ``g`` down to the shape of ``x``: undo numpy broadcasting (the one place srcgrad does it)."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape:
+        return g
     shape = np.shape(x)
     gshape = np.shape(g)
     if gshape == shape:
@@ -121,6 +123,12 @@ def log_sigmoid_bwd(saved, g):
 
 def matmul_grad_right(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``y`` (1-D, 2-D and batched operands)."""
+    nx, ny = _ndim(x), _ndim(y)
+    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+        if ny == 1:
+            return g @ x
+        if ny == 2:
+            return x.T @ g
     if np.ndim(x) == 1:
         if np.ndim(y) == 1:
             return g * x
@@ -134,6 +142,9 @@ def match_grad(g, x):
     """Give the adjoint ``g`` of argument ``x`` the type, shape and float dtype of ``x`` (a fresh, writable array)."""
     if type(x) in (float, int, bool):
         return float(g) if np.ndim(g) == 0 else float(np.sum(g))
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype \
+            and g.dtype.kind == "f":
+        return g.copy()  # the common case, without the general path's conversions
     x_arr = np.asarray(x)
     dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.dtype(np.float64)
     if np.ndim(g) < x_arr.ndim:  # an adjoint that is the same everywhere (a folded constant) fills x's shape
@@ -149,3 +160,7 @@ def float_dtype(x):
     """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
     dtype = np.result_type(x) if not isinstance(x, (float, int)) else np.dtype(np.float64)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _ndim(x):
+    return x.ndim if type(x) is np.ndarray else np.ndim(x)  # the attribute is ten times faster than np.ndim
