@@ -402,6 +402,11 @@ def _module_version(name: str) -> str:
     return str(getattr(module, "__version__", None) or getattr(module, "__file__", "?"))
 
 
+# Taken now, as srcgrad is imported, not when the cache is first used: the entries this process writes are made by the
+# code it imported, so a later edit of srcgrad's files must not label them with the edited files' sizes and times.
+_environment()
+
+
 # --- references: objects found again by module and qualified name ------------------------------------------------
 
 

@@ -162,7 +162,7 @@ class TangentBuilder(ProgramBuilder):
         the reverse rule at g = 1."""
         (pname,) = op.rule.wrt
         adjoint = op.rule.adjoint
-        template = op.rule.inline_exprs(adjoint)[0]
+        template = forward_rules.reduction_template(op.rule)
         ones = ast.Call(func=ast.Attribute(value=codegen.name(self.scope.bind("np", np)), attr="ones_like",
                                            ctx=ast.Load()), args=[codegen.name(op.target)], keywords=[])
         mapping = {"g": ones, "ans": codegen.name(op.target)}

@@ -19,6 +19,7 @@ from typing import Any
 
 import gast
 
+from srcgrad import freshness
 from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
 
 _MISSING = object()
@@ -81,8 +82,8 @@ def parse(func: Any) -> ParsedFunction:
             "srcgrad cannot read the source of a lambda passed directly",
             hint="define the function with `def name(...):` (lambdas are fine inside it)",
         )
-    try:
-        lines, start = inspect.getsourcelines(func)
+    try:  # inspect.getsourcelines, but the text of the code the function runs: its file may have changed since
+        lines, start = freshness.source_lines(func)
     except (OSError, TypeError) as exc:
         raise SourceUnavailable(
             f"the source of {func.__qualname__} is not available ({exc})",

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, calls, runtime
+from srcgrad import api, calls, freshness, runtime
 from srcgrad.errors import InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
@@ -324,8 +324,8 @@ def _first_function(source: str) -> str:
 
 
 def _source_of(obj: Any) -> str:
-    try:
-        text = inspect.getsource(obj)
+    try:  # a function's text only if it is still the code it runs (its file may have changed since it was defined)
+        text = freshness.source(obj) if inspect.isfunction(obj) else inspect.getsource(obj)
     except (OSError, TypeError) as exc:
         raise EmitError(f"cannot emit: the source of {getattr(obj, '__qualname__', obj)!r} is not available "
                         f"({exc})") from None
@@ -454,7 +454,7 @@ def _source_hash(transform: api.Transform, generated: Any) -> str:
             funcs.append(variant.func)
     digest = hashlib.sha256()
     for f in funcs:
-        digest.update(inspect.getsource(f).encode("utf-8"))
+        digest.update(freshness.source(f).encode("utf-8"))
     return digest.hexdigest()
 
 

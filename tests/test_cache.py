@@ -41,6 +41,8 @@ def cache_dir(tmp_path, monkeypatch):
 def load_module(path: Path, text: str, name: str | None = None):
     """Write ``text`` to ``path`` and import it under a fresh module name (kept in sys.modules, as imports are)."""
     path.write_text(textwrap.dedent(text))
+    # A rewrite within the same second and of the same size would otherwise import the first text's bytecode.
+    Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
     name = name or f"cache_case_{next(_names)}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

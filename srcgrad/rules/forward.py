@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from srcgrad import freshness
+from srcgrad.errors import InternalError
 from srcgrad.rules.registry import Rule, _key
 from srcgrad.runtime import as_tuple, cast_grad, cholesky_jvp, cumprod_tangent, setitem, solve_tangent
 
@@ -82,6 +84,24 @@ def kind_of(rule: Rule) -> str | None:
     return None
 
 
+def reduction_template(rule: Rule) -> ast.expr:
+    """The return expression of a reduction's reverse rule, which its tangent instantiates at ``g = 1``. There is no
+    call to fall back to: when the rule's file changed since it was imported, its text is not the rule's any more,
+    and that is an :class:`InternalError`."""
+    adjoint = rule.adjoint
+    templates = rule.inline_exprs(adjoint)
+    if templates is not None:
+        return templates[0]
+    if freshness.is_stale(adjoint):
+        problem = f"{adjoint.__code__.co_filename} no longer holds it: the file changed since it was imported"
+        hint = "restart the interpreter (or kernel) so that the rule's module is imported again"
+    else:
+        problem = "it is not a single `return` expression"
+        hint = "write the rule as one `return` expression"
+    raise InternalError(f"forward mode of {rule.name} needs the text of its rule {adjoint.__qualname__}, and "
+                        f"{problem}", hint=hint)
+
+
 def explicit_rule(rule: Rule) -> Callable:
     return _EXPLICIT[_key(rule.func)]
 
@@ -91,11 +111,12 @@ def parameters(rule_fn: Callable) -> list[str]:
 
 
 def inline_expr(rule_fn: Callable) -> ast.expr | None:
-    """The return expression of a single-``return`` rule, else None (then the rule is called)."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(rule_fn)))
-    except (OSError, TypeError):
+    """The return expression of a single-``return`` rule, else None (then the rule is called). A rule whose file
+    changed since it was defined is called too: the text in the file is not the rule's any more."""
+    source = freshness.fresh_source(rule_fn)
+    if source is None:
         return None
+    tree = ast.parse(textwrap.dedent(source))
     body = [s for s in tree.body[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
     if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
         return body[0].value

@@ -6,7 +6,8 @@ they differentiate (``math.sin``, ``np.sum``, ``operator.mul`` or a user's own f
 Out: :class:`Rule` records, looked up by the primitive object.
 
 What holds: a rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
-``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise.
+``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise
+(also when the rule's file changed since it was imported: the text there is not the rule's code any more).
 Broadcasting is undone centrally by the adjoint stage for rules registered with ``broadcast=True``, never in the rule.
 """
 
@@ -18,6 +19,8 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from srcgrad import freshness
 
 OutKind = Literal["scalar", "array", "same"]
 
@@ -167,11 +170,12 @@ def _display_name(func: Any) -> str:
 
 
 def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] | None:
-    try:
-        source = textwrap.dedent(inspect.getsource(adjoint))
-    except (OSError, TypeError):
+    # The text is read from the rule's file: when that file changed since the rule was defined (an edit while the
+    # process runs), it is not the rule's any more, and the rule is called instead of inlined.
+    source = freshness.fresh_source(adjoint)
+    if source is None:
         return None
-    tree = ast.parse(source)
+    tree = ast.parse(textwrap.dedent(source))
     fn = tree.body[0]
     if not isinstance(fn, ast.FunctionDef):
         return None
@@ -189,7 +193,11 @@ def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] 
 
 
 def _returned_tuple_length(adjoint: Callable) -> int | None:
-    """How many contributions a single-return rule returns (None when it is not a tuple display)."""
+    """How many contributions a single-return rule returns (None when it is not a tuple display).
+
+    Only a check at registration, right after the rule's module was compiled: the text is not compared with the code
+    (that would compile every rule module at import); :func:`_single_return_exprs`, whose text is inlined, is.
+    """
     try:
         fn = ast.parse(textwrap.dedent(inspect.getsource(adjoint))).body[0]
     except (OSError, TypeError, SyntaxError, IndexError):

@@ -1,0 +1,216 @@
+"""Freshness: is the source text srcgrad is about to read the text of the code the function actually runs?
+
+In: a function and the lines :func:`inspect.getsourcelines` gave for it (with the file name and first line).
+Out: the lines of the function's live code — those same lines, or the function's block re-read at the position the
+file now holds it (lines were added above it; or ``func`` is a ``functools.wraps`` wrapper, whose source inspect
+replaces with the wrapped function's) — or :class:`~srcgrad.errors.SourceUnavailable` when the file no longer holds
+that code (it was edited after the module was imported, as in a notebook that does not reload what it edits).
+
+What holds: the whole current text of the file, as :mod:`linecache` serves it to inspect (so text registered only in
+linecache, such as IPython cells, is checked too), is compiled as a module — the same scopes, closures and
+``__future__`` flags as when it was imported — and the function's code object is looked up in it by name and
+compared with the live one: bytecode, names, variables, flags and constants, nested code objects alike, line numbers
+aside (an edit elsewhere in the file that moves the function is not a change of the function). The compiled module
+is cached per file and text, so repeated transforms of functions of one file compile it once. Code that a known
+rewriter produced (pytest's assertion rewriting, srcgrad's own generated functions) is not checked: its text does
+not compile to it.
+"""
+
+from __future__ import annotations
+import __future__
+
+import functools
+import inspect
+import linecache
+import operator
+import os
+import sys
+import threading
+import types
+from collections import OrderedDict
+from typing import Any
+
+from srcgrad.errors import Location, SourceUnavailable
+
+# The compile flags `from __future__` imports set; a function inherits them from where it was compiled (a module's
+# own imports, or an earlier IPython cell), so the check compiles with the live code's. (nested_scopes is CO_NESTED.)
+_FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, name).compiler_flag
+                                                for name in __future__.all_feature_names if name != "nested_scopes"))
+_MAX_FILES = 128
+
+_lock = threading.Lock()
+_modules: OrderedDict[tuple[str, int], _Compiled] = OrderedDict()
+
+
+class _Compiled:
+    """One file's text compiled as a module: every code object in it, by ``co_name`` (None: it does not compile)."""
+
+    __slots__ = ("lines", "by_name")
+
+    def __init__(self, lines: list[str], by_name: dict[str, list[types.CodeType]] | None):
+        self.lines = lines  # kept so the identity test below stays valid (and equality is the fallback)
+        self.by_name = by_name
+
+
+def source_lines(func: Any) -> tuple[list[str], int]:
+    """``inspect.getsourcelines(func)``, checked with :func:`checked_source`: the lines of ``func``'s live code and the
+    file line of the first one. Raises OSError or TypeError as inspect does when there is no source, and
+    :class:`SourceUnavailable` when the file no longer holds the function's code."""
+    filename = inspect.getsourcefile(func) or func.__code__.co_filename
+    try:
+        lines, start = inspect.getsourcelines(func)
+    except OSError:
+        # inspect looks the function up at the line it was defined on: gone when the file got shorter since
+        if _unchecked(func.__code__, filename) or not linecache.getlines(filename):
+            raise
+        lines, start = [], 0
+    return checked_source(func, filename, lines, start)
+
+
+def checked_source(func: Any, filename: str, lines: list[str], start: int) -> tuple[list[str], int]:
+    """The source lines of ``func``'s live code and the file line of the first one.
+
+    ``lines`` and ``start`` are what ``inspect.getsourcelines(func)`` returned and ``filename`` the file it read;
+    they are returned unchanged when they are the function's text. Raises :class:`SourceUnavailable` when the file
+    no longer holds the code the function runs.
+    """
+    code = func.__code__
+    if _unchecked(code, filename):
+        return lines, start
+    text = linecache.getlines(filename)
+    if not text:
+        return lines, start  # inspect found the text elsewhere (a loader): nothing here to compare it with
+    compiled = _compiled(filename, text, code.co_flags & _FUTURE_FLAGS)
+    found = _find(code, compiled)
+    if found is None:
+        raise SourceUnavailable(
+            f"{os.path.basename(filename)} changed since {func.__qualname__} was defined: the file no longer holds "
+            "the code the function runs, so its source cannot be read",
+            Location(filename, code.co_firstlineno, 0),
+            hint="reload the module (importlib.reload(module), then take the function from it again) or restart "
+                 "the kernel or interpreter (if the file did not change, an import hook rewrote the function's code: "
+                 "import it without that hook)",
+        )
+    first = found.co_firstlineno
+    if first == start and inspect.unwrap(func) is func:
+        return lines, start
+    return inspect.getblock(text[first - 1:]), first
+
+
+def fresh_source(func: Any) -> str | None:
+    """``inspect.getsource(func)`` when it is the text of ``func``'s live code; None when there is no source or the
+    file changed since ``func`` was defined."""
+    try:
+        return source(func)
+    except (OSError, TypeError, AttributeError, SourceUnavailable):
+        return None
+
+
+def is_stale(func: Any) -> bool:
+    """Whether ``func`` has source text that is not its code's (its file changed since it was defined)."""
+    try:
+        source(func)
+    except SourceUnavailable:
+        return True
+    except (OSError, TypeError, AttributeError):
+        return False
+    return False
+
+
+def source(func: Any) -> str:
+    """Like ``inspect.getsource(func)`` (raising OSError or TypeError when there is none), but the text of the code
+    ``func`` runs, or :class:`SourceUnavailable` when its file no longer holds it."""
+    return "".join(source_lines(func)[0])
+
+
+def _unchecked(code: types.CodeType, filename: str) -> bool:
+    """Code whose text is known not to compile to it (then it is trusted, as before this check existed)."""
+    if code.co_filename != filename:
+        return True  # inspect read another file (a .pyc's source, a loader's): this check cannot redo its lookup
+    if filename.startswith("<srcgrad "):
+        return True  # srcgrad's generated code: compiled inside a scope function, shown without it; never edited
+    return _assert_rewritten(code)
+
+
+def _assert_rewritten(code: types.CodeType) -> bool:
+    """pytest rewrites the ``assert`` statements of test modules into code with ``@py_assert`` locals."""
+    if any(name.startswith("@py_assert") for name in code.co_varnames):
+        return True
+    return any(isinstance(c, types.CodeType) and _assert_rewritten(c) for c in code.co_consts)
+
+
+def _compiled(filename: str, text: list[str], flags: int) -> _Compiled:
+    key = (filename, flags)
+    with _lock:
+        entry = _modules.get(key)
+        if entry is not None and (entry.lines is text or entry.lines == text):
+            _modules.move_to_end(key)
+            return entry
+    try:
+        module = compile("".join(text), filename, "exec", flags=flags, dont_inherit=True,
+                         optimize=sys.flags.optimize)
+    except (SyntaxError, ValueError, OverflowError, RecursionError):  # the edited file does not compile (any more)
+        by_name = None
+    else:
+        by_name = {}
+        _index(module, by_name)
+    entry = _Compiled(text, by_name)
+    with _lock:
+        _modules[key] = entry
+        _modules.move_to_end(key)
+        while len(_modules) > _MAX_FILES:
+            _modules.popitem(last=False)
+    return entry
+
+
+def _index(code: types.CodeType, by_name: dict[str, list[types.CodeType]]) -> None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            by_name.setdefault(const.co_name, []).append(const)
+            _index(const, by_name)
+
+
+def _find(code: types.CodeType, compiled: _Compiled) -> types.CodeType | None:
+    """The code object of the compiled file that is ``code`` (line numbers aside), preferring the one with the same
+    qualified name (3.11+) and then the nearest first line; None when there is none."""
+    if compiled.by_name is None:
+        return None
+    same = [c for c in compiled.by_name.get(code.co_name, ()) if _same_code(c, code)]
+    if not same:
+        return None
+    qualname = getattr(code, "co_qualname", None)
+    return min(same, key=lambda c: (getattr(c, "co_qualname", None) != qualname,
+                                    abs(c.co_firstlineno - code.co_firstlineno)))
+
+
+def _same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    # co_firstlineno and the line tables are not compared: moving a function is not changing it.
+    return a is b or (
+        a.co_code == b.co_code and a.co_names == b.co_names and a.co_varnames == b.co_varnames
+        and a.co_freevars == b.co_freevars and a.co_cellvars == b.co_cellvars and a.co_flags == b.co_flags
+        and a.co_argcount == b.co_argcount and a.co_posonlyargcount == b.co_posonlyargcount
+        and a.co_kwonlyargcount == b.co_kwonlyargcount and a.co_name == b.co_name
+        and getattr(a, "co_exceptiontable", b"") == getattr(b, "co_exceptiontable", b"")
+        and _same_const(a.co_consts, b.co_consts)
+    )
+
+
+def _same_const(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, types.CodeType):
+        return _same_code(a, b)
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_const(x, y) for x, y in zip(a, b))
+    if isinstance(a, frozenset):
+        return sorted(map(repr, a)) == sorted(map(repr, b))
+    return repr(a) == repr(b)  # by repr: -0.0 is not 0.0, and a NaN is a NaN
+
+
+def _clear() -> None:
+    """Forget every compiled file (tests)."""
+    with _lock:
+        _modules.clear()
+
+
+__all__ = ["checked_source", "fresh_source", "is_stale", "source", "source_lines"]
