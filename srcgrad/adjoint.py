@@ -133,6 +133,9 @@ class GradientBuilder(ProgramBuilder):
         # Adjoints of arrays that may hold a number standing for an array of their value's shape filled with it (the
         # adjoint of a full sum or mean, and what elementwise operations pass on from it): cheaper than the array.
         self.uniform: set[str] = set()
+        # Loop-invariant values whose reverse runs once after the loop's reverse sweep (their adjoints add up over
+        # the iterations: the value is the same in each), not once per iteration.
+        self.deferred: set[str] = set()
         defs: dict[str, list[ir.Op]] = {}
         for op in ir.walk_ops(fn.body):
             defs.setdefault(op.target, []).append(op)
@@ -261,7 +264,7 @@ class GradientBuilder(ProgramBuilder):
         code: list = []
         last_line = None
         for op in reversed(ops):
-            if not self.facts.is_active(op.target):
+            if not self.facts.is_active(op.target) or op.target in self.deferred:
                 continue
             lines = self.reverse_op(op)
             if lines and op.line != last_line and op.form.kind != "copy":
@@ -533,7 +536,12 @@ class GradientBuilder(ProgramBuilder):
             self.control_depth -= 1
 
     def _reverse_loop(self, loop: ir.For | ir.While, depth: int) -> list:
-        body_defined = {op.target for op in ir.walk_ops(loop.body)} - set(loop.carried)
+        # Invariant operations at the top of a top-level loop's body run in every iteration with the same operands:
+        # their reverse runs once, after the loop's, on the adjoint summed over the iterations.
+        deferred = [op for op in loop.body if isinstance(op, ir.Op) and not depth and op.target in self.invariant
+                    and self.facts.is_active(op.target) and op.form.kind != "copy" and not is_user_call(op)]
+        self.deferred.update(op.target for op in deferred)
+        body_defined = {op.target for op in ir.walk_ops(loop.body)} - set(loop.carried) - self.deferred
         if isinstance(loop, ir.For):
             body_defined.add(loop.target)
         written = self._written_adjoints(loop.body)
@@ -545,7 +553,10 @@ class GradientBuilder(ProgramBuilder):
         pre = []
         for name in outer:  # adjoints that accumulate across iterations must hold a value on entry
             if name not in self.assigned:
-                pre.append(codegen.assign(name, self.zero_of(self._var_of(name))))
+                var = self._var_of(name)
+                # An invariant's value does not exist before the loop: its adjoint starts as the number 0.0.
+                zero = ast.Constant(value=0.0) if var in self.deferred else self.zero_of(var)
+                pre.append(codegen.assign(name, zero))
                 self.assigned.add(name)
         start = set(self.assigned)
         is_for = isinstance(loop, ir.For)
@@ -574,11 +585,33 @@ class GradientBuilder(ProgramBuilder):
                 walked = codegen.operand(loop.iterable)
             self.loop_counts.setdefault(id(loop), "")
             rng = ast.Call(func=ast.Name(id="reversed", ctx=ast.Load()), args=[walked], keywords=[])
-            return pre + [header, Block("for", target=loop.target, iter=rng, body=body or [ast.Pass()])]
+            block = Block("for", target=loop.target, iter=rng, body=body or [ast.Pass()])
+            return pre + [header, block] + self.reverse_deferred(deferred, walked)
         count_expr = self.tape_pop() if depth else codegen.name(self.loop_count(loop))
         self.loop_counts.setdefault(id(loop), "")
         rng = ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[count_expr], keywords=[])
-        return pre + [header, Block("for", target=self.scope.local("_"), iter=rng, body=body or [ast.Pass()])]
+        block = Block("for", target=self.scope.local("_"), iter=rng, body=body or [ast.Pass()])
+        return pre + [header, block] + self.reverse_deferred(deferred, count_expr)
+
+    def reverse_deferred(self, deferred: list[ir.Op], ran: ast.expr) -> list:
+        """The reverse of the loop's invariant operations, once, if the loop ran at all (``ran`` is truthy then:
+        the range walked, or the iteration count); their operands' adjoints are given a value first."""
+        self.deferred.difference_update(op.target for op in deferred)
+        if not deferred:
+            return []
+        pre, code = [], []
+        for op in reversed(deferred):
+            for a in op.operands():
+                if isinstance(a, ir.Var) and a.name in self.facts.varied and a.name not in self.deferred:
+                    name = self.adj(a.name)
+                    if name not in self.assigned:
+                        pre.append(codegen.assign(name, self.zero_of(a.name)))
+                        self.assigned.add(name)
+            code.extend(self.reverse_op(op))
+        if not code:
+            return pre
+        note = Comment("grad of the loop's invariant values, added up over its iterations")
+        return pre + [note, Block("if", test=ran, body=code)]
 
     def loop_count(self, loop: Any) -> str:
         if not self.loop_counts.get(id(loop)):

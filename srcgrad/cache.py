@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import frontend, ir, lower, version
+from srcgrad import freshness, frontend, ir, lower, version
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
@@ -379,13 +379,7 @@ def _environment() -> str:
     """Everything outside the user's code that generated text depends on, hashed once per process."""
     global _environment_key
     if _environment_key is None:
-        modules = []
-        for folder in ("", "rules"):
-            with os.scandir(os.path.join(_PACKAGE_DIR, folder)) as found:
-                for item in found:
-                    if item.name.endswith(".py"):
-                        st = item.stat()
-                        modules.append([f"{folder}/{item.name}", st.st_size, st.st_mtime_ns])
+        modules = [[os.path.relpath(path, _PACKAGE_DIR), *stat] for path, stat in freshness.PACKAGE_FILES.items()]
         material = {
             "format": FORMAT, "srcgrad": version.__version__, "modules": sorted(modules),
             "python": [sys.version, sys.implementation.cache_tag], "numpy": np.__version__,

@@ -37,9 +37,13 @@ from srcgrad.errors import Location, SourceUnavailable
 _FUTURE_FLAGS = functools.reduce(operator.or_, (getattr(__future__, name).compiler_flag
                                                 for name in __future__.all_feature_names if name != "nested_scopes"))
 _MAX_FILES = 128
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_MAX_BLOCKS = 4096
 
 _lock = threading.Lock()
 _modules: OrderedDict[tuple[str, int], _Compiled] = OrderedDict()
+_imports: OrderedDict[int, tuple[list[str], str]] = OrderedDict()  # id(linecache's lines) -> (them, the imports)
+_blocks: OrderedDict[tuple[str, int, str], types.CodeType] = OrderedDict()  # a function's block, compiled
 
 
 class _Compiled:
@@ -75,11 +79,13 @@ def checked_source(func: Any, filename: str, lines: list[str], start: int) -> tu
     no longer holds the code the function runs.
     """
     code = func.__code__
-    if _unchecked(code, filename):
+    if _unchecked(code, filename) or _as_imported(filename):
         return lines, start
     text = linecache.getlines(filename)
     if not text:
         return lines, start  # inspect found the text elsewhere (a loader): nothing here to compare it with
+    if _block_is_code(lines, filename, code, text) and inspect.unwrap(func) is func:
+        return lines, start
     compiled = _compiled(filename, text, code.co_flags & _FUTURE_FLAGS)
     found = _find(code, compiled)
     if found is None:
@@ -123,6 +129,31 @@ def source(func: Any) -> str:
     return "".join(source_lines(func)[0])
 
 
+def _package_files() -> dict[str, tuple[int, int]]:
+    """Size and modification time of each of srcgrad's own files, taken as srcgrad is imported."""
+    files = {}
+    for folder in (_PACKAGE_DIR, os.path.join(_PACKAGE_DIR, "rules")):
+        with os.scandir(folder) as found:
+            for item in found:
+                if item.name.endswith(".py"):
+                    st = item.stat()
+                    files[item.path] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+def _as_imported(filename: str) -> bool:
+    """One of srcgrad's own files (rules, runtime helpers), unchanged since srcgrad was imported: its text is the
+    code's, without compiling anything."""
+    known = PACKAGE_FILES.get(filename)
+    if known is None:
+        return False
+    try:
+        st = os.stat(filename)
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == known
+
+
 def _unchecked(code: types.CodeType, filename: str) -> bool:
     """Code whose text is known not to compile to it (then it is trusted, as before this check existed)."""
     if code.co_filename != filename:
@@ -137,6 +168,61 @@ def _assert_rewritten(code: types.CodeType) -> bool:
     if any(name.startswith("@py_assert") for name in code.co_varnames):
         return True
     return any(isinstance(c, types.CodeType) and _assert_rewritten(c) for c in code.co_consts)
+
+
+def _block_is_code(lines: list[str], filename: str, code: types.CodeType, text: list[str]) -> bool:
+    """The quick test, for a function defined at the top level of its module (no indentation, no free variables):
+    does its block alone, after the module's top-level imports, compile to ``code``? Then those lines are its text,
+    whatever the rest of the file holds. (Anything else — nested functions, methods, a block that differs — goes to
+    the whole file.) The imports come along because they change the code of calls: ``np.sum(x)`` reads ``sum`` as a
+    plain attribute, not a method, when ``np`` is a module the file imports."""
+    if code.co_freevars or not lines or not lines[0].startswith(("def ", "@", "async def ")):
+        return False  # (inspect may also give other lines: comments above, a block at a line that moved)
+    flags = code.co_flags & _FUTURE_FLAGS
+    key = (filename, flags, _top_level_imports(text) + "".join(lines))
+    with _lock:
+        known = _blocks.get(key)
+    if known is not None:
+        return known is code or _same_code(known, code)
+    try:
+        module = compile(key[2], filename, "exec", flags=flags, dont_inherit=True, optimize=sys.flags.optimize)
+    except (SyntaxError, ValueError, OverflowError, RecursionError):
+        return False
+    found = next((c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name), None)
+    if found is None:
+        return False
+    with _lock:
+        _blocks[key] = found
+        while len(_blocks) > _MAX_BLOCKS:
+            _blocks.popitem(last=False)
+    return _same_code(found, code)
+
+
+def _top_level_imports(text: list[str]) -> str:
+    """The ``import``/``from`` statements at the left margin of a file's text (continuation lines included)."""
+    with _lock:
+        known = _imports.get(id(text))
+    if known is not None and known[0] is text:
+        return known[1]
+    found = _scan_imports(text)
+    with _lock:
+        _imports[id(text)] = (text, found)
+        while len(_imports) > _MAX_FILES:
+            _imports.popitem(last=False)
+    return found
+
+
+def _scan_imports(text: list[str]) -> str:
+    out: list[str] = []
+    open_parens = 0
+    continued = False
+    for line in text:
+        if open_parens or continued or line.startswith(("import ", "from ")):
+            out.append(line if line.endswith("\n") else line + "\n")
+            code = line.split("#", 1)[0]
+            open_parens = max(0, open_parens + code.count("(") - code.count(")"))
+            continued = code.rstrip().endswith("\\")
+    return "".join(out)
 
 
 def _compiled(filename: str, text: list[str], flags: int) -> _Compiled:
@@ -211,6 +297,11 @@ def _clear() -> None:
     """Forget every compiled file (tests)."""
     with _lock:
         _modules.clear()
+        _blocks.clear()
+        _imports.clear()
 
+
+# Taken as srcgrad is imported (srcgrad/__init__ imports every module, the rules included, before any is read).
+PACKAGE_FILES = _package_files()
 
 __all__ = ["checked_source", "fresh_source", "is_stale", "source", "source_lines"]

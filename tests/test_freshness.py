@@ -17,6 +17,7 @@ import linecache
 import math
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,11 @@ def other(x):
 '''
 
 
+# The same functions as methods (static: no self), whose blocks do not compile alone.
+CLASS_MODEL = "import math\n\n\nclass Model:\n" + textwrap.indent(MODEL.replace("import math\n", ""), "    ").replace(
+    "    def ", "    @staticmethod\n    def ")
+
+
 # --- an edited module ----------------------------------------------------------------------------------------------
 
 
@@ -125,10 +131,18 @@ def test_edited_lambda_inside_is_refused(tmp_path):
 
 def test_file_that_no_longer_compiles_is_refused(tmp_path):
     path = tmp_path / "model.py"
+    module = load(path, CLASS_MODEL)
+    edit(path, CLASS_MODEL + "\ndef broken(:\n")
+    with pytest.raises(srcgrad.SourceUnavailable, match="model.py changed"):
+        srcgrad.grad(module.Model.other)
+
+
+def test_a_top_level_function_is_read_from_its_own_block(tmp_path):
+    # Its block alone compiles to its code: the rest of the file may be anything, even broken, without a refusal.
+    path = tmp_path / "model.py"
     module = load(path, MODEL)
     edit(path, MODEL + "\ndef broken(:\n")
-    with pytest.raises(srcgrad.SourceUnavailable, match="model.py changed"):
-        srcgrad.grad(module.f)
+    check_grad(module.other, 0.7)
 
 
 # --- edits that leave the function alone ---------------------------------------------------------------------------
@@ -171,12 +185,13 @@ def test_future_annotations_module(tmp_path):
 
 
 def test_compiled_file_is_reused(tmp_path):
-    module = load(tmp_path / "model.py", MODEL)
-    srcgrad.grad(module.f)
-    key = (module.f.__code__.co_filename, 0)
+    # Methods are not top-level functions: their file is compiled whole, once.
+    module = load(tmp_path / "model.py", CLASS_MODEL)
+    srcgrad.grad(module.Model.f)
+    key = (module.Model.f.__code__.co_filename, 0)
     compiled = freshness._modules[key]
-    srcgrad.grad(module.f)
-    srcgrad.grad(module.other)
+    srcgrad.grad(module.Model.f)
+    srcgrad.grad(module.Model.other)
     assert freshness._modules[key] is compiled
 
 
@@ -289,7 +304,7 @@ def test_future_annotations_in_this_module():
 
 
 def stale_rule_text(monkeypatch, rule_fn, old: str, new: str) -> None:
-    """Make linecache (where inspect reads) hold an edited text of ``rule_fn``'s file."""
+    """Make linecache (where inspect reads) hold an edited text of ``rule_fn``'s file, never touching the file."""
     filename = rule_fn.__code__.co_filename
     lines = list(linecache.getlines(filename))
     assert lines, filename
@@ -301,6 +316,8 @@ def stale_rule_text(monkeypatch, rule_fn, old: str, new: str) -> None:
     else:
         raise AssertionError(f"{old!r} not in {rule_fn.__qualname__}")
     monkeypatch.setitem(linecache.cache, filename, (sum(map(len, lines)), None, lines, filename))
+    # ...and make the file look changed since srcgrad was imported (its size and time are what tell).
+    monkeypatch.setitem(freshness.PACKAGE_FILES, filename, (-1, -1))
 
 
 def sine_model(x):
@@ -362,3 +379,16 @@ def test_cache_hit_never_skips_the_check(tmp_path, monkeypatch):
     with pytest.raises(srcgrad.SourceUnavailable, match="cached_model.py"):
         srcgrad.grad(module.f)(2.0)
     assert srcgrad.grad(load(path, text.replace("x * x", "x * x * x")).f)(2.0) == pytest.approx(12.0)
+
+
+# --- what the check costs ---------------------------------------------------------------------------------------
+
+
+def test_top_level_functions_and_srcgrads_own_files_compile_no_whole_file(tmp_path, no_disk_cache):
+    # A top-level function's block (after the file's imports, which change how `np.sum` compiles) is enough, and
+    # srcgrad's own rule files are trusted while their size and time are as imported.
+    freshness._clear()
+    text = "import numpy as np\nimport math\n\n\ndef loss(w):\n    return np.sum(np.tanh(w) ** 2) + math.exp(w[0])\n"
+    module = load(tmp_path / "model.py", text)
+    check_grad(module.loss, np.array([0.3, -0.4]))
+    assert not freshness._modules
