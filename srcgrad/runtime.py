@@ -74,6 +74,17 @@ def match_grad(g, x):
     return out.reshape(x_arr.shape)
 
 
+def owned_grad(g, x, *others):
+    """:func:`match_grad` for a gradient whose seed was srcgrad's own ``1.0`` (grad, value_and_grad): an array the
+    generated code made (no view, writable, of ``x``'s shape and float dtype) is returned as it is instead of
+    copied — unless it is ``x`` itself or one of ``others`` (the other gradients, the other arguments)."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.base is None and g.shape == x.shape \
+            and g.dtype == x.dtype and g.dtype.kind == "f" and g.flags.writeable and g is not x \
+            and not any(g is o for o in others):
+        return g
+    return match_grad(g, x)
+
+
 def check_scalar_output(y, where):
     """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise."""
     if np.ndim(y) != 0:

@@ -160,8 +160,9 @@ def test_failure_in_runtime_helper_is_internal_error(monkeypatch):
 
     # A helper that fails inside srcgrad's runtime module (compiled under its file name, as a real bug would be).
     namespace: dict = {}
-    exec(compile("def match_grad(g, x):\n    raise AttributeError('injected')\n", runtime.__file__, "exec"), namespace)
-    monkeypatch.setattr(runtime, "match_grad", namespace["match_grad"])
+    exec(compile("def owned_grad(g, x, *others):\n    raise AttributeError('injected')\n", runtime.__file__, "exec"),
+         namespace)
+    monkeypatch.setattr(runtime, "owned_grad", namespace["owned_grad"])
     with pytest.raises(srcgrad.InternalError) as info:
         srcgrad.grad(smooth_array)(np.ones(3))
     assert_internal(info.value, smooth_array.__code__.co_firstlineno + 1)

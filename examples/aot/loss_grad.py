@@ -56,7 +56,7 @@ def loss_grad(w, b, x, y):
     t1_bar = unbroadcast(z_bar, t1)
     b_bar = unbroadcast(z_bar, b)
     w_bar = w_bar + matmul_grad_right(t1_bar, x, w)
-    return match_grad(w_bar, w), match_grad(b_bar, b)
+    return owned_grad(w_bar, w, b, x, y), owned_grad(b_bar, b, w, x, y, w_bar)
 
 
 # --- helpers: srcgrad's runtime, and the gradients of the functions it calls; written out
@@ -138,6 +138,27 @@ def matmul_grad_right(g, x, y):
     return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g), y)
 
 
+def owned_grad(g, x, *others):
+    """:func:`match_grad` for a gradient whose seed was srcgrad's own ``1.0`` (grad, value_and_grad): an array the
+    generated code made (no view, writable, of ``x``'s shape and float dtype) is returned as it is instead of
+    copied — unless it is ``x`` itself or one of ``others`` (the other gradients, the other arguments)."""
+    if type(g) is np.ndarray and type(x) is np.ndarray and g.base is None and g.shape == x.shape \
+            and g.dtype == x.dtype and g.dtype.kind == "f" and g.flags.writeable and g is not x \
+            and not any(g is o for o in others):
+        return g
+    return match_grad(g, x)
+
+
+def float_dtype(x):
+    """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
+    dtype = np.result_type(x) if not isinstance(x, (float, int)) else np.dtype(np.float64)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _ndim(x):
+    return x.ndim if type(x) is np.ndarray else np.ndim(x)  # the attribute is ten times faster than np.ndim
+
+
 def match_grad(g, x):
     """Give the adjoint ``g`` of argument ``x`` the type, shape and float dtype of ``x`` (a fresh, writable array)."""
     if type(x) in (float, int, bool):
@@ -154,13 +175,3 @@ def match_grad(g, x):
         return dtype.type(g)
     out = np.array(g, dtype=dtype, copy=True)
     return out.reshape(x_arr.shape)
-
-
-def float_dtype(x):
-    """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
-    dtype = np.result_type(x) if not isinstance(x, (float, int)) else np.dtype(np.float64)
-    return dtype if dtype.kind == "f" else np.dtype(np.float64)
-
-
-def _ndim(x):
-    return x.ndim if type(x) is np.ndarray else np.ndim(x)  # the attribute is ten times faster than np.ndim
