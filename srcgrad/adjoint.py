@@ -928,8 +928,8 @@ def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) 
             elif mode in ("grad", "value_and_grad") and facts.kinds.get(p) != SCALAR:
                 # No copy of an array the gradient code made itself, unless another result or argument is it.
                 others = [codegen.name(a) for a in builder.fn.params if a != p and facts.kinds.get(a) != SCALAR]
-                others += [codegen.name(builder.adj_names[q]) for q in wrt[:wrt.index(p)]
-                           if builder.adj_names.get(q) in builder.assigned and builder.adj_names[q] not in builder.consts]
+                earlier = [builder.adj_names.get(q) for q in wrt[:wrt.index(p)]]
+                others += [codegen.name(a) for a in earlier if a in builder.assigned and a not in builder.consts]
                 results.append(ast.Call(func=builder.helper(runtime.owned_grad),
                                         args=[builder.adj_ref(adj), codegen.name(p), *others], keywords=[]))
             else:
