@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import copy
 import math
 from typing import Any
 
@@ -193,13 +192,29 @@ def assign(target: str, value: ast.expr) -> ast.Assign:
 # --- inlining rule expressions -----------------------------------------------------------------------------------
 
 
+def clone(node: Any) -> Any:
+    """A deep copy of an AST (what ``copy.deepcopy`` gives, several times faster: nodes hold only nodes, lists of
+    them and plain values)."""
+    if isinstance(node, ast.AST):
+        new = node.__class__()
+        for field_name, value in ast.iter_fields(node):
+            setattr(new, field_name, clone(value))
+        for attr in node._attributes:
+            if hasattr(node, attr):
+                setattr(new, attr, getattr(node, attr))
+        return new
+    if isinstance(node, list):
+        return [clone(item) for item in node]
+    return node
+
+
 def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope) -> ast.expr:
     """Substitute ``mapping`` into a rule's return expression; bind its other free names through ``scope``."""
 
     class Substitute(ast.NodeTransformer):
         def visit_Name(self, node: ast.Name) -> ast.expr:
             if node.id in mapping:
-                return copy.deepcopy(mapping[node.id])
+                return clone(mapping[node.id])
             obj = rule_globals.get(node.id, getattr(builtins, node.id, _MISSING))
             if obj is _MISSING:
                 raise NameError(f"rule refers to unknown name {node.id}")
@@ -207,7 +222,7 @@ def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: 
                 return node
             return name(scope.bind(node.id, obj))
 
-    tree = Substitute().visit(copy.deepcopy(template))
+    tree = Substitute().visit(clone(template))
     return simplify(tree, _folding_env(rule_globals))
 
 

@@ -114,9 +114,13 @@ def _handler() -> list[str]:
 def _fused(name: str, label: str, header: str, args: str, guard: str, generated: Any, user_func: Any,
            values: dict[str, Any]) -> types.CodeType | None:
     """The generated code behind the type check, compiled as the entry's next version; None when it cannot be."""
+    if user_func.__code__.co_freevars:
+        return None  # the user's closure cells cannot move into the entry (and a rebinding must be seen)
     for value in generated.bound.values():
         if isinstance(getattr(value, "cell", None), types.CellType):
             return None  # a generated helper shares a cell with its callers: only the variant itself can hold it
+    if len(generated.bound) + 2 > ENTRY_CELLS:
+        return None  # more names than cells (the check below would say so after compiling)
     lines = generated.source.split("\n")
     if not lines[1].strip().startswith('"""'):
         return None
@@ -129,9 +133,6 @@ def _fused(name: str, label: str, header: str, args: str, guard: str, generated:
         code = _compile_version(name, header, statements, list(generated.bound), filename)
     except _TooManyNames:
         return None
-    user_free = set(user_func.__code__.co_freevars)
-    if any(free in user_free for free in code.co_freevars):
-        return None  # the user's closure cells cannot move into the entry: a rebinding would go unseen
     values.update(generated.bound)
     return code
 
@@ -145,12 +146,20 @@ def _compile_version(name: str, header: str, statements: list[str], names: list[
     """Compile ``def NAME(header): statements`` as a closure over ``names``, the dispatcher, the failure handler,
     the argument types and padding, so that it has exactly ``ENTRY_CELLS`` free variables."""
     base = [SLOW, FAILED, IMPL, TYPES, *names]
-    probe = _compile(name, header, statements, base, [], filename)
-    missing = ENTRY_CELLS - len(probe.co_freevars)
-    if missing < 0:
+    text = "\n".join(statements)
+    # The free variables it will have: those of base the statements mention (a guess; checked below).
+    guess = sum(1 for n in base if n in text)
+    for _ in range(2):
+        missing = ENTRY_CELLS - guess
+        if missing < 0:
+            raise _TooManyNames(name)
+        pads = [f"__srcgrad_pad{i}__" for i in range(missing)]
+        code = _compile(name, header, statements, base, pads, filename)
+        guess = len(code.co_freevars) - len(pads)
+        if len(code.co_freevars) == ENTRY_CELLS:
+            break
+    else:
         raise _TooManyNames(name)
-    pads = [f"__srcgrad_pad{i}__" for i in range(missing)]
-    code = _compile(name, header, statements, base, pads, filename)
     if code.co_freevars[0] != SLOW:
         raise _TooManyNames(name)  # a name sorts before the dispatcher's: the cell order cannot be kept
     return code

@@ -143,3 +143,36 @@ def test_every_entry_version_keeps_the_dispatcher_first_and_the_same_cell_count(
     for code in (before, g.__code__):
         assert code.co_freevars[0] == SLOW
         assert len(code.co_freevars) == ENTRY_CELLS
+
+
+def test_a_closure_is_never_read_as_a_global(monkeypatch):
+    # With room for every name in the entry's cells, the closure's code still is not moved into the entry: its name
+    # also names a module global here, which the entry (running in the module's globals) would read instead.
+    from srcgrad import entry
+
+    monkeypatch.setattr(entry, "ENTRY_CELLS", 16)
+
+    def make(k):
+        SCALE = k  # noqa: N806 - shadows the module's SCALE on purpose
+
+        def f(x):
+            return math.sin(x) * SCALE
+
+        return f
+
+    g = srcgrad.grad(make(2.0))
+    assert g(1.5) == pytest.approx(2.0 * math.cos(1.5))
+    assert g(1.5) == pytest.approx(2.0 * math.cos(1.5))
+    assert not _fused(g)
+    assert _fused_with_room(monkeypatch)
+
+
+def _fused_with_room(monkeypatch):
+    """The same function without a closure is fused with that room (so the test above tests the closure rule)."""
+    g = srcgrad.grad(sine_times_scale)
+    assert g(0.3) == pytest.approx(SCALE * math.cos(0.3))
+    return _fused(g)
+
+
+def sine_times_scale(x):
+    return math.sin(x) * SCALE

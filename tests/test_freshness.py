@@ -324,12 +324,24 @@ def sine_model(x):
     return math.sin(x) * 2.0
 
 
-def test_stale_rule_is_called_not_inlined(monkeypatch, no_disk_cache):
+def test_a_rule_is_inlined_from_the_text_it_had_when_registered(monkeypatch, no_disk_cache):
     rule = registry.lookup(math.sin)
     adjoint = rule.adjoint_for(True)
     monkeypatch.setattr(rule, "_inline_cache", {})
     stale_rule_text(monkeypatch, adjoint, "g * math.cos(x)", "g * 7.0")
     assert freshness.is_stale(adjoint) and freshness.fresh_source(adjoint) is None
+    df = srcgrad.grad(sine_model)
+    assert df(0.3) == pytest.approx(2.0 * math.cos(0.3))
+    text = srcgrad.source(df)
+    assert "7.0" not in text and "math.cos" in text and "_rule(" not in text
+
+
+def test_stale_rule_without_registration_text_is_called_not_inlined(monkeypatch, no_disk_cache):
+    rule = registry.lookup(math.sin)
+    adjoint = rule.adjoint_for(True)
+    monkeypatch.setattr(rule, "_inline_cache", {})
+    monkeypatch.delitem(registry._TEXT_AT_REGISTRATION, id(adjoint))
+    stale_rule_text(monkeypatch, adjoint, "g * math.cos(x)", "g * 7.0")
     df = srcgrad.grad(sine_model)
     assert df(0.3) == pytest.approx(2.0 * math.cos(0.3))
     text = srcgrad.source(df)
@@ -355,12 +367,17 @@ def product_model(a):
     return np.prod(a)
 
 
-def test_stale_reduction_rule_in_forward_mode_is_an_internal_error(monkeypatch, no_disk_cache):
-    # A reduction's tangent instantiates its reverse rule's text: there is no call to fall back to.
+def test_stale_reduction_rule_in_forward_mode(monkeypatch, no_disk_cache):
+    # A reduction's tangent instantiates its reverse rule's text: the text read at registration serves; without it,
+    # a stale file leaves no text to use (there is no call to fall back to): an InternalError naming the file.
     rule = registry.lookup(np.prod)
     monkeypatch.setattr(rule, "_inline_cache", {})
     stale_rule_text(monkeypatch, rule.adjoint, "prod_grad(g, a, axis, keepdims)", "g * 7.0")
     a = np.array([1.5, 2.0, 0.5])
+    _, tangent = srcgrad.jvp(product_model)(a, np.ones(3))
+    assert tangent == pytest.approx(np.sum(numerical_grad(product_model, (a,), 0)), rel=1e-6)
+    monkeypatch.setattr(rule, "_inline_cache", {})
+    monkeypatch.delitem(registry._TEXT_AT_REGISTRATION, id(rule.adjoint))
     with pytest.raises(srcgrad.InternalError, match="numpy_reductions.py"):
         srcgrad.jvp(product_model)(a, np.ones(3))
     check_grad(product_model, a)  # reverse mode calls the rule

@@ -170,13 +170,17 @@ def _display_name(func: Any) -> str:
 
 
 def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] | None:
-    # The text is read from the rule's file: when that file changed since the rule was defined (an edit while the
-    # process runs), it is not the rule's any more, and the rule is called instead of inlined.
-    source = freshness.fresh_source(adjoint)
-    if source is None:
-        return None
-    tree = ast.parse(textwrap.dedent(source))
-    fn = tree.body[0]
+    # The text read when the rule was registered, right after its definition ran, is its code's. Read later from its
+    # file, the text is checked: when the file changed since (an edit while the process runs), it is not the rule's
+    # any more, and the rule is called instead of inlined.
+    known = _TEXT_AT_REGISTRATION.get(id(adjoint))
+    if known is not None and known[0] is adjoint:
+        fn = known[1]
+    else:
+        source = freshness.fresh_source(adjoint)
+        if source is None:
+            return None
+        fn = ast.parse(textwrap.dedent(source)).body[0]
     if not isinstance(fn, ast.FunctionDef):
         return None
     body = list(fn.body)
@@ -192,16 +196,22 @@ def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] 
     return None
 
 
+# id(rule function) -> (the function, its parsed definition), read as it was registered.
+_TEXT_AT_REGISTRATION: dict[int, tuple[Callable, ast.stmt]] = {}
+
+
 def _returned_tuple_length(adjoint: Callable) -> int | None:
     """How many contributions a single-return rule returns (None when it is not a tuple display).
 
-    Only a check at registration, right after the rule's module was compiled: the text is not compared with the code
-    (that would compile every rule module at import); :func:`_single_return_exprs`, whose text is inlined, is.
+    Read at registration, right after the rule's definition ran (its module being imported, or the user's cell
+    run): that text is the code's, and it is kept for :func:`_single_return_exprs` to inline, with no need to read
+    the file again (nor to check it).
     """
     try:
         fn = ast.parse(textwrap.dedent(inspect.getsource(adjoint))).body[0]
     except (OSError, TypeError, SyntaxError, IndexError):
         return None
+    _TEXT_AT_REGISTRATION[id(adjoint)] = (adjoint, fn)
     body = [s for s in getattr(fn, "body", []) if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
     if len(body) == 1 and isinstance(body[0], ast.Return) and isinstance(body[0].value, ast.Tuple):
         return len(body[0].value.elts)
