@@ -23,7 +23,17 @@ import numpy as np
 
 from srcgrad import codegen, ir, runtime
 from srcgrad.errors import NonScalarOutput
-from srcgrad.passes import ARRAY, SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
+from srcgrad.passes import (
+    ARRAY,
+    SCALAR,
+    SEQUENCE,
+    Facts,
+    bind_call,
+    bind_params,
+    fails_on_bad_input,
+    is_user_call,
+    location,
+)
 
 
 @dataclass
@@ -754,22 +764,15 @@ class GradientBuilder(ProgramBuilder):
         return out
 
 
-_MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers
-
-
 def _pure(op: ir.Op) -> bool:
     """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
     ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``); those stay, so the gradient fails where the
-    function fails. numpy only warns, so numpy operations may go."""
+    function fails (:func:`srcgrad.passes.fails_on_bad_input`). numpy only warns, so numpy operations may go."""
     if op.keep:
         return False
     if op.form.kind == "copy":
         return True
-    if op.rule is None or op.form.kind == "append":
-        return False
-    if op.form.kind == "binop" and op.form.symbol in _MAY_RAISE_ON_FLOATS:
-        return False
-    return getattr(op.callee, "__module__", None) != "math" and op.rule.out_kind != "scalar"
+    return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op)
 
 
 def _walk_all(body: list):

@@ -234,6 +234,20 @@ def _is_num(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
+_FLOAT_VALUED = {"exp", "expm1", "exp2", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin", "arccos",
+                 "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt", "cbrt", "reciprocal"}
+
+
+def _never_bool(node: ast.expr, env: dict) -> bool:
+    """Is ``node`` certainly not a bool (nor a bool array), and float-valued where it is an array: a product,
+    quotient, sum or difference with a float constant, or a float-valued numpy function?"""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
+        return any(_is_num(side) and isinstance(side.value, float) for side in (node.left, node.right))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+        return env.get(node.func.value.id) is np and node.func.attr in _FLOAT_VALUED
+    return False
+
+
 def _num(node: ast.expr, value: float) -> bool:
     return _is_num(node) and node.value == value
 
@@ -271,6 +285,12 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
             if op is ast.Mult and _num(left, 1) and isinstance(left.value, float) is False:
                 return right
             if op is ast.Div and _num(right, 1) and isinstance(right.value, float) is False:
+                return left
+            # 1.0 * e is e when e is certainly a number or a non-bool, non-integer-only array whatever its operands
+            # are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed.
+            if op is ast.Mult and _num(left, 1.0) and _never_bool(right, env):
+                return right
+            if op is ast.Mult and _num(right, 1.0) and _never_bool(left, env):
                 return left
             return node
 

@@ -271,7 +271,26 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 
 def _keep(op: ir.Op) -> bool:
-    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared or op.keep
+    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared or op.keep \
+        or fails_on_bad_input(op)
+
+
+_MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers
+
+
+def fails_on_bad_input(op: ir.Op) -> bool:
+    """Does the op raise on some inputs (where numpy would only warn)? Python's float arithmetic (``1 / 0``), the
+    ``math`` module (``math.log(-1)``) and conversions to Python numbers do. Such an op is kept even when its value
+    is unused, so the gradient fails where the function fails. ``x ** k`` with a constant whole ``k >= 0`` is not
+    kept: it can only overflow (a value too large for a float), where its derivative, which the gradient computes,
+    is still right."""
+    if op.rule is None or op.form.kind in ("copy", "append"):
+        return False
+    if op.form.kind == "binop" and op.form.symbol in _MAY_RAISE_ON_FLOATS:
+        k = op.args[1]
+        whole_power = op.form.symbol == "**" and isinstance(k, ir.Const) and type(k.value) is int and k.value >= 0
+        return not whole_power
+    return getattr(op.callee, "__module__", None) == "math" or op.rule.out_kind == "scalar"
 
 
 def _reads(stmt) -> list[ir.Var]:

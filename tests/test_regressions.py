@@ -291,3 +291,44 @@ def test_source_edited_after_import(tmp_path):
         assert "edited_module.py" in str(exc)  # refusing (the source is not the function's any more) is right too
         return
     assert (value, g) == (4.0, 4.0)
+
+
+def dead_square(x):
+    y = x**2  # noqa: F841 - its value is not used: only whether computing it fails
+    return 3.0 * x
+
+
+def dead_reciprocal(x):
+    y = x**-1  # noqa: F841 - at 0 the function is undefined: the gradient must fail as f does
+    return 3.0 * x
+
+
+def test_a_dead_whole_power_may_overflow_but_a_pole_still_raises():
+    # A whole, non-negative power can only overflow (the value is too large for a float; the gradient is right), so
+    # the gradient code may skip it; a negative power at 0 divides by zero, and the gradient fails like f.
+    assert srcgrad.grad(dead_square)(1e200) == 3.0
+    assert "**" not in srcgrad.source(srcgrad.grad(dead_square), 2.0)
+    assert srcgrad.grad(dead_reciprocal)(2.0) == 3.0
+    with pytest.raises(ZeroDivisionError):
+        srcgrad.grad(dead_reciprocal)(0.0)
+
+
+def masked(a):
+    return np.sum(np.tanh(a) * (a > 0.0) + np.exp(a) * 1.0)
+
+
+def test_one_times_a_mask_keeps_it_a_number_array():
+    # 1.0 * e is simplified to e only where e cannot be a bool array: a mask stays multiplied.
+    a = np.array([-0.5, 0.2, 1.3])
+    check_grad(masked, a)
+
+
+def dead_log(x):
+    unused = math.log(x)  # noqa: F841 - raises for x <= 0, as the gradient must
+    return 2.0 * x
+
+
+def test_a_dead_statement_that_fails_still_fails():
+    assert srcgrad.grad(dead_log)(3.0) == 2.0
+    with pytest.raises(ValueError, match="math domain"):
+        srcgrad.grad(dead_log)(-1.0)
