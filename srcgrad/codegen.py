@@ -248,6 +248,26 @@ def _never_bool(node: ast.expr, env: dict) -> bool:
     return False
 
 
+def float_constants(node: ast.expr) -> ast.expr:
+    """An adjoint expression with the whole-number constants of its arithmetic written as floats (``g * 5`` becomes
+    ``g * 5.0``): the same value for the float adjoints it combines with, and Python's float-with-float arithmetic
+    is the fast one. Indices, call arguments and exponents are left alone."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
+        return ast.BinOp(left=_as_float(float_constants(node.left)), op=node.op,
+                         right=_as_float(float_constants(node.right)))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        return ast.BinOp(left=float_constants(node.left), op=node.op, right=node.right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return ast.UnaryOp(op=node.op, operand=float_constants(node.operand))
+    return node
+
+
+def _as_float(node: ast.expr) -> ast.expr:
+    if isinstance(node, ast.Constant) and type(node.value) is int and abs(node.value) < 2 ** 53:
+        return ast.Constant(value=float(node.value))
+    return node
+
+
 def _num(node: ast.expr, value: float) -> bool:
     return _is_num(node) and node.value == value
 
