@@ -180,7 +180,7 @@ class GradientBuilder(ProgramBuilder):
 
     def accumulate(self, out: list, var: str, contribution: ast.expr, is_array: bool, uniform: bool = False) -> None:
         name = self.adj(var)
-        contribution = codegen.float_constants(contribution)
+        contribution = codegen.simplify(codegen.float_constants(contribution))
         if is_array:
             self.array_adjoint.add(name)
         # ``uniform``: the contribution may be a number standing for an array of var's shape (see self.uniform).
