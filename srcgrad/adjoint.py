@@ -150,6 +150,7 @@ class GradientBuilder(ProgramBuilder):
         for op in ir.walk_ops(fn.body):
             defs.setdefault(op.target, []).append(op)
         self.single_defs = {name: ops[0] for name, ops in defs.items() if len(ops) == 1}
+        self.float_valued = _float_valued(self.single_defs)
         self.loop_defined = _loop_defined(fn.body)
         self.pushes: dict[int, list[str]] = {}  # id(first op of a segment) -> names its reverse reads
         self.pushed_conditions: set[int] = set()  # ids of If statements whose condition is recorded
@@ -180,7 +181,7 @@ class GradientBuilder(ProgramBuilder):
 
     def accumulate(self, out: list, var: str, contribution: ast.expr, is_array: bool, uniform: bool = False) -> None:
         name = self.adj(var)
-        contribution = codegen.simplify(codegen.float_constants(contribution))
+        contribution = codegen.simplify(codegen.float_constants(contribution), self.float_valued)
         if is_array:
             self.array_adjoint.add(name)
         # ``uniform``: the contribution may be a number standing for an array of var's shape (see self.uniform).
@@ -813,6 +814,27 @@ def _scaled_by(expr: ast.expr, names: set[str]) -> bool:
         return False
     return any(isinstance(node, ast.Name) and node.id in names
                for side in (expr.left, expr.right) for node in ast.walk(side))
+
+
+def _float_valued(defs: dict[str, ir.Op]) -> dict[str, object]:
+    """Values that are certainly floats or float arrays (never bool or integer): results of float-valued numpy
+    functions (``np.exp``...), and arithmetic on them or with a float constant. A simplify env (codegen)."""
+    out: dict[str, object] = {}
+
+    def is_float(a: Any) -> bool:
+        return (isinstance(a, ir.Const) and type(a.value) is float) or (isinstance(a, ir.Var) and a.name in out)
+
+    for name, op in defs.items():  # program order: operands come first
+        callee = op.callee if op.form.kind == "call" else None
+        if isinstance(callee, np.ufunc) and callee.__name__ in codegen.FLOAT_UFUNCS:
+            out[name] = codegen.FLOAT_VALUED
+        elif op.form.kind == "binop" and op.form.symbol in ("+", "-", "*", "/") and any(map(is_float, op.args)):
+            out[name] = codegen.FLOAT_VALUED
+        elif op.form.kind == "binop" and op.form.symbol == "**" and is_float(op.args[0]):
+            out[name] = codegen.FLOAT_VALUED
+        elif op.form.kind == "unaryop" and op.form.symbol == "-" and is_float(op.args[0]):
+            out[name] = codegen.FLOAT_VALUED
+    return out
 
 
 def _full_sum_or_mean(fn: ir.Function, op: ir.Op) -> bool:

@@ -234,17 +234,23 @@ def _is_num(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
-_FLOAT_VALUED = {"exp", "expm1", "exp2", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin", "arccos",
+FLOAT_UFUNCS = {"exp", "expm1", "exp2", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin", "arccos",
                  "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt", "cbrt", "reciprocal"}
 
 
-def _never_bool(node: ast.expr, env: dict) -> bool:
+FLOAT_VALUED = object()  # in a simplify env: the name holds a float or a float array (see never_bool)
+
+
+def never_bool(node: ast.expr, env: dict) -> bool:
     """Is ``node`` certainly not a bool (nor a bool array), and float-valued where it is an array: a product,
     quotient, sum or difference with a float constant, or a float-valued numpy function?"""
+    if isinstance(node, ast.Name):
+        return env.get(node.id) is FLOAT_VALUED
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
-        return any(_is_num(side) and isinstance(side.value, float) for side in (node.left, node.right))
+        return any((_is_num(side) and isinstance(side.value, float)) or never_bool(side, env)
+                   for side in (node.left, node.right))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
-        return env.get(node.func.value.id) is np and node.func.attr in _FLOAT_VALUED
+        return env.get(node.func.value.id) is np and node.func.attr in FLOAT_UFUNCS
     return False
 
 
@@ -308,9 +314,9 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
                 return left
             # 1.0 * e is e when e is certainly a number or a non-bool, non-integer-only array whatever its operands
             # are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed.
-            if op is ast.Mult and _num(left, 1.0) and _never_bool(right, env):
+            if op is ast.Mult and _num(left, 1.0) and never_bool(right, env):
                 return right
-            if op is ast.Mult and _num(right, 1.0) and _never_bool(left, env):
+            if op is ast.Mult and _num(right, 1.0) and never_bool(left, env):
                 return left
             return node
 

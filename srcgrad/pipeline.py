@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from srcgrad import adjoint, cache, calls, codegen, emit, frontend, ir, lower, passes, runtime
+from srcgrad import adjoint, cache, calls, codegen, emit, frontend, fuse, ir, lower, passes, runtime
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
@@ -62,6 +62,8 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
     scope = codegen.scope_for(fn, pf.resolve)
     seed = scope.local("seed") if mode == "vjp" else None
     program = adjoint.build_program(fn, facts, wrt, scope, mode, seed, calls.variant)
+    if mode != "explain":  # (explain shows every adjoint in a variable of its own)
+        fuse.fuse(program)
     returns = list(program.results)
     if len(returns) > 1 or as_tuple:
         returns = [ast.Tuple(elts=returns, ctx=ast.Load())]

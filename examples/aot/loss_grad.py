@@ -23,39 +23,28 @@ def loss_grad(w, b, x, y):
     t3, t3_saved = log_sigmoid_fwd(z)
     t4 = y * t3
     t5 = 1.0 - y
-    t6 = -z
-    t7, t7_saved = log_sigmoid_fwd(t6)
+    t7, t7_saved = log_sigmoid_fwd(-z)
     t8 = t5 * t7
     t9 = t4 + t8
-    t10 = np.mean(t9)
-    nll = -t10
+    nll = -np.mean(t9)
     # line 22: return nll + L2 * np.sum(w * w)
-    t12 = w * w
-    t13 = np.sum(t12)
+    t13 = np.sum(w * w)
     t14 = L2 * t13
     t15 = nll + t14
     check_scalar_output(t15, 'loss')
     # grad of line 22: return nll + L2 * np.sum(w * w)
-    nll_bar = unbroadcast(1.0, nll)
-    t14_bar = unbroadcast(1.0, t14)
-    t13_bar = unbroadcast(t14_bar * L2, t13)
-    t12_bar = t13_bar
+    t12_bar = unbroadcast(unbroadcast(1.0, t14) * L2, t13)
     w_bar = t12_bar * w + t12_bar * w
     # grad of line 21: nll = -np.mean(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))
-    t10_bar = -nll_bar
-    t9_bar = t10_bar / np.size(t9)
+    t9_bar = -unbroadcast(1.0, nll) / np.size(t9)
     t9_bar = uniform_to(t9_bar, t9)
-    t4_bar = unbroadcast(t9_bar, t4)
-    t8_bar = unbroadcast(t9_bar, t8)
-    t7_bar = unbroadcast(t8_bar * t5, t7)
-    t6_bar = log_sigmoid_bwd(t7_saved, t7_bar)
-    z_bar = -t6_bar
-    t3_bar = unbroadcast(t4_bar * y, t3)
-    z_bar = z_bar + log_sigmoid_bwd(t3_saved, t3_bar)
+    z_bar = -log_sigmoid_bwd(t7_saved, unbroadcast(unbroadcast(t9_bar, t8) * t5,
+        t7))
+    z_bar = z_bar + log_sigmoid_bwd(t3_saved, unbroadcast(unbroadcast(t9_bar,
+        t4) * y, t3))
     # grad of line 20: z = x @ w + b
-    t1_bar = unbroadcast(z_bar, t1)
     b_bar = unbroadcast(z_bar, b)
-    w_bar = w_bar + matmul_grad_right(t1_bar, x, w)
+    w_bar = w_bar + matmul_grad_right(unbroadcast(z_bar, t1), x, w)
     return owned_grad(w_bar, w, b, x, y), owned_grad(b_bar, b, w, x, y, w_bar)
 
 

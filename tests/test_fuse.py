@@ -1,0 +1,96 @@
+"""The fusion pass: single-use temporaries go into their use, and nothing else moves (unit tests on small programs,
+then gradients through it against central differences)."""
+
+import ast
+import math
+
+import astor
+import numpy as np
+import pytest
+
+import srcgrad
+from srcgrad.adjoint import Block, Comment, Program
+from srcgrad.fuse import fuse
+from srcgrad.testing import check_grad
+
+
+def stmts(text: str) -> list:
+    return ast.parse(text).body
+
+
+def shown(items: list) -> str:
+    out = []
+    for item in items:
+        if isinstance(item, Comment):
+            out.append(f"# {item.text}")
+        elif isinstance(item, Block):
+            out.append(f"{item.kind}: [{shown(item.body)}]")
+        else:
+            out.append(astor.to_source(item).strip())
+    return "; ".join(out)
+
+
+def fused(forward: str, reverse: str, results: str = "x_bar") -> tuple[str, str]:
+    program = Program(forward=stmts(forward), reverse=stmts(reverse), results=[ast.parse(results).body[0].value])
+    fuse(program)
+    return shown(program.forward), shown(program.reverse)
+
+
+def test_a_single_use_adjoint_goes_into_its_use_and_a_plus_minus_becomes_a_minus():
+    _, rev = fused("", "t3_bar = g_bar * t4\nx_bar = x_bar + -t3_bar")
+    assert rev == "x_bar = x_bar - g_bar * t4"
+
+
+def test_values_read_twice_or_by_the_results_stay():
+    _, rev = fused("", "t3_bar = g_bar * 2.0\nx_bar = t3_bar * t3_bar")
+    assert rev.startswith("t3_bar = ")
+    _, rev = fused("", "t3_bar = g_bar * 2.0\nx_bar = t3_bar", results="(x_bar, t3_bar)")
+    assert rev.startswith("t3_bar = ")
+
+
+def test_nothing_moves_past_an_assignment_of_what_it_reads_or_past_a_block():
+    _, rev = fused("", "t3_bar = g_bar * 2.0\ng_bar = 1.0\nx_bar = t3_bar")
+    assert rev.startswith("t3_bar = ")
+    program = Program(reverse=[*stmts("t3_bar = g_bar * 2.0"), Block("if", test=ast.Name(id="c", ctx=ast.Load()),
+                                                                     body=stmts("x_bar = t3_bar"))],
+                      results=[ast.Name(id="x_bar", ctx=ast.Load())])
+    fuse(program)
+    assert shown(program.reverse).startswith("t3_bar = ")
+
+
+def test_tape_operations_and_user_names_never_move():
+    fwd, rev = fused("t1 = tape.pop()\ny = t1 * 2.0\nt2 = y + 1.0\nz = t2 * 3.0", "t5_bar = tape.pop()\nx_bar = t5_bar",
+                     results="(x_bar, z)")
+    assert fwd == "t1 = tape.pop(); y = t1 * 2.0; z = (y + 1.0) * 3.0"
+    assert rev == "t5_bar = tape.pop(); x_bar = t5_bar"
+
+
+def test_comments_are_passed_over():
+    reverse = [*stmts("t3_bar = g_bar * 2.0"), Comment("grad of line 3"), *stmts("x_bar = t3_bar + 1.0")]
+    program = Program(reverse=reverse, results=[ast.Name(id="x_bar", ctx=ast.Load())])
+    fuse(program)
+    assert shown(program.reverse) == "# grad of line 3; x_bar = g_bar * 2.0 + 1.0"
+
+
+def chained(x, y):
+    a = math.sin(x) * y
+    b = a * a + math.exp(-x)
+    c = b / (1.0 + y * y)
+    return c * a - math.cos(c)
+
+
+def arrays(w, x):
+    z = np.tanh(x @ w) * 2.0 - np.exp(-w[0])
+    return np.sum(z ** 2) + np.mean(np.sin(z))
+
+
+@pytest.mark.parametrize("point", [(0.3, 1.2), (-1.1, 0.4), (2.0, -0.7)])
+def test_fused_gradients_match_central_differences(point):
+    check_grad(chained, *point, wrt=(0, 1))
+
+
+def test_fused_array_gradients_match_central_differences():
+    rng = np.random.default_rng(5)
+    check_grad(arrays, rng.standard_normal(3), rng.standard_normal((4, 3)), wrt=(0, 1))
+    text = srcgrad.source(srcgrad.grad(arrays, wrt=(0, 1)), np.ones(3), np.ones((4, 3)))
+    assert text.count("_bar =") < 12  # temporaries went into their uses
