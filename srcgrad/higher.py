@@ -13,7 +13,6 @@ What holds:
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +41,17 @@ def _call_generated(transform: api.Transform, function: Callable, values: list, 
 
 
 def _tangent_names(function: Callable, count: int) -> list[str]:
-    return list(inspect.signature(function).parameters)[-count:]
+    """The last ``count`` parameters of a generated function (its tangents), read from its code (no inspect)."""
+    code = function.__code__
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    return list(names[-count:])
+
+
+def _bind(transform: api.Transform, args: tuple, kwargs: dict) -> list:
+    """All argument values in parameter order; positional calls with every argument skip inspect's binding."""
+    if not kwargs and len(args) == len(transform.params):
+        return list(args)
+    return transform.bind(args, kwargs)
 
 
 def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
@@ -54,7 +63,7 @@ def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, t = api.split_last(args, kwargs, "t", f"{func.__name__}_jvp", "the tangent")
-        values = transform.bind(args, kwargs)
+        values = _bind(transform, args, kwargs)
         generated = transform.specialise(values)
         tangents = tuple(t) if transform.as_tuple else (t,)
         if len(tangents) != len(transform.wrt):
@@ -85,21 +94,27 @@ class _SecondOrder:
         self.direction = ForwardTransform(func, wrt, "direction")
         self.param = _single_wrt(self.direction, "hvp/hessian")
         self.position = self.direction.params.index(self.param)
-        self.grads: dict[tuple, Callable] = {}
+        self.grads: dict[tuple, tuple[Callable, str]] = {}  # kinds -> (reverse mode of f_dir, its direction name)
+        self.kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         self.lock = threading.Lock()
 
     def hvp(self, values: list, v: Any) -> Any:
-        generated = self.direction.specialise(values)
         key = self.direction.kinds(values)
-        with self.lock:
-            if key not in self.grads:
-                self.grads[key] = api.grad(generated.function, wrt=self.param)
-        direction_name = _tangent_names(generated.function, 1)[0]
-        kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
-        n_pos = len(values) - len(kwonly)
-        kwargs = dict(zip(kwonly, values[n_pos:]))
+        found = self.grads.get(key)
+        if found is None:
+            generated = self.direction.specialise(values)
+            with self.lock:
+                if key not in self.grads:
+                    direction_name = _tangent_names(generated.function, 1)[0]
+                    self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name)
+            found = self.grads[key]
+        grad_of_direction, direction_name = found
+        if not self.kwonly:
+            return grad_of_direction(*values, **{direction_name: v})
+        n_pos = len(values) - len(self.kwonly)
+        kwargs = dict(zip(self.kwonly, values[n_pos:]))
         kwargs[direction_name] = v
-        return self.grads[key](*values[:n_pos], **kwargs)
+        return grad_of_direction(*values[:n_pos], **kwargs)
 
 
 def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
@@ -111,8 +126,7 @@ def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, v = api.split_last(args, kwargs, "v", f"{func.__name__}_hvp", "the vector")
-        values = second.direction.bind(args, kwargs)
-        return second.hvp(values, v)
+        return second.hvp(_bind(second.direction, args, kwargs), v)
 
     return _entry(entry, second.direction, f"{func.__name__}_hvp")
 
