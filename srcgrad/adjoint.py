@@ -61,6 +61,7 @@ class Program:
     reverse: list = field(default_factory=list)
     results: list[ast.expr] = field(default_factory=list)
     value: ast.expr | None = None  # the function's value (saved before the reverse sweep restores loop values)
+    float_valued: dict = field(default_factory=dict)  # a simplify env: float-valued names, and np (codegen)
 
 
 def _segments(body: list) -> list:
@@ -937,7 +938,8 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     forward = builder.forward_block(fn.body, 0)
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
-    return Program(forward=forward, reverse=prologue + reverse, results=results, value=value)
+    return Program(forward=forward, reverse=prologue + reverse, results=results, value=value,
+                   float_valued={**builder.float_valued, **codegen.modules_env(scope)})
 
 
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:

@@ -55,6 +55,11 @@ class Scope:
         return name
 
 
+def modules_env(scope: Scope) -> dict:
+    """A simplify env of the names generated code uses for numpy and math."""
+    return {n: o for n, o in scope.bound.items() if o is np or o is math}
+
+
 def scope_for(fn: ir.Function, user_resolve: Any) -> Scope:
     """The scope of a generated function: the user's names and the function's own variables are taken; a global the
     user refers to may be shared when it is the very object srcgrad binds (``np`` is numpy)."""

@@ -13,7 +13,9 @@ What holds:
 - nothing the fused expression reads is assigned between its definition and its use, and it calls nothing with an
   effect (tape ``pop``/``append``), so its value and the program's order of effects are unchanged;
 - ``a + -b`` is written ``a - b`` (the same IEEE result), and ``(1.0 * a) * b`` is ``a * b`` where ``b`` cannot be a
-  bool array.
+  bool array;
+- ``a = a + e`` becomes ``a += e`` only where ``a`` holds a float value the block itself just made and nothing else
+  refers to (see :func:`_update_in_place`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,50 @@ def fuse(program: Program) -> Program:
                     loads[node.id] += 1
     _fuse_block(program.reverse, loads, stores, _is_adjoint)
     _fuse_block(program.forward, loads, stores, _is_temporary)
+    _update_in_place(program.reverse, program.float_valued)
     return program
+
+
+def _update_in_place(items: list, env: dict) -> None:
+    """``a = a + e`` becomes ``a += e`` (and ``-``) where ``a`` holds a float array the block made itself and nothing
+    else refers to: its definition in this block is arithmetic or a float-valued numpy function (a new array, or a
+    number, which ``+=`` rebinds), and ``a`` is not read between that definition and the update. No new array then;
+    for big arrays that is a page-faulting allocation saved."""
+    for item in items:
+        if isinstance(item, Block):
+            _update_in_place(item.body, env)
+            _update_in_place(item.orelse, env)
+    fresh: dict[str, int] = {}  # adjoint name -> index of a definition that made a new float value
+    for j, item in enumerate(items):
+        if isinstance(item, Comment):
+            continue
+        if isinstance(item, Block) or not isinstance(item, ast.Assign):
+            fresh.clear()  # (what a block or an effect does with the names is not followed)
+            continue
+        reads = {n.id for n in ast.walk(item.value) if isinstance(n, ast.Name)}
+        target = item.targets[0].id if len(item.targets) == 1 and isinstance(item.targets[0], ast.Name) else None
+        value = item.value
+        if target in fresh and isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub)) \
+                and isinstance(value.left, ast.Name) and value.left.id == target \
+                and target not in {n.id for n in ast.walk(value.right) if isinstance(n, ast.Name)}:
+            items[j] = ast.AugAssign(target=ast.Name(id=target, ctx=ast.Store()), op=value.op, value=value.right)
+            for name in reads - {target}:
+                fresh.pop(name, None)
+            continue
+        for name in reads:
+            fresh.pop(name, None)  # read: it may now be shared (b = a), so it is not updated in place
+        for t in item.targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name):
+                    fresh.pop(n.id, None)
+        if target is not None and target.endswith("_bar") and _makes_new_float(value, env):
+            fresh[target] = j
+
+
+def _makes_new_float(value: ast.expr, env: dict) -> bool:
+    if isinstance(value, ast.Call):
+        return codegen.never_bool(value, env)  # a float-valued numpy function: always a new array
+    return isinstance(value, (ast.BinOp, ast.UnaryOp)) and codegen.never_bool(value, env)
 
 
 def _is_adjoint(name: str) -> bool:

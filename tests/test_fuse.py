@@ -94,3 +94,27 @@ def test_fused_array_gradients_match_central_differences():
     check_grad(arrays, rng.standard_normal(3), rng.standard_normal((4, 3)), wrt=(0, 1))
     text = srcgrad.source(srcgrad.grad(arrays, wrt=(0, 1)), np.ones(3), np.ones((4, 3)))
     assert text.count("_bar =") < 12  # temporaries went into their uses
+
+
+def in_place(reverse: str, env: dict | None = None) -> str:
+    program = Program(reverse=stmts(reverse), results=[ast.Name(id="x_bar", ctx=ast.Load())],
+                      float_valued={"np": np, **(env or {})})
+    fuse(program)
+    return shown(program.reverse)
+
+
+def test_an_adjoint_the_block_just_made_is_updated_in_place():
+    assert in_place("x_bar = np.cos(x)\nx_bar = x_bar + g * t") == "x_bar = np.cos(x); x_bar += g * t"
+    assert in_place("x_bar = 2.0 * t\nx_bar = x_bar - g * t") == "x_bar = 2.0 * t; x_bar -= g * t"
+
+
+def test_no_in_place_update_of_a_shared_or_unknown_value():
+    # shared: another name refers to the same array, which an in-place update would change too
+    text = in_place("x_bar = np.cos(x)\ny_bar = x_bar\nx_bar = x_bar + g\nz = y_bar * 1.0")
+    assert "+=" not in text
+    # unknown: g * t may be an integer or bool array (or the argument itself, for a helper's result)
+    assert "+=" not in in_place("x_bar = g * t\nx_bar = x_bar + g")
+    assert "+=" not in in_place("x_bar = unbroadcast(g, x)\nx_bar = x_bar + g")
+    # an update that reads the name on its right too is left as it is
+    text = in_place("x_bar = np.exp(x)\nx_bar = x_bar + x_bar * 2.0")
+    assert text == "x_bar = np.exp(x); x_bar = x_bar + x_bar * 2.0"
