@@ -11,9 +11,9 @@ Anything the check refuses (other argument types, a non-float array for a differ
 dispatcher.
 
 What holds:
-- the entry runs in the user's module globals (globals stay live, as in the user's function) and keeps a fixed
-  number of closure cells, ``ENTRY_CELLS``; a code object can only be swapped for one with as many free variables,
-  so every version is padded to that count;
+- the entry runs in the user's module globals (globals stay live, as in the user's function; a module that
+  rebinds ``type``, ``float``... keeps the dispatcher) and keeps a fixed number of closure cells, ``ENTRY_CELLS``:
+  a code object can only be swapped for one with as many free variables, so every version is padded to that count;
 - the dispatcher's cell ``__srcgrad_0slow__`` is the first free variable of every version (names sort, and no other
   name sorts before it), and its contents never change: a call already running the previous code, in another
   thread, still reads the dispatcher there.
@@ -37,6 +37,7 @@ FAILED = "__srcgrad_failed__"
 IMPL = "__srcgrad_impl__"
 TYPES = "__srcgrad_types__"
 INDENT = "    "
+_GUARD_BUILTINS = ("type", "float", "int", "bool", "Exception")  # read by the entry from the module's globals
 
 
 def simple_signature(sig: inspect.Signature) -> bool:
@@ -63,6 +64,8 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
             if swapped:
                 return
             swapped.append(True)
+            if any(builtin in globals_ for builtin in _GUARD_BUILTINS):
+                return  # the module rebinds a name the type check reads: every call goes through the dispatcher
             guard = _guard(params, arg_types, transform.wrt)
             values = {SLOW: dispatch, FAILED: failed, TYPES: arg_types, IMPL: generated.function}
             label = f"{transform.pf.name}:{transform.mode}:entry"

@@ -176,3 +176,17 @@ def _fused_with_room(monkeypatch):
 
 def sine_times_scale(x):
     return math.sin(x) * SCALE
+
+
+def test_a_module_that_rebinds_float_keeps_the_dispatcher(tmp_path):
+    import importlib.util
+
+    path = tmp_path / "shadowing.py"
+    path.write_text("import math\nfloat = int\n\n\ndef f(x):\n    return math.sin(x) * 2.0\n")
+    spec = importlib.util.spec_from_file_location("shadowing", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    g = srcgrad.grad(module.f)
+    assert g(0.5) == pytest.approx(2.0 * math.cos(0.5))
+    assert g(2) == pytest.approx(2.0 * math.cos(2.0))
+    assert "srcgrad" not in g.__code__.co_filename or ":entry " not in g.__code__.co_filename
