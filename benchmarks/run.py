@@ -291,7 +291,8 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
     lines += report.table(headers, timing_rows)
     lines += ["", "## srcgrad generation time (cold)", ""]
     lines += [
-        "Each case in a fresh process: the first `srcgrad.grad(f, wrt=...)`, then its first call. "
+        "Each case in a fresh process, after one call of the primal (numpy's own first-call costs are not "
+        "srcgrad's): the first `srcgrad.grad(f, wrt=...)`, then its first call. "
         "`import srcgrad` is timed separately and is not in the total. Without the on-disk cache "
         "(`SRCGRAD_CACHE=0`), except *first call, cache hit*: the first call in a fresh process that finds the "
         "generated code in the on-disk cache (filled by an earlier process).",
