@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+from module_files import load
 
 import srcgrad
 from srcgrad.entry import ENTRY_CELLS, SLOW
@@ -179,13 +180,7 @@ def sine_times_scale(x):
 
 
 def test_a_module_that_rebinds_float_keeps_the_dispatcher(tmp_path):
-    import importlib.util
-
-    path = tmp_path / "shadowing.py"
-    path.write_text("import math\nfloat = int\n\n\ndef f(x):\n    return math.sin(x) * 2.0\n")
-    spec = importlib.util.spec_from_file_location("shadowing", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load(tmp_path / "shadowing.py", "import math\nfloat = int\n\n\ndef f(x):\n    return math.sin(x) * 2.0\n")
     g = srcgrad.grad(module.f)
     assert g(0.5) == pytest.approx(2.0 * math.cos(0.5))
     assert g(2) == pytest.approx(2.0 * math.cos(2.0))

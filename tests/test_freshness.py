@@ -15,13 +15,12 @@ import importlib.util
 import itertools
 import linecache
 import math
-import os
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from module_files import edit, load
 
 import srcgrad
 from srcgrad import cache, freshness
@@ -29,26 +28,6 @@ from srcgrad.rules import registry
 from srcgrad.testing import check_grad, numerical_grad
 
 _names = itertools.count()
-
-
-def load(path: Path, text: str):
-    """Write ``text`` to ``path`` and import it as a new module."""
-    path.write_text(text)
-    # A rewrite within the same second and of the same size would otherwise import the first text's bytecode.
-    Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
-    name = f"freshness_case_{next(_names)}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def edit(path: Path, text: str) -> None:
-    """Change the file under an imported module (with a later modification time, as an editor would)."""
-    before = path.stat().st_mtime
-    path.write_text(text)
-    os.utime(path, (before + 5, before + 5))
 
 
 @pytest.fixture

@@ -1,0 +1,29 @@
+"""Test helpers: write a module file and import it, edit it afterwards (as an editor or a notebook user would)."""
+
+import importlib.util
+import itertools
+import os
+import sys
+from pathlib import Path
+
+_names = itertools.count()
+
+
+def load(path: Path, text: str):
+    """Write ``text`` to ``path`` and import it as a new module."""
+    path.write_text(text)
+    # A rewrite within the same second and of the same size would otherwise import the first text's bytecode.
+    Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
+    name = f"srcgrad_test_module_{next(_names)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def edit(path: Path, text: str) -> None:
+    """Change the file under an imported module (with a later modification time, as an editor would)."""
+    before = path.stat().st_mtime
+    path.write_text(text)
+    os.utime(path, (before + 5, before + 5))
