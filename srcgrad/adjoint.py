@@ -827,9 +827,12 @@ def _float_valued(defs: dict[str, ir.Op]) -> dict[str, object]:
 
     for name, op in defs.items():  # program order: operands come first
         callee = op.callee if op.form.kind == "call" else None
-        if isinstance(callee, np.ufunc) and callee.__name__ in codegen.FLOAT_UFUNCS:
+        if (isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math") \
+                and getattr(callee, "__name__", None) in codegen.FLOAT_UFUNCS:
             out[name] = codegen.FLOAT_VALUED
-        elif op.form.kind == "binop" and op.form.symbol in ("+", "-", "*", "/") and any(map(is_float, op.args)):
+        elif op.form.kind == "binop" and op.form.symbol == "/":  # true division: never bool nor integer
+            out[name] = codegen.FLOAT_VALUED
+        elif op.form.kind == "binop" and op.form.symbol in ("+", "-", "*") and any(map(is_float, op.args)):
             out[name] = codegen.FLOAT_VALUED
         elif op.form.kind == "binop" and op.form.symbol == "**" and is_float(op.args[0]):
             out[name] = codegen.FLOAT_VALUED

@@ -251,9 +251,13 @@ def never_bool(node: ast.expr, env: dict) -> bool:
     quotient, sum or difference with a float constant, or a float-valued numpy function?"""
     if isinstance(node, ast.Name):
         return env.get(node.id) is FLOAT_VALUED
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Add, ast.Sub)):
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        return True  # true division
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add, ast.Sub)):
         return any((_is_num(side) and isinstance(side.value, float)) or never_bool(side, env)
                    for side in (node.left, node.right))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return never_bool(node.operand, env)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
         return env.get(node.func.value.id) is np and node.func.attr in FLOAT_UFUNCS
     return False
@@ -321,6 +325,8 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
             # are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed.
             if op is ast.Mult and _num(left, 1.0) and never_bool(right, env):
                 return right
+            if op is ast.Mult and _num(left, -1.0) and never_bool(right, env):
+                return ast.UnaryOp(op=ast.USub(), operand=right)
             if op is ast.Mult and _num(right, 1.0) and never_bool(left, env):
                 return left
             return node
