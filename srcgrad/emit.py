@@ -57,12 +57,17 @@ def _emit_items(items: list, lines: list[str], depth: int) -> None:
             else:
                 head = f"{item.kind} {_expr_text(item.test)}:"
             lines.append(pad + head)
-            _emit_items(item.body or [ast.Pass()], lines, depth + 1)
+            _emit_items(_with_statement(item.body), lines, depth + 1)
             if item.orelse:
                 lines.append(pad + "else:")
-                _emit_items(item.orelse, lines, depth + 1)
+                _emit_items(_with_statement(item.orelse), lines, depth + 1)
         else:
             lines.extend(pad + ln for ln in _stmt_text(item).split("\n"))
+
+
+def _with_statement(items: list) -> list:
+    """A block's items with a ``pass`` when they hold no statement (only comments, or nothing)."""
+    return items if any(not isinstance(item, Comment) for item in items) else [*items, ast.Pass()]
 
 
 def _expr_text(node: ast.expr) -> str:

@@ -43,6 +43,7 @@ def fuse(program: Program) -> Program:
             for node in ast.walk(expr):
                 if isinstance(node, ast.Name):
                     loads[node.id] += 1
+    _propagate_copies(program.reverse, loads, stores)
     _fuse_block(program.reverse, loads, stores, _is_adjoint)
     _fuse_block(program.forward, loads, stores, _is_temporary)
     _update_in_place(program.reverse, program.float_valued)
@@ -89,6 +90,61 @@ def _makes_new_float(value: ast.expr, env: dict) -> bool:
     if isinstance(value, ast.Call):
         return codegen.never_bool(value, env)  # a float-valued numpy function: always a new array
     return isinstance(value, (ast.BinOp, ast.UnaryOp)) and codegen.never_bool(value, env)
+
+
+def _propagate_copies(items: list, loads: Counter, stores: Counter) -> None:
+    """``a = b`` (adjoints): later reads of ``a`` in the block read ``b`` instead, up to where either is assigned
+    again (or a loop or branch starts); ``a = a`` goes; so does ``a = b`` once nothing reads ``a`` any more."""
+    for item in items:
+        if isinstance(item, Block):
+            _propagate_copies(item.body, loads, stores)
+            _propagate_copies(item.orelse, loads, stores)
+    changed = True
+    while changed:
+        changed = False
+        i = 0
+        while i < len(items):
+            item = items[i]
+            copy = _copy_of(item)
+            if copy is None:
+                i += 1
+                continue
+            a, b = copy
+            if a == b:
+                del items[i]
+                loads[b] -= 1
+                stores[a] -= 1
+                changed = True
+                continue
+            for j in range(i + 1, len(items)):
+                later = items[j]
+                if isinstance(later, Comment):
+                    continue
+                if not isinstance(later, ast.Assign):
+                    break
+                count = sum(1 for n in ast.walk(later.value) if isinstance(n, ast.Name) and n.id == a)
+                if count:
+                    later.value = _Replace(a, ast.Name(id=b, ctx=ast.Load())).visit(later.value)
+                    loads[a] -= count
+                    loads[b] += count
+                    changed = True
+                assigned = {n.id for t in later.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+                if a in assigned or b in assigned:
+                    break
+            if loads[a] == 0 and stores[a] == 1:
+                del items[i]
+                loads[b] -= 1
+                stores[a] -= 1
+                changed = True
+                continue
+            i += 1
+
+
+def _copy_of(item) -> tuple[str, str] | None:
+    if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name) \
+            and isinstance(item.value, ast.Name) and item.targets[0].id.endswith("_bar"):
+        return item.targets[0].id, item.value.id
+    return None
 
 
 def _is_adjoint(name: str) -> bool:

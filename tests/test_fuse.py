@@ -118,3 +118,27 @@ def test_no_in_place_update_of_a_shared_or_unknown_value():
     # an update that reads the name on its right too is left as it is
     text = in_place("x_bar = np.exp(x)\nx_bar = x_bar + x_bar * 2.0")
     assert text == "x_bar = np.exp(x); x_bar = x_bar + x_bar * 2.0"
+
+
+def test_copies_of_adjoints_are_read_through_and_dropped():
+    _, rev = fused("", "s_2_bar = s_1_bar\ns_1_bar = s_2_bar\nt5_bar = s_2_bar\nx_bar = t5_bar * 2.0",
+                   results="(x_bar, s_1_bar)")
+    assert rev == "x_bar = s_1_bar * 2.0"
+
+
+def test_a_copy_is_not_read_through_past_a_new_value_of_its_source():
+    _, rev = fused("", "a_bar = b_bar\nb_bar = g * 2.0\nx_bar = a_bar + b_bar")
+    assert rev == "a_bar = b_bar; b_bar = g * 2.0; x_bar = a_bar + b_bar"
+
+
+def recurrence(x, n):
+    s = 1.0
+    for _ in range(n):
+        s = s + math.sin(x * s) * math.cos(x)
+    return s
+
+
+@pytest.mark.parametrize("n", [0, 1, 6])
+def test_loops_after_copy_propagation_match_central_differences(n):
+    check_grad(recurrence, 0.4, n)
+    assert "s_2_bar" not in srcgrad.source(srcgrad.grad(recurrence), 0.4, n)

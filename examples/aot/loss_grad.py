@@ -33,8 +33,8 @@ def loss_grad(w, b, x, y):
     t15 = nll + t14
     check_scalar_output(t15, 'loss')
     # grad of line 22: return nll + L2 * np.sum(w * w)
-    t12_bar = unbroadcast(unbroadcast(1.0, t14) * L2, t13)
-    w_bar = t12_bar * w + t12_bar * w
+    t13_bar = unbroadcast(unbroadcast(1.0, t14) * L2, t13)
+    w_bar = t13_bar * w + t13_bar * w
     # grad of line 21: nll = -np.mean(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))
     t9_bar = -unbroadcast(1.0, nll) / np.size(t9)
     t9_bar = uniform_to(t9_bar, t9)
