@@ -12,6 +12,8 @@ What holds:
   the reverse sweep reads is never fused away);
 - nothing the fused expression reads is assigned between its definition and its use, and it calls nothing with an
   effect (tape ``pop``/``append``), so its value and the program's order of effects are unchanged;
+- copies of adjoints (``a_bar = b_bar``) are read through, up to where either name is assigned again, and dropped
+  once nothing reads them;
 - ``a + -b`` is written ``a - b`` (the same IEEE result), and ``(1.0 * a) * b`` is ``a * b`` where ``b`` cannot be a
   bool array;
 - ``a = a + e`` becomes ``a += e`` only where ``a`` holds a float value the block itself just made and nothing else
@@ -33,7 +35,8 @@ _TEMPORARY = re.compile(r"t\d+")
 
 
 def fuse(program: Program) -> Program:
-    """Fuse single-use adjoint temporaries of ``program``'s reverse sweep into their use (in place; returned)."""
+    """Read copies through, fuse single-use temporaries into their use, update fresh adjoints in place (``program``
+    is changed and returned)."""
     loads: Counter[str] = Counter()
     stores: Counter[str] = Counter()
     for item in _walk(program.forward + program.reverse):
