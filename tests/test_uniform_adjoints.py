@@ -101,6 +101,10 @@ def integer_mask(a, k):
     return np.sum(a * k)  # k an integer array: the adjoint stays float
 
 
+def list_reductions(x, y):
+    return np.sum([x, y * 2.0]) + np.mean([x * y, y])  # a full reduction of a list of arrays (or of numbers)
+
+
 A = np.array([[0.3, -1.2], [0.7, 0.4], [-0.5, 1.1]])
 ROW = np.array([0.2, -0.6])
 
@@ -127,6 +131,8 @@ ROW = np.array([0.2, -0.6])
     (sum_then_loop, (A, 4), 0),
     (through_helper, (A,), 0),
     (integer_mask, (A, np.array([[1, 0], [2, -1], [0, 3]])), 0),
+    (list_reductions, (ROW, ROW[::-1] * 3.0), (0, 1)),
+    (list_reductions, (0.3, 1.2), (0, 1)),
 ])
 def test_uniform_adjoints_match_central_differences(func, args, wrt):
     check_grad(func, *args, wrt=wrt)

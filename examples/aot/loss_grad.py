@@ -140,7 +140,14 @@ def owned_grad(g, x, *others):
 
 def float_dtype(x):
     """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
-    dtype = np.result_type(x) if not isinstance(x, (float, int)) else np.dtype(np.float64)
+    if isinstance(x, (float, int)):
+        return np.dtype(np.float64)
+    if isinstance(x, (list, tuple)):  # (np.result_type would read a list as a dtype specification)
+        try:
+            x = np.asarray(x)
+        except ValueError:
+            return np.dtype(np.float64)  # ragged: its elements have adjoints of their own
+    dtype = np.result_type(x)
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
