@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import inspect
 import operator
-import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from srcgrad import freshness
 from srcgrad.errors import InternalError
-from srcgrad.rules.registry import Rule, _key
+from srcgrad.rules.registry import Rule, _key, single_return
 from srcgrad.runtime import as_tuple, cast_grad, cholesky_jvp, cumprod_tangent, setitem, solve_tangent
 
 _EXPLICIT: dict[Any, Callable] = {}
@@ -113,14 +112,7 @@ def parameters(rule_fn: Callable) -> list[str]:
 def inline_expr(rule_fn: Callable) -> ast.expr | None:
     """The return expression of a single-``return`` rule, else None (then the rule is called). A rule whose file
     changed since it was defined is called too: the text in the file is not the rule's any more."""
-    source = freshness.fresh_source(rule_fn)
-    if source is None:
-        return None
-    tree = ast.parse(textwrap.dedent(source))
-    body = [s for s in tree.body[0].body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
-        return body[0].value
-    return None
+    return single_return(rule_fn)
 
 
 # --- explicit tangent rules -------------------------------------------------------------------------------------

@@ -170,29 +170,36 @@ def _display_name(func: Any) -> str:
 
 
 def _single_return_exprs(adjoint: Callable, n_wrt: int) -> tuple[ast.expr, ...] | None:
-    # The text read when the rule was registered, right after its definition ran, is its code's. Read later from its
-    # file, the text is checked: when the file changed since (an edit while the process runs), it is not the rule's
-    # any more, and the rule is called instead of inlined.
-    known = _TEXT_AT_REGISTRATION.get(id(adjoint))
-    if known is not None and known[0] is adjoint:
-        fn = known[1]
-    else:
-        source = freshness.fresh_source(adjoint)
-        if source is None:
-            return None
-        fn = ast.parse(textwrap.dedent(source)).body[0]
-    if not isinstance(fn, ast.FunctionDef):
+    """The per-parameter expressions of a single-return reverse rule (``return a, b`` for two), else None."""
+    value = single_return(adjoint)
+    if value is None:
         return None
-    body = list(fn.body)
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
-        body = body[1:]  # docstring
-    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
-        return None
-    value = body[0].value
     if n_wrt == 1:
         return (value,)
     if isinstance(value, ast.Tuple) and len(value.elts) == n_wrt:
         return tuple(value.elts)
+    return None
+
+
+def single_return(rule_fn: Callable) -> ast.expr | None:
+    """The returned expression of a rule function whose body is one ``return`` (string constants aside), else None.
+
+    The text is the one read when the rule was registered, right after its definition ran (its module being
+    imported, or the user's cell run), which is its code's. Without it, the text is read from the file now and
+    checked: when the file changed since (an edit while the process runs), it is not the rule's any more, and None
+    says the rule is called instead of inlined.
+    """
+    known = _TEXT_AT_REGISTRATION.get(id(rule_fn))
+    if known is not None and known[0] is rule_fn:
+        fn = known[1]
+    else:
+        source = freshness.fresh_source(rule_fn)
+        if source is None:
+            return None
+        fn = ast.parse(textwrap.dedent(source)).body[0]
+    body = [s for s in getattr(fn, "body", []) if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if isinstance(fn, ast.FunctionDef) and len(body) == 1 and isinstance(body[0], ast.Return):
+        return body[0].value
     return None
 
 
@@ -203,19 +210,15 @@ _TEXT_AT_REGISTRATION: dict[int, tuple[Callable, ast.stmt]] = {}
 def _returned_tuple_length(adjoint: Callable) -> int | None:
     """How many contributions a single-return rule returns (None when it is not a tuple display).
 
-    Read at registration, right after the rule's definition ran (its module being imported, or the user's cell
-    run): that text is the code's, and it is kept for :func:`_single_return_exprs` to inline, with no need to read
-    the file again (nor to check it).
+    Its text is read here, at registration, and kept for :func:`single_return`.
     """
     try:
         fn = ast.parse(textwrap.dedent(inspect.getsource(adjoint))).body[0]
     except (OSError, TypeError, SyntaxError, IndexError):
         return None
     _TEXT_AT_REGISTRATION[id(adjoint)] = (adjoint, fn)
-    body = [s for s in getattr(fn, "body", []) if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
-    if len(body) == 1 and isinstance(body[0], ast.Return) and isinstance(body[0].value, ast.Tuple):
-        return len(body[0].value.elts)
-    return None
+    value = single_return(adjoint)
+    return len(value.elts) if isinstance(value, ast.Tuple) else None
 
 
 def all_rules() -> list[Rule]:
