@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import linecache
 import threading
 import types
 from collections.abc import Callable
@@ -31,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from srcgrad.emit import INDENT, compile_in_scope
+
 ENTRY_CELLS = 4  # each free variable costs every call about a nanosecond: enough for small functions, no more
 SLOW = "__srcgrad_0slow__"
 FAILED = "__srcgrad_failed__"
 IMPL = "__srcgrad_impl__"
 TYPES = "__srcgrad_types__"
-INDENT = "    "
 _GUARD_BUILTINS = ("type", "float", "int", "bool", "Exception")  # read by the entry from the module's globals
 
 
@@ -67,9 +67,10 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
             if any(builtin in globals_ for builtin in _GUARD_BUILTINS):
                 return  # the module rebinds a name the type check reads: every call goes through the dispatcher
             guard = _guard(params, arg_types, transform.wrt)
-            values = {SLOW: dispatch, FAILED: failed, TYPES: arg_types, IMPL: generated.function}
+            # What each free variable a version may have holds: srcgrad's names, and the generated code's.
+            values = {**generated.bound, SLOW: dispatch, FAILED: failed, TYPES: arg_types, IMPL: generated.function}
             label = f"{transform.pf.name}:{transform.mode}:entry"
-            version = _fused(name, label, header, args, guard, generated, transform.func, values)
+            version = _fused(name, label, header, args, guard, generated, transform.func)
             if version is None:
                 body = ["try:", f"{INDENT}return {IMPL}({args})", *_handler()]
                 version = _compile_version(name, header, [f"if not ({guard}):", f"{INDENT}return {SLOW}({args})",
@@ -114,8 +115,8 @@ def _handler() -> list[str]:
     return [f"except Exception as {FAILED}_exc:", f"{INDENT}{FAILED}({FAILED}_exc)", f"{INDENT}raise"]
 
 
-def _fused(name: str, label: str, header: str, args: str, guard: str, generated: Any, user_func: Any,
-           values: dict[str, Any]) -> types.CodeType | None:
+def _fused(name: str, label: str, header: str, args: str, guard: str, generated: Any,
+           user_func: Any) -> types.CodeType | None:
     """The generated code behind the type check, compiled as the entry's next version; None when it cannot be."""
     if user_func.__code__.co_freevars:
         return None  # the user's closure cells cannot move into the entry (and a rebinding must be seen)
@@ -133,11 +134,9 @@ def _fused(name: str, label: str, header: str, args: str, guard: str, generated:
     digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:10]
     filename = f"<srcgrad {label} {digest}>"  # errors.call_failure reads generated code by this prefix
     try:
-        code = _compile_version(name, header, statements, list(generated.bound), filename)
+        return _compile_version(name, header, statements, list(generated.bound), filename)
     except _TooManyNames:
         return None
-    values.update(generated.bound)
-    return code
 
 
 class _TooManyNames(Exception):
@@ -173,10 +172,5 @@ def _compile(name: str, header: str, statements: list[str], names: list[str], pa
     lines = [f"def {name}({header}):", *(INDENT + ln for ln in statements)]
     if pads:  # referenced in dead code: free variables all the same
         lines += [f"{INDENT}if False:", f"{INDENT * 2}({', '.join(pads)},)"]
-    scope = f"def __srcgrad_scope__({', '.join(names + pads)}):"
-    module = compile("\n".join([scope, *(INDENT + ln for ln in lines)]) + "\n", filename, "exec")
-    # What tracebacks and pdb show: the same lines (the scope's line becomes a comment), one level out.
-    shown = [f"# srcgrad entry {name}: the argument types are checked, then the generated code runs", *lines]
-    linecache.cache[filename] = (0, None, [ln + "\n" for ln in shown], filename)
-    outer = next(c for c in module.co_consts if isinstance(c, types.CodeType))
-    return next(c for c in outer.co_consts if isinstance(c, types.CodeType) and c.co_name == name)
+    note = f"# srcgrad entry {name}: the argument types are checked, then the generated code runs"
+    return compile_in_scope("\n".join(lines), name, names + pads, filename, note)
