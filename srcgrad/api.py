@@ -43,6 +43,7 @@ class Transform:
             self.pf = pipeline.parse_and_fence(func)
         self.signature = inspect.signature(func)
         self.params = list(self.signature.parameters)
+        self.positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values())
         self.as_tuple = isinstance(wrt, (tuple, list))
         self.wrt = self._resolve_wrt(wrt)
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
@@ -76,6 +77,8 @@ class Transform:
 
     def bind(self, args: tuple, kwargs: dict) -> list:
         """All argument values in parameter order (defaults applied)."""
+        if not kwargs and len(args) == len(self.params) and self.positional:
+            return list(args)  # every parameter given by position: nothing for inspect to do
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:

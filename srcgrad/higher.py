@@ -47,12 +47,6 @@ def _tangent_names(function: Callable, count: int) -> list[str]:
     return list(names[-count:])
 
 
-def _bind(transform: api.Transform, args: tuple, kwargs: dict) -> list:
-    """All argument values in parameter order; positional calls with every argument skip inspect's binding."""
-    if not kwargs and len(args) == len(transform.params):
-        return list(args)
-    return transform.bind(args, kwargs)
-
 
 def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
     """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
@@ -63,7 +57,7 @@ def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, t = api.split_last(args, kwargs, "t", f"{func.__name__}_jvp", "the tangent")
-        values = _bind(transform, args, kwargs)
+        values = transform.bind(args, kwargs)
         generated = transform.specialise(values)
         tangents = tuple(t) if transform.as_tuple else (t,)
         if len(tangents) != len(transform.wrt):
@@ -126,7 +120,7 @@ def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, v = api.split_last(args, kwargs, "v", f"{func.__name__}_hvp", "the vector")
-        return second.hvp(_bind(second.direction, args, kwargs), v)
+        return second.hvp(second.direction.bind(args, kwargs), v)
 
     return _entry(entry, second.direction, f"{func.__name__}_hvp")
 
