@@ -69,22 +69,17 @@ def _update_in_place(items: list, env: dict) -> None:
         if isinstance(item, Block) or not isinstance(item, ast.Assign):
             fresh.clear()  # (what a block or an effect does with the names is not followed)
             continue
-        reads = {n.id for n in ast.walk(item.value) if isinstance(n, ast.Name)}
+        reads = _names(item.value)
         target = item.targets[0].id if len(item.targets) == 1 and isinstance(item.targets[0], ast.Name) else None
         value = item.value
         if target in fresh and isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Add, ast.Sub)) \
-                and isinstance(value.left, ast.Name) and value.left.id == target \
-                and target not in {n.id for n in ast.walk(value.right) if isinstance(n, ast.Name)}:
+                and isinstance(value.left, ast.Name) and value.left.id == target and target not in _names(value.right):
             items[j] = ast.AugAssign(target=ast.Name(id=target, ctx=ast.Store()), op=value.op, value=value.right)
             for name in reads - {target}:
                 fresh.pop(name, None)
             continue
-        for name in reads:
+        for name in reads | _assigned(item):
             fresh.pop(name, None)  # read: it may now be shared (b = a), so it is not updated in place
-        for t in item.targets:
-            for n in ast.walk(t):
-                if isinstance(n, ast.Name):
-                    fresh.pop(n.id, None)
         if target is not None and target.endswith("_bar") and _makes_new_float(value, env):
             fresh[target] = j
 
@@ -131,8 +126,7 @@ def _propagate_copies(items: list, loads: Counter, stores: Counter) -> None:
                     loads[a] -= count
                     loads[b] += count
                     changed = True
-                assigned = {n.id for t in later.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-                if a in assigned or b in assigned:
+                if {a, b} & _assigned(later):
                     break
             if loads[a] == 0 and stores[a] == 1:
                 del items[i]
@@ -145,7 +139,7 @@ def _propagate_copies(items: list, loads: Counter, stores: Counter) -> None:
 
 def _copy_of(item) -> tuple[str, str] | None:
     if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name) \
-            and isinstance(item.value, ast.Name) and item.targets[0].id.endswith("_bar"):
+            and isinstance(item.value, ast.Name) and _is_adjoint(item.targets[0].id):
         return item.targets[0].id, item.value.id
     return None
 
@@ -224,19 +218,28 @@ def _fusable_definition(item, loads: Counter, stores: Counter, fusable: Callable
 def _single_use(items: list, i: int, name: str) -> int | None:
     """The index of the later statement of ``items`` that reads ``name``, when nothing in between (nor that
     statement's own targets before its value is read) assigns a name the definition reads."""
-    reads = {n.id for n in ast.walk(items[i].value) if isinstance(n, ast.Name)}
+    reads = _names(items[i].value)
     for j in range(i + 1, len(items)):
         item = items[j]
         if isinstance(item, Comment):
             continue
         if isinstance(item, Block) or not isinstance(item, ast.Assign):
             return None
-        if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(item.value)):
+        if name in _names(item.value):
             return j
-        assigned = {n.id for t in item.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        if assigned & reads:
+        if _assigned(item) & reads:
             return None
     return None
+
+
+def _names(expr: ast.expr) -> set[str]:
+    """The names an expression reads."""
+    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+
+
+def _assigned(item: ast.Assign) -> set[str]:
+    """The names an assignment binds."""
+    return {n.id for t in item.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
 class _Replace(ast.NodeTransformer):
