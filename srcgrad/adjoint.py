@@ -794,7 +794,12 @@ _FULL_REDUCTIONS = {"np.sum", "np.mean", "np.prod", "np.max", "np.min", "np.amax
 def _full_reduction(fn: ir.Function, var: str | None) -> bool:
     """Is ``var`` certainly a scalar: a reduction over every axis (np.sum(x), x.mean(), np.vdot...)?"""
     op = next((o for o in ir.walk_ops(fn.body) if o.target == var), None)
-    if op is None or op.rule is None or op.rule.name not in _FULL_REDUCTIONS:
+    return op is not None and _reduces_everything(fn, op)
+
+
+def _reduces_everything(fn: ir.Function, op: ir.Op) -> bool:
+    """Is ``op`` a reduction over every axis, with no axes kept?"""
+    if op.rule is None or op.rule.name not in _FULL_REDUCTIONS:
         return False
     if op.rule.name in ("np.dot", "np.trace"):
         return False  # depends on the operands' dimensions
@@ -842,7 +847,7 @@ def _float_valued(defs: dict[str, ir.Op]) -> dict[str, object]:
 
 
 def _full_sum_or_mean(fn: ir.Function, op: ir.Op) -> bool:
-    return op.rule is not None and op.rule.name in ("np.sum", "np.mean") and _full_reduction(fn, op.target)
+    return op.rule is not None and op.rule.name in ("np.sum", "np.mean") and _reduces_everything(fn, op)
 
 
 def _is_number(node: ast.expr) -> bool:
