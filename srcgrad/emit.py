@@ -1,7 +1,9 @@
 """Emit: the forward IR and its reverse sweep in, Python source text and a compiled function out.
 
 What holds:
-- statements are printed with astor, one by one, with comments that map each block to its source line;
+- statements are printed with astor, one by one (string constants as their one-line ``repr``), with comments that
+  map each block to its source line; user text (names in the docstring, source lines in comments) goes through
+  :mod:`srcgrad.sourcetext`, so it can neither end a line nor close a literal;
 - the text depends only on the input function and the argument kinds: emitting twice gives byte-identical text;
 - the compiled function runs in the user's module globals (globals stay live), sees the user's closure cells, and gets
   srcgrad's helpers (``np``, ``math``, runtime helpers) as closure cells of its own, so nothing is injected into the
@@ -20,6 +22,7 @@ from typing import Any
 
 import astor
 
+from srcgrad import sourcetext
 from srcgrad.adjoint import Block, Comment, Program
 
 INDENT = "    "
@@ -33,12 +36,12 @@ class Emitted:
 
 
 def _stmt_text(node: ast.stmt) -> str:
-    return astor.to_source(node).rstrip("\n")
+    return astor.to_source(node, pretty_string=sourcetext.string_literal).rstrip("\n")
 
 
 def emit_text(program: Program, name: str, signature: str, returns: list[ast.expr], doc: str,
               bound: dict[str, Any]) -> Emitted:
-    lines = [f"def {name}({signature}):", f'{INDENT}"""{doc}"""']
+    lines = [f"def {name}({signature}):", INDENT + sourcetext.docstring(doc)]
     _emit_items(program.forward, lines, 1)
     _emit_items(program.reverse, lines, 1)
     value = returns[0] if len(returns) == 1 else ast.Tuple(elts=returns, ctx=ast.Load())
@@ -50,7 +53,7 @@ def _emit_items(items: list, lines: list[str], depth: int) -> None:
     pad = INDENT * depth
     for item in items:
         if isinstance(item, Comment):
-            lines.append(f"{pad}# {item.text}")
+            lines.append(f"{pad}# {sourcetext.comment(item.text)}")
         elif isinstance(item, Block):
             if item.kind == "for":
                 head = f"for {item.target} in {_expr_text(item.iter)}:"
@@ -71,7 +74,7 @@ def _with_statement(items: list) -> list:
 
 
 def _expr_text(node: ast.expr) -> str:
-    return astor.to_source(ast.Expr(value=node)).strip()
+    return astor.to_source(ast.Expr(value=node), pretty_string=sourcetext.string_literal).strip()
 
 
 def compile_function(emitted: Emitted, user_func: Any, label: str) -> types.FunctionType:
@@ -104,6 +107,6 @@ def compile_in_scope(source: str, name: str, scope_names: list[str], filename: s
     header = f"def __srcgrad_scope__({', '.join(scope_names)}):"
     module = compile("".join([header + "\n", *(INDENT + ln + "\n" if ln else "\n" for ln in lines)]), filename, "exec")
     shown = "".join(ln + "\n" for ln in [note, *lines])
-    linecache.cache[filename] = (len(shown), None, shown.splitlines(True), filename)
+    linecache.cache[filename] = (len(shown), None, sourcetext.lines(shown), filename)
     outer = next(c for c in module.co_consts if isinstance(c, types.CodeType))
     return next(c for c in outer.co_consts if isinstance(c, types.CodeType) and c.co_name == name)

@@ -126,9 +126,10 @@ def _fused(name: str, label: str, header: str, args: str, guard: str, generated:
     if len(generated.bound) + 2 > ENTRY_CELLS:
         return None  # more names than cells (the check below would say so after compiling)
     lines = generated.source.split("\n")
-    if not lines[1].strip().startswith('"""'):
+    if not lines[1].strip().startswith(('"""', "'", '"')):
         return None
-    # The generated text is ``def NAME(...):``, its docstring, then the body one level in: it goes in the ``try``.
+    # The generated text is ``def NAME(...):``, its docstring (one line: emit.emit_text writes it with
+    # sourcetext.docstring, user text escaped), then the body one level in: it goes in the ``try``.
     body = [ln for ln in lines[2:] if ln.strip()]
     statements = [f"if not ({guard}):", f"{INDENT}return {SLOW}({args})", "try:", *body, *_handler()]
     digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:10]

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, ir, pipeline
+from srcgrad import api, ir, pipeline, sourcetext
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.errors import NonScalarOutput
 
@@ -98,7 +98,7 @@ def explain(func: Callable, *args: Any, wrt: int | str | tuple | None = None) ->
         _check_scalar(vg, _call(vg.func, vg, values))  # a non-scalar output makes the reverse sweep fail: say so
         raise
     _check_scalar(vg, value)
-    source = _first_function(generated.source)
+    source = sourcetext.first_definition(generated.source)
     fn = pipeline.lower_function(vg.pf)
     grads = gradient if vg.as_tuple else (gradient,)
     by_param = dict(zip(vg.wrt, grads))
@@ -149,12 +149,6 @@ def _with_locals(generated: pipeline.Generated, transform: api.Transform) -> Cal
     text = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
     emitted = Emitted(fdef.name, text, {**generated.bound, grab: locals})
     return compile_function(emitted, transform.func, f"{transform.func.__name__}:explain")
-
-
-def _first_function(source: str) -> str:
-    """The generated function's own text (``Generated.source`` appends the helpers' pairs after it)."""
-    node = ast.parse(source).body[0]
-    return "".join(source.splitlines(keepends=True)[: node.end_lineno])
 
 
 def _check_scalar(transform: api.Transform, value: Any) -> None:

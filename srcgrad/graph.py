@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from srcgrad import ir, pipeline
+from srcgrad import ir, pipeline, sourcetext
 from srcgrad.errors import reading
 
 INSTALL_HINT = (
@@ -461,7 +461,8 @@ def _comment_lines(source: str) -> dict[int, str]:
     until the code leaves its block)."""
     out: dict[int, str] = {}
     current, depth = "", 0
-    for number, line in enumerate(source.splitlines(), start=1):
+    for number, line in enumerate(sourcetext.lines(source), start=1):
+        line = line.rstrip("\r\n")
         text = line.strip()
         indent = len(line) - len(line.lstrip())
         if text and indent < depth:

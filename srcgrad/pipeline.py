@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from srcgrad import adjoint, cache, calls, codegen, emit, frontend, fuse, ir, lower, passes, runtime
+from srcgrad import adjoint, cache, calls, codegen, emit, frontend, fuse, ir, lower, passes, runtime, sourcetext
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
@@ -78,11 +78,17 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
     emitted = emit.emit_text(program, name, signature, returns, doc, scope.bound)
     label = f"{fn.name}:{mode}"
     compiled = emit.compile_function(emitted, pf.func, label)
-    source = emitted.source
-    helpers = calls.helpers_of(scope.bound)
-    if helpers:
-        source += "".join(f"\n\n# helper {v.func.__qualname__} ({', '.join(v.varied)})\n{v.source}" for v in helpers)
+    source = emitted.source + _helpers_text(scope.bound)
     return Generated(source, compiled, tuple(kinds[p] for p in fn.params), dict(scope.bound))
+
+
+def _helpers_text(bound: dict[str, Any]) -> str:
+    """The generated pairs of the user's helper functions the code calls, each under a comment naming it."""
+    out = []
+    for v in calls.helpers_of(bound):
+        title = sourcetext.comment(f"helper {v.func.__qualname__} ({', '.join(v.varied)})")
+        out.append(f"\n\n# {title}\n{v.source}")
+    return "".join(out)
 
 
 def _mode_title(mode: str) -> str:
@@ -139,8 +145,5 @@ def _generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[s
            f"srcgrad {__version__}.")
     emitted = emit.emit_text(program, name, signature, returns, doc, scope.bound)
     compiled = emit.compile_function(emitted, pf.func, f"{fn.name}:{style}")
-    source = emitted.source
-    helpers = calls.helpers_of(scope.bound)
-    if helpers:
-        source += "".join(f"\n\n# helper {v.func.__qualname__} ({', '.join(v.varied)})\n{v.source}" for v in helpers)
+    source = emitted.source + _helpers_text(scope.bound)
     return Generated(source, compiled, tuple(kinds[p] for p in fn.params), dict(scope.bound))

@@ -26,6 +26,8 @@ import ast
 import builtins
 import hashlib
 import inspect
+import keyword
+import math
 import os
 import sys
 import textwrap
@@ -37,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, calls, freshness, runtime
+from srcgrad import api, calls, freshness, runtime, sourcetext
 from srcgrad.errors import InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
@@ -181,7 +183,7 @@ class _ModuleWriter:
     # --- entry points --------------------------------------------------------------------------------------------
 
     def add_main(self, generated: Any, pf: Any) -> str:
-        text = _first_function(generated.source)
+        text = sourcetext.first_definition(generated.source)
         tree = ast.parse(text)
         name = tree.body[0].name
         self.names[name] = generated.function
@@ -206,10 +208,48 @@ class _ModuleWriter:
             raise EmitError(f"cannot emit {pf.name}: the generated code uses `{ref}`, which is not defined",
                             pf.location(pf.node))
 
+        text = self.with_default_values(text, pf)
         body = self.rewrite(text, name, lookup, self.home)
         self.definitions.insert(0, _Definition(name, body, ""))
         self.drain()
         return name
+
+    def with_default_values(self, text: str, pf: Any) -> str:
+        """``text`` (the gradient's ``def``) with each default written as the value the user's function has
+        (``__defaults__``, ``__kwdefaults__``), not as the expression that computed it: a literal when one gives the
+        value back exactly, else the module-level name that holds that very object, imported."""
+        node = ast.parse(text).body[0]
+        args = node.args
+        positional = args.posonlyargs + args.args
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        parameters = inspect.signature(pf.func).parameters
+        edits = []
+        for arg, default in pairs:
+            value = parameters[arg.arg].default
+            new = self.default_text(value, default, arg.arg, pf)
+            edits.append((default.lineno, default.col_offset, default.end_lineno, default.end_col_offset, new))
+        return _edit(text, edits)
+
+    def default_text(self, value: Any, written: ast.expr, param: str, pf: Any) -> str:
+        """The text of one default: a literal, the module attribute the source wrote (``np.tanh``), or the name of
+        the module-level object that is the value."""
+        np_name = self.define("np", np, "srcgrad", self.home) if _is_plain_numpy(value) else "np"
+        literal = _literal(value, np_name)
+        if literal is not None and _evaluates_to(literal, value, np_name):
+            return literal
+        if _module_attribute(written, pf.func.__globals__) is value:
+            return ast.unparse(written)  # its root module is imported like every module the code names
+        module = sys.modules.get(getattr(pf.func, "__module__", "") or "")
+        names = sorted(n for n, v in vars(module).items() if v is value) if module is not None else []
+        if names:  # the module-level object itself (by the name the source wrote, when it is one of them)
+            ref = written.id if isinstance(written, ast.Name) and written.id in names else names[0]
+            return self.define(ref, value, "global", self.home)
+        raise EmitError(
+            f"cannot emit {pf.name}: the default value of `{param}` ({type(value).__name__}) can be neither written "
+            "as a literal nor imported from a module", pf.location(_user_default(pf, param)),
+            hint="give the default as a literal or a module-level constant, or make the parameter required",
+        )
 
     def drain(self) -> None:
         while self.queue:
@@ -316,13 +356,6 @@ class _ModuleWriter:
 # --- text surgery --------------------------------------------------------------------------------------------------
 
 
-def _first_function(source: str) -> str:
-    tree = ast.parse(source)
-    node = tree.body[0]
-    lines = source.splitlines(keepends=True)
-    return "".join(lines[: node.end_lineno])
-
-
 def _source_of(obj: Any) -> str:
     try:  # a function's text only if it is still the code it runs (its file may have changed since it was defined)
         text = freshness.source(obj) if inspect.isfunction(obj) else inspect.getsource(obj)
@@ -331,8 +364,7 @@ def _source_of(obj: Any) -> str:
                         f"({exc})") from None
     text = textwrap.dedent(text)
     node = ast.parse(text).body[0]
-    lines = text.splitlines(keepends=True)
-    return "".join(lines[node.lineno - 1:])  # without decorators
+    return "".join(sourcetext.lines(text)[node.lineno - 1:])  # without decorators
 
 
 def _local_names(node: ast.AST) -> set[str]:
@@ -391,21 +423,95 @@ def _free_names(node: ast.AST) -> list[str]:
 
 def _rename(text: str, node: ast.AST, name: str, renames: dict[str, str]) -> str:
     """``text`` with the definition named ``name`` and free names renamed (by position: comments are kept)."""
-    lines = [ln.encode("utf-8") for ln in text.splitlines(keepends=True)]
-    edits: list[tuple[int, int, int, str]] = []  # (line index, start byte, end byte, new text)
+    edits: list[tuple[int, int, int, int, str]] = []
     for n in _free_name_nodes(node):
         if n.id in renames:
-            edits.append((n.lineno - 1, n.col_offset, n.end_col_offset, renames[n.id]))
+            edits.append((n.lineno, n.col_offset, n.end_lineno, n.end_col_offset, renames[n.id]))
     keyword = b"class " if isinstance(node, ast.ClassDef) else b"def "
-    head = node.lineno - 1
-    start = lines[head].index(keyword) + len(keyword)
-    end = start + len(node.name.encode("utf-8"))
+    head = sourcetext.lines(text)[node.lineno - 1].encode("utf-8")
+    start = head.index(keyword) + len(keyword)
     if node.name != name:
-        edits.append((head, start, end, name))
-    for line, start, end, new in sorted(edits, reverse=True):
-        lines[line] = lines[line][:start] + new.encode("utf-8") + lines[line][end:]
-    out = b"".join(lines).decode("utf-8")
+        edits.append((node.lineno, start, node.lineno, start + len(node.name.encode("utf-8")), name))
+    out = _edit(text, edits)
     return out if out.endswith("\n") else out + "\n"
+
+
+def _edit(text: str, edits: list[tuple[int, int, int, int, str]]) -> str:
+    """``text`` with each span (line, byte column, end line, end byte column — as the ast gives positions) replaced
+    by its new text; spans do not overlap."""
+    lines = [ln.encode("utf-8") for ln in sourcetext.lines(text)]
+    for line, col, end_line, end_col, new in sorted(edits, reverse=True):
+        first, last = lines[line - 1], lines[end_line - 1]
+        lines[line - 1:end_line] = [first[:col] + new.encode("utf-8") + last[end_col:]]
+    return b"".join(lines).decode("utf-8")
+
+
+def _literal(value: Any, np_name: str) -> str | None:
+    """Source text that evaluates to ``value`` exactly (same type, same value) — numbers, strings, bytes, None,
+    tuples and lists of them, numpy scalars and arrays of real numbers — or None. ``np_name``: numpy's name."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str, bytes):
+        return repr(value)
+    if kind is float:
+        return repr(value) if math.isfinite(value) else f"float({repr(value)!r})"
+    if kind in (tuple, list):
+        items = [_literal(v, np_name) for v in value]
+        if any(item is None for item in items):
+            return None
+        inner = ", ".join(items) + ("," if kind is tuple and len(items) == 1 else "")
+        return f"({inner})" if kind is tuple else f"[{inner}]"
+    if _is_plain_numpy(value):  # .tolist() gives Python numbers that hold these dtypes' values exactly
+        items = _literal(value.tolist(), np_name)
+        if kind is not np.ndarray:
+            return f"{np_name}.dtype({value.dtype.name!r}).type({items})"
+        text = f"{np_name}.array({items}, dtype={value.dtype.name!r})"
+        return text if value.size else f"{text}.reshape({value.shape!r})"
+    return None
+
+
+def _module_attribute(node: ast.expr, scope: dict) -> Any:
+    """The object ``node`` — an attribute chain rooted at a module, such as ``np.tanh`` — denotes in ``scope``
+    now; ``_MISSING`` for any other expression."""
+    if isinstance(node, ast.Attribute):
+        base = _module_attribute(node.value, scope)
+        return _MISSING if base is _MISSING else getattr(base, node.attr, _MISSING)
+    if isinstance(node, ast.Name) and isinstance(scope.get(node.id), types.ModuleType):
+        return scope[node.id]
+    return _MISSING
+
+
+def _user_default(pf: Any, param: str) -> Any:
+    """The default expression of parameter ``param`` in the user's source (its ``def`` when there is none)."""
+    args = pf.node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += list(zip(args.kwonlyargs, args.kw_defaults))
+    return next((d for a, d in pairs if a.id == param and d is not None), pf.node)
+
+
+def _is_plain_numpy(value: Any) -> bool:
+    """A numpy array (not a subclass) or scalar of booleans, integers or floats of at most 64 bits."""
+    if type(value) is not np.ndarray and not (isinstance(value, np.generic) and type(value) is value.dtype.type):
+        return False
+    return value.dtype.kind in "biuf" and value.dtype.isnative and value.dtype.itemsize <= 8
+
+
+def _evaluates_to(text: str, value: Any, np_name: str) -> bool:
+    """Whether ``text`` (made by :func:`_literal` from numbers) evaluates to ``value`` exactly."""
+    return _same(eval(text, {"__builtins__": {"float": float}, np_name: np}), value)
+
+
+def _same(got: Any, value: Any) -> bool:
+    """Same type and value (NaNs alike; arrays of the same dtype and shape)."""
+    if type(got) is not type(value):
+        return False
+    if isinstance(value, (np.ndarray, np.generic)):
+        return got.dtype == value.dtype and got.shape == value.shape and np.array_equal(got, value, equal_nan=True)
+    if isinstance(value, (tuple, list)):
+        return len(got) == len(value) and all(_same(g, v) for g, v in zip(got, value))
+    if isinstance(value, float) and math.isnan(value):
+        return math.isnan(got)
+    return got == value
 
 
 def _defining_module(obj: Any) -> tuple[str, str] | None:
@@ -422,7 +528,16 @@ def _defining_module(obj: Any) -> tuple[str, str] | None:
     return module, name
 
 
+def _check_module_name(module: str) -> None:
+    """An import statement can name only a dotted name of identifiers: anything else (a file name with quotes,
+    spaces or line breaks) is refused rather than written into the module."""
+    if not all(part.isidentifier() and not keyword.iskeyword(part) for part in module.split(".")):
+        raise EmitError(f"cannot emit: the emitted module would import from {module!r}, which is not a module name "
+                        "Python can import", hint="rename the file to a Python identifier (letters, digits, _)")
+
+
 def _import_line(module: str, name: str) -> str:
+    _check_module_name(module)
     if module == name:
         return f"import {module}"
     return f"import {module} as {name}"
@@ -478,8 +593,8 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
     ]
     doc = "\n\n".join(textwrap.fill(p, width=110, break_on_hyphens=False, break_long_words=False)
                        for p in paragraphs)
-    out = [f'"""{doc}\n"""', "", f"# srcgrad-version: {__version__}",
-           f"# srcgrad-source: {spec} sha256:{_source_hash(transform, generated)}", ""]
+    out = [sourcetext.docstring(doc + "\n", one_line=False), "", f"# srcgrad-version: {__version__}",
+           f"# srcgrad-source: {sourcetext.comment(spec)} sha256:{_source_hash(transform, generated)}", ""]
     stdlib, third = [], []
     for name, text in sorted(writer.imports.items(), key=lambda item: item[1]):
         top = writer.names[name].__name__.split(".")[0]
@@ -487,6 +602,7 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
     # isort's layout with its default settings: the standard library, then the rest (the user's module is unknown
     # to it, so it goes with numpy: `import` lines first, then `from` lines).
     for module in sorted(writer.from_imports):
+        _check_module_name(module)
         items = sorted(attr if attr == name else f"{attr} as {name}" for attr, name in writer.from_imports[module])
         third.append(f"from {module} import {', '.join(items)}")
     for group in (stdlib, third):
