@@ -584,6 +584,7 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
                       if isinstance(obj, types.ModuleType)})
     needs = modules + [f"the module `{m}`" for m in sorted(writer.from_imports)]
     needs_text = (" and ".join(needs) if len(needs) < 3 else ", ".join(needs[:-1]) + " and " + needs[-1])
+    filename, spec = sourcetext.comment(filename), sourcetext.comment(spec)  # shown escaped, as in comments
     paragraphs = [
         f"{what[transform.mode]} of {func.__qualname__} ({filename}:{line}) with respect to "
         f"{', '.join(transform.wrt)}, written ahead of time by srcgrad {__version__}. Do not edit.",
@@ -594,7 +595,7 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
     doc = "\n\n".join(textwrap.fill(p, width=110, break_on_hyphens=False, break_long_words=False)
                        for p in paragraphs)
     out = [sourcetext.docstring(doc + "\n", one_line=False), "", f"# srcgrad-version: {__version__}",
-           f"# srcgrad-source: {sourcetext.comment(spec)} sha256:{_source_hash(transform, generated)}", ""]
+           f"# srcgrad-source: {spec} sha256:{_source_hash(transform, generated)}", ""]
     stdlib, third = [], []
     for name, text in sorted(writer.imports.items(), key=lambda item: item[1]):
         top = writer.names[name].__name__.split(".")[0]
