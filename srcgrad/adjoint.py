@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, ir, runtime
+from srcgrad import checks, codegen, ir, runtime
 from srcgrad.errors import NonScalarOutput
 from srcgrad.passes import (
     ARRAY,
@@ -128,7 +128,7 @@ class ProgramBuilder:
         fn = self.fn
         args = [codegen.operand(op.args[0]), ast.Constant(value=fn.filename), ast.Constant(value=op.line),
                 ast.Constant(value=op.col)]
-        return [ast.Expr(value=ast.Call(func=self.helper(runtime.check_unshared), args=args, keywords=[]))]
+        return [ast.Expr(value=ast.Call(func=self.helper(checks.check_unshared), args=args, keywords=[]))]
 
 
 class GradientBuilder(ProgramBuilder):
@@ -928,7 +928,7 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
         )
     if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR) \
             and not _full_reduction(fn, out_var):
-        check = ast.Call(func=builder.helper(runtime.check_scalar_output),
+        check = ast.Call(func=builder.helper(checks.check_scalar_output),
                          args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
         prologue.append(ast.Expr(value=check))
     if out_var is not None and out_var in facts.varied:

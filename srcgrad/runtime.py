@@ -93,13 +93,12 @@ def owned_grad(g, x, *others):
 
 
 def check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise."""
+    """``grad`` needs a scalar output: raise a clear error otherwise. (In-process, srcgrad binds
+    :func:`srcgrad.checks.check_scalar_output` instead, which raises srcgrad's ``NonScalarOutput``.)"""
     if np.ndim(y) != 0:
-        from srcgrad.errors import NonScalarOutput  # only reached on the error path
-
-        raise NonScalarOutput(
-            f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}",
-            hint="use srcgrad.vjp(f)(*args, seed) for non-scalar outputs, or reduce the output (e.g. np.sum)",
+        raise ValueError(
+            f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
+            "reduce the output (e.g. np.sum), or emit a vjp instead"
         )
     return y
 
@@ -808,21 +807,21 @@ def solve_tangent(a, a_dot, b, b_dot, x):
     return np.linalg.solve(a, b_dot - np.matmul(a_dot, x))
 
 
+SHARED_UPDATE = (
+    "this update changes an array in place, and another name refers to the same array (an assignment `y = x`, or a "
+    "view such as `x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name would not see the update"
+)
+SHARED_UPDATE_HINT = "copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)"
+
+
 def check_unshared(value, filename, line, col):
     """Before ``y += v`` / ``y[i] = v`` where another name may share y: Python would update an array in place (the
-    other name sees it), srcgrad computes a new one — so an array is refused; numbers are simply rebound."""
+    other name sees it), srcgrad computes a new one — so an array is refused; numbers are simply rebound. (In-process,
+    srcgrad binds :func:`srcgrad.checks.check_unshared` instead, which raises srcgrad's ``UnsupportedSyntax`` showing
+    the line.)"""
     if isinstance(value, np.ndarray):
-        import linecache
-
-        from srcgrad.errors import Location, UnsupportedSyntax  # only reached on the error path
-
-        raise UnsupportedSyntax(
-            "this update changes an array in place, and another name refers to the same array (an assignment "
-            "`y = x`, or a view such as `x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name "
-            "would not see the update",
-            Location(filename, line, col, linecache.getline(filename, line)),
-            hint="copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)",
-        )
+        short = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        raise ValueError(f"{short}:{line}:{col + 1}: {SHARED_UPDATE}; {SHARED_UPDATE_HINT}")
 
 
 def power_base_grad(x, y):

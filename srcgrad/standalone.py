@@ -11,8 +11,11 @@ What holds:
   module that defines it, so a module of helpers without srcgrad suffices even when the model's own module uses
   ``srcgrad.defgrad``; a copy of the source of every srcgrad helper the code calls (runtime helpers, rule functions,
   the generated forward/backward pairs of the user's helper functions), transitively, so nothing refers back to
-  srcgrad. ``check_scalar_output`` is replaced by a copy that raises ``ValueError`` (srcgrad's ``NonScalarOutput``
-  lives in srcgrad);
+  srcgrad. The checks of :mod:`srcgrad.checks` are replaced by their twins in :mod:`srcgrad.runtime`, which raise
+  ``ValueError`` (srcgrad's own errors live in srcgrad);
+- defaults are the values the function has (``__defaults__``, ``__kwdefaults__``), written as literals that evaluate
+  back to them exactly, as the module attribute the source names (``np.tanh``), or imported as the very module-level
+  object; anything else is refused;
 - a copied helper keeps its text (comments included); only its name, and the names it refers to, change when two
   objects want the same module-level name;
 - the text is deterministic: the same function, wrt, mode and srcgrad version give byte-identical output (no
@@ -39,25 +42,16 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, calls, freshness, runtime, sourcetext
+from srcgrad import api, calls, checks, freshness, sourcetext
 from srcgrad.errors import InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
 _MISSING = object()
 
 
-def _standalone_check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error otherwise."""
-    if np.ndim(y) != 0:
-        raise ValueError(
-            f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
-            "reduce the output (e.g. np.sum), or emit a vjp instead"
-        )
-    return y
-
-
-# srcgrad objects replaced by another definition in a standalone module.
-_SUBSTITUTES: dict[int, Any] = {id(runtime.check_scalar_output): _standalone_check_scalar_output}
+# srcgrad objects replaced by another definition in a standalone module: the in-process checks by their twins in
+# srcgrad.runtime, which raise ValueError (srcgrad's own errors live in srcgrad).
+_SUBSTITUTES: dict[int, Any] = {id(check): twin for check, twin in checks.STANDALONE_TWINS.items()}
 
 
 class EmitError(SrcgradError):
@@ -102,7 +96,7 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     transform = api.Transform(func, wrt, mode)
     generated = transform.generic()
     home = module or _module_name(func)
-    writer = _ModuleWriter(home)
+    writer = _ModuleWriter(home, _user_files(transform, generated))
     main_name = writer.add_main(generated, transform.pf)
     text = _assemble(writer, main_name, transform, generated, home)
     return EmittedModule(text, main_name, _spec(func, home), home)
@@ -159,6 +153,7 @@ class _ModuleWriter:
     """Gives every object the emitted code needs one module-level name and a definition (import or copied text)."""
 
     home: str  # the user's module
+    user_files: dict[str, str] = field(default_factory=dict)  # path of a differentiated function's file -> base name
     names: dict[str, Any] = field(default_factory=dict)  # module-level name -> object
     by_id: dict[int, str] = field(default_factory=dict)
     imports: dict[str, str] = field(default_factory=dict)  # name -> "import x as y" (modules)
@@ -294,6 +289,7 @@ class _ModuleWriter:
 
     def rewrite(self, text: str, name: str, lookup: Callable[[str], tuple[Any, str]], home: str) -> str:
         """Give ``text`` (one def or class) the module-level ``name``; define every free name it refers to."""
+        text = self.without_paths(text)
         tree = ast.parse(text)
         node = tree.body[0]
         renames: dict[str, str] = {}
@@ -305,6 +301,14 @@ class _ModuleWriter:
                     raise EmitError(f"cannot emit: the name `{target}` means two things in the copy of {name}")
                 renames[ref] = target
         return _rename(text, node, name, renames)
+
+    def without_paths(self, text: str) -> str:
+        """``text`` with the user's file paths (generated checks name the file of the line they check) written as
+        base names: the module is the same bytes on every machine."""
+        edits = [(n.lineno, n.col_offset, n.end_lineno, n.end_col_offset, repr(self.user_files[n.value]))
+                 for n in ast.walk(ast.parse(text))
+                 if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in self.user_files]
+        return _edit(text, edits) if edits else text
 
     def define(self, ref: str, obj: Any, origin: str, home: str) -> str | None:
         """Make ``obj`` available at module level (preferably as ``ref``); its module-level name (None: a builtin)."""
@@ -561,14 +565,27 @@ def _origin(obj: Any) -> str:
 # --- the module ----------------------------------------------------------------------------------------------------
 
 
-def _source_hash(transform: api.Transform, generated: Any) -> str:
-    """sha256 of the source of every user function the gradient differentiates (the function, then its helpers)."""
+def _differentiated(transform: api.Transform, generated: Any) -> list[Any]:
+    """Every user function the gradient differentiates: the function, then the helpers it calls (first use)."""
     funcs = [transform.func]
     for variant in calls.helpers_of(generated.bound):
         if all(variant.func is not f for f in funcs):
             funcs.append(variant.func)
+    return funcs
+
+
+def _user_files(transform: api.Transform, generated: Any) -> dict[str, str]:
+    files = {}
+    for func in _differentiated(transform, generated):
+        path = inspect.getsourcefile(func) or func.__code__.co_filename
+        files[path] = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return files
+
+
+def _source_hash(transform: api.Transform, generated: Any) -> str:
+    """sha256 of the source of every user function the gradient differentiates (the function, then its helpers)."""
     digest = hashlib.sha256()
-    for f in funcs:
+    for f in _differentiated(transform, generated):
         digest.update(freshness.source(f).encode("utf-8"))
     return digest.hexdigest()
 

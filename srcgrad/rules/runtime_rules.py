@@ -4,7 +4,7 @@ In: the helpers forward-mode code calls (``zeros_like``, ``zero_list``, ``as_tup
 Out: their rules. What holds: zeros and checks carry no gradient; ``as_tuple`` passes it through.
 """
 
-from srcgrad import runtime
+from srcgrad import checks, runtime
 from srcgrad.rules.registry import defgrad, nondifferentiable
 
 for _fn in (runtime.zeros_like, runtime.zero_list, runtime.check_scalar_argument):
@@ -15,4 +15,5 @@ for _fn in (runtime.zeros_like, runtime.zero_list, runtime.check_scalar_argument
 def as_tuple(g, ans, x):
     return g
 
-nondifferentiable(runtime.check_unshared)
+for _check in (runtime.check_unshared, checks.check_unshared, checks.check_scalar_output):
+    nondifferentiable(_check)

@@ -1,0 +1,38 @@
+"""Checks that generated code runs in-process, raising srcgrad's own errors (with the user's line).
+
+In: the values generated code checks (an output, an array about to be updated) and where they come from. Out:
+nothing, or a :class:`~srcgrad.errors.SrcgradError`. What holds: each check has a twin of the same name and
+signature in :mod:`srcgrad.runtime` that raises a plain ``ValueError`` with the same words; modules written by
+``srcgrad emit`` carry those twins (srcgrad.standalone substitutes them), because runtime imports only math and
+numpy and an emitted module never imports srcgrad.
+"""
+
+from __future__ import annotations
+
+import linecache
+
+import numpy as np
+
+from srcgrad import runtime
+from srcgrad.errors import Location, NonScalarOutput, UnsupportedSyntax
+
+
+def check_scalar_output(y, where):
+    """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise."""
+    if np.ndim(y) != 0:
+        raise NonScalarOutput(
+            f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}",
+            hint="use srcgrad.vjp(f)(*args, seed) for non-scalar outputs, or reduce the output (e.g. np.sum)",
+        )
+    return y
+
+
+def check_unshared(value, filename, line, col):
+    """:func:`srcgrad.runtime.check_unshared`, refusing with ``UnsupportedSyntax`` at the update's line."""
+    if isinstance(value, np.ndarray):
+        raise UnsupportedSyntax(runtime.SHARED_UPDATE, Location(filename, line, col, linecache.getline(filename, line)),
+                                hint=runtime.SHARED_UPDATE_HINT)
+
+
+# Each check and the twin a standalone module carries instead.
+STANDALONE_TWINS = {check_scalar_output: runtime.check_scalar_output, check_unshared: runtime.check_unshared}
