@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from srcgrad import sourcetext
 from srcgrad.errors import InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
@@ -162,8 +163,8 @@ def cmd_emit(ns: argparse.Namespace) -> int:
         if not Path(ns.output).is_file():
             print(f"{PROG}: {ns.output} does not exist; write it with: {command}", file=sys.stderr)
             return 1
-        old = Path(ns.output).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-        diff = list(difflib.unified_diff(old, module.text.splitlines(keepends=True), ns.output, "(emitted now)", n=1))
+        old = sourcetext.lines(Path(ns.output).read_text(encoding="utf-8", errors="replace"))
+        diff = list(difflib.unified_diff(old, sourcetext.lines(module.text), ns.output, "(emitted now)", n=1))
         print(f"{PROG}: {ns.output} is stale; regenerate it with: {command}", file=sys.stderr)
         sys.stderr.writelines(diff[:40])
         if len(diff) > 40:
@@ -172,9 +173,25 @@ def cmd_emit(ns: argparse.Namespace) -> int:
     if ns.output is None:
         sys.stdout.write(module.text)
     else:
+        _check_overwrite(Path(ns.output), func, ns.force)
         standalone.write(ns.output, module.text)
         print(f"wrote {ns.output} ({module.name})", file=sys.stderr)
     return 0
+
+
+def _check_overwrite(out: Path, func: Callable, force: bool) -> None:
+    """``emit -o OUT`` writes over nothing but a module srcgrad emitted (``--force``: any file), and never over a
+    file that holds a function being differentiated (the emitted module would import from itself)."""
+    from srcgrad import standalone
+
+    target = getattr(func, "__srcgrad_transform__", None)
+    source = inspect.getsourcefile(target.func if target else func)
+    if source is not None and out.exists() and out.resolve() == Path(source).resolve():
+        raise UsageError(f"-o {out} is the module that defines {_name(func)}: emit writes the gradient to a file "
+                         "of its own (e.g. -o " + f"{Path(source).stem}_grad.py)")
+    if out.exists() and not force and not (out.is_file() and standalone.is_emitted(out)):
+        raise UsageError(f"-o {out}: the file exists and is not a module srcgrad emitted; refusing to overwrite it "
+                         "(choose another file, or pass --force)")
 
 
 def cmd_show(ns: argparse.Namespace) -> int:
@@ -202,7 +219,7 @@ def cmd_graph(ns: argparse.Namespace) -> int:
     if ns.ir:
         sys.stdout.write(str(g))
         return 0
-    explanation = _explain(func, ns.args, wrt) if ns.args else None
+    explanation = _explain(func, parse_args_values(ns.args), ns.args, wrt) if ns.args else None
     if ns.output is None:
         sys.stdout.write(g.to_dot(explanation))
         return 0
@@ -216,10 +233,9 @@ def cmd_graph(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _explain(func: Callable, texts: Sequence[str], wrt: Any) -> Any:
+def _explain(func: Callable, values: list[Any], texts: Sequence[str], wrt: Any) -> Any:
     import srcgrad
 
-    values = parse_args_values(texts)
     try:
         return srcgrad.explain(func, *values, wrt=wrt)
     except SrcgradError:
@@ -237,7 +253,7 @@ def cmd_explain(ns: argparse.Namespace) -> int:
     if not values:
         raise UsageError(f"explain needs the arguments to run {_name(func)} at: --args VALUE [VALUE...] "
                          f"({n_params} parameters)")
-    explanation = _explain(func, ns.args, parse_wrt(ns.wrt, func))
+    explanation = _explain(func, values, ns.args, parse_wrt(ns.wrt, func))
     sys.stdout.write(str(explanation))
     return 0
 
@@ -248,7 +264,9 @@ FUNCTION_HELP = "the function: FILE.py:FUNC or package.module:FUNC"
 WRT_HELP = "the parameters to differentiate: a name or position, or several separated by commas (default: the first)"
 MODES = ["grad", "value_and_grad", "vjp"]
 MODE_HELP = "what the generated function returns (default: grad)"
-ARGS_HELP = "argument values, each a Python expression (np and math are available; lists become float arrays)"
+ARGS_HELP = ("argument values, each a Python expression (np and math are available; lists become float arrays). "
+             "Each is evaluated as Python code in this process, with your permissions: it can do anything Python "
+             "can (there is no sandbox), so pass only text you would run yourself")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.py", help="the module to write (default: print it)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when OUT.py differs from what emit would write (for CI)")
+    p.add_argument("--force", action="store_true",
+                   help="write OUT.py even when it exists and is not a module srcgrad emitted")
     p.set_defaults(run=cmd_emit)
 
     p = sub.add_parser(
@@ -328,7 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return ns.run(ns)
+        status = ns.run(ns)
+        sys.stdout.flush()  # (a closed pipe shows here, not at exit)
+        return status
+    except BrokenPipeError:  # `srcgrad show ... | head`: the reader has what it wanted; stop quietly, as Unix tools do
+        _drop_stdout()
+        return 0
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -341,8 +366,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, OSError) as exc:  # Graphviz missing or failing, a file that cannot be written
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `srcgrad ... | head`
-        return 0
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush does not report the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 __all__ = ["build_parser", "load_function", "main", "parse_args_values", "parse_wrt"]

@@ -110,6 +110,22 @@ def is_current(path: str | os.PathLike, text: str) -> bool:
         return False
 
 
+def is_emitted(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` is a module ``emit`` wrote: its header comments (``# srcgrad-version:`` and
+    ``# srcgrad-source:``) come before its first import."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    found = set()
+    for line in sourcetext.lines(head):
+        if line.startswith(("import ", "from ", "__all__")):
+            break
+        found.update(tag for tag in ("# srcgrad-version: ", "# srcgrad-source: ") if line.startswith(tag))
+    return len(found) == 2
+
+
 def write(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` with ``\\n`` line ends whatever the platform, so the bytes are the same everywhere."""
     Path(path).write_bytes(text.encode("utf-8"))
@@ -636,4 +652,4 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
     return text
 
 
-__all__ = ["EmitError", "EmittedModule", "build", "emit", "is_current", "write"]
+__all__ = ["EmitError", "EmittedModule", "build", "emit", "is_current", "is_emitted", "write"]

@@ -246,3 +246,66 @@ def test_explain(project, model):
 def test_explain_user_error_exits_1(project):
     done = srcgrad_cli("explain", "model.py:loss", "--args", "1.0", "2.0", "3.0", cwd=project)  # 2.0 @ 1.0 fails
     assert done.returncode == 1 and "raised" in done.stderr
+
+
+# --- the CLI does no harm (issue 13, item 3) --------------------------------------------------------------------
+
+
+def test_emit_never_writes_over_the_differentiated_module(project):
+    source = (project / "model.py").read_bytes()
+    for extra in ([], ["--force"]):
+        done = srcgrad_cli("emit", "model.py:loss", "-o", "model.py", *extra, cwd=project)
+        assert done.returncode == 2 and "is the module that defines loss" in done.stderr, done.stderr
+        assert (project / "model.py").read_bytes() == source
+    (project / "link.py").symlink_to(project / "model.py")
+    done = srcgrad_cli("emit", "model.py:loss", "-o", "link.py", "--force", cwd=project)
+    assert done.returncode == 2 and (project / "model.py").read_bytes() == source
+
+
+def test_emit_overwrites_only_emitted_modules_unless_forced(project):
+    notes = project / "notes.py"
+    notes.write_text("# my notes\nimport numpy\n")
+    done = srcgrad_cli("emit", "model.py:seed3", "-o", "notes.py", cwd=project)
+    assert done.returncode == 2 and "not a module srcgrad emitted" in done.stderr and "--force" in done.stderr
+    assert notes.read_text() == "# my notes\nimport numpy\n"
+    (project / "a_dir.py").mkdir()
+    assert srcgrad_cli("emit", "model.py:seed3", "-o", "a_dir.py", cwd=project).returncode == 2
+    assert srcgrad_cli("emit", "model.py:seed3", "-o", "notes.py", "--force", cwd=project).returncode == 0
+    emitted = notes.read_text()
+    assert "# srcgrad-source: model.py:seed3" in emitted
+    (project / "model.py").write_text(textwrap.dedent(MODEL).replace("3 * (x + 2)", "4 * (x + 2)"))
+    again = srcgrad_cli("emit", "model.py:seed3", "-o", "notes.py", cwd=project)  # an emitted module: rewritten
+    assert again.returncode == 0, again.stderr
+    assert notes.read_text() != emitted and "4 * (x + 2)" in notes.read_text()
+
+
+def test_a_closed_pipe_ends_the_command_quietly(project):
+    """`srcgrad show ... | head`: the `except (RuntimeError, OSError)` caught BrokenPipeError before its own
+    handler and reported an error."""
+    for args in (["show", "model.py:loss"], ["emit", "model.py:loss"], ["graph", "model.py:loss"]):
+        proc = subprocess.Popen([sys.executable, "-m", "srcgrad", *args], cwd=project, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader is gone before anything is written
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert err == b"", err.decode()
+
+
+def test_explain_args_are_evaluated_once(project, model):
+    from srcgrad import cli
+
+    np.srcgrad_test_counter = np.zeros(1)
+    try:
+        status = cli.main(["explain", f"{project / 'model.py'}:seed3", "--args",
+                           "np.srcgrad_test_counter.__iadd__(1)[0] * 1.5"])
+        assert status == 0
+        assert np.srcgrad_test_counter[0] == 1.0
+    finally:
+        del np.srcgrad_test_counter
+
+
+def test_help_says_args_run_python(tmp_path):
+    for command in ("show", "graph", "explain"):
+        done = srcgrad_cli(command, "--help", cwd=tmp_path)
+        text = " ".join(done.stdout.split())
+        assert "evaluated as Python code" in text and "no sandbox" in text
