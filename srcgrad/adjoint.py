@@ -402,6 +402,9 @@ class GradientBuilder(ProgramBuilder):
         if op.rule.name == "np.mean":
             np_size = ast.Attribute(value=codegen.name(self.scope.bind("np", np)), attr="size", ctx=ast.Load())
             size = ast.Call(func=np_size, args=[codegen.name(self._same_shape_source(a.name))], keywords=[])
+            # `or 1`: the mean of an empty array is nan (numpy warns), its gradient an empty array: the uniform
+            # adjoint fills no element, and must not divide by zero on the way.
+            size = ast.BoolOp(op=ast.Or(), values=[size, ast.Constant(value=1)])
             g = ast.BinOp(left=g, op=ast.Div(), right=size)
         self.accumulate(out, a.name, g, True, uniform=True)
         return out

@@ -246,21 +246,43 @@ def _seed_parameter(impl: Callable) -> str:
     return code.co_varnames[code.co_argcount + code.co_kwonlyargcount - 1]
 
 
-def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) -> Any:
+class _AsDecorator:
+    """The default of ``func``: ``@srcgrad.grad(wrt=...)`` (no function yet), told apart from ``grad(None)``."""
+
+    def __repr__(self) -> str:
+        return "<no function: used as a decorator>"
+
+
+AS_DECORATOR: Any = _AsDecorator()
+
+
+def check_function(func: Any, name: str) -> None:
+    """``srcgrad.NAME(func)`` needs a function: None (a function that returned None, a missing attribute...) and
+    other non-callables are refused, saying what came."""
     if func is None:
+        raise InvalidArgument(
+            f"srcgrad.{name} got None instead of a function to differentiate",
+            hint=f"pass the function itself, e.g. srcgrad.{name}(f) (not the result of calling it), or use "
+                 f"@srcgrad.{name} / @srcgrad.{name}(wrt=...) as a decorator",
+        )
+    if not callable(func):
+        raise InvalidArgument(f"expected a function to differentiate, got {type(func).__name__}",
+                              hint=f"use @srcgrad.{name} or @srcgrad.{name}(wrt=...)")
+
+
+def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) -> Any:
+    if func is AS_DECORATOR:
         return lambda f: _decorator_or_call(f, wrt, mode, suffix)
     if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad"):
         from srcgrad import higher  # second order: reverse mode over generated forward-mode code
 
         return higher.grad_of_grad(func, wrt, mode)
-    if not callable(func):
-        raise InvalidArgument(f"expected a function to differentiate, got {type(func).__name__}",
-                              hint="use @srcgrad.grad or @srcgrad.grad(wrt=...)")
+    check_function(func, mode)
     transform = Transform(func, wrt, mode)
     return _make_entry(transform, f"{func.__name__}_{suffix}")
 
 
-def grad(func: Callable | None = None, wrt: Wrt = 0) -> Any:
+def grad(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:
     """The gradient of a scalar-valued function.
 
     ``wrt`` is a parameter position, a parameter name, or a tuple of them (then a tuple of gradients is returned).
@@ -269,12 +291,12 @@ def grad(func: Callable | None = None, wrt: Wrt = 0) -> Any:
     return _decorator_or_call(func, wrt, "grad", "grad")
 
 
-def value_and_grad(func: Callable | None = None, wrt: Wrt = 0) -> Any:
+def value_and_grad(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:
     """Like :func:`grad`, but the generated function returns ``(value, gradient)``."""
     return _decorator_or_call(func, wrt, "value_and_grad", "value_and_grad")
 
 
-def vjp(func: Callable | None = None, wrt: Wrt = 0) -> Any:
+def vjp(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:
     """The vector-Jacobian product ``g(*args, seed)`` of a function with any output shape.
 
     ``seed`` has the shape of the output; the result has the shape of the ``wrt`` argument(s).

@@ -13,6 +13,7 @@ import linecache
 import os
 import re
 import sysconfig
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,15 +21,21 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Location:
-    """A place in the user's source: absolute file line (1-based) and column (0-based)."""
+    """A place in the user's source: absolute file line (1-based) and column (0-based) in UTF-8 bytes of
+    ``source_line``, as Python's ast counts them; shown (``file:line:col`` and the caret) in characters."""
 
     filename: str
     line: int
     col: int
     source_line: str = ""
 
+    @property
+    def char_col(self) -> int:
+        """The column in characters: the characters of ``source_line`` that its first ``col`` bytes hold."""
+        return len(self.source_line.encode("utf-8")[: self.col].decode("utf-8", errors="ignore"))
+
     def __str__(self) -> str:
-        return f"{self.filename}:{self.line}:{self.col + 1}"
+        return f"{self.filename}:{self.line}:{self.char_col + 1}"
 
 
 class SrcgradError(Exception):
@@ -48,14 +55,24 @@ class SrcgradError(Exception):
             if text.strip():
                 stripped = text.lstrip()
                 indent = len(text) - len(stripped)
-                caret_col = max(self.location.col - indent, 0)
+                before = stripped[: max(self.location.char_col - indent, 0)]
                 parts.append("    " + stripped)
-                parts.append("    " + " " * caret_col + "^")
+                parts.append("    " + "".join(_caret_pad(c) for c in before) + "^")
         else:
             parts.append(self.message)
         if self.hint:
             parts.append(f"hint: {self.hint}")
         return "\n".join(parts)
+
+
+def _caret_pad(c: str) -> str:
+    """What goes under character ``c`` so the caret lines up: a tab for a tab, two spaces under a wide (East Asian)
+    character, nothing under a combining mark, else a space."""
+    if c == "\t":
+        return c
+    if unicodedata.combining(c):
+        return ""
+    return "  " if unicodedata.east_asian_width(c) in "WF" else " "
 
 
 class UnsupportedSyntax(SrcgradError):
@@ -138,6 +155,26 @@ def reading(func: Any):
             f"internal error while reading {getattr(func, '__qualname__', func)}: {type(exc).__name__}: {exc}",
             definition_location(func), hint="this is a bug in srcgrad; please report it with this function",
         ) from exc
+
+
+def at_user_line(exc: SrcgradError, pf: Any) -> SrcgradError:
+    """``exc`` as raised about generated code that srcgrad differentiates again (second derivatives read the
+    generated forward mode of ``pf``'s function): the same error at the user's line that the generated line came
+    from (its nearest ``# line N`` comment). Any other error is returned unchanged."""
+    where = exc.location
+    if where is None or not where.filename.startswith("<srcgrad "):
+        return exc
+    line = None
+    for text in reversed(_generated_lines(where.filename)[: where.line]):
+        found = _LINE.match(text)
+        if found:
+            line = int(found.group(2))
+            break
+    if line is None:
+        return type(exc)(exc.message, pf.location(pf.node), exc.hint)
+    text = pf.file_lines.get(line, "")
+    indent = len(text.encode("utf-8")) - len(text.lstrip().encode("utf-8"))
+    return type(exc)(exc.message, Location(pf.filename, line, indent, text), exc.hint)
 
 
 def definition_location(func: Any) -> Location | None:

@@ -72,6 +72,8 @@ class ParsedFunction:
 
 def parse(func: Any) -> ParsedFunction:
     """Read and parse ``func``'s source; raise :class:`SourceUnavailable` when there is none."""
+    if inspect.ismethod(func):
+        raise _method_error(func)
     if not inspect.isfunction(func):
         raise SourceUnavailable(
             f"srcgrad differentiates Python functions defined with `def`; got {type(func).__name__} {func!r}",
@@ -110,6 +112,23 @@ def parse(func: Any) -> ParsedFunction:
         raise SourceUnavailable(f"the source of {func.__qualname__} is not a `def` statement")
     node.decorator_list = []
     return ParsedFunction(func, node, filename, start - 1, col_offset, file_lines, dedented)
+
+
+def _method_error(method: Any) -> SourceUnavailable:
+    """A bound method: say how to differentiate the function the class defines, with the instance as an argument."""
+    function = method.__func__
+    owner = getattr(method.__self__, "__name__", None) if isinstance(method.__self__, type) else None
+    cls = owner or type(method.__self__).__name__
+    params = list(inspect.signature(function).parameters)
+    wrt = params[1] if len(params) > 1 else None
+    call = f"srcgrad.grad({cls}.{function.__name__}" + (f", wrt={wrt!r})(instance, ...)" if wrt else ")(instance)")
+    return SourceUnavailable(
+        f"srcgrad differentiates functions, and got the bound method {cls}.{function.__name__} (its `self` is an "
+        "object srcgrad cannot read)",
+        hint="write a module-level function that takes what the method reads from `self` as arguments, e.g. "
+             "`def loss(w, x): ...` and srcgrad.grad(loss)(model.w, x); a method that reads no attribute of `self` "
+             f"can be differentiated as the class's function, with the instance as an argument: {call}",
+    )
 
 
 # --- the language fence ------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, pipeline
-from srcgrad.errors import InvalidArgument
+from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
 
 
 class ForwardTransform(api.Transform):
@@ -48,11 +48,12 @@ def _tangent_names(function: Callable, count: int) -> list[str]:
 
 
 
-def jvp(func: Callable | None = None, wrt: Any = 0) -> Any:
+def jvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
     """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
     (a tuple of tangents for a tuple ``wrt``)."""
-    if func is None:
+    if func is api.AS_DECORATOR:
         return lambda f: jvp(f, wrt)
+    api.check_function(func, "jvp")
     transform = ForwardTransform(func, wrt, "jvp")
 
     def entry(*args: Any, **kwargs: Any) -> Any:
@@ -103,19 +104,24 @@ class _SecondOrder:
                     self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name)
             found = self.grads[key]
         grad_of_direction, direction_name = found
-        if not self.kwonly:
-            return grad_of_direction(*values, **{direction_name: v})
         n_pos = len(values) - len(self.kwonly)
         kwargs = dict(zip(self.kwonly, values[n_pos:]))
         kwargs[direction_name] = v
-        return grad_of_direction(*values[:n_pos], **kwargs)
+        try:
+            return grad_of_direction(*values[:n_pos], **kwargs)
+        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
+            located = at_user_line(exc, self.direction.pf)
+            if located is exc:
+                raise
+            raise located from None
 
 
-def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
+def hvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
     """Hessian-vector product ``g(*args, v) = H v`` (H: the Hessian of scalar ``func`` with respect to ``wrt``),
     computed without forming H: one forward-mode sweep and its reverse sweep."""
-    if func is None:
+    if func is api.AS_DECORATOR:
         return lambda f: hvp(f, wrt)
+    api.check_function(func, "hvp")
     second = _SecondOrder(func, wrt)
 
     def entry(*args: Any, **kwargs: Any) -> Any:
@@ -125,11 +131,12 @@ def hvp(func: Callable | None = None, wrt: Any = 0) -> Any:
     return _entry(entry, second.direction, f"{func.__name__}_hvp")
 
 
-def hessian(func: Callable | None = None, wrt: Any = 0) -> Any:
+def hessian(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
     """The Hessian of scalar ``func`` with respect to one parameter: a float for a float, an array of shape
     ``x.shape + x.shape`` for an array (one Hessian-vector product per element)."""
-    if func is None:
+    if func is api.AS_DECORATOR:
         return lambda f: hessian(f, wrt)
+    api.check_function(func, "hessian")
     second = _SecondOrder(func, wrt)
 
     def entry(*args: Any, **kwargs: Any) -> Any:
@@ -149,13 +156,14 @@ def hessian(func: Callable | None = None, wrt: Any = 0) -> Any:
     return _entry(entry, second.direction, f"{func.__name__}_hessian")
 
 
-def jacobian(func: Callable | None = None, wrt: Any = 0, mode: str = "rev") -> Any:
+def jacobian(func: Callable = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev") -> Any:
     """The Jacobian of ``func`` with respect to one parameter, shaped ``out.shape + arg.shape``.
 
     ``mode="rev"``: one vector-Jacobian product per output element; ``mode="fwd"``: one Jacobian-vector product per
     input element (cheaper when the input is smaller than the output)."""
-    if func is None:
+    if func is api.AS_DECORATOR:
         return lambda f: jacobian(f, wrt, mode)
+    api.check_function(func, "jacobian")
     if mode not in ("rev", "fwd"):
         raise InvalidArgument(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
     if mode == "rev":
@@ -219,6 +227,12 @@ def grad_of_grad(entry: Callable, wrt: Any, mode: str) -> Callable:
                     function = unit.specialise(values).function
                     wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
                     grads[key] = api._decorator_or_call(function, wrt_spec, mode, mode)
-        return _call_generated(unit, grads[key], values, {})
+        try:
+            return _call_generated(unit, grads[key], values, {})
+        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
+            located = at_user_line(exc, unit.pf)
+            if located is exc:
+                raise
+            raise located from None
 
     return _entry(second, outer, f"{inner.func.__name__}_{mode}2")

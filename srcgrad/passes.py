@@ -144,8 +144,15 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
 
 
 def is_user_call(op: ir.Op) -> bool:
-    """A call to a user's Python function (differentiated through its own source)."""
-    return op.rule is None and op.form.kind == "call" and isinstance(op.callee, types.FunctionType)
+    """A call to a user's Python function (differentiated through its own source). srcgrad's own functions without
+    a rule (runtime helpers that generated code, differentiated again, calls) are opaque instead."""
+    return op.rule is None and op.form.kind == "call" and isinstance(op.callee, types.FunctionType) \
+        and not _is_srcgrad_function(op.callee)
+
+
+def _is_srcgrad_function(func: Any) -> bool:
+    module = getattr(func, "__module__", "") or ""
+    return module == "srcgrad" or module.startswith("srcgrad.")
 
 
 def bind_call(op: ir.Op) -> dict[str, Any]:
@@ -236,6 +243,13 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
             hint="keep differentiated values in separate variables, or build an array with np.stack",
         )
     name = op.form.symbol or op.form.kind
+    if op.form.kind == "call" and _is_srcgrad_function(op.callee):
+        return NoRuleError(
+            f"srcgrad cannot differentiate this line twice: the derivative of an operation on it calls srcgrad's "
+            f"helper `{name}`, which has no derivative of its own", location(fn, op),
+            hint="second derivatives (hessian, hvp, grad of grad) are not supported through this operation; write "
+                 "it with operations whose derivatives are smooth (e.g. np.sqrt(np.sum(x * x)) for a 2-norm)",
+        )
     return NoRuleError(
         f"srcgrad has no derivative rule for `{name}`", location(fn, op),
         hint=f"declare one with @srcgrad.defgrad({name}), or mark it with srcgrad.nondifferentiable "
