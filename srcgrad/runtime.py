@@ -2,7 +2,9 @@
 
 In: arrays and Python numbers flowing through generated code. Out: adjoints of the right shape and dtype.
 What holds: this module imports only ``math`` and ``numpy`` so that ahead-of-time emitted modules can carry copies
-of these functions and never import srcgrad. Float-only code paths never call into here (they are inlined).
+of these functions and never import srcgrad (tests/test_trust_emit.py parses it): its checks raise ``ValueError``;
+their in-process twins, raising srcgrad's own errors, are in :mod:`srcgrad.checks`. Float-only code paths never
+call into here (they are inlined).
 Each helper is the adjoint of one numpy operation (or a piece of one); none of them undoes broadcasting of an
 elementwise operation's operands — the adjoint stage does that, once, with :func:`unbroadcast`.
 """
@@ -93,8 +95,7 @@ def owned_grad(g, x, *others):
 
 
 def check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error otherwise. (In-process, srcgrad binds
-    :func:`srcgrad.checks.check_scalar_output` instead, which raises srcgrad's ``NonScalarOutput``.)"""
+    """``grad`` needs a scalar output: raise a clear error otherwise."""
     if np.ndim(y) != 0:
         raise ValueError(
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
@@ -816,9 +817,7 @@ SHARED_UPDATE_HINT = "copy first (`y = x.copy()`), or build a new array (`y = y 
 
 def check_unshared(value, filename, line, col):
     """Before ``y += v`` / ``y[i] = v`` where another name may share y: Python would update an array in place (the
-    other name sees it), srcgrad computes a new one — so an array is refused; numbers are simply rebound. (In-process,
-    srcgrad binds :func:`srcgrad.checks.check_unshared` instead, which raises srcgrad's ``UnsupportedSyntax`` showing
-    the line.)"""
+    other name sees it), srcgrad computes a new one — so an array is refused; numbers are simply rebound."""
     if isinstance(value, np.ndarray):
         short = filename.replace("\\", "/").rsplit("/", 1)[-1]
         raise ValueError(f"{short}:{line}:{col + 1}: {SHARED_UPDATE}; {SHARED_UPDATE_HINT}")

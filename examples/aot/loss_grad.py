@@ -36,7 +36,7 @@ def loss_grad(w, b, x, y):
     t13_bar = unbroadcast(unbroadcast(1.0, t14) * L2, t13)
     w_bar = t13_bar * w + t13_bar * w
     # grad of line 21: nll = -np.mean(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))
-    t9_bar = -unbroadcast(1.0, nll) / np.size(t9)
+    t9_bar = -unbroadcast(1.0, nll) / (np.size(t9) or 1)
     t9_bar = uniform_to(t9_bar, t9)
     z_bar = -log_sigmoid_bwd(t7_saved, unbroadcast(unbroadcast(t9_bar, t8) * t5,
         t7))
