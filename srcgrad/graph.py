@@ -2,9 +2,11 @@
 
 In: a user function (``srcgrad.graph(f)``), optionally with its reverse sweep (``adjoint=True``) and an
 :class:`~srcgrad.explain.Explanation` whose values and adjoints annotate the nodes.
-Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``to_dot()`` the DOT text;
-``render(path)`` a file (``.dot`` always; other formats through Graphviz's ``dot`` program); ``_repr_svg_`` for
-Jupyter.
+Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``model()`` the nodes, edges
+and clusters of its picture (:class:`GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
+SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program or, without it (or with
+``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through Graphviz only;
+``_repr_svg_`` for Jupyter.
 What holds:
 - one node per input (ellipse), per operation (box: the operation, then the variable it defines — the user's names
   are kept, temporaries are ``tN``) and per use of a constant (plain text); an edge from each definition of a name to
@@ -94,9 +96,12 @@ class Graph:
         """The nodes, edges and clusters the pictures draw; with ``explain``, nodes carry values and adjoints."""
         return build_model(self.function, explain, self.adjoint_source(explain))
 
-    def render(self, path: str | os.PathLike, explain: Any = None, format: str | None = None) -> Path:
+    def render(self, path: str | os.PathLike, explain: Any = None, format: str | None = None,
+               engine: str | None = None) -> Path:
         """Write the picture to ``path``; the format is ``format`` or the file's suffix (``.dot``, ``.svg``, ``.png``,
-        ``.pdf``...). Formats other than DOT need Graphviz's ``dot`` program. Returns the path."""
+        ``.pdf``...). ``engine`` draws it: ``"graphviz"`` (its ``dot`` program), ``"builtin"`` (srcgrad's own
+        layout, SVG only) or None: the environment variable ``SRCGRAD_GRAPH_ENGINE``, else Graphviz when ``dot`` is
+        on PATH, else the built-in layout. Formats other than DOT and SVG need Graphviz. Returns the path."""
         path = Path(path)
         fmt = (format or path.suffix.lstrip(".")).lower()
         if not fmt:
@@ -104,23 +109,56 @@ class Graph:
                              "or .pdf, or pass format=")
         if fmt not in FORMATS:
             raise ValueError(f"unknown picture format {fmt!r}; use one of {', '.join(FORMATS)}")
-        text = self.to_dot(explain)
+        model = self.model(explain)
         if fmt in ("dot", "gv"):
-            path.write_bytes(text.encode("utf-8"))
+            path.write_bytes(to_dot(model).encode("utf-8"))
         else:
-            path.write_bytes(run_dot(text, fmt, path.name))
+            path.write_bytes(_draw(model, fmt, path.name, engine))
         return path
 
-    def svg(self, explain: Any = None) -> str:
-        """The picture as SVG text (needs Graphviz)."""
-        return run_dot(self.to_dot(explain), "svg", "an SVG picture").decode("utf-8")
+    def svg(self, explain: Any = None, engine: str | None = None) -> str:
+        """The picture as SVG text (through Graphviz, or srcgrad's built-in layout without it: see ``render``)."""
+        return _draw(self.model(explain), "svg", "an SVG picture", engine).decode("utf-8")
 
     def _repr_svg_(self) -> str | None:
-        """Jupyter shows the picture; without Graphviz it falls back to the text (``__repr__``)."""
+        """Jupyter shows the picture (Graphviz's, or the built-in layout's); failing that, the text (``__repr__``)."""
         try:
             return self.svg()
-        except GraphvizNotFound:
+        except GraphvizNotFound:  # SRCGRAD_GRAPH_ENGINE=graphviz without Graphviz
             return None
+
+
+ENGINES = ("builtin", "graphviz")
+ENGINE_VARIABLE = "SRCGRAD_GRAPH_ENGINE"
+
+
+def choose_engine(engine: str | None = None) -> str:
+    """Which renderer draws pictures: ``engine``, else ``$SRCGRAD_GRAPH_ENGINE``, else Graphviz when its ``dot``
+    program is on PATH, else the built-in layout."""
+    chosen = engine or os.environ.get(ENGINE_VARIABLE) or None
+    if chosen is None:
+        return "graphviz" if dot_program() is not None else "builtin"
+    if chosen not in ENGINES:
+        where = "engine=" if engine else f"${ENGINE_VARIABLE}="
+        raise ValueError(f"unknown picture engine {where}{chosen!r}; use 'builtin' or 'graphviz' (or leave it unset: "
+                         "Graphviz when installed, else built in)")
+    return chosen
+
+
+def _draw(model: GraphModel, fmt: str, what: str, engine: str | None) -> bytes:
+    """The picture of ``model`` in format ``fmt`` (not DOT), by the chosen engine."""
+    chosen = choose_engine(engine)
+    if chosen == "builtin" and fmt == "svg":
+        from srcgrad.svg import to_svg
+
+        return to_svg(model, stacklevel=4).encode("utf-8")
+    if chosen == "builtin" and (engine or os.environ.get(ENGINE_VARIABLE)) and dot_program() is not None:
+        raise ValueError(f"cannot render {what} with the built-in engine: it draws .svg only; use engine='graphviz' "
+                         "for other formats")
+    if chosen == "builtin":
+        raise GraphvizNotFound(f"cannot render {what}: .{fmt} pictures need Graphviz's `dot` program, which is not on "
+                               f"PATH (srcgrad's built-in renderer writes .svg and .dot); {INSTALL_HINT}")
+    return run_dot(to_dot(model), fmt, what)
 
 
 def graph(func: Callable, *, adjoint: bool = False, wrt: int | str | tuple | None = None) -> Graph:
@@ -611,4 +649,5 @@ def _walk(body: list):
             yield from _walk(stmt.body)
 
 
-__all__ = ["FORMATS", "Graph", "GraphvizNotFound", "INSTALL_HINT", "dot_program", "graph", "run_dot"]
+__all__ = ["ENGINES", "FORMATS", "Cluster", "Edge", "Graph", "GraphModel", "GraphvizNotFound", "INSTALL_HINT", "Node",
+           "build_model", "choose_engine", "dot_program", "graph", "run_dot", "to_dot"]
