@@ -590,15 +590,11 @@ def layout(model: GraphModel) -> Layout:
             spans[c] = (min(first, layer), max(last, layer))
     centres, widths, _ = place_columns(graph, cols, spans, heights)
     top = MARGIN + TITLE_HEIGHT
-    low = min((rows[n] - graph.size[n][1] / 2 for n in graph.layer), default=0.0)
-    label_room = CLUSTER_PAD * 2 + CLUSTER_LABEL  # above the first node: the borders of clusters around it
-    depth = max((h + 1 for h in heights.values()), default=0)
-    shift = top + label_room * depth - low
-    for n in rows:
-        rows[n] += shift
-    graph.rows = rows
-    boxes = {n: Box(centres[graph.layer[n]], rows[n], *node_size(node)) for n, node in model.nodes.items()}
-    clusters = _cluster_rects(graph, boxes, rows, spans, heights, centres, widths)
+    clusters = _cluster_rects(graph, rows, spans, heights, centres, widths)
+    low = min([rows[n] - graph.size[n][1] / 2 for n in graph.layer] + [r.y0 for r in clusters.values()], default=0.0)
+    graph.rows = {n: y + top - low for n, y in rows.items()}  # the highest node or cluster just under the title
+    boxes = {n: Box(centres[graph.layer[n]], graph.rows[n], *node_size(node)) for n, node in model.nodes.items()}
+    clusters = _cluster_rects(graph, graph.rows, spans, heights, centres, widths)
     paths = [_edge_path(graph, i, e, boxes, centres, widths, clusters) for i, e in enumerate(model.edges)]
     right = max([b.x + b.w / 2 for b in boxes.values()] + [r.x1 for r in clusters.values()] + [0.0])
     bottom = max([b.y + b.h / 2 for b in boxes.values()] + [r.y1 for r in clusters.values()] + [top])
@@ -611,7 +607,7 @@ def layout(model: GraphModel) -> Layout:
     return Layout(width, bottom + MARGIN, (width / 2, MARGIN + TITLE_FONT_SIZE), boxes, clusters, paths, len(cols))
 
 
-def _cluster_rects(graph: _Layered, boxes: dict[str, Box], rows: dict[str, float], spans: dict[str, tuple[int, int]],
+def _cluster_rects(graph: _Layered, rows: dict[str, float], spans: dict[str, tuple[int, int]],
                    heights: dict[str, int], centres: list[float], widths: list[float]) -> dict[str, Rect]:
     """Each cluster's rectangle: its columns (widened by a border per level of clusters inside), and the rows of
     its nodes and inner clusters, with room for its label."""
