@@ -112,7 +112,6 @@ class Layout:
     nodes: dict[str, Box] = field(default_factory=dict)  # model order
     clusters: dict[str, Rect] = field(default_factory=dict)  # model order (a parent before its children)
     paths: list[Path] = field(default_factory=list)  # model order
-    columns: int = 0
 
 
 # --- columns -------------------------------------------------------------------------------------------------------
@@ -128,6 +127,7 @@ def _layout_direction(edge: Edge) -> tuple[str, str]:
 def assign_layers(model: GraphModel) -> dict[str, int]:
     """Each node's column."""
     ids = list(model.nodes)
+    rank = {n: i for i, n in enumerate(ids)}
     group = {n: n for n in ids}
 
     def find(n: str) -> str:
@@ -139,7 +139,7 @@ def assign_layers(model: GraphModel) -> dict[str, int]:
     for a, b in model.same_rank:
         ra, rb = find(a), find(b)
         if ra != rb:
-            group[max(ra, rb, key=ids.index)] = min(ra, rb, key=ids.index)
+            group[max(ra, rb, key=rank.__getitem__)] = min(ra, rb, key=rank.__getitem__)  # the earlier leads
     groups = list(dict.fromkeys(find(n) for n in ids))
     succ: dict[str, list[str]] = {g: [] for g in groups}
     for edge in model.edges:
@@ -190,15 +190,12 @@ def _break_cycles(nodes: list[str], succ: dict[str, list[str]]) -> None:
 
 def _topological(nodes: list[str], succ: dict[str, list[str]], pred: dict[str, list[str]]) -> list[str]:
     waiting = {n: len(pred[n]) for n in nodes}
-    ready = [n for n in nodes if not waiting[n]]
-    out: list[str] = []
-    while ready:
-        n = ready.pop(0)
-        out.append(n)
+    out = [n for n in nodes if not waiting[n]]
+    for n in out:  # grows while it is walked
         for s in succ[n]:
             waiting[s] -= 1
             if not waiting[s]:
-                ready.append(s)
+                out.append(s)
     return out
 
 
@@ -381,6 +378,7 @@ class _Constraints:
         self.index: dict[str, int] = {}
         self.after: list[list[tuple[int, float]]] = []
         self.before: list[list[tuple[int, float]]] = []
+        self._order: list[int] | None = None
 
     def var(self, name: str) -> int:
         if name not in self.index:
@@ -396,19 +394,19 @@ class _Constraints:
         self.before[j].append((i, gap))
 
     def order(self) -> list[int]:
-        waiting = [len(b) for b in self.before]
-        ready = [i for i, w in enumerate(waiting) if not w]
-        out: list[int] = []
-        while ready:
-            i = ready.pop(0)
-            out.append(i)
-            for j, _ in self.after[i]:
-                waiting[j] -= 1
-                if not waiting[j]:
-                    ready.append(j)
-        if len(out) != len(self.variables):
-            raise AssertionError("srcgrad: the vertical constraints of a graph layout form a cycle")
-        return out
+        """The variables in an order that puts each after those it must follow (computed once)."""
+        if self._order is None:
+            waiting = [len(b) for b in self.before]
+            out = [i for i, w in enumerate(waiting) if not w]
+            for i in out:  # grows while it is walked
+                for j, _ in self.after[i]:
+                    waiting[j] -= 1
+                    if not waiting[j]:
+                        out.append(j)
+            if len(out) != len(self.variables):
+                raise AssertionError("srcgrad: the vertical constraints of a graph layout form a cycle")
+            self._order = out
+        return self._order
 
 
 def _separations(graph: _Layered, cols: list[list[str]]) -> _Constraints:
@@ -499,8 +497,8 @@ def _cluster_heights(model: GraphModel) -> dict[str, int]:
 
 
 def place_columns(graph: _Layered, cols: list[list[str]], spans: dict[str, tuple[int, int]],
-                  heights: dict[str, int]) -> tuple[list[float], list[float], float]:
-    """The centre and width of each column, and the gap between columns (room for nested cluster borders)."""
+                  heights: dict[str, int]) -> tuple[list[float], list[float]]:
+    """The centre and width of each column; between columns a gap with room for the borders of nested clusters."""
     widths = [max((graph.size[n][0] for n in col), default=0.0) for col in cols]
     depth = max((h + 1 for h in heights.values()), default=0)
     gap = COLUMN_GAP + 2 * CLUSTER_PAD * depth
@@ -514,7 +512,7 @@ def place_columns(graph: _Layered, cols: list[list[str]], spans: dict[str, tuple
     for w in widths:
         centres.append(x + w / 2)
         x += w + gap
-    return centres, widths, gap
+    return centres, widths
 
 
 # --- edges ---------------------------------------------------------------------------------------------------------
@@ -588,7 +586,7 @@ def layout(model: GraphModel) -> Layout:
         for c in _ancestors(model, graph.cluster[n]):
             first, last = spans.get(c, (layer, layer))
             spans[c] = (min(first, layer), max(last, layer))
-    centres, widths, _ = place_columns(graph, cols, spans, heights)
+    centres, widths = place_columns(graph, cols, spans, heights)
     top = MARGIN + TITLE_HEIGHT
     clusters = _cluster_rects(graph, rows, spans, heights, centres, widths)
     low = min([rows[n] - graph.size[n][1] / 2 for n in graph.layer] + [r.y0 for r in clusters.values()], default=0.0)
@@ -604,7 +602,7 @@ def layout(model: GraphModel) -> Layout:
         for (cx, cy), (dx, dy), _ in p.segments:
             right, bottom = max(right, cx * 0.75 + dx * 0.25), max(bottom, cy, dy)
     width = max(right + MARGIN, text_width(model.title, TITLE_FONT_SIZE) + 2 * MARGIN)
-    return Layout(width, bottom + MARGIN, (width / 2, MARGIN + TITLE_FONT_SIZE), boxes, clusters, paths, len(cols))
+    return Layout(width, bottom + MARGIN, (width / 2, MARGIN + TITLE_FONT_SIZE), boxes, clusters, paths)
 
 
 def _cluster_rects(graph: _Layered, rows: dict[str, float], spans: dict[str, tuple[int, int]],
