@@ -34,26 +34,27 @@ def central_difference(f, x, eps=1e-6):
 
 
 def pictures(f, x, out):
-    """The compute graph of ``f`` annotated with values and gradients at ``x``: a .dot file always, and .svg files
-    (with and without the reverse sweep) when Graphviz is installed."""
+    """The compute graph of ``f`` annotated with values and gradients at ``x``: a .dot file, and .svg files with and
+    without the reverse sweep (drawn by Graphviz when it is installed, else by srcgrad's built-in layout)."""
     import os
 
     os.makedirs(out, exist_ok=True)
     explanation = srcgrad.explain(f, x)
     base = os.path.join(out, f.__name__)
-    written = [srcgrad.graph(f).render(base + ".dot", explain=explanation)]
-    try:
-        written.append(srcgrad.graph(f).render(base + ".svg", explain=explanation))
-        written.append(srcgrad.graph(f, adjoint=True).render(base + "_adjoint.svg", explain=explanation))
-    except srcgrad.GraphvizNotFound:
-        print(f"(Graphviz is not installed: wrote {base}.dot only; render it with `dot -Tsvg`, or install Graphviz "
-              "and run again)")
+    written = [srcgrad.graph(f).render(base + ".dot", explain=explanation),
+               srcgrad.graph(f).render(base + ".svg", explain=explanation),
+               srcgrad.graph(f, adjoint=True).render(base + "_adjoint.svg", explain=explanation)]
     print("pictures: " + ", ".join(str(p) for p in written))
     return explanation
 
 
 def main(x=1.5, out=None):
     out = out or tempfile.mkdtemp(prefix="srcgrad-seed-")
+    from srcgrad.graph import choose_engine
+
+    if choose_engine() == "builtin":
+        print("(Graphviz is not installed: srcgrad draws the .svg pictures with its own layout; install Graphviz for "
+              "its layout)")
     for f in (eq1, eq2, eq3, eq4):
         value_and_grad = srcgrad.value_and_grad(f)
         value, gradient = value_and_grad(x)

@@ -22,6 +22,7 @@ from srcgrad import pipeline
 from srcgrad.entry import make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
+from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
 
 Wrt = int | str | tuple
@@ -318,11 +319,12 @@ def source(func: Any, *example_args: Any, **example_kwargs: Any) -> str:
     """The generated Python source of a srcgrad function.
 
     With example arguments, the variant specialised to their kinds (Python float or array); otherwise the variant of
-    the most recent call, or the general variant (valid for any kinds) when it has not been called yet.
+    the most recent call, or the general variant (valid for any kinds) when it has not been called yet. A notebook
+    shows it highlighted (the result is a ``str`` with an HTML display).
     """
     transform = _transform_of(func)
     if example_args or example_kwargs:
-        return transform.specialise(transform.bind(example_args, example_kwargs)).source
-    if transform.last is not None:
-        return transform.last.source
-    return transform.generic().source
+        generated = transform.specialise(transform.bind(example_args, example_kwargs))
+    else:
+        generated = transform.last if transform.last is not None else transform.generic()
+    return SourceText(generated.source)

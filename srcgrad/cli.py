@@ -228,7 +228,7 @@ def cmd_graph(ns: argparse.Namespace) -> int:
 
     if suffix not in FORMATS:
         raise UsageError(f"-o {ns.output}: unknown picture format {suffix!r}; use .dot, .svg, .png or .pdf")
-    g.render(ns.output, explain=explanation)
+    g.render(ns.output, explain=explanation, engine=ns.engine)
     print(f"wrote {ns.output}", file=sys.stderr)
     return 0
 
@@ -311,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "graph", help="draw the compute graph (DOT, SVG, PNG, PDF)",
-        description="Draw the compute graph of FUNC (its linear IR). -o OUT.dot needs nothing else; .svg, .png and "
-                    ".pdf need Graphviz's `dot` program. Without -o, print the DOT text.",
+        description="Draw the compute graph of FUNC (its linear IR). -o OUT.dot needs nothing else; .svg is drawn by "
+                    "Graphviz's `dot` program, or without it by srcgrad's built-in layout; .png and .pdf need "
+                    "Graphviz. Without -o, print the DOT text.",
         epilog="examples:\n  srcgrad graph examples/seed.py:eq3 -o eq3.svg\n"
                "  srcgrad graph examples/seed.py:eq3 -o eq3.svg --adjoint --args 1.5   # reverse sweep, values",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--args", nargs="+", metavar="VALUE",
                    help="annotate the nodes with their values and gradients at these arguments; " + ARGS_HELP)
     p.add_argument("--ir", action="store_true", help="print the linear IR as text instead")
+    p.add_argument("--engine", choices=["builtin", "graphviz"],
+                   help="who draws .svg (default: $SRCGRAD_GRAPH_ENGINE, else Graphviz when installed, else built in)")
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser(

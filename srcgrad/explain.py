@@ -2,7 +2,8 @@
 forward value and its adjoint, in the order the reverse sweep visits them.
 
 In: a user function (or a function made by ``srcgrad.grad``), example arguments, ``wrt``. Out: :class:`Explanation`
-— ``str()`` is a table (node, operation, source line, value, adjoint; arrays summarised by shape and a few numbers),
+— ``str()`` is a table (node, operation, source line, value, adjoint; arrays summarised by shape and a few numbers;
+``_repr_html_`` the same as an HTML table for notebooks),
 ``values``/``adjoints`` map IR names to numbers, and ``Graph.render(path, explain=...)`` uses them to annotate the
 picture.
 What holds:
@@ -68,6 +69,12 @@ class Explanation:
 
     def __repr__(self) -> str:
         return f"<srcgrad.Explanation of {self.name}>\n{self}"
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the table as HTML."""
+        from srcgrad.notebook import explanation_html
+
+        return explanation_html(self)
 
     def graph(self, adjoint: bool = False) -> Any:
         """The compute graph of the function; ``.render(path, explain=self)`` draws these values on it."""

@@ -2,9 +2,11 @@
 
 In: a user function (``srcgrad.graph(f)``), optionally with its reverse sweep (``adjoint=True``) and an
 :class:`~srcgrad.explain.Explanation` whose values and adjoints annotate the nodes.
-Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``to_dot()`` the DOT text;
-``render(path)`` a file (``.dot`` always; other formats through Graphviz's ``dot`` program); ``_repr_svg_`` for
-Jupyter.
+Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``model()`` the nodes, edges
+and clusters of its picture (:class:`GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
+SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program or, without it (or with
+``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through Graphviz only;
+``_repr_svg_`` for Jupyter.
 What holds:
 - one node per input (ellipse), per operation (box: the operation, then the variable it defines — the user's names
   are kept, temporaries are ``tN``) and per use of a constant (plain text); an edge from each definition of a name to
@@ -24,6 +26,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,11 @@ _REVERSE = "#c01c28"
 _REVERSE_FILL = "#fdeaea"
 _VALUE = "#1a5fb4"
 _MUTED = "#777777"
+_CONTROL_FILL = "#fff6d5"
+_REVERSE_TEXT = "#5c0a10"
+_READ = "#9a9a9a"
+_CLUSTER_LINE = "#999999"
+_CLUSTER_TEXT = "#555555"
 
 
 class GraphvizNotFound(RuntimeError):
@@ -82,11 +90,18 @@ class Graph:
 
     def to_dot(self, explain: Any = None) -> str:
         """The graph as Graphviz DOT text; with ``explain``, nodes show their values and adjoints."""
-        return _DotWriter(self.function, explain, self.adjoint_source(explain)).write()
+        return to_dot(self.model(explain))
 
-    def render(self, path: str | os.PathLike, explain: Any = None, format: str | None = None) -> Path:
+    def model(self, explain: Any = None) -> GraphModel:
+        """The nodes, edges and clusters the pictures draw; with ``explain``, nodes carry values and adjoints."""
+        return build_model(self.function, explain, self.adjoint_source(explain))
+
+    def render(self, path: str | os.PathLike, explain: Any = None, format: str | None = None,
+               engine: str | None = None) -> Path:
         """Write the picture to ``path``; the format is ``format`` or the file's suffix (``.dot``, ``.svg``, ``.png``,
-        ``.pdf``...). Formats other than DOT need Graphviz's ``dot`` program. Returns the path."""
+        ``.pdf``...). ``engine`` draws it: ``"graphviz"`` (its ``dot`` program), ``"builtin"`` (srcgrad's own
+        layout, SVG only) or None: the environment variable ``SRCGRAD_GRAPH_ENGINE``, else Graphviz when ``dot`` is
+        on PATH, else the built-in layout. Formats other than DOT and SVG need Graphviz. Returns the path."""
         path = Path(path)
         fmt = (format or path.suffix.lstrip(".")).lower()
         if not fmt:
@@ -94,23 +109,56 @@ class Graph:
                              "or .pdf, or pass format=")
         if fmt not in FORMATS:
             raise ValueError(f"unknown picture format {fmt!r}; use one of {', '.join(FORMATS)}")
-        text = self.to_dot(explain)
+        model = self.model(explain)
         if fmt in ("dot", "gv"):
-            path.write_bytes(text.encode("utf-8"))
+            path.write_bytes(to_dot(model).encode("utf-8"))
         else:
-            path.write_bytes(run_dot(text, fmt, path.name))
+            path.write_bytes(_draw(model, fmt, path.name, engine))
         return path
 
-    def svg(self, explain: Any = None) -> str:
-        """The picture as SVG text (needs Graphviz)."""
-        return run_dot(self.to_dot(explain), "svg", "an SVG picture").decode("utf-8")
+    def svg(self, explain: Any = None, engine: str | None = None) -> str:
+        """The picture as SVG text (through Graphviz, or srcgrad's built-in layout without it: see ``render``)."""
+        return _draw(self.model(explain), "svg", "an SVG picture", engine).decode("utf-8")
 
     def _repr_svg_(self) -> str | None:
-        """Jupyter shows the picture; without Graphviz it falls back to the text (``__repr__``)."""
+        """Jupyter shows the picture (Graphviz's, or the built-in layout's); failing that, the text (``__repr__``)."""
         try:
             return self.svg()
-        except GraphvizNotFound:
+        except GraphvizNotFound:  # SRCGRAD_GRAPH_ENGINE=graphviz without Graphviz
             return None
+
+
+ENGINES = ("builtin", "graphviz")
+ENGINE_VARIABLE = "SRCGRAD_GRAPH_ENGINE"
+
+
+def choose_engine(engine: str | None = None) -> str:
+    """Which renderer draws pictures: ``engine``, else ``$SRCGRAD_GRAPH_ENGINE``, else Graphviz when its ``dot``
+    program is on PATH, else the built-in layout."""
+    chosen = engine or os.environ.get(ENGINE_VARIABLE) or None
+    if chosen is None:
+        return "graphviz" if dot_program() is not None else "builtin"
+    if chosen not in ENGINES:
+        where = "engine=" if engine else f"${ENGINE_VARIABLE}="
+        raise ValueError(f"unknown picture engine {where}{chosen!r}; use 'builtin' or 'graphviz' (or leave it unset: "
+                         "Graphviz when installed, else built in)")
+    return chosen
+
+
+def _draw(model: GraphModel, fmt: str, what: str, engine: str | None) -> bytes:
+    """The picture of ``model`` in format ``fmt`` (not DOT), by the chosen engine."""
+    chosen = choose_engine(engine)
+    if chosen == "builtin" and fmt == "svg":
+        from srcgrad.svg import to_svg
+
+        return to_svg(model, stacklevel=4).encode("utf-8")
+    if chosen == "builtin" and (engine or os.environ.get(ENGINE_VARIABLE)) and dot_program() is not None:
+        raise ValueError(f"cannot render {what} with the built-in engine: it draws .svg only; use engine='graphviz' "
+                         "for other formats")
+    if chosen == "builtin":
+        raise GraphvizNotFound(f"cannot render {what}: .{fmt} pictures need Graphviz's `dot` program, which is not on "
+                               f"PATH (srcgrad's built-in renderer writes .svg and .dot); {INSTALL_HINT}")
+    return run_dot(to_dot(model), fmt, what)
 
 
 def graph(func: Callable, *, adjoint: bool = False, wrt: int | str | tuple | None = None) -> Graph:
@@ -146,39 +194,77 @@ def run_dot(text: str, fmt: str, what: str = "the picture") -> bytes:
     return done.stdout
 
 
-# --- DOT ---------------------------------------------------------------------------------------------------------
+# --- the model: nodes, edges, clusters ---------------------------------------------------------------------------
 
 
-def _q(text: str) -> str:
-    """A DOT double-quoted string."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+@dataclass
+class Node:
+    """One box of the picture. ``lines`` is its label, each ``(text, role)`` with role ``bold``, ``plain``,
+    ``value`` (a forward value, blue) or ``grad`` (an adjoint, red)."""
+
+    id: str
+    kind: str  # input, op, const, control, return (of a constant), reverse (a statement of the reverse sweep)
+    lines: list[tuple[str, str]]
+    shape: str  # ellipse, box, plaintext, diamond, hexagon
+    tooltip: str | None = None
+    output: bool = False  # drawn with a double border
+    cluster: str | None = None  # the innermost if/for/while box it sits in
 
 
-def _h(text: str) -> str:
-    """Text inside an HTML-like label."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
+@dataclass
+class Edge:
+    """Data flows from ``source`` to ``target`` (the arrow points at ``target``)."""
+
+    source: str
+    target: str
+    kind: str  # data, loop (around a loop), branch (if -> its side), read (a forward value the reverse sweep
+    #            reads), reverse (the flow of adjoints), reverse-loop (adjoints around a loop)
+    label: str | None = None
+    to_cluster: str | None = None  # a branch edge ends at the border of this cluster
+
+    @property
+    def constraint(self) -> bool:
+        """Whether the edge orders the layers (Graphviz's ``constraint``): edges around loops and reads of
+        forward values do not."""
+        return self.kind not in ("loop", "read")
 
 
-def _attrs(pairs: list[tuple[str, str]]) -> str:
-    return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
+@dataclass
+class Cluster:
+    """An if/for/while region: ``items`` are its node and cluster ids in program order."""
+
+    id: str
+    label: str
+    parent: str | None
+    items: list[str] = field(default_factory=list)
 
 
-class _DotWriter:
+@dataclass
+class GraphModel:
+    """Everything a picture shows, in program order: what the DOT and the built-in SVG writers both draw."""
+
+    name: str
+    title: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    items: list[str] = field(default_factory=list)  # the top level's node and cluster ids
+    edges: list[Edge] = field(default_factory=list)
+    same_rank: list[tuple[str, str]] = field(default_factory=list)  # (forward node, reverse node): one column
+
+
+class _ModelBuilder:
     def __init__(self, fn: ir.Function, explain: Any, reverse_source: str | None):
         self.fn = fn
         self.explain = explain
         self.reverse_source = reverse_source
-        self.lines: list[str] = []
-        self.edges: list[str] = []
-        self.ranks: list[str] = []
+        self.model = GraphModel(fn.name, "")
+        self.open: list[Cluster] = []  # the clusters being filled, innermost last
         self.defs: dict[str, list[str]] = {}  # name -> node ids defining it, in program order
         self.position: dict[str, int] = {}  # node id -> program order
-        self.clustered: set[str] = set()  # node ids inside a cluster
-        self.uses: list[tuple[str, str, str]] = []  # (name read, reading node id, edge style)
+        self.uses: list[tuple[str, str, str]] = []  # (name read, reading node id, edge kind)
         self.outputs = {s.value.name for s in _walk(fn.body) if isinstance(s, ir.Return)
                         and isinstance(s.value, ir.Var)}
         self.counter = 0
-        self.depth = 0
         self.ran = {(r.node, r.operation, r.line) for r in explain.rows} if explain is not None else set()
 
     # --- helpers ---------------------------------------------------------------------------------------------
@@ -187,29 +273,27 @@ class _DotWriter:
         self.counter += 1
         node_id = f"{prefix}{self.counter}"
         self.position[node_id] = self.counter
-        if self.depth:
-            self.clustered.add(node_id)
         return node_id
 
-    def emit(self, text: str) -> None:
-        self.lines.append("  " * (self.depth + 1) + text)
+    def node(self, node_id: str, kind: str, lines: list[tuple[str, str]], shape: str, tooltip: str | None = None,
+             output: bool = False) -> None:
+        cluster = self.open[-1] if self.open else None
+        self.model.nodes[node_id] = Node(node_id, kind, lines, shape, tooltip, output,
+                                         cluster.id if cluster else None)
+        (cluster.items if cluster else self.model.items).append(node_id)
 
-    def node(self, node_id: str, pairs: list[tuple[str, str]]) -> None:
-        self.emit(f"{node_id} {_attrs(pairs)};")
-
-    def annotations(self, name: str, op: ir.Op | None = None) -> str:
+    def annotations(self, name: str, op: ir.Op | None = None) -> list[tuple[str, str]]:
         if self.explain is None:
-            return ""
+            return []
         from srcgrad.explain import operation_text, summarize
 
         if op is not None and (op.target, operation_text(op), op.line) not in self.ran:
-            return ""  # removed as dead code, or on the branch not taken
-
-        out = ""
+            return []  # removed as dead code, or on the branch not taken
+        out = []
         if name in self.explain.values:
-            out += f'<br/><font color="{_VALUE}">value {_h(summarize(self.explain.values[name]))}</font>'
+            out.append((f"value {summarize(self.explain.values[name])}", "value"))
         if name in self.explain.adjoints:
-            out += f'<br/><font color="{_REVERSE}">grad {_h(summarize(self.explain.adjoints[name]))}</font>'
+            out.append((f"grad {summarize(self.explain.adjoints[name])}", "grad"))
         return out
 
     def define(self, name: str, node_id: str) -> None:
@@ -217,15 +301,15 @@ class _DotWriter:
 
     def read(self, operand: Any, node_id: str) -> None:
         if isinstance(operand, ir.Var):
-            self.uses.append((operand.name, node_id, ""))
+            self.uses.append((operand.name, node_id, "data"))
         elif isinstance(operand, ir.Const):
             const_id = self.new_id("c")
-            self.node(const_id, [("label", _q(str(operand))), ("shape", "plaintext"), ("fontcolor", _q(_MUTED))])
-            self.edges.append(f"{const_id} -> {node_id};")
+            self.node(const_id, "const", [(str(operand), "plain")], "plaintext")
+            self.model.edges.append(Edge(const_id, node_id, "data"))
 
     # --- the forward graph -----------------------------------------------------------------------------------
 
-    def write(self) -> str:
+    def build(self) -> GraphModel:
         fn = self.fn
         title = f"{fn.name}({', '.join(fn.params)})  {pipeline._short(fn.filename)}:{fn.first_line}"
         if self.explain is not None:
@@ -235,28 +319,17 @@ class _DotWriter:
                                                                               self.explain.args))
         if self.reverse_source is not None:
             title += "  (red: reverse sweep)"
-        graph_attrs = [("rankdir", "LR"), ("compound", "true"), ("fontname", _q("Helvetica")), ("fontsize", "12"),
-                       ("labelloc", "t"), ("label", _q(title)), ("nodesep", "0.3"), ("ranksep", "0.35")]
-        head = [
-            f"digraph {_q(fn.name)} {{",
-            f"  graph {_attrs(graph_attrs)};",
-            f"  node {_attrs([('fontname', _q('Helvetica')), ('fontsize', '11')])};",
-            f"  edge {_attrs([('color', _q('#444444')), ('arrowsize', '0.7')])};",
-        ]
+        self.model.title = title
         for p in fn.params:
             node_id = self.new_id("in_")
-            pairs = [("label", f"<<b>{_h(p)}</b>{self.annotations(p)}>"), ("shape", "ellipse"), ("style", "filled"),
-                     ("fillcolor", _q(_INPUT_FILL)), ("tooltip", _q(f"input {p}"))]
-            if p in self.outputs:
-                pairs.append(("peripheries", "2"))
-            self.node(node_id, pairs)
+            self.node(node_id, "input", [(p, "bold")] + self.annotations(p), "ellipse", f"input {p}",
+                      p in self.outputs)
             self.define(p, node_id)
         self.block(fn.body)
         if self.reverse_source is not None:
             self.reverse()
         self.resolve_uses()
-        return "\n".join(head + self.lines + ["  " + e for e in self.edges] + ["  " + r for r in self.ranks]
-                         + ["}"]) + "\n"
+        return self.model
 
     def block(self, body: list) -> None:
         for stmt in body:
@@ -269,20 +342,14 @@ class _DotWriter:
             elif isinstance(stmt, ir.While):
                 self.while_(stmt)
             elif isinstance(stmt, ir.Return) and isinstance(stmt.value, ir.Const):
-                node_id = self.new_id("ret")
-                self.node(node_id, [("label", _q(f"return {stmt.value}")), ("shape", "box"), ("peripheries", "2")])
+                self.node(self.new_id("ret"), "return", [(f"return {stmt.value}", "plain")], "box", output=True)
 
     def op(self, op: ir.Op) -> None:
         node_id = self.new_id("n")
         source = self.fn.source_lines.get(op.line, "").strip()
-        pairs = [
-            ("label", f"<<b>{_h(op.opname)}</b><br/>{_h(op.target)}{self.annotations(op.target, op)}>"),
-            ("shape", "box"), ("style", _q("rounded,filled")), ("fillcolor", _q(_OP_FILL)),
-            ("tooltip", _q(f"{ir.format_op(op)}    (line {op.line}: {source})")),
-        ]
-        if op.target in self.outputs:
-            pairs.append(("peripheries", "2"))
-        self.node(node_id, pairs)
+        lines = [(op.opname, "bold"), (op.target, "plain")] + self.annotations(op.target, op)
+        self.node(node_id, "op", lines, "box", f"{ir.format_op(op)}    (line {op.line}: {source})",
+                  op.target in self.outputs)
         for operand in op.operands():
             self.read(operand, node_id)
         self.define(op.target, node_id)
@@ -291,21 +358,18 @@ class _DotWriter:
         """Draw ``body`` inside a box; returns the cluster's name and its first node."""
         self.counter += 1
         name, start = f"cluster_{self.counter}", self.counter
-        self.emit(f"subgraph {name} {{")
-        self.depth += 1
-        style = [("label", _q(label)), ("style", _q("rounded,dashed")), ("color", _q("#999999")),
-                 ("fontcolor", _q("#555555"))]
-        self.emit(f"graph {_attrs(style)};")
+        parent = self.open[-1] if self.open else None
+        self.model.clusters[name] = Cluster(name, label, parent.id if parent else None)
+        (parent.items if parent else self.model.items).append(name)
+        self.open.append(self.model.clusters[name])
         body()
-        self.depth -= 1
-        self.emit("}")
+        self.open.pop()
         first = next((nid for nid, pos in self.position.items() if pos > start), None)
         return name, first
 
     def control(self, label: str, shape: str, tooltip: str) -> str:
         node_id = self.new_id("ctl")
-        self.node(node_id, [("label", _q(label)), ("shape", shape), ("style", "filled"), ("fillcolor", _q("#fff6d5")),
-                            ("fontsize", "10"), ("tooltip", _q(tooltip))])
+        self.node(node_id, "control", [(label, "plain")], shape, tooltip)
         return node_id
 
     def if_(self, stmt: ir.If) -> None:
@@ -317,8 +381,7 @@ class _DotWriter:
                 continue
             name, first = self.cluster(f"{label} (if {stmt.cond}, line {stmt.line})", lambda b=body: self.block(b))
             if first is not None:
-                pairs = [("lhead", name), ("style", "dotted"), ("label", _q(label)), ("fontsize", "9")]
-                self.edges.append(f"{test} -> {first} {_attrs(pairs)};")
+                self.model.edges.append(Edge(test, first, "branch", label, name))
 
     def for_(self, stmt: ir.For) -> None:
         def body() -> None:
@@ -341,15 +404,13 @@ class _DotWriter:
         self.cluster(f"while loop, line {stmt.line}", body)
 
     def resolve_uses(self) -> None:
-        for name, reader, style in self.uses:
+        for name, reader, kind in self.uses:
             for source in self.defs.get(name, []):
-                pairs: list[tuple[str, str]] = []
-                if style == "forward-read":
-                    pairs = [("style", "dotted"), ("color", _q("#9a9a9a")), ("constraint", "false"),
-                             ("arrowhead", "none")]
-                elif self.position[source] >= self.position[reader]:
-                    pairs = [("style", "dashed"), ("constraint", "false")]  # around a loop
-                self.edges.append(f"{source} -> {reader}" + (f" {_attrs(pairs)}" if pairs else "") + ";")
+                if kind == "data" and self.position[source] >= self.position[reader]:
+                    kind_here = "loop"  # the value flows back around a loop
+                else:
+                    kind_here = kind
+                self.model.edges.append(Edge(source, reader, kind_here))
 
     # --- the reverse sweep -----------------------------------------------------------------------------------
 
@@ -383,7 +444,6 @@ class _DotWriter:
         for node_id, target, _, path in nodes:
             if target is not None:
                 defs.setdefault(target, []).append((node_id, path))
-        back = [("dir", "back"), ("color", _q(_REVERSE))]
         for node_id, target, stmt, path in nodes:
             self.reverse_node(node_id, target, stmt, path, defs, comments.get(stmt.lineno, ""))
             reads: list[str] = []
@@ -394,36 +454,140 @@ class _DotWriter:
             for name in reads:
                 if name not in defs:
                     if name in self.defs:
-                        self.uses.append((name, node_id, "forward-read"))
+                        self.uses.append((name, node_id, "read"))
                     continue
                 reachable = [(d, p) for d, p in defs[name] if not _exclusive(p, path)]
                 earlier = _latest([(d, p) for d, p in reachable if self.position[d] < here])
                 around = [d for d, p in reachable if self.position[d] >= here
                           and any(step[0] == "loop" and step in p for step in path)]
                 for d in earlier:
-                    self.edges.append(f"{node_id} -> {d} {_attrs(back)};")
+                    self.model.edges.append(Edge(d, node_id, "reverse"))
                 for d in around if earlier else around or [d for d, _ in defs[name]]:
-                    self.edges.append(f"{node_id} -> {d} {_attrs(back + [('style', 'dashed')])};")
+                    self.model.edges.append(Edge(d, node_id, "reverse-loop"))
             anchors = self.defs.get(adjoint_of.get(target or "", ""), [])
-            if len(anchors) == 1 and anchors[0] not in self.clustered:
-                self.ranks.append(f"{{rank=same; {anchors[0]}; {node_id};}}")
+            if len(anchors) == 1 and self.model.nodes[anchors[0]].cluster is None:
+                self.model.same_rank.append((anchors[0], node_id))
 
     def reverse_node(self, node_id: str, target: str | None, stmt: ast.stmt, path: tuple,
                      defs: dict[str, list[tuple[str, tuple]]], comment: str) -> None:
         text = ast.unparse(stmt)
-        note = ""
+        lines = [(text, "plain")]
         # The value a name holds at the end belongs to its only definition, or to its last one outside branches/loops.
         final = target is not None and (len(defs[target]) == 1 or (defs[target][-1][0] == node_id and not path))
         if final and self.explain is not None and target in self.explain.namespace:
             from srcgrad.explain import summarize
 
-            note = f'<br/><font color="{_REVERSE}">= {_h(summarize(self.explain.namespace[target]))}</font>'
-        pairs = [("label", f"<{_h(text)}{note}>"), ("shape", "box"), ("style", _q("rounded,filled")),
-                 ("color", _q(_REVERSE)), ("fillcolor", _q(_REVERSE_FILL)), ("fontcolor", _q("#5c0a10")),
-                 ("tooltip", _q(comment or text))]
-        if target is None:
-            pairs.append(("peripheries", "2"))
-        self.node(node_id, pairs)
+            lines.append((f"= {summarize(self.explain.namespace[target])}", "grad"))
+        self.node(node_id, "reverse", lines, "box", comment or text, target is None)
+
+
+def build_model(fn: ir.Function, explain: Any = None, reverse_source: str | None = None) -> GraphModel:
+    """The nodes, edges and clusters of ``fn``'s picture (with the reverse sweep of ``reverse_source``, annotated
+    with ``explain``'s numbers)."""
+    return _ModelBuilder(fn, explain, reverse_source).build()
+
+
+# --- DOT ---------------------------------------------------------------------------------------------------------
+
+
+def _q(text: str) -> str:
+    """A DOT double-quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _h(text: str) -> str:
+    """Text inside an HTML-like label."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;"))
+
+
+def _attrs(pairs: list[tuple[str, str]]) -> str:
+    return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
+
+
+_ROLE_COLOURS = {"value": _VALUE, "grad": _REVERSE}
+
+
+def _html_label(lines: list[tuple[str, str]]) -> str:
+    parts = []
+    for text, role in lines:
+        if role == "bold":
+            parts.append(f"<b>{_h(text)}</b>")
+        elif role in _ROLE_COLOURS:
+            parts.append(f'<font color="{_ROLE_COLOURS[role]}">{_h(text)}</font>')
+        else:
+            parts.append(_h(text))
+    return "<" + "<br/>".join(parts) + ">"
+
+
+def _dot_node_attrs(node: Node) -> list[tuple[str, str]]:
+    kind = node.kind
+    if kind in ("const", "control", "return"):
+        pairs = [("label", _q(node.lines[0][0])), ("shape", node.shape)]
+    else:
+        pairs = [("label", _html_label(node.lines)), ("shape", node.shape)]
+    if kind == "input":
+        pairs += [("style", "filled"), ("fillcolor", _q(_INPUT_FILL))]
+    elif kind == "op":
+        pairs += [("style", _q("rounded,filled")), ("fillcolor", _q(_OP_FILL))]
+    elif kind == "const":
+        pairs += [("fontcolor", _q(_MUTED))]
+    elif kind == "control":
+        pairs += [("style", "filled"), ("fillcolor", _q(_CONTROL_FILL)), ("fontsize", "10")]
+    elif kind == "reverse":
+        pairs += [("style", _q("rounded,filled")), ("color", _q(_REVERSE)), ("fillcolor", _q(_REVERSE_FILL)),
+                  ("fontcolor", _q(_REVERSE_TEXT))]
+    if node.tooltip is not None:
+        pairs.append(("tooltip", _q(node.tooltip)))
+    if node.output:
+        pairs.append(("peripheries", "2"))
+    return pairs
+
+
+def _dot_edge(edge: Edge) -> str:
+    kind = edge.kind
+    if kind in ("reverse", "reverse-loop"):  # drawn target -> source with the arrow turned: the sweep runs backwards
+        pairs = [("dir", "back"), ("color", _q(_REVERSE))] + ([("style", "dashed")] if kind == "reverse-loop" else [])
+        return f"{edge.target} -> {edge.source} {_attrs(pairs)};"
+    pairs = []
+    if kind == "branch":
+        pairs = [("lhead", edge.to_cluster or ""), ("style", "dotted"), ("label", _q(edge.label or "")),
+                 ("fontsize", "9")]
+    elif kind == "read":
+        pairs = [("style", "dotted"), ("color", _q(_READ)), ("constraint", "false"), ("arrowhead", "none")]
+    elif kind == "loop":
+        pairs = [("style", "dashed"), ("constraint", "false")]
+    return f"{edge.source} -> {edge.target}" + (f" {_attrs(pairs)}" if pairs else "") + ";"
+
+
+def to_dot(model: GraphModel) -> str:
+    """The model as Graphviz DOT text."""
+    graph_attrs = [("rankdir", "LR"), ("compound", "true"), ("fontname", _q("Helvetica")), ("fontsize", "12"),
+                   ("labelloc", "t"), ("label", _q(model.title)), ("nodesep", "0.3"), ("ranksep", "0.35")]
+    lines = [
+        f"digraph {_q(model.name)} {{",
+        f"  graph {_attrs(graph_attrs)};",
+        f"  node {_attrs([('fontname', _q('Helvetica')), ('fontsize', '11')])};",
+        f"  edge {_attrs([('color', _q('#444444')), ('arrowsize', '0.7')])};",
+    ]
+
+    def items(ids: list[str], depth: int) -> None:
+        indent = "  " * (depth + 1)
+        for item in ids:
+            if item in model.nodes:
+                lines.append(f"{indent}{item} {_attrs(_dot_node_attrs(model.nodes[item]))};")
+                continue
+            cluster = model.clusters[item]
+            style = [("label", _q(cluster.label)), ("style", _q("rounded,dashed")), ("color", _q(_CLUSTER_LINE)),
+                     ("fontcolor", _q(_CLUSTER_TEXT))]
+            lines.append(f"{indent}subgraph {item} {{")
+            lines.append(f"{indent}  graph {_attrs(style)};")
+            items(cluster.items, depth + 1)
+            lines.append(f"{indent}}}")
+
+    items(model.items, 0)
+    lines += ["  " + _dot_edge(e) for e in model.edges]
+    lines += [f"  {{rank=same; {a}; {b};}}" for a, b in model.same_rank]
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 def _flatten(statements: list, path: tuple):
@@ -486,4 +650,5 @@ def _walk(body: list):
             yield from _walk(stmt.body)
 
 
-__all__ = ["FORMATS", "Graph", "GraphvizNotFound", "INSTALL_HINT", "dot_program", "graph", "run_dot"]
+__all__ = ["ENGINES", "FORMATS", "Cluster", "Edge", "Graph", "GraphModel", "GraphvizNotFound", "INSTALL_HINT", "Node",
+           "build_model", "choose_engine", "dot_program", "graph", "run_dot", "to_dot"]

@@ -224,11 +224,18 @@ def test_graph_svg(project):
 
 
 def test_graph_svg_without_graphviz(project):
-    env = {"PATH": str(project), "SYSTEMROOT": ""}  # no `dot` on PATH
-    done = srcgrad_cli("graph", "model.py:seed3", "-o", "g.svg", cwd=project, env=env)
+    root = Path(__file__).resolve().parent.parent
+    env = {"PATH": str(project), "SYSTEMROOT": "", "PYTHONPATH": str(root)}  # no `dot` on PATH; this srcgrad
+    done = srcgrad_cli("graph", "model.py:seed3", "-o", "g.svg", "--args", "1.5", cwd=project, env=env)
+    assert done.returncode == 0, done.stderr  # issue 19: srcgrad draws it itself
+    assert "drawn by srcgrad's built-in layout" in (project / "g.svg").read_text()
+    done = srcgrad_cli("graph", "model.py:seed3", "-o", "g.png", cwd=project, env=env)
     assert done.returncode == 1
-    assert "Graphviz's `dot` program is not on PATH" in done.stderr and "apt-get install graphviz" in done.stderr
-    assert not (project / "g.svg").exists()
+    assert "need Graphviz's `dot` program, which is not on PATH" in done.stderr
+    assert "apt-get install graphviz" in done.stderr
+    assert not (project / "g.png").exists()
+    done = srcgrad_cli("graph", "model.py:seed3", "-o", "h.svg", "--engine", "graphviz", cwd=project, env=env)
+    assert done.returncode == 1 and "not on PATH" in done.stderr and not (project / "h.svg").exists()
     assert srcgrad_cli("graph", "model.py:seed3", "-o", "g.dot", cwd=project, env=env).returncode == 0
 
 

@@ -92,11 +92,17 @@ def test_render_dot_needs_no_graphviz(tmp_path, monkeypatch):
     assert out.read_text() == srcgrad.graph(gc.eq3).to_dot()
 
 
-def test_render_svg_without_graphviz_says_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(GraphvizNotFound, match="install Graphviz.*apt-get install graphviz"):
-        srcgrad.graph(gc.eq3).render(tmp_path / "eq3.svg")
-    assert not (tmp_path / "eq3.svg").exists()
+def test_render_png_without_graphviz_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` anywhere
+    monkeypatch.delenv("SRCGRAD_GRAPH_ENGINE", raising=False)
+    for suffix in ("png", "pdf"):
+        with pytest.raises(GraphvizNotFound, match=r"need Graphviz.*built-in renderer writes \.svg.*apt-get install "
+                                                   "graphviz"):
+            srcgrad.graph(gc.eq3).render(tmp_path / f"eq3.{suffix}")
+        assert not (tmp_path / f"eq3.{suffix}").exists()
+    with pytest.raises(GraphvizNotFound, match="not on PATH.*apt-get install graphviz"):  # asked for by name
+        srcgrad.graph(gc.eq3).render(tmp_path / "eq3.svg", engine="graphviz")
+    monkeypatch.setenv("SRCGRAD_GRAPH_ENGINE", "graphviz")
     assert srcgrad.graph(gc.eq3)._repr_svg_() is None  # Jupyter falls back to the text
 
 
