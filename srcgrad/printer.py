@@ -28,6 +28,7 @@ from typing import Any
 
 import astor
 from astor.code_gen import SourceGenerator
+from astor.op_util import Precedence
 
 
 class Misprinted(Exception):
@@ -40,15 +41,12 @@ class _Printer(SourceGenerator):
 
     _USUB = ast.USub()
 
-    def visit(self, node: ast.AST) -> None:
-        # astor stores the precedence a parent needs on the child node (``_pp``), and a parent that needs none (a
-        # call's function, an attribute's value) leaves it unset: a node printed before elsewhere (shared between
-        # two trees, or printed twice) would keep the old one and lose its parentheses. It is the parent's to give
-        # for one visit only.
-        try:
-            super().visit(node)
-        finally:
-            node.__dict__.pop("_pp", None)
+    def get__pp(self, node: ast.AST) -> int:
+        # astor stores the precedence a parent needs on the child node (``_pp``), read once when the child is
+        # printed; a parent that needs none (a call's function, an attribute's value) sets nothing. Taking it away
+        # when it is read means that a node printed before (shared by two trees, or printed twice) does not keep
+        # an old precedence there and lose its parentheses.
+        return node.__dict__.pop("_pp", Precedence.highest)
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if _spelled_with_minus(node.value):
