@@ -1,9 +1,11 @@
 """Emit: the forward IR and its reverse sweep in, Python source text and a compiled function out.
 
 What holds:
-- statements are printed with astor, one by one (string constants as their one-line ``repr``), with comments that
-  map each block to its source line; user text (names in the docstring, source lines in comments) goes through
-  :mod:`srcgrad.sourcetext`, so it can neither end a line nor close a literal;
+- statements are printed one by one (:mod:`srcgrad.printer`; string constants as their one-line ``repr``), with
+  comments that map each block to its source line; user text (names in the docstring, source lines in comments) goes
+  through :mod:`srcgrad.sourcetext`, so it can neither end a line nor close a literal;
+- the text is read back before it is compiled: it must parse to the statements that were printed, or
+  :class:`srcgrad.printer.Misprinted` is raised (the pipelines make it an ``InternalError``) and nothing runs;
 - the text depends only on the input function and the argument kinds: emitting twice gives byte-identical text;
 - the compiled function runs in the user's module globals (globals stay live), sees the user's closure cells, and gets
   srcgrad's helpers (``np``, ``math``, runtime helpers) as closure cells of its own, so nothing is injected into the
@@ -20,9 +22,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-import astor
-
-from srcgrad import sourcetext
+from srcgrad import printer, sourcetext
 from srcgrad.adjoint import Block, Comment, Program
 
 INDENT = "    "
@@ -35,46 +35,56 @@ class Emitted:
     bound: dict[str, Any]  # names the text uses that srcgrad provides
 
 
-def _stmt_text(node: ast.stmt) -> str:
-    return astor.to_source(node, pretty_string=sourcetext.string_literal).rstrip("\n")
-
-
 def emit_text(program: Program, name: str, signature: str, returns: list[ast.expr], doc: str,
               bound: dict[str, Any]) -> Emitted:
+    """The text of the function; raises :class:`srcgrad.printer.Misprinted` when it does not read back as the
+    statements that were printed."""
     lines = [f"def {name}({signature}):", INDENT + sourcetext.docstring(doc)]
-    _emit_items(program.forward, lines, 1)
-    _emit_items(program.reverse, lines, 1)
+    printed: list[ast.stmt] = []  # the statements as trees, in the order the text holds them
+    _emit_items(program.forward, lines, 1, printed)
+    _emit_items(program.reverse, lines, 1, printed)
     value = returns[0] if len(returns) == 1 else ast.Tuple(elts=returns, ctx=ast.Load())
-    lines.append(INDENT + _stmt_text(ast.Return(value=value)))
-    return Emitted(name, "\n".join(lines) + "\n", bound)
+    ret = ast.Return(value=value)
+    lines.append(INDENT + printer.stmt_text(ret))
+    printed.append(ret)
+    source = "\n".join(lines) + "\n"
+    printer.check_function(source, printed, name)
+    return Emitted(name, source, bound)
 
 
-def _emit_items(items: list, lines: list[str], depth: int) -> None:
+def _emit_items(items: list, lines: list[str], depth: int, printed: list[ast.stmt]) -> None:
     pad = INDENT * depth
     for item in items:
         if isinstance(item, Comment):
             lines.append(f"{pad}# {sourcetext.comment(item.text)}")
         elif isinstance(item, Block):
             if item.kind == "for":
-                head = f"for {item.target} in {_expr_text(item.iter)}:"
+                head = f"for {item.target} in {printer.expr_text(item.iter)}:"
             else:
-                head = f"{item.kind} {_expr_text(item.test)}:"
+                head = f"{item.kind} {printer.expr_text(item.test)}:"
             lines.append(pad + head)
-            _emit_items(_with_statement(item.body), lines, depth + 1)
+            tree = _block_tree(item)
+            printed.append(tree)
+            _emit_items(_with_statement(item.body), lines, depth + 1, tree.body)
             if item.orelse:
                 lines.append(pad + "else:")
-                _emit_items(_with_statement(item.orelse), lines, depth + 1)
+                _emit_items(_with_statement(item.orelse), lines, depth + 1, tree.orelse)
         else:
-            lines.extend(pad + ln for ln in _stmt_text(item).split("\n"))
+            lines.extend(pad + ln for ln in printer.stmt_text(item).split("\n"))
+            printed.append(item)
+
+
+def _block_tree(block: Block) -> ast.stmt:
+    """The statement a block is printed as, its bodies left empty for the caller to fill (the loop target is text,
+    not a printed tree, so it matches anything)."""
+    if block.kind == "for":
+        return ast.For(target=printer.Anything(), iter=block.iter, body=[], orelse=[])
+    return (ast.If if block.kind == "if" else ast.While)(test=block.test, body=[], orelse=[])
 
 
 def _with_statement(items: list) -> list:
     """A block's items with a ``pass`` when they hold no statement (only comments, or nothing)."""
     return items if any(not isinstance(item, Comment) for item in items) else [*items, ast.Pass()]
-
-
-def _expr_text(node: ast.expr) -> str:
-    return astor.to_source(ast.Expr(value=node), pretty_string=sourcetext.string_literal).strip()
 
 
 def compile_function(emitted: Emitted, user_func: Any, label: str) -> types.FunctionType:

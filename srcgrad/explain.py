@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, ir, pipeline, sourcetext
+from srcgrad import api, ir, pipeline, printer, sourcetext
 from srcgrad.emit import Emitted, compile_function
-from srcgrad.errors import NonScalarOutput
+from srcgrad.errors import InternalError, NonScalarOutput, definition_location
 
 NO_VALUE = "-"
 
@@ -152,8 +152,13 @@ def _with_locals(generated: pipeline.Generated, transform: api.Transform) -> Cal
         raise AssertionError("srcgrad: a generated function ends with its return")
     call = ast.Call(func=ast.Name(id=grab, ctx=ast.Load()), args=[], keywords=[])
     ret.value = ast.Tuple(elts=[ret.value, call], ctx=ast.Load())
-    tree.body = [fdef]
-    text = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+    text = printer.stmt_text(fdef) + "\n"
+    try:
+        printer.check_text(text, fdef, fdef.name)
+    except printer.Misprinted as exc:
+        raise InternalError(f"internal error while explaining {transform.func.__qualname__}: {exc}",
+                            definition_location(transform.func),
+                            hint="this is a bug in srcgrad; please report it with this function") from exc
     emitted = Emitted(fdef.name, text, {**generated.bound, grab: locals})
     return compile_function(emitted, transform.func, f"{transform.func.__name__}:explain")
 

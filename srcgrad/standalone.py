@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, calls, checks, freshness, sourcetext
-from srcgrad.errors import InvalidArgument, SrcgradError
+from srcgrad import api, calls, checks, freshness, printer, sourcetext
+from srcgrad.errors import InternalError, InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
 _MISSING = object()
@@ -99,6 +99,7 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     writer = _ModuleWriter(home, _user_files(transform, generated))
     main_name = writer.add_main(generated, transform.pf)
     text = _assemble(writer, main_name, transform, generated, home)
+    _check_module(text, writer.meant, transform.pf)
     return EmittedModule(text, main_name, _spec(func, home), home)
 
 
@@ -177,6 +178,7 @@ class _ModuleWriter:
     definitions: list[_Definition] = field(default_factory=list)
     queue: list[tuple[str, Any, str]] = field(default_factory=list)  # (name, object to copy, origin)
     keep: list[Any] = field(default_factory=list)  # objects kept alive while their id() is a key
+    meant: dict[str, ast.AST] = field(default_factory=dict)  # module-level name -> the definition it must read as
 
     def reserve(self, preferred: str, obj: Any) -> tuple[str, bool]:
         """The module-level name of ``obj`` and whether it is new."""
@@ -219,6 +221,10 @@ class _ModuleWriter:
             raise EmitError(f"cannot emit {pf.name}: the generated code uses `{ref}`, which is not defined",
                             pf.location(pf.node))
 
+        # The text cut out of the source must be the generated function as printed and checked; the edits below
+        # (defaults written as values, file paths as base names) are deliberate, and the module is checked against them.
+        if not printer.same_tree(ast.parse(generated.source).body[0], tree.body[0]):
+            raise _emit_bug(pf, f"differs from the generated code of {name}")
         text = self.with_default_values(text, pf)
         body = self.rewrite(text, name, lookup, self.home)
         self.definitions.insert(0, _Definition(name, body, ""))
@@ -304,7 +310,8 @@ class _ModuleWriter:
         self.definitions.append(_Definition(name, body, origin))
 
     def rewrite(self, text: str, name: str, lookup: Callable[[str], tuple[Any, str]], home: str) -> str:
-        """Give ``text`` (one def or class) the module-level ``name``; define every free name it refers to."""
+        """Give ``text`` (one def or class) the module-level ``name``; define every free name it refers to.
+        Records in ``self.meant`` the tree the result must read back as: ``text``'s own with the same renames."""
         text = self.without_paths(text)
         tree = ast.parse(text)
         node = tree.body[0]
@@ -316,7 +323,9 @@ class _ModuleWriter:
                 if target in _local_names(node):
                     raise EmitError(f"cannot emit: the name `{target}` means two things in the copy of {name}")
                 renames[ref] = target
-        return _rename(text, node, name, renames)
+        out = _rename(text, node, name, renames)
+        self.meant[name] = _renamed(node, name, renames)
+        return out
 
     def without_paths(self, text: str) -> str:
         """``text`` with the user's file paths (generated checks name the file of the line they check) written as
@@ -532,6 +541,32 @@ def _same(got: Any, value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return math.isnan(got)
     return got == value
+def _renamed(node: ast.AST, name: str, renames: dict[str, str]) -> ast.AST:
+    """``node`` (changed in place) with the name ``name`` and its free names renamed, as :func:`_rename` does."""
+    for n in _free_name_nodes(node):
+        n.id = renames.get(n.id, n.id)
+    node.name = name
+    return node
+
+
+def _check_module(text: str, meant: dict[str, ast.AST], pf: Any) -> None:
+    """The module text must parse, and each definition in it read back as the tree it was meant to be (the generated
+    code as printed, helpers as written, with their renames): else an InternalError, and nothing is written."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise _emit_bug(pf, f"is not valid Python ({exc})") from exc
+    found = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for name, node in meant.items():
+        if name not in found:
+            raise _emit_bug(pf, f"has no definition of {name}")
+        if not printer.same_tree(node, found[name]):
+            raise _emit_bug(pf, f"does not read back as the code srcgrad meant, in {name}")
+
+
+def _emit_bug(pf: Any, problem: str) -> InternalError:
+    return InternalError(f"internal error while emitting {pf.name}: the module text {problem}", pf.location(pf.node),
+                         hint="this is a bug in srcgrad; please report it with this function")
 
 
 def _defining_module(obj: Any) -> tuple[str, str] | None:

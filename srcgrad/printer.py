@@ -1,0 +1,215 @@
+"""Printing generated code: stdlib ``ast`` trees in, Python source text out, and the check that the text reads back
+as the tree that was printed.
+
+What holds:
+- every tree srcgrad turns into text goes through :func:`stmt_text` / :func:`expr_text` (astor, with one fix below);
+- what astor records on a node while printing it (the precedence its parent needs) is dropped afterwards, so a node
+  printed twice, or shared by two trees, is printed the same way each time;
+- a number whose spelling starts with a minus (``-2.0``, ``-1``, ``-0.0``, ``-1e1000``, ``-2j``) is printed with the
+  precedence of the unary minus it is spelled with, wherever it sits: ``(-2.0) ** 2``, ``-(-0.5) ** 2``,
+  ``(-1.0).real``. astor 0.8 prints such a constant as an atom, so ``Constant(-2.0) ** 2`` came out as
+  ``-2.0 ** 2``, which Python reads as ``-(2.0 ** 2)``. Negative constants are born in many places (constant
+  folding, rule templates, literals), so the printer is where they are closed;
+- :func:`differences` compares the tree that was printed with the tree its text parses to, ignoring only what text
+  cannot carry (``ctx``, positions, ``kind``) and how a number is spelled (``Constant(-2.0)`` reads back as
+  ``-(2.0)``, a NaN as ``1e1000 - 1e1000``: the same value). The generated function's text is compared
+  statement by statement against the printed statements (:func:`check_function`); a difference raises
+  :class:`Misprinted`, which the pipelines turn into an ``InternalError`` naming the user's function, so text that
+  does not mean its tree is never compiled.
+"""
+
+from __future__ import annotations
+
+import ast
+import cmath
+import math
+import operator
+from typing import Any
+
+import astor
+from astor.code_gen import SourceGenerator
+from astor.op_util import Precedence
+
+from srcgrad import sourcetext
+
+
+class Misprinted(Exception):
+    """The printed text of generated code parses to a different tree than the one printed (a printer bug)."""
+
+
+class _Printer(SourceGenerator):
+    """astor's printer, except that a number spelled with a leading minus binds like the unary minus it is, and that
+    no precedence outlives one printing."""
+
+    _USUB = ast.USub()
+
+    def get__pp(self, node: ast.AST) -> int:
+        # astor stores the precedence a parent needs on the child node (``_pp``), read once when the child is
+        # printed; a parent that needs none (a call's function, an attribute's value) sets nothing. Taking it away
+        # when it is read means that a node printed before (shared by two trees, or printed twice) does not keep
+        # an old precedence there and lose its parentheses.
+        return node.__dict__.pop("_pp", Precedence.highest)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if _spelled_with_minus(node.value):
+            with self.delimit(node, self._USUB):
+                self._handle_numeric_constant(node.value)
+        else:
+            super().visit_Constant(node)
+
+
+def _spelled_with_minus(value: Any) -> bool:
+    """Does astor spell this constant with a leading ``-`` (not inside parentheses of its own)?"""
+    cls = value.__class__
+    if cls is int:
+        return value < 0
+    if cls is float:
+        return math.copysign(1.0, value) < 0 and not math.isnan(value)  # (a NaN is spelled in parentheses)
+    if cls is complex:  # astor writes a complex with a real part as "(a+bj)"; without one, as "bj"
+        return value.real == 0 and math.copysign(1.0, value.imag) < 0 and not math.isnan(value.imag)
+    return False
+
+
+def stmt_text(node: ast.stmt) -> str:
+    """The text of one statement (several lines for a compound statement), without a final newline."""
+    return astor.to_source(node, source_generator_class=_Printer, pretty_string=sourcetext.string_literal).rstrip("\n")
+
+
+def expr_text(node: ast.expr) -> str:
+    """The text of one expression."""
+    return astor.to_source(ast.Expr(value=node), source_generator_class=_Printer,
+                           pretty_string=sourcetext.string_literal).strip()
+
+
+# --- reading back ---------------------------------------------------------------------------------------------------
+
+
+class Anything(ast.expr):
+    """In a tree to compare: matches any node (a part that was written as text, not printed from a tree)."""
+
+    _fields = ()
+
+
+_IGNORED = frozenset({"ctx", "type_comment", "kind"})  # what text does not carry, or carries as the parser likes
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = tuple(f for f in cls._fields if f not in _IGNORED)
+    return found
+
+
+def same_tree(meant: Any, read: Any) -> bool:
+    """Is ``read`` (a parsed tree) the tree ``meant`` (a printed one), up to what text cannot carry?"""
+    cls = meant.__class__
+    if cls is ast.Name:  # (the commonest node: its own fast path)
+        return read.__class__ is ast.Name and meant.id == read.id
+    if cls is ast.Constant:
+        return _same_constant(meant.value, read)
+    if cls is not read.__class__:
+        return cls is Anything
+    for name in _fields(cls):
+        a = getattr(meant, name, None)
+        b = getattr(read, name, None)
+        if isinstance(a, ast.AST):
+            if not (isinstance(b, ast.AST) and same_tree(a, b)):
+                return False
+        elif a.__class__ is list or b.__class__ is list:
+            if not _same_lists(a or [], b or []):
+                return False
+        elif a != b:
+            return False
+    return True
+
+
+def _same_lists(a: list, b: list) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, ast.AST):
+            if not (isinstance(y, ast.AST) and same_tree(x, y)):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+_NUMBERS = (int, float, complex)
+
+
+def _same_constant(value: Any, read: Any) -> bool:
+    """Does the parsed ``read`` denote the constant ``value`` (of the same type, with the same sign of zero)?"""
+    if read.__class__ is ast.Constant:
+        return _same_value(value, read.value)
+    if value.__class__ not in _NUMBERS:
+        return False
+    if read.__class__ is ast.UnaryOp and read.op.__class__ is ast.USub:
+        return _same_constant(-value, read.operand)  # how a negative number reads back: -(2.0)
+    if read.__class__ is ast.BinOp:  # a NaN ("1e1000 - 1e1000") or a complex with a real part ("(1+2j)")
+        try:
+            return _same_value(value, _number_of(read))
+        except (TypeError, ValueError, ArithmeticError):
+            return False
+    return False
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a.__class__ is not b.__class__:
+        return False  # 2 is not 2.0, True is not 1
+    if a.__class__ is float:
+        if a != a:
+            return b != b
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if a.__class__ is complex:  # (the sign of a zero part is not always spellable as a literal; the value is)
+        return a == b or (cmath.isnan(a) and cmath.isnan(b))
+    return a == b
+
+
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub}
+
+
+def _number_of(node: ast.expr) -> Any:
+    """The value of a number spelled as a sum or difference of literals (as astor spells NaN and complex numbers)."""
+    if node.__class__ is ast.Constant and node.value.__class__ in _NUMBERS:
+        return node.value
+    if node.__class__ is ast.UnaryOp and node.op.__class__ is ast.USub:
+        return -_number_of(node.operand)
+    if node.__class__ is ast.BinOp and node.op.__class__ in _ARITHMETIC:
+        return _ARITHMETIC[node.op.__class__](_number_of(node.left), _number_of(node.right))
+    raise ValueError("not a number")
+
+
+def check_function(source: str, meant: list[ast.stmt], what: str) -> None:
+    """Check that ``source`` (one ``def`` whose body is a docstring and then the printed statements) reads back as
+    the statements ``meant``; raise :class:`Misprinted` naming the first statement that does not (``what``: the
+    generated function, for the message)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise Misprinted(f"the generated code of {what} is not valid Python: {exc}") from exc
+    body = tree.body[0].body[1:] if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef) else None
+    if body is None or len(body) != len(meant):
+        raise Misprinted(f"the generated code of {what} does not have the statements that were printed")
+    for printed, read in zip(meant, body):
+        if not same_tree(printed, read):
+            raise Misprinted(_mismatch(what, source, read))
+
+
+def check_text(text: str, meant: ast.AST, what: str) -> None:
+    """Check that ``text`` (one statement) reads back as ``meant``; raise :class:`Misprinted` if not."""
+    try:
+        body = ast.parse(text).body
+    except SyntaxError as exc:
+        raise Misprinted(f"the generated code of {what} is not valid Python: {exc}") from exc
+    if len(body) != 1 or not same_tree(meant, body[0]):
+        raise Misprinted(_mismatch(what, text, body[0] if body else None))
+
+
+def _mismatch(what: str, source: str, read: ast.stmt | None) -> str:
+    if read is None:
+        return f"the generated code of {what} does not read back as the code srcgrad meant"
+    lines = source.split("\n")[read.lineno - 1: read.end_lineno]
+    shown = " / ".join(line.strip() for line in lines)
+    return f"the generated code of {what} does not read back as the code srcgrad meant, at `{shown}`"
