@@ -771,6 +771,14 @@ def check_scalar_argument(x):
                          f"for arrays (got shape {np.shape(x)})")
 
 
+def check_equal_lengths(*lengths):
+    """``zip(..., strict=True)``: raise ValueError, as Python does, when the iterables' lengths differ."""
+    for i, n in enumerate(lengths[1:], start=2):
+        if n != lengths[0]:
+            before = "argument 1" if i == 2 else f"arguments 1-{i - 1}"
+            raise ValueError(f"zip() argument {i} is {'shorter' if n < lengths[0] else 'longer'} than {before}")
+
+
 # --- item assignment --------------------------------------------------------------------------------------------
 
 
