@@ -225,6 +225,14 @@ def var_grad(g, a, axis, ddof, keepdims):
     return restore_axes(g, a, axis, keepdims) * centred * (2.0 / (n - ddof))
 
 
+def std_grad(g, ans, a, axis, ddof, keepdims):
+    """Adjoint of ``np.std``: the adjoint of var scaled by ``1 / (2 std)``, and 0 where std is 0. One element's std
+    is identically 0; constant data's std grows like ``|t|`` along every direction ``t``, whose central difference
+    is 0 (as for ``abs`` at 0)."""
+    scale = np.divide(g, 2.0 * ans, out=np.zeros(np.shape(ans), dtype=np.result_type(g, ans, 1.0)), where=ans != 0)
+    return var_grad(scale, a, axis, ddof, keepdims)
+
+
 def _safe_divide(x, y):
     return np.divide(x, y, out=np.zeros(np.broadcast_shapes(np.shape(x), np.shape(y))), where=y != 0)
 

@@ -11,7 +11,8 @@ What holds:
 - ``prod`` is differentiated without dividing, so inputs with zeros get exact gradients;
 - ties: ``max``/``min``/``amax``/``amin`` (and ``norm`` with ``ord=inf``) split the gradient equally among the
   elements that attain the extreme value;
-- ``var``/``std`` take ``ddof``; ``std`` of constant data has an infinite gradient (as the derivative of sqrt at 0).
+- ``var``/``std`` take ``ddof``; where ``std`` is 0 (one element, constant data) its gradient is 0: one element's
+  std is identically 0, constant data's grows like ``|t|`` (a central difference sees 0, as for ``abs`` at 0).
 """
 
 import numpy as np
@@ -27,6 +28,7 @@ from srcgrad.runtime import (
     prod_grad,
     reduced_count,
     restore_axes,
+    std_grad,
     trace_grad,
     var_grad,
 )
@@ -82,7 +84,7 @@ def var(g, ans, a, axis=None, *, ddof=0, keepdims=False):
 
 @defgrad(np.std, wrt=("a",))
 def std(g, ans, a, axis=None, *, ddof=0, keepdims=False):
-    return var_grad(g / (2.0 * ans), a, axis, ddof, keepdims)
+    return std_grad(g, ans, a, axis, ddof, keepdims)
 
 
 @defgrad(np.linalg.norm, wrt=("x",))
