@@ -670,7 +670,12 @@ class Lowerer:
     def expr_Subscript(self, node: Any) -> ir.Var:
         base = self.value(node.value)
         index = self.index(node.slice)
-        return self.op(lookup(operator.getitem), ir.Form("subscript"), (base, index), (), node)
+        # Indexing reads items of arrays and containers; an object with an indexing of its own (np.r_[a, b],
+        # np.c_, np.mgrid) computes something else from the index: opaque, so a gradient reaching it is refused.
+        rule = lookup(operator.getitem)
+        if isinstance(base, ir.Const) and not isinstance(base.value, _INDEXABLE):
+            rule = None
+        return self.op(rule, ir.Form("subscript"), (base, index), (), node)
 
     def index(self, node: Any) -> ir.Index:
         parts = node.elts if isinstance(node, gast.Tuple) else [node]
@@ -716,12 +721,43 @@ class Lowerer:
         if not isinstance(callee, _Ref) or not callable(callee.obj):
             raise self.reject(func, "only named functions can be called here",
                               hint="call the function by its name (e.g. np.exp(x), helper(x))")
-        args = tuple(self.value(a) for a in node.args)
+        arg_nodes = list(node.args)
+        if callee.obj is np.einsum and self.einsum_sublists(node) is not None:
+            subscripts, arg_nodes = self.einsum_sublists(node)
+            arg_nodes = [gast.Constant(subscripts, None)] + arg_nodes
+        args = tuple(self.value(a) for a in arg_nodes)
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(callee.obj)
         if rule is None and not _is_user_function(callee.obj):
             rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
         return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+
+    def einsum_sublists(self, node: Any) -> tuple[str, list] | None:
+        """``np.einsum(a, [0, 1], b, [1, 2], [0, 2])`` (the sublist form) as its subscripts ``'AB,BC->AC'`` and the
+        operand nodes; None for the subscripts form. Sublists must be written as lists or tuples of integers."""
+        args = node.args
+        if len(args) < 2 or not isinstance(args[1], (gast.Tuple, gast.List)) \
+                or (isinstance(args[0], gast.Constant) and isinstance(args[0].value, str)):
+            return None
+        operands, sublists = args[0::2], [args[i] for i in range(1, len(args), 2)]
+        if len(args) % 2:  # an odd count ends with the output's sublist
+            operands, sublists = operands[:-1], sublists + [args[-1]]
+        letters = []
+        for sub in sublists:
+            items = sub.elts if isinstance(sub, (gast.Tuple, gast.List)) else None
+            if items is None or not all(isinstance(i, gast.Constant) and type(i.value) is int
+                                        and 0 <= i.value < 52 for i in items):
+                raise self.reject(sub, "np.einsum's sublist form is differentiated when each sublist is written as a "
+                                       "list of integers 0..51 (no `...`)",
+                                  hint="write the subscripts as a string instead: np.einsum('ij,jk->ik', a, b)")
+            letters.append("".join(_EINSUM_LETTERS[i.value] for i in items))
+        inputs = letters[:len(operands)]
+        if len(letters) > len(operands):
+            output = letters[-1]
+        else:  # implicit: the indices that appear once, in increasing order (as numpy orders them)
+            joined = "".join(inputs)
+            output = "".join(c for c in _EINSUM_LETTERS if joined.count(c) == 1)
+        return ",".join(inputs) + "->" + output, list(operands)
 
     # --- local functions: nested defs and lambdas, inlined where they are called -----------------------------------
 
@@ -967,6 +1003,9 @@ _NONDIFF_ATTR = _opaque_rule("attribute")
 _BOOLOP = None  # `and`/`or` return one of their operands: a gradient through them is refused by the adjoint stage
 _BOOLOP_RULE = _opaque_rule("or")  # `or` of flags (never differentiated)
 _APPEND = ("method", "append")
+
+_INDEXABLE = (np.ndarray, np.generic, list, tuple, dict, str, range, int, float)  # what getitem's rule reads
+_EINSUM_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # sublist index i is letter i (sorted)
 
 # Builtins the lowering turns into loops itself: their parameters, as Python binds them.
 _P = inspect.Parameter

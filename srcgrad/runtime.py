@@ -112,6 +112,17 @@ def cast_grad(g, dtype):
     return np.zeros(np.shape(g))
 
 
+def linspace_grad(g, ans, end, num, endpoint, axis):
+    """Adjoint of ``np.linspace`` with respect to ``start`` (``end=0``) or ``stop`` (``end=1``): sample ``i`` is
+    ``start + t_i (stop - start)`` with ``t_i = i / (num - 1)`` (``i / num`` without the endpoint), so each end gets
+    ``g`` weighted by ``1 - t`` or ``t``, summed over the samples' axis. An integer result has no gradient."""
+    axis = axis % max(np.ndim(ans), 1)
+    shape = [1] * np.ndim(ans)
+    shape[axis] = num
+    t = np.reshape(np.linspace(0.0, 1.0, num, endpoint=endpoint), shape)
+    return np.sum(cast_grad(g, ans.dtype) * (t if end else 1.0 - t), axis=axis)
+
+
 def fill_grad(g, x):
     """Adjoint of an operation whose output is one number taken from ``x`` of any shape (``x.item()``)."""
     return np.full(np.shape(x), g, dtype=float_dtype(x))
@@ -444,6 +455,9 @@ def inner_grad_right(g, a, b):
 
 
 def _einsum_subscripts(subscripts, n):
+    if not isinstance(subscripts, str):
+        raise ValueError("srcgrad: the gradient of np.einsum needs its subscripts as a string (or the sublist form "
+                         "written with literal lists of integers)")
     spec = subscripts.replace(" ", "")
     if "." in spec:
         raise ValueError("srcgrad: the gradient of np.einsum does not support '...' in subscripts; name the axes")

@@ -237,6 +237,16 @@ case(np.where, where_fn, with_weight(N((3, 1)), N((1, 4)), N((3, 4)), out=bshape
 case(np.where, where_indices, A(N((3, 4)), N((3, 4))), wrt=(0, 1), name="where-indices")
 
 
+def heaviside_fn(x1, x2, w):
+    return np.sum(np.heaviside(x1, x2) * w)
+
+
+case(np.heaviside, heaviside_fn, A(const(np.array([-1.0, 0.0, 2.0, 0.0])), N((4,)), N((4,))), wrt=(1,),
+     name="heaviside-value-at-zero")
+case(np.heaviside, heaviside_fn, A(const(np.array([-1.0, 0.0, 2.0])), N(), N((3,))), wrt=(1,),
+     name="heaviside-scalar-x2")
+
+
 # --- Python operators (also tested in test_grad_core.py) ------------------------------------------------------------
 
 
@@ -1015,6 +1025,38 @@ def split_unpack(x):
 case(np.split, split_fn, A(N((3, 6)), N((3, 2))), name="split")
 case(np.split, split_unpack, A(N((6,))), name="split-unpack")
 case(np.array_split, array_split_fn, A(N((8,)), N((3,))), name="array_split")
+
+
+# --- constructors from values: the fill value and linspace's ends carry the gradient --------------------------------
+
+
+def full_fn(v, w):
+    return np.sum(np.full((2, 3), v) ** 2 * w)
+
+
+def full_like_fn(v, x):
+    return np.sum(np.full_like(x, v) * x) + np.sum(np.full_like(x, v[0], dtype=int) * v)  # int fill: no gradient
+
+
+def linspace_fn(start, stop, w):
+    return np.sum(np.linspace(start, stop, 5) ** 2 * w)
+
+
+def linspace_options(start, stop, w):
+    return np.sum(np.linspace(start, stop, 4, endpoint=False, axis=-1) ** 2 * w)
+
+
+def linspace_arrays(start, stop, w):
+    return np.sum(np.linspace(start, stop, 3, axis=1) ** 2 * w)
+
+
+case(np.full, full_fn, A(N(), N((2, 3))), name="full-float")
+case(np.full, full_fn, A(N((3,)), N((2, 3))), name="full-broadcast-row")
+case(np.full_like, full_like_fn, A(U(0.2, 0.7, (3,)), N((2, 3))), name="full_like")
+case(np.linspace, linspace_fn, A(N(), N(), N((5,))), wrt=(0, 1), name="linspace")
+case(np.linspace, linspace_fn, A(N(), N(), N((5,))), wrt=(1,), name="linspace-stop")
+case(np.linspace, linspace_options, A(N((2,)), N(), N((2, 4))), wrt=(0, 1), name="linspace-no-endpoint-axis")
+case(np.linspace, linspace_arrays, A(N((2,)), N((2,)), N((2, 3))), wrt=(0, 1), name="linspace-arrays")
 
 
 # --- 5. indexing reads ----------------------------------------------------------------------------------------------
