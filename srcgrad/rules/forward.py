@@ -159,7 +159,7 @@ def cholesky_jvp_rule(a_dot, ans, a):
 
 
 @defjvp(np.linspace)
-def linspace_jvp(start_dot, stop_dot, ans, start, stop, num=50, endpoint=True, dtype=None, axis=0):
+def linspace_jvp(start_dot, stop_dot, ans, start, stop, num=50, endpoint=True, *, dtype=None, axis=0):
     return cast_grad(np.linspace(start_dot, stop_dot, num, endpoint, axis=axis), ans.dtype)
 
 

@@ -274,7 +274,7 @@ def full_like(g, ans, a, fill_value, dtype=None, *, shape=None):
 
 
 @defgrad(np.linspace, wrt=("start", "stop"), discrete=("num", "endpoint", "dtype", "axis"), broadcast=True)
-def linspace(g, ans, start, stop, num=50, endpoint=True, dtype=None, axis=0):
+def linspace(g, ans, start, stop, num=50, endpoint=True, *, dtype=None, axis=0):  # retstep: refused
     return linspace_grad(g, ans, 0, num, endpoint, axis), linspace_grad(g, ans, 1, num, endpoint, axis)
 
 
