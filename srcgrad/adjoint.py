@@ -102,9 +102,9 @@ class ProgramBuilder:
         return codegen.name(self.scope.bind(func.__name__, func))
 
     def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem, check_equal_lengths) are bound by
+        """The op's right-hand side; functions srcgrad introduces itself (setitem, the loop checks) are bound by
         name."""
-        if op.form.kind == "call" and op.callee in (runtime.setitem, runtime.check_equal_lengths):
+        if op.form.kind == "call" and (op.callee is runtime.setitem or op.callee in runtime.LOOP_CHECKS):
             return codegen.op_value(op, self.scope.bind(op.callee.__name__, op.callee))
         return codegen.op_value(op)
 

@@ -130,7 +130,7 @@ def _is_user_check(frame: Any) -> bool:
     """A runtime helper that raises, for the user's code, the error Python raises (``zip(..., strict=True)``)."""
     from srcgrad import runtime
 
-    return frame.f_code is runtime.check_equal_lengths.__code__
+    return any(frame.f_code is check.__code__ for check in runtime.LOOP_CHECKS)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from srcgrad import ir
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
-from srcgrad.runtime import check_equal_lengths, setitem
+from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
 
 BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
@@ -312,6 +312,8 @@ class Lowerer:
                 raise self.reject(target, "unpack enumerate() into two names: `for i, v in enumerate(xs)`")
             length, inner = self.iterated(args["iterable"], target.elts[1])
             start = self.value(args["start"]) if "start" in args else ir.Const(0)
+            if not (isinstance(start, ir.Const) and type(start.value) is int):
+                start = self.loop_check(integer_start, (start,), args["start"])  # a float start: TypeError
             return length, [(target.elts[0], ("offset", start))] + inner
         if callee is zip:
             args = self.builtin_arguments(it, _ZIP)
@@ -329,6 +331,9 @@ class Lowerer:
                 length = self.call_builtin(min, (length, other), it)
             return length, [binding for _, inner in parts for binding in inner]
         seq = self.value(it)
+        if isinstance(seq, ir.Const) and isinstance(seq.value, (dict, set, frozenset)):
+            raise self.reject(it, f"srcgrad loops over sequences and arrays by index, not over a "
+                                  f"{type(seq.value).__name__}", hint="loop over a list of its keys or values")
         return self.call_builtin(len, (seq,), it), [(target, ("item", seq))]
 
     def builtin_arguments(self, call: Any, signature: inspect.Signature) -> dict[str, Any]:
@@ -355,10 +360,15 @@ class Lowerer:
         if not isinstance(strict_node, gast.Constant) or not isinstance(strict_node.value, bool):
             raise self.reject(strict_node, "zip(strict=...) takes the constant True or False here")
         if strict_node.value:
-            op = ir.Op(self.fresh_temp(), lookup(check_equal_lengths), ir.Form("call", "check_equal_lengths"),
-                       tuple(lengths), (), self.pf.file_line(node), node.col_offset, check_equal_lengths)
-            op.keep = True  # its value is unused: it runs for the error it raises
-            self.emit(op)
+            self.loop_check(check_equal_lengths, tuple(lengths), node)
+
+    def loop_check(self, check: Any, args: tuple, node: Any) -> ir.Var:
+        """A call of one of srcgrad's loop checks (runtime.LOOP_CHECKS), kept even where its value is unused: it
+        raises where Python raises."""
+        op = ir.Op(self.fresh_temp(), lookup(check), ir.Form("call", check.__name__), args, (),
+                   self.pf.file_line(node), getattr(node, "col_offset", 0), check)
+        op.keep = True
+        return self.emit(op)
 
     def call_builtin(self, func: Any, args: tuple, node: Any) -> ir.Var:
         return self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
@@ -439,7 +449,19 @@ class Lowerer:
                             (operand, ir.Index((ir.Var(index_name),), False)), (), tnode)
         else:
             value = self.op(lookup(operator.add), ir.Form("binop", "+"), (ir.Var(index_name), operand), (), tnode)
-        self.bind(tnode, value, tnode)
+        self.unpack_checked(tnode, value)
+
+    def unpack_checked(self, target: Any, value: ir.Operand) -> None:
+        """Bind a loop target; a tuple of names first checks that the item has exactly that many values (Python
+        raises ValueError otherwise; reading the first ones would silently run on)."""
+        if not isinstance(target, (gast.Tuple, gast.List)):
+            self.bind(target, value, target)
+            return
+        self.loop_check(check_unpacks, (value, ir.Const(len(target.elts))), target)
+        for i, elt in enumerate(target.elts):
+            item = self.op(lookup(operator.getitem), ir.Form("subscript"), (value, ir.Index((ir.Const(i),), False)),
+                           (), elt)
+            self.unpack_checked(elt, item)
 
     # --- statements ------------------------------------------------------------------------------------------
 

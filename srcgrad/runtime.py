@@ -801,6 +801,27 @@ def check_equal_lengths(*lengths):
             raise ValueError(f"zip() argument {i} is {'shorter' if n < lengths[0] else 'longer'} than {before}")
 
 
+def check_unpacks(value, n):
+    """A loop target ``for a, b in items``: Python raises ValueError unless each item has exactly ``n`` values."""
+    got = len(value)
+    if got != n:
+        raise ValueError(f"too many values to unpack (expected {n})" if got > n
+                         else f"not enough values to unpack (expected {n}, got {got})")
+
+
+def integer_start(start):
+    """``enumerate(xs, start)``: Python takes an integer start only (TypeError otherwise)."""
+    try:
+        return start.__index__()
+    except AttributeError:
+        raise TypeError(f"'{type(start).__name__}' object cannot be interpreted as an integer") from None
+
+
+# The checks lowered loops call (srcgrad binds them by name): the errors they raise are the user's, as Python raises
+# them for the loop.
+LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start)
+
+
 # --- item assignment --------------------------------------------------------------------------------------------
 
 

@@ -296,3 +296,24 @@ def test_operator_rules_take_operator_positions():
     c = next(c for c in CALLEES if c.rule is lookup(operator.add))
     assert [(n, h) for n, h, ok in forms(c)] == [("a", "position 0"), ("b", "position 1")]
     assert all(ok for _, _, ok in forms(c))
+
+
+# --- forward rules take the same parameters ---------------------------------------------------------------------------
+
+
+def test_forward_rules_take_their_reverse_rules_parameters():
+    """An explicit tangent rule (defjvp) is bound through its reverse rule's signature: it must take exactly those
+    parameters, with the same defaults, plus ``ans`` and ``<p>_dot`` for each differentiated parameter."""
+    from srcgrad.rules import forward
+
+    for key, jvp in forward._EXPLICIT.items():
+        rule = lookup(key)
+        if rule is None or _is_test_rule(rule):
+            continue
+        params = inspect.signature(jvp).parameters
+        dots = {f"{p}_dot" for p in rule.wrt}
+        assert dots | {"ans"} <= set(params), f"{rule.name}: the tangent rule lacks {dots | {'ans'} - set(params)}"
+        rest = {n: p for n, p in params.items() if n not in dots and n != "ans"}
+        assert list(rest) == list(rule.signature.parameters), f"{rule.name}: {list(rest)} vs {rule.signature}"
+        for name, p in rest.items():
+            assert _same(p.default, rule.signature.parameters[name].default), f"{rule.name}: default of `{name}`"

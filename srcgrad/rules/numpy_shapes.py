@@ -249,7 +249,7 @@ def take(g, ans, a, indices, axis=None):
 
 
 @defgrad(np.take_along_axis, wrt=("arr",), discrete=("indices", "axis"))
-def take_along_axis(g, ans, arr, indices, axis):
+def take_along_axis(g, ans, arr, indices, axis=-1):
     return take_along_axis_grad(g, arr, indices, axis)
 
 
