@@ -303,8 +303,9 @@ class Lowerer:
 
     def iterated(self, it: Any, target: Any) -> tuple[ir.Operand, list]:
         """How many items ``for target in it`` visits, and how each name of ``target`` is computed from the index:
-        ``("item", seq)`` is ``seq[i]``, ``("offset", start)`` is ``i + start``. ``enumerate`` and ``zip`` unpack
-        into their own targets (nested as deep as written: ``for i, (a, b) in enumerate(zip(x, y))``)."""
+        ``("item", seq)`` is ``seq[i]``, ``("offset", start)`` is ``i + start``, ``("item from the end", (seq,
+        last))`` is ``seq[last - i]`` (``reversed``). ``enumerate`` and ``zip`` unpack into their own targets (nested
+        as deep as written: ``for i, (a, b) in enumerate(zip(x, y))``)."""
         callee = self.builtin_callee(it)
         if callee is enumerate:
             args = self.builtin_arguments(it, _ENUMERATE)
@@ -330,6 +331,11 @@ class Lowerer:
             for other in lengths[1:]:  # the shortest sequence ends the loop
                 length = self.call_builtin(min, (length, other), it)
             return length, [binding for _, inner in parts for binding in inner]
+        if callee is reversed:
+            seq = self.value(self.builtin_arguments(it, _REVERSED)["sequence"])
+            length = self.call_builtin(len, (seq,), it)
+            last = self.op(lookup(operator.sub), ir.Form("binop", "-"), (length, ir.Const(1)), (), it)
+            return length, [(target, ("item from the end", (seq, last)))]
         seq = self.value(it)
         if isinstance(seq, ir.Const) and isinstance(seq.value, (dict, set, frozenset)):
             raise self.reject(it, f"srcgrad loops over sequences and arrays by index, not over a "
@@ -447,6 +453,11 @@ class Lowerer:
         if kind == "item":
             value = self.op(lookup(operator.getitem), ir.Form("subscript"),
                             (operand, ir.Index((ir.Var(index_name),), False)), (), tnode)
+        elif kind == "item from the end":  # reversed(seq): seq[last - i]
+            seq, last = operand
+            index = self.op(lookup(operator.sub), ir.Form("binop", "-"), (last, ir.Var(index_name)), (), tnode)
+            value = self.op(lookup(operator.getitem), ir.Form("subscript"), (seq, ir.Index((index,), False)), (),
+                            tnode)
         else:
             value = self.op(lookup(operator.add), ir.Form("binop", "+"), (ir.Var(index_name), operand), (), tnode)
         self.unpack_checked(tnode, value)
@@ -1034,6 +1045,7 @@ _P = inspect.Parameter
 _ENUMERATE = inspect.Signature([_P("iterable", _P.POSITIONAL_OR_KEYWORD), _P("start", _P.POSITIONAL_OR_KEYWORD,
                                                                              default=0)])
 _SUM = inspect.Signature([_P("iterable", _P.POSITIONAL_ONLY), _P("start", _P.POSITIONAL_OR_KEYWORD, default=0)])
+_REVERSED = inspect.Signature([_P("sequence", _P.POSITIONAL_ONLY)])
 _ZIP = inspect.Signature([_P("iterables", _P.VAR_POSITIONAL), _P("strict", _P.KEYWORD_ONLY, default=False)])
 
 
