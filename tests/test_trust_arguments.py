@@ -517,7 +517,8 @@ def _same_result(a, b, by_shape: bool) -> bool:
 
 
 def test_every_non_differentiable_function_is_in_the_table():
-    builtin = [r for r in all_rules() if r.nondiff and not (getattr(r.func, "__module__", None) or "").startswith("test")]
+    builtin = [r for r in all_rules()
+               if r.nondiff and not (getattr(r.func, "__module__", None) or "").startswith("test")]
     missing = [r.name for r in builtin if r.func not in PIECEWISE_CONSTANT]
     assert not missing, f"declared without gradient, but not shown piecewise constant here: {missing}"
 
