@@ -204,11 +204,18 @@ def undifferentiated_operands(fn: ir.Function, op: ir.Op) -> list[tuple[str, ir.
     return out
 
 
+def _takes_undifferentiated(rule: Any) -> bool:
+    return rule is not None and not rule.nondiff and any(
+        p not in rule.wrt and p not in rule.discrete for p in rule.signature.parameters)
+
+
 def check_undifferentiated(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> None:
     """Refuse a differentiated value entering a parameter its rule does not differentiate (``np.var``'s ``ddof``,
     ``np.einsum``'s subscripts when given as an array) where the result reaches the output through differentiable
     operations: its gradient would be silently dropped. Values computed from such a result count as depending on
     the differentiated value too."""
+    if not any(_takes_undifferentiated(op.rule) for op in ops):
+        return  # the common case: no rule here has such a parameter
     edges = {id(op): diff_operands(fn, op) + undifferentiated_operands(fn, op) for op in ops}
     depends, changed = set(varied), True
     while changed:
