@@ -34,6 +34,7 @@ import inspect
 import threading
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -123,34 +124,51 @@ def _header_and_call(params: list[inspect.Parameter]) -> tuple[str, str]:
     return ", ".join(header), ", ".join(call)
 
 
+@dataclass
+class _Check:
+    """What a version checks before it runs the generated code: the omitted arguments are read from the function's
+    defaults (``prologue``), then the arguments have the types the variant was generated for (differentiated arrays
+    are real) and its guards hold."""
+
+    prologue: list[str]
+    types: list[str]
+    guards: list[str]
+
+    def statements(self, args: str, consts: Consts) -> list[str]:
+        """Return through the dispatcher when the check fails. Reading a guarded name may raise (a global that was
+        deleted): that fails the check; comparing argument types cannot, and needs no ``try``."""
+        fallback = f"return {SLOW}({args})"
+        test = " and ".join(self.types + self.guards) or "True"
+        if not self.prologue and not self.guards:
+            return [f"if not ({test}):", INDENT + fallback]
+        return ["try:", *(INDENT + ln for ln in self.prologue), f"{INDENT}{_OK} = {test}",
+                f"except {consts.ref(Exception)}:", f"{INDENT}{_OK} = False", f"if not {_OK}:", INDENT + fallback]
+
+
 def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, generated: Any,
-           consts: Consts) -> list[str]:
-    """Statements that set ``_OK``: the omitted arguments are read from the function's defaults, then the arguments
-    have the types the variant was generated for (differentiated arrays are real) and its guards hold."""
+           consts: Consts) -> _Check:
     func = transform.func
     n_positional = sum(1 for p in params if p.kind is not p.KEYWORD_ONLY)
-    statements, checks = [], []
+    prologue, checks = [], []
     for i, (p, t) in enumerate(zip(params, arg_types)):
         if p.default is not p.empty:
             where = f"__kwdefaults__[{p.name!r}]" if p.kind is p.KEYWORD_ONLY else f"__defaults__[{i - n_positional}]"
-            statements += [f"if {p.name} is {consts.ref(OMITTED)}:", f"{INDENT}{p.name} = {consts.ref(func)}.{where}"]
+            prologue += [f"if {p.name} is {consts.ref(OMITTED)}:", f"{INDENT}{p.name} = {consts.ref(func)}.{where}"]
         checks.append(f"{consts.type_of(p.name)} is {consts.ref(t)}")
         if t is np.ndarray and p.name in transform.wrt:
             checks.append(f"{p.name}.dtype.kind in 'fiub'")
-    guards = generated.guards.expression(consts) if generated.guards is not None else ""
-    return [*statements, f"{_OK} = {' and '.join(checks + ([guards] if guards else [])) or 'True'}"]
+    guards = [generated.guards.expression(consts)] if generated.guards is not None and generated.guards.items else []
+    return _Check(prologue, checks, guards)
 
 
-def _checked(check: list[str], args: str, body: list[str], consts: Consts, failed: Callable) -> list[str]:
-    """A version's statements: the check (any exception in it fails it), the dispatcher when it fails, ``body``
-    inside the handler that turns srcgrad's own failures into InternalErrors."""
-    exception = consts.ref(Exception)
-    return [f"{_K} = {K}", "try:", *(INDENT + ln for ln in check), f"except {exception}:", f"{INDENT}{_OK} = False",
-            f"if not {_OK}:", f"{INDENT}return {SLOW}({args})", "try:", *(INDENT + ln for ln in body),
-            f"except {exception} as {_EXC}:", f"{INDENT}{consts.ref(failed)}({_EXC})", f"{INDENT}raise"]
+def _checked(check: _Check, args: str, body: list[str], consts: Consts, failed: Callable) -> list[str]:
+    """A version's statements: the constants read once, the check, ``body`` inside the handler that turns srcgrad's
+    own failures into InternalErrors."""
+    return [f"{_K} = {K}", *check.statements(args, consts), "try:", *(INDENT + ln for ln in body),
+            f"except {consts.ref(Exception)} as {_EXC}:", f"{INDENT}{consts.ref(failed)}({_EXC})", f"{INDENT}raise"]
 
 
-def _fused(name: str, label: str, header: str, args: str, check: list[str], generated: Any, user_func: Any,
+def _fused(name: str, label: str, header: str, args: str, check: _Check, generated: Any, user_func: Any,
            consts: Consts, failed: Callable) -> types.CodeType | None:
     """The generated code behind the check, compiled as the entry's next version; None when it cannot be.
 
@@ -171,8 +189,8 @@ def _fused(name: str, label: str, header: str, args: str, check: list[str], gene
     lines = generated.source.split("\n")
     if not lines[1].strip().startswith('"""'):
         return None
-    if shared:
-        check = check[:-1] + [check[-1] + "".join(f" and {n} is {consts.ref(generated.bound[n])}" for n in shared)]
+    check = _Check(check.prologue, check.types, check.guards + [f"{n} is {consts.ref(generated.bound[n])}"
+                                                                for n in shared])
     # The generated text is ``def NAME(...):``, its docstring, then the body one level in: it goes in the ``try``.
     body = [ln[len(INDENT):] if ln.startswith(INDENT) else ln for ln in lines[2:] if ln.strip()]
     statements = _checked(check, args, body, consts, failed)
