@@ -16,6 +16,7 @@ What holds:
 from __future__ import annotations
 
 import ast
+import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,9 +103,13 @@ class ProgramBuilder:
         return codegen.name(self.scope.bind(func.__name__, func))
 
     def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
+        """The op's right-hand side; functions srcgrad introduces itself (setitem) and builtins (the user's ``len``
+        and the ``len`` of srcgrad's loop over a list alike: the user's name denotes the builtin, its guard says so)
+        are bound by name."""
         if op.form.kind == "call" and op.callee is runtime.setitem:
             return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
+        if op.form.kind == "call" and _is_builtin(op.callee):
+            return codegen.op_value(op, self.scope.bind(op.callee.__name__, op.callee))
         return codegen.op_value(op)
 
     def forward_statements(self, op: ir.Op) -> list:
@@ -597,12 +602,12 @@ class GradientBuilder(ProgramBuilder):
             else:
                 walked = codegen.operand(loop.iterable)
             self.loop_counts.setdefault(id(loop), "")
-            rng = ast.Call(func=ast.Name(id="reversed", ctx=ast.Load()), args=[walked], keywords=[])
+            rng = ast.Call(func=self.helper(reversed), args=[walked], keywords=[])
             block = Block("for", target=loop.target, iter=rng, body=body or [ast.Pass()])
             return pre + [header, block] + self.reverse_deferred(deferred, walked)
         count_expr = self.tape_pop() if depth else codegen.name(self.loop_count(loop))
         self.loop_counts.setdefault(id(loop), "")
-        rng = ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[count_expr], keywords=[])
+        rng = ast.Call(func=self.helper(range), args=[count_expr], keywords=[])
         block = Block("for", target=self.scope.local("_"), iter=rng, body=body or [ast.Pass()])
         return pre + [header, block] + self.reverse_deferred(deferred, count_expr)
 
@@ -704,8 +709,7 @@ class GradientBuilder(ProgramBuilder):
             else:
                 out.extend(self.forward_statements(op))
             for lst_name, n in records.get(id(op), []):
-                length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
-                                  keywords=[])
+                length = ast.Call(func=self.helper(len), args=[codegen.name(lst_name)], keywords=[])
                 out.append(codegen.assign(n, length))
             if i == push_after:
                 out.append(self.push(push))
@@ -946,8 +950,34 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     forward = builder.forward_block(fn.body, 0)
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
-    return Program(forward=forward, reverse=prologue + reverse, results=results, value=value,
-                   float_valued={**builder.float_valued, **codegen.modules_env(scope)})
+    program = Program(forward=forward, reverse=prologue + reverse, results=results, value=value)
+    link(program, scope)
+    program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
+    return program
+
+
+def link(program: Program, scope: codegen.Scope) -> None:
+    """Bind srcgrad's own names in every expression of the program (codegen.own_name)."""
+    trees: list = [*program.results, program.value]
+
+    def items(block: list) -> None:
+        for item in block:
+            if isinstance(item, Block):
+                trees.extend([item.test, item.iter])
+                items(item.body)
+                items(item.orelse)
+            elif isinstance(item, ast.AST):
+                trees.append(item)
+
+    items(program.forward)
+    items(program.reverse)
+    scope.link(trees)
+
+
+def _is_builtin(obj: Any) -> bool:
+    """A builtin function or type (what generated code would otherwise read from the user's builtins)."""
+    name = getattr(obj, "__name__", None)
+    return isinstance(name, str) and getattr(builtins, name, None) is obj
 
 
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:

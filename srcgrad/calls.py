@@ -120,9 +120,10 @@ def _generate(v: HelperVariant) -> None:
     # Values defined on some paths only (inside a branch or loop) start as None, so packing them never fails.
     definite = _stores([item for item in program.forward if not isinstance(item, adjoint.Block)]) | set(fn.params)
     maybe = [codegen.assign(r, ast.Constant(value=None)) for r in residuals if r not in definite]
+    returned = ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())
+    scope.link([returned])
     fwd = emit.emit_text(
-        adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature,
-        [ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())],
+        adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature, [returned],
         f"Forward sweep of {fn.name}: its value, and what its reverse sweep reads.", scope.bound,
     )
     unpack = ast.Assign(
