@@ -230,7 +230,10 @@ def clone(node: Any) -> Any:
     if isinstance(node, ast.AST):
         fields = {name: clone(value) for name, value in ast.iter_fields(node)}
         fields.update((attr, getattr(node, attr)) for attr in node._attributes if hasattr(node, attr))
-        return node.__class__(**fields)  # (every field given: Python 3.13 deprecates leaving one out)
+        copy = node.__class__(**fields)  # (every field given: Python 3.13 deprecates leaving one out)
+        if hasattr(node, "srcgrad_object"):
+            copy.srcgrad_object = node.srcgrad_object  # (see own_name)
+        return copy
     if isinstance(node, list):
         return [clone(item) for item in node]
     return node
