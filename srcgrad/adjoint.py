@@ -930,9 +930,14 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
             hint="use srcgrad.vjp(f)(*args, seed) with one seed per element, or differentiate each element "
             "separately",
         )
-    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR) \
-            and not _full_reduction(fn, out_var):
+    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR
+                                               or fn.may_return_non_number) and not _full_reduction(fn, out_var):
         check = ast.Call(func=builder.helper(runtime.check_scalar_output),
+                         args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
+        prologue.append(ast.Expr(value=check))
+    elif mode == "vjp" and (out_var is None or facts.kind(ret.value) not in (SCALAR, SEQUENCE)
+                            or fn.may_return_non_number) and not _full_reduction(fn, out_var):
+        check = ast.Call(func=builder.helper(runtime.check_numeric_output),
                          args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
         prologue.append(ast.Expr(value=check))
     if out_var is not None and out_var in facts.varied:

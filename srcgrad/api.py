@@ -22,11 +22,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import gast
 import numpy as np
 
 from srcgrad import guards, pipeline
 from srcgrad.entry import OMITTED, make_entry, simple_signature
-from srcgrad.errors import InvalidArgument, SrcgradError, call_failure, reading
+from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.passes import ARRAY, SCALAR
 
@@ -282,11 +283,26 @@ def _failure_handler(transform: Transform) -> Callable:
     srcgrad's fault; return (the caller re-raises ``exc``) when it is the user's, e.g. ``math.log(-1.0)``."""
 
     def failed(exc: Exception) -> None:
+        if isinstance(exc, NonNumericOutput) and exc.location is None:
+            raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
         internal = call_failure(exc, transform.pf)
         if internal is not None:
             raise internal from exc
 
     return failed
+
+
+def _return_location(pf: Any) -> Any:
+    """Where the function returns: its return of a constant that is not a number (``return None``) if it has
+    one, else its last return statement."""
+    returns = [node for node in gast.walk(pf.node) if isinstance(node, gast.Return)]
+    if not returns:
+        return pf.location(pf.node)
+    for node in returns:
+        if node.value is None or (isinstance(node.value, gast.Constant)
+                                  and not isinstance(node.value.value, (int, float))):
+            return pf.location(node)
+    return pf.location(returns[-1])
 
 
 def _seed_parameter(impl: Callable) -> str:

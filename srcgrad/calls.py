@@ -78,6 +78,8 @@ def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
             kinds_map = passes.infer_kinds(fn, arg_kinds, return_kind)
             ret = fn.body[-1].value
             result = kinds_map.get(ret.name, passes.ARRAY) if isinstance(ret, ir.Var) else passes.const_kind(ret)
+            if fn.may_return_non_number:
+                result = passes.ARRAY  # (not assumed a number: its caller checks what it returns)
         finally:
             _IN_PROGRESS.discard(key)
         _KINDS[key] = (result, found)

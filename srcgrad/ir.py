@@ -211,6 +211,8 @@ class Function:
     signature: str = ""  # the parameter list as the user wrote it (defaults included)
     used_names: frozenset = frozenset()  # every identifier the user's source mentions (never reused)
     local_names: frozenset = frozenset()  # the user's local variables and parameters (names bound in the function)
+    # a path may return what is not a number: a constant such as None or a string, or nothing (an implicit None)
+    may_return_non_number: bool = False
 
     def __str__(self) -> str:
         return format_function(self)

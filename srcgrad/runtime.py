@@ -93,7 +93,8 @@ def owned_grad(g, x, *others):
 
 
 def check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise."""
+    """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise (and one saying what was
+    returned when it is not a real number: None, a string...)."""
     if np.ndim(y) != 0:
         from srcgrad.errors import NonScalarOutput  # only reached on the error path
 
@@ -101,7 +102,32 @@ def check_scalar_output(y, where):
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}",
             hint="use srcgrad.vjp(f)(*args, seed) for non-scalar outputs, or reduce the output (e.g. np.sum)",
         )
+    if not _real_valued(y):
+        _non_numeric(y, where)
     return y
+
+
+def check_numeric_output(y, where):
+    """``vjp``: an output of any shape, but of real numbers (a gradient of None or of a string is no gradient)."""
+    if not _real_valued(y):
+        _non_numeric(y, where)
+    return y
+
+
+def _real_valued(y):
+    if isinstance(y, (int, float)):
+        return True
+    return isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf"
+
+
+def _non_numeric(y, where):
+    from srcgrad.errors import NonNumericOutput  # only reached on the error path
+
+    what = f"dtype {y.dtype}" if isinstance(y, (np.ndarray, np.generic)) else f"{type(y).__name__} {y!r:.40}"
+    raise NonNumericOutput(
+        f"{where} returned {what}, not a real number or array: it has no gradient",
+        hint="return the number (or array) to differentiate",
+    )
 
 
 def cast_grad(g, dtype):

@@ -51,11 +51,21 @@ def _standalone_check_scalar_output(y, where):
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
             "reduce the output (e.g. np.sum), or emit a vjp instead"
         )
+    if not (isinstance(y, (int, float)) or (isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf")):
+        raise TypeError(f"{where} returned {type(y).__name__}, not a real number: it has no gradient")
+    return y
+
+
+def _standalone_check_numeric_output(y, where):
+    """The output must be real numbers (None or a string has no gradient)."""
+    if not (isinstance(y, (int, float)) or (isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf")):
+        raise TypeError(f"{where} returned {type(y).__name__}, not a real number or array: it has no gradient")
     return y
 
 
 # srcgrad objects replaced by another definition in a standalone module.
-_SUBSTITUTES: dict[int, Any] = {id(runtime.check_scalar_output): _standalone_check_scalar_output}
+_SUBSTITUTES: dict[int, Any] = {id(runtime.check_scalar_output): _standalone_check_scalar_output,
+                                id(runtime.check_numeric_output): _standalone_check_numeric_output}
 
 
 class EmitError(SrcgradError):

@@ -68,6 +68,8 @@ def check_scalar_output(y, where):
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
             "reduce the output (e.g. np.sum), or emit a vjp instead"
         )
+    if not (isinstance(y, (int, float)) or (isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf")):
+        raise TypeError(f"{where} returned {type(y).__name__}, not a real number: it has no gradient")
     return y
 
 
