@@ -16,7 +16,6 @@ What holds:
 from __future__ import annotations
 
 import ast
-import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,12 +102,11 @@ class ProgramBuilder:
         return codegen.name(self.scope.bind(func.__name__, func))
 
     def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem) and builtins (the user's ``len``
-        and the ``len`` of srcgrad's loop over a list alike: the user's name denotes the builtin, its guard says so)
-        are bound by name."""
+        """The op's right-hand side; functions srcgrad introduces itself (setitem, the ``len`` of a loop over a
+        list) are bound by name (the user's own calls keep the user's names: the guards check what they denote)."""
         if op.form.kind == "call" and op.callee is runtime.setitem:
             return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
-        if op.form.kind == "call" and _is_builtin(op.callee):
+        if op.form.kind == "call" and op.own:
             return codegen.op_value(op, self.scope.bind(op.callee.__name__, op.callee))
         return codegen.op_value(op)
 
@@ -978,11 +976,6 @@ def link(program: Program, scope: codegen.Scope) -> None:
     items(program.reverse)
     scope.link(trees)
 
-
-def _is_builtin(obj: Any) -> bool:
-    """A builtin function or type (what generated code would otherwise read from the user's builtins)."""
-    name = getattr(obj, "__name__", None)
-    return isinstance(name, str) and getattr(builtins, name, None) is obj
 
 
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:

@@ -10,7 +10,8 @@ a variant:
   helper functions, or more names than the entry has cells): the same check, then a call to the variant.
 Anything the check refuses (other argument types, a non-float array for a differentiated argument, a name that now
 denotes another object) goes through the dispatcher, which generates the variant again when a guard failed; the
-entry is then swapped to a trampoline to the new variant.
+entry is then swapped to a trampoline to the new variant. (A guarded global that was deleted raises NameError from
+the check, as the function itself would.)
 
 What holds:
 - the entry runs in the user's module globals (globals stay live, as in the user's function) but reads none of the
@@ -46,7 +47,6 @@ ENTRY_CELLS = 4  # each free variable costs every call about a nanosecond: enoug
 SLOW = "__srcgrad_0slow__"
 K = "__srcgrad_1k__"  # the constants of the current version: a tuple (guards.Consts)
 _K = "__srcgrad_k"  # ... read once into this local
-_OK = "__srcgrad_ok"
 _EXC = "__srcgrad_exc"
 
 
@@ -133,16 +133,16 @@ class _Check:
     prologue: list[str]
     types: list[str]
     guards: list[str]
+    exception: str  # how the version spells Exception
 
-    def statements(self, args: str, consts: Consts) -> list[str]:
-        """Return through the dispatcher when the check fails. Reading a guarded name may raise (a global that was
-        deleted): that fails the check; comparing argument types cannot, and needs no ``try``."""
-        fallback = f"return {SLOW}({args})"
+    def statements(self, args: str) -> list[str]:
+        """Return through the dispatcher when the check fails. (Reading a guarded name raises where the function
+        itself would: a global that was deleted is a NameError, as in the function.)"""
         test = " and ".join(self.types + self.guards) or "True"
-        if not self.prologue and not self.guards:
-            return [f"if not ({test}):", INDENT + fallback]
-        return ["try:", *(INDENT + ln for ln in self.prologue), f"{INDENT}{_OK} = {test}",
-                f"except {consts.ref(Exception)}:", f"{INDENT}{_OK} = False", f"if not {_OK}:", INDENT + fallback]
+        fallback = f"{INDENT}return {SLOW}({args})"
+        prologue = ["try:", *(INDENT + ln for ln in self.prologue), f"except {self.exception}:", fallback] \
+            if self.prologue else []  # (defaults that are gone: the dispatcher says which argument is missing)
+        return [*prologue, f"if not ({test}):", fallback]
 
 
 def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, generated: Any,
@@ -158,13 +158,13 @@ def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, ge
         if t is np.ndarray and p.name in transform.wrt:
             checks.append(f"{p.name}.dtype.kind in 'fiub'")
     guards = [generated.guards.expression(consts)] if generated.guards is not None and generated.guards.items else []
-    return _Check(prologue, checks, guards)
+    return _Check(prologue, checks, guards, consts.ref(Exception))
 
 
 def _checked(check: _Check, args: str, body: list[str], consts: Consts, failed: Callable) -> list[str]:
     """A version's statements: the constants read once, the check, ``body`` inside the handler that turns srcgrad's
     own failures into InternalErrors."""
-    return [f"{_K} = {K}", *check.statements(args, consts), "try:", *(INDENT + ln for ln in body),
+    return [f"{_K} = {K}", *check.statements(args), "try:", *(INDENT + ln for ln in body),
             f"except {consts.ref(Exception)} as {_EXC}:", f"{INDENT}{consts.ref(failed)}({_EXC})", f"{INDENT}raise"]
 
 
@@ -172,25 +172,24 @@ def _fused(name: str, label: str, header: str, args: str, check: _Check, generat
            consts: Consts, failed: Callable) -> types.CodeType | None:
     """The generated code behind the check, compiled as the entry's next version; None when it cannot be.
 
-    A name the generated code shares with the user's function (``np`` when the user's ``np`` is numpy) is read from
-    the module's globals, as the user's function reads it, with a guard that it is still srcgrad's object; the
-    generated code's other names become the entry's cells."""
+    The generated code's names become the entry's cells, also those it shares with the user's function (``np`` when
+    the user's ``np`` is numpy: a cell is read faster than a global in a loop); the guards read the user's own name
+    from the module's dict then."""
     if user_func.__code__.co_freevars:
         return None  # the user's closure cells cannot move into the entry (and a rebinding must be seen)
     for value in generated.bound.values():
         if isinstance(getattr(value, "cell", None), types.CellType):
             return None  # a generated helper shares a cell with its callers: only the variant itself can hold it
-    guarded = {g.name for g in (generated.guards.items if generated.guards is not None else ())
-               if g.owner is user_func and g.cell is None}
-    shared = [n for n in generated.bound if n in guarded]
-    names = [n for n in generated.bound if n not in shared]
+    used = generated.function.__code__.co_freevars  # (a rule's name folded away is bound but not used)
+    names = [n for n in generated.bound if n in used]
     if len(names) + 2 > ENTRY_CELLS:
         return None  # more names than cells (the check below would say so after compiling)
     lines = generated.source.split("\n")
     if not lines[1].strip().startswith('"""'):
         return None
-    check = _Check(check.prologue, check.types, check.guards + [f"{n} is {consts.ref(generated.bound[n])}"
-                                                                for n in shared])
+    if check.guards:  # (a guard on a name the version binds reads the module's dict)
+        check = _Check(check.prologue, check.types, [generated.guards.expression(consts, frozenset(names))],
+                       check.exception)
     # The generated text is ``def NAME(...):``, its docstring, then the body one level in: it goes in the ``try``.
     body = [ln[len(INDENT):] if ln.startswith(INDENT) else ln for ln in lines[2:] if ln.strip()]
     statements = _checked(check, args, body, consts, failed)

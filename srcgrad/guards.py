@@ -71,10 +71,10 @@ class Guards:
         self.items = items
         self._check: Any = None
 
-    def expression(self, consts: Consts) -> str:
-        """Python text that is True when every guard holds (read inside a function running in ``func``'s globals,
-        where the names it guards are not shadowed)."""
-        return " and ".join(_guard_text(g, self.func, consts) for g in self.items)
+    def expression(self, consts: Consts, shadowed: frozenset = frozenset()) -> str:
+        """Python text that is True when every guard holds, read inside a function running in ``func``'s globals
+        where the names in ``shadowed`` are its own variables (they are read from the module's dict instead)."""
+        return " and ".join(_guard_text(g, self.func, consts, shadowed) for g in self.items)
 
     def hold(self) -> bool:
         """Do all guards hold now? (A name that is gone, or an attribute that fails, is a failed guard.)"""
@@ -98,13 +98,13 @@ class Guards:
                                   (types.CellType(tuple(consts.objects)),))
 
 
-def _guard_text(g: Guard, func: Any, consts: Consts) -> str:
+def _guard_text(g: Guard, func: Any, consts: Consts, shadowed: frozenset) -> str:
     if not g.name:
         read = f"{consts.ref(g.owner)}"
     elif g.cell is not None:
         read = f"{consts.ref(g.cell)}.cell_contents"
-    elif g.owner is func:
-        read = g.name  # a name the differentiated function reads: never shadowed where the check runs
+    elif g.owner is func and g.name not in shadowed:
+        read = g.name  # a name the differentiated function reads, as it reads it
     elif g.in_builtins:
         read = f"{consts.ref(g.owner.__globals__)}.get({g.name!r}, {consts.ref(getattr(builtins, g.name))})"
     else:

@@ -124,6 +124,7 @@ class Op:
     alias: bool = False  # a user's `y = x`: both names refer to one object
     guard_shared: bool = False  # an in-place update of a value another name may share: checked when it runs
     keep: bool = False  # computed even when unused: it reads a name that may be unbound (it raises as Python would)
+    own: bool = False  # a call srcgrad introduced (``len`` of a list it loops over): its callee is srcgrad's name
 
     def operands(self) -> list[Operand]:
         """The atomic operands (indices flattened) this op reads."""

@@ -321,7 +321,10 @@ class Lowerer:
         return self.call_builtin(range, (n,), it), [(target, ("item", seq))]
 
     def call_builtin(self, func: Any, args: tuple, node: Any) -> ir.Var:
-        return self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
+        """A call srcgrad adds (``range(len(xs))`` for ``for v in xs``): generated code binds ``func`` itself."""
+        result = self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
+        self.block[-1].own = True
+        return result
 
     def lower_loop(self, node: Any, plan: tuple | None) -> None:
         """A loop: loop-carried names get a header version, copied back at the end of every iteration."""
