@@ -102,9 +102,10 @@ class ProgramBuilder:
         return codegen.name(self.scope.bind(func.__name__, func))
 
     def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem, the loop checks) are bound by
-        name."""
-        if op.form.kind == "call" and (op.callee is runtime.setitem or op.callee in runtime.LOOP_CHECKS):
+        """The op's right-hand side; functions srcgrad introduces itself (setitem, the loop checks, the ``len`` of a
+        loop over a list) are bound by name (the user's own calls keep the user's names: the guards check what they
+        denote)."""
+        if op.form.kind == "call" and (op.callee is runtime.setitem or op.callee in runtime.LOOP_CHECKS or op.own):
             return codegen.op_value(op, self.scope.bind(op.callee.__name__, op.callee))
         return codegen.op_value(op)
 
@@ -601,12 +602,12 @@ class GradientBuilder(ProgramBuilder):
             else:
                 walked = codegen.operand(loop.iterable)
             self.loop_counts.setdefault(id(loop), "")
-            rng = ast.Call(func=ast.Name(id="reversed", ctx=ast.Load()), args=[walked], keywords=[])
+            rng = ast.Call(func=self.helper(reversed), args=[walked], keywords=[])
             block = Block("for", target=loop.target, iter=rng, body=body or [ast.Pass()])
             return pre + [header, block] + self.reverse_deferred(deferred, walked)
         count_expr = self.tape_pop() if depth else codegen.name(self.loop_count(loop))
         self.loop_counts.setdefault(id(loop), "")
-        rng = ast.Call(func=ast.Name(id="range", ctx=ast.Load()), args=[count_expr], keywords=[])
+        rng = ast.Call(func=self.helper(range), args=[count_expr], keywords=[])
         block = Block("for", target=self.scope.local("_"), iter=rng, body=body or [ast.Pass()])
         return pre + [header, block] + self.reverse_deferred(deferred, count_expr)
 
@@ -708,8 +709,7 @@ class GradientBuilder(ProgramBuilder):
             else:
                 out.extend(self.forward_statements(op))
             for lst_name, n in records.get(id(op), []):
-                length = ast.Call(func=ast.Name(id="len", ctx=ast.Load()), args=[codegen.name(lst_name)],
-                                  keywords=[])
+                length = ast.Call(func=self.helper(len), args=[codegen.name(lst_name)], keywords=[])
                 out.append(codegen.assign(n, length))
             if i == push_after:
                 out.append(self.push(push))
@@ -930,9 +930,14 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
             hint="use srcgrad.vjp(f)(*args, seed) with one seed per element, or differentiate each element "
             "separately",
         )
-    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR) \
-            and not _full_reduction(fn, out_var):
+    if mode in ("grad", "value_and_grad") and (out_var is None or facts.kind(ret.value) != SCALAR
+                                               or fn.may_return_non_number) and not _full_reduction(fn, out_var):
         check = ast.Call(func=builder.helper(checks.check_scalar_output),
+                         args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
+        prologue.append(ast.Expr(value=check))
+    elif mode == "vjp" and (out_var is None or facts.kind(ret.value) not in (SCALAR, SEQUENCE)
+                            or fn.may_return_non_number) and not _full_reduction(fn, out_var):
+        check = ast.Call(func=builder.helper(checks.check_numeric_output),
                          args=[codegen.operand(ret.value), ast.Constant(value=fn.name)], keywords=[])
         prologue.append(ast.Expr(value=check))
     if out_var is not None and out_var in facts.varied:
@@ -950,8 +955,29 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     forward = builder.forward_block(fn.body, 0)
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
-    return Program(forward=forward, reverse=prologue + reverse, results=results, value=value,
-                   float_valued={**builder.float_valued, **codegen.modules_env(scope)})
+    program = Program(forward=forward, reverse=prologue + reverse, results=results, value=value)
+    link(program, scope)
+    program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
+    return program
+
+
+def link(program: Program, scope: codegen.Scope) -> None:
+    """Bind srcgrad's own names in every expression of the program (codegen.own_name)."""
+    trees: list = [*program.results, program.value]
+
+    def items(block: list) -> None:
+        for item in block:
+            if isinstance(item, Block):
+                trees.extend([item.test, item.iter])
+                items(item.body)
+                items(item.orelse)
+            elif isinstance(item, ast.AST):
+                trees.append(item)
+
+    items(program.forward)
+    items(program.reverse)
+    scope.link(trees)
+
 
 
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:

@@ -6,6 +6,12 @@ What holds:
   generated at the first call, so helpers defined later in the module work;
 - generated code is specialised to the kinds of the arguments (Python number or array), cached per kind; generation
   is guarded by a lock, so concurrent first calls transform once;
+- a variant is used only while its guards hold (srcgrad/guards.py): when a name the function reads now denotes
+  another object (a rebound global, a redefined helper, a module attribute whose kind changed), it is generated
+  again; a parameter left out takes the function's default as it is at the call (``__defaults__`` is read live);
+- arguments are plain Python numbers or plain ndarrays (and ``np.memmap``, whose operators are ndarray's): other
+  ndarray subclasses change what the operators mean (``np.matrix``: ``*`` is a matrix product; masked arrays skip
+  masked elements), so they are refused with InvalidArgument;
 - a gradient has the type, shape and float dtype of its argument.
 """
 
@@ -16,11 +22,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import gast
 import numpy as np
 
-from srcgrad import pipeline
-from srcgrad.entry import make_entry, simple_signature
-from srcgrad.errors import InvalidArgument, SrcgradError, call_failure, reading
+from srcgrad import guards, pipeline
+from srcgrad.entry import OMITTED, make_entry, simple_signature
+from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
@@ -77,19 +84,40 @@ class Transform:
         return names
 
     def bind(self, args: tuple, kwargs: dict) -> list:
-        """All argument values in parameter order (defaults applied)."""
+        """All argument values in parameter order (the function's current defaults applied)."""
         if not kwargs and len(args) == len(self.params) and self.positional:
-            return list(args)  # every parameter given by position: nothing for inspect to do
+            return self.fill_defaults(list(args))  # every parameter given by position: nothing for inspect to do
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidArgument(f"{self.func.__name__}{self.signature}: {exc}") from None
-        bound.apply_defaults()
-        return [bound.arguments[p] for p in self.params]
+        return self.fill_defaults([bound.arguments.get(p, OMITTED) for p in self.params])
+
+    def fill_defaults(self, values: list) -> list:
+        """``values`` with each ``OMITTED`` (a parameter the call left out) replaced by the function's default as it
+        is now: ``__defaults__`` and ``__kwdefaults__`` may have been reassigned since the transform was made."""
+        for i, value in enumerate(values):
+            if value is OMITTED:
+                values[i] = self._default(i)
+        return values
+
+    def _default(self, i: int) -> Any:
+        func, name = self.func, self.params[i]
+        if self.signature.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY:
+            found = (func.__kwdefaults__ or {}).get(name, OMITTED)
+        else:
+            defaults = func.__defaults__ or ()
+            n_positional = sum(1 for p in self.signature.parameters.values() if p.kind is not p.KEYWORD_ONLY)
+            found = defaults[i - n_positional] if n_positional - i <= len(defaults) else OMITTED
+        if found is OMITTED:
+            raise InvalidArgument(f"{func.__name__}{self.signature}: missing argument {name!r} (the function has no "
+                                  "default for it any more)")
+        return found
 
     def kinds(self, values: list) -> tuple[str, ...]:
         out = []
         for name, value in zip(self.params, values):
+            check_representable(name, value)
             if name in self.wrt:
                 check_differentiable(name, value)
             out.append(SCALAR if type(value) in (float, int, bool) else ARRAY)
@@ -106,12 +134,15 @@ class Transform:
         return self.variant(tuple(ARRAY for _ in self.params))
 
     def variant(self, kinds: tuple[str, ...]) -> pipeline.Generated:
+        """The variant for these kinds: the one generated before while its guards hold, else a new one."""
         generated = self.by_kinds.get(kinds)
-        if generated is None:
+        if generated is None or not generated.guards.hold():
             with self.lock:
                 generated = self.by_kinds.get(kinds)
-                if generated is None:
+                if generated is None or not generated.guards.hold():
+                    found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
                     generated = self.generate(dict(zip(self.params, kinds)))
+                    generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
 
@@ -126,6 +157,24 @@ def split_last(args: tuple, kwargs: dict, key: str, name: str, what: str) -> tup
     if args:
         return args[:-1], args[-1]
     raise InvalidArgument(f"{name}(*args, {key}): {what} is missing")
+
+
+# ndarray subclasses whose operators and functions are ndarray's: the generated code computes what the function does.
+SAFE_ARRAY_TYPES = (np.ndarray, np.memmap)
+
+
+def check_representable(name: str, value: Any) -> None:
+    """An argument srcgrad's code computes with as Python does: refuse ndarray subclasses that change what
+    operators and numpy functions mean (masked arrays skip masked elements; ``np.matrix`` makes ``*`` a matrix
+    product and keeps two dimensions), since the generated reverse sweep assumes plain arrays."""
+    kind = type(value)
+    if isinstance(value, np.ndarray) and kind not in SAFE_ARRAY_TYPES:
+        raise InvalidArgument(
+            f"argument `{name}` is a {kind.__module__}.{kind.__qualname__}, an ndarray subclass whose operators "
+            "differ from ndarray's: srcgrad cannot differentiate through it",
+            hint="pass a plain array: np.asarray(value) (a masked array: value.filled(fill) or the data you mean, "
+                 "an np.matrix: np.asarray, with @ for matrix products)",
+        )
 
 
 def check_differentiable(name: str, value: Any) -> None:
@@ -180,7 +229,8 @@ def _make_entry(transform: Transform, name: str) -> Callable:
 
 
 def _make_dispatcher(transform: Transform, name: str, failed: Callable) -> Callable:
-    cache: dict[tuple, Callable] = {}
+    cache: dict[tuple, pipeline.Generated] = {}  # by the argument types
+    has_defaults = any(p.default is not p.empty for p in transform.signature.parameters.values())
     seed_names: dict[Callable, str] = {}  # vjp: the seed parameter of each generated variant
     n_params = len(transform.params)
     wrt_positions = transform.wrt_positions
@@ -193,22 +243,23 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable) -> Calla
             args, seed = split_last(args, kwargs, "seed", name, "the seed (the output's adjoint)")
             if type(seed) is not float:
                 check_seed(name, seed)
-        if kwargs or len(args) != n_params:
+        if kwargs or len(args) != n_params or has_defaults:
             args = tuple(transform.bind(args, kwargs))
         key = tuple(map(type, args))
-        impl = cache.get(key)
-        if impl is None:
+        generated = cache.get(key)
+        if generated is None or not generated.guards.hold():
             generated = transform.specialise(list(args))
             impl = generated.function
             if vjp:
                 seed_names[impl] = _seed_parameter(impl)
-            cache[key] = impl
+            cache[key] = generated
             entry = dispatch.__srcgrad_entry__
             entry.__wrapped__ = impl
             on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
             if on_variant is not None:
                 on_variant(generated, key)
         else:
+            impl = generated.function
             for i in wrt_positions:
                 a = args[i]
                 if type(a) is np.ndarray and a.dtype.kind not in "fiub":
@@ -233,11 +284,26 @@ def _failure_handler(transform: Transform) -> Callable:
     srcgrad's fault; return (the caller re-raises ``exc``) when it is the user's, e.g. ``math.log(-1.0)``."""
 
     def failed(exc: Exception) -> None:
+        if isinstance(exc, NonNumericOutput) and exc.location is None:
+            raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
         internal = call_failure(exc, transform.pf)
         if internal is not None:
             raise internal from exc
 
     return failed
+
+
+def _return_location(pf: Any) -> Any:
+    """Where the function returns: its return of a constant that is not a number (``return None``) if it has
+    one, else its last return statement."""
+    returns = [node for node in gast.walk(pf.node) if isinstance(node, gast.Return)]
+    if not returns:
+        return pf.location(pf.node)
+    for node in returns:
+        if node.value is None or (isinstance(node.value, gast.Constant)
+                                  and not isinstance(node.value.value, (int, float))):
+            return pf.location(node)
+    return pf.location(returns[-1])
 
 
 def _seed_parameter(impl: Callable) -> str:

@@ -3,8 +3,9 @@
 In: a user function (a module-level ``def``), the kinds of its arguments and which of its parameters carry a
 gradient at the call site. Out: :class:`HelperVariant` — ``NAME_fwd(params) -> (value, saved)`` runs the helper
 forward and returns what its reverse sweep reads; ``NAME_bwd(saved, g) -> gradient(s)`` runs the reverse sweep.
-What holds: a variant is generated once per (function, kinds, differentiated parameters) and reused by every caller;
-recursion works because callers bind the variant's cells before the variant is compiled.
+What holds: a variant is generated once per (function, kinds, differentiated parameters) and reused by every caller
+while its guards hold (srcgrad/guards.py: the helper's names and defaults still denote what they did); recursion
+works because callers bind the variant's cells before the variant is compiled.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, ir, lower, passes
+from srcgrad import adjoint, codegen, emit, frontend, guards, ir, lower, passes
 
 
 @dataclass
@@ -36,11 +37,12 @@ class HelperVariant:
     bwd_name: str = ""
     source: str = ""
     bound: dict = field(default_factory=dict)
+    guards: Any = None  # what its code assumed about the names the helper reads (collected before generating)
 
 
 _LOCK = threading.RLock()
 _PARSED: dict[Any, frontend.ParsedFunction] = {}
-_KINDS: dict[tuple, str] = {}
+_KINDS: dict[tuple, tuple[str, Any]] = {}  # (function, kinds) -> (result kind, guards)
 _VARIANTS: dict[tuple, HelperVariant] = {}
 _IN_PROGRESS: set[tuple] = set()
 
@@ -62,21 +64,25 @@ def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
     """The kind of a helper's result for arguments of the given kinds (arrays when unsure, e.g. in recursion)."""
     key = (func, kinds)
     with _LOCK:
-        if key in _KINDS:
-            return _KINDS[key]
+        known = _KINDS.get(key)
+        if known is not None and known[1].hold():
+            return known[0]
         if key in _IN_PROGRESS:
             return passes.ARRAY
         _IN_PROGRESS.add(key)
         try:
+            found = guards.collect(func, parsed(func), defaults=True)
             fn = lower.lower(parsed(func))
             arg_kinds = dict(zip(fn.params, kinds))
             fn = passes.eliminate_dead_code(fn)
             kinds_map = passes.infer_kinds(fn, arg_kinds, return_kind)
             ret = fn.body[-1].value
             result = kinds_map.get(ret.name, passes.ARRAY) if isinstance(ret, ir.Var) else passes.const_kind(ret)
+            if fn.may_return_non_number:
+                result = passes.ARRAY  # (not assumed a number: its caller checks what it returns)
         finally:
             _IN_PROGRESS.discard(key)
-        _KINDS[key] = result
+        _KINDS[key] = (result, found)
         return result
 
 
@@ -85,15 +91,16 @@ def variant(func: Any, kinds: tuple[str, ...], varied: tuple[str, ...]) -> Helpe
     key = (func, kinds, varied)
     with _LOCK:
         found = _VARIANTS.get(key)
-        if found is not None:
+        if found is not None and found.guards.hold():
             return found
         v = HelperVariant(func, kinds, varied, CellRef(types.CellType()), CellRef(types.CellType()),
-                          f"{func.__name__}_fwd", f"{func.__name__}_bwd")
+                          f"{func.__name__}_fwd", f"{func.__name__}_bwd",
+                          guards=guards.collect(func, parsed(func), defaults=True))
         _VARIANTS[key] = v  # registered before generation: a recursive call finds these cells
         try:
             _generate(v)
         except BaseException:
-            del _VARIANTS[key]
+            _VARIANTS.pop(key, None)
             raise
         return v
 
@@ -115,9 +122,10 @@ def _generate(v: HelperVariant) -> None:
     # Values defined on some paths only (inside a branch or loop) start as None, so packing them never fails.
     definite = _stores([item for item in program.forward if not isinstance(item, adjoint.Block)]) | set(fn.params)
     maybe = [codegen.assign(r, ast.Constant(value=None)) for r in residuals if r not in definite]
+    returned = ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())
+    scope.link([returned])
     fwd = emit.emit_text(
-        adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature,
-        [ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())],
+        adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature, [returned],
         f"Forward sweep of {fn.name}: its value, and what its reverse sweep reads.", scope.bound,
     )
     unpack = ast.Assign(
@@ -170,15 +178,15 @@ def jvp_variant(func: Any, kinds: tuple[str, ...], varied: tuple[str, ...]) -> H
     key = (func, kinds, varied)
     with _LOCK:
         found = _JVP_VARIANTS.get(key)
-        if found is not None:
+        if found is not None and found.guards.hold():
             return found
         v = HelperVariant(func, kinds, varied, CellRef(types.CellType()), CellRef(types.CellType()),
-                          f"{func.__name__}_jvp", "")
+                          f"{func.__name__}_jvp", "", guards=guards.collect(func, parsed(func), defaults=True))
         _JVP_VARIANTS[key] = v
         try:
             _generate_jvp(v)
         except BaseException:
-            del _JVP_VARIANTS[key]
+            _JVP_VARIANTS.pop(key, None)
             raise
         return v
 

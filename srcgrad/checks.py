@@ -14,7 +14,7 @@ import linecache
 import numpy as np
 
 from srcgrad import runtime
-from srcgrad.errors import Location, NonScalarOutput, UnsupportedSyntax
+from srcgrad.errors import Location, NonNumericOutput, NonScalarOutput, UnsupportedSyntax
 
 
 def check_scalar_output(y, where):
@@ -25,6 +25,15 @@ def check_scalar_output(y, where):
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}",
             hint="use srcgrad.vjp(f)(*args, seed) for non-scalar outputs, or reduce the output (e.g. np.sum)",
         )
+    check_numeric_output(y, where)
+
+
+def check_numeric_output(y, where):
+    """``vjp``: an output of any shape, but of real numbers (a gradient of None or of a string is no gradient); the
+    location of the return line is added by the failure handler (srcgrad.api)."""
+    if not runtime.real_valued(y):
+        raise NonNumericOutput(runtime.non_numeric_message(y, where),
+                               hint="return the number (or array) to differentiate")
 
 
 def check_unshared(value, filename, line, col):
@@ -35,4 +44,8 @@ def check_unshared(value, filename, line, col):
 
 
 # Each check and the twin a standalone module carries instead.
-STANDALONE_TWINS = {check_scalar_output: runtime.check_scalar_output, check_unshared: runtime.check_unshared}
+STANDALONE_TWINS = {
+    check_scalar_output: runtime.check_scalar_output,
+    check_numeric_output: runtime.check_numeric_output,
+    check_unshared: runtime.check_unshared,
+}

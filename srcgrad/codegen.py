@@ -3,8 +3,12 @@
 In: IR values (:mod:`srcgrad.ir`), a rule's return expression (a stdlib ``ast`` tree parsed from the rule's source).
 Out: stdlib ``ast`` expressions and statements for the emitter (printed with astor).
 What holds:
-- names the generated code needs from srcgrad (``np``, ``math``, runtime helpers, non-inlined rules) are bound
-  through a :class:`Scope`, which never reuses a name the user's function means differently;
+- names the generated code needs from srcgrad (``np``, ``math``, runtime helpers, non-inlined rules, and the
+  builtins its own code calls: ``reversed``, ``range``, ``len``, ``slice``...) are bound through a :class:`Scope`
+  (closure cells), which never reuses a name the user's function means differently: generated code never reads
+  srcgrad's names from the user's globals or builtins. Where an expression is built without the scope at hand
+  (:func:`literal`, :func:`index_value`), it refers to srcgrad's object with :func:`own_name`, and
+  :meth:`Scope.link` binds it once the program is built;
 - :func:`simplify` folds only what keeps semantics exactly (constant arithmetic, ``e ** 1``, ``1 * e``...); it never
   drops a multiplication by zero (that would lose shapes and NaNs).
 """
@@ -55,9 +59,31 @@ class Scope:
         return name
 
 
+    def link(self, trees: list) -> None:
+        """Bind every :func:`own_name` in ``trees`` (ast nodes, or lists of them) through this scope."""
+        for tree in trees:
+            for node in ast.walk(tree) if isinstance(tree, ast.AST) else ():
+                obj = getattr(node, "srcgrad_object", None)
+                if obj is not None and isinstance(node, ast.Name):
+                    node.id = self.bind(node.id, obj)
+                    del node.srcgrad_object
+
+
+def own_name(preferred: str, obj: Any) -> ast.Name:
+    """A reference to srcgrad's ``obj`` (a builtin or module), named when :meth:`Scope.link` binds it."""
+    node = ast.Name(id=preferred, ctx=ast.Load())
+    node.srcgrad_object = obj
+    return node
+
+
+# Builtins simplify folds calls of, by the object a name is bound to.
+_FOLDED_BUILTINS = (isinstance, int, float)
+
+
 def modules_env(scope: Scope) -> dict:
-    """A simplify env of the names generated code uses for numpy and math."""
-    return {n: o for n, o in scope.bound.items() if o is np or o is math}
+    """A simplify env of the names generated code uses for numpy, math and the builtins simplify folds."""
+    return {n: o for n, o in scope.bound.items()
+            if o is np or o is math or any(o is b for b in _FOLDED_BUILTINS)}
 
 
 def scope_for(fn: ir.Function, user_resolve: Any) -> Scope:
@@ -82,8 +108,9 @@ def literal(value: Any) -> ast.expr:
     if isinstance(value, tuple):
         return ast.Tuple(elts=[literal(v) for v in value], ctx=ast.Load())
     if isinstance(value, float) and not math.isfinite(value):
-        return parse_expr("math.inf" if value > 0 else "-math.inf") if not math.isnan(value) else parse_expr(
-            "math.nan")
+        special = ast.Attribute(value=own_name("math", math), attr="nan" if math.isnan(value) else "inf",
+                                ctx=ast.Load())
+        return ast.UnaryOp(op=ast.USub(), operand=special) if value < 0 else special
     if isinstance(value, (int, float, bool, str, type(None))) or value is Ellipsis:
         return ast.Constant(value=value)
     raise ValueError(f"no literal for {value!r}")
@@ -110,7 +137,7 @@ def index_slice(index: ir.Index) -> ast.expr:
 
 
 def index_value(index: ir.Index) -> ast.expr:
-    """The index as a value: slices become ``slice(lower, upper, step)`` (a builtin, so no name is needed)."""
+    """The index as a value: slices become ``slice(lower, upper, step)`` (srcgrad's ``slice``: see own_name)."""
     parts = [_index_value_part(p) for p in index.parts]
     if index.is_tuple:
         return ast.Tuple(elts=parts, ctx=ast.Load())
@@ -120,7 +147,7 @@ def index_value(index: ir.Index) -> ast.expr:
 def _index_value_part(p: Any) -> ast.expr:
     if isinstance(p, ir.Slice):
         bounds = [ast.Constant(value=None) if b is None else operand(b) for b in (p.lower, p.upper, p.step)]
-        return ast.Call(func=ast.Name(id="slice", ctx=ast.Load()), args=bounds, keywords=[])
+        return ast.Call(func=own_name("slice", slice), args=bounds, keywords=[])
     if p is None or p is Ellipsis:
         return ast.Constant(value=p)
     return operand(p)
@@ -203,7 +230,10 @@ def clone(node: Any) -> Any:
     if isinstance(node, ast.AST):
         fields = {name: clone(value) for name, value in ast.iter_fields(node)}
         fields.update((attr, getattr(node, attr)) for attr in node._attributes if hasattr(node, attr))
-        return node.__class__(**fields)  # (every field given: Python 3.13 deprecates leaving one out)
+        copy = node.__class__(**fields)  # (every field given: Python 3.13 deprecates leaving one out)
+        if hasattr(node, "srcgrad_object"):
+            copy.srcgrad_object = node.srcgrad_object  # (see own_name)
+        return copy
     if isinstance(node, list):
         return [clone(item) for item in node]
     return node
@@ -219,16 +249,10 @@ def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: 
             obj = rule_globals.get(node.id, getattr(builtins, node.id, _MISSING))
             if obj is _MISSING:
                 raise NameError(f"rule refers to unknown name {node.id}")
-            if getattr(builtins, node.id, _MISSING) is obj:
-                return node
-            return name(scope.bind(node.id, obj))
+            return name(scope.bind(node.id, obj))  # builtins too: the user's module may define the same names
 
     tree = Substitute().visit(clone(template))
-    return simplify(tree, _folding_env(rule_globals))
-
-
-def _folding_env(rule_globals: dict) -> dict:
-    return {k: v for k, v in rule_globals.items() if v is math or v is np}
+    return simplify(tree, modules_env(scope))
 
 
 def _is_num(node: ast.expr) -> bool:
@@ -291,9 +315,10 @@ _FOLD_CMP = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt
              ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
 
-def _is_number_types(node: ast.expr) -> bool:
+def _is_number_types(node: ast.expr, env: dict) -> bool:
     """``(int, float)`` in a rule: the test ``isinstance(y, (int, float))`` is folded for a constant y."""
-    return isinstance(node, ast.Tuple) and [getattr(e, "id", None) for e in node.elts] == ["int", "float"]
+    return isinstance(node, ast.Tuple) and len(node.elts) == 2 and all(
+        isinstance(e, ast.Name) and env.get(e.id) is kind for e, kind in zip(node.elts, (int, float)))
 
 
 def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
@@ -362,8 +387,8 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
         def visit_Call(self, node: ast.Call) -> ast.expr:
             self.generic_visit(node)
             func = node.func
-            if isinstance(func, ast.Name) and func.id == "isinstance" and len(node.args) == 2 \
-                    and isinstance(node.args[0], ast.Constant) and _is_number_types(node.args[1]):
+            if isinstance(func, ast.Name) and env.get(func.id) is isinstance and len(node.args) == 2 \
+                    and isinstance(node.args[0], ast.Constant) and _is_number_types(node.args[1], env):
                 return ast.Constant(value=type(node.args[0].value) in (int, float))
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and env.get(func.value.id) is math and not node.keywords \

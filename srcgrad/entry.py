@@ -1,22 +1,31 @@
 """The entry: the function ``grad``/``value_and_grad`` return, with the user's own signature.
 
-In: a transform, the general dispatcher (binds arguments, picks or generates the variant for their kinds) and the
-failure handler. Out: a function object whose code is swapped once, after the first call has generated a variant:
-- *fused*: the generated code itself, behind a type check of the arguments (``type(x) is float``), inside a
-  ``try`` that lets srcgrad's own failures become an InternalError — so a call is one Python call, as for a
-  hand-written gradient;
+In: a transform, the general dispatcher (binds arguments, picks or generates the variant for their kinds and checks
+its guards) and the failure handler. Out: a function object whose code is swapped after the first call has generated
+a variant:
+- *fused*: the generated code itself, behind a check of the argument types (``type(x) is float``) and of the
+  variant's guards (srcgrad/guards.py: ``act is <np.tanh>``, ``type(cfg.W) is float``), inside a ``try`` that lets
+  srcgrad's own failures become an InternalError — so a call is one Python call, as for a hand-written gradient;
 - *trampoline* (when the generated code needs cells the entry cannot hold: the user's closure variables, generated
-  helper functions, or more names than the entry has cells): the same type check, then a call to the variant.
-Anything the check refuses (other argument types, a non-float array for a differentiated argument) goes through the
-dispatcher.
+  helper functions, or more names than the entry has cells): the same check, then a call to the variant.
+Anything the check refuses (other argument types, a non-float array for a differentiated argument, a name that now
+denotes another object) goes through the dispatcher, which generates the variant again when a guard failed; the
+entry is then swapped to a trampoline to the new variant. (A guarded global that was deleted raises NameError from
+the check, as the function itself would.)
 
 What holds:
-- the entry runs in the user's module globals (globals stay live, as in the user's function; a module that
-  rebinds ``type``, ``float``... keeps the dispatcher) and keeps a fixed number of closure cells, ``ENTRY_CELLS``:
-  a code object can only be swapped for one with as many free variables, so every version is padded to that count;
-- the dispatcher's cell ``__srcgrad_0slow__`` is the first free variable of every version (names sort, and no other
-  name sorts before it), and its contents never change: a call already running the previous code, in another
-  thread, still reads the dispatcher there.
+- the entry runs in the user's module globals (globals stay live, as in the user's function) but reads none of the
+  user's names except those its guards check: ``type``, the argument types, ``Exception``, the dispatcher, the
+  failure handler and the variant are srcgrad's constants ``k[i]`` (one cell holding a tuple, read once per call, so a
+  call that started with one version never mixes in another's);
+- a parameter with a default gets ``OMITTED`` as the entry's default: a call that leaves it out reads the function's
+  default as it is now (``f.__defaults__`` may have been reassigned since);
+- the entry keeps a fixed number of closure cells, ``ENTRY_CELLS``: a code object can only be swapped for one with
+  as many free variables, so every version is padded to that count;
+- the dispatcher's cell ``__srcgrad_0slow__`` is the first free variable of every version and the constants' cell
+  ``__srcgrad_1k__`` the second (names sort, and no other name sorts before them); the dispatcher's cell never
+  changes, and a later swap changes only the constants' cell, so a call already running the previous code, in
+  another thread, still reads what it was made with.
 """
 
 from __future__ import annotations
@@ -26,18 +35,29 @@ import inspect
 import threading
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from srcgrad.emit import INDENT, compile_in_scope
+from srcgrad.guards import Consts
 
 ENTRY_CELLS = 4  # each free variable costs every call about a nanosecond: enough for small functions, no more
 SLOW = "__srcgrad_0slow__"
-FAILED = "__srcgrad_failed__"
-IMPL = "__srcgrad_impl__"
-TYPES = "__srcgrad_types__"
-_GUARD_BUILTINS = ("type", "float", "int", "bool", "Exception")  # read by the entry from the module's globals
+K = "__srcgrad_1k__"  # the constants of the current version: a tuple (guards.Consts)
+_K = "__srcgrad_k"  # ... read once into this local
+_EXC = "__srcgrad_exc"
+
+
+class _Omitted:
+    """The entry's default for a parameter that has one: the call left it out."""
+
+    def __repr__(self) -> str:
+        return "<the function's default>"
+
+
+OMITTED = _Omitted()
 
 
 def simple_signature(sig: inspect.Signature) -> bool:
@@ -46,46 +66,52 @@ def simple_signature(sig: inspect.Signature) -> bool:
 
 
 def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) -> Callable:
-    """The entry function; ``dispatch.__srcgrad_on_variant__(generated, arg_types)`` swaps its code once."""
+    """The entry function; ``dispatch.__srcgrad_on_variant__(generated, arg_types)`` swaps its code: to the first
+    variant generated, then to a trampoline to each variant generated again for those argument types (a guard
+    failed)."""
     params = list(transform.signature.parameters.values())
     header, args = _header_and_call(params)
     cells = [types.CellType() for _ in range(ENTRY_CELLS)]
     code = _compile_version(name, header, [f"return {SLOW}({args})"], [], f"<srcgrad entry {name}>")
     for cell, free in zip(cells, code.co_freevars):
         cell.cell_contents = dispatch if free == SLOW else None
-    globals_ = transform.func.__globals__
-    entry = types.FunctionType(code, globals_, name, transform.func.__defaults__, tuple(cells))
-    entry.__kwdefaults__ = dict(transform.func.__kwdefaults__ or {}) or None
+    func = transform.func
+    defaults = tuple(OMITTED for _ in func.__defaults__ or ())
+    entry = types.FunctionType(code, func.__globals__, name, defaults or None, tuple(cells))
+    entry.__kwdefaults__ = {k: OMITTED for k in func.__kwdefaults__ or {}} or None
     lock = threading.Lock()
-    swapped = []
+    current: dict[str, Any] = {}  # "types": the argument types the entry checks for; "generated": their variant
+    label = f"{transform.pf.name}:{transform.mode}:entry"
 
-    def first_variant(generated: Any, arg_types: tuple) -> None:
+    def on_variant(generated: Any, arg_types: tuple) -> None:
         with lock:
-            if swapped:
-                return
-            swapped.append(True)
-            if any(builtin in globals_ for builtin in _GUARD_BUILTINS):
-                return  # the module rebinds a name the type check reads: every call goes through the dispatcher
-            guard = _guard(params, arg_types, transform.wrt)
-            # What each free variable a version may have holds: srcgrad's names, and the generated code's.
-            values = {**generated.bound, SLOW: dispatch, FAILED: failed, TYPES: arg_types, IMPL: generated.function}
-            label = f"{transform.pf.name}:{transform.mode}:entry"
-            version = _fused(name, label, header, args, guard, generated, transform.func)
+            first = not current
+            if not first and (current["types"] != arg_types or current["generated"] is generated):
+                return  # other argument types keep going through the dispatcher
+            current.update(types=arg_types, generated=generated)
+            consts = Consts(_K)
+            check = _check(params, arg_types, transform, generated, consts)
+            version = _fused(name, label, header, args, check, generated, func, consts, failed) if first else None
             if version is None:
-                body = ["try:", f"{INDENT}return {IMPL}({args})", *_handler()]
-                version = _compile_version(name, header, [f"if not ({guard}):", f"{INDENT}return {SLOW}({args})",
-                                                          *body], [], f"<srcgrad entry {name} (checked)>")
+                consts = Consts(_K)  # (what the fused version referred to is not needed)
+                check = _check(params, arg_types, transform, generated, consts)
+                impl = consts.ref(generated.function)
+                version = _compile_version(name, header, _checked(check, args, [f"return {impl}({args})"], consts,
+                                                                  failed), [], f"<srcgrad entry {name} (checked)>")
+            # The contents of the version's cells: the dispatcher's (unchanged), the constants, and on the first swap
+            # the generated code's names. A later swap writes only the constants (see the module docstring).
+            values = {**generated.bound, K: tuple(consts.objects)}
             for cell, free in zip(cells, version.co_freevars):
-                if free != SLOW:  # the dispatcher's cell keeps its contents (see the module docstring)
+                if free == K or (first and free != SLOW):
                     cell.cell_contents = values.get(free)
             entry.__code__ = version
 
-    dispatch.__srcgrad_on_variant__ = first_variant
+    dispatch.__srcgrad_on_variant__ = on_variant
     return entry
 
 
 def _header_and_call(params: list[inspect.Parameter]) -> tuple[str, str]:
-    """The parameter list (defaults are placeholders: the function's ``__defaults__`` hold the real ones) and the
+    """The parameter list (defaults are placeholders: the entry's ``__defaults__`` hold ``OMITTED``) and the
     argument list that passes every parameter on."""
     header, call = [], []
     star = False
@@ -98,47 +124,82 @@ def _header_and_call(params: list[inspect.Parameter]) -> tuple[str, str]:
     return ", ".join(header), ", ".join(call)
 
 
-def _guard(params: list[inspect.Parameter], arg_types: tuple, wrt: list[str]) -> str:
-    """True when the arguments have the types the variant was generated for (and differentiated arrays are real)."""
-    checks = []
+@dataclass
+class _Check:
+    """What a version checks before it runs the generated code: the omitted arguments are read from the function's
+    defaults (``prologue``), then the arguments have the types the variant was generated for (differentiated arrays
+    are real) and its guards hold."""
+
+    prologue: list[str]
+    types: list[str]
+    guards: list[str]
+    exception: str  # how the version spells Exception
+
+    def statements(self, args: str) -> list[str]:
+        """Return through the dispatcher when the check fails. (Reading a guarded name raises where the function
+        itself would: a global that was deleted is a NameError, as in the function.)"""
+        test = " and ".join(self.types + self.guards) or "True"
+        fallback = f"{INDENT}return {SLOW}({args})"
+        prologue = ["try:", *(INDENT + ln for ln in self.prologue), f"except {self.exception}:", fallback] \
+            if self.prologue else []  # (defaults that are gone: the dispatcher says which argument is missing)
+        return [*prologue, f"if not ({test}):", fallback]
+
+
+def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, generated: Any,
+           consts: Consts) -> _Check:
+    func = transform.func
+    n_positional = sum(1 for p in params if p.kind is not p.KEYWORD_ONLY)
+    prologue, checks = [], []
     for i, (p, t) in enumerate(zip(params, arg_types)):
-        if t in (float, int, bool):
-            checks.append(f"type({p.name}) is {t.__name__}")
-        else:
-            checks.append(f"type({p.name}) is {TYPES}[{i}]")
-            if t is np.ndarray and p.name in wrt:
-                checks.append(f"{p.name}.dtype.kind in 'fiub'")
-    return " and ".join(checks) or "True"
+        if p.default is not p.empty:
+            where = f"__kwdefaults__[{p.name!r}]" if p.kind is p.KEYWORD_ONLY else f"__defaults__[{i - n_positional}]"
+            prologue += [f"if {p.name} is {consts.ref(OMITTED)}:", f"{INDENT}{p.name} = {consts.ref(func)}.{where}"]
+        checks.append(f"{consts.type_of(p.name)} is {consts.ref(t)}")
+        if t is np.ndarray and p.name in transform.wrt:
+            checks.append(f"{p.name}.dtype.kind in 'fiub'")
+    guards = [generated.guards.expression(consts)] if generated.guards is not None and generated.guards.items else []
+    return _Check(prologue, checks, guards, consts.ref(Exception))
 
 
-def _handler() -> list[str]:
-    return [f"except Exception as {FAILED}_exc:", f"{INDENT}{FAILED}({FAILED}_exc)", f"{INDENT}raise"]
+def _checked(check: _Check, args: str, body: list[str], consts: Consts, failed: Callable) -> list[str]:
+    """A version's statements: the constants read once, the check, ``body`` inside the handler that turns srcgrad's
+    own failures into InternalErrors."""
+    return [f"{_K} = {K}", *check.statements(args), "try:", *(INDENT + ln for ln in body),
+            f"except {consts.ref(Exception)} as {_EXC}:", f"{INDENT}{consts.ref(failed)}({_EXC})", f"{INDENT}raise"]
 
 
-def _fused(name: str, label: str, header: str, args: str, guard: str, generated: Any,
-           user_func: Any) -> types.CodeType | None:
-    """The generated code behind the type check, compiled as the entry's next version; None when it cannot be."""
+def _fused(name: str, label: str, header: str, args: str, check: _Check, generated: Any, user_func: Any,
+           consts: Consts, failed: Callable) -> types.CodeType | None:
+    """The generated code behind the check, compiled as the entry's next version; None when it cannot be.
+
+    The generated code's names become the entry's cells, also those it shares with the user's function (``np`` when
+    the user's ``np`` is numpy: a cell is read faster than a global in a loop); the guards read the user's own name
+    from the module's dict then."""
     if user_func.__code__.co_freevars:
         return None  # the user's closure cells cannot move into the entry (and a rebinding must be seen)
     for value in generated.bound.values():
         if isinstance(getattr(value, "cell", None), types.CellType):
             return None  # a generated helper shares a cell with its callers: only the variant itself can hold it
-    if len(generated.bound) + 2 > ENTRY_CELLS:
+    used = generated.function.__code__.co_freevars  # (a rule's name folded away is bound but not used)
+    names = [n for n in generated.bound if n in used]
+    if len(names) + 2 > ENTRY_CELLS:
         return None  # more names than cells (the check below would say so after compiling)
     lines = generated.source.split("\n")
     if not lines[1].strip().startswith(('"""', "'", '"')):
         return None
+    if check.guards:  # (a guard on a name the version binds reads the module's dict)
+        check = _Check(check.prologue, check.types, [generated.guards.expression(consts, frozenset(names))],
+                       check.exception)
     # The generated text is ``def NAME(...):``, its docstring (one line: emit.emit_text writes it with
     # sourcetext.docstring, user text escaped), then the body one level in: it goes in the ``try``.
-    body = [ln for ln in lines[2:] if ln.strip()]
-    statements = [f"if not ({guard}):", f"{INDENT}return {SLOW}({args})", "try:", *body, *_handler()]
+    body = [ln[len(INDENT):] if ln.startswith(INDENT) else ln for ln in lines[2:] if ln.strip()]
+    statements = _checked(check, args, body, consts, failed)
     digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:10]
     filename = f"<srcgrad {label} {digest}>"  # errors.call_failure reads generated code by this prefix
     try:
-        return _compile_version(name, header, statements, list(generated.bound), filename)
+        return _compile_version(name, header, statements, names, filename)
     except _TooManyNames:
         return None
-
 
 class _TooManyNames(Exception):
     pass
@@ -146,9 +207,9 @@ class _TooManyNames(Exception):
 
 def _compile_version(name: str, header: str, statements: list[str], names: list[str],
                      filename: str) -> types.CodeType:
-    """Compile ``def NAME(header): statements`` as a closure over ``names``, the dispatcher, the failure handler,
-    the argument types and padding, so that it has exactly ``ENTRY_CELLS`` free variables."""
-    base = [SLOW, FAILED, IMPL, TYPES, *names]
+    """Compile ``def NAME(header): statements`` as a closure over ``names``, the dispatcher, the constants and
+    padding, so that it has exactly ``ENTRY_CELLS`` free variables."""
+    base = [SLOW, K, *names]
     text = "\n".join(statements)
     # The free variables it will have: those of base the statements mention (a guess; checked below).
     guess = sum(1 for n in base if n in text)
@@ -163,7 +224,7 @@ def _compile_version(name: str, header: str, statements: list[str], names: list[
             break
     else:
         raise _TooManyNames(name)
-    if code.co_freevars[0] != SLOW:
+    if code.co_freevars[0] != SLOW or (K in code.co_freevars and code.co_freevars[1] != K):
         raise _TooManyNames(name)  # a name sorts before the dispatcher's: the cell order cannot be kept
     return code
 

@@ -91,6 +91,10 @@ class NonScalarOutput(SrcgradError):
     """``grad`` was asked for the gradient of a function whose output is not a scalar."""
 
 
+class NonNumericOutput(SrcgradError, TypeError):
+    """The differentiated function returned something that is not a real number or array (None, a string...)."""
+
+
 class InvalidArgument(SrcgradError, TypeError):
     """Bad ``wrt`` or a call-time argument that cannot be differentiated (also a ``TypeError``)."""
 

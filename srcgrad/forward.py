@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments
+from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments, link
 from srcgrad.errors import NoRuleError
 from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
 from srcgrad.rules import forward as forward_rules
@@ -303,5 +303,8 @@ def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: 
         out_tangent = builder.tangent_of(ret, prologue)
     if facts.kinds.get(getattr(ret, "name", ""), None) == SEQUENCE:
         out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
-    return Program(forward=prologue + body, value=codegen.operand(ret)), out_tangent
+    program = Program(forward=prologue + body, value=codegen.operand(ret))
+    link(program, scope)
+    scope.link([out_tangent])
+    return program, out_tangent
 

@@ -89,21 +89,23 @@ class _SecondOrder:
         self.direction = ForwardTransform(func, wrt, "direction")
         self.param = _single_wrt(self.direction, "hvp/hessian")
         self.position = self.direction.params.index(self.param)
-        self.grads: dict[tuple, tuple[Callable, str]] = {}  # kinds -> (reverse mode of f_dir, its direction name)
+        # kinds -> (reverse mode of f_dir, its direction name, the f_dir variant it differentiates)
+        self.grads: dict[tuple, tuple[Callable, str, Any]] = {}
         self.kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         self.lock = threading.Lock()
 
     def hvp(self, values: list, v: Any) -> Any:
         key = self.direction.kinds(values)
+        generated = self.direction.specialise(values)  # (generated again when its guards fail)
         found = self.grads.get(key)
-        if found is None:
-            generated = self.direction.specialise(values)
+        if found is None or found[2] is not generated:
             with self.lock:
-                if key not in self.grads:
+                found = self.grads.get(key)
+                if found is None or found[2] is not generated:
                     direction_name = _tangent_names(generated.function, 1)[0]
-                    self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name)
+                    self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name, generated)
             found = self.grads[key]
-        grad_of_direction, direction_name = found
+        grad_of_direction, direction_name, _ = found
         n_pos = len(values) - len(self.kwonly)
         kwargs = dict(zip(self.kwonly, values[n_pos:]))
         kwargs[direction_name] = v
@@ -215,20 +217,23 @@ def grad_of_grad(entry: Callable, wrt: Any, mode: str) -> Callable:
             hint="use srcgrad.hessian, srcgrad.hvp or srcgrad.jacobian for the general case")
     unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
     outer = api.Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
-    grads: dict[tuple, Callable] = {}
+    grads: dict[tuple, tuple[Callable, Any]] = {}  # kinds -> (reverse mode of f_dd, the f_dd variant)
     lock = threading.Lock()
 
     def second(*args: Any, **kwargs: Any) -> Any:
         values = unit.bind(args, kwargs)
         key = unit.kinds(values)
-        if key not in grads:
+        generated = unit.specialise(values)  # (generated again when its guards fail)
+        found = grads.get(key)
+        if found is None or found[1] is not generated:
             with lock:
-                if key not in grads:
-                    function = unit.specialise(values).function
+                found = grads.get(key)
+                if found is None or found[1] is not generated:
                     wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
-                    grads[key] = api._decorator_or_call(function, wrt_spec, mode, mode)
+                    grads[key] = (api._decorator_or_call(generated.function, wrt_spec, mode, mode), generated)
+                found = grads[key]
         try:
-            return _call_generated(unit, grads[key], values, {})
+            return _call_generated(unit, found[0], values, {})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
             located = at_user_line(exc, unit.pf)
             if located is exc:

@@ -124,6 +124,7 @@ class Op:
     alias: bool = False  # a user's `y = x`: both names refer to one object
     guard_shared: bool = False  # an in-place update of a value another name may share: checked when it runs
     keep: bool = False  # computed even when unused: it reads a name that may be unbound (it raises as Python would)
+    own: bool = False  # a call srcgrad introduced (``len`` of a list it loops over): its callee is srcgrad's name
 
     def operands(self) -> list[Operand]:
         """The atomic operands (indices flattened) this op reads."""
@@ -211,6 +212,8 @@ class Function:
     signature: str = ""  # the parameter list as the user wrote it (defaults included)
     used_names: frozenset = frozenset()  # every identifier the user's source mentions (never reused)
     local_names: frozenset = frozenset()  # the user's local variables and parameters (names bound in the function)
+    # a path may return what is not a number: a constant such as None or a string, or nothing (an implicit None)
+    may_return_non_number: bool = False
 
     def __str__(self) -> str:
         return format_function(self)

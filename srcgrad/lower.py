@@ -80,6 +80,7 @@ class Lowerer:
         self.local_functions: dict[str, Any] = {}  # nested defs and lambdas bound to names: inlined at calls
         self.maybe_unbound: set[str] = set()  # versions assigned on some paths only
         self.inlining: list[str] = []
+        self.returns_non_number = False  # a return of a constant that is not a number (None, a string)
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -136,10 +137,12 @@ class Lowerer:
         line = self.pf.file_line(self.node)
         body[:0] = [_copy(v, ir.Const(None), line) for v in sorted(self.maybe_unbound)]
         source_lines = {k: v.rstrip("\n") for k, v in self.pf.file_lines.items()}
+        implicit_none = any(v == self.ret_name or v.startswith(self.ret_name + "_") for v in self.maybe_unbound)
         return ir.Function(
             name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
             first_line=self.pf.line_offset + self.node.lineno, source_lines=source_lines,
             signature=self.signature_text(), used_names=frozenset(self.used), local_names=frozenset(self.locals),
+            may_return_non_number=self.returns_non_number or implicit_none,
         )
 
     def signature_text(self) -> str:
@@ -194,6 +197,7 @@ class Lowerer:
         if stmt.value is None:
             raise self.reject(stmt, "the differentiated function returns nothing", hint="return a number or array")
         value = self.value(stmt.value)
+        self.note_returned(value)
         self.assign_name(self.ret_name, value, stmt)
         if self.loops:
             self.set_flag(self.returned_name, stmt)
@@ -377,7 +381,10 @@ class Lowerer:
         return self.emit(op)
 
     def call_builtin(self, func: Any, args: tuple, node: Any) -> ir.Var:
-        return self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
+        """A call srcgrad adds (``range(len(xs))`` for ``for v in xs``): generated code binds ``func`` itself."""
+        result = self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
+        self.block[-1].own = True
+        return result
 
     def lower_loop(self, node: Any, plan: tuple | None) -> None:
         """A loop: loop-carried names get a header version, copied back at the end of every iteration."""
@@ -497,7 +504,14 @@ class Lowerer:
         if stmt.value is None:
             raise self.reject(stmt, "the differentiated function returns nothing", hint="return a number or array")
         value = self.value(stmt.value)
+        self.note_returned(value)
         self.block.append(ir.Return(value, self.pf.file_line(stmt), stmt.col_offset))
+
+    def note_returned(self, value: ir.Operand) -> None:
+        """A returned constant that is not a number (``return None``): the generated code checks what the function
+        returns, whatever kind the other paths give it."""
+        if isinstance(value, ir.Const) and (value.live or not isinstance(value.value, (int, float))):
+            self.returns_non_number = True
 
     def stmt_Assign(self, stmt: Any) -> None:
         if isinstance(stmt.value, gast.Lambda):

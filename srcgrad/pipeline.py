@@ -24,6 +24,7 @@ class Generated:
     function: Any  # the compiled function
     kinds: tuple[str, ...]  # argument kinds it is specialised to ("S" Python number, "A" maybe-array)
     bound: dict[str, Any]  # names the text uses that srcgrad provides (np, math, runtime helpers, rules)
+    guards: Any = None  # what it assumed about the user's names (guards.Guards; set by the transform that asked)
 
 
 def parse_and_fence(func: Any) -> frontend.ParsedFunction:

@@ -95,12 +95,35 @@ def owned_grad(g, x, *others):
 
 
 def check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error otherwise."""
+    """``grad`` needs a scalar output of real numbers: raise a clear error otherwise (returns nothing)."""
     if np.ndim(y) != 0:
         raise ValueError(
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
             "reduce the output (e.g. np.sum), or emit a vjp instead"
         )
+    if not real_valued(y):
+        _non_numeric(y, where)
+
+
+def check_numeric_output(y, where):
+    """``vjp``: an output of any shape, but of real numbers (a gradient of None or of a string is no gradient)."""
+    if not real_valued(y):
+        _non_numeric(y, where)
+
+
+def real_valued(y):
+    if isinstance(y, (int, float)):
+        return True
+    return isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf"
+
+
+def non_numeric_message(y, where):
+    what = f"dtype {y.dtype}" if isinstance(y, (np.ndarray, np.generic)) else f"{type(y).__name__} {y!r:.40}"
+    return f"{where} returned {what}, not a real number or array: it has no gradient"
+
+
+def _non_numeric(y, where):
+    raise TypeError(non_numeric_message(y, where) + "; return the number (or array) to differentiate")
 
 
 def cast_grad(g, dtype):

@@ -337,6 +337,12 @@ class _ModuleWriter:
 
     def define(self, ref: str, obj: Any, origin: str, home: str) -> str | None:
         """Make ``obj`` available at module level (preferably as ``ref``); its module-level name (None: a builtin)."""
+        if origin == "srcgrad" and _is_builtin(obj):  # a builtin srcgrad's code calls: the builtin, whatever else
+            name, new = self.reserve(ref, obj)          # the module defines under that name
+            if new and name != obj.__name__:
+                self.imports["builtins"] = "import builtins"
+                self.definitions.append(_Definition(name, f"{name} = builtins.{obj.__name__}\n", "constant"))
+            return name
         if origin == "builtin":
             if ref in self.names and self.names[ref] is not obj:
                 raise EmitError(f"cannot emit: `{ref}` is both the builtin and a copied name")
@@ -596,6 +602,11 @@ def _import_line(module: str, name: str) -> str:
     if module == name:
         return f"import {module}"
     return f"import {module} as {name}"
+
+
+def _is_builtin(obj: Any) -> bool:
+    name = getattr(obj, "__name__", None)
+    return isinstance(name, str) and getattr(builtins, name, None) is obj
 
 
 def _is_srcgrad_module(name: str) -> bool:

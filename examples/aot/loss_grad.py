@@ -62,12 +62,14 @@ def log_sigmoid_fwd(z):
 
 
 def check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error otherwise."""
+    """``grad`` needs a scalar output of real numbers: raise a clear error otherwise (returns nothing)."""
     if np.ndim(y) != 0:
         raise ValueError(
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
             "reduce the output (e.g. np.sum), or emit a vjp instead"
         )
+    if not real_valued(y):
+        _non_numeric(y, where)
 
 
 def unbroadcast(g, x):
@@ -137,6 +139,16 @@ def owned_grad(g, x, *others):
     return match_grad(g, x)
 
 
+def real_valued(y):
+    if isinstance(y, (int, float)):
+        return True
+    return isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf"
+
+
+def _non_numeric(y, where):
+    raise TypeError(non_numeric_message(y, where) + "; return the number (or array) to differentiate")
+
+
 def float_dtype(x):
     """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
     if isinstance(x, (float, int)):
@@ -170,3 +182,8 @@ def match_grad(g, x):
         return dtype.type(g)
     out = np.array(g, dtype=dtype, copy=True)
     return out.reshape(x_arr.shape)
+
+
+def non_numeric_message(y, where):
+    what = f"dtype {y.dtype}" if isinstance(y, (np.ndarray, np.generic)) else f"{type(y).__name__} {y!r:.40}"
+    return f"{where} returned {what}, not a real number or array: it has no gradient"
