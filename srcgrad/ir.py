@@ -26,7 +26,7 @@ from srcgrad.rules.registry import Rule
 
 @dataclass(frozen=True)
 class Var:
-    """A local name: a parameter, a user variable version, or a temporary ``tN``."""
+    """A local name: a parameter, a user variable version, or a temporary (listed in ``Function.temporaries``)."""
 
     name: str
 
@@ -211,6 +211,7 @@ class Function:
     signature: str = ""  # the parameter list as the user wrote it (defaults included)
     used_names: frozenset = frozenset()  # every identifier the user's source mentions (never reused)
     local_names: frozenset = frozenset()  # the user's local variables and parameters (names bound in the function)
+    temporaries: frozenset = frozenset()  # the names the lowering made for intermediate values (never a user's name)
 
     def __str__(self) -> str:
         return format_function(self)
