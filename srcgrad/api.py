@@ -12,13 +12,12 @@ What holds:
 from __future__ import annotations
 
 import inspect
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from srcgrad import pipeline
+from srcgrad import locks, pipeline
 from srcgrad.entry import make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
@@ -49,7 +48,7 @@ class Transform:
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
         self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
         self.last: pipeline.Generated | None = None
-        self.lock = threading.Lock()
+        self.lock = locks.lock()
 
     def _resolve_wrt(self, wrt: Wrt) -> list[str]:
         items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]

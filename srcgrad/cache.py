@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import freshness, frontend, ir, lower, version
+from srcgrad import freshness, frontend, ir, locks, lower, version
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
@@ -90,7 +90,7 @@ _MAX_BYTES = 4 << 20  # an entry is a few kilobytes: anything larger is not one 
 _MISSING = object()  # an unbound name (frontend's own sentinel is matched through ``_resolve_name``)
 _UNREAD = object()  # an attribute srcgrad does not read (of an array)
 
-_lock = threading.Lock()
+_lock = locks.lock()
 _override: dict[str, Any] = {}  # "enabled": bool, "directory": Path — set by disable()/enable(), cleared by reset()
 _environment_key: str | None = None
 _serial = itertools.count()

@@ -10,12 +10,11 @@ recursion works because callers bind the variant's cells before the variant is c
 from __future__ import annotations
 
 import ast
-import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, ir, lower, passes
+from srcgrad import adjoint, codegen, emit, frontend, ir, locks, lower, passes
 
 
 @dataclass
@@ -38,11 +37,27 @@ class HelperVariant:
     bound: dict = field(default_factory=dict)
 
 
-_LOCK = threading.RLock()
+_LOCK = locks.rlock(on_reset=lambda: _forget_unfinished())
 _PARSED: dict[Any, frontend.ParsedFunction] = {}
 _KINDS: dict[tuple, str] = {}
 _VARIANTS: dict[tuple, HelperVariant] = {}
 _IN_PROGRESS: set[tuple] = set()
+
+
+def _forget_unfinished() -> None:
+    """In a child forked while another thread generated a helper: what that thread was making never finishes."""
+    _IN_PROGRESS.clear()
+    for key, v in list(_VARIANTS.items()):
+        if not (_filled(v.fwd.cell) and _filled(v.bwd.cell)):  # (the last thing generation does)
+            del _VARIANTS[key]
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
 
 
 def is_user_function(obj: Any) -> bool:

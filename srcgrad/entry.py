@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import threading
 import types
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from srcgrad import locks
 from srcgrad.emit import INDENT, compile_in_scope
 
 ENTRY_CELLS = 4  # each free variable costs every call about a nanosecond: enough for small functions, no more
@@ -56,7 +56,7 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
     globals_ = transform.func.__globals__
     entry = types.FunctionType(code, globals_, name, transform.func.__defaults__, tuple(cells))
     entry.__kwdefaults__ = dict(transform.func.__kwdefaults__ or {}) or None
-    lock = threading.Lock()
+    lock = locks.lock()
     swapped = []
 
     def first_variant(generated: Any, arg_types: tuple) -> None:
