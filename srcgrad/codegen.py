@@ -194,6 +194,49 @@ def assign(target: str, value: ast.expr) -> ast.Assign:
     return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
 
 
+# --- rewriting trees ---------------------------------------------------------------------------------------------
+
+
+class Transformer(ast.NodeTransformer):
+    """``ast.NodeTransformer`` for the expression trees of generated code, several times cheaper per node: its
+    visitor is found once per node class, and children are read from the node's fields without generators. (Every
+    pass rewrites every statement a few times: this loop is where generation spends its time.) Same semantics:
+    ``visit_<Class>`` methods return the replacement; a list field keeps the nodes visitors return."""
+
+    _visitors: dict = {}  # (transformer class, node class) -> its visit method, or None for generic_visit
+
+    def visit(self, node: ast.AST) -> Any:
+        key = (self.__class__, node.__class__)
+        visitor = Transformer._visitors.get(key, _MISSING)
+        if visitor is _MISSING:
+            visitor = getattr(self.__class__, "visit_" + node.__class__.__name__, None)
+            Transformer._visitors[key] = visitor
+        if visitor is None:
+            return self.generic_visit(node)
+        return visitor(self, node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field in node._fields:
+            old = getattr(node, field, None)
+            if isinstance(old, ast.AST):
+                new = self.visit(old)
+                if new is not old:
+                    setattr(node, field, new)
+            elif isinstance(old, list) and old:
+                new_values = []
+                for value in old:
+                    if isinstance(value, ast.AST):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, ast.AST):
+                            new_values.extend(value)
+                            continue
+                    new_values.append(value)
+                old[:] = new_values
+        return node
+
+
 # --- inlining rule expressions -----------------------------------------------------------------------------------
 
 
@@ -216,7 +259,7 @@ def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: 
     return simplify(tree, _folding_env(rule_globals))
 
 
-class _Substitute(ast.NodeTransformer):
+class _Substitute(Transformer):
     """A rule's parameters become the operands of the call; its other free names are bound through the scope."""
 
     def __init__(self, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope):
@@ -307,7 +350,7 @@ def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
     return _Fold(env or {}).visit(node)
 
 
-class _Fold(ast.NodeTransformer):
+class _Fold(Transformer):
     """The folds of :func:`simplify`; ``env`` tells which names are numpy and math."""
 
     def __init__(self, env: dict):

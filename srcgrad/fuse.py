@@ -332,7 +332,7 @@ def _assigned(item: ast.Assign) -> set[str]:
     return {n.id for t in item.targets for n in _nodes(t) if isinstance(n, ast.Name)}
 
 
-class _MapNames(ast.NodeTransformer):
+class _MapNames(codegen.Transformer):
     def __init__(self, replace: Callable[[ast.Name], ast.expr]):
         self.replace = replace
 
@@ -340,7 +340,7 @@ class _MapNames(ast.NodeTransformer):
         return self.replace(node)
 
 
-class _Replace(ast.NodeTransformer):
+class _Replace(codegen.Transformer):
     def __init__(self, name: str, value: ast.expr):
         self.name, self.value = name, value
 
@@ -348,7 +348,7 @@ class _Replace(ast.NodeTransformer):
         return self.value if node.id == self.name else node
 
 
-class _Simplify(ast.NodeTransformer):
+class _Simplify(codegen.Transformer):
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
         self.generic_visit(node)
         if isinstance(node.op, ast.Add) and isinstance(node.right, ast.UnaryOp) and isinstance(node.right.op, ast.USub):
