@@ -8,15 +8,16 @@ cache is off, so every run generates):
 - scalar chain: ``s = s + math.sin(s * c) * 0.001`` (Python floats and ``math``);
 - array chain: ``s = np.tanh(s) * 1.0001`` then ``np.sum(s)`` (a 5-element array).
 
-The gradient is checked against central differences at every size. The table gives seconds per size and the slope
-of log(seconds) against log(N) fitted over all sizes (1.0 is linear growth, 2.0 quadratic).
+The gradient is checked against central differences at every size. The table gives seconds per size (wall clock and
+the process's CPU time) and the slope of log(seconds) against log(N) fitted over all sizes (1.0 is linear growth,
+2.0 quadratic).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
+import os
 import sys
 import tempfile
 import time
@@ -63,14 +64,15 @@ def central_difference(f, args: tuple, eps: float = 1e-6):
     return out
 
 
-def measure(kind: str, n: int, where: Path) -> float:
+def measure(kind: str, n: int, where: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of the first gradient call (the gradient is checked after)."""
     f = chain_module(kind, n, where).f
     args = arguments(kind)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     gradient = srcgrad.grad(f)(*args)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     np.testing.assert_allclose(gradient, central_difference(f, args), rtol=1e-5, atol=1e-8)
-    return seconds
+    return seconds, cpu
 
 
 def slope(sizes: list[int], seconds: list[float]) -> float:
@@ -79,12 +81,14 @@ def slope(sizes: list[int], seconds: list[float]) -> float:
     return float(np.polyfit(xs, ys, 1)[0])
 
 
-def table(results: dict[str, list[float]], sizes: list[int]) -> str:
-    lines = ["| chain | " + " | ".join(f"N = {n:,}" for n in sizes) + " | log-log slope |",
-             "|---|" + "---:|" * (len(sizes) + 1)]
-    for kind, seconds in results.items():
-        cells = " | ".join(f"{s:.3f} s" for s in seconds)
-        lines.append(f"| {kind} | {cells} | {slope(sizes, seconds):.2f} |")
+def table(results: dict[str, list[tuple[float, float]]], sizes: list[int]) -> str:
+    lines = ["| chain | clock | " + " | ".join(f"N = {n:,}" for n in sizes) + " | log-log slope |",
+             "|---|---|" + "---:|" * (len(sizes) + 1)]
+    for kind, measured in results.items():
+        for clock, column in (("wall", 0), ("CPU", 1)):
+            seconds = [m[column] for m in measured]
+            cells = " | ".join(f"{s:.3f} s" for s in seconds)
+            lines.append(f"| {kind} | {clock} | {cells} | {slope(sizes, seconds):.2f} |")
     return "\n".join(lines)
 
 
@@ -95,18 +99,20 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(n) for n in options.sizes.split(",")]
     srcgrad.cache.disable()
     limit = sys.getrecursionlimit()
-    results: dict[str, list[float]] = {}
+    results: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="srcgrad-generation-") as tmp:
         for kind in CHAINS:
             results[kind] = []
             for n in sizes:
                 results[kind].append(measure(kind, n, Path(tmp)))
-                print(f"{kind}, N = {n}: {results[kind][-1]:.3f} s", file=sys.stderr)
+                wall, cpu = results[kind][-1]
+                print(f"{kind}, N = {n}: {wall:.3f} s ({cpu:.3f} s CPU)", file=sys.stderr)
     assert sys.getrecursionlimit() == limit
     print(table(results, sizes))
-    print(f"\nPython {sys.version.split()[0]}, numpy {np.__version__}; seconds of the first call of srcgrad.grad "
-          f"(generation and one call), on-disk cache off; slope fitted over N = {', '.join(map(str, sizes))}."
-          f" (math.log10 of the size ratio: {math.log10(sizes[-1] / sizes[0]):.0f} decades)")
+    print(f"\nPython {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} at the end; seconds of the first call of srcgrad.grad (generation and one "
+          f"call), on-disk cache off; wall clock and this process's CPU time (on a shared machine the CPU time "
+          f"is srcgrad's own work); slope fitted over N = {', '.join(map(str, sizes))}.")
 
 
 if __name__ == "__main__":

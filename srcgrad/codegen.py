@@ -243,10 +243,15 @@ class Transformer(ast.NodeTransformer):
 def clone(node: Any) -> Any:
     """A deep copy of an AST (what ``copy.deepcopy`` gives, several times faster: nodes hold only nodes, lists of
     them and plain values). Fields and positions are copied from the node's ``__dict__`` without the constructor
-    (which is slow, and which Python 3.13 warns about when a field is left out)."""
+    (which is slow, and which Python 3.13 warns about when a field is left out); the ``Load``/``Store`` context
+    objects, which hold nothing, are shared as the parser shares them."""
     if isinstance(node, ast.AST):
+        if isinstance(node, ast.expr_context):
+            return node
         new = node.__class__.__new__(node.__class__)
-        new.__dict__.update({key: clone(value) for key, value in node.__dict__.items()})
+        fields = new.__dict__
+        for key, value in node.__dict__.items():
+            fields[key] = clone(value) if isinstance(value, (ast.AST, list)) else value
         return new
     if isinstance(node, list):
         return [clone(item) for item in node]

@@ -255,20 +255,18 @@ def _any_between(positions, start: int, stop: int) -> bool:
 
 
 def _nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree``, parents before children (what ``ast.walk`` gives, without its generators: this pass
-    looks at every statement a few times, so the walk is its hot loop)."""
+    """Every node of ``tree`` but the markers (``Load``, ``Add``...), parents before children (``ast.walk`` without its
+    generators: this pass looks at every statement a few times, so the walk is its hot loop)."""
     out = [tree]
     k = 0
     while k < len(out):
         node = out[k]
         k += 1
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if isinstance(value, ast.AST):
-                out.append(value)
-            elif isinstance(value, list):
-                out.extend([v for v in value if isinstance(v, ast.AST)])
+        out.extend(_children(node))
     return out
+
+
+_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # leaves holding nothing
 
 
 def _children(node: ast.AST) -> list[ast.AST]:
@@ -276,7 +274,8 @@ def _children(node: ast.AST) -> list[ast.AST]:
     for field in node._fields:
         value = getattr(node, field, None)
         if isinstance(value, ast.AST):
-            out.append(value)
+            if not isinstance(value, _MARKERS):
+                out.append(value)
         elif isinstance(value, list):
             out.extend([v for v in value if isinstance(v, ast.AST)])
     return out
@@ -329,7 +328,10 @@ def _names(expr: ast.expr) -> set[str]:
 
 def _assigned(item: ast.Assign) -> set[str]:
     """The names an assignment binds."""
-    return {n.id for t in item.targets for n in _nodes(t) if isinstance(n, ast.Name)}
+    targets = item.targets
+    if len(targets) == 1 and isinstance(targets[0], ast.Name):
+        return {targets[0].id}
+    return {n.id for t in targets for n in _nodes(t) if isinstance(n, ast.Name)}
 
 
 class _MapNames(codegen.Transformer):
