@@ -62,6 +62,10 @@ class Program:
     results: list[ast.expr] = field(default_factory=list)
     value: ast.expr | None = None  # the function's value (saved before the reverse sweep restores loop values)
     float_valued: dict = field(default_factory=dict)  # a simplify env: float-valued names, and np (codegen)
+    # srcgrad's own names, recorded where they are made (never recognised by their spelling): the lowering's
+    # temporaries in the forward sweep and the adjoints in the reverse sweep, which the fuse pass may fold away
+    temporaries: frozenset = frozenset()
+    adjoints: frozenset = frozenset()
 
 
 def _segments(body: list) -> list:
@@ -955,7 +959,8 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     forward = builder.forward_block(fn.body, 0)
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
-    program = Program(forward=forward, reverse=prologue + reverse, results=results, value=value)
+    program = Program(forward=forward, reverse=prologue + reverse, results=results, value=value,
+                      temporaries=fn.temporaries, adjoints=frozenset(builder.adj_names.values()))
     link(program, scope)
     program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
     return program

@@ -18,14 +18,13 @@ What holds:
 from __future__ import annotations
 
 import inspect
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import gast
 import numpy as np
 
-from srcgrad import guards, pipeline
+from srcgrad import guards, locks, pipeline
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
@@ -57,7 +56,7 @@ class Transform:
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
         self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
         self.last: pipeline.Generated | None = None
-        self.lock = threading.Lock()
+        self.lock = locks.lock()
 
     def _resolve_wrt(self, wrt: Wrt) -> list[str]:
         items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]

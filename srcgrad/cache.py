@@ -33,10 +33,16 @@ What holds:
   (rule primitives, bound objects), forward mode (``jvp``, ``hvp``), and any run with ``SRCGRAD_DUMP`` set (the
   dumps are printed by the pipeline);
 - an entry is ``srcgrad-cache <format> <sha256 of the body>`` on its first line, then a JSON body. Anything that
-  does not verify — truncated, edited, not JSON, another key, a name or rule that changed, an object that cannot be
-  rebound — is a miss: the pipeline runs, the entry is rewritten, nothing read from it is compiled. The hash detects
-  corruption and accidental edits, not a forger who can write to the cache directory: entries are code, so the
-  directory must be as private as your source (srcgrad creates it with mode 0700);
+  does not verify — truncated, edited, not JSON, larger than 4 MB, another key, a name or rule that changed, an
+  object that cannot be rebound — is a miss: the pipeline runs, the entry is rewritten, nothing read from it is
+  compiled. The hash detects corruption and accidental edits, not a forger: anyone who can write the entry can
+  recompute it;
+- trust (what keeps out a forger, as ssh's StrictModes does): entries are code, so srcgrad reads them only from a
+  directory the current user owns and that neither group nor others can write, and only entries that are regular
+  files the user owns and no one else can write, opened without following symbolic links (and non-blocking, so
+  a FIFO cannot hang the process) through the directory it checked. Anything else is ignored — never read, never
+  written — with one :class:`RuntimeWarning` per process. The directories srcgrad creates (every missing one of
+  the path) are made with mode 0700 and checked after; entries are written as new 0600 files;
 - the cache never raises: an unreadable or unwritable directory only costs the regeneration. A hit costs reading,
   checking and compiling one small file; a miss costs, besides the generation, one more lowering (to list the rules
   the function uses) and one write;
@@ -45,27 +51,32 @@ What holds:
 - configuration: ``SRCGRAD_CACHE=0`` (or ``false``, ``off``, ``no``) turns the cache off, ``SRCGRAD_CACHE_DIR`` sets
   its directory (default ``$XDG_CACHE_HOME/srcgrad``, i.e. ``~/.cache/srcgrad``); in Python :func:`disable`,
   :func:`enable` (optionally with a directory) and :func:`reset` (back to the environment) override both.
-  :func:`clear` removes the entries, :func:`stats` counts hits and misses in this process.
+  :func:`clear` removes the entries srcgrad wrote (named as it names them, starting with its header, the user's
+  own regular files) and nothing else; :func:`stats` counts hits and misses in this process.
 """
 
 from __future__ import annotations
 
 import ast
+import errno
 import hashlib
 import itertools
 import json
 import keyword
 import os
+import re
+import stat
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from srcgrad import freshness, frontend, ir, lower, version
+from srcgrad import freshness, frontend, ir, locks, lower, version
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
@@ -75,15 +86,16 @@ SUFFIX = ".entry"
 _MAGIC = "srcgrad-cache"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _OFF = {"0", "false", "off", "no"}
-_MAX_BYTES = 8 << 20  # an entry is a few kilobytes: anything this large is not one
+_MAX_BYTES = 4 << 20  # an entry is a few kilobytes: anything larger is not one (and is never read whole)
 _MISSING = object()  # an unbound name (frontend's own sentinel is matched through ``_resolve_name``)
 _UNREAD = object()  # an attribute srcgrad does not read (of an array)
 
-_lock = threading.Lock()
+_lock = locks.lock()
 _override: dict[str, Any] = {}  # "enabled": bool, "directory": Path — set by disable()/enable(), cleared by reset()
 _environment_key: str | None = None
 _serial = itertools.count()
-_counts = {"hits": 0, "misses": 0, "stores": 0, "stale": 0, "corrupt": 0, "uncacheable": 0, "errors": 0}
+_counts = {"hits": 0, "misses": 0, "stores": 0, "stale": 0, "corrupt": 0, "uncacheable": 0, "errors": 0,
+           "untrusted": 0}
 
 
 # --- configuration -------------------------------------------------------------------------------------------------
@@ -135,24 +147,25 @@ def default_directory() -> Path:
 
 
 def clear() -> int:
-    """Remove every entry (and leftover temporary file) from the cache directory; returns how many."""
+    """Remove the entries srcgrad wrote (and its leftover temporary files) from the cache directory; returns how
+    many. Files srcgrad did not write stay, whatever their name; a directory that is not private is left alone."""
     where = directory()
-    if where is None or not where.is_dir():
+    if where is None:
         return 0
-    removed = 0
-    for path in where.iterdir():
-        if path.name.endswith(SUFFIX) or (path.name.startswith(".") and path.name.endswith(".tmp")):
-            try:
-                path.unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
+    try:
+        with _Directory.open(where, create=False) as opened:
+            return 0 if opened is None else opened.remove_own_entries()
+    except Untrusted as refusal:
+        _refuse(refusal)
+    except OSError:
+        _count("errors")
+    return 0
 
 
 def stats() -> dict[str, int]:
     """Counts in this process: hits, misses, stores, stale (a dependency changed), corrupt (failed the hash or the
-    format), uncacheable (not cached by design), errors (the directory could not be read or written)."""
+    format), uncacheable (not cached by design), errors (the directory could not be read or written), untrusted
+    (a directory or entry refused: not the user's own, writable by others, a link, not a regular file)."""
     with _lock:
         return dict(_counts)
 
@@ -214,14 +227,18 @@ class Slot:
     # --- load ----------------------------------------------------------------------------------------------------
 
     def load(self) -> Any:
-        """The cached :class:`Generated`, or None (missing, corrupt or stale)."""
+        """The cached :class:`Generated`, or None (missing, untrusted, corrupt or stale)."""
         try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            _count("misses")
+            with _Directory.open(self.path.parent, create=False) as where:
+                data = None if where is None else where.read_entry(self.path.name)
+        except Untrusted as refusal:
+            _refuse(refusal)
             return None
         except OSError:
             _count("errors")
+            return None
+        if data is None:
+            _count("misses")
             return None
         try:
             entry = self._verified(data)
@@ -286,7 +303,11 @@ class Slot:
         body = json.dumps(entry, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
         data = f"{_MAGIC} {FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body
         try:
-            _write_atomically(self.path, data)
+            with _Directory.open(self.path.parent, create=True) as where:
+                where.write_atomically(self.path.name, data)
+        except Untrusted as refusal:
+            _refuse(refusal)
+            return
         except OSError:
             _count("errors")
             return
@@ -323,26 +344,206 @@ def _in_real_file(pf: Any) -> bool:
     return bool(filename) and not filename.startswith("<") and os.path.isfile(filename)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a temporary file next to ``path`` (a name no other process or thread uses), then rename it over
-    ``path``: readers see the old file or the new one, never a part."""
-    temporary = path.parent / f".{path.stem[:16]}.{os.getpid()}.{threading.get_ident()}.{next(_serial)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(temporary, flags, 0o600)
-    except FileNotFoundError:
-        os.makedirs(path.parent, mode=0o700, exist_ok=True)
-        fd = os.open(temporary, flags, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
+# --- trust: only a private directory and the user's own regular files ---------------------------------------
+
+
+class Untrusted(Exception):
+    """A cache directory or entry srcgrad will not use: another user could have written it."""
+
+    def __init__(self, path: Path | str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+_warned = False
+
+
+def _refuse(refusal: Untrusted) -> None:
+    """Count the refusal; warn once per process (the cache is then only as good as off)."""
+    global _warned
+    _count("untrusted")
+    with _lock:
+        first, _warned = not _warned, True
+    if first:
+        warnings.warn(
+            f"srcgrad: not using the on-disk cache entry or directory {refusal.path}: {refusal.reason}. Cached "
+            "gradients are code that srcgrad runs, so it reads them only from a directory that you own and that "
+            "no one else can write (mode 0700). Set SRCGRAD_CACHE_DIR to such a directory, or SRCGRAD_CACHE=0 to "
+            "turn the cache off. (This warning is shown once per process.)", RuntimeWarning, stacklevel=2)
+
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_AT = bool(_O_DIRECTORY) and os.open in os.supports_dir_fd and os.unlink in os.supports_dir_fd
+_OWNER = os.geteuid if hasattr(os, "geteuid") else None  # (Windows: no owners to check)
+ENTRY_NAME = re.compile(r"[0-9a-f]{64}" + re.escape(SUFFIX))  # what Slot.open names an entry
+_TEMPORARY_NAME = re.compile(r"\.[0-9a-f]{1,16}\.\d+\.\d+\.\d+\.tmp")  # what write_atomically names its files
+
+
+def _check_owner(path: Path | str, st: os.stat_result, what: str) -> None:
+    """The user owns it and no one else can write it (ssh's StrictModes, for one file or directory)."""
+    if _OWNER is None:
+        return
+    if st.st_uid != _OWNER():
+        raise Untrusted(path, f"the {what} belongs to user id {st.st_uid}, not to you (user id {_OWNER()})")
+    if st.st_mode & 0o022:
+        raise Untrusted(path, f"the {what} can be written by {'others' if st.st_mode & 0o002 else 'its group'} "
+                              f"(mode {stat.S_IMODE(st.st_mode):04o})")
+
+
+def _make_private(where: Path) -> None:
+    """Create ``where`` and every missing directory above it with mode 0700, and check each one made: a directory
+    that appeared meanwhile, or that is not private after all, is refused."""
+    missing = []
+    path = where
+    while not os.path.lexists(path) and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass  # made by someone else meanwhile: checked below like any other
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            raise Untrusted(path, "it is not a directory")
+        _check_owner(path, st, "directory")
+
+
+class _Directory:
+    """The cache directory, opened once and checked: the user's, private; everything in it is reached through the
+    opened directory (``dir_fd``), so what was checked is what is used even if a path is swapped meanwhile."""
+
+    def __init__(self, path: Path, fd: int | None):
+        self.path, self.fd = path, fd
+
+    @classmethod
+    def open(cls, path: Path, create: bool) -> _Directory | _Missing:
+        if create:
+            _make_private(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC) if _AT else None
+            st = os.fstat(fd) if fd is not None else os.stat(path)
+        except FileNotFoundError:
+            return _Missing()
+        directory = cls(path, fd)
+        try:
+            if not stat.S_ISDIR(st.st_mode):
+                raise Untrusted(path, "it is not a directory")
+            _check_owner(path, st, "cache directory")
+        except BaseException:
+            directory.close()
+            raise
+        return directory
+
+    def __enter__(self) -> _Directory:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def _at(self, name: str) -> tuple[str, dict]:
+        if self.fd is not None:
+            return name, {"dir_fd": self.fd}
+        return str(self.path / name), {}
+
+    def read_entry(self, name: str) -> bytes | None:
+        """The bytes of entry ``name``, or None when there is none. Refused: a symbolic link, anything but a regular
+        file (a FIFO would block forever: it is opened non-blocking and refused), a file someone else owns or can
+        write. Bytes beyond :data:`_MAX_BYTES` are never read (the entry then fails its check)."""
+        path, at = self._at(name)
+        try:
+            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, **at)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(self.path / name):
+                raise Untrusted(self.path / name, "the entry is a symbolic link") from None
+            raise
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise Untrusted(self.path / name, "the entry is not a regular file")
+            _check_owner(self.path / name, st, "entry")
+            chunks, size = [], 0
+            while size <= _MAX_BYTES:
+                chunk = os.read(fd, min(1 << 20, _MAX_BYTES + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def write_atomically(self, name: str, data: bytes) -> None:
+        """Write a temporary file (created new, mode 0600, a name no other process or thread uses), then rename
+        it over ``name``: readers see the old file or the new one, never a part."""
+        temporary = f".{name[:16]}.{os.getpid()}.{threading.get_ident()}.{next(_serial)}.tmp"
+        path, at = self._at(temporary)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags, 0o600, **at)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            target, _ = self._at(name)
+            os.replace(path, target, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            try:
+                os.unlink(path, **at)
+            except OSError:
+                pass
+            raise
+
+    def remove_own_entries(self) -> int:
+        """Remove the entries and leftover temporary files srcgrad wrote here: named as srcgrad names them, regular
+        files of the user, and (entries) starting with the entry header. Anything else stays."""
+        removed = 0
+        for name in sorted(os.listdir(self.fd if self.fd is not None else self.path)):
+            if not (ENTRY_NAME.fullmatch(name) or _TEMPORARY_NAME.fullmatch(name)):
+                continue
+            try:
+                if ENTRY_NAME.fullmatch(name) and not self._written_by_srcgrad(name):
+                    continue
+                if _TEMPORARY_NAME.fullmatch(name):
+                    path, at = self._at(name)
+                    st = os.stat(path, follow_symlinks=False, **at)
+                    if not stat.S_ISREG(st.st_mode) or (_OWNER is not None and st.st_uid != _OWNER()):
+                        continue
+                path, at = self._at(name)
+                os.unlink(path, **at)
+                removed += 1
+            except (OSError, Untrusted):
+                pass
+        return removed
+
+    def _written_by_srcgrad(self, name: str) -> bool:
+        path, at = self._at(name)
+        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, **at)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or (_OWNER is not None and st.st_uid != _OWNER()):
+                return False
+            return os.read(fd, len(_MAGIC) + 1) == f"{_MAGIC} ".encode()
+        finally:
+            os.close(fd)
+
+
+class _Missing:
+    """A cache directory that does not exist (yet): nothing to read."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
 
 
 def _well_formed(entry: Any) -> bool:

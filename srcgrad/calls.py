@@ -11,12 +11,11 @@ works because callers bind the variant's cells before the variant is compiled.
 from __future__ import annotations
 
 import ast
-import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, guards, ir, lower, passes
+from srcgrad import adjoint, codegen, emit, frontend, guards, ir, locks, lower, passes
 
 
 @dataclass
@@ -40,11 +39,27 @@ class HelperVariant:
     guards: Any = None  # what its code assumed about the names the helper reads (collected before generating)
 
 
-_LOCK = threading.RLock()
+_LOCK = locks.rlock(on_reset=lambda: _forget_unfinished())
 _PARSED: dict[Any, frontend.ParsedFunction] = {}
 _KINDS: dict[tuple, tuple[str, Any]] = {}  # (function, kinds) -> (result kind, guards)
 _VARIANTS: dict[tuple, HelperVariant] = {}
 _IN_PROGRESS: set[tuple] = set()
+
+
+def _forget_unfinished() -> None:
+    """In a child forked while another thread generated a helper: what that thread was making never finishes."""
+    _IN_PROGRESS.clear()
+    for key, v in list(_VARIANTS.items()):
+        if not (_filled(v.fwd.cell) and _filled(v.bwd.cell)):  # (the last thing generation does)
+            del _VARIANTS[key]
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
 
 
 def is_user_function(obj: Any) -> bool:

@@ -221,19 +221,66 @@ def assign(target: str, value: ast.expr) -> ast.Assign:
     return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
 
 
+# --- rewriting trees ---------------------------------------------------------------------------------------------
+
+
+class Transformer(ast.NodeTransformer):
+    """``ast.NodeTransformer`` for the expression trees of generated code, several times cheaper per node: its
+    visitor is found once per node class, and children are read from the node's fields without generators. (Every
+    pass rewrites every statement a few times: this loop is where generation spends its time.) Same semantics:
+    ``visit_<Class>`` methods return the replacement; a list field keeps the nodes visitors return."""
+
+    _visitors: dict = {}  # (transformer class, node class) -> its visit method, or None for generic_visit
+
+    def visit(self, node: ast.AST) -> Any:
+        key = (self.__class__, node.__class__)
+        visitor = Transformer._visitors.get(key, _MISSING)
+        if visitor is _MISSING:
+            visitor = getattr(self.__class__, "visit_" + node.__class__.__name__, None)
+            Transformer._visitors[key] = visitor
+        if visitor is None:
+            return self.generic_visit(node)
+        return visitor(self, node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field in node._fields:
+            old = getattr(node, field, None)
+            if isinstance(old, ast.AST):
+                new = self.visit(old)
+                if new is not old:
+                    setattr(node, field, new)
+            elif isinstance(old, list) and old:
+                new_values = []
+                for value in old:
+                    if isinstance(value, ast.AST):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, ast.AST):
+                            new_values.extend(value)
+                            continue
+                    new_values.append(value)
+                old[:] = new_values
+        return node
+
+
 # --- inlining rule expressions -----------------------------------------------------------------------------------
 
 
 def clone(node: Any) -> Any:
     """A deep copy of an AST (what ``copy.deepcopy`` gives, several times faster: nodes hold only nodes, lists of
-    them and plain values)."""
+    them and plain values). Fields and positions are copied from the node's ``__dict__`` without the constructor
+    (which is slow, and which Python 3.13 warns about when a field is left out); the ``Load``/``Store`` context
+    objects, which hold nothing, are shared as the parser shares them."""
     if isinstance(node, ast.AST):
-        fields = {name: clone(value) for name, value in ast.iter_fields(node)}
-        fields.update((attr, getattr(node, attr)) for attr in node._attributes if hasattr(node, attr))
-        copy = node.__class__(**fields)  # (every field given: Python 3.13 deprecates leaving one out)
-        if hasattr(node, "srcgrad_object"):
-            copy.srcgrad_object = node.srcgrad_object  # (see own_name)
-        return copy
+        if isinstance(node, ast.expr_context):
+            return node
+        new = node.__class__.__new__(node.__class__)
+        fields = new.__dict__
+        for key, value in node.__dict__.items():
+            # (srcgrad_object, see own_name, is the bound object itself: never copied)
+            fields[key] = clone(value) if isinstance(value, (ast.AST, list)) and key != "srcgrad_object" else value
+        return new
     if isinstance(node, list):
         return [clone(item) for item in node]
     return node
@@ -241,18 +288,24 @@ def clone(node: Any) -> Any:
 
 def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope) -> ast.expr:
     """Substitute ``mapping`` into a rule's return expression; bind its other free names through ``scope``."""
-
-    class Substitute(ast.NodeTransformer):
-        def visit_Name(self, node: ast.Name) -> ast.expr:
-            if node.id in mapping:
-                return clone(mapping[node.id])
-            obj = rule_globals.get(node.id, getattr(builtins, node.id, _MISSING))
-            if obj is _MISSING:
-                raise NameError(f"rule refers to unknown name {node.id}")
-            return name(scope.bind(node.id, obj))  # builtins too: the user's module may define the same names
-
-    tree = Substitute().visit(clone(template))
+    tree = _Substitute(mapping, rule_globals, scope).visit(clone(template))
     return simplify(tree, modules_env(scope))
+
+
+class _Substitute(Transformer):
+    """A rule's parameters become the operands of the call; its other free names are bound through the scope
+    (builtins too: the user's module may define the same names)."""
+
+    def __init__(self, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope):
+        self.mapping, self.rule_globals, self.scope = mapping, rule_globals, scope
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.mapping:
+            return clone(self.mapping[node.id])
+        obj = self.rule_globals.get(node.id, getattr(builtins, node.id, _MISSING))
+        if obj is _MISSING:
+            raise NameError(f"rule refers to unknown name {node.id}")
+        return name(self.scope.bind(node.id, obj))
 
 
 def _is_num(node: ast.expr) -> bool:
@@ -323,80 +376,84 @@ def _is_number_types(node: ast.expr, env: dict) -> bool:
 
 def simplify(node: ast.expr, env: dict | None = None) -> ast.expr:
     """Fold constants and algebraic identities that hold exactly."""
-    env = env or {}
+    return _Fold(env or {}).visit(node)
 
-    class Fold(ast.NodeTransformer):
-        def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
-            self.generic_visit(node)
-            left, right, op = node.left, node.right, type(node.op)
-            if _is_num(left) and _is_num(right) and op in _FOLD_BIN:
-                try:
-                    return ast.Constant(value=_FOLD_BIN[op](left.value, right.value))
-                except (ZeroDivisionError, OverflowError):
-                    return node
-            if op is ast.Pow and _num(right, 1):
-                return left
-            if op is ast.Mult and _num(right, 1) and isinstance(right.value, float) is False:
-                return left
-            if op is ast.Mult and _num(left, 1) and isinstance(left.value, float) is False:
-                return right
-            if op is ast.Div and _num(right, 1) and isinstance(right.value, float) is False:
-                return left
-            # 1.0 * e is e when e is certainly a number or a non-bool, non-integer-only array whatever its operands
-            # are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed.
-            if op is ast.Mult and _num(left, 1.0) and never_bool(right, env):
-                return right
-            if op is ast.Mult and _num(left, -1.0) and never_bool(right, env):
-                return ast.UnaryOp(op=ast.USub(), operand=right)
-            if op is ast.Mult and _num(right, 1.0) and never_bool(left, env):
-                return left
-            return node
 
-        def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
-            self.generic_visit(node)
-            if isinstance(node.op, ast.USub) and _is_num(node.operand):
-                return ast.Constant(value=-node.operand.value)
-            return node
+class _Fold(Transformer):
+    """The folds of :func:`simplify`; ``env`` tells which names are numpy and math."""
 
-        def visit_Compare(self, node: ast.Compare) -> ast.expr:
-            self.generic_visit(node)
-            if len(node.ops) == 1 and isinstance(node.left, ast.Constant) \
-                    and isinstance(node.comparators[0], ast.Constant):
-                a, b = node.left.value, node.comparators[0].value
-                if isinstance(node.ops[0], ast.Is):
-                    return ast.Constant(value=a is b)
-                if isinstance(node.ops[0], ast.IsNot):
-                    return ast.Constant(value=a is not b)
-                if type(a) in (int, float) and type(b) in (int, float) and type(node.ops[0]) in _FOLD_CMP:
-                    return ast.Constant(value=_FOLD_CMP[type(node.ops[0])](a, b))
-            return node
+    def __init__(self, env: dict):
+        self.env = env
 
-        def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
-            self.generic_visit(node)
-            if all(isinstance(v, ast.Constant) and isinstance(v.value, bool) for v in node.values):
-                values = [v.value for v in node.values]
-                return ast.Constant(value=all(values) if isinstance(node.op, ast.And) else any(values))
-            return node
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        left, right, op = node.left, node.right, type(node.op)
+        if _is_num(left) and _is_num(right) and op in _FOLD_BIN:
+            try:
+                return ast.Constant(value=_FOLD_BIN[op](left.value, right.value))
+            except (ZeroDivisionError, OverflowError):
+                return node
+        if op is ast.Pow and _num(right, 1):
+            return left
+        if op is ast.Mult and _num(right, 1) and isinstance(right.value, float) is False:
+            return left
+        if op is ast.Mult and _num(left, 1) and isinstance(left.value, float) is False:
+            return right
+        if op is ast.Div and _num(right, 1) and isinstance(right.value, float) is False:
+            return left
+        # 1.0 * e is e when e is certainly a number or a non-bool, non-integer-only array whatever its operands
+        # are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed.
+        if op is ast.Mult and _num(left, 1.0) and never_bool(right, self.env):
+            return right
+        if op is ast.Mult and _num(left, -1.0) and never_bool(right, self.env):
+            return ast.UnaryOp(op=ast.USub(), operand=right)
+        if op is ast.Mult and _num(right, 1.0) and never_bool(left, self.env):
+            return left
+        return node
 
-        def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
-            self.generic_visit(node)
-            if isinstance(node.test, ast.Constant):
-                return node.body if node.test.value else node.orelse
-            return node
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.USub) and _is_num(node.operand):
+            return ast.Constant(value=-node.operand.value)
+        return node
 
-        def visit_Call(self, node: ast.Call) -> ast.expr:
-            self.generic_visit(node)
-            func = node.func
-            if isinstance(func, ast.Name) and env.get(func.id) is isinstance and len(node.args) == 2 \
-                    and isinstance(node.args[0], ast.Constant) and _is_number_types(node.args[1], env):
-                return ast.Constant(value=type(node.args[0].value) in (int, float))
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
-                    and env.get(func.value.id) is math and not node.keywords \
-                    and all(_is_num(a) for a in node.args):
-                try:
-                    return ast.Constant(value=getattr(math, func.attr)(*[a.value for a in node.args]))
-                except (ValueError, OverflowError, AttributeError, TypeError):
-                    return node
-            return node
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.left, ast.Constant) \
+                and isinstance(node.comparators[0], ast.Constant):
+            a, b = node.left.value, node.comparators[0].value
+            if isinstance(node.ops[0], ast.Is):
+                return ast.Constant(value=a is b)
+            if isinstance(node.ops[0], ast.IsNot):
+                return ast.Constant(value=a is not b)
+            if type(a) in (int, float) and type(b) in (int, float) and type(node.ops[0]) in _FOLD_CMP:
+                return ast.Constant(value=_FOLD_CMP[type(node.ops[0])](a, b))
+        return node
 
-    return Fold().visit(node)
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
+        self.generic_visit(node)
+        if all(isinstance(v, ast.Constant) and isinstance(v.value, bool) for v in node.values):
+            values = [v.value for v in node.values]
+            return ast.Constant(value=all(values) if isinstance(node.op, ast.And) else any(values))
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant):
+            return node.body if node.test.value else node.orelse
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Name) and self.env.get(func.id) is isinstance and len(node.args) == 2 \
+                and isinstance(node.args[0], ast.Constant) and _is_number_types(node.args[1], self.env):
+            return ast.Constant(value=type(node.args[0].value) in (int, float))
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+                and self.env.get(func.value.id) is math and not node.keywords \
+                and all(_is_num(a) for a in node.args):
+            try:
+                return ast.Constant(value=getattr(math, func.attr)(*[a.value for a in node.args]))
+            except (ValueError, OverflowError, AttributeError, TypeError):
+                return node
+        return node

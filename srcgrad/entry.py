@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from srcgrad import locks
 from srcgrad.emit import INDENT, compile_in_scope
 from srcgrad.guards import Consts
 
@@ -79,7 +79,7 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
     defaults = tuple(OMITTED for _ in func.__defaults__ or ())
     entry = types.FunctionType(code, func.__globals__, name, defaults or None, tuple(cells))
     entry.__kwdefaults__ = {k: OMITTED for k in func.__kwdefaults__ or {}} or None
-    lock = threading.Lock()
+    lock = locks.lock()
     current: dict[str, Any] = {}  # "types": the argument types the entry checks for; "generated": their variant
     label = f"{transform.pf.name}:{transform.mode}:entry"
 

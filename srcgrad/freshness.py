@@ -25,11 +25,11 @@ import linecache
 import operator
 import os
 import sys
-import threading
 import types
 from collections import OrderedDict
 from typing import Any
 
+from srcgrad import locks
 from srcgrad.errors import Location, SourceUnavailable
 
 # The compile flags `from __future__` imports set; a function inherits them from where it was compiled (a module's
@@ -40,7 +40,7 @@ _MAX_FILES = 128
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _MAX_BLOCKS = 4096
 
-_lock = threading.Lock()
+_lock = locks.lock()
 _modules: OrderedDict[tuple[str, int], _Compiled] = OrderedDict()
 _imports: OrderedDict[int, tuple[list[str], str]] = OrderedDict()  # id(linecache's lines) -> (them, the imports)
 _blocks: OrderedDict[tuple[str, int, str], types.CodeType] = OrderedDict()  # a function's block, compiled

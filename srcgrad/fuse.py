@@ -6,24 +6,28 @@ next operation of the same expression (its temporary elision, for large arrays),
 by a name; and Python saves a store and a load. Fewer fresh arrays also means fewer page faults on big arrays.
 
 What holds:
-- only adjoint temporaries (``*_bar`` names) of the reverse sweep and the lowering's temporaries (``t7``) of the
-  forward sweep are fused (the user's own names stay), only into a later statement of the same block (never into or
-  out of a loop or branch), and only when the name is assigned once and read once in the whole program (so a value
-  the reverse sweep reads is never fused away);
+- only srcgrad's own names are fused, as the program records them (``Program.adjoints``: the adjoints of the
+  reverse sweep; ``Program.temporaries``: the lowering's temporaries of the forward sweep) — never a name because of
+  its spelling, so the user's own names stay whatever they are called; only into a later statement of the same
+  block (never into or out of a loop or branch), and only when the name is assigned once and read once in the whole
+  program (so a value the reverse sweep reads is never fused away);
 - nothing the fused expression reads is assigned between its definition and its use, and it calls nothing with an
   effect (tape ``pop``/``append``), so its value and the program's order of effects are unchanged;
+- a fused expression stays at most :data:`MAX_HEIGHT` levels deep (a long chain keeps a name every so often), so
+  printing and compiling it never recurse deeply;
 - copies of adjoints (``a_bar = b_bar``) are read through, up to where either name is assigned again, and dropped
   once nothing reads them;
 - ``a + -b`` is written ``a - b`` (the same IEEE result), and ``(1.0 * a) * b`` is ``a * b`` where ``b`` cannot be a
   bool array;
 - ``a = a + e`` becomes ``a += e`` only where ``a`` holds a float value the block itself just made and nothing else
-  refers to (see :func:`_update_in_place`).
+  refers to (see :func:`_update_in_place`);
+- every step is one walk over each block (with indexes built before it): the time grows with the program's length.
 """
 
 from __future__ import annotations
 
 import ast
-import re
+import bisect
 from collections import Counter
 from collections.abc import Callable
 
@@ -31,7 +35,7 @@ from srcgrad import codegen
 from srcgrad.adjoint import Block, Comment, Program
 
 _EFFECTS = {"pop", "append"}
-_TEMPORARY = re.compile(r"t\d+")
+MAX_HEIGHT = 24  # expression levels a fused statement may reach (printing and compiling recurse into them)
 
 
 def fuse(program: Program) -> Program:
@@ -46,22 +50,22 @@ def fuse(program: Program) -> Program:
             for node in ast.walk(expr):
                 if isinstance(node, ast.Name):
                     loads[node.id] += 1
-    _propagate_copies(program.reverse, loads, stores)
-    _fuse_block(program.reverse, loads, stores, _is_adjoint)
-    _fuse_block(program.forward, loads, stores, _is_temporary)
-    _update_in_place(program.reverse, program.float_valued)
+    _propagate_copies(program.reverse, loads, stores, program.adjoints)
+    _fuse_block(program.reverse, loads, stores, program.adjoints)
+    _fuse_block(program.forward, loads, stores, program.temporaries)
+    _update_in_place(program.reverse, program.float_valued, program.adjoints)
     return program
 
 
-def _update_in_place(items: list, env: dict) -> None:
+def _update_in_place(items: list, env: dict, adjoints: frozenset) -> None:
     """``a = a + e`` becomes ``a += e`` (and ``-``) where ``a`` holds a float array the block made itself and nothing
     else refers to: its definition in this block is arithmetic or a float-valued numpy function (a new array, or a
     number, which ``+=`` rebinds), and ``a`` is not read between that definition and the update. No new array then;
     for big arrays that is a page-faulting allocation saved."""
     for item in items:
         if isinstance(item, Block):
-            _update_in_place(item.body, env)
-            _update_in_place(item.orelse, env)
+            _update_in_place(item.body, env, adjoints)
+            _update_in_place(item.orelse, env, adjoints)
     fresh: dict[str, int] = {}  # adjoint name -> index of a definition that made a new float value
     for j, item in enumerate(items):
         if isinstance(item, Comment):
@@ -80,7 +84,7 @@ def _update_in_place(items: list, env: dict) -> None:
             continue
         for name in reads | _assigned(item):
             fresh.pop(name, None)  # read: it may now be shared (b = a), so it is not updated in place
-        if target is not None and target.endswith("_bar") and _makes_new_float(value, env):
+        if target in adjoints and _makes_new_float(value, env):
             fresh[target] = j
 
 
@@ -90,67 +94,79 @@ def _makes_new_float(value: ast.expr, env: dict) -> bool:
     return isinstance(value, (ast.BinOp, ast.UnaryOp)) and codegen.never_bool(value, env)
 
 
-def _propagate_copies(items: list, loads: Counter, stores: Counter) -> None:
+def _propagate_copies(items: list, loads: Counter, stores: Counter, adjoints: frozenset) -> None:
     """``a = b`` (adjoints): later reads of ``a`` in the block read ``b`` instead, up to where either is assigned
-    again (or a loop or branch starts); ``a = a`` goes; so does ``a = b`` once nothing reads ``a`` any more."""
+    again (or a loop or branch starts); ``a = a`` goes; so does ``a = b`` once nothing reads ``a`` any more.
+
+    One walk over the block: ``live`` maps each copy still in force to its source (sources of copies are read
+    through first, so chains end at the first name that is not a copy)."""
     for item in items:
         if isinstance(item, Block):
-            _propagate_copies(item.body, loads, stores)
-            _propagate_copies(item.orelse, loads, stores)
-    changed = True
-    while changed:
-        changed = False
-        i = 0
-        while i < len(items):
-            item = items[i]
-            copy = _copy_of(item)
-            if copy is None:
-                i += 1
-                continue
+            _propagate_copies(item.body, loads, stores, adjoints)
+            _propagate_copies(item.orelse, loads, stores, adjoints)
+    live: dict[str, str] = {}  # copy -> the name it reads through to
+    readers: dict[str, set[str]] = {}  # source -> the copies reading through to it
+    copies: list[int] = []
+    dead: set[int] = set()
+    for i, item in enumerate(items):
+        if isinstance(item, Comment):
+            continue
+        if not isinstance(item, ast.Assign):
+            live.clear()
+            readers.clear()
+            continue
+        if live and not live.keys().isdisjoint(_names(item.value)):
+            item.value = _read_through(item.value, live, loads)
+        copy = _copy_of(item, adjoints)
+        if copy is not None and copy[0] == copy[1]:  # ``a = a``: changes nothing, so every copy stays in force
+            dead.add(i)
+            loads[copy[1]] -= 1
+            stores[copy[0]] -= 1
+            continue
+        for name in _assigned(item):
+            _forget(name, live, readers)
+        if copy is not None:
             a, b = copy
-            if a == b:
-                del items[i]
-                loads[b] -= 1
-                stores[a] -= 1
-                changed = True
-                continue
-            for j in range(i + 1, len(items)):
-                later = items[j]
-                if isinstance(later, Comment):
-                    continue
-                if not isinstance(later, ast.Assign):
-                    break
-                count = sum(1 for n in ast.walk(later.value) if isinstance(n, ast.Name) and n.id == a)
-                if count:
-                    later.value = _Replace(a, ast.Name(id=b, ctx=ast.Load())).visit(later.value)
-                    loads[a] -= count
-                    loads[b] += count
-                    changed = True
-                if {a, b} & _assigned(later):
-                    break
-            if loads[a] == 0 and stores[a] == 1:
-                del items[i]
-                loads[b] -= 1
-                stores[a] -= 1
-                changed = True
-                continue
-            i += 1
+            live[a] = b
+            readers.setdefault(b, set()).add(a)
+            copies.append(i)
+    for i in reversed(copies):  # last first: dropping a copy may leave an earlier one unread
+        a, b = _copy_of(items[i], adjoints)
+        if loads[a] == 0 and stores[a] == 1:
+            dead.add(i)
+            loads[b] -= 1
+            stores[a] -= 1
+    if dead:
+        items[:] = [item for k, item in enumerate(items) if k not in dead]
 
 
-def _copy_of(item) -> tuple[str, str] | None:
+def _read_through(expr: ast.expr, live: dict[str, str], loads: Counter) -> ast.expr:
+    """``expr`` with every read of a copy in ``live`` reading its source instead (``loads`` follow)."""
+    def source_of(node: ast.Name) -> ast.expr:
+        source = live.get(node.id)
+        if source is None:
+            return node
+        loads[node.id] -= 1
+        loads[source] += 1
+        return ast.Name(id=source, ctx=ast.Load())
+
+    return _MapNames(source_of).visit(expr)
+
+
+def _forget(name: str, live: dict[str, str], readers: dict[str, set[str]]) -> None:
+    """``name`` is assigned: copies of it, and ``name`` as a copy, are no longer in force."""
+    source = live.pop(name, None)
+    if source is not None:
+        readers[source].discard(name)
+    for copy in readers.pop(name, ()):
+        del live[copy]
+
+
+def _copy_of(item, adjoints: frozenset) -> tuple[str, str] | None:
     if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name) \
-            and isinstance(item.value, ast.Name) and _is_adjoint(item.targets[0].id):
+            and isinstance(item.value, ast.Name) and item.targets[0].id in adjoints:
         return item.targets[0].id, item.value.id
     return None
-
-
-def _is_adjoint(name: str) -> bool:
-    return name.endswith("_bar")
-
-
-def _is_temporary(name: str) -> bool:
-    """A temporary of the lowering (``t7``): the user's own names stay, so the forward sweep reads like the code."""
-    return _TEMPORARY.fullmatch(name) is not None
 
 
 def _walk(items: list):
@@ -169,11 +185,11 @@ def _count(item, loads: Counter, stores: Counter) -> None:
             stores[item.target] += 1
         for expr in (item.test, item.iter):
             if expr is not None:
-                for node in ast.walk(expr):
+                for node in _nodes(expr):
                     if isinstance(node, ast.Name):
                         loads[node.id] += 1
         return
-    for node in ast.walk(item):
+    for node in _nodes(item):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 loads[node.id] += 1
@@ -183,66 +199,150 @@ def _count(item, loads: Counter, stores: Counter) -> None:
             loads[node.target.id] += 1
 
 
-def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: Callable[[str], bool]) -> None:
+def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: frozenset) -> None:
+    """Each single-use ``fusable`` name of the block whose value can move goes into the statement reading it.
+
+    One walk over the block, with an index built before it (which statement reads each name, where each name is
+    assigned, where the statements are that nothing moves past), so the cost grows with the block, not its square."""
     for item in items:
         if isinstance(item, Block):
             _fuse_block(item.body, loads, stores, fusable)
             _fuse_block(item.orelse, loads, stores, fusable)
-    i = 0
-    while i < len(items):
-        name = _fusable_definition(items[i], loads, stores, fusable)
-        use = _single_use(items, i, name) if name else None
-        if use is None:
-            i += 1
+    reads: dict[int, set[str]] = {}  # statement -> the names its value reads (kept up to date as values move)
+    heights: dict[int, int] = {}  # statement -> an upper bound of its value's height
+    reader: dict[str, int] = {}  # name -> the first statement of the block whose value reads it
+    assigned_at: dict[str, list[int]] = {}  # name -> the statements assigning it, in order
+    barriers: list[int] = []  # statements nothing moves past: blocks and anything not an assignment
+    for p, item in enumerate(items):
+        if isinstance(item, Comment):
             continue
-        value = items[i].value
+        if not isinstance(item, ast.Assign):
+            barriers.append(p)
+            continue
+        reads[p], heights[p] = _names_and_height(item.value)
+        for name in reads[p]:
+            reader.setdefault(name, p)
+        for name in _assigned(item):
+            assigned_at.setdefault(name, []).append(p)
+    dead: set[int] = set()
+    for i, item in enumerate(items):
+        name = _fusable_definition(item, loads, stores, fusable)
+        use = reader.get(name) if name else None
+        if use is None or use <= i or _any_between(barriers, i, use):
+            continue
+        if any(_any_between(assigned_at.get(read, ()), i, use) for read in reads[i]):
+            continue  # the value would change on the way
         target = items[use]
-        target.value = _Replace(name, value).visit(target.value)
-        target.value = _Simplify().visit(target.value)
-        del items[i]  # the statements between shift down by one; look at the same position again
+        height = _depth_of(name, target.value) - 1 + heights[i]
+        if height > MAX_HEIGHT:
+            continue  # printed and compiled expressions stay shallow: a long chain keeps a name now and then
+        target.value = _Simplify().visit(_Replace(name, item.value).visit(target.value))
+        dead.add(i)
         loads[name] -= 1
+        reads[use] = (reads[use] - {name}) | reads[i]
+        heights[use] = max(heights[use], height)
+        for read in reads[i]:  # what the definition read, its use reads now
+            if reader.get(read) == i:
+                reader[read] = use
+    if dead:
+        items[:] = [item for k, item in enumerate(items) if k not in dead]
 
 
-def _fusable_definition(item, loads: Counter, stores: Counter, fusable: Callable[[str], bool]) -> str | None:
+def _any_between(positions, start: int, stop: int) -> bool:
+    """Whether the sorted ``positions`` hold one strictly between ``start`` and ``stop``."""
+    k = bisect.bisect_right(positions, start)
+    return k < len(positions) and positions[k] < stop
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` but the markers (``Load``, ``Add``...), parents before children (``ast.walk`` without its
+    generators: this pass looks at every statement a few times, so the walk is its hot loop)."""
+    out = [tree]
+    k = 0
+    while k < len(out):
+        node = out[k]
+        k += 1
+        out.extend(_children(node))
+    return out
+
+
+_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # leaves holding nothing
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    out = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, ast.AST):
+            if not isinstance(value, _MARKERS):
+                out.append(value)
+        elif isinstance(value, list):
+            out.extend([v for v in value if isinstance(v, ast.AST)])
+    return out
+
+
+def _names_and_height(expr: ast.expr) -> tuple[set[str], int]:
+    """The names ``expr`` reads, and its number of levels down to its deepest leaf (iterative: no recursion)."""
+    names: set[str] = set()
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        deepest = max(deepest, depth)
+        stack.extend([(child, depth + 1) for child in _children(node)])
+    return names, deepest
+
+
+def _height(expr: ast.expr) -> int:
+    return _names_and_height(expr)[1]
+
+
+def _depth_of(name: str, expr: ast.expr) -> int:
+    """The level (``expr`` itself is 1) of the deepest read of ``name`` in ``expr``."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.Name) and node.id == name:
+            deepest = max(deepest, depth)
+        stack.extend([(child, depth + 1) for child in _children(node)])
+    return deepest
+
+
+def _fusable_definition(item, loads: Counter, stores: Counter, fusable: frozenset) -> str | None:
     if not (isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name)):
         return None
     name = item.targets[0].id
-    if not fusable(name) or stores[name] != 1 or loads[name] != 1:
+    if name not in fusable or stores[name] != 1 or loads[name] != 1:
         return None
-    for node in ast.walk(item.value):
+    for node in _nodes(item.value):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _EFFECTS:
             return None
     return name
 
 
-def _single_use(items: list, i: int, name: str) -> int | None:
-    """The index of the later statement of ``items`` that reads ``name``, when nothing in between (nor that
-    statement's own targets before its value is read) assigns a name the definition reads."""
-    reads = _names(items[i].value)
-    for j in range(i + 1, len(items)):
-        item = items[j]
-        if isinstance(item, Comment):
-            continue
-        if isinstance(item, Block) or not isinstance(item, ast.Assign):
-            return None
-        if name in _names(item.value):
-            return j
-        if _assigned(item) & reads:
-            return None
-    return None
-
-
 def _names(expr: ast.expr) -> set[str]:
     """The names an expression reads."""
-    return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+    return {n.id for n in _nodes(expr) if isinstance(n, ast.Name)}
 
 
 def _assigned(item: ast.Assign) -> set[str]:
     """The names an assignment binds."""
-    return {n.id for t in item.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    targets = item.targets
+    if len(targets) == 1 and isinstance(targets[0], ast.Name):
+        return {targets[0].id}
+    return {n.id for t in targets for n in _nodes(t) if isinstance(n, ast.Name)}
 
 
-class _Replace(ast.NodeTransformer):
+class _MapNames(codegen.Transformer):
+    def __init__(self, replace: Callable[[ast.Name], ast.expr]):
+        self.replace = replace
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.replace(node)
+
+
+class _Replace(codegen.Transformer):
     def __init__(self, name: str, value: ast.expr):
         self.name, self.value = name, value
 
@@ -250,7 +350,7 @@ class _Replace(ast.NodeTransformer):
         return self.value if node.id == self.name else node
 
 
-class _Simplify(ast.NodeTransformer):
+class _Simplify(codegen.Transformer):
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
         self.generic_visit(node)
         if isinstance(node.op, ast.Add) and isinstance(node.right, ast.UnaryOp) and isinstance(node.right.op, ast.USub):

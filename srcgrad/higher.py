@@ -13,13 +13,12 @@ What holds:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from srcgrad import api, pipeline
+from srcgrad import api, locks, pipeline
 from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
 
 
@@ -92,7 +91,7 @@ class _SecondOrder:
         # kinds -> (reverse mode of f_dir, its direction name, the f_dir variant it differentiates)
         self.grads: dict[tuple, tuple[Callable, str, Any]] = {}
         self.kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
-        self.lock = threading.Lock()
+        self.lock = locks.lock()
 
     def hvp(self, values: list, v: Any) -> Any:
         key = self.direction.kinds(values)
@@ -218,7 +217,7 @@ def grad_of_grad(entry: Callable, wrt: Any, mode: str) -> Callable:
     unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
     outer = api.Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
     grads: dict[tuple, tuple[Callable, Any]] = {}  # kinds -> (reverse mode of f_dd, the f_dd variant)
-    lock = threading.Lock()
+    lock = locks.lock()
 
     def second(*args: Any, **kwargs: Any) -> Any:
         values = unit.bind(args, kwargs)

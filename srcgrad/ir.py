@@ -26,7 +26,7 @@ from srcgrad.rules.registry import Rule
 
 @dataclass(frozen=True)
 class Var:
-    """A local name: a parameter, a user variable version, or a temporary ``tN``."""
+    """A local name: a parameter, a user variable version, or a temporary (listed in ``Function.temporaries``)."""
 
     name: str
 
@@ -214,6 +214,7 @@ class Function:
     local_names: frozenset = frozenset()  # the user's local variables and parameters (names bound in the function)
     # a path may return what is not a number: a constant such as None or a string, or nothing (an implicit None)
     may_return_non_number: bool = False
+    temporaries: frozenset = frozenset()  # the names the lowering made for intermediate values (never a user's name)
 
     def __str__(self) -> str:
         return format_function(self)

@@ -73,6 +73,8 @@ class Lowerer:
         self.env: dict[str, str] = {p: p for p in self.params}
         self.defined: set[str] = set(self.params)
         self.n_temps = 0
+        self.last_version: dict[str, int] = {}  # user name -> the suffix of its latest version
+        self.temporaries: set[str] = set()  # the names fresh_temp made: what is a temporary is recorded, not spelled
         self.block: list = []
         self.loops: list[_Loop] = []
         # srcgrad's own variables (result, flags) never take a name the user's code mentions
@@ -97,18 +99,20 @@ class Lowerer:
             name = f"t{self.n_temps}"
             if name not in self.used and name not in self.defined:
                 self.defined.add(name)
+                self.temporaries.add(name)
                 return name
 
     def new_version(self, user_name: str) -> str:
         if user_name not in self.defined:
             self.defined.add(user_name)
             return user_name
-        k = 0
+        k = self.last_version.get(user_name, 0)  # every smaller suffix is taken already: no rescan from 1
         while True:
             k += 1
             name = f"{user_name}_{k}"
             if name not in self.used and name not in self.defined:
                 self.defined.add(name)
+                self.last_version[user_name] = k
                 return name
 
     # --- errors ----------------------------------------------------------------------------------------------
@@ -143,6 +147,7 @@ class Lowerer:
             first_line=self.pf.line_offset + self.node.lineno, source_lines=source_lines,
             signature=self.signature_text(), used_names=frozenset(self.used), local_names=frozenset(self.locals),
             may_return_non_number=self.returns_non_number or implicit_none,
+            temporaries=frozenset(self.temporaries),
         )
 
     def signature_text(self) -> str:
@@ -567,7 +572,7 @@ class Lowerer:
         name = to or self.new_version(user_name)
         last = self.block[-1] if self.block else None
         if retarget and isinstance(value, ir.Var) and isinstance(last, ir.Op) and last.target == value.name \
-                and value.name not in self.env.values() and value.name.startswith("t"):
+                and value.name not in self.env.values() and value.name in self.temporaries:
             last.target = name  # the expression's last temporary becomes the user's variable
         else:
             op = _copy(name, value.name if isinstance(value, ir.Var) else value, self.pf.file_line(stmt),

@@ -3,12 +3,14 @@ then gradients through it against central differences)."""
 
 import ast
 import math
+import re
 
 import astor
 import numpy as np
 import pytest
 
 import srcgrad
+from srcgrad import fuse as fuse_module
 from srcgrad.adjoint import Block, Comment, Program
 from srcgrad.fuse import fuse
 from srcgrad.testing import check_grad
@@ -30,8 +32,16 @@ def shown(items: list) -> str:
     return "; ".join(out)
 
 
-def fused(forward: str, reverse: str, results: str = "x_bar") -> tuple[str, str]:
-    program = Program(forward=stmts(forward), reverse=stmts(reverse), results=[ast.parse(results).body[0].value])
+# The names these small programs use as srcgrad's own (the adjoint builder and the lowering record them; the pass
+# reads only these records, never the spelling of a name).
+ADJOINTS = frozenset({"a_bar", "b_bar", "g_bar", "s_1_bar", "s_2_bar", "t3_bar", "t5_bar", "x_bar", "y_bar"})
+TEMPORARIES = frozenset({"t1", "t2"})
+
+
+def fused(forward: str, reverse: str, results: str = "x_bar", adjoints: frozenset = ADJOINTS,
+          temporaries: frozenset = TEMPORARIES) -> tuple[str, str]:
+    program = Program(forward=stmts(forward), reverse=stmts(reverse), results=[ast.parse(results).body[0].value],
+                      adjoints=adjoints, temporaries=temporaries)
     fuse(program)
     return shown(program.forward), shown(program.reverse)
 
@@ -53,7 +63,7 @@ def test_nothing_moves_past_an_assignment_of_what_it_reads_or_past_a_block():
     assert rev.startswith("t3_bar = ")
     program = Program(reverse=[*stmts("t3_bar = g_bar * 2.0"), Block("if", test=ast.Name(id="c", ctx=ast.Load()),
                                                                      body=stmts("x_bar = t3_bar"))],
-                      results=[ast.Name(id="x_bar", ctx=ast.Load())])
+                      results=[ast.Name(id="x_bar", ctx=ast.Load())], adjoints=ADJOINTS)
     fuse(program)
     assert shown(program.reverse).startswith("t3_bar = ")
 
@@ -65,9 +75,34 @@ def test_tape_operations_and_user_names_never_move():
     assert rev == "t5_bar = tape.pop(); x_bar = t5_bar"
 
 
+def test_names_spelled_like_srcgrads_are_the_users_unless_recorded():
+    # the same text with nothing recorded as srcgrad's: every statement stays as written
+    fwd, rev = fused("t1 = x * 2.0\ny = t1 + 1.0", "t3_bar = g_bar * 2.0\ns_1_bar = t3_bar\nx_bar = s_1_bar",
+                     results="(x_bar, y)", adjoints=frozenset(), temporaries=frozenset())
+    assert fwd == "t1 = x * 2.0; y = t1 + 1.0"
+    assert rev == "t3_bar = g_bar * 2.0; s_1_bar = t3_bar; x_bar = s_1_bar"
+    # recorded under any spelling, they fold away
+    fwd, rev = fused("tmp = x * 2.0\ny = tmp + 1.0", "d = g_bar * 2.0\nx_bar = d", results="(x_bar, y)",
+                     adjoints=frozenset({"d", "x_bar"}), temporaries=frozenset({"tmp"}))
+    assert (fwd, rev) == ("y = x * 2.0 + 1.0", "x_bar = g_bar * 2.0")
+
+
+def test_a_long_chain_is_fused_into_expressions_no_deeper_than_the_limit():
+    names = [f"c{k}_bar" for k in range(200)]
+    lines = [f"{names[0]} = g * 1.5"] + [f"{b} = {a} * w{k}" for k, (a, b) in enumerate(zip(names, names[1:]))]
+    lines.append(f"x_bar = {names[-1]} * 2.0")
+    _, rev = fused("", "\n".join(lines), adjoints=frozenset(names) | {"x_bar"})
+    statements = rev.split("; ")
+    heights = [fuse_module._height(ast.parse(s).body[0].value) for s in statements]
+    assert max(heights) <= fuse_module.MAX_HEIGHT
+    assert len(statements) < 20  # most of the chain was still fused
+    assert statements[-1].startswith("x_bar = ") and sorted(re.findall(r"\bw\d+\b", rev)) == sorted(
+        f"w{k}" for k in range(199))  # nothing lost
+
+
 def test_comments_are_passed_over():
     reverse = [*stmts("t3_bar = g_bar * 2.0"), Comment("grad of line 3"), *stmts("x_bar = t3_bar + 1.0")]
-    program = Program(reverse=reverse, results=[ast.Name(id="x_bar", ctx=ast.Load())])
+    program = Program(reverse=reverse, results=[ast.Name(id="x_bar", ctx=ast.Load())], adjoints=ADJOINTS)
     fuse(program)
     assert shown(program.reverse) == "# grad of line 3; x_bar = g_bar * 2.0 + 1.0"
 
@@ -98,7 +133,7 @@ def test_fused_array_gradients_match_central_differences():
 
 def in_place(reverse: str, env: dict | None = None) -> str:
     program = Program(reverse=stmts(reverse), results=[ast.Name(id="x_bar", ctx=ast.Load())],
-                      float_valued={"np": np, **(env or {})})
+                      float_valued={"np": np, **(env or {})}, adjoints=ADJOINTS)
     fuse(program)
     return shown(program.reverse)
 
