@@ -87,7 +87,7 @@ def defgrad(
     out_kind: OutKind = "array",
     name: str | None = None,
     scalar: bool = False,
-) -> Callable[[Callable], Callable]:
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the derivative of ``func``; srcgrad then treats ``func`` as a primitive.
 
     The decorated function takes ``(g, ans, *params)`` — the adjoint of the output, the output itself, then the
