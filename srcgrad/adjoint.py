@@ -102,9 +102,10 @@ class ProgramBuilder:
         return codegen.name(self.scope.bind(func.__name__, func))
 
     def forward_value(self, op: ir.Op) -> ast.expr:
-        """The op's right-hand side; functions srcgrad introduces itself (setitem) are bound by name."""
-        if op.form.kind == "call" and op.callee is runtime.setitem:
-            return codegen.op_value(op, self.scope.bind("setitem", runtime.setitem))
+        """The op's right-hand side; functions srcgrad introduces itself (setitem, the loop checks) are bound by
+        name."""
+        if op.form.kind == "call" and (op.callee is runtime.setitem or op.callee in runtime.LOOP_CHECKS):
+            return codegen.op_value(op, self.scope.bind(op.callee.__name__, op.callee))
         return codegen.op_value(op)
 
     def forward_statements(self, op: ir.Op) -> list:

@@ -127,7 +127,7 @@ def call_failure(exc: BaseException, pf: ParsedFunction) -> InternalError | None
     frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
     for frame, lineno in reversed(frames):
         filename = frame.f_code.co_filename
-        if _is_library(frame):
+        if _is_library(frame) or _is_user_check(frame):
             continue  # numpy's or the standard library's code called by the culprit: look further out
         if filename.startswith("<srcgrad entry"):
             return None
@@ -145,6 +145,13 @@ def call_failure(exc: BaseException, pf: ParsedFunction) -> InternalError | None
         _generated_location(frames, pf),
         hint="this is a bug in srcgrad; please report it with this function and the arguments of the call",
     )
+
+
+def _is_user_check(frame: Any) -> bool:
+    """A runtime helper that raises, for the user's code, the error Python raises (``zip(..., strict=True)``)."""
+    from srcgrad import runtime
+
+    return any(frame.f_code is check.__code__ for check in runtime.LOOP_CHECKS)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ What holds:
 
 from __future__ import annotations
 
+import inspect
 import operator
 import types
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from srcgrad import ir
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
-from srcgrad.runtime import setitem
+from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
 
 BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
@@ -286,35 +287,94 @@ class Lowerer:
 
     def iteration_plan(self, node: Any) -> tuple:
         """(iterable operand, [(user target node, how to compute it from the index)]) for a `for` loop."""
-        it = node.iter
-        target = node.target
-        callee = self.pf.resolve(it.func.id) if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) \
-            and it.func.id not in self.locals else None
-        if callee is range:
+        it, target = node.iter, node.target
+        if self.builtin_callee(it) is range:
             if not isinstance(target, gast.Name):
                 raise self.reject(target, "a range loop needs a single loop variable")
             return self.expr(it), [(target, None)]
+        length, bindings = self.iterated(it, target)
+        return self.call_builtin(range, (length,), it), bindings
+
+    def builtin_callee(self, node: Any) -> Any:
+        """The object a call like ``enumerate(...)`` calls, when it is named by a global or builtin name."""
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Name) and node.func.id not in self.locals:
+            return self.pf.resolve(node.func.id)
+        return None
+
+    def iterated(self, it: Any, target: Any) -> tuple[ir.Operand, list]:
+        """How many items ``for target in it`` visits, and how each name of ``target`` is computed from the index:
+        ``("item", seq)`` is ``seq[i]``, ``("offset", start)`` is ``i + start``, ``("item from the end", (seq,
+        last))`` is ``seq[last - i]`` (``reversed``). ``enumerate`` and ``zip`` unpack into their own targets (nested
+        as deep as written: ``for i, (a, b) in enumerate(zip(x, y))``)."""
+        callee = self.builtin_callee(it)
         if callee is enumerate:
-            seq = self.value(it.args[0])
-            start = self.value(it.args[1]) if len(it.args) > 1 else ir.Const(0)
-            if not (isinstance(target, gast.Tuple) and len(target.elts) == 2):
+            args = self.builtin_arguments(it, _ENUMERATE)
+            if not (isinstance(target, (gast.Tuple, gast.List)) and len(target.elts) == 2):
                 raise self.reject(target, "unpack enumerate() into two names: `for i, v in enumerate(xs)`")
-            n = self.call_builtin(len, (seq,), it)
-            return self.call_builtin(range, (n,), it), [(target.elts[0], ("offset", start)),
-                                                       (target.elts[1], ("item", seq))]
+            length, inner = self.iterated(args["iterable"], target.elts[1])
+            start = self.value(args["start"]) if "start" in args else ir.Const(0)
+            if not (isinstance(start, ir.Const) and type(start.value) is int):
+                start = self.loop_check(integer_start, (start,), args["start"])  # a float start: TypeError
+            return length, [(target.elts[0], ("offset", start))] + inner
         if callee is zip:
-            seqs = [self.value(a) for a in it.args]
-            if not (isinstance(target, gast.Tuple) and len(target.elts) == len(seqs)):
+            args = self.builtin_arguments(it, _ZIP)
+            seqs = args.get("iterables", ())
+            if not seqs:
+                raise self.reject(it, "zip() without arguments gives no items", hint="zip the sequences to loop over")
+            if not (isinstance(target, (gast.Tuple, gast.List)) and len(target.elts) == len(seqs)):
                 raise self.reject(target, f"unpack zip() into {len(seqs)} names")
-            lens = tuple(self.call_builtin(len, (s,), it) for s in seqs)
-            n = lens[0] if len(lens) == 1 else self.call_builtin(min, lens, it)
-            return self.call_builtin(range, (n,), it), [(t, ("item", s)) for t, s in zip(target.elts, seqs)]
-        if not isinstance(target, gast.Name):
-            raise self.reject(target, "unpacking in a for loop is supported for enumerate() and zip() only",
-                              hint="loop over an index and read the items inside the loop")
+            parts = [self.iterated(s, t) for s, t in zip(seqs, target.elts)]
+            lengths = [length for length, _ in parts]
+            if "strict" in args:
+                self.zip_strict(args["strict"], lengths, it)
+            length = lengths[0]
+            for other in lengths[1:]:  # the shortest sequence ends the loop
+                length = self.call_builtin(min, (length, other), it)
+            return length, [binding for _, inner in parts for binding in inner]
+        if callee is reversed:
+            seq = self.value(self.builtin_arguments(it, _REVERSED)["sequence"])
+            length = self.call_builtin(len, (seq,), it)
+            last = self.op(lookup(operator.sub), ir.Form("binop", "-"), (length, ir.Const(1)), (), it)
+            return length, [(target, ("item from the end", (seq, last)))]
         seq = self.value(it)
-        n = self.call_builtin(len, (seq,), it)
-        return self.call_builtin(range, (n,), it), [(target, ("item", seq))]
+        if isinstance(seq, ir.Const) and isinstance(seq.value, (dict, set, frozenset)):
+            raise self.reject(it, f"srcgrad loops over sequences and arrays by index, not over a "
+                                  f"{type(seq.value).__name__}", hint="loop over a list of its keys or values")
+        return self.call_builtin(len, (seq,), it), [(target, ("item", seq))]
+
+    def builtin_arguments(self, call: Any, signature: inspect.Signature) -> dict[str, Any]:
+        """The argument nodes of a call to a builtin srcgrad lowers itself, by parameter name, bound as Python binds
+        them: an argument the builtin does not take is refused here, never dropped."""
+        name = call.func.id
+        for a in call.args:
+            if isinstance(a, gast.Starred):
+                raise self.reject(a, f"srcgrad cannot lower star-unpacking in a call of {name}()",
+                                  hint="pass arguments explicitly")
+        for k in call.keywords:
+            if k.arg is None:
+                raise self.reject(k.value, f"srcgrad cannot lower **keyword unpacking in a call of {name}()",
+                                  hint="pass keyword arguments explicitly")
+        try:
+            bound = signature.bind(*call.args, **{k.arg: k.value for k in call.keywords})
+        except TypeError as exc:
+            raise self.reject(call, f"{name}() does not take these arguments ({exc})",
+                              hint=f"call it as {name}{signature}") from None
+        return dict(bound.arguments)
+
+    def zip_strict(self, strict_node: Any, lengths: list, node: Any) -> None:
+        """``zip(..., strict=True)`` raises when the lengths differ, as Python does; ``strict=False`` is the default."""
+        if not isinstance(strict_node, gast.Constant) or not isinstance(strict_node.value, bool):
+            raise self.reject(strict_node, "zip(strict=...) takes the constant True or False here")
+        if strict_node.value:
+            self.loop_check(check_equal_lengths, tuple(lengths), node)
+
+    def loop_check(self, check: Any, args: tuple, node: Any) -> ir.Var:
+        """A call of one of srcgrad's loop checks (runtime.LOOP_CHECKS), kept even where its value is unused: it
+        raises where Python raises."""
+        op = ir.Op(self.fresh_temp(), lookup(check), ir.Form("call", check.__name__), args, (),
+                   self.pf.file_line(node), getattr(node, "col_offset", 0), check)
+        op.keep = True
+        return self.emit(op)
 
     def call_builtin(self, func: Any, args: tuple, node: Any) -> ir.Var:
         return self.op(lookup(func), ir.Form("call", func.__name__), args, (), node, func)
@@ -384,13 +444,35 @@ class Lowerer:
             self.block.append(ir.While(test, cond, body, line, node.col_offset, carried))
 
     def bind_loop_target(self, tnode: Any, how: tuple, index_name: str, header: dict[str, str]) -> None:
+        """Bind one target of a loop (a name, or a tuple of names that unpacks the item) for the current index."""
+        for n in gast.walk(tnode):
+            if isinstance(n, (gast.Attribute, gast.Subscript, gast.Starred)):
+                raise self.reject(n, "a for loop's variables must be names (a tuple of names unpacks each item)",
+                                  hint="loop over plain names and assign inside the loop")
         kind, operand = how
         if kind == "item":
             value = self.op(lookup(operator.getitem), ir.Form("subscript"),
                             (operand, ir.Index((ir.Var(index_name),), False)), (), tnode)
+        elif kind == "item from the end":  # reversed(seq): seq[last - i]
+            seq, last = operand
+            index = self.op(lookup(operator.sub), ir.Form("binop", "-"), (last, ir.Var(index_name)), (), tnode)
+            value = self.op(lookup(operator.getitem), ir.Form("subscript"), (seq, ir.Index((index,), False)), (),
+                            tnode)
         else:
             value = self.op(lookup(operator.add), ir.Form("binop", "+"), (ir.Var(index_name), operand), (), tnode)
-        self.assign_name(tnode.id, value, tnode)
+        self.unpack_checked(tnode, value)
+
+    def unpack_checked(self, target: Any, value: ir.Operand) -> None:
+        """Bind a loop target; a tuple of names first checks that the item has exactly that many values (Python
+        raises ValueError otherwise; reading the first ones would silently run on)."""
+        if not isinstance(target, (gast.Tuple, gast.List)):
+            self.bind(target, value, target)
+            return
+        self.loop_check(check_unpacks, (value, ir.Const(len(target.elts))), target)
+        for i, elt in enumerate(target.elts):
+            item = self.op(lookup(operator.getitem), ir.Form("subscript"), (value, ir.Index((ir.Const(i),), False)),
+                           (), elt)
+            self.unpack_checked(elt, item)
 
     # --- statements ------------------------------------------------------------------------------------------
 
@@ -541,7 +623,13 @@ class Lowerer:
                                getattr(node, "col_offset", 0), callee))
 
     def expr_Constant(self, node: Any) -> ir.Operand:
-        return ir.Const(node.value)
+        value = node.value
+        if not (value is None or value is Ellipsis or type(value) in (int, float, bool, str)):
+            kind = "complex number" if isinstance(value, complex) else type(value).__name__
+            raise self.reject(node, f"srcgrad cannot differentiate code with a {kind} literal ({value!r})",
+                              hint="srcgrad differentiates real numbers: write the real and imaginary parts as "
+                                   "separate real values")
+        return ir.Const(value)
 
     def expr_Name(self, node: Any) -> Any:
         name = node.id
@@ -615,7 +703,12 @@ class Lowerer:
     def expr_Subscript(self, node: Any) -> ir.Var:
         base = self.value(node.value)
         index = self.index(node.slice)
-        return self.op(lookup(operator.getitem), ir.Form("subscript"), (base, index), (), node)
+        # Indexing reads items of arrays and containers; an object with an indexing of its own (np.r_[a, b],
+        # np.c_, np.mgrid) computes something else from the index: opaque, so a gradient reaching it is refused.
+        rule = lookup(operator.getitem)
+        if isinstance(base, ir.Const) and not isinstance(base.value, _INDEXABLE):
+            rule = None
+        return self.op(rule, ir.Form("subscript"), (base, index), (), node)
 
     def index(self, node: Any) -> ir.Index:
         parts = node.elts if isinstance(node, gast.Tuple) else [node]
@@ -649,11 +742,10 @@ class Lowerer:
             base = self.expr(func.value)
             if not isinstance(base, _Ref):
                 return self.method_call(base, func.attr, node)
-        if isinstance(func, gast.Name) and func.id == "sum" and func.id not in self.locals \
-                and len(node.args) == 1 and not node.keywords \
-                and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)) \
-                and self.pf.resolve("sum") is sum:
-            return self.sum_comprehension(node.args[0])
+        if self.builtin_callee(node) is sum and node.args \
+                and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
+            args = self.builtin_arguments(node, _SUM)
+            return self.sum_comprehension(args["iterable"], args.get("start"))
         if isinstance(func, gast.Name) and func.id in ("list", "tuple") and func.id not in self.locals \
                 and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.GeneratorExp) \
                 and self.pf.resolve(func.id) in (list, tuple):
@@ -662,12 +754,43 @@ class Lowerer:
         if not isinstance(callee, _Ref) or not callable(callee.obj):
             raise self.reject(func, "only named functions can be called here",
                               hint="call the function by its name (e.g. np.exp(x), helper(x))")
-        args = tuple(self.value(a) for a in node.args)
+        arg_nodes = list(node.args)
+        if callee.obj is np.einsum and self.einsum_sublists(node) is not None:
+            subscripts, arg_nodes = self.einsum_sublists(node)
+            arg_nodes = [gast.Constant(subscripts, None)] + arg_nodes
+        args = tuple(self.value(a) for a in arg_nodes)
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(callee.obj)
         if rule is None and not _is_user_function(callee.obj):
             rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
         return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+
+    def einsum_sublists(self, node: Any) -> tuple[str, list] | None:
+        """``np.einsum(a, [0, 1], b, [1, 2], [0, 2])`` (the sublist form) as its subscripts ``'AB,BC->AC'`` and the
+        operand nodes; None for the subscripts form. Sublists must be written as lists or tuples of integers."""
+        args = node.args
+        if len(args) < 2 or not isinstance(args[1], (gast.Tuple, gast.List)) \
+                or (isinstance(args[0], gast.Constant) and isinstance(args[0].value, str)):
+            return None
+        operands, sublists = args[0::2], [args[i] for i in range(1, len(args), 2)]
+        if len(args) % 2:  # an odd count ends with the output's sublist
+            operands, sublists = operands[:-1], sublists + [args[-1]]
+        letters = []
+        for sub in sublists:
+            items = sub.elts if isinstance(sub, (gast.Tuple, gast.List)) else None
+            if items is None or not all(isinstance(i, gast.Constant) and type(i.value) is int
+                                        and 0 <= i.value < 52 for i in items):
+                raise self.reject(sub, "np.einsum's sublist form is differentiated when each sublist is written as a "
+                                       "list of integers 0..51 (no `...`)",
+                                  hint="write the subscripts as a string instead: np.einsum('ij,jk->ik', a, b)")
+            letters.append("".join(_EINSUM_LETTERS[i.value] for i in items))
+        inputs = letters[:len(operands)]
+        if len(letters) > len(operands):
+            output = letters[-1]
+        else:  # implicit: the indices that appear once, in increasing order (as numpy orders them)
+            joined = "".join(inputs)
+            output = "".join(c for c in _EINSUM_LETTERS if joined.count(c) == 1)
+        return ",".join(inputs) + "->" + output, list(operands)
 
     # --- local functions: nested defs and lambdas, inlined where they are called -----------------------------------
 
@@ -787,8 +910,9 @@ class Lowerer:
         """A variable srcgrad adds for the user's code (a comprehension's variable, an inlined result)."""
         return self.synthetic(f"{base}_c")
 
-    def sum_comprehension(self, node: Any) -> ir.Var:
-        """``sum(f(v) for v in xs if c)`` is a loop that adds, no list needed."""
+    def sum_comprehension(self, node: Any, start: Any = None) -> ir.Var:
+        """``sum(f(v) for v in xs if c)`` (or ``sum(..., start)``) is a loop that adds to ``start``, no list
+        needed."""
         acc = self.fresh_user_name("total")
         target = gast.Name(acc, gast.Store(), None, None)
         load = gast.Name(acc, gast.Load(), None, None)
@@ -797,7 +921,8 @@ class Lowerer:
             gast.copy_location(n, node)
         self.locals.add(acc)
         self.loaded.add(acc)
-        self.assign_name(acc, ir.Const(0), node, retarget=False)
+        # Python creates the generator (reading the first iterable) before it evaluates `start`; neither has effects
+        self.assign_name(acc, ir.Const(0) if start is None else self.value(start), node, retarget=False)
         self.lower_stmt(self.comprehension_loop(node, add))
         return ir.Var(self.env[acc])
 
@@ -901,8 +1026,6 @@ def _is_user_function(obj: Any) -> bool:
 
 
 def _opaque_rule(name: str):
-    import inspect
-
     from srcgrad.rules.registry import Rule
 
     return Rule(func=None, name=name, signature=inspect.Signature(), wrt=(), nondiff=True)
@@ -913,6 +1036,17 @@ _NONDIFF_ATTR = _opaque_rule("attribute")
 _BOOLOP = None  # `and`/`or` return one of their operands: a gradient through them is refused by the adjoint stage
 _BOOLOP_RULE = _opaque_rule("or")  # `or` of flags (never differentiated)
 _APPEND = ("method", "append")
+
+_INDEXABLE = (np.ndarray, np.generic, list, tuple, dict, str, range, int, float)  # what getitem's rule reads
+_EINSUM_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # sublist index i is letter i (sorted)
+
+# Builtins the lowering turns into loops itself: their parameters, as Python binds them.
+_P = inspect.Parameter
+_ENUMERATE = inspect.Signature([_P("iterable", _P.POSITIONAL_OR_KEYWORD), _P("start", _P.POSITIONAL_OR_KEYWORD,
+                                                                             default=0)])
+_SUM = inspect.Signature([_P("iterable", _P.POSITIONAL_ONLY), _P("start", _P.POSITIONAL_OR_KEYWORD, default=0)])
+_REVERSED = inspect.Signature([_P("sequence", _P.POSITIONAL_ONLY)])
+_ZIP = inspect.Signature([_P("iterables", _P.VAR_POSITIONAL), _P("strict", _P.KEYWORD_ONLY, default=False)])
 
 
 class _Rename(gast.NodeTransformer):

@@ -197,6 +197,65 @@ def diff_operands(fn: ir.Function, op: ir.Op) -> list[tuple[str, ir.Operand]]:
     return out
 
 
+def undifferentiated_operands(fn: ir.Function, op: ir.Op) -> list[tuple[str, ir.Operand]]:
+    """(parameter, operand) pairs of a rule's parameters that are neither differentiated (``wrt``) nor declared
+    ``discrete``: the result may depend on them smoothly, so a differentiated value there must be refused."""
+    if op.rule is None or op.rule.nondiff or op.form.kind in ("copy", "append"):
+        return []
+    out = []
+    for name, value in bind_params(fn, op).items():
+        if name in op.rule.wrt or name in op.rule.discrete:
+            continue
+        for v in value if isinstance(value, tuple) else (value,):
+            out.extend((name, a) for a in (v.operands() if isinstance(v, ir.Index) else [v]))
+    return out
+
+
+def _takes_undifferentiated(rule: Any) -> bool:
+    return rule is not None and not rule.nondiff and any(
+        p not in rule.wrt and p not in rule.discrete for p in rule.signature.parameters)
+
+
+def check_undifferentiated(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> None:
+    """Refuse a differentiated value entering a parameter its rule does not differentiate (``np.var``'s ``ddof``,
+    ``np.einsum``'s subscripts when given as an array) where the result reaches the output through differentiable
+    operations: its gradient would be silently dropped. Values computed from such a result count as depending on
+    the differentiated value too."""
+    if not any(_takes_undifferentiated(op.rule) for op in ops):
+        return  # the common case: no rule here has such a parameter
+    edges = {id(op): diff_operands(fn, op) + undifferentiated_operands(fn, op) for op in ops}
+    depends, changed = set(varied), True
+    while changed:
+        changed = False
+        for op in ops:
+            if op.target not in depends and any(isinstance(a, ir.Var) and a.name in depends for _, a in edges[id(op)]):
+                depends.add(op.target)
+                changed = True
+    reaching = {r.value.name for r in _walk_stmts(fn.body) if isinstance(r, ir.Return) and isinstance(r.value, ir.Var)}
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed(ops):
+            if op.target in reaching:
+                for _, a in edges[id(op)]:
+                    if isinstance(a, ir.Var) and a.name not in reaching:
+                        reaching.add(a.name)
+                        changed = True
+    for op in ops:
+        if op.target not in reaching:
+            continue
+        for name, a in undifferentiated_operands(fn, op):
+            if isinstance(a, ir.Var) and a.name in depends:
+                raise NoRuleError(
+                    f"a differentiated value is passed as `{name}` of {op.rule.name}, and srcgrad does not "
+                    f"differentiate {op.rule.name} with respect to `{name}`: its gradient would be lost",
+                    location(fn, op),
+                    hint=f"pass a value that does not depend on the differentiated arguments as `{name}`; for a "
+                    "rule of your own, add it to defgrad's wrt=, or to discrete= if the result is piecewise "
+                    "constant in it",
+                )
+
+
 def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
     varied = set(wrt)
     changed = True
@@ -225,6 +284,7 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
                     useful.add(a.name)
                     changed = True
     facts.varied, facts.useful = varied, useful
+    check_undifferentiated(fn, ops, varied)
     for op in ops:
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
@@ -241,6 +301,12 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
         return NoRuleError(
             f"differentiating through a {op.form.kind} display is not supported yet", location(fn, op),
             hint="keep differentiated values in separate variables, or build an array with np.stack",
+        )
+    if op.form.kind == "subscript":
+        return NoRuleError(
+            f"a differentiated value is used inside the brackets of `{op.args[0]}[...]`, whose indexing builds a "
+            "value srcgrad has no rule for", location(fn, op),
+            hint="build the array with np.concatenate, np.stack or np.column_stack instead",
         )
     name = op.form.symbol or op.form.kind
     if op.form.kind == "call" and _is_srcgrad_function(op.callee):

@@ -112,6 +112,17 @@ def cast_grad(g, dtype):
     return np.zeros(np.shape(g))
 
 
+def linspace_grad(g, ans, end, num, endpoint, axis):
+    """Adjoint of ``np.linspace`` with respect to ``start`` (``end=0``) or ``stop`` (``end=1``): sample ``i`` is
+    ``start + t_i (stop - start)`` with ``t_i = i / (num - 1)`` (``i / num`` without the endpoint), so each end gets
+    ``g`` weighted by ``1 - t`` or ``t``, summed over the samples' axis. An integer result has no gradient."""
+    axis = axis % max(np.ndim(ans), 1)
+    shape = [1] * np.ndim(ans)
+    shape[axis] = num
+    t = np.reshape(np.linspace(0.0, 1.0, num, endpoint=endpoint), shape)
+    return np.sum(cast_grad(g, ans.dtype) * (t if end else 1.0 - t), axis=axis)
+
+
 def fill_grad(g, x):
     """Adjoint of an operation whose output is one number taken from ``x`` of any shape (``x.item()``)."""
     return np.full(np.shape(x), g, dtype=float_dtype(x))
@@ -223,6 +234,14 @@ def var_grad(g, a, axis, ddof, keepdims):
     n = np.prod([a.shape[i] for i in axes]) if axes else 1
     centred = a - np.mean(a, axis=axes, keepdims=True)
     return restore_axes(g, a, axis, keepdims) * centred * (2.0 / (n - ddof))
+
+
+def std_grad(g, ans, a, axis, ddof, keepdims):
+    """Adjoint of ``np.std``: the adjoint of var scaled by ``1 / (2 std)``, and 0 where std is 0. One element's std
+    is identically 0; constant data's std grows like ``|t|`` along every direction ``t``, whose central difference
+    is 0 (as for ``abs`` at 0)."""
+    scale = np.divide(g, 2.0 * ans, out=np.zeros(np.shape(ans), dtype=np.result_type(g, ans, 1.0)), where=ans != 0)
+    return var_grad(scale, a, axis, ddof, keepdims)
 
 
 def _safe_divide(x, y):
@@ -436,6 +455,9 @@ def inner_grad_right(g, a, b):
 
 
 def _einsum_subscripts(subscripts, n):
+    if not isinstance(subscripts, str):
+        raise ValueError("srcgrad: the gradient of np.einsum needs its subscripts as a string (or the sublist form "
+                         "written with literal lists of integers)")
     spec = subscripts.replace(" ", "")
     if "." in spec:
         raise ValueError("srcgrad: the gradient of np.einsum does not support '...' in subscripts; name the axes")
@@ -769,6 +791,35 @@ def check_scalar_argument(x):
     if np.ndim(x) != 0:
         raise ValueError("srcgrad: grad(grad(f)) needs a scalar parameter; use srcgrad.hessian or srcgrad.hvp "
                          f"for arrays (got shape {np.shape(x)})")
+
+
+def check_equal_lengths(*lengths):
+    """``zip(..., strict=True)``: raise ValueError, as Python does, when the iterables' lengths differ."""
+    for i, n in enumerate(lengths[1:], start=2):
+        if n != lengths[0]:
+            before = "argument 1" if i == 2 else f"arguments 1-{i - 1}"
+            raise ValueError(f"zip() argument {i} is {'shorter' if n < lengths[0] else 'longer'} than {before}")
+
+
+def check_unpacks(value, n):
+    """A loop target ``for a, b in items``: Python raises ValueError unless each item has exactly ``n`` values."""
+    got = len(value)
+    if got != n:
+        raise ValueError(f"too many values to unpack (expected {n})" if got > n
+                         else f"not enough values to unpack (expected {n}, got {got})")
+
+
+def integer_start(start):
+    """``enumerate(xs, start)``: Python takes an integer start only (TypeError otherwise)."""
+    try:
+        return start.__index__()
+    except AttributeError:
+        raise TypeError(f"'{type(start).__name__}' object cannot be interpreted as an integer") from None
+
+
+# The checks lowered loops call (srcgrad binds them by name): the errors they raise are the user's, as Python raises
+# them for the loop.
+LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start)
 
 
 # --- item assignment --------------------------------------------------------------------------------------------

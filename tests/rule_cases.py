@@ -237,6 +237,16 @@ case(np.where, where_fn, with_weight(N((3, 1)), N((1, 4)), N((3, 4)), out=bshape
 case(np.where, where_indices, A(N((3, 4)), N((3, 4))), wrt=(0, 1), name="where-indices")
 
 
+def heaviside_fn(x1, x2, w):
+    return np.sum(np.heaviside(x1, x2) * w)
+
+
+case(np.heaviside, heaviside_fn, A(const(np.array([-1.0, 0.0, 2.0, 0.0])), N((4,)), N((4,))), wrt=(1,),
+     name="heaviside-value-at-zero")
+case(np.heaviside, heaviside_fn, A(const(np.array([-1.0, 0.0, 2.0])), N(), N((3,))), wrt=(1,),
+     name="heaviside-scalar-x2")
+
+
 # --- Python operators (also tested in test_grad_core.py) ------------------------------------------------------------
 
 
@@ -1017,6 +1027,54 @@ case(np.split, split_unpack, A(N((6,))), name="split-unpack")
 case(np.array_split, array_split_fn, A(N((8,)), N((3,))), name="array_split")
 
 
+def array_split_axis(x, w):
+    parts = np.array_split(x, 2, axis=1)
+    return np.sum(parts[0] * w) + np.sum(parts[1] ** 2)
+
+
+case(np.array_split, array_split_axis, A(N((2, 5)), N((2, 3))), name="array_split-axis")
+
+
+# --- constructors from values: the fill value and linspace's ends carry the gradient --------------------------------
+
+
+def full_fn(v, w):
+    return np.sum(np.full((2, 3), v) ** 2 * w) + np.sum(np.full(3, v[0] if np.ndim(v) else v, dtype="float64") * w[0])
+
+
+def full_like_fn(v, x):
+    # an integer fill (given dtype, or the dtype of `a`) has no gradient; `shape` replaces a's shape
+    return (np.sum(np.full_like(x, v) * x) + np.sum(np.full_like(x, v[0], dtype=int) * v)
+            + np.sum(np.full_like(x, v[1], shape=(4,)) ** 2) + np.sum(np.full_like(np.arange(3), v[2]) * v))
+
+
+def linspace_fn(start, stop, w):
+    return np.sum(np.linspace(start, stop, 5) ** 2 * w)
+
+
+def linspace_options(start, stop, w):
+    return np.sum(np.linspace(start, stop, 4, endpoint=False, axis=-1) ** 2 * w)
+
+
+def linspace_arrays(start, stop, w):
+    return np.sum(np.linspace(start, stop, 3, axis=1) ** 2 * w)
+
+
+def linspace_dtypes(start, stop, w):
+    # an integer dtype rounds the samples: no gradient (the points are away from the integers)
+    return np.sum(np.linspace(start, stop, 5, dtype="float64") * w) + np.sum(np.linspace(start, stop, 5, dtype=int) * w)
+
+
+case(np.full, full_fn, A(N(), N((2, 3))), name="full-float")
+case(np.full, full_fn, A(N((3,)), N((2, 3))), name="full-broadcast-row")
+case(np.full_like, full_like_fn, A(U(0.2, 0.7, (3,)), N((2, 3))), name="full_like")
+case(np.linspace, linspace_fn, A(N(), N(), N((5,))), wrt=(0, 1), name="linspace")
+case(np.linspace, linspace_fn, A(N(), N(), N((5,))), wrt=(1,), name="linspace-stop")
+case(np.linspace, linspace_options, A(N((2,)), N(), N((2, 4))), wrt=(0, 1), name="linspace-no-endpoint-axis")
+case(np.linspace, linspace_arrays, A(N((2,)), N((2,)), N((2, 3))), wrt=(0, 1), name="linspace-arrays")
+case(np.linspace, linspace_dtypes, A(const(0.3), const(2.1), N((5,))), wrt=(0, 1), rtol=1e-4, name="linspace-dtype")
+
+
 # --- 5. indexing reads ----------------------------------------------------------------------------------------------
 
 
@@ -1104,6 +1162,13 @@ for _axis in (-1, 0, None):
     _out = np.shape(np.sort(np.ones((3, 4)), _axis))
     case(np.sort, sort_fn(_axis), A(N((3, 4)), N(_out)), name=f"sort-axis{_axis}")
 case(np.sort, sort_default, A(N((5,)), N((5,))), name="sort-default")
+
+
+def sort_kind(x, w):
+    return np.sum(np.sort(x, 0, "stable") * w) + np.sum(np.sort(x, kind="heapsort", axis=None) ** 2)
+
+
+case(np.sort, sort_kind, A(N((3, 4)), N((3, 4))), name="sort-kind")
 
 
 # --- srcgrad's own runtime helpers (generated forward-mode code is differentiated again) -----------------------------

@@ -78,7 +78,7 @@ def mod(g, ans, x, y):
     return g, -g * (x // y)
 
 
-@defgrad(operator.floordiv, wrt=(), out_kind="same", name="floordiv")
+@defgrad(operator.floordiv, wrt=(), discrete=("x", "y"), out_kind="same", name="floordiv")
 def floordiv(g, ans, x, y):
     return ()
 
@@ -115,7 +115,8 @@ def float_(g, ans, x):
 for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.not_,
             operator.is_, operator.is_not, operator.contains, operator.truth):
     nondifferentiable(_op, name=_op.__name__.strip("_"), out_kind="scalar")
-for _fn in (len, int, bool, round, range, isinstance, print, type, id, hash, repr, str):
+# (not str, repr: float(str(x)) is x; not id, hash: no number near x gives the same one)
+for _fn in (len, int, bool, round, range, isinstance, print, type):
     nondifferentiable(_fn, out_kind="scalar")
 
 
@@ -124,6 +125,6 @@ def builtin_sum(g, ans, iterable, start=0):
     return builtin_sum_grad(g, iterable), g
 
 
-@defgrad(setitem, wrt=("x", "value"), name="setitem")
+@defgrad(setitem, wrt=("x", "value"), discrete=("index",), name="setitem")
 def setitem_(g, ans, x, index, value):
     return setitem_rest_grad(g, index), setitem_value_grad(g, index, value)

@@ -158,6 +158,21 @@ def cholesky_jvp_rule(a_dot, ans, a):
     return cholesky_jvp(ans, a_dot)
 
 
+@defjvp(np.linspace)
+def linspace_jvp(start_dot, stop_dot, ans, start, stop, num=50, endpoint=True, *, dtype=None, axis=0):
+    return cast_grad(np.linspace(start_dot, stop_dot, num, endpoint, axis=axis), ans.dtype)
+
+
+@defjvp(np.full)
+def full_jvp(fill_value_dot, ans, shape, fill_value, dtype=None):
+    return cast_grad(np.full(np.shape(ans), fill_value_dot, dtype=float), ans.dtype)
+
+
+@defjvp(np.full_like)
+def full_like_jvp(fill_value_dot, ans, a, fill_value, dtype=None, *, shape=None):
+    return cast_grad(np.full(np.shape(ans), fill_value_dot, dtype=float), ans.dtype)
+
+
 @defjvp(np.cumprod)
 def cumprod_jvp(a_dot, ans, a, axis=None):
     return cumprod_tangent(a, a_dot, axis)

@@ -14,7 +14,8 @@ What holds:
 - rules evaluated on ``ans`` (``exp``, ``sqrt``...) reuse the forward value; constants come from ``math`` (Python
   floats), so float32 arrays stay float32;
 - functions that are piecewise constant (``sign``, ``floor``, ``ceil``, ``round``, ``rint``, ``trunc``,
-  ``floor_divide``, comparisons) are non-differentiable: their results carry no gradient.
+  ``floor_divide``, comparisons) are non-differentiable: their results carry no gradient; ``heaviside(x1, x2)`` is
+  piecewise constant in ``x1`` and takes the value ``x2`` where ``x1 == 0``.
 """
 
 import math
@@ -270,9 +271,15 @@ def clip(g, ans, a, a_min, a_max):
     return clip_grad(g, ans, a, a_min, a_max), clip_bound_grad(g, ans, a, a_min), clip_bound_grad(g, ans, a, a_max)
 
 
-@defgrad(np.where, wrt=("x", "y"), broadcast=True)  # np.where(condition) alone gives indices: no gradient
+# np.where(condition) alone gives indices: no gradient
+@defgrad(np.where, wrt=("x", "y"), discrete=("condition",), broadcast=True)
 def where(g, ans, condition, x=None, y=None):
     return np.where(condition, g, 0.0), np.where(condition, 0.0, g)
+
+
+@defgrad(np.heaviside, wrt=("x2",), discrete=("x1",), broadcast=True)  # x2 is the value where x1 == 0
+def heaviside(g, ans, x1, x2):
+    return g * (x1 == 0)
 
 
 # --- no gradient ----------------------------------------------------------------------------------------------------
@@ -280,5 +287,5 @@ def where(g, ans, condition, x=None, y=None):
 for _fn in (np.sign, np.floor, np.ceil, np.round, np.around, np.rint, np.trunc, np.fix, np.floor_divide,
             np.isnan, np.isinf, np.isfinite, np.signbit, np.greater, np.less, np.equal, np.greater_equal,
             np.less_equal, np.not_equal, np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
-            np.isclose, np.allclose, np.array_equal, np.heaviside):
+            np.isclose, np.allclose, np.array_equal):
     nondifferentiable(_fn)

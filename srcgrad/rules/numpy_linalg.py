@@ -64,12 +64,14 @@ def outer(g, ans, a, b):
     return np.reshape(g @ np.ravel(b), np.shape(a)), np.reshape(np.ravel(a) @ g, np.shape(b))
 
 
-@defgrad(np.tensordot, wrt=("a", "b"))
+@defgrad(np.tensordot, wrt=("a", "b"), discrete=("axes",))
 def tensordot(g, ans, a, b, axes=2):
     return tensordot_grad_left(g, a, b, axes), tensordot_grad_right(g, a, b, axes)
 
 
-@defgrad(np.einsum, wrt=("operands",))  # operand i gets element i of the (lazily computed) adjoints
+# operand i gets element i of the (lazily computed) adjoints; subscripts are a string (sublists are converted when
+# lowered), never a differentiated value
+@defgrad(np.einsum, wrt=("operands",), discrete=("optimize",))
 def einsum(g, ans, subscripts, *operands, optimize=False):
     return einsum_grads(g, subscripts, operands)
 

@@ -11,7 +11,8 @@ What holds:
 - ``prod`` is differentiated without dividing, so inputs with zeros get exact gradients;
 - ties: ``max``/``min``/``amax``/``amin`` (and ``norm`` with ``ord=inf``) split the gradient equally among the
   elements that attain the extreme value;
-- ``var``/``std`` take ``ddof``; ``std`` of constant data has an infinite gradient (as the derivative of sqrt at 0).
+- ``var``/``std`` take ``ddof``; where ``std`` is 0 (one element, constant data) its gradient is 0: one element's
+  std is identically 0, constant data's grows like ``|t|`` (a central difference sees 0, as for ``abs`` at 0).
 """
 
 import numpy as np
@@ -27,6 +28,7 @@ from srcgrad.runtime import (
     prod_grad,
     reduced_count,
     restore_axes,
+    std_grad,
     trace_grad,
     var_grad,
 )
@@ -34,17 +36,17 @@ from srcgrad.runtime import (
 # --- sums and means -------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.sum, wrt=("a",))
+@defgrad(np.sum, wrt=("a",), discrete=("axis", "keepdims"))
 def sum_(g, ans, a, axis=None, *, keepdims=False):
     return restore_axes(g, a, axis, keepdims)
 
 
-@defgrad(np.mean, wrt=("a",))
+@defgrad(np.mean, wrt=("a",), discrete=("axis", "keepdims"))
 def mean(g, ans, a, axis=None, *, keepdims=False):
     return restore_axes(g, a, axis, keepdims) / reduced_count(a, ans)
 
 
-@defgrad(np.prod, wrt=("a",))
+@defgrad(np.prod, wrt=("a",), discrete=("axis", "keepdims"))
 def prod(g, ans, a, axis=None, *, keepdims=False):
     return prod_grad(g, a, axis, keepdims)
 
@@ -52,22 +54,22 @@ def prod(g, ans, a, axis=None, *, keepdims=False):
 # --- extremes (ties split equally) ----------------------------------------------------------------------------------
 
 
-@defgrad(np.max, wrt=("a",))
+@defgrad(np.max, wrt=("a",), discrete=("axis", "keepdims"))
 def max_(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
-@defgrad(np.amax, wrt=("a",))
+@defgrad(np.amax, wrt=("a",), discrete=("axis", "keepdims"))
 def amax(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
-@defgrad(np.min, wrt=("a",))
+@defgrad(np.min, wrt=("a",), discrete=("axis", "keepdims"))
 def min_(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
-@defgrad(np.amin, wrt=("a",))
+@defgrad(np.amin, wrt=("a",), discrete=("axis", "keepdims"))
 def amin(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
@@ -75,17 +77,17 @@ def amin(g, ans, a, axis=None, *, keepdims=False):
 # --- spread and size ------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.var, wrt=("a",))
+@defgrad(np.var, wrt=("a",), discrete=("axis", "keepdims"))
 def var(g, ans, a, axis=None, *, ddof=0, keepdims=False):
     return var_grad(g, a, axis, ddof, keepdims)
 
 
-@defgrad(np.std, wrt=("a",))
+@defgrad(np.std, wrt=("a",), discrete=("axis", "keepdims"))
 def std(g, ans, a, axis=None, *, ddof=0, keepdims=False):
-    return var_grad(g / (2.0 * ans), a, axis, ddof, keepdims)
+    return std_grad(g, ans, a, axis, ddof, keepdims)
 
 
-@defgrad(np.linalg.norm, wrt=("x",))
+@defgrad(np.linalg.norm, wrt=("x",), discrete=("axis", "keepdims"))
 def norm(g, ans, x, ord=None, axis=None, keepdims=False):
     return norm_grad(g, ans, x, ord, axis, keepdims)
 
@@ -93,12 +95,12 @@ def norm(g, ans, x, ord=None, axis=None, keepdims=False):
 # --- scans ----------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.cumsum, wrt=("a",))
+@defgrad(np.cumsum, wrt=("a",), discrete=("axis",))
 def cumsum(g, ans, a, axis=None):
     return cumsum_grad(g, a, axis)
 
 
-@defgrad(np.cumprod, wrt=("a",))
+@defgrad(np.cumprod, wrt=("a",), discrete=("axis",))
 def cumprod(g, ans, a, axis=None):
     return cumprod_grad(g, ans, a, axis)
 
@@ -106,16 +108,16 @@ def cumprod(g, ans, a, axis=None):
 # --- diagonals ------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.trace, wrt=("a",))
+@defgrad(np.trace, wrt=("a",), discrete=("offset", "axis1", "axis2"))
 def trace(g, ans, a, offset=0, axis1=0, axis2=1):
     return trace_grad(g, a, offset, axis1, axis2)
 
 
-@defgrad(np.diagonal, wrt=("a",))
+@defgrad(np.diagonal, wrt=("a",), discrete=("offset", "axis1", "axis2"))
 def diagonal(g, ans, a, offset=0, axis1=0, axis2=1):
     return diagonal_grad(g, a, offset, axis1, axis2)
 
 
-@defgrad(np.diag, wrt=("v",))  # vector -> diagonal matrix, or matrix -> its diagonal
+@defgrad(np.diag, wrt=("v",), discrete=("k",))  # vector -> diagonal matrix, or matrix -> its diagonal
 def diag(g, ans, v, k=0):
     return diag_grad(g, v, k)

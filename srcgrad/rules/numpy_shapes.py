@@ -19,8 +19,10 @@ What holds:
 - casts: to a float type the gradient passes, to an integer or boolean type it is zero; ``astype``, ``flatten``
   and ``item`` are methods only and are keyed ``("method", name)``, the attribute ``x.T`` is ``("attribute", "T")``
   (the tables ``METHODS`` and ``ATTRIBUTES`` in :mod:`srcgrad.lower` map names to rule keys);
-- array constructors (``zeros``, ``ones``, ``empty``, ``full``, ``*_like``, ``arange``, ``linspace``, ``eye``...)
-  and shape queries carry no gradient.
+- array constructors carry no gradient through their shape, count and dtype (``zeros``, ``ones``, ``eye``...);
+  ``full``/``full_like`` differentiate the fill value and ``linspace`` its ends; ``arange``, ``logspace``,
+  ``meshgrid`` and ``unique`` have no rule (a differentiated value reaching them is refused); shape queries carry no
+  gradient.
 """
 
 import operator
@@ -36,6 +38,7 @@ from srcgrad.runtime import (
     getitem_grad,
     hstack_grad,
     inverse_axes,
+    linspace_grad,
     repeat_grad,
     sort_grad,
     split_grad,
@@ -50,7 +53,7 @@ from srcgrad.runtime import (
 # --- reshaping ------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.reshape, wrt=("a",))
+@defgrad(np.reshape, wrt=("a",), discrete=("shape",))
 def reshape(g, ans, a, shape):
     return np.reshape(g, np.shape(a))
 
@@ -65,17 +68,17 @@ def flatten(g, ans, a):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.squeeze, wrt=("a",))
+@defgrad(np.squeeze, wrt=("a",), discrete=("axis",))
 def squeeze(g, ans, a, axis=None):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.expand_dims, wrt=("a",))
+@defgrad(np.expand_dims, wrt=("a",), discrete=("axis",))
 def expand_dims(g, ans, a, axis):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.broadcast_to, wrt=("array",))
+@defgrad(np.broadcast_to, wrt=("array",), discrete=("shape",))
 def broadcast_to(g, ans, array, shape):
     return unbroadcast(g, array)
 
@@ -83,7 +86,7 @@ def broadcast_to(g, ans, array, shape):
 # --- axes -----------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.transpose, wrt=("a",))  # also x.transpose(...)
+@defgrad(np.transpose, wrt=("a",), discrete=("axes",))  # also x.transpose(...)
 def transpose(g, ans, a, axes=None):
     return np.transpose(g, inverse_axes(axes))
 
@@ -93,17 +96,17 @@ def transpose_attribute(g, ans, a):
     return np.transpose(g)
 
 
-@defgrad(np.swapaxes, wrt=("a",))
+@defgrad(np.swapaxes, wrt=("a",), discrete=("axis1", "axis2"))
 def swapaxes(g, ans, a, axis1, axis2):
     return np.swapaxes(g, axis1, axis2)
 
 
-@defgrad(np.moveaxis, wrt=("a",))
+@defgrad(np.moveaxis, wrt=("a",), discrete=("source", "destination"))
 def moveaxis(g, ans, a, source, destination):
     return np.moveaxis(g, destination, source)
 
 
-@defgrad(np.flip, wrt=("m",))
+@defgrad(np.flip, wrt=("m",), discrete=("axis",))
 def flip(g, ans, m, axis=None):
     return np.flip(g, axis)
 
@@ -118,7 +121,7 @@ def flipud(g, ans, m):
     return np.flipud(g)
 
 
-@defgrad(np.roll, wrt=("a",))
+@defgrad(np.roll, wrt=("a",), discrete=("shift", "axis"))
 def roll(g, ans, a, shift, axis=None):
     return np.roll(g, np.negative(shift), axis)
 
@@ -126,12 +129,12 @@ def roll(g, ans, a, shift, axis=None):
 # --- copies ---------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.tile, wrt=("A",))
+@defgrad(np.tile, wrt=("A",), discrete=("reps",))
 def tile(g, ans, A, reps):
     return tile_grad(g, A, reps)
 
 
-@defgrad(np.repeat, wrt=("a",))
+@defgrad(np.repeat, wrt=("a",), discrete=("repeats", "axis"))
 def repeat(g, ans, a, repeats, axis=None):
     return repeat_grad(g, a, repeats, axis)
 
@@ -141,17 +144,17 @@ def copy(g, ans, a):
     return g
 
 
-@defgrad(np.array, wrt=("object",))
+@defgrad(np.array, wrt=("object",), discrete=("dtype",))
 def array(g, ans, object, dtype=None):
     return g if dtype is None else cast_grad(g, dtype)
 
 
-@defgrad(np.asarray, wrt=("a",))
+@defgrad(np.asarray, wrt=("a",), discrete=("dtype",))
 def asarray(g, ans, a, dtype=None):
     return g if dtype is None else cast_grad(g, dtype)
 
 
-@defgrad(("method", "astype"), wrt=("a",), name="astype")
+@defgrad(("method", "astype"), wrt=("a",), discrete=("dtype",), name="astype")
 def astype(g, ans, a, dtype):
     return cast_grad(g, dtype)
 
@@ -174,17 +177,17 @@ def item(g, ans, a):
 # --- triangles and differences --------------------------------------------------------------------------------------
 
 
-@defgrad(np.triu, wrt=("m",))
+@defgrad(np.triu, wrt=("m",), discrete=("k",))
 def triu(g, ans, m, k=0):
     return np.triu(g, k)
 
 
-@defgrad(np.tril, wrt=("m",))
+@defgrad(np.tril, wrt=("m",), discrete=("k",))
 def tril(g, ans, m, k=0):
     return np.tril(g, k)
 
 
-@defgrad(np.diff, wrt=("a",))
+@defgrad(np.diff, wrt=("a",), discrete=("n", "axis"))
 def diff(g, ans, a, n=1, axis=-1):
     return diff_grad(g, a, n, axis)
 
@@ -201,12 +204,12 @@ def sequence_display(g, ans, *items):
 defgrad(("display", "list"), wrt=("items",), name="list display")(sequence_display)
 
 
-@defgrad(np.concatenate, wrt=("arrays",))
+@defgrad(np.concatenate, wrt=("arrays",), discrete=("axis",))
 def concatenate(g, ans, arrays, axis=0):
     return concatenate_grad(g, arrays, axis)
 
 
-@defgrad(np.stack, wrt=("arrays",))
+@defgrad(np.stack, wrt=("arrays",), discrete=("axis",))
 def stack(g, ans, arrays, axis=0):
     return stack_grad(g, arrays, axis)
 
@@ -221,12 +224,13 @@ def vstack(g, ans, tup):
     return vstack_grad(g, tup)
 
 
-@defgrad(np.split, wrt=("ary",))  # a list out: index it (parts[0]); g is then one adjoint per part
+# a list out: index it (parts[0]); g is then one adjoint per part
+@defgrad(np.split, wrt=("ary",), discrete=("indices_or_sections", "axis"))
 def split(g, ans, ary, indices_or_sections, axis=0):
     return split_grad(g, ary, axis)
 
 
-@defgrad(np.array_split, wrt=("ary",))
+@defgrad(np.array_split, wrt=("ary",), discrete=("indices_or_sections", "axis"))
 def array_split(g, ans, ary, indices_or_sections, axis=0):
     return split_grad(g, ary, axis)
 
@@ -234,30 +238,52 @@ def array_split(g, ans, ary, indices_or_sections, axis=0):
 # --- sorting and selecting ------------------------------------------------------------------------------------------
 
 
-@defgrad(np.sort, wrt=("a",))  # through the sorting permutation
+@defgrad(np.sort, wrt=("a",), discrete=("axis", "kind"))  # through the sorting permutation
 def sort(g, ans, a, axis=-1, kind=None):
     return sort_grad(g, a, axis)
 
 
-@defgrad(np.take, wrt=("a",))
+@defgrad(np.take, wrt=("a",), discrete=("indices", "axis"))
 def take(g, ans, a, indices, axis=None):
     return take_grad(g, a, indices, axis)
 
 
-@defgrad(np.take_along_axis, wrt=("arr",))
-def take_along_axis(g, ans, arr, indices, axis):
+@defgrad(np.take_along_axis, wrt=("arr",), discrete=("indices", "axis"))
+def take_along_axis(g, ans, arr, indices, axis=-1):
     return take_along_axis_grad(g, arr, indices, axis)
 
 
-@defgrad(operator.getitem, wrt=("x",), name="getitem")  # x[index]
+@defgrad(operator.getitem, wrt=("x",), discrete=("index",), name="getitem")  # x[index]
 def getitem(g, ans, x, index):
     return getitem_grad(g, x, index)
+
+
+# --- constructors from values -------------------------------------------------------------------------------------
+# Their shape, count and dtype parameters are discrete; the values they are filled with carry the gradient (a cast to
+# an integer dtype stops it).
+
+
+@defgrad(np.full, wrt=("fill_value",), discrete=("shape", "dtype"), broadcast=True)
+def full(g, ans, shape, fill_value, dtype=None):
+    return cast_grad(g, ans.dtype)
+
+
+@defgrad(np.full_like, wrt=("fill_value",), discrete=("a", "dtype", "shape"), broadcast=True)  # `a`: its shape only
+def full_like(g, ans, a, fill_value, dtype=None, *, shape=None):
+    return cast_grad(g, ans.dtype)
+
+
+@defgrad(np.linspace, wrt=("start", "stop"), discrete=("num", "endpoint", "dtype", "axis"), broadcast=True)
+def linspace(g, ans, start, stop, num=50, endpoint=True, *, dtype=None, axis=0):  # retstep: refused
+    return linspace_grad(g, ans, 0, num, endpoint, axis), linspace_grad(g, ans, 1, num, endpoint, axis)
 
 
 # --- no gradient ----------------------------------------------------------------------------------------------------
 
 for _fn in (np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.argwhere, np.nonzero, np.flatnonzero,
-            np.count_nonzero, np.searchsorted, np.digitize, np.unique, np.all, np.any,
-            np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
-            np.arange, np.linspace, np.logspace, np.eye, np.identity, np.tri, np.indices, np.meshgrid):
+            np.count_nonzero, np.searchsorted, np.digitize, np.all, np.any,
+            np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.tri,
+            np.indices):
     nondifferentiable(_fn)
+# Not listed, so a differentiated value reaching them is refused: np.arange (its values move with start and step),
+# np.logspace, np.meshgrid and np.unique (their values are the inputs').

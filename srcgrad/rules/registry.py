@@ -38,6 +38,10 @@ class Rule:
     broadcast: bool = False
     out_kind: OutKind = "array"
     nondiff: bool = False
+    # Parameters the result is piecewise constant in (counts, shapes, axes, dtypes, indices, conditions, flags): a
+    # differentiated value may enter them and contributes nothing. A parameter in neither ``wrt`` nor ``discrete``
+    # refuses a differentiated value (the analysis of activity checks it). A ``nondiff`` rule is discrete in all.
+    discrete: tuple[str, ...] = ()
     _inline_cache: dict = field(default_factory=dict, repr=False)
 
     def adjoint_for(self, all_scalar: bool) -> Callable | None:
@@ -87,6 +91,7 @@ def defgrad(
     out_kind: OutKind = "array",
     name: str | None = None,
     scalar: bool = False,
+    discrete: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the derivative of ``func``; srcgrad then treats ``func`` as a primitive.
 
@@ -97,6 +102,11 @@ def defgrad(
     ``broadcast=True`` says ``func`` broadcasts its differentiable arguments (numpy elementwise semantics); srcgrad then
     sums each contribution back to its argument's shape. ``scalar=True`` registers a variant used when every argument
     is a Python number (it may use ``math`` instead of numpy).
+
+    ``discrete`` names the parameters outside ``wrt`` that ``func`` is piecewise constant in (an axis, a shape, a
+    count, a dtype, an index, a condition): a differentiated value passed there contributes no gradient. A
+    differentiated value passed to any other parameter outside ``wrt`` is refused with an error at that call, since
+    the result may depend on it smoothly.
 
     Example::
 
@@ -115,9 +125,12 @@ def defgrad(
             if p.default is inspect.Parameter.empty
             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         )
-        missing = [n for n in names if n not in sig.parameters]
+        missing = [n for n in names + tuple(discrete) if n not in sig.parameters]
         if missing:
-            raise TypeError(f"defgrad: wrt names {missing} are not parameters of {adjoint.__qualname__}")
+            raise TypeError(f"defgrad: wrt or discrete names {missing} are not parameters of {adjoint.__qualname__}")
+        both = sorted(set(names) & set(discrete))
+        if both:
+            raise TypeError(f"defgrad: {both} are declared both differentiable (wrt) and discrete")
         returned = _returned_tuple_length(adjoint)
         if returned is not None and returned != len(names) and len(names) > 1:
             raise TypeError(f"defgrad: {adjoint.__qualname__} returns {returned} contributions but wrt names "
@@ -136,6 +149,7 @@ def defgrad(
             adjoint=adjoint,
             broadcast=broadcast,
             out_kind=out_kind,
+            discrete=tuple(discrete),
         )
         return adjoint
 
@@ -144,6 +158,11 @@ def defgrad(
 
 def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: OutKind = "array") -> Any:
     """Mark ``func`` as having no gradient: its result is treated as a constant (like ``np.floor`` or ``len``).
+
+    This declares ``func`` piecewise constant in every argument (a count, a shape, a comparison): a differentiated
+    value passed to it contributes nothing. A function whose result depends smoothly on some argument (``np.full``'s
+    fill value, ``np.linspace``'s ends) needs a rule for it instead, or no registration at all (then a
+    differentiated value reaching it is refused).
 
     Usable as ``srcgrad.nondifferentiable(f)`` or as a decorator ``@srcgrad.nondifferentiable``.
     """

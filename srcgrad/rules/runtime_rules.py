@@ -1,13 +1,14 @@
 """Rules for srcgrad's own runtime helpers, so that generated code can be differentiated again.
 
-In: the helpers forward-mode code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``check_scalar_argument``).
+In: the helpers forward-mode code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``check_scalar_argument``) and the
+checks lowered loops call (``runtime.LOOP_CHECKS``).
 Out: their rules. What holds: zeros and checks carry no gradient; ``as_tuple`` passes it through.
 """
 
 from srcgrad import checks, runtime
 from srcgrad.rules.registry import defgrad, nondifferentiable
 
-for _fn in (runtime.zeros_like, runtime.zero_list, runtime.check_scalar_argument):
+for _fn in (runtime.zeros_like, runtime.zero_list, runtime.check_scalar_argument, *runtime.LOOP_CHECKS):
     nondifferentiable(_fn)
 
 
