@@ -18,13 +18,13 @@ from srcgrad.errors import Location, NonScalarOutput, UnsupportedSyntax
 
 
 def check_scalar_output(y, where):
-    """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise."""
+    """``grad`` needs a scalar output: raise a clear error pointing to ``vjp`` otherwise (returns nothing: a check
+    carries no value, so it is piecewise constant like every function declared without gradient)."""
     if np.ndim(y) != 0:
         raise NonScalarOutput(
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}",
             hint="use srcgrad.vjp(f)(*args, seed) for non-scalar outputs, or reduce the output (e.g. np.sum)",
         )
-    return y
 
 
 def check_unshared(value, filename, line, col):

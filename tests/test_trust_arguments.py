@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad import runtime
+from srcgrad import checks, runtime
 from srcgrad.errors import InternalError, NoRuleError, SrcgradError, UnsupportedSyntax
 from srcgrad.rules import all_rules
 from srcgrad.testing import check_grad
@@ -501,7 +501,8 @@ PIECEWISE_CONSTANT = {
     math.isfinite: (2.7,),
     runtime.zeros_like: (_A,), runtime.zero_list: ([0.3, 0.7],), runtime.check_scalar_argument: (0.3,),
     runtime.check_equal_lengths: (2, 2), runtime.check_unpacks: (_V, 3), runtime.integer_start: (3,),
-    runtime.check_unshared: (0.3, "f.py", 1, 0),
+    runtime.check_unshared: (0.3, "f.py", 1, 0), checks.check_unshared: (0.3, "f.py", 1, 0),
+    checks.check_scalar_output: (0.3, "f"),
 }
 BY_SHAPE = {np.empty, np.empty_like}
 

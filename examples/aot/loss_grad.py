@@ -68,7 +68,6 @@ def check_scalar_output(y, where):
             f"grad needs a scalar output, but {where} returned an array of shape {np.shape(y)}; "
             "reduce the output (e.g. np.sum), or emit a vjp instead"
         )
-    return y
 
 
 def unbroadcast(g, x):
