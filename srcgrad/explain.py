@@ -51,7 +51,13 @@ class Row:
 
 @dataclass
 class Explanation:
-    """The forward values and adjoints of every node of ``function``'s compute graph at ``args``."""
+    """The forward values and adjoints of every node of ``function``'s compute graph at ``args``.
+
+    ``value`` is the function's value and ``gradient`` what ``srcgrad.grad`` returns (a tuple for several ``wrt``);
+    ``rows`` has one :class:`Row` per node in backprop order, the output first (``node``, ``operation``, ``line``,
+    ``value``, ``adjoint``); ``values`` and ``adjoints`` map each IR name to its number; ``source`` is the generated
+    code the numbers come from. ``str()`` is the table, which notebooks show as HTML.
+    """
 
     name: str
     params: list[str]
