@@ -14,9 +14,13 @@ import os
 import re
 import sysconfig
 import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from srcgrad.frontend import ParsedFunction
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Location:
 class SrcgradError(Exception):
     """Base of every error srcgrad raises about the user's code."""
 
-    def __init__(self, message: str, location: Location | None = None, hint: str | None = None):
+    def __init__(self, message: str, location: Location | None = None, hint: str | None = None) -> None:
         self.message = message
         self.location = location
         self.hint = hint
@@ -118,7 +122,7 @@ _LIBRARY_DIRS = tuple({os.path.abspath(p) + os.sep for p in (sysconfig.get_paths
 _LINE = re.compile(r"^\s*# (grad of )?(?:the loop at )?line (\d+)")
 
 
-def call_failure(exc: BaseException, pf: Any) -> InternalError | None:
+def call_failure(exc: BaseException, pf: ParsedFunction) -> InternalError | None:
     """The :class:`InternalError` to raise instead of ``exc``, raised while running generated code for the parsed
     function ``pf``, when the failure is srcgrad's; None when it is the user's (re-raise ``exc`` unchanged)."""
     if not isinstance(exc, INTERNAL_TYPES) or isinstance(exc, SrcgradError) or _math_domain(exc) \
@@ -155,7 +159,7 @@ def _is_user_check(frame: Any) -> bool:
 
 
 @contextmanager
-def reading(func: Any):
+def reading(func: Any) -> Iterator[None]:
     """Around parsing/fencing/lowering ``func``: an unexpected failure becomes an InternalError at its ``def``."""
     try:
         yield
@@ -168,7 +172,7 @@ def reading(func: Any):
         ) from exc
 
 
-def at_user_line(exc: SrcgradError, pf: Any) -> SrcgradError:
+def at_user_line(exc: SrcgradError, pf: ParsedFunction) -> SrcgradError:
     """``exc`` as raised about generated code that srcgrad differentiates again (second derivatives read the
     generated forward mode of ``pf``'s function): the same error at the user's line that the generated line came
     from (its nearest ``# line N`` comment). Any other error is returned unchanged."""
@@ -197,7 +201,7 @@ def definition_location(func: Any) -> Location | None:
                                                                                   code.co_firstlineno))
 
 
-def _walk(tb: Any):
+def _walk(tb: Any) -> Iterator[Any]:
     while tb is not None:
         yield tb
         tb = tb.tb_next
@@ -233,7 +237,7 @@ def _in_reverse_sweep(filename: str, lineno: int) -> bool:
     return False
 
 
-def _unknown_name(exc: BaseException, pf: Any) -> bool:
+def _unknown_name(exc: BaseException, pf: ParsedFunction) -> bool:
     """A NameError for a name the user's function never mentions is a name srcgrad generated."""
     if not isinstance(exc, NameError) or not getattr(exc, "name", None):
         return False
@@ -248,7 +252,7 @@ def _code_names(code: Any) -> set[str]:
     return names
 
 
-def _generated_location(frames: list, pf: Any) -> Location | None:
+def _generated_location(frames: list[tuple[Any, int]], pf: ParsedFunction) -> Location | None:
     """The user's line whose (forward or gradient) code the outermost generated frame of ``pf`` was running."""
     for frame, lineno in frames:
         filename = frame.f_code.co_filename

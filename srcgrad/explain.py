@@ -23,13 +23,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from srcgrad import api, ir, pipeline, printer, sourcetext
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.errors import InternalError, NonScalarOutput, definition_location
+
+if TYPE_CHECKING:
+    from srcgrad.graph import Graph
 
 NO_VALUE = "-"
 
@@ -48,11 +51,17 @@ class Row:
 
 @dataclass
 class Explanation:
-    """The forward values and adjoints of every node of ``function``'s compute graph at ``args``."""
+    """The forward values and adjoints of every node of ``function``'s compute graph at ``args``.
+
+    ``value`` is the function's value and ``gradient`` what ``srcgrad.grad`` returns (a tuple for several ``wrt``);
+    ``rows`` has one :class:`Row` per node in backprop order, the output first (``node``, ``operation``, ``line``,
+    ``value``, ``adjoint``); ``values`` and ``adjoints`` map each IR name to its number; ``source`` is the generated
+    code the numbers come from. ``str()`` is the table, which notebooks show as HTML.
+    """
 
     name: str
     params: list[str]
-    args: tuple
+    args: tuple[Any, ...]
     wrt: list[str]
     value: Any  # the function's value
     gradient: Any  # what srcgrad.grad returns (a tuple for several wrt)
@@ -76,14 +85,14 @@ class Explanation:
 
         return explanation_html(self)
 
-    def graph(self, adjoint: bool = False) -> Any:
+    def graph(self, adjoint: bool = False) -> Graph:
         """The compute graph of the function; ``.render(path, explain=self)`` draws these values on it."""
         from srcgrad.graph import graph
 
         return graph(self.func, adjoint=adjoint, wrt=tuple(self.wrt))
 
 
-def explain(func: Callable, *args: Any, wrt: int | str | tuple | None = None) -> Explanation:
+def explain(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int | str, ...] | None = None) -> Explanation:
     """Run ``func``'s gradient at ``args`` and return every node's value and adjoint (``str()``: a table).
 
     ``wrt`` defaults to that of a function made by ``srcgrad.grad``, else to the first parameter.

@@ -61,8 +61,8 @@ class GraphvizNotFound(RuntimeError):
 class Graph:
     """The compute graph of a function: its linear IR. ``str(graph)`` prints it; ``to_dot``/``render`` draw it."""
 
-    def __init__(self, function: ir.Function, func: Callable | None = None, adjoint: bool = False,
-                 wrt: int | str | tuple = 0):
+    def __init__(self, function: ir.Function, func: Callable[..., Any] | None = None, adjoint: bool = False,
+                 wrt: int | str | tuple[int | str, ...] = 0) -> None:
         self.function = function
         self.func = func
         self.adjoint = adjoint
@@ -96,7 +96,7 @@ class Graph:
         """The nodes, edges and clusters the pictures draw; with ``explain``, nodes carry values and adjoints."""
         return build_model(self.function, explain, self.adjoint_source(explain))
 
-    def render(self, path: str | os.PathLike, explain: Any = None, format: str | None = None,
+    def render(self, path: str | os.PathLike[str], explain: Any = None, format: str | None = None,
                engine: str | None = None) -> Path:
         """Write the picture to ``path``; the format is ``format`` or the file's suffix (``.dot``, ``.svg``, ``.png``,
         ``.pdf``...). ``engine`` draws it: ``"graphviz"`` (its ``dot`` program), ``"builtin"`` (srcgrad's own
@@ -161,7 +161,8 @@ def _draw(model: GraphModel, fmt: str, what: str, engine: str | None) -> bytes:
     return run_dot(to_dot(model), fmt, what)
 
 
-def graph(func: Callable, *, adjoint: bool = False, wrt: int | str | tuple | None = None) -> Graph:
+def graph(func: Callable[..., Any], *, adjoint: bool = False, wrt: int | str | tuple[int | str, ...] | None = None
+          ) -> Graph:
     """The compute graph of ``func``: its linear IR as lowered from the source (``str()``), drawable with
     ``to_dot()``/``render(path)``. ``adjoint=True`` adds the reverse sweep of the gradient with respect to ``wrt``
     (default: that of a function made by ``srcgrad.grad``, else the first parameter)."""

@@ -25,7 +25,7 @@ from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
 class ForwardTransform(api.Transform):
     """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
 
-    def __init__(self, func: Callable, wrt: Any, style: str):
+    def __init__(self, func: Callable[..., Any], wrt: Any, style: str) -> None:
         super().__init__(func, wrt, style)
         self.style = style
 
@@ -33,13 +33,14 @@ class ForwardTransform(api.Transform):
         return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
 
 
-def _call_generated(transform: api.Transform, function: Callable, values: list, extra: dict) -> Any:
+def _call_generated(transform: api.Transform, function: Callable[..., Any], values: list[Any], extra: dict[str, Any]
+                    ) -> Any:
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = len(values) - len(kwonly)
     return function(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])), **extra)
 
 
-def _tangent_names(function: Callable, count: int) -> list[str]:
+def _tangent_names(function: Callable[..., Any], count: int) -> list[str]:
     """The last ``count`` parameters of a generated function (its tangents), read from its code (no inspect)."""
     code = function.__code__
     names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
@@ -47,7 +48,7 @@ def _tangent_names(function: Callable, count: int) -> list[str]:
 
 
 
-def jvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
+def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
     """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
     (a tuple of tangents for a tuple ``wrt``)."""
     if func is api.AS_DECORATOR:
@@ -68,9 +69,9 @@ def jvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
     return _entry(entry, transform, f"{func.__name__}_jvp")
 
 
-def _entry(entry: Callable, transform: api.Transform, name: str) -> Callable:
+def _entry(entry: Callable[..., Any], transform: api.Transform, name: str) -> Callable[..., Any]:
     entry.__name__ = entry.__qualname__ = name
-    entry.__srcgrad_transform__ = transform
+    entry.__srcgrad_transform__ = transform  # type: ignore[attr-defined]
     entry.__module__ = transform.func.__module__
     return entry
 
@@ -84,16 +85,16 @@ def _single_wrt(transform: api.Transform, what: str) -> str:
 class _SecondOrder:
     """Reverse mode over the generated directional derivative ``f_dir(params, *, x_dir)``, per argument kinds."""
 
-    def __init__(self, func: Callable, wrt: Any):
+    def __init__(self, func: Callable[..., Any], wrt: Any) -> None:
         self.direction = ForwardTransform(func, wrt, "direction")
         self.param = _single_wrt(self.direction, "hvp/hessian")
         self.position = self.direction.params.index(self.param)
         # kinds -> (reverse mode of f_dir, its direction name, the f_dir variant it differentiates)
-        self.grads: dict[tuple, tuple[Callable, str, Any]] = {}
+        self.grads: dict[tuple[str, ...], tuple[Callable[..., Any], str, Any]] = {}
         self.kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         self.lock = locks.lock()
 
-    def hvp(self, values: list, v: Any) -> Any:
+    def hvp(self, values: list[Any], v: Any) -> Any:
         key = self.direction.kinds(values)
         generated = self.direction.specialise(values)  # (generated again when its guards fail)
         found = self.grads.get(key)
@@ -117,7 +118,7 @@ class _SecondOrder:
             raise located from None
 
 
-def hvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
+def hvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
     """Hessian-vector product ``g(*args, v) = H v`` (H: the Hessian of scalar ``func`` with respect to ``wrt``),
     computed without forming H: one forward-mode sweep and its reverse sweep."""
     if func is api.AS_DECORATOR:
@@ -132,7 +133,7 @@ def hvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
     return _entry(entry, second.direction, f"{func.__name__}_hvp")
 
 
-def hessian(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
+def hessian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
     """The Hessian of scalar ``func`` with respect to one parameter: a float for a float, an array of shape
     ``x.shape + x.shape`` for an array (one Hessian-vector product per element)."""
     if func is api.AS_DECORATOR:
@@ -157,7 +158,7 @@ def hessian(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
     return _entry(entry, second.direction, f"{func.__name__}_hessian")
 
 
-def jacobian(func: Callable = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev") -> Any:
+def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev") -> Callable[..., Any]:
     """The Jacobian of ``func`` with respect to one parameter, shaped ``out.shape + arg.shape``.
 
     ``mode="rev"``: one vector-Jacobian product per output element; ``mode="fwd"``: one Jacobian-vector product per
@@ -169,10 +170,10 @@ def jacobian(func: Callable = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev")
         raise InvalidArgument(f"jacobian mode must be 'rev' or 'fwd', got {mode!r}")
     if mode == "rev":
         pull = api.vjp(func, wrt=wrt)
-        transform = pull.__srcgrad_transform__
+        transform: api.Transform = pull.__srcgrad_transform__  # type: ignore[attr-defined]
     else:
         push = jvp(func, wrt=wrt)
-        transform = push.__srcgrad_transform__
+        transform = push.__srcgrad_transform__  # type: ignore[attr-defined]
     param = _single_wrt(transform, "jacobian")
     position = transform.params.index(param)
 
@@ -182,19 +183,19 @@ def jacobian(func: Callable = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev")
         x_shape = np.shape(x)
         if mode == "rev":
             y = _call_generated(transform, transform.func, values, {})
-            y_shape = np.shape(y)
+            y_shape: tuple[int, ...] = np.shape(y)
             rows = []
             for i in range(int(np.prod(y_shape))):
-                seed = np.zeros(int(np.prod(y_shape)))
+                seed: Any = np.zeros(int(np.prod(y_shape)))
                 seed[i] = 1.0
                 seed = seed.reshape(y_shape) if y_shape else 1.0
                 rows.append(np.reshape(pull(*args, **kwargs, seed=seed), -1))
             jac = np.stack(rows) if rows else np.zeros((0, int(np.prod(x_shape))))
             return jac.reshape(y_shape + x_shape)
         columns = []
-        y_shape: tuple = ()
+        y_shape = ()
         for j in range(int(np.prod(x_shape))):
-            t = np.zeros(int(np.prod(x_shape)))
+            t: Any = np.zeros(int(np.prod(x_shape)))
             t[j] = 1.0
             t = t.reshape(x_shape) if x_shape else 1.0
             _, tangent = push(*args, **kwargs, t=t)
@@ -206,17 +207,18 @@ def jacobian(func: Callable = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev")
     return _entry(entry, transform, f"{func.__name__}_jacobian")
 
 
-def grad_of_grad(entry: Callable, wrt: Any, mode: str) -> Callable:
+def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[..., Any]:
     """``grad(grad(f, wrt=a), wrt=b)`` for a scalar parameter a: reverse mode over the generated ``f_dd``, the
     tangent of f along a (1.0) — ordinary Python that srcgrad reads like any other function."""
-    inner: api.Transform = entry.__srcgrad_transform__
+    inner: api.Transform = entry.__srcgrad_transform__  # type: ignore[attr-defined]
     if inner.mode != "grad" or inner.as_tuple:
         raise InvalidArgument(
             f"grad of {entry.__name__} needs the gradient of a scalar function with respect to one parameter",
             hint="use srcgrad.hessian, srcgrad.hvp or srcgrad.jacobian for the general case")
     unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
     outer = api.Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
-    grads: dict[tuple, tuple[Callable, Any]] = {}  # kinds -> (reverse mode of f_dd, the f_dd variant)
+    # kinds -> (reverse mode of f_dd, the f_dd variant)
+    grads: dict[tuple[str, ...], tuple[Callable[..., Any], Any]] = {}
     lock = locks.lock()
 
     def second(*args: Any, **kwargs: Any) -> Any:

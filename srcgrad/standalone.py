@@ -58,7 +58,7 @@ class EmitError(SrcgradError):
     """The function cannot be written as a standalone module (e.g. it uses a closure variable)."""
 
 
-def emit(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | None = None,
+def emit(func: Callable[..., Any], wrt: int | str | tuple[int | str, ...] | None = None, *, mode: str | None = None,
          module: str | None = None) -> str:
     """The text of a standalone module with the gradient of ``func`` (it never imports srcgrad).
 

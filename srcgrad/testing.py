@@ -15,11 +15,11 @@ import numpy as np
 from srcgrad.api import value_and_grad
 
 
-def numerical_grad(func: Callable, args: tuple, position: int, eps: float = 1e-6) -> Any:
+def numerical_grad(func: Callable[..., Any], args: tuple[Any, ...], position: int, eps: float = 1e-6) -> Any:
     """Central-difference gradient of scalar ``func`` with respect to ``args[position]`` (float64)."""
     x = args[position]
     if isinstance(x, (float, int)):
-        def at(v):
+        def at(v: float) -> float:
             return float(func(*args[:position], v, *args[position + 1:]))
         return (at(float(x) + eps) - at(float(x) - eps)) / (2 * eps)
     base = np.array(x, dtype=np.float64, order="C")  # C order: reshape(-1) below must be a view, not a copy
@@ -36,8 +36,8 @@ def numerical_grad(func: Callable, args: tuple, position: int, eps: float = 1e-6
     return out
 
 
-def check_grad(func: Callable, *args: Any, wrt: int | str | tuple = 0, rtol: float = 1e-5, atol: float = 1e-7,
-               eps: float = 1e-6) -> None:
+def check_grad(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int | str, ...] = 0, rtol: float = 1e-5,
+               atol: float = 1e-7, eps: float = 1e-6) -> None:
     """Assert that srcgrad's value and gradient of ``func`` at ``args`` match the function and finite differences."""
     import inspect
 

@@ -338,7 +338,7 @@ def test_cli_writes_the_seed_picture_without_graphviz(tmp_path):
 @pytest.mark.parametrize("adjoint", [False, True])
 def test_docs_builtin_pictures_are_current(adjoint):
     """docs/ shows the built-in rendering of the seed equations next to Graphviz's."""
-    for name in ("eq3", "eq4"):
+    for name in ("eq1", "eq2", "eq3", "eq4"):
         func = load_function(f"{ROOT / 'examples/seed.py'}:{name}")
         svg = srcgrad.graph(func, adjoint=adjoint).svg(srcgrad.explain(func, 1.5), engine="builtin")
         path = DOCS / f"{name}{'_adjoint' if adjoint else ''}_builtin.svg"

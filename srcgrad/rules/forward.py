@@ -44,7 +44,7 @@ _ELEMENTWISE_BUILTINS = {abs, max, min, float, operator.add, operator.sub, opera
                          np.float64, np.float32}
 
 
-def defjvp(func: Any) -> Callable[[Callable], Callable]:
+def defjvp(func: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the forward-mode (tangent) rule of ``func``.
 
     The decorated function's parameters are named after what it receives: ``ans`` (the output), the parameters of

@@ -92,7 +92,7 @@ def defgrad(
     name: str | None = None,
     scalar: bool = False,
     discrete: tuple[str, ...] = (),
-) -> Callable[[Callable], Callable]:
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the derivative of ``func``; srcgrad then treats ``func`` as a primitive.
 
     The decorated function takes ``(g, ans, *params)`` — the adjoint of the output, the output itself, then the
