@@ -16,3 +16,4 @@ def as_tuple(g, ans, x):
     return g
 
 nondifferentiable(runtime.check_unshared)
+nondifferentiable(runtime.check_distinct)
