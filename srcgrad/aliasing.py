@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import ir, runtime
-from srcgrad.errors import SrcgradError, UnsupportedSyntax
+from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
 
 SCALAR, SEQUENCE = "S", "L"  # the kinds of srcgrad.passes (imported from there would be circular)
 
@@ -472,7 +472,7 @@ class _StaleReads:
         for write, pair in sorted(reasons or (), key=lambda r: (r[0].op.line, r[0].op.col, str(r[1]))):
             if pair is not None:
                 named = tuple(self.objects.named[p] for p in pair)
-                if named not in write.op.guard_distinct:
+                if not any(map(_same_operands, write.op.guard_distinct, [named] * len(write.op.guard_distinct))):
                     write.op.guard_distinct = write.op.guard_distinct + (named,)
             elif not write.certain:
                 self.guard_unshared(write)  # in place only for an array or a list: checked where it runs
@@ -501,7 +501,7 @@ class _StaleReads:
 
     @staticmethod
     def guard_unshared(write: _Write) -> None:
-        if write.checked not in write.op.guard_unshared:
+        if not any(_same_operands(write.checked, known) for known in write.op.guard_unshared):
             write.op.guard_unshared = write.op.guard_unshared + (write.checked,)
 
     def check_real(self, write: _Write, state: _State) -> None:
@@ -513,14 +513,23 @@ class _StaleReads:
             self.guard_unshared(write)  # a helper's `p += v`: in place only for an array or a list
         elif write.helper and seen:
             raise _helper_refusal(self, write, seen[0], write.op, before=True)
-        elif varied or seen:
+        elif varied:
+            name = getattr(write.op.callee, "__name__", write.op.form.symbol)
+            raise NoRuleError(
+                f"srcgrad has no derivative rule for `{name}`, and cannot see whether it changes its arguments in "
+                "place: a value that carries a derivative goes into it",
+                self.location(write.op),
+                hint=f"declare one with @srcgrad.defgrad({name}), or mark it with srcgrad.nondifferentiable if its "
+                     "result carries no gradient and it changes nothing",
+            )
+        elif seen:
             name = getattr(write.op.callee, "__name__", write.op.form.symbol)
             raise UnsupportedSyntax(
-                f"`{name}` may change its arguments in place, and srcgrad cannot see what it does: a value that "
-                "carries a derivative must not be changed by it",
+                f"`{name}` may change its arguments in place, and a derivative computed before it reads "
+                f"{self.describe(seen[0])}: the reverse sweep would read the changed contents",
                 self.location(write.op),
-                hint="compute the new value with a function that returns it (e.g. np.where, y = y.copy() then "
-                     "y[i] = v), or mark the function with srcgrad.nondifferentiable if it changes nothing",
+                hint="build the new value instead (y = y.copy(), then y[i] = v or np.where), or mark the function "
+                     "with srcgrad.nondifferentiable if it changes nothing",
             )
 
     # --- messages -----------------------------------------------------------------------------------------
@@ -561,6 +570,13 @@ class _StaleReads:
             if name in self.fn.local_names:
                 return f"`{name}`"
         return "a value computed from it"
+
+
+def _same_operands(a: Any, b: Any) -> bool:
+    """Equal operands, or tuples of them (a constant compared by identity: its value may be an array)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(_same_operands, a, b))
+    return a is b or (isinstance(a, ir.Var) and isinstance(b, ir.Var) and a.name == b.name)
 
 
 def _helper_refusal(stale: _StaleReads, write: _Write, key: str | None, where: Any,

@@ -5,6 +5,8 @@
   they may change between calls.
 - ``activity``: a value is *active* when it depends on a differentiated input (varied) and reaches the output
   through differentiable operations (useful). Only active operations get adjoint code.
+- ``inplace``: writes another name could see (``y[i] = v`` on an array ``z = y`` also names) are refused or checked
+  where they run (srcgrad/aliasing.py); before ``dce``, since an unused write still changes the object.
 - ``dce``: forward operations whose result reaches neither the output nor an active operation are removed
   (known primitives only; calls to unknown functions stay, they may have effects).
 """
@@ -18,7 +20,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import ir
+from srcgrad import ir, runtime
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
@@ -273,6 +275,7 @@ def _keep(op: ir.Op) -> bool:
         or fails_on_bad_input(op)
 
 
+_RUNTIME_CHECKS = (runtime.check_unshared, runtime.check_distinct)
 _MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers
 
 
@@ -284,6 +287,8 @@ def fails_on_bad_input(op: ir.Op) -> bool:
     is still right."""
     if op.rule is None or op.form.kind in ("copy", "append"):
         return False
+    if op.callee in _RUNTIME_CHECKS:  # srcgrad's own checks, in generated code differentiated again
+        return True
     if op.form.kind == "binop" and op.form.symbol in _MAY_RAISE_ON_FLOATS:
         k = op.args[1]
         whole_power = op.form.symbol == "**" and isinstance(k, ir.Const) and type(k.value) is int and k.value >= 0

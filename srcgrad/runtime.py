@@ -817,35 +817,40 @@ def check_unshared(value, filename, line, col, helper=""):
 
         from srcgrad.errors import Location, UnsupportedSyntax  # only reached on the error path
 
-        what = f"`{helper}` changes its argument" if helper else "this update changes an array"
-        raise UnsupportedSyntax(
-            f"{what} in place, and another name refers to the same array (an assignment "
-            "`y = x`, or a view such as `x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name "
-            "would not see the update",
-            Location(filename, line, col, linecache.getline(filename, line)),
-            hint="copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)",
-        )
+        message, hint = in_place_update_text(helper)
+        raise UnsupportedSyntax(message, Location(filename, line, col, linecache.getline(filename, line)), hint)
+
+
+def in_place_update_text(helper):
+    """The message and the hint of :func:`check_unshared`."""
+    what = f"`{helper}` changes its argument" if helper else "this update changes an array"
+    return (f"{what} in place, and another name refers to the same array (an assignment `y = x`, or a view such as "
+            "`x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name would not see the update",
+            "copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)")
 
 
 def check_distinct(written, other, written_name, other_name, filename, line, col):
     """Before a write into the argument ``written`` when ``other`` (another argument, or a global) is read after it:
     srcgrad computes a new array, so the two must not be one array or views of one buffer (``f(a, a)``)."""
-    if isinstance(written, (np.ndarray, list)) and _shares_memory(written, other, 3):
+    if isinstance(written, (np.ndarray, list)) and shares_memory(written, other, 3):
         import linecache
 
         from srcgrad.errors import InvalidArgument, Location  # only reached on the error path
 
-        raise InvalidArgument(
-            f"`{written_name}` and `{other_name}` share memory in this call (the same array, or views of one), and "
+        message, hint = shared_arguments_text(written_name, other_name)
+        raise InvalidArgument(message, Location(filename, line, col, linecache.getline(filename, line)), hint)
+
+
+def shared_arguments_text(written_name, other_name):
+    """The message and the hint of :func:`check_distinct`."""
+    return (f"`{written_name}` and `{other_name}` share memory in this call (the same array, or views of one), and "
             f"this line changes `{written_name}` in place: in Python `{other_name}` would see the change, srcgrad "
             "computes a new array, so it would not",
-            Location(filename, line, col, linecache.getline(filename, line)),
-            hint=f"pass separate arrays (e.g. `{other_name}.copy()`), or copy inside the function "
-                 f"(`{written_name} = {written_name}.copy()`) before changing it",
-        )
+            f"pass separate arrays (e.g. `{other_name}.copy()`), or copy inside the function "
+            f"(`{written_name} = {written_name}.copy()`) before changing it")
 
 
-def _shares_memory(a, b, depth):
+def shares_memory(a, b, depth):
     """Are ``a`` and ``b`` one object, arrays over overlapping memory, or does one hold the other (lists, tuples)?"""
     if a is b:
         return True
@@ -857,9 +862,9 @@ def _shares_memory(a, b, depth):
         except Exception:  # noqa: BLE001 - numpy's TooHardError (its module moved between versions): assume so
             return True
     if depth and isinstance(a, (list, tuple)):
-        return any(_shares_memory(item, b, depth - 1) for item in a)
+        return any(shares_memory(item, b, depth - 1) for item in a)
     if depth and isinstance(b, (list, tuple)):
-        return any(_shares_memory(a, item, depth - 1) for item in b)
+        return any(shares_memory(a, item, depth - 1) for item in b)
     return False
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from srcgrad import api, calls, freshness, runtime
 from srcgrad.errors import InvalidArgument, SrcgradError
+from srcgrad.runtime import in_place_update_text, shared_arguments_text, shares_memory
 from srcgrad.version import __version__
 
 _MISSING = object()
@@ -54,8 +55,24 @@ def _standalone_check_scalar_output(y, where):
     return y
 
 
+def _standalone_check_unshared(value, filename, line, col, helper=""):
+    """An in-place update of an array another name may share: refused (srcgrad computes a new array)."""
+    if isinstance(value, (np.ndarray, list)):
+        message, hint = in_place_update_text(helper)
+        raise ValueError(f"{filename}:{line}:{col + 1}: {message}\nhint: {hint}")
+
+
+def _standalone_check_distinct(written, other, written_name, other_name, filename, line, col):
+    """Arguments that share memory where one is written in place: refused (srcgrad computes a new array)."""
+    if isinstance(written, (np.ndarray, list)) and shares_memory(written, other, 3):
+        message, hint = shared_arguments_text(written_name, other_name)
+        raise ValueError(f"{filename}:{line}:{col + 1}: {message}\nhint: {hint}")
+
+
 # srcgrad objects replaced by another definition in a standalone module.
-_SUBSTITUTES: dict[int, Any] = {id(runtime.check_scalar_output): _standalone_check_scalar_output}
+_SUBSTITUTES: dict[int, Any] = {id(runtime.check_scalar_output): _standalone_check_scalar_output,
+                                id(runtime.check_unshared): _standalone_check_unshared,
+                                id(runtime.check_distinct): _standalone_check_distinct}
 
 
 class EmitError(SrcgradError):

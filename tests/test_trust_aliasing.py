@@ -80,6 +80,19 @@ def test_the_same_array_twice_is_refused_at_the_write(func, text):
     refused(func, (a, a), InvalidArgument, text, wrt=1)
 
 
+@pytest.mark.parametrize("func, text", [(add_into, "x += y"), (write_into, "x[0] = 5.0 * y[1]")])
+def test_every_mode_checks_the_arguments(func, text):
+    a = A.copy()
+    refused(func, (a, a, np.ones(3)), InvalidArgument, text, mode=srcgrad.jvp)
+    refused(func, (a, a), InvalidArgument, text, mode=srcgrad.hessian)  # the check survives a second derivative
+    namespace = {}
+    exec(compile(srcgrad.emit(func), "emitted.py", "exec"), namespace)  # a module that never imports srcgrad
+    emitted = namespace[f"{func.__name__}_grad"]
+    with pytest.raises(ValueError, match=f"{__file__}:{line_of(func, text)}:.*share memory"):
+        emitted(a, a)
+    np.testing.assert_allclose(emitted(a.copy(), 2.0 * a), srcgrad.grad(func)(a.copy(), 2.0 * a))
+
+
 @pytest.mark.parametrize("func", [add_into, write_into])
 def test_separate_arrays_and_disjoint_views_still_work(func):
     same_as_python(func, A.copy(), np.array([0.5, -1.0, 2.0]))
@@ -444,7 +457,8 @@ def copyto_constant(x):
 
 
 def test_calls_that_may_write_in_place_are_refused_when_a_derivative_could_see_it():
-    refused(copyto_varied, (A.copy(),), UnsupportedSyntax, "np.copyto(y, x * 2.0)")
+    err = refused(copyto_varied, (A.copy(),), srcgrad.NoRuleError, "np.copyto(y, x * 2.0)")
+    assert "changes its arguments in place" in str(err)
     refused(copyto_after_read, (A.copy(),), UnsupportedSyntax, "np.copyto(y, 0.0)")  # the reverse reads y
     same_as_python(copyto_constant, A.copy())  # constants only, written before any read: as Python
 
