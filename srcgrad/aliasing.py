@@ -82,6 +82,7 @@ class HelperEffects:
     writes: dict = field(default_factory=dict)
     returns: frozenset = frozenset()
     holds: frozenset = frozenset()
+    writes_globals: Any = None  # where it changes a global's (or a closure variable's) array or list (True: may)
 
 
 # --- entry points ---------------------------------------------------------------------------------------------
@@ -140,10 +141,13 @@ def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
         value_kinds = passes.infer_kinds(fn, dict(zip(fn.params, kinds)), calls.return_kind)
     except SrcgradError:  # not lowered: it runs as it is, and may do anything to what it is given
         everything = frozenset(p for p, k in zip(params, kinds) if k != SCALAR)
-        return HelperEffects({p: (None, True, True) for p in everything}, everything)
+        return HelperEffects({p: (None, True, True) for p in everything}, everything, writes_globals=True)
     objects = _Objects(fn, value_kinds)
     writes: dict = {}
-    for w in objects.writes():
+    found = objects.writes()
+    writes_globals = next((passes.location(fn, w.op) for w in found for o in sorted(w.objects)
+                           if _root(o).startswith("global:")), None)
+    for w in found:
         for obj in sorted(w.objects):
             root = _root(obj)
             if root.startswith("param:"):
@@ -152,7 +156,7 @@ def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
     result = objects.of(fn.body[-1].value)
     returned = {_root(o)[6:] for o in result if _root(o).startswith("param:")}
     held = {_root(o)[6:] for o in objects.reach(result) - result if _root(o).startswith("param:")}
-    return HelperEffects(writes, frozenset(returned), frozenset(held - returned))
+    return HelperEffects(writes, frozenset(returned), frozenset(held - returned), writes_globals)
 
 
 # --- 1. points-to ---------------------------------------------------------------------------------------------
@@ -168,7 +172,9 @@ def _is_external(obj: str) -> bool:
 
 
 class _Objects:
-    """What each value may be (``pts``) and what each object may hold (``holds``)."""
+    """What each value may be (``pts``) and what each object may hold (``holds``). Only objects that may be lists
+    or tuples (``containers``: displays, arguments, globals, results of calls srcgrad cannot see into) hold anything:
+    writing an array into an item of an array copies its values."""
 
     def __init__(self, fn: ir.Function, kinds: dict[str, str]):
         self.fn = fn
@@ -176,6 +182,7 @@ class _Objects:
         self.pts: dict[str, set] = {}
         self.holds: dict[str, set] = {}
         self.named: dict[str, ir.Operand] = {}  # an argument's or a global's object -> the operand that names it
+        self.containers: set = set()
         self.effects: dict[int, HelperEffects] = {}  # id(op) -> effects of the user function it calls
         for p in fn.params:
             if kinds.get(p) != SCALAR:
@@ -196,6 +203,7 @@ class _Objects:
         self.holds[obj] = {inner}
         self.holds[inner] = {inner}
         self.named[obj] = operand
+        self.containers |= {obj, inner}
 
     def kind(self, operand: Any) -> str:
         if isinstance(operand, ir.Var):
@@ -240,9 +248,15 @@ class _Objects:
         have |= objects
         return True
 
+    def _container(self, objects: set) -> bool:
+        if objects <= self.containers:
+            return False
+        self.containers |= objects
+        return True
+
     def _hold(self, containers: set, objects: set) -> bool:
         changed = False
-        for c in containers:
+        for c in containers & self.containers:
             have = self.holds.setdefault(c, set())
             if not objects <= have:
                 have |= objects
@@ -260,25 +274,26 @@ class _Objects:
         if op.callee is runtime.setitem:
             return self._add(t, self.of(args[0])) | self._hold(self.of(args[0]), self.of(args[2]))
         if kind in ("tuple", "list"):
-            return self._add(t, new) | self._hold(new, operands)
+            return self._container(new) | self._add(t, new) | self._hold(new, operands)
         if kind == "subscript":  # an element of a list, or a view of an array
             base = self.of(args[0])
             held = set().union(*(self.holds.get(o, set()) for o in base)) if base else set()
             return self._add(t, held | (base if self.kind(args[0]) != SEQUENCE else set()))
         if kind in ("binop", "unaryop", "compare"):  # new; `xs + ys` holds what both lists hold
-            held = set().union(*(self.holds.get(o, set()) for o in operands)) if operands else set()
+            lists = operands & self.containers
+            held = set().union(*(self.holds.get(o, set()) for o in lists)) if lists else set()
             same = self.of(args[0]) if op.inplace else set()  # `y += v` is y itself when y is an array
-            return self._add(t, new | same) | self._hold(new, held)
+            return (self._container(new) if lists else False) | self._add(t, new | same) | self._hold(new, held)
         if self.kinds.get(t) == SCALAR:
             return False
         if _is_user_call(op):
             effects, bound = self.effects[id(op)], _bind(op)
             shared = self.reach_all(bound[p] for p in effects.returns if p in bound)
             held = self.reach_all(bound[p] for p in effects.holds if p in bound)
-            return self._add(t, new | shared) | self._hold(new, shared | held)
+            return self._container(new) | self._add(t, new | shared) | self._hold(new, shared | held)
         if _may_share(op):
             shared = self.reach(operands)
-            return self._add(t, new | shared) | self._hold(new, shared)
+            return self._container(new) | self._add(t, new | shared) | self._hold(new, shared)
         return self._add(t, new)
 
     def writes(self) -> list[_Write]:
@@ -293,6 +308,12 @@ class _Objects:
                                   written=(op.args[1],)))
             elif _is_user_call(op):
                 bound = _bind(op)
+                if self.effects[id(op)].writes_globals:  # any global the caller reads may change, for real:
+                    # the helper's generated pair refuses such a write, so only the helper itself can run here
+                    changed = self.reach({o for o in self.named if o.startswith("global:")})
+                    if changed:
+                        out.append(_Write(op, frozenset(changed), None, True, real=True, helper=True,
+                                          written=tuple(op.operands())))
                 for param, (_, certain, deep) in sorted(self.effects[id(op)].writes.items()):
                     changed = self.reach(self.of(bound.get(param))) if deep else self.of(bound.get(param))
                     if changed:
@@ -507,7 +528,8 @@ class _StaleReads:
     def check_real(self, write: _Write, state: _State) -> None:
         """A call that runs as it is changes the object itself: what it may change must not carry a derivative,
         and no operation carrying one may have read it before (the reverse sweep would read the new contents)."""
-        varied = [a for a in write.written if self.objects.key(a) in self.varied] if write.real else []
+        varied = [a for a in write.written if self.objects.key(a) in self.varied] \
+            if write.real and not write.helper else []
         seen = sorted(k for k in state.seen if self.reach.get(k, frozenset()) & write.objects)
         if seen and not varied and not write.certain:
             self.guard_unshared(write)  # a helper's `p += v`: in place only for an array or a list
@@ -586,10 +608,14 @@ def _helper_refusal(stale: _StaleReads, write: _Write, key: str | None, where: A
     effects = stale.objects.effects.get(id(op))
     places = sorted(f"`{p}` (at {loc})" if loc is not None else f"`{p}`"
                     for p, (loc, _, _) in (effects.writes.items() if effects else ()))
+    if write.checked is None:  # a global it writes into
+        where_global = effects.writes_globals if effects is not None else None
+        places = ["a global array or list" + (f" (at {where_global})" if where_global not in (None, True) else "")]
     seen = (f"a derivative computed before it reads {stale.describe(key)}" if before else
             f"{stale.describe(key)}, read at line {getattr(where, 'line', '?')}, refers to the same object")
     return UnsupportedSyntax(
-        f"`{name}` changes its parameter {', '.join(places)} in place, and {seen}: srcgrad cannot follow a "
+        f"`{name}` changes {'' if write.checked is None else 'its parameter '}{', '.join(places)} in place, and "
+        f"{seen}: srcgrad cannot follow a "
         f"helper's change to its argument (its generated `{name}` computes a new value instead)",
         stale.location(op),
         hint=f"return the new value from `{name}` and assign it here (`y = {name}(y, ...)`), building it without "

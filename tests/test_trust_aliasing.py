@@ -425,7 +425,23 @@ def write_in_loop(x):
     return np.sum(y ** 2)
 
 
+def array_item_holds_a_copy(x):
+    out = np.zeros((2, 3))
+    out[0] = x  # copies x's values: writing into x later does not change out
+    x[1] = 5.0
+    return np.sum(out * out) + np.sum(x * x)
+
+
+def product_of_written_array(x):
+    y = np.zeros(3)
+    y[0] = x[0]
+    z = y * 2.0
+    x[1] = 5.0
+    return np.sum(z * x)
+
+
 @pytest.mark.parametrize("func, args", [
+    (array_item_holds_a_copy, (A,)), (product_of_written_array, (A,)),
     (tuple_no_alias, (A,)), (conditional_no_alias, (A, True)), (conditional_no_alias, (A, False)),
     (helper_result_new, (A,)), (list_of_copies, (A,)), (writes_in_branches, (A, True)),
     (writes_in_branches, (A, False)), (write_in_loop, (A,)),
@@ -477,6 +493,38 @@ def inactive_helper_after_read(x):
 
 def test_a_helper_writing_what_a_derivative_read_is_refused():
     refused(inactive_helper_after_read, (A.copy(),), UnsupportedSyntax, "fill_buffer(y)")
+
+
+BUF = np.zeros(3)
+
+
+def store_in_global(v):
+    buf = BUF
+    buf[0] = v
+    return 0.0
+
+
+def through_global_store(x):
+    store_in_global(2.0)  # runs as it is (nothing differentiated goes in): BUF changes for real
+    return np.sum(BUF * x)
+
+
+def after_global_store(x):
+    s = np.sum(BUF * x)
+    store_in_global(3.0)
+    return s + np.sum(BUF)
+
+
+def test_a_helper_writing_a_global_is_refused_where_the_change_could_be_missed():
+    # the reverse sweep of np.sum(BUF * x) would read BUF after the helper changed it
+    err = refused(after_global_store, (A.copy(),), UnsupportedSyntax, "store_in_global(3.0)")
+    assert f"{__file__}:{line_of(store_in_global, 'buf[0] = v')}" in str(err)
+    refused(store_in_global, (1.0,), UnsupportedSyntax, "buf[0] = v")  # differentiated itself: a global changes
+    BUF[:] = 0.0
+    try:
+        same_as_python(through_global_store, A.copy())  # the helper runs as Python runs it, before any read
+    finally:
+        BUF[:] = 0.0
 
 
 # --- the list of functions whose result may share memory with an argument ---------------------------------------
