@@ -12,12 +12,13 @@ exactly when no such way is read after the write. This pass checks that, conserv
 
 1. *points-to*: every value gets the set of abstract objects it may be — its own (``new:t``) for a new result, an
    argument's (``param:x``) or a global's (``global:W``), and its operands' for copies, views, helpers returning an
-   argument and calls srcgrad cannot see into — and every object the objects it may hold (list elements, and for an
-   argument or a global everything inside it). Flow-insensitive, to a fixpoint.
+   argument and calls srcgrad cannot see into — and every container (a list or tuple display, an argument, a
+   global, what srcgrad cannot see into) the objects it may hold. Flow-insensitive, to a fixpoint.
 2. *writes*: item and slice assignments, appends, augmented assignments (in place only for arrays and lists: checked
    where they run), helpers that write into a parameter (their bodies are analysed the same way: see
-   :func:`helper_effects`), and calls srcgrad cannot see into, which run as they are (their writes are real, so what
-   they may change must not carry a derivative).
+   :func:`helper_effects`; one that changes a global runs as it is), and calls srcgrad cannot see into, which run
+   as they are: their writes are real, so what they may change must not carry a derivative, nor have been read by
+   an operation that does (the reverse sweep would read the new contents).
 3. *stale reads*: a walk in program order (each side of a branch, loops until nothing changes) marks, at every write,
    each value that may reach a written object as stale, except the write's own new version; reading a stale value
    is refused — or checked where the write runs when it is in place only for arrays (``y += v`` where ``y`` may be a
@@ -40,8 +41,7 @@ import numpy as np
 
 from srcgrad import ir, runtime
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
-
-SCALAR, SEQUENCE = "S", "L"  # the kinds of srcgrad.passes (imported from there would be circular)
+from srcgrad.passes import SCALAR, SEQUENCE, bind_call, infer_kinds, is_user_call, location
 
 # Functions whose result may be an argument, a view of one, or hold one (np.split: a list of views). Every other
 # function with a derivative rule returns a new object; tests/test_trust_aliasing.py calls every rule's function to
@@ -133,25 +133,25 @@ def _params_of(func: Any) -> list[str]:
 
 
 def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
-    from srcgrad import calls, lower, passes
+    from srcgrad import calls, lower  # (they import the passes, which import this module)
 
     params = _params_of(func)
     try:
         fn = lower.lower(calls.parsed(func))
-        value_kinds = passes.infer_kinds(fn, dict(zip(fn.params, kinds)), calls.return_kind)
+        value_kinds = infer_kinds(fn, dict(zip(fn.params, kinds)), calls.return_kind)
     except SrcgradError:  # not lowered: it runs as it is, and may do anything to what it is given
         everything = frozenset(p for p, k in zip(params, kinds) if k != SCALAR)
         return HelperEffects({p: (None, True, True) for p in everything}, everything, writes_globals=True)
     objects = _Objects(fn, value_kinds)
     writes: dict = {}
     found = objects.writes()
-    writes_globals = next((passes.location(fn, w.op) for w in found for o in sorted(w.objects)
+    writes_globals = next((location(fn, w.op) for w in found for o in sorted(w.objects)
                            if _root(o).startswith("global:")), None)
     for w in found:
         for obj in sorted(w.objects):
             root = _root(obj)
             if root.startswith("param:"):
-                loc, certain, deep = writes.get(root[6:], (passes.location(fn, w.op), False, False))
+                loc, certain, deep = writes.get(root[6:], (location(fn, w.op), False, False))
                 writes[root[6:]] = (loc, certain or w.certain, deep or obj != root)
     result = objects.of(fn.body[-1].value)
     returned = {_root(o)[6:] for o in result if _root(o).startswith("param:")}
@@ -189,7 +189,7 @@ class _Objects:
                 self._external(p, f"param:{p}", ir.Var(p))
         ops = list(ir.walk_ops(fn.body))
         for op in ops:
-            if _is_user_call(op):
+            if is_user_call(op):
                 self.effects[id(op)] = helper_effects(op.callee, _call_kinds(op, self.kind))
         changed = True
         while changed:
@@ -286,7 +286,7 @@ class _Objects:
             return (self._container(new) if lists else False) | self._add(t, new | same) | self._hold(new, held)
         if self.kinds.get(t) == SCALAR:
             return False
-        if _is_user_call(op):
+        if is_user_call(op):
             effects, bound = self.effects[id(op)], _bind(op)
             shared = self.reach_all(bound[p] for p in effects.returns if p in bound)
             held = self.reach_all(bound[p] for p in effects.holds if p in bound)
@@ -306,7 +306,7 @@ class _Objects:
             elif op.inplace and op.form.kind == "binop" and self.kind(op.args[0]) != SCALAR:
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, False, op.args[0],
                                   written=(op.args[1],)))
-            elif _is_user_call(op):
+            elif is_user_call(op):
                 bound = _bind(op)
                 if self.effects[id(op)].writes_globals:  # any global the caller reads may change, for real:
                     # the helper's generated pair refuses such a write, so only the helper itself can run here
@@ -328,18 +328,10 @@ class _Objects:
 
 def _may_write(op: ir.Op) -> bool:
     return op.callee is runtime.setitem or op.form.kind == "append" or (op.inplace and op.form.kind == "binop") \
-        or _is_user_call(op) or _opaque_writer(op)
-
-
-def _is_user_call(op: ir.Op) -> bool:
-    from srcgrad.passes import is_user_call
-
-    return is_user_call(op)
+        or is_user_call(op) or _opaque_writer(op)
 
 
 def _bind(op: ir.Op) -> dict[str, Any]:
-    from srcgrad.passes import bind_call
-
     try:
         return bind_call(op)
     except TypeError:  # Python reports a call that does not fit the signature where it happens
@@ -365,7 +357,7 @@ def _may_share(op: ir.Op) -> bool:
 def _opaque_writer(op: ir.Op) -> bool:
     """A call that runs as it is and may change an argument: no derivative rule, not a user function srcgrad
     differentiates, and not known to leave its arguments alone."""
-    if op.form.kind not in ("call", "method") or op.callee is runtime.setitem or _is_user_call(op):
+    if op.form.kind not in ("call", "method") or op.callee is runtime.setitem or is_user_call(op):
         return False
     if op.rule is not None:
         return any(k == "out" for k, _ in op.kwargs)
@@ -557,8 +549,6 @@ class _StaleReads:
     # --- messages -----------------------------------------------------------------------------------------
 
     def location(self, stmt: Any):
-        from srcgrad.passes import location
-
         return location(self.fn, stmt)
 
     def refusal(self, write: _Write, key: str | None, where: Any, global_obj: str | None = None) -> SrcgradError:
