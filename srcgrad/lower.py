@@ -761,8 +761,9 @@ class Lowerer:
 
     # --- containers -----------------------------------------------------------------------------------------------
 
-    def append(self, receiver: Any, node: Any) -> ir.Var:
-        """``xs.append(v)``: the list gets a new version (the same object), so its adjoint can drop the element."""
+    def append(self, receiver: Any, node: Any) -> ir.Const:
+        """``xs.append(v)``: the list gets a new version (the same object), so its adjoint can drop the element. The
+        call's own value is None, as in Python."""
         if len(node.args) != 1 or node.keywords:
             raise self.reject(node, "append takes one value")
         value = self.value(node.args[0])
@@ -773,7 +774,7 @@ class Lowerer:
         self.emit(ir.Op(target, lookup(_APPEND), ir.Form("append"), (lst, value), (), self.pf.file_line(node),
                         node.col_offset))
         self.env[receiver.id] = target
-        return ir.Var(target)
+        return ir.Const(None)
 
     def comprehension_loop(self, node: Any, body: Any) -> Any:
         """``for`` statements (gast) equivalent to the generators of a comprehension, around ``body``.

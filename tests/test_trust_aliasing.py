@@ -213,6 +213,16 @@ def test_a_closure_appending_to_the_callers_list_is_the_callers_list(func):
     assert srcgrad.grad(append_in_nested_def)(0.7) == pytest.approx(2.7)
 
 
+def uses_what_append_returns(x):
+    acc = [x]
+    r = acc.append(x * 2.0)
+    return sum(acc) + (0.0 if r is None else 100.0)
+
+
+def test_append_returns_none():
+    assert srcgrad.value_and_grad(uses_what_append_returns)(1.0) == (3.0, 3.0)  # was (103.0, 3.0)
+
+
 # --- an array written by a helper or a nested def ----------------------------------------------------------------
 
 
