@@ -128,13 +128,19 @@ class ProgramBuilder:
         return ast.Call(func=self.helper(runtime.zeros_like), args=[codegen.name(var)], keywords=[])
 
     def guards(self, op: ir.Op) -> list:
-        """Before an in-place update of a value another name may share: refuse it when it is an array."""
-        if not op.guard_shared:
-            return []
-        fn = self.fn
-        args = [codegen.operand(op.args[0]), ast.Constant(value=fn.filename), ast.Constant(value=op.line),
-                ast.Constant(value=op.col)]
-        return [ast.Expr(value=ast.Call(func=self.helper(checks.check_unshared), args=args, keywords=[]))]
+        """Before a write another name may see (srcgrad.aliasing): refuse an in-place update of an array, and
+        arguments that share memory with the one written."""
+        place = [ast.Constant(value=self.fn.filename), ast.Constant(value=op.line), ast.Constant(value=op.col)]
+        out = []
+        for written, other in op.guard_distinct:
+            args = [codegen.operand(written), codegen.operand(other), ast.Constant(value=str(written)),
+                    ast.Constant(value=str(other)), *place]
+            out.append(ast.Expr(value=ast.Call(func=self.helper(checks.check_distinct), args=args, keywords=[])))
+        helper = [ast.Constant(value=op.callee.__name__)] if op.form.kind == "call" and is_user_call(op) else []
+        for value in op.guard_unshared:
+            args = [codegen.operand(value), *place, *helper]
+            out.append(ast.Expr(value=ast.Call(func=self.helper(checks.check_unshared), args=args, keywords=[])))
+        return out
 
 
 class GradientBuilder(ProgramBuilder):
@@ -689,7 +695,7 @@ class GradientBuilder(ProgramBuilder):
         records = {}
         for (op_id, lst_name), n in self.lengths.items():
             records.setdefault(op_id, []).append((lst_name, n))
-        emitted = [op for op in ops if self._emit_forward(op) or id(op) in records or op.guard_shared]
+        emitted = [op for op in ops if self._emit_forward(op) or id(op) in records or op.guarded]
         push_after = None
         if push:
             non_copies = [i for i, op in enumerate(emitted) if op.form.kind != "copy"]
@@ -736,7 +742,7 @@ class GradientBuilder(ProgramBuilder):
         while changed:
             changed = False
             for op in ops:
-                if op.target in live or not _pure(op) or id(op) in self.split_calls or op.guard_shared:
+                if op.target in live or not _pure(op) or id(op) in self.split_calls or op.guarded:
                     for a in op.operands():
                         if isinstance(a, ir.Var) and a.name not in live:
                             live.add(a.name)

@@ -14,7 +14,7 @@ import linecache
 import numpy as np
 
 from srcgrad import runtime
-from srcgrad.errors import Location, NonNumericOutput, NonScalarOutput, UnsupportedSyntax
+from srcgrad.errors import InvalidArgument, Location, NonNumericOutput, NonScalarOutput, UnsupportedSyntax
 
 
 def check_scalar_output(y, where):
@@ -36,11 +36,18 @@ def check_numeric_output(y, where):
                                hint="return the number (or array) to differentiate")
 
 
-def check_unshared(value, filename, line, col):
+def check_unshared(value, filename, line, col, helper=""):
     """:func:`srcgrad.runtime.check_unshared`, refusing with ``UnsupportedSyntax`` at the update's line."""
-    if isinstance(value, np.ndarray):
-        raise UnsupportedSyntax(runtime.SHARED_UPDATE, Location(filename, line, col, linecache.getline(filename, line)),
-                                hint=runtime.SHARED_UPDATE_HINT)
+    if isinstance(value, (np.ndarray, list)):
+        message, hint = runtime.in_place_update_text(helper)
+        raise UnsupportedSyntax(message, Location(filename, line, col, linecache.getline(filename, line)), hint=hint)
+
+
+def check_distinct(written, other, written_name, other_name, filename, line, col):
+    """:func:`srcgrad.runtime.check_distinct`, refusing with ``InvalidArgument`` at the write's line."""
+    if isinstance(written, (np.ndarray, list)) and runtime.shares_memory(written, other, 3):
+        message, hint = runtime.shared_arguments_text(written_name, other_name)
+        raise InvalidArgument(message, Location(filename, line, col, linecache.getline(filename, line)), hint=hint)
 
 
 # Each check and the twin a standalone module carries instead.
@@ -48,4 +55,5 @@ STANDALONE_TWINS = {
     check_scalar_output: runtime.check_scalar_output,
     check_numeric_output: runtime.check_numeric_output,
     check_unshared: runtime.check_unshared,
+    check_distinct: runtime.check_distinct,
 }

@@ -122,9 +122,15 @@ class Op:
     callee: Any = None  # the resolved Python object that is called (functions only)
     inplace: bool = False  # from `x op= v`: in place when x is an array
     alias: bool = False  # a user's `y = x`: both names refer to one object
-    guard_shared: bool = False  # an in-place update of a value another name may share: checked when it runs
+    guard_unshared: tuple = ()  # values an in-place update may change that another name sees: no arrays or lists
+    guard_distinct: tuple = ()  # (written, other) arguments or globals that must not share memory where it runs
     keep: bool = False  # computed even when unused: it reads a name that may be unbound (it raises as Python would)
     own: bool = False  # a call srcgrad introduced (``len`` of a list it loops over): its callee is srcgrad's name
+
+    @property
+    def guarded(self) -> bool:
+        """Does a run-time check (srcgrad.aliasing) come before it? Then it runs even when its value is unused."""
+        return bool(self.guard_unshared or self.guard_distinct)
 
     def operands(self) -> list[Operand]:
         """The atomic operands (indices flattened) this op reads."""

@@ -401,7 +401,9 @@ class Lowerer:
                 self.assign_name(flag, ir.Const(False), node, retarget=False)
         header: dict[str, str] = {}
         # Names assigned in the loop and read somewhere flow between iterations (and out of the loop).
-        carried = sorted(n for n in _stored_names(node) if n in self.loaded)
+        calls = {n.func.id for n in gast.walk(node) if isinstance(n, gast.Call) and isinstance(n.func, gast.Name)}
+        stored = _stored_names(node).union(*(self.written_captures(f) for f in sorted(calls)))
+        carried = sorted(n for n in stored if n in self.loaded)
         direct_target = [node.target.id] if isinstance(node, gast.For) and plan is not None \
             and plan[1][0][1] is None else []
         for n in carried + loop.flags() + direct_target:
@@ -556,7 +558,7 @@ class Lowerer:
         value = self.value(binop)
         last = self.block[-1] if self.block else None
         if isinstance(last, ir.Op) and isinstance(value, ir.Var) and last.target == value.name:
-            last.inplace = True  # checked once kinds are known (passes.check_inplace_updates)
+            last.inplace = True  # checked once kinds are known (srcgrad.aliasing)
         self.bind(target, value, stmt)
 
     def assign_parallel(self, targets: Any, values: Any) -> None:
@@ -858,27 +860,52 @@ class Lowerer:
         self.ret_name = self.fresh_user_name(f"{name}_result")
         self.returned_name = self.fresh_user_name(f"{name}_returned")
         self.inlining.append(name)
+        captured = self.written_captures(name)
         try:
             for pname in params:
                 self.assign_name(pname, bound[pname], node, retarget=False)
             if isinstance(fnode, gast.Lambda):
-                return self.value(fnode.body)
-            self.locals |= {self.ret_name, self.returned_name}
-            self.loaded |= {self.ret_name, self.returned_name}
-            self.init_returned_flag(fnode)
-            self.lower_block(list(fnode.body))
-            if self.ret_name not in self.env:
-                raise self.reject(fnode, f"the nested function `{name}` returns nothing",
-                                  hint="return a value from it")
-            return ir.Var(self.env[self.ret_name])
+                result = self.value(fnode.body)
+            else:
+                self.locals |= {self.ret_name, self.returned_name}
+                self.loaded |= {self.ret_name, self.returned_name}
+                self.init_returned_flag(fnode)
+                self.lower_block(list(fnode.body))
+                if self.ret_name not in self.env:
+                    raise self.reject(fnode, f"the nested function `{name}` returns nothing",
+                                      hint="return a value from it")
+                result = ir.Var(self.env[self.ret_name])
+            # A caller's list or array the function appended to or wrote items of is the caller's variable (a
+            # closure): its new version is the caller's from here on.
+            written = {n: self.env[n] for n in captured if n in self.env and self.env[n] != saved[0].get(n)}
         finally:
             self.inlining.pop()
             self.env, self.loops, self.ret_name, self.returned_name = saved
+        self.env.update(written)
+        return result
+
+    def written_captures(self, name: str) -> set[str]:
+        """The caller's variables a nested function (or lambda) bound to ``name`` writes into — appends to, or
+        assigns items of — directly or through the nested functions it calls; its own names excluded."""
+        out: set[str] = set()
+        todo, seen = [name], set()
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in self.local_functions:
+                continue
+            seen.add(current)
+            fnode, params, _, _ = self.local_functions[current]
+            own = set(params) | (_stored_targets(fnode) - {current} if not isinstance(fnode, gast.Lambda) else set())
+            out |= _written_receivers(fnode) - own
+            todo.extend(n.func.id for n in gast.walk(fnode)
+                        if isinstance(n, gast.Call) and isinstance(n.func, gast.Name))
+        return out
 
     # --- containers -----------------------------------------------------------------------------------------------
 
-    def append(self, receiver: Any, node: Any) -> ir.Var:
-        """``xs.append(v)``: the list gets a new version (the same object), so its adjoint can drop the element."""
+    def append(self, receiver: Any, node: Any) -> ir.Const:
+        """``xs.append(v)``: the list gets a new version (the same object), so its adjoint can drop the element. The
+        call's own value is None, as in Python."""
         if len(node.args) != 1 or node.keywords:
             raise self.reject(node, "append takes one value")
         value = self.value(node.args[0])
@@ -889,7 +916,7 @@ class Lowerer:
         self.emit(ir.Op(target, lookup(_APPEND), ir.Form("append"), (lst, value), (), self.pf.file_line(node),
                         node.col_offset))
         self.env[receiver.id] = target
-        return ir.Var(target)
+        return ir.Const(None)
 
     def comprehension_loop(self, node: Any, body: Any) -> Any:
         """``for`` statements (gast) equivalent to the generators of a comprehension, around ``body``.
@@ -1009,6 +1036,21 @@ def _contains_jump(node: Any, kind: type) -> bool:
     if isinstance(node, (gast.For, gast.While)):
         return False
     return any(_contains_jump(c, kind) for c in gast.iter_child_nodes(node))
+
+
+def _written_receivers(node: Any) -> set[str]:
+    """Names whose object ``node`` changes: ``xs.append(v)``, ``y[i] = v``, ``y[i] += v``."""
+    names = set()
+    for n in gast.walk(node):
+        if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store) and isinstance(n.value, gast.Name):
+            names.add(n.value.id)
+        elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript) \
+                and isinstance(n.target.value, gast.Name):
+            names.add(n.target.value.id)
+        elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and n.func.attr == "append" \
+                and isinstance(n.func.value, gast.Name):
+            names.add(n.func.value.id)
+    return names
 
 
 def _stored_names(loop: Any) -> set[str]:

@@ -5,6 +5,8 @@
   they may change between calls.
 - ``activity``: a value is *active* when it depends on a differentiated input (varied) and reaches the output
   through differentiable operations (useful). Only active operations get adjoint code.
+- ``inplace``: writes another name could see (``y[i] = v`` on an array ``z = y`` also names) are refused or checked
+  where they run (srcgrad/aliasing.py); before ``dce``, since an unused write still changes the object.
 - ``dce``: forward operations whose result reaches neither the output nor an active operation are removed
   (known primitives only; calls to unknown functions stay, they may have effects).
 """
@@ -18,9 +20,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from srcgrad import ir
+from srcgrad import checks, ir
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
@@ -351,10 +351,12 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 
 def _keep(op: ir.Op) -> bool:
-    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared or op.keep \
+    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guarded or op.keep \
         or fails_on_bad_input(op)
 
 
+# srcgrad's own checks (in-process and their standalone twins): kept, they raise where the function would not run
+_RUNTIME_CHECKS = (*checks.STANDALONE_TWINS, *checks.STANDALONE_TWINS.values())
 _MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers
 
 
@@ -366,6 +368,8 @@ def fails_on_bad_input(op: ir.Op) -> bool:
     is still right."""
     if op.rule is None or op.form.kind in ("copy", "append"):
         return False
+    if op.callee in _RUNTIME_CHECKS:  # srcgrad's own checks, in generated code differentiated again
+        return True
     if op.form.kind == "binop" and op.form.symbol in _MAY_RAISE_ON_FLOATS:
         k = op.args[1]
         whole_power = op.form.symbol == "**" and isinstance(k, ir.Const) and type(k.value) is int and k.value >= 0
@@ -462,58 +466,20 @@ def _op_shape(op: ir.Op, facts: Facts, shapes: dict, kind_of: Any) -> str:
     return f"own:{op.target}"
 
 
-# --- in-place updates -------------------------------------------------------------------------------------------
-
-# Operations whose result may share memory with an operand (numpy views) or with another name.
-_VIEW_FORMS = ("subscript", "attr")
-_FRESH_METHODS = ("copy", "astype", "sum", "mean", "dot", "prod", "max", "min", "std", "var", "cumsum", "cumprod",
-                  "round", "clip", "repeat", "argsort", "argmax", "argmin", "flatten", "tolist", "item")
-
-
-def check_inplace_updates(fn: ir.Function, facts: Facts) -> None:
-    """``y += v`` on an array updates the array in place; srcgrad computes a new array instead. The two agree unless
-    another name refers to the same array (``z = y``, a view such as ``y = x[1:]`` or ``y = x.T``): then refuse."""
-    shared: set[str] = set()
-    ops = list(ir.walk_ops(fn.body))
-    for op in ops:
-        if op.alias:
-            shared.update({op.target, op.args[0].name})
-        elif op.form.kind in _VIEW_FORMS or (op.form.kind == "method" and op.form.symbol not in _FRESH_METHODS):
-            shared.add(op.target)
-        elif op.form.kind == "call" and op.rule is not None and not isinstance(op.callee, np.ufunc) \
-                and getattr(op.callee, "__name__", "") in ("reshape", "transpose", "ravel", "swapaxes", "moveaxis",
-                                                           "squeeze", "expand_dims", "broadcast_to", "diagonal",
-                                                           "flip", "fliplr", "flipud", "asarray", "real"):
-            shared.add(op.target)
-    changed = True
-    while changed:  # compiler copies (loop headers, joins) keep the object: sharing flows along them
-        changed = False
-        for op in ops:
-            if op.form.kind == "copy" and isinstance(op.args[0], ir.Var) and op.args[0].name in shared \
-                    and op.target not in shared:
-                shared.add(op.target)
-                changed = True
-    for op in ops:
-        if op.inplace and facts.kinds.get(op.target) != SCALAR:
-            updated = op.args[0]
-            if isinstance(updated, ir.Var) and updated.name in shared:
-                # Only an ndarray is updated in place (a Python or numpy scalar is rebound): the generated code
-                # checks the value's type where the update happens and refuses an array (runtime.check_unshared).
-                op.guard_shared = True
-
-
 # --- the pass table ----------------------------------------------------------------------------------------------
 
 
 def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
                call_kind: Any = None) -> tuple[ir.Function, Facts]:
     """Run the pass table in order; dump the IR after each pass named in SRCGRAD_DUMP."""
+    from srcgrad import aliasing  # (it reads this module's helpers)
+
     dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
     facts = Facts()
     _dump("lower", fn, dump)
     table = [
         ("kinds", lambda: facts.kinds.update(infer_kinds(fn, arg_kinds, call_kind))),
-        ("inplace", lambda: check_inplace_updates(fn, facts)),  # before dce: an unused update still aliases
+        ("inplace", lambda: aliasing.check_writes(fn, facts.kinds, wrt)),  # before dce: an unused write counts
         ("dce", lambda: eliminate_dead_code(fn)),
         ("activity", lambda: analyse_activity(fn, wrt, facts)),
         ("shapes", lambda: infer_shapes(fn, facts)),

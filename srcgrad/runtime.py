@@ -881,19 +881,60 @@ def solve_tangent(a, a_dot, b, b_dot, x):
     return np.linalg.solve(a, b_dot - np.matmul(a_dot, x))
 
 
-SHARED_UPDATE = (
-    "this update changes an array in place, and another name refers to the same array (an assignment `y = x`, or a "
-    "view such as `x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name would not see the update"
-)
-SHARED_UPDATE_HINT = "copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)"
+def check_unshared(value, filename, line, col, helper=""):
+    """Before ``y += v`` (or a call of ``helper``, which does that to its argument ``value``) where another name may
+    share y: Python would update an array (or a list) in place, and the other name would see it; srcgrad computes a
+    new one — so an array or a list is refused; numbers are rebound."""
+    if isinstance(value, (np.ndarray, list)):
+        message, hint = in_place_update_text(helper)
+        raise ValueError(f"{_short(filename)}:{line}:{col + 1}: {message}; {hint}")
 
 
-def check_unshared(value, filename, line, col):
-    """Before ``y += v`` / ``y[i] = v`` where another name may share y: Python would update an array in place (the
-    other name sees it), srcgrad computes a new one — so an array is refused; numbers are simply rebound."""
-    if isinstance(value, np.ndarray):
-        short = filename.replace("\\", "/").rsplit("/", 1)[-1]
-        raise ValueError(f"{short}:{line}:{col + 1}: {SHARED_UPDATE}; {SHARED_UPDATE_HINT}")
+def _short(filename):
+    return filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def in_place_update_text(helper):
+    """The message and the hint of :func:`check_unshared`."""
+    what = f"`{helper}` changes its argument" if helper else "this update changes an array"
+    return (f"{what} in place, and another name refers to the same array (an assignment `y = x`, or a view such as "
+            "`x[1:]` or `x.T`): srcgrad computes a new array instead, so the other name would not see the update",
+            "copy first (`y = x.copy()`), or build a new array (`y = y + value`, np.where)")
+
+
+def check_distinct(written, other, written_name, other_name, filename, line, col):
+    """Before a write into the argument ``written`` when ``other`` (another argument, or a global) is read after it:
+    srcgrad computes a new array, so the two must not be one array or views of one buffer (``f(a, a)``)."""
+    if isinstance(written, (np.ndarray, list)) and shares_memory(written, other, 3):
+        message, hint = shared_arguments_text(written_name, other_name)
+        raise ValueError(f"{_short(filename)}:{line}:{col + 1}: {message}; {hint}")
+
+
+def shared_arguments_text(written_name, other_name):
+    """The message and the hint of :func:`check_distinct`."""
+    return (f"`{written_name}` and `{other_name}` share memory in this call (the same array, or views of one), and "
+            f"this line changes `{written_name}` in place: in Python `{other_name}` would see the change, srcgrad "
+            "computes a new array, so it would not",
+            f"pass separate arrays (e.g. `{other_name}.copy()`), or copy inside the function "
+            f"(`{written_name} = {written_name}.copy()`) before changing it")
+
+
+def shares_memory(a, b, depth):
+    """Are ``a`` and ``b`` one object, arrays over overlapping memory, or does one hold the other (lists, tuples)?"""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if not np.may_share_memory(a, b):  # the bounds do not overlap: cheap and certain
+            return False
+        try:
+            return bool(np.shares_memory(a, b, max_work=10_000))
+        except Exception:  # noqa: BLE001 - numpy's TooHardError (its module moved between versions): assume so
+            return True
+    if depth and isinstance(a, (list, tuple)):
+        return any(shares_memory(item, b, depth - 1) for item in a)
+    if depth and isinstance(b, (list, tuple)):
+        return any(shares_memory(a, item, depth - 1) for item in b)
+    return False
 
 
 def power_base_grad(x, y):

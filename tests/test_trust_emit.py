@@ -100,11 +100,19 @@ def view_update(x, k):
     z = y
     z *= k
     return np.sum(z) + np.sum(y)
+
+
+def maybe_shared(x, c):
+    y = c
+    z = y
+    z += x
+    return np.sum(z * y)
 '''
 
 GUARDED_ARGS = {
     "alias_update": [(2.0,), (-0.5,)],
     "view_update": [(1.5, 3.0)],
+    "maybe_shared": [(np.array([1.0, 2.0]), 2.0)],
 }
 
 
@@ -140,16 +148,17 @@ def test_guarded_in_place_updates_emit_and_run_without_srcgrad(tmp_path):
     sys.modules["guarded"] = module  # the emitted module imports from the user's module by this name
     module.__name__ = "guarded"
     try:
-        for func in (module.alias_update, module.view_update):
+        for func in (module.alias_update, module.view_update, module.maybe_shared):
             func.__module__ = "guarded"
         _emit_and_compare(tmp_path, module, GUARDED_ARGS)
-        # An array that another name shares is refused in the emitted module as in-process.
-        (tmp_path / "alias_emitted.py").write_text(srcgrad.emit(module.alias_update), encoding="utf-8")
-        (result,) = run_blocked(tmp_path, "alias_emitted", [("alias_update_grad", (np.ones(2),))])
-        assert result[:2] == ("error", "ValueError") and "guarded.py:7:5: this update changes an array" in result[2]
+        # An array that another name shares is refused in the emitted module as in-process (checked when the
+        # gradient runs: `c` may be a number, which is simply rebound).
+        (tmp_path / "shared_emitted.py").write_text(srcgrad.emit(module.maybe_shared), encoding="utf-8")
+        (result,) = run_blocked(tmp_path, "shared_emitted", [("maybe_shared_grad", (np.ones(2), np.ones(2)))])
+        assert result[:2] == ("error", "ValueError") and "guarded.py:21:5: this update changes an array" in result[2]
         with pytest.raises(UnsupportedSyntax, match="changes an array in place") as info:
-            srcgrad.grad(module.alias_update)(np.ones(2))
-        assert info.value.location.line == 7 and info.value.location.filename == str(tmp_path / "guarded.py")
+            srcgrad.grad(module.maybe_shared)(np.ones(2), np.ones(2))
+        assert info.value.location.line == 21 and info.value.location.filename == str(tmp_path / "guarded.py")
     finally:
         sys.modules.pop("guarded", None)
 

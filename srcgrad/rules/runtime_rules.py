@@ -16,5 +16,6 @@ for _fn in (runtime.zeros_like, runtime.zero_list, runtime.check_scalar_argument
 def as_tuple(g, ans, x):
     return g
 
-for _check in (runtime.check_unshared, checks.check_unshared, checks.check_scalar_output, checks.check_numeric_output):
+for _check in (runtime.check_unshared, runtime.check_distinct, checks.check_unshared, checks.check_distinct,
+               checks.check_scalar_output, checks.check_numeric_output):
     nondifferentiable(_check)
