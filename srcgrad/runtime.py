@@ -273,7 +273,8 @@ def _safe_divide(x, y):
 def norm_grad(g, ans, x, ord, axis, keepdims):
     """Adjoint of ``np.linalg.norm``. Vectors: ord None/2, 1, inf, -inf and any other p (a zero vector gets a zero
     gradient); matrices (2-D with axis None, or a pair of axes): 'fro' (also ord None), 'nuc', 2, -2, 1, -1, inf, -inf.
-    At ties (inf/1 orders) the gradient is split equally."""
+    At ties (inf/1 orders, a repeated extreme singular value for 2/-2) the gradient is split equally; a zero singular
+    value (a kink, like ``abs`` at 0) contributes none to 'nuc' and -2."""
     x = np.asarray(x)
     matrix = (axis is None and ord is not None and x.ndim == 2) or (
         axis is not None and not isinstance(axis, (int, np.integer)) and len(axis) == 2)
@@ -296,12 +297,11 @@ def norm_grad(g, ans, x, ord, axis, keepdims):
     rows, cols = (0, 1) if axis is None else tuple(int(a) % x.ndim for a in axis)
     if ord in ("nuc", 2, -2):
         m = np.moveaxis(x, (rows, cols), (-2, -1))
-        u, _, vt = np.linalg.svd(m, full_matrices=False)
-        if ord == "nuc":
-            dm = u @ vt
-        else:
-            i = 0 if ord == 2 else -1  # singular values come sorted, largest first
-            dm = u[..., :, i, None] @ vt[..., i, None, :]
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        gs = np.ones(np.shape(s)) if ord == "nuc" else np.zeros(np.shape(s))
+        if ord != "nuc":
+            gs[..., 0 if ord == 2 else -1] = 1.0  # singular values come sorted, largest first
+        dm = _singular_values_adjoint(u, s, vt, gs)  # ties split equally, none through a zero singular value
         return g * np.moveaxis(dm, (-2, -1), (rows, cols))
     if ord in (1, -1):
         sums = np.sum(np.abs(x), axis=rows, keepdims=True)
@@ -888,6 +888,24 @@ def eig_tangent(a_dot, ans):
     p = np.linalg.solve(v, a_dot @ v)
     c = _inverse_gaps(w, ties) * p
     return _diag_of(p), v @ c - v * _diag_of(_mT(v) @ v @ c)[..., None, :]
+
+
+def _eig_in_order_of(a, values):
+    """``eig(a)`` with its eigenpairs in the order of ``values`` (what ``np.linalg.eigvals(a)`` returned: LAPACK
+    computes them without vectors there, so the order is matched, by value)."""
+    w, v = np.linalg.eig(a)
+    order = np.argmin(np.abs(np.asarray(values)[..., :, None] - w[..., None, :]), axis=-1)
+    return np.take_along_axis(w, order, axis=-1), np.take_along_axis(v, order[..., None, :], axis=-1)
+
+
+def eigvals_grad(g, ans, a):
+    """Adjoint of ``np.linalg.eigvals`` (real eigenvalues): :func:`eig_grad` without eigenvector adjoint."""
+    w, v = _eig_in_order_of(a, ans)
+    return eig_grad((g, np.zeros(np.shape(v))), (w, v))
+
+
+def eigvals_tangent(a, a_dot, ans):
+    return eig_tangent(a_dot, _eig_in_order_of(a, ans))[0]
 
 
 # pseudo-inverse and least squares

@@ -1,5 +1,5 @@
-"""The rule table's cases for matrix decompositions (svd, eigh, eigvalsh, eig, pinv, qr, lstsq, matrix_power, cond)
-and the matrix norms built on them; ``tests/rule_cases.py`` includes them in its ``CASES``.
+"""The rule table's cases for matrix decompositions (svd, svdvals, eigh, eigvalsh, eig, eigvals, pinv, qr, lstsq,
+matrix_power, cond) and the matrix norms built on them; ``tests/rule_cases.py`` includes them in its ``CASES``.
 
 Inputs are away from degeneracies (distinct singular values and eigenvalues, full rank, away from the cutoff of
 ``pinv``), and the functions use eigenvectors and singular vectors in ways that do not depend on their signs
@@ -205,6 +205,19 @@ def eig_values(a, c):
 case(np.linalg.eig, eig_fn, A(real_spectrum(4, [-1.5, 0.5, 1.2, 2.5]), N((4,)), N((4, 4))), name="eig")
 case(np.linalg.eig, eig_fn, A(symmetric(3), N((3,)), N((3, 3))), name="eig-symmetric")
 case(np.linalg.eig, eig_values, A(real_spectrum(3, [0.7, 1.9, -2.0]), N((3,))), name="eig-values")
+
+
+def eigvals_fn(a, c):
+    return np.sum(np.sort(np.linalg.eigvals(a)) * c)
+
+
+def svdvals_fn(x, c):
+    return np.sum(np.linalg.svdvals(x) * c)
+
+
+case(np.linalg.eigvals, eigvals_fn, A(real_spectrum(4, [0.7, 1.9, -2.0, -0.4]), N((4,))), name="eigvals")
+if hasattr(np.linalg, "svdvals"):  # numpy >= 2
+    case(np.linalg.svdvals, svdvals_fn, A(spread((2, 4, 3)), N((3,))), name="svdvals")
 
 
 # --- pinv -----------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Derivative rules: numpy matrix decompositions and what is built on them (svd, eigh, eigvalsh, eig, pinv, qr,
-lstsq, matrix_power, cond), reverse and forward.
+"""Derivative rules: numpy matrix decompositions and what is built on them (svd, svdvals, eigh, eigvalsh, eig,
+eigvals, pinv, qr, lstsq, matrix_power, cond), reverse and forward.
 
 In: calls like ``u, s, vt = np.linalg.svd(a, full_matrices=False)`` or ``w, v = np.linalg.eigh(a)``. Out: the
 contribution of the output's adjoint to each differentiable operand (reverse), the output's tangent (forward).
@@ -28,6 +28,8 @@ from srcgrad.runtime import (
     eig_tangent,
     eigh_grad,
     eigh_tangent,
+    eigvals_grad,
+    eigvals_tangent,
     eigvalsh_grad,
     eigvalsh_tangent,
     lstsq_grad_a,
@@ -64,6 +66,22 @@ def eigvalsh(g, ans, a, UPLO="L"):  # noqa: N803
 @defgrad(np.linalg.eig)
 def eig(g, ans, a):
     return eig_grad(g, ans)
+
+
+@defgrad(np.linalg.eigvals)
+def eigvals(g, ans, a):
+    return eigvals_grad(g, ans, a)
+
+
+if hasattr(np.linalg, "svdvals"):  # numpy >= 2
+
+    @defgrad(np.linalg.svdvals)
+    def svdvals(g, ans, x):
+        return svd_grad(g, ans, x, False, False, False)
+
+    @defjvp(np.linalg.svdvals)
+    def svdvals_jvp(x_dot, ans, x):
+        return svd_tangent(x, x_dot, ans, False, False, False)
 
 
 @defgrad(np.linalg.pinv, wrt=("a",), discrete=("rcond", "hermitian", "rtol"))
@@ -112,6 +130,11 @@ def eigvalsh_jvp(a_dot, ans, a, UPLO="L"):  # noqa: N803
 @defjvp(np.linalg.eig)
 def eig_jvp(a_dot, ans, a):
     return eig_tangent(a_dot, ans)
+
+
+@defjvp(np.linalg.eigvals)
+def eigvals_jvp(a_dot, ans, a):
+    return eigvals_tangent(a, a_dot, ans)
 
 
 @defjvp(np.linalg.pinv)
