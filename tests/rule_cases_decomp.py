@@ -215,6 +215,17 @@ def svdvals_fn(x, c):
     return np.sum(np.linalg.svdvals(x) * c)
 
 
+def eig_batched(a, w):
+    vals, vecs = np.linalg.eig(a)
+    return np.sum(np.sort(vals, axis=-1) * w) + np.sum(vecs ** 2 * w[:, None, :])
+
+
+def real_spectra(rng):
+    p = rng.normal(size=(2, 3, 3)) + 2.0 * np.eye(3)
+    return p @ (np.array([-1.0, 0.5, 2.0])[:, None] * np.eye(3)) @ np.linalg.inv(p)
+
+
+case(np.linalg.eig, eig_batched, A(real_spectra, N((2, 3))), name="eig-batched")
 case(np.linalg.eigvals, eigvals_fn, A(real_spectrum(4, [0.7, 1.9, -2.0, -0.4]), N((4,))), name="eigvals")
 if hasattr(np.linalg, "svdvals"):  # numpy >= 2
     case(np.linalg.svdvals, svdvals_fn, A(spread((2, 4, 3)), N((3,))), name="svdvals")
