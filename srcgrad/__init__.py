@@ -9,6 +9,7 @@ from srcgrad.api import grad, source, value_and_grad, vjp
 from srcgrad.errors import (
     InternalError,
     InvalidArgument,
+    NoGradientHere,
     NonNumericOutput,
     NonScalarOutput,
     NoRuleError,
@@ -25,8 +26,8 @@ from srcgrad.standalone import emit
 from srcgrad.version import __version__
 
 __all__ = [
-    "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
-    "NonScalarOutput",
+    "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoGradientHere", "NoRuleError",
+    "NonNumericOutput", "NonScalarOutput",
     "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "emit", "explain", "grad",
     "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
 ]

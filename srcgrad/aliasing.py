@@ -48,7 +48,7 @@ from srcgrad.passes import SCALAR, SEQUENCE, bind_call, infer_kinds, is_user_cal
 VIEW_FUNCTIONS = frozenset({
     np.einsum, np.diagonal, np.diag, np.reshape, np.ravel, np.squeeze, np.expand_dims, np.broadcast_to,
     np.transpose, np.swapaxes, np.moveaxis, np.flip, np.fliplr, np.flipud, np.asarray, np.float64, np.diff,
-    np.split, np.array_split, operator.getitem, runtime.as_tuple, max, min,
+    np.split, np.array_split, operator.getitem, runtime.as_tuple, max, min, np.linalg.matrix_power,
 })
 _SHARING_KEYWORDS = ("copy", "out")
 

@@ -107,6 +107,12 @@ class InternalError(SrcgradError):
     """An unexpected failure inside srcgrad, re-raised with the user's location; please report it."""
 
 
+class NoGradientHere(SrcgradError, ValueError):
+    """The function has no gradient (or tangent) at these arguments, found while computing it: e.g. it uses the
+    eigenvectors of a repeated eigenvalue. A runtime helper raises ``ValueError("srcgrad: ...")`` (runtime imports
+    only numpy); :func:`call_failure` re-raises it as this, at the user's line of the call."""
+
+
 # --- failures while running generated code ------------------------------------------------------------------------
 #
 # The generated code mixes the user's forward computation (whose errors are the user's: math.log(-1) raises as it
@@ -122,13 +128,18 @@ _LIBRARY_DIRS = tuple({os.path.abspath(p) + os.sep for p in (sysconfig.get_paths
 _LINE = re.compile(r"^\s*# (grad of )?(?:the loop at )?line (\d+)")
 
 
-def call_failure(exc: BaseException, pf: ParsedFunction) -> InternalError | None:
-    """The :class:`InternalError` to raise instead of ``exc``, raised while running generated code for the parsed
-    function ``pf``, when the failure is srcgrad's; None when it is the user's (re-raise ``exc`` unchanged)."""
+def call_failure(exc: BaseException, pf: ParsedFunction) -> SrcgradError | None:
+    """The error to raise instead of ``exc``, raised while running generated code for the parsed function ``pf``:
+    an :class:`InternalError` when the failure is srcgrad's, a :class:`NoGradientHere` when a helper of srcgrad
+    refused on purpose (``ValueError("srcgrad: no gradient ...")``), both at the user's line; None when it is the
+    user's (re-raise ``exc`` unchanged)."""
+    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
+    if _is_refusal(exc, frames):
+        message, _, hint = str(exc).removeprefix("srcgrad: ").partition("; ")  # "what; what to do instead"
+        return NoGradientHere(message, _generated_location(frames, pf), hint or None)
     if not isinstance(exc, INTERNAL_TYPES) or isinstance(exc, SrcgradError) or _math_domain(exc) \
             or str(exc).startswith("srcgrad:"):
         return None  # not a bug: the user's error, or one srcgrad raises on purpose ("srcgrad: no gradient for ...")
-    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
     for frame, lineno in reversed(frames):
         filename = frame.f_code.co_filename
         if _is_library(frame) or _is_user_check(frame):
@@ -149,6 +160,14 @@ def call_failure(exc: BaseException, pf: ParsedFunction) -> InternalError | None
         _generated_location(frames, pf),
         hint="this is a bug in srcgrad; please report it with this function and the arguments of the call",
     )
+
+
+def _is_refusal(exc: BaseException, frames: list[Any]) -> bool:
+    """A ``ValueError("srcgrad: ...")`` raised by srcgrad's own code (a runtime helper, a rule)."""
+    if type(exc) is not ValueError or not str(exc).startswith("srcgrad: "):
+        return False
+    inner = [frame for frame, _ in frames if not _is_library(frame)]
+    return bool(inner) and os.path.abspath(inner[-1].f_code.co_filename).startswith(_PACKAGE_DIR)
 
 
 def _is_user_check(frame: Any) -> bool:

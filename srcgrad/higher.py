@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, locks, pipeline
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
+from srcgrad.errors import InvalidArgument, NoGradientHere, SrcgradError, at_user_line, call_failure
 
 
 class ForwardTransform(api.Transform):
@@ -37,7 +37,13 @@ def _call_generated(transform: api.Transform, function: Callable[..., Any], valu
                     ) -> Any:
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = len(values) - len(kwonly)
-    return function(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])), **extra)
+    try:
+        return function(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])), **extra)
+    except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
+        refusal = call_failure(exc, transform.pf)
+        if isinstance(refusal, NoGradientHere):
+            raise refusal from exc
+        raise
 
 
 def _tangent_names(function: Callable[..., Any], count: int) -> list[str]:

@@ -273,7 +273,8 @@ def _safe_divide(x, y):
 def norm_grad(g, ans, x, ord, axis, keepdims):
     """Adjoint of ``np.linalg.norm``. Vectors: ord None/2, 1, inf, -inf and any other p (a zero vector gets a zero
     gradient); matrices (2-D with axis None, or a pair of axes): 'fro' (also ord None), 'nuc', 2, -2, 1, -1, inf, -inf.
-    At ties (inf/1 orders) the gradient is split equally."""
+    At ties (inf/1 orders, a repeated extreme singular value for 2/-2) the gradient is split equally; a zero singular
+    value (a kink, like ``abs`` at 0) contributes none to 'nuc' and -2."""
     x = np.asarray(x)
     matrix = (axis is None and ord is not None and x.ndim == 2) or (
         axis is not None and not isinstance(axis, (int, np.integer)) and len(axis) == 2)
@@ -296,12 +297,11 @@ def norm_grad(g, ans, x, ord, axis, keepdims):
     rows, cols = (0, 1) if axis is None else tuple(int(a) % x.ndim for a in axis)
     if ord in ("nuc", 2, -2):
         m = np.moveaxis(x, (rows, cols), (-2, -1))
-        u, _, vt = np.linalg.svd(m, full_matrices=False)
-        if ord == "nuc":
-            dm = u @ vt
-        else:
-            i = 0 if ord == 2 else -1  # singular values come sorted, largest first
-            dm = u[..., :, i, None] @ vt[..., i, None, :]
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        gs = np.ones(np.shape(s)) if ord == "nuc" else np.zeros(np.shape(s))
+        if ord != "nuc":
+            gs[..., 0 if ord == 2 else -1] = 1.0  # singular values come sorted, largest first
+        dm = _singular_values_adjoint(u, s, vt, gs)  # ties split equally, none through a zero singular value
         return g * np.moveaxis(dm, (-2, -1), (rows, cols))
     if ord in (1, -1):
         sums = np.sum(np.abs(x), axis=rows, keepdims=True)
@@ -593,6 +593,586 @@ def cholesky_grad(g, L):
     s = np.swapaxes(linv, -1, -2) @ phi @ linv
     sym = 0.5 * (s + np.swapaxes(s, -1, -2))
     return np.tril(2.0 * sym) - sym * eye
+
+
+# --- decompositions: svd, eigh, eig, pinv, qr, lstsq, matrix_power, cond -------------------------------------------
+# The adjoints and tangents of numpy's factorisations (batched over leading axes). Where a result is not
+# differentiable (repeated eigenvalues or singular values whose vectors the function uses, complex eigenvalues, a
+# rank-deficient QR...) they raise ``ValueError("srcgrad: ...")`` instead of returning nan or inf.
+
+
+def _mT(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def _diag_of(x):
+    return np.diagonal(x, axis1=-2, axis2=-1)
+
+
+def _as_diag(v):
+    return v[..., :, None] * np.eye(np.shape(v)[-1])
+
+
+def _adjoint_part(g, like):
+    """One element of the adjoint of a tuple result, as a float array shaped like that element."""
+    return np.broadcast_to(np.asarray(g, dtype=float_dtype(like)), np.shape(like))
+
+
+def _read_triangle(a, uplo):
+    """The symmetric matrix numpy's ``eigh(a, UPLO)`` (and ``svd``/``pinv`` with ``hermitian=True``, which read the
+    lower triangle) works with: the triangle ``uplo`` of ``a``, mirrored."""
+    if str(uplo).upper() == "U":
+        return np.triu(a) + _mT(np.triu(a, 1))
+    return np.tril(a) + _mT(np.tril(a, -1))
+
+
+def _triangle_grad(grad, uplo):
+    """The adjoint with respect to the entries numpy reads (the triangle ``uplo``) from the adjoint ``grad`` with
+    respect to the symmetric matrix it builds from them: an entry off the diagonal stands for two entries of the
+    symmetric matrix, the other triangle is not read (zero)."""
+    both = grad + _mT(grad)
+    diagonal = grad * np.eye(np.shape(grad)[-1])
+    if str(uplo).upper() == "U":
+        return np.triu(both, 1) + diagonal
+    return np.tril(both, -1) + diagonal
+
+
+def _ties(values):
+    """``(..., k, k)``: True where ``i != j`` and values ``i`` and ``j`` are equal to working precision."""
+    values = np.asarray(values)
+    k = values.shape[-1]
+    eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
+    scale = np.max(np.abs(values), axis=-1, keepdims=True)[..., None] if k else 0.0
+    close = np.abs(values[..., :, None] - values[..., None, :]) <= 16 * k * eps * scale
+    return close & ~np.eye(k, dtype=bool)
+
+
+def _negligible(values):
+    """True where a (non-negative) value is zero to working precision, relative to the largest."""
+    values = np.asarray(values)
+    eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
+    scale = np.max(values, axis=-1, keepdims=True) if values.shape[-1] else 0.0
+    return values <= 16 * values.shape[-1] * eps * scale
+
+
+def _tie_mean(g, ties):
+    """``g`` averaged over each group of tied values: the gradient of a repeated eigenvalue (or singular value) is
+    split equally among its copies, as ``np.max`` splits it among tied maxima (then it depends on the repeated
+    value's eigenspace only, not on the basis numpy chose in it)."""
+    together = (ties | np.eye(np.shape(ties)[-1], dtype=bool)).astype(float)
+    return (together @ np.asarray(g)[..., None])[..., 0] / np.sum(together, axis=-1)
+
+
+def _inverse_gaps(x, ties):
+    """``F[..., i, j] = 1 / (x_j - x_i)``, 0 on the diagonal and between tied values."""
+    gaps = x[..., None, :] - x[..., :, None]
+    return np.divide(1.0, gaps, out=np.zeros(np.shape(gaps)), where=~ties & (gaps != 0))
+
+
+def _used_columns(g):
+    return np.any(np.asarray(g) != 0, axis=-2)
+
+
+def _refuse_tied_vectors(ties, what, *adjoints):
+    """Vectors of a repeated value are not unique (any basis of their space is as good): a function that uses them
+    has no derivative there that srcgrad could compute. Refuse unless no adjoint reaches a tied column."""
+    used = np.zeros(np.shape(ties)[:-1], dtype=bool)
+    for g in adjoints:
+        used = used | _used_columns(g)
+    if np.any(ties & (used[..., :, None] | used[..., None, :])):
+        raise ValueError(f"srcgrad: {what} has repeated values here (equal to working precision) and the function "
+                         "uses their vectors, which are not unique: no gradient; use the values only, or vectors "
+                         "of distinct values")
+
+
+def _fold_extra_columns(u, gu, k, what):
+    """The adjoint of the first ``k`` columns of an orthogonal ``u`` (``svd(full_matrices=True)``,
+    ``qr(mode='complete')``) that carries the adjoint ``gu`` of all its columns.
+
+    The extra columns ``u2`` span the complement of the first ``k``, a space that is a smooth function of the
+    input, but their basis is LAPACK's choice: a function has a gradient only if it does not depend on that basis
+    (``u2 @ u2.T``, norms of projections...), i.e. ``u2.T @ g2`` is symmetric; then ``du2 = -u1 du1.T u2`` and the
+    contribution of ``g2`` moves to ``u1``. Any other use is refused."""
+    if np.shape(u)[-1] == k:
+        return gu
+    u1, u2 = u[..., :k], u[..., k:]
+    g1, g2 = gu[..., :k], gu[..., k:]
+    inner = _mT(u2) @ g2
+    scale = np.max(np.abs(g2)) if np.size(g2) else 0.0
+    if scale and np.max(np.abs(inner - _mT(inner))) > 1e-8 * scale:
+        raise ValueError(f"srcgrad: the function uses the columns of {what} beyond the first min(m, n) in a way that "
+                         "depends on which basis of their space numpy returned (LAPACK's choice): no gradient; use "
+                         "the reduced factorisation, or those columns only through c @ c.T")
+    return g1 - u2 @ (_mT(g2) @ u1)
+
+
+def _extra_columns_tangent(u, du1, k, what):
+    """Tangent of the extra columns of an orthogonal ``u`` (see :func:`_fold_extra_columns`): defined when there is
+    one (then it is unique up to its sign), refused when there are several (their basis is LAPACK's choice)."""
+    extra = np.shape(u)[-1] - k
+    if extra == 0:
+        return du1
+    if extra > 1:
+        raise ValueError(f"srcgrad: forward mode cannot differentiate the {extra} columns of {what} beyond the first "
+                         "min(m, n): their basis is LAPACK's choice; use the reduced factorisation, or reverse mode")
+    u1, u2 = u[..., :k], u[..., k:]
+    return np.concatenate([du1, -u1 @ (_mT(du1) @ u2)], axis=-1)
+
+
+# singular value decomposition
+
+
+def _singular_values_adjoint(u, s, vt, gs):
+    """Adjoint of the singular values alone: ``u diag(gs) vt``, ties split equally, none through a singular value
+    that is zero (to working precision): it has a kink there like ``abs`` at 0 (whose derivative srcgrad takes as
+    0)."""
+    k = np.shape(s)[-1]
+    gs = np.where(_negligible(s), 0.0, _tie_mean(gs, _ties(s)))
+    return (u[..., :k] * gs[..., None, :]) @ vt[..., :k, :]
+
+
+def _svd_vectors_adjoint(u, s, v, gu, gs, gv):
+    """Adjoint of the reduced SVD ``a = u diag(s) v.T`` (``u``: m x k, ``v``: n x k) from the adjoints of ``u``,
+    ``s``, ``v`` (Townsend, "Differentiating the singular value decomposition", 2016)."""
+    m, n, k = np.shape(u)[-2], np.shape(v)[-2], np.shape(s)[-1]
+    ties = _ties(s)
+    _refuse_tied_vectors(ties, "np.linalg.svd", gu, gv)
+    zero = _negligible(s)
+    gs = np.where(zero, 0.0, _tie_mean(gs, ties))
+    f = _inverse_gaps(s * s, ties)
+    j = f * (_mT(u) @ gu)
+    h = f * (_mT(v) @ gv)
+    core = _as_diag(gs) + (j + _mT(j)) * s[..., None, :] + s[..., :, None] * (h + _mT(h))
+    grad = u @ core @ _mT(v)
+    if m > k:
+        grad = grad + _scaled_columns(gu - u @ (_mT(u) @ gu), s, zero) @ _mT(v)
+    if n > k:
+        grad = grad + u @ _mT(_scaled_columns(gv - v @ (_mT(v) @ gv), s, zero))
+    return grad
+
+
+def _scaled_columns(x, s, zero):
+    """``x`` with column ``j`` divided by ``s_j``; a zero singular value's vectors in the complement are not
+    unique, so a column that needs it is refused."""
+    if np.any(zero & _used_columns(np.abs(x) > 1e-12 * (np.max(np.abs(x)) if np.size(x) else 0.0))):
+        raise ValueError("srcgrad: np.linalg.svd of a rank-deficient non-square matrix: the function uses singular "
+                         "vectors of a zero singular value, which are not unique: no gradient")
+    return np.divide(x, s[..., None, :], out=np.zeros(np.shape(x)), where=~zero[..., None, :])
+
+
+def svd_grad(g, ans, a, full_matrices, compute_uv, hermitian):
+    """Adjoint of ``np.linalg.svd``. ``hermitian=True`` reads the lower triangle of ``a`` only (numpy factorises
+    the symmetric matrix built from it): the adjoint is with respect to those entries, as for ``eigh``."""
+    if not compute_uv:
+        u, s, vt = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+        grad = _singular_values_adjoint(u, s, vt, np.asarray(g))
+    else:
+        u, s, vt = ans
+        k = np.shape(s)[-1]
+        v = _mT(vt)
+        gu = _fold_extra_columns(u, _adjoint_part(g[0], u), k, "U")
+        gv = _fold_extra_columns(v, _mT(_adjoint_part(g[2], vt)), k, "V")
+        grad = _svd_vectors_adjoint(u[..., :k], s, v[..., :k], gu, _adjoint_part(g[1], s), gv)
+    return _triangle_grad(grad, "L") if hermitian else grad
+
+
+def svd_tangent(a, a_dot, ans, full_matrices, compute_uv, hermitian):
+    """Tangent of ``np.linalg.svd``; ties are refused when the result has vectors (their tangent is not defined)."""
+    if hermitian:
+        a_dot = _read_triangle(a_dot, "L")
+    if not compute_uv:
+        u, s, vt = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
+        ds = _diag_of(_mT(u) @ a_dot @ _mT(vt))
+        return np.where(_negligible(s), 0.0, _tie_mean(ds, _ties(s)))
+    u, s, vt = ans
+    m, n, k = np.shape(u)[-2], np.shape(vt)[-1], np.shape(s)[-1]
+    u1, v1 = u[..., :k], _mT(vt)[..., :k]
+    ties = _ties(s)
+    if np.any(ties):
+        raise ValueError("srcgrad: np.linalg.svd has repeated singular values here (equal to working precision): "
+                         "their singular vectors are not unique, so forward mode has no tangent for them")
+    p = _mT(u1) @ a_dot @ v1
+    f = _inverse_gaps(s * s, ties)
+    ps = p * s[..., None, :]
+    sp = s[..., :, None] * p
+    du = u1 @ (f * (ps + _mT(ps)))
+    dv = v1 @ (f * (sp + _mT(sp)))
+    zero = _negligible(s)
+    if m > k:
+        du = du + _scaled_columns(a_dot @ v1 - u1 @ (_mT(u1) @ a_dot @ v1), s, zero)
+    if n > k:
+        dv = dv + _scaled_columns(_mT(a_dot) @ u1 - v1 @ (_mT(v1) @ _mT(a_dot) @ u1), s, zero)
+    du = _extra_columns_tangent(u, du, k, "U")
+    dv = _extra_columns_tangent(_mT(vt), dv, k, "V")
+    return du, _diag_of(p), _mT(dv)
+
+
+# symmetric eigenproblems
+
+
+def _eigh_adjoint(w, v, gw, gv):
+    """Adjoint with respect to the symmetric matrix ``v diag(w) v.T`` (symmetric itself):
+    ``v (diag(gw) + F o (X - X.T) / 2) v.T`` with ``X = v.T gv`` and ``F_ij = 1 / (w_j - w_i)``."""
+    ties = _ties(w)
+    inner = _as_diag(_tie_mean(gw, ties))
+    if gv is not None:
+        _refuse_tied_vectors(ties, "np.linalg.eigh", gv)
+        x = _mT(v) @ gv
+        inner = inner + 0.5 * _inverse_gaps(w, ties) * (x - _mT(x))
+    return v @ inner @ _mT(v)
+
+
+def eigh_grad(g, ans, UPLO):
+    """Adjoint of ``np.linalg.eigh``: with respect to the entries numpy reads (the triangle ``UPLO``; the other
+    triangle gets zeros), as for ``cholesky``. For a symmetric parametrisation (``a = b + b.T``) this gives the
+    usual symmetric gradient."""
+    w, v = ans
+    return _triangle_grad(_eigh_adjoint(w, v, _adjoint_part(g[0], w), _adjoint_part(g[1], v)), UPLO)
+
+
+def eigvalsh_grad(g, a, UPLO):
+    """Adjoint of ``np.linalg.eigvalsh`` (see :func:`eigh_grad`); a repeated eigenvalue's gradient is split
+    equally among its copies."""
+    w, v = np.linalg.eigh(a, UPLO)
+    return _triangle_grad(_eigh_adjoint(w, v, np.asarray(g), None), UPLO)
+
+
+def eigh_tangent(a_dot, ans, UPLO):
+    """Tangent of ``np.linalg.eigh``: ``dw = diag(P)``, ``dv = v (F o P)`` with ``P = v.T da v``."""
+    w, v = ans
+    p = _mT(v) @ _read_triangle(a_dot, UPLO) @ v
+    ties = _ties(w)
+    if np.any(ties):
+        raise ValueError("srcgrad: np.linalg.eigh has repeated eigenvalues here (equal to working precision): their "
+                         "eigenvectors are not unique, so forward mode has no tangent for them; use eigvalsh")
+    return _diag_of(p), v @ (_inverse_gaps(w, ties) * p)
+
+
+def eigvalsh_tangent(a, a_dot, UPLO):
+    w, v = np.linalg.eigh(a, UPLO)
+    return _tie_mean(_diag_of(_mT(v) @ _read_triangle(a_dot, UPLO) @ v), _ties(w))
+
+
+# general eigenproblem (real input, real eigenvalues)
+
+
+def _real_eigen(ans):
+    w, v = ans
+    if np.iscomplexobj(w) or np.iscomplexobj(v):
+        raise ValueError("srcgrad: np.linalg.eig returned complex eigenvalues: srcgrad differentiates eig only "
+                         "where all eigenvalues are real (for a symmetric matrix use np.linalg.eigh)")
+    ties = _ties(w)
+    return w, v, ties
+
+
+def eig_grad(g, ans):
+    """Adjoint of ``np.linalg.eig`` for real eigenvalues: ``v^-T (diag(gw) + F o (v.T gv - v.T v diag(v.T gv)))
+    v.T`` (the last term keeps each eigenvector of unit length, as numpy returns them), ``F_ij = 1 / (w_j - w_i)``.
+    A repeated eigenvalue is refused when the function uses its vectors or its copies differently."""
+    w, v, ties = _real_eigen(ans)
+    gw, gv = _adjoint_part(g[0], w), _adjoint_part(g[1], v)
+    uneven = np.abs(gw - _tie_mean(gw, ties)) > 1e-12 * (np.max(np.abs(gw)) if np.size(gw) else 0.0)
+    _refuse_tied_vectors(ties, "np.linalg.eig", gv, uneven[..., None, :])
+    x = _mT(v) @ gv
+    inner = _as_diag(gw) + _inverse_gaps(w, ties) * (x - (_mT(v) @ v) * _diag_of(x)[..., None, :])
+    return np.linalg.solve(_mT(v), inner @ _mT(v))
+
+
+def eig_tangent(a_dot, ans):
+    """Tangent of ``np.linalg.eig`` (real eigenvalues, none repeated): ``dw = diag(P)``, ``dv = v C - v diag(v.T v
+    C)`` with ``P = v^-1 da v`` and ``C = F o P``."""
+    w, v, ties = _real_eigen(ans)
+    if np.any(ties):
+        raise ValueError("srcgrad: np.linalg.eig has repeated eigenvalues here (equal to working precision): forward "
+                         "mode has no tangent for them")
+    p = np.linalg.solve(v, a_dot @ v)
+    c = _inverse_gaps(w, ties) * p
+    return _diag_of(p), v @ c - v * _diag_of(_mT(v) @ v @ c)[..., None, :]
+
+
+def _eig_in_order_of(a, values):
+    """``eig(a)`` with its eigenpairs in the order of ``values`` (what ``np.linalg.eigvals(a)`` returned: LAPACK
+    computes them without vectors there, so the order is matched, by value)."""
+    w, v = np.linalg.eig(a)
+    order = np.argmin(np.abs(np.asarray(values)[..., :, None] - w[..., None, :]), axis=-1)
+    return np.take_along_axis(w, order, axis=-1), np.take_along_axis(v, order[..., None, :], axis=-1)
+
+
+def eigvals_grad(g, ans, a):
+    """Adjoint of ``np.linalg.eigvals`` (real eigenvalues): :func:`eig_grad` without eigenvector adjoint."""
+    w, v = _eig_in_order_of(a, ans)
+    return eig_grad((g, np.zeros(np.shape(v))), (w, v))
+
+
+def eigvals_tangent(a, a_dot, ans):
+    return eig_tangent(a_dot, _eig_in_order_of(a, ans))[0]
+
+
+# pseudo-inverse and least squares
+
+
+def _pinv_parts(a, kept=None, pinv=None):
+    """The SVD of ``a`` and which singular values ``np.linalg.pinv`` kept: read from its result (its ``v.T pinv
+    u`` has ``1 / s`` where a value was kept, 0 where it was cut), or given as a count per matrix."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    if pinv is not None:
+        kept = np.sum(_mT(vt) * (pinv @ u), axis=-2) * s > 0.5
+    else:
+        kept = np.arange(np.shape(s)[-1]) < np.asarray(kept)[..., None]
+    return u, s, _mT(vt), kept
+
+
+def _pinv_coefficients(s, kept):
+    """The derivative of ``pinv(a).T = u diag(f(s)) v.T`` (``f = 1/s`` where kept, else 0) in the basis of the
+    singular vectors: symmetric parts of ``u.T da v`` are scaled by ``(f_i - f_j) / (s_i - s_j)``, antisymmetric
+    parts by ``(f_i + f_j) / (s_i + s_j)`` (``f'`` on the diagonal), and the complements by ``f / s``. No
+    division by a gap: repeated kept values give ``-1 / s^2``; cut values (zero or not) give 0 among themselves."""
+    f = np.divide(1.0, s, out=np.zeros(np.shape(s)), where=kept)
+    both = kept[..., :, None] & kept[..., None, :]
+    either = kept[..., :, None] | kept[..., None, :]
+    diff = s[..., :, None] - s[..., None, :]
+    total = s[..., :, None] + s[..., None, :]
+    fdiff = f[..., :, None] - f[..., None, :]
+    fsum = f[..., :, None] + f[..., None, :]
+    sym = np.where(both, -f[..., :, None] * f[..., None, :],
+                   np.divide(fdiff, diff, out=np.zeros(np.shape(diff)), where=either & ~both))
+    antisym = np.divide(fsum, total, out=np.zeros(np.shape(total)), where=either)
+    return sym, antisym, f * f
+
+
+def _pinv_adjoint(u, s, v, kept, gx):
+    """Adjoint of ``x = pinv(a)`` from the adjoint ``gx`` of ``x``."""
+    sym, antisym, scale = _pinv_coefficients(s, kept)
+    gy = _mT(gx)
+    h = _mT(u) @ gy @ v
+    grad = u @ (sym * 0.5 * (h + _mT(h)) + antisym * 0.5 * (h - _mT(h))) @ _mT(v)
+    m, n, k = np.shape(u)[-2], np.shape(v)[-2], np.shape(s)[-1]
+    if m > k:
+        grad = grad + (gy - u @ (_mT(u) @ gy)) @ (v * scale[..., None, :]) @ _mT(v)
+    if n > k:
+        grad = grad + (u * scale[..., None, :]) @ _mT(u) @ (gy - (gy @ v) @ _mT(v))
+    return grad
+
+
+def _pinv_tangent(u, s, v, kept, a_dot):
+    sym, antisym, scale = _pinv_coefficients(s, kept)
+    p = _mT(u) @ a_dot @ v
+    dy = u @ (sym * 0.5 * (p + _mT(p)) + antisym * 0.5 * (p - _mT(p))) @ _mT(v)
+    m, n, k = np.shape(u)[-2], np.shape(v)[-2], np.shape(s)[-1]
+    if m > k:
+        dy = dy + (a_dot - u @ (_mT(u) @ a_dot)) @ (v * scale[..., None, :]) @ _mT(v)
+    if n > k:
+        dy = dy + (u * scale[..., None, :]) @ _mT(u) @ (a_dot - (a_dot @ v) @ _mT(v))
+    return _mT(dy)
+
+
+def pinv_grad(g, ans, a, hermitian):
+    """Adjoint of ``np.linalg.pinv`` as the function it is: ``v diag(f(s)) u.T`` with the singular values below the
+    cutoff (``rcond``/``rtol``) set to zero, away from the cutoff (where it jumps). Exact for any rank, with
+    repeated singular values too. ``hermitian=True`` reads the lower triangle of ``a`` (as ``svd``)."""
+    seen = _read_triangle(a, "L") if hermitian else a
+    grad = _pinv_adjoint(*_pinv_parts(seen, pinv=ans), np.asarray(g))
+    return _triangle_grad(grad, "L") if hermitian else grad
+
+
+def pinv_tangent(a, a_dot, ans, hermitian):
+    if hermitian:
+        a, a_dot = _read_triangle(a, "L"), _read_triangle(a_dot, "L")
+    return _pinv_tangent(*_pinv_parts(a, pinv=ans), a_dot)
+
+
+def _as_columns(x):
+    x = np.asarray(x)
+    return x[:, None] if x.ndim == 1 else x
+
+
+def _lstsq_parts(ans, a):
+    """The SVD of ``a``, which singular values ``np.linalg.lstsq`` kept (it reports their number, ``rank``) and the
+    pseudo-inverse it applied (the others set to zero)."""
+    u, s, v, kept = _pinv_parts(a, kept=ans[2])
+    pinv = (v * np.divide(1.0, s, out=np.zeros(np.shape(s)), where=kept)[..., None, :]) @ _mT(u)
+    return u, s, v, kept, pinv
+
+
+def _lstsq_residuals(g, ans, a, b):
+    """The residuals ``b - a x`` and their adjoint (empty when numpy returns no residuals: rank-deficient ``a``, or
+    no more rows than columns)."""
+    x, residuals = ans[0], ans[1]
+    return _as_columns(b) - a @ _as_columns(x), _adjoint_part(g[1], residuals)
+
+
+def lstsq_grad_a(g, ans, a, b):
+    """Adjoint of ``x, residuals, rank, s = np.linalg.lstsq(a, b, rcond)`` with respect to ``a``: ``x = pinv(a) b``
+    (the singular values numpy cut set to zero, see :func:`pinv_grad`); the residuals ``|b - a x|^2`` at the
+    optimum (``a.T (b - a x) = 0``): ``-2 r x.T``; the singular values ``s`` of ``a``."""
+    x, s_out = ans[0], ans[3]
+    u, s, v, kept, pinv = _lstsq_parts(ans, a)
+    gx = _as_columns(_adjoint_part(g[0], x))
+    grad = _pinv_adjoint(u, s, v, kept, gx @ _mT(_as_columns(b)))
+    r, gr = _lstsq_residuals(g, ans, a, b)
+    if np.size(gr):
+        grad = grad - 2.0 * (r * gr) @ _mT(_as_columns(x))
+    return grad + _singular_values_adjoint(u, s, _mT(v), _adjoint_part(g[3], s_out))
+
+
+def lstsq_grad_b(g, ans, a, b):
+    """Adjoint of ``np.linalg.lstsq`` with respect to ``b``: ``pinv(a).T gx``, and ``2 r`` per residual."""
+    pinv = _lstsq_parts(ans, a)[4]
+    grad = _mT(pinv) @ _as_columns(_adjoint_part(g[0], ans[0]))
+    r, gr = _lstsq_residuals(g, ans, a, b)
+    if np.size(gr):
+        grad = grad + 2.0 * r * gr
+    return np.reshape(grad, np.shape(b))
+
+
+def lstsq_tangent(a, a_dot, b, b_dot, ans):
+    """Tangent of ``np.linalg.lstsq``: of ``x`` through the pseudo-inverse, of the residuals ``2 r.T (db - da x)``
+    (at the optimum), of the singular values ``diag(u.T da v)``; the rank is an integer (tangent 0)."""
+    x, residuals, rank = ans[0], ans[1], ans[2]
+    u, s, v, kept, pinv = _lstsq_parts(ans, a)
+    bc = _as_columns(b)
+    dx = _pinv_tangent(u, s, v, kept, a_dot) @ bc + pinv @ _as_columns(b_dot)
+    dres = np.zeros(np.shape(residuals))
+    if np.size(residuals):
+        r = bc - a @ _as_columns(x)
+        dres = 2.0 * np.sum(r * (_as_columns(b_dot) - a_dot @ _as_columns(x)), axis=0)
+    ds = _diag_of(_mT(u) @ a_dot @ v)
+    ds = np.where(_negligible(s), 0.0, _tie_mean(ds, _ties(s)))
+    return np.reshape(dx, np.shape(x)), dres, 0.0 * rank, ds
+
+
+# QR
+
+
+def _qr_square_adjoint(q, r, gq, gr):
+    """Adjoint of ``a = q r`` with ``r`` square: ``(gq + q copyltu(M)) r^-T`` with ``M = r gr.T - gq.T q``
+    (copyltu: the lower triangle mirrored to the upper)."""
+    m = r @ _mT(gr) - _mT(gq) @ q
+    b = gq + q @ (np.tril(m) + _mT(np.tril(m, -1)))
+    return _mT(np.linalg.solve(r, _mT(b)))
+
+
+def _check_full_rank(r):
+    d = np.abs(_diag_of(r))
+    if np.any(_negligible(d)):
+        raise ValueError("srcgrad: np.linalg.qr of a rank-deficient matrix (a zero on the diagonal of r): q is not "
+                         "unique there, so it has no gradient")
+
+
+def qr_grad(g, ans, a, mode):
+    """Adjoint of ``np.linalg.qr`` for modes ``reduced``, ``complete`` and ``r`` (``raw`` is LAPACK's encoding:
+    refused), any shape: for ``m < n`` the first ``m`` columns are factorised and the rest is ``q.T a[:, m:]``."""
+    a = np.asarray(a)
+    if mode == "raw":
+        raise ValueError("srcgrad: no gradient for np.linalg.qr(mode='raw') (LAPACK's Householder encoding); use "
+                         "mode='reduced'")
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    if mode == "r":
+        q, r = np.linalg.qr(a)
+        gq, gr = np.zeros(np.shape(q)), _adjoint_part(g, ans)
+    else:
+        q, r = ans
+        gq = _fold_extra_columns(q, _adjoint_part(g[0], q), k, "Q")
+        gr = _adjoint_part(g[1], r)[..., :k, :]
+        q, r = q[..., :k], r[..., :k, :]
+    _check_full_rank(r)
+    if m >= n:
+        return _qr_square_adjoint(q, r, gq, gr)
+    rest, g_rest = a[..., m:], gr[..., m:]
+    left = _qr_square_adjoint(q, r[..., :m], gq + rest @ _mT(g_rest), gr[..., :m])
+    return np.concatenate([left, q @ g_rest], axis=-1)
+
+
+def _qr_square_tangent(q, r, a_dot):
+    """Tangent of ``a = q r`` with ``r`` square: ``C = q.T da r^-1``, ``dq.T q`` its antisymmetrised strict lower
+    triangle ``O``, ``dr = (C - O) r``, ``dq = da r^-1 - q (C - O)``."""
+    da_rinv = _mT(np.linalg.solve(_mT(r), _mT(a_dot)))
+    c = _mT(q) @ da_rinv
+    lower = np.tril(c, -1)
+    upper = c - lower + _mT(lower)
+    return da_rinv - q @ upper, upper @ r
+
+
+def qr_tangent(a, a_dot, ans, mode):
+    a = np.asarray(a)
+    if mode == "raw":
+        raise ValueError("srcgrad: no tangent for np.linalg.qr(mode='raw') (LAPACK's Householder encoding); use "
+                         "mode='reduced'")
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    q, r = np.linalg.qr(a) if mode == "r" else ans
+    q1, r1 = q[..., :k], r[..., :k, :]
+    _check_full_rank(r1)
+    if m >= n:
+        dq, dr = _qr_square_tangent(q1, r1, a_dot)
+    else:
+        dq, dr_left = _qr_square_tangent(q1, r1[..., :m], a_dot[..., :m])
+        dr = np.concatenate([dr_left, _mT(dq) @ a[..., m:] + _mT(q1) @ a_dot[..., m:]], axis=-1)
+    if mode == "r":
+        return dr
+    rows = np.shape(r)[-2] - k  # complete mode, m > n: r has zero rows below, q extra columns
+    dr = np.concatenate([dr, np.zeros(np.shape(dr)[:-2] + (rows, n))], axis=-2) if rows else dr
+    return _extra_columns_tangent(q, dq, k, "Q"), dr
+
+
+# powers and condition numbers
+
+
+def _powers(a, n):
+    """``[a^0, a^1, ..., a^(n-1)]`` for ``n >= 1``."""
+    out = [np.broadcast_to(np.eye(np.shape(a)[-1]), np.shape(a))]
+    for _ in range(n - 1):
+        out.append(out[-1] @ a)
+    return out
+
+
+def matrix_power_grad(g, a, n):
+    """Adjoint of ``np.linalg.matrix_power(a, n)``: ``sum_k (a.T)^k g (a.T)^(n-1-k)``; a negative ``n`` is the
+    power ``-n`` of ``inv(a)``, whose adjoint is ``-inv(a).T G inv(a).T``."""
+    a = np.asarray(a, dtype=float_dtype(a))
+    if n == 0:
+        return np.zeros(np.shape(a))
+    base = np.linalg.inv(a) if n < 0 else a
+    powers = [_mT(p) for p in _powers(base, abs(n))]
+    grad = sum(powers[i] @ g @ powers[abs(n) - 1 - i] for i in range(abs(n)))
+    return -_mT(base) @ grad @ _mT(base) if n < 0 else grad
+
+
+def matrix_power_tangent(a, a_dot, n):
+    a = np.asarray(a, dtype=float_dtype(a))
+    if n == 0:
+        return np.zeros(np.shape(a))
+    base = np.linalg.inv(a) if n < 0 else a
+    base_dot = -base @ a_dot @ base if n < 0 else a_dot
+    powers = _powers(base, abs(n))
+    return sum(powers[i] @ base_dot @ powers[abs(n) - 1 - i] for i in range(abs(n)))
+
+
+def cond_grad(g, ans, x, p):
+    """Adjoint of ``np.linalg.cond``: for ``p`` None, 2, -2 the ratio of the extreme singular values (a repeated
+    extreme value splits its gradient equally); otherwise ``norm(x, p) * norm(inv(x), p)`` through the adjoints of
+    the matrix norm and the inverse. An infinite condition number (a singular matrix) is refused."""
+    if not np.all(np.isfinite(ans)):
+        raise ValueError("srcgrad: np.linalg.cond is infinite here (a singular matrix): no gradient")
+    g = np.asarray(g, dtype=float)
+    if p is None or (not isinstance(p, str) and p in (2, -2)):
+        u, s, vt = np.linalg.svd(x, full_matrices=False)
+        big, small = s[..., :1], s[..., -1:]
+        gs = np.zeros(np.shape(s))
+        top, bottom = (1.0 / small, -big / small ** 2) if p != -2 else (-small / big ** 2, 1.0 / big)
+        gs[..., :1] = top
+        gs[..., -1:] += bottom
+        return _singular_values_adjoint(u, s, vt, gs * g[..., None])
+    inverse = np.linalg.inv(x)
+    n_x = np.linalg.norm(x, p, axis=(-2, -1))
+    n_inv = np.linalg.norm(inverse, p, axis=(-2, -1))
+    grad_inv = norm_grad(g * n_x, n_inv, inverse, p, (-2, -1), False)
+    return norm_grad(g * n_inv, n_x, x, p, (-2, -1), False) - _mT(inverse) @ grad_inv @ _mT(inverse)
+
+
+def cond_tangent(x, x_dot, ans, p):
+    return np.sum(cond_grad(np.ones(np.shape(ans)), ans, x, p) * x_dot, axis=(-2, -1))
 
 
 # --- shapes -------------------------------------------------------------------------------------------------------

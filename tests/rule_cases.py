@@ -766,6 +766,10 @@ for _s1, _s2 in (((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 2)), ((2, 
     case(np.linalg.solve, solve_fn, A(_a, N(_s2), N(_out)), wrt=(0, 1), name=f"solve-{_s1}-{_s2}")
 
 
+# decompositions (svd, eigh, eig, pinv, qr, lstsq, matrix_power, cond, matrix norms): their own table, which adds
+# its cases to CASES
+import rule_cases_decomp  # noqa: E402, F401
+
 # --- 4. shapes ------------------------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """The derivative-rule table, in sections: arithmetic and builtins, ``math``, numpy (elementwise, reductions,
-linear algebra, shapes and indexing).
+linear algebra, decompositions, shapes and indexing).
 
 Importing this package registers every built-in rule; :func:`lookup` finds the rule for a primitive. Forward-mode
 (tangent) rules are in :mod:`srcgrad.rules.forward`.
@@ -7,6 +7,7 @@ Importing this package registers every built-in rule; :func:`lookup` finds the r
 
 from srcgrad.rules import (  # noqa: F401  (registration side effects)
     arithmetic,
+    numpy_decompositions,
     numpy_elementwise,
     numpy_linalg,
     numpy_reductions,
