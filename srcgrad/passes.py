@@ -18,8 +18,6 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from srcgrad import ir
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
@@ -77,6 +75,8 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
             params[name] = bound.arguments[name]
         elif param.default is not param.empty:
             params[name] = ir.Const(param.default)
+        elif param.kind is param.VAR_POSITIONAL:
+            params[name] = ()  # no extra positional arguments (np.gradient(f) has no spacing)
     return params
 
 
@@ -480,10 +480,7 @@ def check_inplace_updates(fn: ir.Function, facts: Facts) -> None:
             shared.update({op.target, op.args[0].name})
         elif op.form.kind in _VIEW_FORMS or (op.form.kind == "method" and op.form.symbol not in _FRESH_METHODS):
             shared.add(op.target)
-        elif op.form.kind == "call" and op.rule is not None and not isinstance(op.callee, np.ufunc) \
-                and getattr(op.callee, "__name__", "") in ("reshape", "transpose", "ravel", "swapaxes", "moveaxis",
-                                                           "squeeze", "expand_dims", "broadcast_to", "diagonal",
-                                                           "flip", "fliplr", "flipud", "asarray", "real"):
+        elif op.form.kind == "call" and returns_view(fn, op):
             shared.add(op.target)
     changed = True
     while changed:  # compiler copies (loop headers, joins) keep the object: sharing flows along them
@@ -500,6 +497,14 @@ def check_inplace_updates(fn: ir.Function, facts: Facts) -> None:
                 # Only an ndarray is updated in place (a Python or numpy scalar is rebound): the generated code
                 # checks the value's type where the update happens and refuses an array (runtime.check_unshared).
                 op.guard_shared = True
+
+
+def returns_view(fn: ir.Function, op: ir.Op) -> bool:
+    """May the result of this call share memory with an argument? Its rule says so (``defgrad(..., view=...)``)."""
+    rule = op.rule
+    if rule is None or rule.nondiff or not rule.view:
+        return False
+    return rule.view is True or bool(rule.view(bind_params(fn, op)))
 
 
 # --- the pass table ----------------------------------------------------------------------------------------------
