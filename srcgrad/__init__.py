@@ -15,6 +15,7 @@ from srcgrad.errors import (
     SourceUnavailable,
     SrcgradError,
     UnsupportedSyntax,
+    UnsupportedValue,
 )
 from srcgrad.explain import Explanation, explain
 from srcgrad.graph import Graph, GraphvizNotFound, graph
@@ -27,6 +28,6 @@ from srcgrad.version import __version__
 __all__ = [
     "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
     "NonScalarOutput",
-    "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "emit", "explain", "grad",
+    "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__", "defgrad", "emit", "explain", "grad",
     "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
 ]

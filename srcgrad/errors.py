@@ -4,7 +4,8 @@ In: a message, optionally a source location (file, line, column, the source line
 Out: exceptions whose text names ``file:line:col``, shows the offending line with a caret under the column,
 and says what to do instead. Every error srcgrad raises about user code derives from :class:`SrcgradError`.
 :func:`call_failure` decides whether an exception raised by generated code is srcgrad's fault (then it becomes an
-:class:`InternalError` located at the user's line) or the user's (then it passes through unchanged).
+:class:`InternalError` located at the user's line) or the user's (then it passes through unchanged); :func:`refusal`
+locates what srcgrad's runtime helpers refuse on purpose.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ class InvalidArgument(SrcgradError, TypeError):
     """Bad ``wrt`` or a call-time argument that cannot be differentiated (also a ``TypeError``)."""
 
 
+class UnsupportedValue(SrcgradError, ValueError):
+    """A value the gradient cannot follow, found when the generated code ran (a complex number reaching ``np.real``,
+    an ``np.pad`` mode without a rule): raised by a runtime helper as a ``ValueError`` starting ``"srcgrad: "`` and
+    located here at the user's line (also a ``ValueError``)."""
+
+
 class InternalError(SrcgradError):
     """An unexpected failure inside srcgrad, re-raised with the user's location; please report it."""
 
@@ -145,6 +152,18 @@ def call_failure(exc: BaseException, pf: Any) -> InternalError | None:
         _generated_location(frames, pf),
         hint="this is a bug in srcgrad; please report it with this function and the arguments of the call",
     )
+
+
+def refusal(exc: BaseException, pf: Any) -> UnsupportedValue | None:
+    """A deliberate refusal by srcgrad's runtime helpers (a ``ValueError`` whose text starts ``"srcgrad: "``, the
+    only words an emitted module can carry) as an :class:`UnsupportedValue` at the user's line whose code raised it;
+    None for any other exception. The text after the first ``"; "`` is the hint."""
+    text = str(exc)
+    if not isinstance(exc, ValueError) or isinstance(exc, SrcgradError) or not text.startswith("srcgrad: "):
+        return None
+    message, _, hint = text[len("srcgrad: "):].partition("; ")
+    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
+    return UnsupportedValue(message, _generated_location(frames, pf), hint or None)
 
 
 def _is_user_check(frame: Any) -> bool:

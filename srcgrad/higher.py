@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, locks, pipeline
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
+from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
 
 
 class ForwardTransform(api.Transform):
@@ -63,7 +63,13 @@ def jvp(func: Callable = api.AS_DECORATOR, wrt: Any = 0) -> Any:
         if len(tangents) != len(transform.wrt):
             raise InvalidArgument(f"expected {len(transform.wrt)} tangents (one per wrt parameter)")
         names = _tangent_names(generated.function, len(tangents))
-        return _call_generated(transform, generated.function, values, dict(zip(names, tangents)))
+        try:
+            return _call_generated(transform, generated.function, values, dict(zip(names, tangents)))
+        except ValueError as exc:  # a runtime helper's refusal (a complex value...): at the user's line
+            refused = refusal(exc, transform.pf)
+            if refused is None:
+                raise
+            raise refused from None
 
     return _entry(entry, transform, f"{func.__name__}_jvp")
 
