@@ -27,7 +27,7 @@ from srcgrad.version import __version__
 
 __all__ = [
     "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
-    "NonScalarOutput",
-    "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__", "defgrad", "emit", "explain", "grad",
+    "NonScalarOutput", "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__",
+    "defgrad", "emit", "explain", "grad",
     "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
 ]

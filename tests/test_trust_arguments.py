@@ -468,7 +468,8 @@ def test_defgrad_checks_its_declarations():
 def test_every_differentiable_rules_parameters_are_differentiated_or_declared():
     """The built-in rules' parameters outside wrt are declared discrete, except the few whose value the result
     depends on smoothly (refused when differentiated, above)."""
-    smooth = {("np.var", "ddof"), ("np.std", "ddof"), ("np.linalg.norm", "ord"), ("np.einsum", "subscripts")}
+    smooth = {("np.var", "ddof"), ("np.std", "ddof"), ("np.linalg.norm", "ord"), ("np.einsum", "subscripts"),
+              ("np.gradient", "varargs")}  # the spacing divides the differences
     undeclared = {(r.name, p) for r in all_rules() if not r.nondiff and r.adjoint.__module__.startswith("srcgrad.")
                   for p in r.signature.parameters if p not in r.wrt and p not in r.discrete}
     assert undeclared == smooth

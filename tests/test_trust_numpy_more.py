@@ -399,7 +399,7 @@ def test_jvp_in_each_argument(case, position):
     np.testing.assert_allclose(tangent, expected, rtol=case.rtol * 10, atol=1e-6 * max(1.0, float(np.abs(expected))))
 
 
-# --- an emitted module carries the helpers -----------------------------------------------------------------------------
+# --- an emitted module carries the helpers --------------------------------------------------------------------------
 
 MODEL = '''
 import numpy as np
