@@ -20,9 +20,10 @@ What holds:
   and ``item`` are methods only and are keyed ``("method", name)``, the attribute ``x.T`` is ``("attribute", "T")``
   (the tables ``METHODS`` and ``ATTRIBUTES`` in :mod:`srcgrad.lower` map names to rule keys);
 - array constructors carry no gradient through their shape, count and dtype (``zeros``, ``ones``, ``eye``...);
-  ``full``/``full_like`` differentiate the fill value and ``linspace`` its ends; ``arange``, ``logspace``,
-  ``meshgrid`` and ``unique`` have no rule (a differentiated value reaching them is refused); shape queries carry no
-  gradient.
+  ``full``/``full_like`` differentiate the fill value and ``linspace`` its ends (``logspace`` and ``geomspace``:
+  :mod:`srcgrad.rules.numpy_more`); ``arange``, ``meshgrid`` and ``unique`` have no rule (a differentiated value
+  reaching them is refused); shape queries carry no gradient;
+- rules of functions whose result may share memory with an argument say so (``view=True``).
 """
 
 import operator
@@ -286,4 +287,4 @@ for _fn in (np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.arg
             np.indices):
     nondifferentiable(_fn)
 # Not listed, so a differentiated value reaching them is refused: np.arange (its values move with start and step),
-# np.logspace, np.meshgrid and np.unique (their values are the inputs').
+# np.meshgrid and np.unique (their values are the inputs').
