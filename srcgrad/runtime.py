@@ -868,21 +868,25 @@ def gradient_grad(g, f, varargs, axis, edge_order):
 
 def _difference_transpose(g, n, h, axis, edge_order):
     """The transpose of ``np.gradient`` along one axis of length ``n`` applied to ``g``. Output ``i`` of the
-    difference operator reads inputs ``s_i .. s_i + w - 1`` only (``w = min(3, n)``: its neighbours, or the first
-    or last three at the edges), whose positions modulo ``w`` differ; so the coefficient of input ``j`` in output
-    ``i`` is output ``i`` of np.gradient applied to the comb that is 1 where the position is ``j`` modulo ``w`` —
-    numpy's own coefficients, for any spacing and edge order."""
-    g = np.moveaxis(np.asarray(g, dtype=float), axis, -1)
+    difference operator reads inputs ``s_i .. s_i + w - 1`` only (``w = min(3, n)``; ``s_i = i - 1`` inside, the
+    first or last ``w`` at the edges), whose positions modulo ``w`` differ; so the coefficient of input ``j`` in
+    output ``i`` is output ``i`` of np.gradient applied to the comb that is 1 where the position is ``j`` modulo
+    ``w`` — numpy's own coefficients, for any spacing and edge order."""
+    g = np.moveaxis(np.asarray(g), axis, -1)
     w = min(3, n)
     position = np.arange(n)
-    combs = [np.gradient((position % w == r).astype(float), h, edge_order=edge_order) for r in range(w)]
-    coefficients = np.stack(combs)
+    coefficients = np.stack([np.gradient((position % w == r).astype(float), h, edge_order=edge_order)
+                             for r in range(w)])
     first = np.clip(position - 1, 0, n - w)
-    out = np.zeros(g.shape)
-    lead = (slice(None),) * (g.ndim - 1)
+    out = np.zeros(g.shape, dtype=np.result_type(g, float))
     for k in range(w):
-        j = first + k
-        np.add.at(out, lead + (j,), g * coefficients[j % w, position])
+        c = g * coefficients[(first + k) % w, position]  # output i's share for input first[i] + k
+        if n > 2:
+            out[..., k:n - 2 + k] += c[..., 1:n - 1]
+            out[..., k] += c[..., 0]
+            out[..., n - 3 + k] += c[..., n - 1]
+        else:
+            out[..., k] += c[..., 0] + c[..., 1]
     return np.moveaxis(out, -1, axis)
 
 
@@ -925,19 +929,28 @@ PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
 def pad_grad(g, array, pad_width, mode, reflect_type):
-    """Adjoint of ``np.pad`` with respect to ``array``, for the modes of :data:`PAD_MODES`. Each element of the
-    result copies one element of ``array`` (or is a constant): padding an array of element numbers the same way says
-    which, and ``g`` is summed back there. With ``reflect_type='odd'`` the padding is ``2 * edge - reflection``, a
-    linear map along each axis, whose matrix (padding the identity) is transposed axis by axis."""
-    if isinstance(mode, str) and mode in ("reflect", "symmetric") and reflect_type == "odd":
-        return _pad_transpose(np.asarray(g), np.shape(array), pad_width, mode)
+    """Adjoint of ``np.pad`` with respect to ``array``, for the modes of :data:`PAD_MODES`. numpy pads axis 0, then
+    axis 1..., each time along the whole array padded so far: the adjoint undoes the last axis first. Along one axis
+    the inside is ``g``'s middle; each padded position copies one element (padding the positions says which) or,
+    with ``reflect_type='odd'``, a combination of them (``2 * edge - reflection``: padding the identity matrix says
+    which); constants get nothing."""
     _check_pad_mode(mode)
-    shape, size = np.shape(array), np.size(array)
-    numbers = np.arange(size).reshape(shape)
-    source = np.pad(numbers, pad_width, mode, **({"constant_values": -1} if mode == "constant" else {}))
-    inside = source >= 0
-    g = np.broadcast_to(g, source.shape)
-    return np.bincount(source[inside], weights=g[inside], minlength=size).reshape(shape)
+    shape = np.shape(array)
+    g = np.asarray(g)
+    odd = mode in ("reflect", "symmetric") and reflect_type == "odd"
+    for ax, (before, after) in reversed(list(enumerate(_pad_widths(len(shape), pad_width)))):
+        n = shape[ax]
+        moved = np.moveaxis(g, ax, 0)
+        out = np.array(moved[before:before + n], dtype=np.result_type(g, float))
+        edges = np.r_[0:before, before + n:before + n + after]
+        if mode != "constant" and len(edges):
+            if odd:
+                matrix = np.pad(np.eye(n), ((before, after), (0, 0)), mode, reflect_type="odd")[edges]
+                out += np.tensordot(matrix, moved[edges], axes=([0], [0]))
+            else:
+                np.add.at(out, np.pad(np.arange(n), (before, after), mode)[edges], moved[edges])
+        g = np.moveaxis(out, 0, ax)
+    return g
 
 
 def pad_constant_grad(g, array, pad_width, constant_values):
@@ -958,26 +971,16 @@ def _check_pad_mode(mode):
                          f"{mode!r}")
 
 
-def _pad_widths(shape, pad_width):
-    """``pad_width`` in any form numpy takes, as one ``(before, after)`` pair per axis."""
-    mark = np.pad(np.ones(shape, dtype=bool), pad_width, "constant")
+def _pad_widths(ndim, pad_width):
+    """``pad_width`` in any form numpy takes, as one ``(before, after)`` pair per axis (read from padding an array
+    of one element per axis)."""
+    mark = np.pad(np.ones((1,) * ndim, dtype=bool), pad_width, "constant")
     pairs = []
-    for ax, n in enumerate(shape):
-        rows = np.any(mark, axis=tuple(i for i in range(len(shape)) if i != ax))
+    for ax in range(ndim):
+        rows = np.any(mark, axis=tuple(i for i in range(ndim) if i != ax))
         before = int(np.argmax(rows))
-        pairs.append((before, mark.shape[ax] - n - before))
+        pairs.append((before, mark.shape[ax] - 1 - before))
     return pairs
-
-
-def _pad_transpose(g, shape, pad_width, mode):
-    """The transpose of np.pad with ``reflect_type='odd'``: numpy pads axis 0 first, then 1...; so the last axis's
-    map is undone first. Each axis's map is the padding of the identity matrix."""
-    for ax in reversed(range(len(shape))):
-        before, after = _pad_widths(shape, pad_width)[ax]
-        if before or after:
-            matrix = np.pad(np.eye(shape[ax]), ((before, after), (0, 0)), mode, reflect_type="odd")
-            g = np.moveaxis(np.tensordot(matrix, g, axes=([0], [ax])), 0, ax)
-    return g
 
 
 def partition_source(a, ans, axis):
