@@ -1003,14 +1003,6 @@ def partition_grad(g, a, ans, axis):
     return np.reshape(out, np.shape(a))
 
 
-def partition_tangent(a, a_dot, ans, axis):
-    """Tangent of ``np.partition``: the tangents of the elements, moved where the elements went."""
-    a_dot = np.broadcast_to(a_dot, np.shape(a))
-    if axis is None:
-        return np.take_along_axis(np.ravel(a_dot), partition_source(a, ans, None), -1)
-    return np.take_along_axis(a_dot, partition_source(a, ans, axis), axis)
-
-
 def select_masks(condlist, shape):
     """Where ``np.select`` takes each choice (the first true condition wins), and where it takes the default."""
     taken = np.zeros(shape, dtype=bool)

@@ -438,3 +438,20 @@ def test_docs_list_every_numpy_rule():
     missing = sorted(r.name for r in all_rules() if r.name.startswith("np.") and r.name not in named
                      and r.func is not None and (r.nondiff or r.adjoint.__module__.startswith("srcgrad.")))
     assert not missing, f"functions with rules that docs/numpy.md does not list: {missing}"
+
+
+# --- second derivatives through the linear, multilinear and permuting rules ---------------------------------------
+
+
+def second_order(x):
+    return (np.sum(np.pad(x, 1, mode="reflect") ** 3) + np.sum(np.cross(x, x[::-1]) ** 2)
+            + np.sum(np.kron(x, x) ** 2) + np.sum(np.partition(x, 1) ** 3 * np.arange(3.0))
+            + np.sum(np.gradient(x * x) ** 2) + np.sum(np.einsum("...i,...i", x, x) ** 2))
+
+
+def test_hessian_through_the_new_rules():
+    x = np.array([0.3, -0.5, 1.2])
+    eps = 1e-5
+    dgrad = srcgrad.grad(second_order)
+    numerical = np.array([(dgrad(x + eps * e) - dgrad(x - eps * e)) / (2 * eps) for e in np.eye(3)])
+    np.testing.assert_allclose(srcgrad.hessian(second_order)(x), numerical, rtol=1e-6, atol=1e-6)

@@ -31,7 +31,7 @@ import numpy as np
 from srcgrad import ir
 from srcgrad.rules import forward
 from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, nondifferentiable
 from srcgrad.runtime import (
     append_grad,
     atleast_grad,
@@ -48,7 +48,7 @@ from srcgrad.runtime import (
     pad_constant_grad,
     pad_grad,
     partition_grad,
-    partition_tangent,
+    partition_source,
     real_input,
     real_zero,
     rollaxis_grad,
@@ -213,9 +213,13 @@ def partition(g, ans, a, kth, axis=-1, kind="introselect"):
     return partition_grad(g, a, ans, axis)
 
 
-@defjvp(np.partition)
+@defjvp(np.partition)  # (an indexing, so that second derivatives differentiate it again)
 def partition_jvp(a_dot, ans, a, kth, axis=-1, kind="introselect"):
-    return partition_tangent(a, a_dot, ans, axis)
+    return np.take_along_axis(np.reshape(a_dot, (-1,)) if axis is None else a_dot, partition_source(a, ans, axis),
+                              -1 if axis is None else axis)
+
+
+nondifferentiable(partition_source)  # indices: piecewise constant
 
 
 @defgrad(np.select, wrt=("choicelist", "default"), discrete=("condlist",))
