@@ -344,7 +344,11 @@ def einsum_length_one(a, b, w):  # an axis of length 1 broadcasts against the sa
 
 
 def einsum_sublist_ellipsis(a, b, w):
-    return np.sum(np.einsum(a, [..., 0, 1], b, [1, 2], [..., 0, 2]) * w) + np.sum(np.einsum(a, [0, ...]) ** 2)
+    return np.sum(np.einsum(a, [..., 0, 1], b, [1, 2], [Ellipsis, 0, 2]) * w) + np.sum(np.einsum(a, [0, ...]) ** 2)
+
+
+def einsum_trailing(a, b, w):  # '...' last, broadcasting a length-1 axis
+    return np.sum(np.einsum("ij...,jk...->ik...", a, b) * w)
 
 
 case(np.einsum, einsum_batched, A(N((1, 2, 3)), N((4, 3, 2)), N((4, 2, 2))), wrt=(0, 1), name="einsum-ellipsis")
@@ -352,5 +356,7 @@ case(np.einsum, einsum_implicit_ellipsis, A(N((2, 3)), N((3,)), N((2,))), wrt=(0
      name="einsum-ellipsis-implicit")
 case(np.einsum, einsum_leading, A(N((2, 3, 4)), N((3, 4))), name="einsum-ellipsis-leading")
 case(np.einsum, einsum_length_one, A(N((1, 3)), N((2, 3)), N((2, 3))), wrt=(0, 1), name="einsum-length-one")
+case(np.einsum, einsum_trailing, A(N((2, 3, 4)), N((3, 2, 1)), N((2, 2, 4))), wrt=(0, 1),
+     name="einsum-ellipsis-trailing")
 case(np.einsum, einsum_sublist_ellipsis, A(N((2, 3, 4)), N((4, 5)), N((2, 3, 5))), wrt=(0, 1),
      name="einsum-sublist-ellipsis")
