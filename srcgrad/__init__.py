@@ -9,13 +9,13 @@ from srcgrad.api import grad, source, value_and_grad, vjp
 from srcgrad.errors import (
     InternalError,
     InvalidArgument,
-    NoGradientHere,
     NonNumericOutput,
     NonScalarOutput,
     NoRuleError,
     SourceUnavailable,
     SrcgradError,
     UnsupportedSyntax,
+    UnsupportedValue,
 )
 from srcgrad.explain import Explanation, explain
 from srcgrad.graph import Graph, GraphvizNotFound, graph
@@ -26,8 +26,8 @@ from srcgrad.standalone import emit
 from srcgrad.version import __version__
 
 __all__ = [
-    "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoGradientHere", "NoRuleError",
-    "NonNumericOutput", "NonScalarOutput",
-    "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "__version__", "defgrad", "emit", "explain", "grad",
+    "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
+    "NonScalarOutput", "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__",
+    "defgrad", "emit", "explain", "grad",
     "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
 ]

@@ -26,7 +26,7 @@ import numpy as np
 
 from srcgrad import guards, locks, pipeline
 from srcgrad.entry import OMITTED, make_entry, simple_signature
-from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading
+from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
@@ -286,6 +286,9 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
     def failed(exc: Exception) -> None:
         if isinstance(exc, NonNumericOutput) and exc.location is None:
             raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
+        refused = refusal(exc, transform.pf)
+        if refused is not None:
+            raise refused from None
         internal = call_failure(exc, transform.pf)
         if internal is not None:
             raise internal from exc

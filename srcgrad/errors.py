@@ -4,7 +4,8 @@ In: a message, optionally a source location (file, line, column, the source line
 Out: exceptions whose text names ``file:line:col``, shows the offending line with a caret under the column,
 and says what to do instead. Every error srcgrad raises about user code derives from :class:`SrcgradError`.
 :func:`call_failure` decides whether an exception raised by generated code is srcgrad's fault (then it becomes an
-:class:`InternalError` located at the user's line) or the user's (then it passes through unchanged).
+:class:`InternalError` located at the user's line) or the user's (then it passes through unchanged); :func:`refusal`
+locates what srcgrad's runtime helpers refuse on purpose.
 """
 
 from __future__ import annotations
@@ -103,14 +104,15 @@ class InvalidArgument(SrcgradError, TypeError):
     """Bad ``wrt`` or a call-time argument that cannot be differentiated (also a ``TypeError``)."""
 
 
+class UnsupportedValue(SrcgradError, ValueError):
+    """The function has no gradient (or tangent) srcgrad can follow at these argument values, found when the
+    generated code ran: a complex number reaching ``np.real``, an ``np.pad`` mode without a rule, the eigenvectors of
+    a repeated eigenvalue. A runtime helper raises ``ValueError("srcgrad: ...")`` (runtime imports only numpy);
+    :func:`refusal` re-raises it as this, at the user's line of the call (also a ``ValueError``)."""
+
+
 class InternalError(SrcgradError):
     """An unexpected failure inside srcgrad, re-raised with the user's location; please report it."""
-
-
-class NoGradientHere(SrcgradError, ValueError):
-    """The function has no gradient (or tangent) at these arguments, found while computing it: e.g. it uses the
-    eigenvectors of a repeated eigenvalue. A runtime helper raises ``ValueError("srcgrad: ...")`` (runtime imports
-    only numpy); :func:`call_failure` re-raises it as this, at the user's line of the call."""
 
 
 # --- failures while running generated code ------------------------------------------------------------------------
@@ -130,13 +132,13 @@ _LINE = re.compile(r"^\s*# (grad of )?(?:the loop at )?line (\d+)")
 
 def call_failure(exc: BaseException, pf: ParsedFunction) -> SrcgradError | None:
     """The error to raise instead of ``exc``, raised while running generated code for the parsed function ``pf``:
-    an :class:`InternalError` when the failure is srcgrad's, a :class:`NoGradientHere` when a helper of srcgrad
+    an :class:`InternalError` when the failure is srcgrad's, an :class:`UnsupportedValue` when srcgrad's own code
     refused on purpose (``ValueError("srcgrad: no gradient ...")``), both at the user's line; None when it is the
     user's (re-raise ``exc`` unchanged)."""
+    refused = refusal(exc, pf)
+    if refused is not None:
+        return refused
     frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
-    if _is_refusal(exc, frames):
-        message, _, hint = str(exc).removeprefix("srcgrad: ").partition("; ")  # "what; what to do instead"
-        return NoGradientHere(message, _generated_location(frames, pf), hint or None)
     if not isinstance(exc, INTERNAL_TYPES) or isinstance(exc, SrcgradError) or _math_domain(exc) \
             or str(exc).startswith("srcgrad:"):
         return None  # not a bug: the user's error, or one srcgrad raises on purpose ("srcgrad: no gradient for ...")
@@ -168,6 +170,17 @@ def _is_refusal(exc: BaseException, frames: list[Any]) -> bool:
         return False
     inner = [frame for frame, _ in frames if not _is_library(frame)]
     return bool(inner) and os.path.abspath(inner[-1].f_code.co_filename).startswith(_PACKAGE_DIR)
+
+
+def refusal(exc: BaseException, pf: Any) -> UnsupportedValue | None:
+    """A deliberate refusal by srcgrad's own code (a ``ValueError`` whose text starts ``"srcgrad: "``, the only words
+    an emitted module can carry) as an :class:`UnsupportedValue` at the user's line whose code raised it; None for
+    any other exception. The text after the first ``"; "`` is the hint."""
+    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _walk(exc.__traceback__)]
+    if not _is_refusal(exc, frames):
+        return None
+    message, _, hint = str(exc).removeprefix("srcgrad: ").partition("; ")  # "what; what to do instead"
+    return UnsupportedValue(message, _generated_location(frames, pf), hint or None)
 
 
 def _is_user_check(frame: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, locks, pipeline
-from srcgrad.errors import InvalidArgument, NoGradientHere, SrcgradError, at_user_line, call_failure
+from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
 
 
 class ForwardTransform(api.Transform):
@@ -40,9 +40,9 @@ def _call_generated(transform: api.Transform, function: Callable[..., Any], valu
     try:
         return function(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])), **extra)
     except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
-        refusal = call_failure(exc, transform.pf)
-        if isinstance(refusal, NoGradientHere):
-            raise refusal from exc
+        refused = refusal(exc, transform.pf)
+        if refused is not None:
+            raise refused from None
         raise
 
 

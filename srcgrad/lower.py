@@ -799,19 +799,25 @@ class Lowerer:
         letters = []
         for sub in sublists:
             items = sub.elts if isinstance(sub, (gast.Tuple, gast.List)) else None
-            if items is None or not all(isinstance(i, gast.Constant) and type(i.value) is int
-                                        and 0 <= i.value < 52 for i in items):
+            if items is None or not all(self.is_ellipsis(i) or (isinstance(i, gast.Constant) and type(i.value) is int
+                                                                 and 0 <= i.value < 52) for i in items):
                 raise self.reject(sub, "np.einsum's sublist form is differentiated when each sublist is written as a "
-                                       "list of integers 0..51 (no `...`)",
+                                       "list of integers 0..51 and `...` (or `Ellipsis`)",
                                   hint="write the subscripts as a string instead: np.einsum('ij,jk->ik', a, b)")
-            letters.append("".join(_EINSUM_LETTERS[i.value] for i in items))
-        inputs = letters[:len(operands)]
+            letters.append("".join("..." if self.is_ellipsis(i) else _EINSUM_LETTERS[i.value] for i in items))
+        inputs = ",".join(letters[:len(operands)])
         if len(letters) > len(operands):
-            output = letters[-1]
-        else:  # implicit: the indices that appear once, in increasing order (as numpy orders them)
-            joined = "".join(inputs)
-            output = "".join(c for c in _EINSUM_LETTERS if joined.count(c) == 1)
-        return ",".join(inputs) + "->" + output, list(operands)
+            return inputs + "->" + letters[-1], list(operands)
+        # implicit: the `...` axes, then the indices that appear once in increasing order — numpy's order for the
+        # letters, which are the indices' in the same order
+        return inputs, list(operands)
+
+    def is_ellipsis(self, node: Any) -> bool:
+        """``...``, or the name ``Ellipsis`` denoting it (a global or builtin: guarded like every name read)."""
+        if isinstance(node, gast.Constant):
+            return node.value is Ellipsis
+        return isinstance(node, gast.Name) and node.id == "Ellipsis" and node.id not in self.locals \
+            and self.pf.resolve(node.id) is Ellipsis
 
     # --- local functions: nested defs and lambdas, inlined where they are called -----------------------------------
 

@@ -77,6 +77,8 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
             params[name] = bound.arguments[name]
         elif param.default is not param.empty:
             params[name] = ir.Const(param.default)
+        elif param.kind is param.VAR_POSITIONAL:
+            params[name] = ()  # no extra positional arguments (np.gradient(f) has no spacing)
     return params
 
 
@@ -464,6 +466,14 @@ def _op_shape(op: ir.Op, facts: Facts, shapes: dict, kind_of: Any) -> str:
         if len(arrays) == 1 and None not in arrays and not consts:
             return arrays.pop()
     return f"own:{op.target}"
+
+
+def returns_view(fn: ir.Function, op: ir.Op) -> bool:
+    """May the result of this call share memory with an argument? Its rule says so (``defgrad(..., view=...)``)."""
+    rule = op.rule
+    if rule is None or rule.nondiff or not rule.view:
+        return False
+    return rule.view is True or bool(rule.view(bind_params(fn, op)))
 
 
 # --- the pass table ----------------------------------------------------------------------------------------------

@@ -476,23 +476,29 @@ def inner_grad_right(g, a, b):
     return tensordot_grad_right(g, a, b, ([np.ndim(a) - 1], [np.ndim(b) - 1]))
 
 
-def _einsum_subscripts(subscripts, n):
+_EINSUM_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _einsum_subscripts(subscripts, shapes):
+    """The subscripts of ``np.einsum(subscripts, *operands)`` (operands of these shapes) with every axis named by a
+    letter: ``'...'`` becomes letters of its own, right-aligned across the operands as numpy broadcasts them, and
+    implicit mode's output is spelled out (the ``'...'`` axes, then the letters used once, in alphabetical order)."""
     if not isinstance(subscripts, str):
         raise ValueError("srcgrad: the gradient of np.einsum needs its subscripts as a string (or the sublist form "
                          "written with literal lists of integers)")
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise ValueError("srcgrad: the gradient of np.einsum does not support '...' in subscripts; name the axes")
-    if "->" in spec:
-        inputs, output = spec.split("->")
-    else:  # implicit mode: the output is every letter that appears once, in alphabetical order
-        inputs = spec
-        letters = inputs.replace(",", "")
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs, arrow, output = spec.partition("->")
     ins = inputs.split(",")
-    if len(ins) != n:
-        raise ValueError(f"srcgrad: einsum subscripts {subscripts!r} name {len(ins)} operands, got {n}")
-    return ins, output
+    if len(ins) != len(shapes):
+        raise ValueError(f"srcgrad: einsum subscripts {subscripts!r} name {len(ins)} operands, got {len(shapes)}")
+    spare = [c for c in _EINSUM_LETTERS if c not in spec]
+    covered = [len(shape) - len(s.replace("...", "")) if "..." in s else 0 for s, shape in zip(ins, shapes)]
+    ellipsis = "".join(spare[:max(covered, default=0)])
+    ins = [s.replace("...", ellipsis[len(ellipsis) - k:]) for s, k in zip(ins, covered)]
+    if arrow:
+        return ins, output.replace("...", ellipsis)
+    letters = inputs.replace(",", "").replace(".", "")
+    return ins, ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
 
 
 class LazyGrads:
@@ -519,30 +525,39 @@ def einsum_grads(g, subscripts, operands):
 def einsum_grad(g, subscripts, which, *operands):
     """Adjoint of ``np.einsum(subscripts, *operands)`` with respect to operand ``which``: an einsum of ``g`` and the
     other operands whose output subscripts are that operand's. Letters only that operand has are broadcast back;
-    a letter repeated in it (a diagonal, ``'ii->'``) gets ``g`` on that diagonal and zeros elsewhere."""
-    ins, out = _einsum_subscripts(subscripts, len(operands))
+    an axis of length 1 that numpy broadcast against a longer one is summed back; a letter repeated in the operand
+    (a diagonal, ``'ii->'``) gets ``g`` on that diagonal and zeros elsewhere."""
+    shapes = [np.shape(op) for op in operands]
+    ins, out = _einsum_subscripts(subscripts, shapes)
     target = ins[which]
-    shape = np.shape(operands[which])
+    shape = shapes[which]
     letters = "".join(dict.fromkeys(target))  # unique, in order of first appearance
-    sizes = {c: shape[target.index(c)] for c in letters}
+    sizes = [shape[target.index(c)] for c in letters]
     others = [s for j, s in enumerate(ins) if j != which]
     available = set(out) | set("".join(others))
     present = "".join(c for c in letters if c in available)
     expr = ",".join([out] + others) + "->" + present
     r = np.einsum(expr, g, *[op for j, op in enumerate(operands) if j != which])
-    missing = "".join(c for c in letters if c not in available)
-    if missing:
-        r = np.reshape(r, np.shape(r) + (1,) * len(missing))
-        order = present + missing
-        r = np.broadcast_to(np.transpose(r, [order.index(c) for c in letters]), [sizes[c] for c in letters])
-    elif present != letters:
-        r = np.transpose(r, [present.index(c) for c in letters])
+    order = present + "".join(c for c in letters if c not in available)
+    r = np.reshape(r, np.shape(r) + (1,) * (len(letters) - len(present)))
+    if order != letters:
+        r = np.transpose(r, [order.index(c) for c in letters])
+    r = _fit_lengths(r, sizes)
     if len(letters) == len(target):
         return r
     full = np.zeros(shape, dtype=np.result_type(r, float))
     grid = np.indices(r.shape, sparse=True)
     full[tuple(grid[letters.index(c)] for c in target)] = r
     return full
+
+
+def _fit_lengths(r, sizes):
+    """``r`` with axis lengths ``sizes``: summed where the operand's axis has length 1 (numpy broadcast it),
+    broadcast where ``r``'s has (the axis did not reach the result)."""
+    summed = tuple(k for k, (n, m) in enumerate(zip(np.shape(r), sizes)) if n != m and m == 1)
+    if summed:
+        r = np.sum(r, axis=summed, keepdims=True)
+    return r if np.shape(r) == tuple(sizes) else np.broadcast_to(r, sizes)
 
 
 def solve_grad_b(g, a, b):
@@ -1342,6 +1357,333 @@ def builtin_sum_grad(g, iterable):
     if isinstance(iterable, (tuple, list)):
         return SeqGrad(g for _ in iterable)
     return np.broadcast_to(g, np.shape(iterable))
+
+
+# --- more of numpy: products, finite differences, padding, selection, spaced samples, real parts ------------------
+
+
+def real_input(x, value, name):
+    """``value`` (an adjoint or a tangent of ``name(x)``) when ``x`` is real. A complex ``x`` is refused: srcgrad
+    differentiates real numbers, and the parts of a complex value need complex adjoints."""
+    if np.iscomplexobj(x):
+        raise ValueError(f"srcgrad: {name} of a complex value is not differentiated (srcgrad differentiates real "
+                         "numbers); keep the real and imaginary parts as separate real values")
+    return value
+
+
+def real_zero(x, name):
+    """The zero adjoint of ``x`` through a function constant on real numbers (``np.imag``, ``np.angle``): 0.0 for a
+    Python number, zeros shaped like ``x`` otherwise. A complex ``x`` is refused (:func:`real_input`)."""
+    return real_input(x, 0.0 if isinstance(x, (float, int)) else np.zeros(np.shape(x), dtype=float_dtype(x)), name)
+
+
+def _vector_last(v, axis):
+    """``v`` with its vector axis last, and as a 3-vector (a 2-vector gets a zero third component)."""
+    v = np.moveaxis(np.asarray(v), axis, -1)
+    if v.shape[-1] == 2:
+        return v, np.concatenate([v, np.zeros(v.shape[:-1] + (1,), dtype=v.dtype)], axis=-1)
+    return v, v
+
+
+def cross_grad(g, a, b, axisa, axisb, axisc, axis, which):
+    """Adjoint of ``np.cross`` with respect to ``a`` (``which=0``) or ``b``: as ``g . (a x b) = a . (b x g) =
+    b . (g x a)``, ``a`` gets ``b x g`` and ``b`` gets ``g x a``, with 2-vectors as 3-vectors whose third component
+    is 0 (two 2-vectors give the third component only) and the vector axes where ``axisa``/``axisb``/``axisc`` (or
+    ``axis``, which overrides them) put them; summed over broadcast axes."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a_last, a3 = _vector_last(a, axisa)
+    b_last, b3 = _vector_last(b, axisb)
+    g = np.asarray(g)
+    if a_last.shape[-1] == 2 and b_last.shape[-1] == 2:
+        g3 = np.stack([np.zeros_like(g), np.zeros_like(g), g], axis=-1)
+    else:
+        g3 = np.moveaxis(g, axisc, -1)
+    x_last, r = (a_last, np.cross(b3, g3)) if which == 0 else (b_last, np.cross(g3, a3))
+    r = unbroadcast(r[..., :x_last.shape[-1]], x_last)
+    return np.moveaxis(r, -1, axisa if which == 0 else axisb)
+
+
+def kron_grad(g, a, b, which):
+    """Adjoint of ``np.kron(a, b)`` with respect to ``a`` (``which=0``) or ``b``: element ``(i, j)`` of each axis
+    pair of the result is ``a[i] b[j]``, so ``g`` viewed with axes ``(a0, b0, a1, b1, ...)`` is contracted with the
+    other operand."""
+    a, b = np.asarray(a), np.asarray(b)
+    nd = max(a.ndim, b.ndim)
+    sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
+    pairs = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
+    if which == 0:
+        r = np.tensordot(pairs, np.reshape(b, sb), axes=(tuple(range(1, 2 * nd, 2)), tuple(range(nd))))
+        return np.reshape(r, a.shape)
+    r = np.tensordot(pairs, np.reshape(a, sa), axes=(tuple(range(0, 2 * nd, 2)), tuple(range(nd))))
+    return np.reshape(r, b.shape)
+
+
+def _gradient_axes(f, varargs, axis):
+    """The axes ``np.gradient(f, *varargs, axis=axis)`` differentiates along, in its output's order, each with its
+    spacing (a number, or the coordinates along that axis)."""
+    nd = np.ndim(f)
+    axes = tuple(range(nd)) if axis is None else tuple(
+        int(a) % nd for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
+    if not varargs:
+        spacings = [1.0] * len(axes)
+    elif len(varargs) == 1 and np.ndim(varargs[0]) == 0:
+        spacings = [varargs[0]] * len(axes)
+    else:
+        spacings = list(varargs)
+    return axes, spacings
+
+
+def gradient_grad(g, f, varargs, axis, edge_order):
+    """Adjoint of ``np.gradient(f, *varargs, axis=, edge_order=)`` with respect to ``f``: the transpose of each
+    axis's finite-difference operator applied to that axis's adjoint, summed (one output per axis: ``g`` is one
+    adjoint per output, or an array for a single axis)."""
+    axes, spacings = _gradient_axes(f, varargs, axis)
+    parts = [g] if len(axes) == 1 else list(g)
+    out = np.zeros(np.shape(f))
+    for ax, h, part in zip(axes, spacings, parts):
+        out += _difference_transpose(part, np.shape(f)[ax], h, ax, edge_order)
+    return out
+
+
+def _difference_transpose(g, n, h, axis, edge_order):
+    """The transpose of ``np.gradient`` along one axis of length ``n`` applied to ``g``. Output ``i`` of the
+    difference operator reads inputs ``s_i .. s_i + w - 1`` only (``w = min(3, n)``; ``s_i = i - 1`` inside, the
+    first or last ``w`` at the edges), whose positions modulo ``w`` differ; so the coefficient of input ``j`` in
+    output ``i`` is output ``i`` of np.gradient applied to the comb that is 1 where the position is ``j`` modulo
+    ``w`` — numpy's own coefficients, for any spacing and edge order."""
+    g = np.moveaxis(np.asarray(g), axis, -1)
+    w = min(3, n)
+    position = np.arange(n)
+    coefficients = np.stack([np.gradient((position % w == r).astype(float), h, edge_order=edge_order)
+                             for r in range(w)])
+    first = np.clip(position - 1, 0, n - w)
+    out = np.zeros(g.shape, dtype=np.result_type(g, float))
+    for k in range(w):
+        c = g * coefficients[(first + k) % w, position]  # output i's share for input first[i] + k
+        if n > 2:
+            out[..., k:n - 2 + k] += c[..., 1:n - 1]
+            out[..., k] += c[..., 0]
+            out[..., n - 3 + k] += c[..., n - 1]
+        else:
+            out[..., k] += c[..., 0] + c[..., 1]
+    return np.moveaxis(out, -1, axis)
+
+
+def rollaxis_grad(g, a, axis, start):
+    """Adjoint of ``np.rollaxis(a, axis, start)``: the inverse of the permutation numpy applies."""
+    n = np.ndim(a)
+    axis = axis % n
+    start = start + n if start < 0 else start
+    if axis < start:
+        start -= 1
+    axes = [i for i in range(n) if i != axis]
+    axes.insert(start, axis)
+    return np.transpose(g, np.argsort(axes))
+
+
+def atleast_grad(g, arys):
+    """Adjoint of ``np.atleast_1d/2d/3d(*arys)``: one adjoint per argument, reshaped back to it (the result is one
+    array for one argument, a tuple for several)."""
+    if len(arys) == 1:
+        return (np.reshape(g, np.shape(arys[0])),)
+    return tuple(np.reshape(part, np.shape(a)) for part, a in zip(g, arys))
+
+
+def column_stack_grad(g, tup):
+    """Adjoint of ``np.column_stack(tup)``: ``g`` split into columns, 1-D (and 0-D) arrays being one column each."""
+    widths = [np.shape(a)[1] if np.ndim(a) >= 2 else 1 for a in tup]
+    return parts_grad(np.split(np.asarray(g), np.cumsum(widths)[:-1], axis=1), tup)
+
+
+def append_grad(g, arr, values, axis, which):
+    """Adjoint of ``np.append(arr, values, axis)`` with respect to ``arr`` (``which=0``) or ``values``: the part of
+    ``g`` each came from (of the flattened result when ``axis`` is None)."""
+    if axis is None:
+        flat, n = np.ravel(g), np.size(arr)
+        return np.reshape(flat[:n] if which == 0 else flat[n:], np.shape(arr if which == 0 else values))
+    return np.split(g, [np.shape(arr)[axis]], axis=axis)[which]
+
+
+PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def pad_grad(g, array, pad_width, mode, reflect_type):
+    """Adjoint of ``np.pad`` with respect to ``array``, for the modes of :data:`PAD_MODES`. numpy pads axis 0, then
+    axis 1..., each time along the whole array padded so far: the adjoint undoes the last axis first. Along one axis
+    the inside is ``g``'s middle; each padded position copies one element (padding the positions says which) or,
+    with ``reflect_type='odd'``, a combination of them (``2 * edge - reflection``: padding the identity matrix says
+    which); constants get nothing."""
+    _check_pad_mode(mode)
+    shape = np.shape(array)
+    g = np.asarray(g)
+    odd = mode in ("reflect", "symmetric") and reflect_type == "odd"
+    for ax, (before, after) in reversed(list(enumerate(_pad_widths(len(shape), pad_width)))):
+        n = shape[ax]
+        moved = np.moveaxis(g, ax, 0)
+        out = np.array(moved[before:before + n], dtype=np.result_type(g, float))
+        edges = np.r_[0:before, before + n:before + n + after]
+        if mode != "constant" and len(edges):
+            if odd:
+                matrix = np.pad(np.eye(n), ((before, after), (0, 0)), mode, reflect_type="odd")[edges]
+                out += np.tensordot(matrix, moved[edges], axes=([0], [0]))
+            else:
+                np.add.at(out, np.pad(np.arange(n), (before, after), mode)[edges], moved[edges])
+        g = np.moveaxis(out, 0, ax)
+    return g
+
+
+def pad_constant_grad(g, array, pad_width, constant_values):
+    """Adjoint of ``np.pad(array, pad_width, 'constant', constant_values=...)`` with respect to the constants: the
+    sum of ``g`` over the region each (axis, side) fills — found by padding with labels, so that corners go to the
+    axis numpy fills them with — summed back to the shape ``constant_values`` was given in."""
+    nd = np.ndim(array)
+    labels = np.arange(1, 2 * nd + 1).reshape(nd, 2)
+    region = np.pad(np.zeros(np.shape(array), dtype=int), pad_width, "constant", constant_values=labels)
+    g = np.broadcast_to(g, region.shape)
+    sums = np.bincount(region.ravel(), weights=g.ravel(), minlength=2 * nd + 1)[1:].reshape(nd, 2)
+    return unbroadcast(sums, constant_values)
+
+
+def _check_pad_mode(mode):
+    if not (isinstance(mode, str) and mode in PAD_MODES):
+        raise ValueError(f"srcgrad: np.pad is differentiated for mode {', '.join(map(repr, PAD_MODES))}, not "
+                         f"{mode!r}")
+
+
+def _pad_widths(ndim, pad_width):
+    """``pad_width`` in any form numpy takes, as one ``(before, after)`` pair per axis (read from padding an array
+    of one element per axis)."""
+    mark = np.pad(np.ones((1,) * ndim, dtype=bool), pad_width, "constant")
+    pairs = []
+    for ax in range(ndim):
+        rows = np.any(mark, axis=tuple(i for i in range(ndim) if i != ax))
+        before = int(np.argmax(rows))
+        pairs.append((before, mark.shape[ax] - 1 - before))
+    return pairs
+
+
+def partition_source(a, ans, axis):
+    """Where each element of ``ans = np.partition(a, kth, axis)`` comes from (indices along ``axis``; into the
+    flattened ``a`` when ``axis`` is None). Equal values are matched in order — the first of them in ``ans`` to the
+    first in ``a`` — which is where np.sort's stable order sends them."""
+    if axis is None:
+        a, axis = np.ravel(a), -1
+    from_output = np.argsort(ans, axis=axis, kind="stable")
+    from_input = np.argsort(a, axis=axis, kind="stable")
+    source = np.empty_like(from_output)
+    np.put_along_axis(source, from_output, from_input, axis)
+    return source
+
+
+def partition_grad(g, a, ans, axis):
+    """Adjoint of ``np.partition``: ``g`` sent back to where each element came from (:func:`partition_source`)."""
+    out = np.zeros(np.size(a) if axis is None else np.shape(a), dtype=np.result_type(g, float))
+    np.put_along_axis(out, partition_source(a, ans, axis), np.asarray(g), -1 if axis is None else axis)
+    return np.reshape(out, np.shape(a))
+
+
+def select_masks(condlist, shape):
+    """Where ``np.select`` takes each choice (the first true condition wins), and where it takes the default."""
+    taken = np.zeros(shape, dtype=bool)
+    masks = []
+    for cond in condlist:
+        cond = np.broadcast_to(np.asarray(cond, dtype=bool), shape)
+        masks.append(cond & ~taken)
+        taken = taken | cond
+    return masks, ~taken
+
+
+def select_grad(g, condlist, choicelist, default, which):
+    """Adjoint of ``np.select(condlist, choicelist, default)`` with respect to the choices (``which=0``, one adjoint
+    per choice) or the default: ``g`` where each is taken, 0 elsewhere (as ``np.where``), summed over broadcasting."""
+    g = np.asarray(g)
+    masks, rest = select_masks(condlist, g.shape)
+    if which == 1:
+        return unbroadcast(np.where(rest, g, 0.0), default)
+    return parts_grad([unbroadcast(np.where(m, g, 0.0), c) for m, c in zip(masks, choicelist)], choicelist)
+
+
+NAN_TO_NUM_IN_PLACE = ("np.nan_to_num(x, copy=False) replaced the values of x in place, so where they were NaN or "
+                       "infinite is not known any more; pass copy=True (the default)")
+
+
+def nan_to_num_grad(g, ans, x, which):
+    """Adjoint of ``np.nan_to_num(x, copy, nan, posinf, neginf)`` with respect to ``x`` (``which='x'``: ``g`` where
+    ``x`` is finite) or a replacement value (the sum of ``g`` where it was used)."""
+    if ans is x and isinstance(x, np.ndarray):
+        raise ValueError("srcgrad: " + NAN_TO_NUM_IN_PLACE)
+    x = np.asarray(x)
+    if which == "x":
+        return np.where(np.isfinite(x), g, 0.0)
+    used = {"nan": np.isnan, "posinf": np.isposinf, "neginf": np.isneginf}[which](x)
+    return np.sum(np.where(used, g, 0.0))
+
+
+def nan_to_num_tangent(ans, x, x_dot, nan_dot, posinf_dot, neginf_dot):
+    """Tangent of ``np.nan_to_num``: ``x_dot`` where ``x`` is finite, each replacement's tangent where it is used."""
+    if ans is x and isinstance(x, np.ndarray):
+        raise ValueError("srcgrad: " + NAN_TO_NUM_IN_PLACE)
+    x = np.asarray(x)
+    return (np.where(np.isfinite(x), x_dot, 0.0) + np.where(np.isnan(x), nan_dot, 0.0)
+            + np.where(np.isposinf(x), posinf_dot, 0.0) + np.where(np.isneginf(x), neginf_dot, 0.0))
+
+
+def _logspace_base(start, stop, base, axis):
+    """``base`` as np.logspace uses it: broadcast with the ends, with the samples' axis inserted (an array base)."""
+    if not isinstance(base, (float, int)) and np.ndim(base):
+        ndmax = np.broadcast(start, stop, base).ndim
+        return np.expand_dims(np.array(base, ndmin=ndmax), axis)
+    return base
+
+
+def logspace_grad(g, ans, start, stop, num, endpoint, base, axis, which):
+    """Adjoint of ``np.logspace`` (``base ** linspace(start, stop)``) with respect to ``start`` (``which=0``),
+    ``stop`` (1) or ``base`` (2): ``d/dy base**y = ans log(base)``, ``d/dbase = ans y / base``. An integer result
+    has no gradient."""
+    b = _logspace_base(start, stop, base, axis)
+    value = np.asarray(ans, dtype=float)
+    g = cast_grad(g, ans.dtype)
+    if which < 2:
+        return linspace_grad(g * value * np.log(b), ans, which, num, endpoint, axis)
+    y = np.linspace(start, stop, num, endpoint, axis=axis)
+    return np.reshape(unbroadcast(g * value * y / b, b), np.shape(base))
+
+
+def logspace_tangent(ans, start, stop, num, endpoint, base, axis, start_dot, stop_dot, base_dot):
+    """Tangent of ``np.logspace`` (see :func:`logspace_grad`)."""
+    b = _logspace_base(start, stop, base, axis)
+    value = np.asarray(ans, dtype=float)
+    y_dot = np.linspace(start_dot, stop_dot, num, endpoint, axis=axis)
+    y = np.linspace(start, stop, num, endpoint, axis=axis)
+    b_dot = _logspace_base(start, stop, base_dot, axis) if np.ndim(base) else base_dot
+    return cast_grad(value * (np.log(b) * y_dot + y / b * b_dot), ans.dtype)
+
+
+def _geomspace_end(end, start, stop, ans, axis):
+    """``start`` or ``stop`` broadcast like np.geomspace's samples, with their axis inserted."""
+    shape = np.broadcast_shapes(np.shape(start), np.shape(stop))
+    return np.expand_dims(np.broadcast_to(end, shape), axis % np.ndim(ans))
+
+
+def geomspace_grad(g, ans, start, stop, num, endpoint, axis, which):
+    """Adjoint of ``np.geomspace``, whose samples are ``start**(1 - t) stop**t`` (signs apart, which must agree):
+    ``d/dstart = (1 - t) ans / start`` and ``d/dstop = t ans / stop``. An integer result has no gradient."""
+    end = _geomspace_end(stop if which else start, start, stop, ans, axis)
+    return linspace_grad(g * (np.asarray(ans, dtype=float) / end), ans, which, num, endpoint, axis)
+
+
+def geomspace_tangent(ans, start, stop, num, endpoint, axis, start_dot, stop_dot):
+    """Tangent of ``np.geomspace`` (see :func:`geomspace_grad`)."""
+    value = np.asarray(ans, dtype=float)
+    shape = [1] * value.ndim
+    shape[axis % value.ndim] = num
+    t = np.reshape(np.linspace(0.0, 1.0, num, endpoint=endpoint), shape)
+    def along(v):
+        return _geomspace_end(v, start, stop, ans, axis)
+
+    rate = (1.0 - t) * along(start_dot) / along(start) + t * along(stop_dot) / along(stop)
+    return cast_grad(value * rate, ans.dtype)
 
 
 # --- forward mode -----------------------------------------------------------------------------------------------

@@ -1195,3 +1195,8 @@ def setitem_case(x, v):
 
 
 case(_runtime.setitem, setitem_case, A(N((4,)), N()), wrt=(0, 1), name="setitem-slice")
+
+
+# --- more of numpy (srcgrad/rules/numpy_more.py) and np.einsum with '...': their own file, appended here -------------
+
+import rule_cases_more  # noqa: E402,F401  (its cases join CASES)

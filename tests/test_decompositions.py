@@ -1,6 +1,6 @@
 """Decompositions beyond the rule table (tests/rule_cases_decomp.py): what happens at degeneracies (repeated
 eigenvalues and singular values, rank deficiency, complex eigenvalues), the extra columns of ``full_matrices`` /
-``mode='complete'``, and refusals — each a ``NoGradientHere`` naming the user's line, never nan or inf."""
+``mode='complete'``, and refusals — each a ``UnsupportedValue`` naming the user's line, never nan or inf."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def with_eigenvalues(values, rng=RNG):
 
 
 def _refused(call, fn, text, words):
-    with pytest.raises(srcgrad.NoGradientHere) as info:
+    with pytest.raises(srcgrad.UnsupportedValue) as info:
         call()
     message = str(info.value)
     assert _line_of(fn, text) in message, message

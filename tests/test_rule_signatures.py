@@ -35,7 +35,11 @@ P = inspect.Parameter
 UFUNC_KEYWORDS = ("out", "where", "casting", "order", "dtype", "subok", "signature")
 GUFUNC_KEYWORDS = ("axes", "axis", "keepdims")
 # `**kwargs` of these functions: what numpy forwards through it.
-FORWARDED_KEYWORDS = {np.clip: UFUNC_KEYWORDS, np.einsum: ("dtype", "order", "casting")}
+FORWARDED_KEYWORDS = {
+    np.clip: UFUNC_KEYWORDS, np.einsum: ("dtype", "order", "casting"),
+    np.pad: (P("stat_length", P.KEYWORD_ONLY, default=None), P("constant_values", P.KEYWORD_ONLY, default=0),
+             P("end_values", P.KEYWORD_ONLY, default=0), P("reflect_type", P.KEYWORD_ONLY, default="even")),
+}
 
 
 def _signature(*params: P) -> inspect.Signature:

@@ -468,7 +468,8 @@ def test_defgrad_checks_its_declarations():
 def test_every_differentiable_rules_parameters_are_differentiated_or_declared():
     """The built-in rules' parameters outside wrt are declared discrete, except the few whose value the result
     depends on smoothly (refused when differentiated, above)."""
-    smooth = {("np.var", "ddof"), ("np.std", "ddof"), ("np.linalg.norm", "ord"), ("np.einsum", "subscripts")}
+    smooth = {("np.var", "ddof"), ("np.std", "ddof"), ("np.linalg.norm", "ord"), ("np.einsum", "subscripts"),
+              ("np.gradient", "varargs")}  # the spacing divides the differences
     undeclared = {(r.name, p) for r in all_rules() if not r.nondiff and r.adjoint.__module__.startswith("srcgrad.")
                   for p in r.signature.parameters if p not in r.wrt and p not in r.discrete}
     assert undeclared == smooth
@@ -502,6 +503,7 @@ PIECEWISE_CONSTANT = {
     runtime.zeros_like: (_A,), runtime.zero_list: ([0.3, 0.7],), runtime.check_scalar_argument: (0.3,),
     runtime.check_equal_lengths: (2, 2), runtime.check_unpacks: (_V, 3), runtime.integer_start: (3,),
     runtime.check_unshared: (0.3, "f.py", 1, 0), checks.check_unshared: (0.3, "f.py", 1, 0),
+    runtime.partition_source: (_V, np.partition(_V, 1), -1),
     checks.check_scalar_output: (0.3, "f"), runtime.check_distinct: (0.3, 0.7, "x", "y", "f.py", 1, 0),
     checks.check_distinct: (0.3, 0.7, "x", "y", "f.py", 1, 0), checks.check_numeric_output: (0.3, "f"),
 }

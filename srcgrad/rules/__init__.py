@@ -1,5 +1,5 @@
 """The derivative-rule table, in sections: arithmetic and builtins, ``math``, numpy (elementwise, reductions,
-linear algebra, decompositions, shapes and indexing).
+linear algebra, decompositions, shapes and indexing, and more of numpy in :mod:`srcgrad.rules.numpy_more`).
 
 Importing this package registers every built-in rule; :func:`lookup` finds the rule for a primitive. Forward-mode
 (tangent) rules are in :mod:`srcgrad.rules.forward`.
@@ -10,6 +10,7 @@ from srcgrad.rules import (  # noqa: F401  (registration side effects)
     numpy_decompositions,
     numpy_elementwise,
     numpy_linalg,
+    numpy_more,
     numpy_reductions,
     numpy_shapes,
     pymath,

@@ -231,12 +231,12 @@ def arctanh(g, ans, x):
     return g / (1.0 - x * x)
 
 
-@defgrad(np.deg2rad)  # also np.radians
+@defgrad(np.deg2rad)  # np.radians is another ufunc object: its rule is in numpy_more
 def deg2rad(g, ans, x):
     return g * (math.pi / 180.0)
 
 
-@defgrad(np.rad2deg)  # also np.degrees
+@defgrad(np.rad2deg)  # np.degrees is another ufunc object: its rule is in numpy_more
 def rad2deg(g, ans, x):
     return g * (180.0 / math.pi)
 

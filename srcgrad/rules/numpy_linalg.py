@@ -8,8 +8,8 @@ What holds:
   product helpers (it is part of the product's semantics, not elementwise broadcasting);
 - ``np.dot`` follows numpy for every rank (N-D operands contract the last axis of ``a`` with the second-to-last of
   ``b``); ``tensordot`` takes ``axes`` as an int or a pair; ``einsum`` takes explicit (``'ij,jk->ik'``) or implicit
-  subscripts, repeated letters (diagonals) and letters summed in one operand only, any number of operands, no
-  ``...``;
+  subscripts, ``...`` (broadcast axes), repeated letters (diagonals), letters summed in one operand only, axes of
+  length 1 broadcast against the same letter's, any number of operands;
 - ``inv``, ``solve``, ``det`` need invertible matrices; ``cholesky`` differentiates what numpy computes, which reads
   only the lower triangle of its input (see :func:`srcgrad.runtime.cholesky_grad`);
 - ``slogdet`` returns a pair: unpack it (``sign, logdet = np.linalg.slogdet(a)``) or index it; the sign carries

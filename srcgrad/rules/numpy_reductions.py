@@ -113,7 +113,7 @@ def trace(g, ans, a, offset=0, axis1=0, axis2=1):
     return trace_grad(g, a, offset, axis1, axis2)
 
 
-@defgrad(np.diagonal, wrt=("a",), discrete=("offset", "axis1", "axis2"))
+@defgrad(np.diagonal, wrt=("a",), discrete=("offset", "axis1", "axis2"), view=True)
 def diagonal(g, ans, a, offset=0, axis1=0, axis2=1):
     return diagonal_grad(g, a, offset, axis1, axis2)
 

@@ -20,9 +20,10 @@ What holds:
   and ``item`` are methods only and are keyed ``("method", name)``, the attribute ``x.T`` is ``("attribute", "T")``
   (the tables ``METHODS`` and ``ATTRIBUTES`` in :mod:`srcgrad.lower` map names to rule keys);
 - array constructors carry no gradient through their shape, count and dtype (``zeros``, ``ones``, ``eye``...);
-  ``full``/``full_like`` differentiate the fill value and ``linspace`` its ends; ``arange``, ``logspace``,
-  ``meshgrid`` and ``unique`` have no rule (a differentiated value reaching them is refused); shape queries carry no
-  gradient.
+  ``full``/``full_like`` differentiate the fill value and ``linspace`` its ends (``logspace`` and ``geomspace``:
+  :mod:`srcgrad.rules.numpy_more`); ``arange``, ``meshgrid`` and ``unique`` have no rule (a differentiated value
+  reaching them is refused); shape queries carry no gradient;
+- rules of functions whose result may share memory with an argument say so (``view=True``).
 """
 
 import operator
@@ -53,12 +54,12 @@ from srcgrad.runtime import (
 # --- reshaping ------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.reshape, wrt=("a",), discrete=("shape",))
+@defgrad(np.reshape, wrt=("a",), discrete=("shape",), view=True)
 def reshape(g, ans, a, shape):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.ravel)
+@defgrad(np.ravel, view=True)
 def ravel(g, ans, a):
     return np.reshape(g, np.shape(a))
 
@@ -68,17 +69,17 @@ def flatten(g, ans, a):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.squeeze, wrt=("a",), discrete=("axis",))
+@defgrad(np.squeeze, wrt=("a",), discrete=("axis",), view=True)
 def squeeze(g, ans, a, axis=None):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.expand_dims, wrt=("a",), discrete=("axis",))
+@defgrad(np.expand_dims, wrt=("a",), discrete=("axis",), view=True)
 def expand_dims(g, ans, a, axis):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.broadcast_to, wrt=("array",), discrete=("shape",))
+@defgrad(np.broadcast_to, wrt=("array",), discrete=("shape",), view=True)
 def broadcast_to(g, ans, array, shape):
     return unbroadcast(g, array)
 
@@ -86,7 +87,7 @@ def broadcast_to(g, ans, array, shape):
 # --- axes -----------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.transpose, wrt=("a",), discrete=("axes",))  # also x.transpose(...)
+@defgrad(np.transpose, wrt=("a",), discrete=("axes",), view=True)  # also x.transpose(...)
 def transpose(g, ans, a, axes=None):
     return np.transpose(g, inverse_axes(axes))
 
@@ -96,27 +97,27 @@ def transpose_attribute(g, ans, a):
     return np.transpose(g)
 
 
-@defgrad(np.swapaxes, wrt=("a",), discrete=("axis1", "axis2"))
+@defgrad(np.swapaxes, wrt=("a",), discrete=("axis1", "axis2"), view=True)
 def swapaxes(g, ans, a, axis1, axis2):
     return np.swapaxes(g, axis1, axis2)
 
 
-@defgrad(np.moveaxis, wrt=("a",), discrete=("source", "destination"))
+@defgrad(np.moveaxis, wrt=("a",), discrete=("source", "destination"), view=True)
 def moveaxis(g, ans, a, source, destination):
     return np.moveaxis(g, destination, source)
 
 
-@defgrad(np.flip, wrt=("m",), discrete=("axis",))
+@defgrad(np.flip, wrt=("m",), discrete=("axis",), view=True)
 def flip(g, ans, m, axis=None):
     return np.flip(g, axis)
 
 
-@defgrad(np.fliplr)
+@defgrad(np.fliplr, view=True)
 def fliplr(g, ans, m):
     return np.fliplr(g)
 
 
-@defgrad(np.flipud)
+@defgrad(np.flipud, view=True)
 def flipud(g, ans, m):
     return np.flipud(g)
 
@@ -149,7 +150,7 @@ def array(g, ans, object, dtype=None):
     return g if dtype is None else cast_grad(g, dtype)
 
 
-@defgrad(np.asarray, wrt=("a",), discrete=("dtype",))
+@defgrad(np.asarray, wrt=("a",), discrete=("dtype",), view=True)
 def asarray(g, ans, a, dtype=None):
     return g if dtype is None else cast_grad(g, dtype)
 
@@ -286,4 +287,4 @@ for _fn in (np.shape, np.ndim, np.size, np.argmax, np.argmin, np.argsort, np.arg
             np.indices):
     nondifferentiable(_fn)
 # Not listed, so a differentiated value reaching them is refused: np.arange (its values move with start and step),
-# np.logspace, np.meshgrid and np.unique (their values are the inputs').
+# np.meshgrid and np.unique (their values are the inputs').

@@ -42,6 +42,11 @@ class Rule:
     # differentiated value may enter them and contributes nothing. A parameter in neither ``wrt`` nor ``discrete``
     # refuses a differentiated value (the analysis of activity checks it). A ``nondiff`` rule is discrete in all.
     discrete: tuple[str, ...] = ()
+    # The result may share memory with an argument (a numpy view, or the argument itself): then an in-place update
+    # of either name is seen through the other, which srcgrad's new arrays would not do (passes.check_inplace_updates
+    # refuses it). True, or a function of the bound parameters (IR operands) for a call that returns a view only for
+    # some arguments (``np.nan_to_num(x, copy=False)``).
+    view: bool | Callable[[dict], bool] = False
     _inline_cache: dict = field(default_factory=dict, repr=False)
 
     def adjoint_for(self, all_scalar: bool) -> Callable | None:
@@ -92,6 +97,7 @@ def defgrad(
     name: str | None = None,
     scalar: bool = False,
     discrete: tuple[str, ...] = (),
+    view: bool | Callable[[dict[str, Any]], bool] = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the derivative of ``func``; srcgrad then treats ``func`` as a primitive.
 
@@ -107,6 +113,9 @@ def defgrad(
     count, a dtype, an index, a condition): a differentiated value passed there contributes no gradient. A
     differentiated value passed to any other parameter outside ``wrt`` is refused with an error at that call, since
     the result may depend on it smoothly.
+
+    ``view=True`` says the result may share memory with an argument (``np.reshape``, ``np.rot90`` return views):
+    srcgrad then refuses an in-place update (``y += 1``) of the result where it would be seen through the argument.
 
     Example::
 
@@ -150,6 +159,7 @@ def defgrad(
             broadcast=broadcast,
             out_kind=out_kind,
             discrete=tuple(discrete),
+            view=view,
         )
         return adjoint
 
