@@ -1191,3 +1191,14 @@ def setitem_case(x, v):
 
 
 case(_runtime.setitem, setitem_case, A(N((4,)), N()), wrt=(0, 1), name="setitem-slice")
+
+
+# --- cases kept in their own files: item-5 calls (math.prod, np.trapezoid...) and scipy's rules (with scipy) ---------
+
+import importlib.util  # noqa: E402
+
+import rule_cases_calls  # noqa: E402, F401
+
+if importlib.util.find_spec("scipy") is not None:
+    import rule_cases_scipy  # noqa: F401
+
