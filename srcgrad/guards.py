@@ -14,6 +14,9 @@ What holds:
 - the check is Python text (:meth:`Guards.expression`) over a tuple of srcgrad's objects (:class:`Consts`, ``k[i]``),
   so it runs inside the entry's own type check at a few nanoseconds per guard, and never reads a name of the user's
   other than the ones it guards (``type`` is ``k[0]``); :meth:`Guards.hold` runs the same text as a function;
+- a method with a rule of its own (``scipy.stats.norm.logpdf``, a new object at every read) is guarded by the
+  instance it is bound to (``scipy.stats.norm is <norm_gen>``): rebinding the chain to another distribution
+  regenerates;
 - the names are read from the source, before generation: a rebinding while code is being generated makes the next
   call fail its guard, never the reverse.
 """
@@ -188,8 +191,21 @@ def _resolve(owner: Any, name: str, attrs: tuple[str, ...]) -> Guard | None:
             break
         obj = nxt
         read.append(attr)
-    data = _is_data(obj) or not _stable(owner, name, cell, in_builtins, read, obj)
+    stable = _stable(owner, name, cell, in_builtins, read, obj)
+    if not stable and _is_rule_method(obj):  # its rule is the instance's: guard the instance (scipy.stats.norm)
+        return Guard(owner, name, tuple(read[:-1]), obj.__self__, False, cell, in_builtins)
+    data = _is_data(obj) or not stable
     return Guard(owner, name, tuple(read), type(obj) if data else obj, data, cell, in_builtins)
+
+
+def _is_rule_method(obj: Any) -> bool:
+    """A method of an object with a rule of its own (``scipy.stats.norm.logpdf``): a new object at every read, equal
+    to the others; which rule applies depends on the instance it is bound to."""
+    if not isinstance(obj, types.MethodType):
+        return False
+    from srcgrad.rules import lookup
+
+    return lookup(obj) is not None
 
 
 def _stable(owner: Any, name: str, cell: Any, in_builtins: bool, attrs: list[str], obj: Any) -> bool:

@@ -9,6 +9,8 @@ Each helper is the adjoint of one numpy operation (or a piece of one); none of t
 elementwise operation's operands — the adjoint stage does that, once, with :func:`unbroadcast`.
 """
 
+import math
+
 import numpy as np
 
 # --- plumbing: broadcasting, types, zeros -------------------------------------------------------------------------
@@ -1322,9 +1324,13 @@ def getitem_grad(g, x, index):
     return out
 
 
-def take_grad(g, a, indices, axis):
-    """Adjoint of ``np.take(a, indices, axis)``: repeated indices accumulate."""
+def take_grad(g, a, indices, axis, mode="raise"):
+    """Adjoint of ``np.take(a, indices, axis, mode=mode)``: repeated indices accumulate; ``mode`` 'wrap' and 'clip'
+    map the indices into range as numpy does (clip sends negative ones to 0)."""
     out = np.zeros(np.shape(a), dtype=np.result_type(g, float))
+    if mode in ("wrap", "clip"):
+        n = out.size if axis is None else out.shape[axis]
+        indices = np.mod(indices, n) if mode == "wrap" else np.clip(indices, 0, n - 1)
     if axis is None:
         np.add.at(out.reshape(-1), indices, g)
     else:
@@ -1866,3 +1872,120 @@ def power_base_grad(x, y):
     y = np.asarray(y)
     safe = np.where(y == 0, 1.0, y)
     return np.where(y == 0, 0.0, safe * np.power(x, safe - 1.0))
+
+
+# --- math and numpy: products of sequences, gamma functions, integration, polynomials ------------------------------
+
+
+def digamma(x):
+    """The digamma function psi = Gamma'/Gamma of a Python float (the math module has none): the recurrence
+    psi(x) = psi(x + 1) - 1/x up to x >= 10, then the asymptotic series (error below 1e-13); reflection for x < 0."""
+    if x <= 0.0 and x == math.floor(x):
+        return math.nan  # a pole of Gamma
+    if x < 0.0:
+        return digamma(1.0 - x) - math.pi / math.tan(math.pi * x)
+    shift = 0.0
+    while x < 10.0:
+        shift -= 1.0 / x
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    series = inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 / 132))))
+    return shift + math.log(x) - 0.5 / x - series
+
+
+def math_prod_grad(g, iterable, start):
+    """Adjoint of ``math.prod(iterable, start=start)`` for the elements: each gets ``g`` times the product of
+    ``start`` and the others (exclusive prefix and suffix products: exact with zeros)."""
+    values = list(iterable)
+    prefix = [start]
+    for v in values[:-1]:
+        prefix.append(prefix[-1] * v)
+    suffix = [1]
+    for v in reversed(values[1:]):
+        suffix.append(suffix[-1] * v)
+    suffix.reverse()
+    parts = [g * p * q for p, q in zip(prefix, suffix)]
+    if isinstance(iterable, (tuple, list)):
+        return SeqGrad(parts)
+    return np.reshape(np.stack(parts), np.shape(iterable)) if parts else np.zeros(np.shape(iterable))
+
+
+def math_prod_start_grad(g, iterable):
+    """Adjoint of ``math.prod(iterable, start=start)`` for ``start``: the product of the elements."""
+    product = 1
+    for v in iterable:
+        product = product * v
+    return g * product
+
+
+def math_prod_tangent(iterable_dot, start_dot, iterable, start):
+    """Tangent of ``math.prod(iterable, start=start)``: each element's tangent times the product of the others."""
+    partials = math_prod_grad(1.0, iterable, start)
+    tangent = 0.0
+    for d, p in zip(iterable_dot, partials):
+        tangent = tangent + d * p
+    if start_dot is not None:
+        tangent = tangent + start_dot * math_prod_start_grad(1.0, iterable)
+    return tangent
+
+
+def _trapezoid_widths(y, x, dx, axis):
+    """The interval widths along ``axis`` (an array broadcasting against the intervals of ``y``, or ``dx``)."""
+    if x is None:
+        return dx
+    x = np.asarray(x, dtype=float)
+    d = np.diff(x, axis=axis if x.ndim > 1 else -1)
+    if x.ndim == 1:
+        shape = [1] * np.ndim(y)
+        shape[axis] = d.shape[0]
+        d = d.reshape(shape)
+    return d
+
+
+def trapezoid_grad_y(g, y, x, dx, axis):
+    """Adjoint of ``np.trapezoid(y, x, dx, axis)`` for ``y``: each sample weighs half its two intervals."""
+    y = np.asarray(y, dtype=float)
+    widths = np.broadcast_to(_trapezoid_widths(y, x, dx, axis),
+                             y.shape[:axis % y.ndim] + (y.shape[axis] - 1,) + y.shape[axis % y.ndim + 1:])
+    pad = [(0, 0)] * y.ndim
+    before, after = list(pad), list(pad)
+    before[axis] = (1, 0)
+    after[axis] = (0, 1)
+    weights = 0.5 * (np.pad(widths, before) + np.pad(widths, after))
+    return np.expand_dims(g, axis) * weights
+
+
+def trapezoid_grad_x(g, y, x, axis):
+    """Adjoint for the sample points ``x`` (1-D along ``axis``, or shaped like ``y``): interval i has width
+    x[i+1] - x[i] and height (y[i] + y[i+1]) / 2."""
+    y = np.asarray(y, dtype=float)
+    heights = 0.5 * (np.take(y, range(1, y.shape[axis]), axis=axis) + np.take(y, range(y.shape[axis] - 1), axis=axis))
+    per_interval = np.expand_dims(g, axis) * heights
+    pad = [(0, 0)] * y.ndim
+    before, after = list(pad), list(pad)
+    before[axis] = (1, 0)
+    after[axis] = (0, 1)
+    full = np.pad(per_interval, before) - np.pad(per_interval, after)
+    if np.ndim(x) == 1:
+        return np.sum(np.moveaxis(full, axis, -1).reshape(-1, y.shape[axis]), axis=0)
+    return unbroadcast(full, x)
+
+
+def trapezoid_grad_dx(g, y, axis):
+    """Adjoint for the spacing ``dx``: the sum of the interval heights."""
+    y = np.asarray(y, dtype=float)
+    inner = np.sum(y, axis=axis) - 0.5 * (np.take(y, 0, axis=axis) + np.take(y, -1, axis=axis))
+    return np.sum(g * inner)
+
+
+def polyval_grad_p(g, p, x):
+    """Adjoint of ``np.polyval(p, x)`` for the coefficients (highest power first): sum of g * x**k."""
+    n = np.shape(p)[0]
+    powers = np.asarray(x, dtype=float)[..., None] ** np.arange(n - 1, -1, -1)
+    return np.reshape(np.sum(np.asarray(g)[..., None] * powers, axis=tuple(range(powers.ndim - 1))), np.shape(p))
+
+
+def polyval_tangent(p_dot, x_dot, p, x):
+    p = np.asarray(p, dtype=float)
+    return np.polyval(np.broadcast_to(p_dot, p.shape), x) + np.polyval(np.polyder(p), x) * x_dot
+

@@ -1199,4 +1199,12 @@ case(_runtime.setitem, setitem_case, A(N((4,)), N()), wrt=(0, 1), name="setitem-
 
 # --- more of numpy (srcgrad/rules/numpy_more.py) and np.einsum with '...': their own file, appended here -------------
 
+# --- cases kept in their own files: item-5 calls (math.prod, np.trapezoid...) and scipy's rules (with scipy) ---------
+import importlib.util  # noqa: E402
+
+import rule_cases_calls  # noqa: E402, F401
 import rule_cases_more  # noqa: E402,F401  (its cases join CASES)
+
+if importlib.util.find_spec("scipy") is not None:
+    import rule_cases_scipy  # noqa: F401
+

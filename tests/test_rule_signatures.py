@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 import operator
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,26 @@ def _real_signature(func) -> inspect.Signature:
         return _signature(*params)
     if func in DOCUMENTED:
         return DOCUMENTED[func]
+    distribution = _distribution_signature(func)
+    if distribution is not None:
+        return distribution
     sig = inspect.signature(func)  # a rule for a function without one must add it to DOCUMENTED
     return _expand_kwargs(sig, FORWARDED_KEYWORDS.get(func, ()))
+
+
+def _distribution_signature(func) -> inspect.Signature | None:
+    """A method of a scipy distribution (``norm.logpdf(x, *args, **kwds)``) as scipy documents it: the point, the
+    distribution's shape parameters (required), then ``loc=0`` (and ``scale=1`` when continuous)."""
+    owner = getattr(func, "__self__", None)
+    stats = sys.modules.get("scipy.stats")
+    if stats is None or not isinstance(owner, (stats.rv_continuous, stats.rv_discrete)):
+        return None
+    params = [P("k" if isinstance(owner, stats.rv_discrete) else "x", P.POSITIONAL_OR_KEYWORD)]
+    params += [P(s.strip(), P.POSITIONAL_OR_KEYWORD) for s in (owner.shapes or "").split(",") if s.strip()]
+    params.append(P("loc", P.POSITIONAL_OR_KEYWORD, default=0))
+    if isinstance(owner, stats.rv_continuous):
+        params.append(P("scale", P.POSITIONAL_OR_KEYWORD, default=1))
+    return _signature(*params)
 
 
 def _expand_kwargs(sig: inspect.Signature, names) -> inspect.Signature:
@@ -115,7 +134,7 @@ def callees() -> list[Callee]:
     for rule in all_rules():
         if rule.nondiff or rule.func in NOT_CALLED or _is_test_rule(rule) or isinstance(rule.func, tuple):
             continue
-        text = "_runtime.as_tuple(" if rule.func is runtime.as_tuple else _display_name(rule.func) + "("
+        text = "_runtime.as_tuple(" if rule.func is runtime.as_tuple else _call_name(rule) + "("
         out.append(Callee(rule, text, _real_signature(rule.func), 0))
     for name, target in lower.METHODS.items():
         rule = lookup(target) if not isinstance(target, str) else lookup(("method", target))
@@ -131,6 +150,12 @@ def callees() -> list[Callee]:
 
 
 UNREAD_METHODS: list[str] = []
+
+
+def _call_name(rule) -> str:
+    """How the probes call the rule's function: scipy's by the public name the rule has (a distribution's method is
+    a bound method; scipy.special's ufuncs name no module)."""
+    return rule.name if rule.name.startswith("scipy.") else _display_name(rule.func)
 
 
 def _is_test_rule(rule) -> bool:
@@ -274,7 +299,10 @@ def _call_text(c: Callee, name: str, how: str) -> str:
 
 @pytest.fixture(scope="module")
 def probes(tmp_path_factory):
-    lines = ["import math", "import operator", "import numpy as np", "from srcgrad import runtime as _runtime", ""]
+    lines = ["import math", "import operator", "import numpy as np", "from srcgrad import runtime as _runtime"]
+    scipy = ("scipy.special", "scipy.stats", "scipy.linalg", "scipy.signal")
+    lines += [f"import {m}" for m in scipy if m in sys.modules]
+    lines.append("")
     for i, (c, name, how) in enumerate(REFUSED):
         lines += [f"def probe_{i}(x):", f"    return {_call_text(c, name, how)}", ""]
     return load(Path(tmp_path_factory.mktemp("probes")) / "signature_probes.py", "\n".join(lines))

@@ -10,6 +10,7 @@
   nested tuples. The table-driven check of every rule's real signature is tests/test_rule_signatures.py.
 """
 
+import importlib.util
 import math
 import operator
 
@@ -470,6 +471,10 @@ def test_every_differentiable_rules_parameters_are_differentiated_or_declared():
     depends on smoothly (refused when differentiated, above)."""
     smooth = {("np.var", "ddof"), ("np.std", "ddof"), ("np.linalg.norm", "ord"), ("np.einsum", "subscripts"),
               ("np.gradient", "varargs")}  # the spacing divides the differences
+    if importlib.util.find_spec("scipy") is not None:  # (importing the cases imports scipy: its rules register)
+        from rule_cases_scipy import SMOOTH_UNDIFFERENTIATED
+
+        smooth |= SMOOTH_UNDIFFERENTIATED
     undeclared = {(r.name, p) for r in all_rules() if not r.nondiff and r.adjoint.__module__.startswith("srcgrad.")
                   for p in r.signature.parameters if p not in r.wrt and p not in r.discrete}
     assert undeclared == smooth

@@ -1,5 +1,6 @@
 """The derivative-rule table, in sections: arithmetic and builtins, ``math``, numpy (elementwise, reductions,
-linear algebra, decompositions, shapes and indexing, and more of numpy in :mod:`srcgrad.rules.numpy_more`).
+linear algebra, decompositions, shapes and indexing, and more of numpy in :mod:`srcgrad.rules.numpy_more`), and
+scipy (special, stats, linalg, signal) once the user's code imports it.
 
 Importing this package registers every built-in rule; :func:`lookup` finds the rule for a primitive. Forward-mode
 (tangent) rules are in :mod:`srcgrad.rules.forward`.
@@ -7,6 +8,7 @@ Importing this package registers every built-in rule; :func:`lookup` finds the r
 
 from srcgrad.rules import (  # noqa: F401  (registration side effects)
     arithmetic,
+    numpy_calculus,
     numpy_decompositions,
     numpy_elementwise,
     numpy_linalg,
@@ -16,6 +18,10 @@ from srcgrad.rules import (  # noqa: F401  (registration side effects)
     pymath,
     runtime_rules,
 )
-from srcgrad.rules.registry import Rule, all_rules, defgrad, lookup, nondifferentiable
+from srcgrad.rules.registry import Rule, all_rules, defgrad, lookup, nondifferentiable, optional_rules
+
+# scipy is optional, and importing it takes a second: each module's rules register once the user's code imported it.
+for _library in ("special", "stats", "linalg", "signal"):
+    optional_rules(f"scipy.{_library}", f"srcgrad.rules.scipy_{_library}")
 
 __all__ = ["Rule", "all_rules", "defgrad", "lookup", "nondifferentiable"]

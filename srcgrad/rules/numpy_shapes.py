@@ -244,9 +244,9 @@ def sort(g, ans, a, axis=-1, kind=None):
     return sort_grad(g, a, axis)
 
 
-@defgrad(np.take, wrt=("a",), discrete=("indices", "axis"))
-def take(g, ans, a, indices, axis=None):
-    return take_grad(g, a, indices, axis)
+@defgrad(np.take, wrt=("a",), discrete=("indices", "axis", "mode"))  # (mode follows `out`: keyword-only here)
+def take(g, ans, a, indices, axis=None, *, mode="raise"):
+    return take_grad(g, a, indices, axis, mode)
 
 
 @defgrad(np.take_along_axis, wrt=("arr",), discrete=("indices", "axis"))

@@ -1,8 +1,15 @@
-"""Derivative rules: the ``math`` module (Python floats in, Python floats out, adjoints in ``math`` too)."""
+"""Derivative rules: the ``math`` module (Python floats in, Python floats out, adjoints in ``math`` too).
+
+``lgamma``/``gamma`` use :func:`srcgrad.runtime.digamma` (math has none); ``prod`` and ``fsum`` take an iterable
+(a list or tuple: one adjoint per element; an array: its rows) and ``prod``'s ``start``.
+"""
 
 import math
 
+from srcgrad.rules import forward
+from srcgrad.rules.forward import defjvp
 from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.runtime import builtin_sum_grad, digamma, math_prod_grad, math_prod_start_grad, math_prod_tangent
 
 
 def _scalar(func, **kw):
@@ -127,6 +134,34 @@ def fabs(g, ans, x):
 @_scalar(math.erf)
 def erf(g, ans, x):
     return g * 2.0 / math.sqrt(math.pi) * math.exp(-x * x)
+
+
+@_scalar(math.lgamma)
+def lgamma(g, ans, x):
+    return g * digamma(x)
+
+
+@_scalar(math.gamma)
+def gamma(g, ans, x):
+    return g * ans * digamma(x)
+
+
+@defgrad(math.prod, wrt=("iterable", "start"), out_kind="scalar")
+def prod(g, ans, iterable, *, start=1):
+    return math_prod_grad(g, iterable, start), math_prod_start_grad(g, iterable)
+
+
+@defjvp(math.prod)
+def prod_jvp(iterable_dot, start_dot, ans, iterable, *, start=1):
+    return math_prod_tangent(iterable_dot, start_dot, iterable, start)
+
+
+@defgrad(math.fsum, out_kind="scalar")  # the correctly rounded sum: each element gets g
+def fsum(g, ans, seq):
+    return builtin_sum_grad(g, seq)
+
+
+forward.LINEAR.add(math.fsum)  # (not elementwise, as the other functions of math are)
 
 
 for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):

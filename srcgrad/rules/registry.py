@@ -5,7 +5,9 @@ each differentiable parameter (a tuple when there are several), registered with 
 they differentiate (``math.sin``, ``np.sum``, ``operator.mul`` or a user's own function).
 Out: :class:`Rule` records, looked up by the primitive object.
 
-What holds: a rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
+What holds: rules for optional libraries (scipy) are in modules imported once the library itself is (see
+:func:`optional_rules`): importing srcgrad never imports them, and a call of the library finds its rule.
+A rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
 ``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise
 (also when the rule's file changed since it was imported: the text there is not the rule's code any more).
 Broadcasting is undone centrally by the adjoint stage for rules registered with ``broadcast=True``, never in the rule.
@@ -14,13 +16,16 @@ Broadcasting is undone centrally by the adjoint stage for rules registered with 
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from srcgrad import freshness
+from srcgrad import freshness, locks
 
 OutKind = Literal["scalar", "array", "same"]
 
@@ -74,11 +79,44 @@ def _key(func: Any) -> Any:
 
 
 def lookup(func: Any) -> Rule | None:
-    """The rule registered for ``func``, or None."""
+    """The rule registered for ``func``, or None. (A method of an object, ``scipy.stats.norm.logpdf``, is a new
+    object at every read; they are equal and hash alike when they bind the same function to the same instance.)"""
     try:
-        return _RULES.get(_key(func))
+        rule = _RULES.get(_key(func))
     except TypeError:
         return None
+    if rule is None and _OPTIONAL and _load_optional_rules():
+        return lookup(func)
+    return rule
+
+
+# library module -> the srcgrad module with its rules, until imported; see optional_rules
+_OPTIONAL: dict[str, str] = {}
+_OPTIONAL_LOCK = locks.rlock()
+
+
+def optional_rules(library: str, rules_module: str) -> None:
+    """Import ``rules_module`` (which registers rules for ``library``) as soon as ``library`` has been imported.
+
+    A function of the library reaches srcgrad only after the user's code imported the library: the rules load at
+    the first lookup that misses after that, and importing srcgrad costs nothing for libraries not in use."""
+    _OPTIONAL[library] = rules_module
+    _load_optional_rules()
+
+
+def _load_optional_rules() -> bool:
+    """Import the rule modules whose library is imported now; whether any was."""
+    with _OPTIONAL_LOCK:
+        ready = [library for library in _OPTIONAL if library in sys.modules]
+        for library in ready:
+            module = _OPTIONAL.pop(library, None)
+            if module is None:  # (imported meanwhile: a rule module's own lookups load the others)
+                continue
+            try:
+                importlib.import_module(module)
+            except (ImportError, AttributeError) as exc:  # a library version without a function the rules name
+                warnings.warn(f"srcgrad: the rules for {library} could not be registered ({exc})", stacklevel=2)
+        return bool(ready)
 
 
 def _primal_signature(adjoint: Callable) -> inspect.Signature:
@@ -251,5 +289,6 @@ def _returned_tuple_length(adjoint: Callable) -> int | None:
 
 
 def all_rules() -> list[Rule]:
-    """Every registered rule, in registration order."""
+    """Every registered rule, in registration order (with those of the optional libraries imported now)."""
+    _load_optional_rules()
     return list(_RULES.values())
