@@ -135,7 +135,12 @@ def callees() -> list[Callee]:
         if rule.nondiff or rule.func in NOT_CALLED or _is_test_rule(rule) or isinstance(rule.func, tuple):
             continue
         text = "_runtime.as_tuple(" if rule.func is runtime.as_tuple else _call_name(rule) + "("
-        out.append(Callee(rule, text, _real_signature(rule.func), 0))
+        try:
+            real = _real_signature(rule.func)
+        except ValueError:  # numpy < 2.3 gives some of its C functions (np.where) no signature
+            UNREAD_FUNCTIONS.append(rule.name)
+            continue
+        out.append(Callee(rule, text, real, 0))
     for name, target in lower.METHODS.items():
         rule = lookup(target) if not isinstance(target, str) else lookup(("method", target))
         if rule is None or rule.nondiff:
@@ -150,6 +155,7 @@ def callees() -> list[Callee]:
 
 
 UNREAD_METHODS: list[str] = []
+UNREAD_FUNCTIONS: list[str] = []
 
 
 def _call_name(rule) -> str:
@@ -211,16 +217,22 @@ REFUSED = [(c, n, h) for c in CALLEES for n, h, ok in forms(c) if not ok]
 
 
 def test_every_method_signature_is_read():
-    if UNREAD_METHODS and np.lib.NumpyVersion(np.__version__) < "2.0.0":
+    if UNREAD_METHODS and np.lib.NumpyVersion(np.__version__) < "2.3.0":
         pytest.skip(f"numpy {np.__version__} gives no signature to ndarray.{', .'.join(UNREAD_METHODS)}")
     assert not UNREAD_METHODS
+
+
+def test_every_function_signature_is_read():
+    if UNREAD_FUNCTIONS and np.lib.NumpyVersion(np.__version__) < "2.3.0":
+        pytest.skip(f"numpy {np.__version__} gives no signature to {', '.join(UNREAD_FUNCTIONS)}")
+    assert not UNREAD_FUNCTIONS
 
 
 def test_every_rule_is_enumerated():
     """Every differentiable rule a user can call is in the table (a rule srcgrad adds appears without an edit)."""
     enumerated = {id(c.rule) for c in CALLEES}
     missing = [r.name for r in all_rules() if not r.nondiff and not _is_test_rule(r) and r.func not in NOT_CALLED
-               and not isinstance(r.func, tuple) and id(r) not in enumerated]
+               and not isinstance(r.func, tuple) and id(r) not in enumerated and r.name not in UNREAD_FUNCTIONS]
     assert not missing
     assert len(HANDLED) > 200 and len(REFUSED) > 200  # the table reads real signatures, not a short list
 
