@@ -101,6 +101,7 @@ class ProgramBuilder:
 
     scope: codegen.Scope
     facts: Facts
+    live: set[str] | None = None  # forward values worth computing (None: all)
 
     def helper(self, func: Any) -> ast.expr:
         return codegen.name(self.scope.bind(func.__name__, func))
@@ -114,7 +115,21 @@ class ProgramBuilder:
         return codegen.op_value(op)
 
     def forward_statements(self, op: ir.Op) -> list:
-        """The op in the forward sweep: ``xs.append(v); xs_1 = xs`` for an append, else ``target = value``."""
+        """The op in the forward sweep: ``xs.append(v); xs_1 = xs`` for an append, ``raise e`` for a raise, nothing
+        for what a ``with``/``except`` binds, ``call(...)`` for an effect whose value nobody reads, else
+        ``target = value``. A statement with an effect is marked ``srcgrad_effect``: the fuse pass moves nothing
+        past it."""
+        if op.form.kind == "raise":
+            cause = codegen.operand(op.args[1]) if op.form.symbol == "from" else None
+            return [ast.Raise(exc=codegen.operand(op.args[0]) if op.args else None, cause=cause)]
+        if op.form.kind == "bound":
+            return []
+        if op.effect and self.live is not None and op.target not in self.live:
+            return [ast.Expr(value=self.forward_value(op))]
+        if op.effect:
+            statement = codegen.assign(op.target, self.forward_value(op))
+            statement.srcgrad_effect = True
+            return [statement]
         if op.form.kind == "append":
             lst = codegen.operand(op.args[0])
             method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
@@ -166,7 +181,6 @@ class GradientBuilder(ProgramBuilder):
         self._pullbacks: dict[int, str] = {}
         self.has_appends = any(op.form.kind == "append" for op in ir.walk_ops(fn.body))
         self.consts: dict[str, ast.expr] = {}  # adjoints known to be a number (top-level straight-line code only)
-        self.live: set[str] | None = None  # forward values worth computing (None: all)
         self.restored: set[str] = set()  # loop variables the reverse loops set themselves
         self.invariant = _loop_invariant(fn.body, self.loop_defined)  # same value in every iteration
         self.control_depth = 0
@@ -671,8 +685,10 @@ class GradientBuilder(ProgramBuilder):
                 then_items = self.forward_block(item.body, depth)
                 else_items = self.forward_block(item.orelse, depth)
                 if then_items or else_items:  # both branches may be empty once unused values are dropped
-                    out.append(Block("if", test=codegen.operand(item.cond), body=then_items or [ast.Pass()],
-                                     orelse=else_items))
+                    test = codegen.operand(item.cond)
+                    if not then_items:  # (an assert: `if not t1: raise ...`)
+                        test, then_items, else_items = ast.UnaryOp(op=ast.Not(), operand=test), else_items, []
+                    out.append(Block("if", test=test, body=then_items, orelse=else_items))
                 if id(item) in self.pushed_conditions:
                     # recorded after the branch, so the reverse pops it before the branch's own records
                     out.append(self.tape_call("append", [codegen.operand(item.cond)]))
@@ -779,7 +795,7 @@ def _pure(op: ir.Op) -> bool:
     """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
     ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``); those stay, so the gradient fails where the
     function fails (:func:`srcgrad.passes.fails_on_bad_input`). numpy only warns, so numpy operations may go."""
-    if op.keep:
+    if op.keep or op.effect:
         return False
     if op.form.kind == "copy":
         return True

@@ -192,6 +192,8 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
         return ast.Subscript(value=operand(args[0]), slice=index_slice(args[1]), ctx=ast.Load())
     if kind == "attr":
         return ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
+    if kind == "fstring":
+        return fstring(op)
     keywords = [ast.keyword(arg=k, value=operand(v)) for k, v in op.kwargs]
     if kind == "method":
         func = ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
@@ -202,6 +204,29 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
             func = name(callee_name)
         return ast.Call(func=func, args=[operand(a) for a in args], keywords=keywords)
     raise ValueError(f"cannot spell op form {kind}")
+
+
+_CONVERSION_CODES = {"n": -1, "s": 115, "r": 114, "a": 97}
+
+
+def fstring(op: ir.Op) -> ast.JoinedStr:
+    """An ``fstring`` op (see :class:`srcgrad.ir.Form`) as the f-string it was written as."""
+    values: list[ast.expr] = []
+    args = iter(op.args)
+    for code in op.form.symbol.split():
+        part = next(args)
+        if code == "L":
+            values.append(ast.Constant(value=part.value))
+            continue
+        spec = None
+        if code.endswith(":"):
+            given = next(args)
+            inner = ast.Constant(value=given.value) if isinstance(given, ir.Const) and isinstance(given.value, str) \
+                else ast.FormattedValue(value=operand(given), conversion=-1, format_spec=None)
+            spec = ast.JoinedStr(values=[inner])
+        values.append(ast.FormattedValue(value=operand(part), conversion=_CONVERSION_CODES[code[0]],
+                                         format_spec=spec))
+    return ast.JoinedStr(values=values)
 
 
 def _split_compare(symbols: str) -> list[str]:

@@ -140,7 +140,7 @@ SUPPORTED = {
     "Tuple", "List", "Compare", "BoolOp", "If", "For", "While", "Break", "Continue", "IfExp",
     "Add", "Sub", "Mult", "Div", "Pow", "MatMult", "Mod", "FloorDiv", "USub", "UAdd", "Not", "And", "Or",
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
-    "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param",
+    "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param", "Raise", "JoinedStr", "FormattedValue",
 }
 
 HINTS = {

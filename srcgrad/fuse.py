@@ -11,8 +11,9 @@ What holds:
   its spelling, so the user's own names stay whatever they are called; only into a later statement of the same
   block (never into or out of a loop or branch), and only when the name is assigned once and read once in the whole
   program (so a value the reverse sweep reads is never fused away);
-- nothing the fused expression reads is assigned between its definition and its use, and it calls nothing with an
-  effect (tape ``pop``/``append``), so its value and the program's order of effects are unchanged;
+- nothing the fused expression reads is assigned between its definition and its use, it calls nothing with an
+  effect (tape ``pop``/``append``), and it moves past no statement with an effect (a user's ``print(...)``, an
+  assignment marked ``srcgrad_effect``), so its value and the program's order of effects are unchanged;
 - a fused expression stays at most :data:`MAX_HEIGHT` levels deep (a long chain keeps a name every so often), so
   printing and compiling it never recurse deeply;
 - copies of adjoints (``a_bar = b_bar``) are read through, up to where either name is assigned again, and dropped
@@ -216,9 +217,10 @@ def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: frozenset
     for p, item in enumerate(items):
         if isinstance(item, Comment):
             continue
-        if not isinstance(item, ast.Assign):
+        if not isinstance(item, ast.Assign) or getattr(item, "srcgrad_effect", False):
             barriers.append(p)
-            continue
+            if not isinstance(item, ast.Assign):
+                continue
         reads[p], heights[p] = _names_and_height(item.value)
         for name in reads[p]:
             reader.setdefault(name, p)

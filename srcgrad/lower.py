@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import operator
+import sys
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,7 @@ class Lowerer:
         self.maybe_unbound: set[str] = set()  # versions assigned on some paths only
         self.inlining: list[str] = []
         self.returns_non_number = False  # a return of a constant that is not a number (None, a string)
+        self.terminated = False  # the block being lowered ended with a `raise`: what follows is unreachable
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -127,7 +129,9 @@ class Lowerer:
         self.lower_block(list(self.node.body), top=True)
         body = self.block
         if not body or not isinstance(body[-1], ir.Return):
-            if self.ret_name in self.env:
+            if self.terminated:  # every path raises: the return is never reached
+                body.append(ir.Return(ir.Const(None), self.pf.file_line(self.node), 0))
+            elif self.ret_name in self.env:
                 body.append(ir.Return(ir.Var(self.env[self.ret_name]), self.pf.file_line(self.node), 0))
             else:
                 raise self.reject(
@@ -185,6 +189,8 @@ class Lowerer:
                 self.set_flag(loop.break_name if isinstance(stmt, gast.Break) else loop.continue_name, stmt)
                 return  # the rest of this block is skipped by the flag
             self.lower_stmt(stmt)
+            if self.terminated:
+                return  # what follows a raise is unreachable
             flags = self.flags_set_by(stmt)
             if flags and rest:
                 guard = self.guard(flags, rest[0])
@@ -232,8 +238,10 @@ class Lowerer:
     # --- regions: branches and loops ---------------------------------------------------------------------------
 
     def region(self, stmts: list, env: dict[str, str]) -> tuple[list, dict[str, str]]:
+        """Lower ``stmts`` into a block of their own, starting from ``env``; ``self.terminated`` then tells whether
+        the block always ends in a ``raise``."""
         saved_block, saved_env = self.block, self.env
-        self.block, self.env = [], dict(env)
+        self.block, self.env, self.terminated = [], dict(env), False
         try:
             self.lower_block(stmts)
             return self.block, self.env
@@ -247,7 +255,14 @@ class Lowerer:
     def emit_if(self, cond: ir.Operand, body: list, orelse: list, node: Any) -> None:
         before = dict(self.env)
         then_block, then_env = self.region(body, before)
+        then_raises = self.terminated
         else_block, else_env = self.region(orelse, before)
+        else_raises = self.terminated
+        self.terminated = then_raises and else_raises
+        if then_raises or else_raises:  # a side that raises joins nothing: the names are the other side's
+            self.env = then_env if else_raises else else_env
+            self.block.append(ir.If(cond, then_block, else_block, self.pf.file_line(node), node.col_offset))
+            return
         for n in sorted(set(then_env) | set(else_env)):
             a, b = then_env.get(n), else_env.get(n)
             if a == b:
@@ -429,12 +444,16 @@ class Lowerer:
                 for tnode, how in targets:
                     if how is not None:
                         self.bind_loop_target(tnode, how, index_name, header)
+            self.terminated = False
             self.lower_block(list(node.body))
             body, end_env = self.block, self.env
         finally:
             self.loops.pop()
             self.block, self.env = saved_block, saved_env
+        body_raises, self.terminated = self.terminated, False  # (the loop may run no iteration)
         for n in sorted(header):
+            if body_raises:
+                break  # an iteration never ends: nothing flows to the next one
             if n in end_env and end_env[n] != header[n] and n not in direct_target:
                 body.append(_copy(header[n], end_env[n], line))
         exits = [header[f] for f in (loop.break_name, returned) if f]
@@ -503,7 +522,38 @@ class Lowerer:
         self.expr(stmt.value)
 
     def stmt_Assert(self, stmt: Any) -> None:
-        pass  # assertions check inputs; they do not change values, so the gradient code leaves them out
+        """``assert test, msg`` is ``if not test: raise AssertionError(msg)``, the message computed only when it fails
+        (and nothing at all when Python runs with -O, as for the function's own assert). ``AssertionError`` is
+        bound by srcgrad, whatever the user's module calls by that name."""
+        if sys.flags.optimize:
+            return
+        cond = self.value(stmt.test)
+        saved_block, saved_env = self.block, self.env
+        self.block, self.env = [], dict(self.env)
+        try:
+            args = (self.value(stmt.msg),) if stmt.msg is not None else ()
+            exc = self.op(None, ir.Form("call", "AssertionError"), args, (), stmt, AssertionError)
+            self.block[-1].own = True
+            self.raise_op((exc,), "", stmt)
+            failure = self.block
+        finally:
+            self.block, self.env = saved_block, saved_env  # (the failing side raises: it binds nothing)
+        self.block.append(ir.If(cond, [], failure, self.pf.file_line(stmt), stmt.col_offset))
+
+    def stmt_Raise(self, stmt: Any) -> None:
+        """``raise E(msg) [from cause]`` runs in the forward sweep where the function raises it; what follows is
+        unreachable."""
+        args = [self.value(stmt.exc)] if stmt.exc is not None else []
+        if stmt.cause is not None:
+            args.append(self.value(stmt.cause))
+        self.raise_op(tuple(args), "from" if stmt.cause is not None else "", stmt)
+        self.terminated = True
+
+    def raise_op(self, args: tuple, symbol: str, stmt: Any) -> None:
+        op = ir.Op(self.fresh_temp(), None, ir.Form("raise", symbol), args, (), self.pf.file_line(stmt),
+                   stmt.col_offset)
+        op.effect = True
+        self.emit(op)
 
     def stmt_Return(self, stmt: Any) -> None:
         if stmt.value is None:
@@ -687,6 +737,11 @@ class Lowerer:
     def expr_BinOp(self, node: Any) -> ir.Var:
         func, symbol = BINOPS[type(node.op)]
         left, right = self.value(node.left), self.value(node.right)
+        if symbol == "%" and isinstance(left, ir.Const) and isinstance(left.value, str):
+            # printf-style formatting: no rule (no derivative flows through a string); it may raise, so it stays
+            result = self.op(None, ir.Form("binop", symbol), (left, right), (), node)
+            self.block[-1].keep = True
+            return result
         return self.op(lookup(func), ir.Form("binop", symbol), (left, right), (), node)
 
     def expr_UnaryOp(self, node: Any) -> ir.Operand:
@@ -780,9 +835,12 @@ class Lowerer:
         args = tuple(self.value(a) for a in arg_nodes)
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(callee.obj)
-        if rule is None and not _is_user_function(callee.obj):
-            rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
-        return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+        result = self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+        if (rule is None and not _is_user_function(callee.obj)) or any(callee.obj is b for b in _EFFECT_BUILTINS):
+            # an opaque callable (allowed on constants, an error when a gradient flows through it) may do something
+            # (print, log, warn): it runs once, in the forward sweep, in program order
+            self.block[-1].effect = True
+        return result
 
     def einsum_sublists(self, node: Any) -> tuple[str, list] | None:
         """``np.einsum(a, [0, 1], b, [1, 2], [0, 2])`` (the sublist form) as its subscripts ``'AB,BC->AC'`` and the
@@ -970,8 +1028,7 @@ class Lowerer:
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)
         if target is None:
-            raise self.reject(node.func, f"srcgrad does not know the method `.{name}()`",
-                              hint="call the numpy function instead (e.g. np.sum(x) for x.sum())")
+            return self.opaque_method(receiver, name, node)
         args = tuple(self.value(a) for a in node.args)
         if name in VARARG_METHODS and len(args) > 1:
             tup = self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node)
@@ -979,6 +1036,49 @@ class Lowerer:
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(target) if not isinstance(target, str) else lookup(("method", target))
         return self.op(rule, ir.Form("method", name), (receiver,) + args, kwargs, node, target)
+
+
+    def opaque_method(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
+        """A method srcgrad has no rule for (``logger.debug(...)``, ``"{}".format(v)``): called as written, once, in
+        the forward sweep. Its result carries no gradient, and the passes refuse it where it might (a differentiated
+        receiver, or a differentiated argument handed to a local value it may change: see
+        passes.check_opaque_methods)."""
+        args = tuple(self.value(a) for a in node.args)
+        kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
+        result = self.op(None, ir.Form("method", name), (receiver,) + args, kwargs, node)
+        self.block[-1].effect = True
+        return result
+
+    # --- strings ----------------------------------------------------------------------------------------------------
+
+    def expr_JoinedStr(self, node: Any) -> ir.Var:
+        """An f-string: one ``fstring`` op, spelled as an f-string again in generated code. Formatting may raise
+        (a bad format spec), so it is computed even when unused; no derivative flows through a string."""
+        args: list = []
+        codes = []
+        for part in node.values:
+            if isinstance(part, gast.Constant):
+                args.append(ir.Const(part.value))
+                codes.append("L")
+                continue
+            args.append(self.value(part.value))
+            code = _CONVERSIONS[part.conversion]
+            if part.format_spec is not None:
+                spec = part.format_spec
+                literal = all(isinstance(v, gast.Constant) for v in spec.values)
+                args.append(ir.Const("".join(v.value for v in spec.values)) if literal else self.value(spec))
+                code += ":"
+            codes.append(code)
+        result = self.op(None, ir.Form("fstring", " ".join(codes)), tuple(args), (), node)
+        self.block[-1].keep = True
+        return result
+
+    def expr_FormattedValue(self, node: Any) -> ir.Var:  # (only inside an f-string: see expr_JoinedStr)
+        raise self.reject(node, "a formatted value outside an f-string")
+
+
+_CONVERSIONS = {-1: "n", 115: "s", 114: "r", 97: "a"}  # FormattedValue.conversion: none, !s, !r, !a
+_EFFECT_BUILTINS = (print,)  # builtins with a rule (no gradient) that still do something
 
 
 RET, BREAK, CONTINUE, RETURNED = "ret", "broke", "skip", "returned"

@@ -285,13 +285,78 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
                     changed = True
     facts.varied, facts.useful = varied, useful
     check_undifferentiated(fn, ops, varied)
+    check_opaque_methods(fn, ops, facts)
     for op in ops:
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
 
 
+def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> None:
+    """A method srcgrad has no rule for (``xs.sort()``, ``x.fill(0.0)``, ``xs.extend(ys)``) may change the value it
+    is called on: refuse it on a differentiated value, with a differentiated argument on a variable of the user's
+    (it may keep it), and on a value whose gradient code reads it (the reverse sweep would read the changed value).
+    On constants, globals and results of calls (``"{}".format(v)``, ``logger.debug(...)``) it runs as written."""
+    opaque = [op for op in ops if op.form.kind == "method" and op.rule is None and isinstance(op.args[0], ir.Var)]
+    if not opaque:
+        return
+    shared = _copy_groups(ops)
+    read_by_gradient = {a.name for op in ops if facts.is_active(op.target) for a in op.operands()
+                        if isinstance(a, ir.Var)}
+    for op in opaque:
+        receiver, name = op.args[0].name, f"`.{op.form.symbol}()`"
+        user_variable = receiver not in fn.temporaries
+        if receiver in facts.varied:
+            problem = f"srcgrad has no rule for the method {name}, called here on a differentiated value"
+        elif user_variable and any(isinstance(a, ir.Var) and a.name in facts.varied for a in op.operands()[1:]):
+            problem = (f"the method {name} gets a differentiated value here, and srcgrad cannot tell whether it "
+                       f"keeps it in `{_user_name(fn, receiver)}`")
+        elif shared.get(receiver, {receiver}) & read_by_gradient - {op.target}:
+            problem = (f"the method {name} may change `{_user_name(fn, receiver)}`, which the gradient reads")
+        else:
+            continue
+        raise NoRuleError(problem, location(fn, op),
+                          hint="call a numpy function with a rule instead (np.sort(x) for x.sort()), build a new "
+                               "value instead of changing one, or call the method on a constant")
+
+
+def _copy_groups(ops: list[ir.Op]) -> dict[str, set[str]]:
+    """Names joined by copies (``y = x``, loop headers, joins): the same object under several names."""
+    group: dict[str, set[str]] = {}
+    for op in ops:
+        if op.form.kind == "copy" and isinstance(op.args[0], ir.Var):
+            merged = group.get(op.target, {op.target}) | group.get(op.args[0].name, {op.args[0].name})
+            for n in merged:
+                group[n] = merged
+    return group
+
+
+def _user_name(fn: ir.Function, version: str) -> str:
+    """The user's name of an SSA version (``xs_2`` is ``xs``), when it is one."""
+    base = version
+    while base not in fn.local_names and "_" in base:
+        base = base.rsplit("_", 1)[0]
+    return base if base in fn.local_names else version
+
+
 def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
+    if op.form.kind == "fstring" or (op.form.kind == "binop" and op.form.symbol == "%"):
+        return NoRuleError(
+            "a differentiated value is formatted into a string here, and no derivative flows through a string",
+            location(fn, op), hint="compute with the number itself; format it only for messages and logs",
+        )
+    if op.form.kind == "bound":
+        return NoRuleError(
+            "the value bound by `as` depends on differentiated values and the result depends on it: srcgrad "
+            "differentiates no context manager or exception", location(fn, op),
+            hint="compute the value inside the block from the differentiated values themselves",
+        )
+    if op.form.kind == "method":
+        return NoRuleError(
+            f"srcgrad has no derivative rule for the method `.{op.form.symbol}()`", location(fn, op),
+            hint="call the numpy function with a rule instead (e.g. np.sum(x) for x.sum()), or wrap the call in "
+                 "a function of your own and declare its derivative with @srcgrad.defgrad",
+        )
     if op.form.kind == "boolop":
         return NoRuleError(
             f"a differentiated value flows through `{op.form.symbol}`", location(fn, op),
@@ -352,7 +417,7 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 def _keep(op: ir.Op) -> bool:
     return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guard_shared or op.keep \
-        or fails_on_bad_input(op)
+        or op.effect or fails_on_bad_input(op)
 
 
 _MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers

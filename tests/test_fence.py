@@ -136,10 +136,10 @@ NODES = {
                     y = x * 2.0
             return y
     """, since=(3, 10)),
-    "Raise": Entry(REJECTED, """
+    "Raise": Entry(SUPPORTED, """
         def f(x):
             if x > 10.0:
-                raise ValueError("too big")  # <-
+                raise ValueError("too big")
             return x * 2.0
     """),
     "Try": Entry(REJECTED, """
@@ -304,14 +304,14 @@ NODES = {
         def f(x):
             return math.sin(x) * np.exp(x)
     """),
-    "FormattedValue": Entry(REJECTED, """
+    "FormattedValue": Entry(SUPPORTED, """
         def f(x):
-            label = f"{x!r:>10}"  # <-
+            label = f"{x!r:>10}"
             return x * 2.0
     """),
-    "JoinedStr": Entry(REJECTED, """
+    "JoinedStr": Entry(SUPPORTED, """
         def f(x):
-            label = f"x = {x}"  # <-
+            label = f"x = {x}"
             return x * 2.0
     """),
     "TemplateStr": Entry(REJECTED, """

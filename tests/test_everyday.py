@@ -1,0 +1,244 @@
+"""Everyday Python (issue 16 items 1-5, 7): validation, messages, logging, `with`, `try`, walrus, *args, n-ary
+max/min, and no descent into libraries.
+
+Every function is checked against central differences on each side of its branches, and where it raises, the
+gradient raises the same exception type with the same message; printed and logged lines are counted and ordered.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import srcgrad
+from srcgrad.testing import check_grad
+
+logger = logging.getLogger("srcgrad.tests.everyday")
+
+
+def same_failure(f, *args, **kwargs):
+    """The gradient of ``f`` fails as ``f`` does: the same exception type and message."""
+    with pytest.raises(Exception) as expected:
+        f(*args, **kwargs)
+    with pytest.raises(expected.type) as got:
+        srcgrad.grad(f)(*args, **kwargs)
+    assert str(got.value) == str(expected.value)
+    assert not isinstance(got.value, srcgrad.SrcgradError)
+    return got.value
+
+
+# --- 1. statements that carry no derivative -------------------------------------------------------------------------
+
+
+def validated_sqrt(x):
+    if x < 0:
+        raise ValueError(f"x must be >= 0, got {x}")
+    return math.sqrt(x) * x
+
+
+def test_raise_under_if_both_sides():
+    check_grad(validated_sqrt, 2.0)
+    same_failure(validated_sqrt, -2.0)
+
+
+def validated_array(w, x):
+    if w.shape != x.shape:
+        raise ValueError("shapes differ: %s vs %s" % (w.shape, x.shape))  # noqa: UP031 (what people write)
+    if np.any(x < 0):
+        raise ValueError("x must be non-negative, got {}".format(x.min()))  # noqa: UP032
+    return np.sum(w * np.sqrt(x))
+
+
+def test_raise_with_percent_and_format_messages():
+    w, x = np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    check_grad(validated_array, w, x, wrt=(0, 1))
+    same_failure(validated_array, w, np.array([1.0, 2.0]))
+    same_failure(validated_array, w, np.array([1.0, -2.0, 3.0]))
+
+
+def raise_from(x):
+    if x > 1.0:
+        cause = ValueError("the inner reason")
+        raise RuntimeError(f"bad config for {x:.2f}") from cause
+    return x * x
+
+
+def test_raise_from_keeps_the_cause():
+    check_grad(raise_from, 0.5)
+    err = same_failure(raise_from, 1.5)
+    assert isinstance(err.__cause__, ValueError)
+
+
+def every_path_raises_but_one(x, mode):
+    if mode == "square":
+        y = x * x
+    elif mode == "cube":
+        y = x * x * x
+    else:
+        raise NotImplementedError(mode)
+    return y
+
+
+def test_raise_in_elif_chain_joins_only_the_paths_that_return():
+    check_grad(every_path_raises_but_one, 1.3, "square")
+    check_grad(every_path_raises_but_one, 1.3, "cube")
+    same_failure(every_path_raises_but_one, 1.3, "quartic")
+
+
+def raises_in_loop(x, n):
+    s = 0.0
+    for i in range(n):
+        print("iteration", i)
+        if i == 2:
+            raise ArithmeticError(f"stopped at {i}")
+        s = s + x * i
+    return s
+
+
+def test_raise_in_loop_runs_the_iterations_before_once(capsys):
+    check_grad(raises_in_loop, 0.5, 2)
+    capsys.readouterr()
+    same_failure(raises_in_loop, 0.5, 4)
+    assert capsys.readouterr().out == "iteration 0\niteration 1\niteration 2\n" * 2  # f, then its gradient
+
+
+def asserted(x, lo):
+    assert x > lo, f"x must be above {lo!r}, got {x:.3f}"
+    assert x < 100
+    return x ** 3
+
+
+def test_assert_with_message_both_sides():
+    check_grad(asserted, 2.0, 1.0)
+    # (pytest rewrites the asserts of this module, so the messages are Python's own, written out)
+    with pytest.raises(AssertionError) as info:
+        srcgrad.grad(asserted)(0.5, 1.0)
+    assert str(info.value) == "x must be above 1.0, got 0.500"
+    with pytest.raises(AssertionError) as info:
+        srcgrad.grad(asserted)(200.0, 1.0)
+    assert info.value.args == ()
+
+
+def fstrings(x, width):
+    print(f"{x!r:>{width}} {x:.3e} {'%5.2f' % x} {x!s}{x!a} {{x}}", "{0:>{1}}|{0!r}".format(x, width))  # noqa: UP031
+    return x * x
+
+
+def test_fstring_conversions_and_nested_specs(capsys):
+    fstrings(1.25, 12)
+    expected = capsys.readouterr().out
+    check_grad(fstrings, 1.25, 12)
+    capsys.readouterr()
+    srcgrad.grad(fstrings)(1.25, 12)
+    assert capsys.readouterr().out == expected == "        1.25 1.250e+00  1.25 1.251.25 {x}         1.25|1.25\n"
+
+
+def through_a_string(x):
+    return float(f"{x}")
+
+
+def test_no_derivative_through_a_string():
+    with pytest.raises(srcgrad.NoRuleError, match="formatted into a string"):
+        srcgrad.grad(through_a_string)(1.0)
+
+
+def bad_format(x):
+    msg = f"{x:d}"  # noqa: F841 (unused, but it raises: the gradient raises too)
+    return x * 2.0
+
+
+def test_unused_format_that_raises_still_raises():
+    same_failure(bad_format, 1.5)
+
+
+def noisy(x, n, verbose=True):
+    y = x
+    for i in range(n):
+        y = np.sin(y) * x
+        if verbose:
+            print(f"step {i}: y={y:.4f}")
+        logger.debug("step %d: %s", i, y)
+    logger.info("done after %d steps", n)
+    warnings.warn(f"noisy ran {n} steps", stacklevel=1)
+    return y * y
+
+
+def test_print_log_and_warn_run_once_in_program_order(capsys, caplog):
+    with caplog.at_level(logging.DEBUG, logger=logger.name):
+        with pytest.warns(UserWarning) as expected:
+            noisy(0.7, 3)
+        want_out, want_log = capsys.readouterr().out, [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        with pytest.warns(UserWarning) as got:
+            srcgrad.grad(noisy)(0.7, 3)
+        assert capsys.readouterr().out == want_out
+        assert [r.getMessage() for r in caplog.records] == want_log
+        assert [str(w.message) for w in got] == [str(w.message) for w in expected] == ["noisy ran 3 steps"]
+    assert want_out.count("\n") == 3 and len(want_log) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_grad(noisy, 0.7, 3, False)
+
+
+@pytest.mark.filterwarnings("ignore:noisy ran")
+def test_print_is_not_repeated_by_value_and_grad_or_vjp(capsys):
+    srcgrad.value_and_grad(noisy)(0.7, 2)
+    assert capsys.readouterr().out.count("step") == 2
+    srcgrad.vjp(noisy)(0.7, 2, True, 1.0)
+    assert capsys.readouterr().out.count("step") == 2
+
+
+def effect_between(x):
+    t = 1.0 / x  # raises first on 0.0: nothing is printed
+    print("after the division")
+    return t + x
+
+
+def test_nothing_moves_past_an_effect(capsys):
+    same_failure(effect_between, 0.0)
+    assert capsys.readouterr().out == ""
+    check_grad(effect_between, 2.0)
+
+
+def sorts_its_argument(x):
+    x.sort()
+    return np.sum(x * np.arange(3.0))
+
+
+def keeps_a_differentiated_value(x):
+    xs = []
+    xs.extend([x])
+    return sum(xs)
+
+
+def changes_what_the_gradient_reads(x):
+    w = np.arange(3.0)
+    y = np.sum(x * w)
+    w.fill(2.0)
+    return y
+
+
+@pytest.mark.parametrize("f,arg,what", [
+    (sorts_its_argument, np.array([3.0, 1.0, 2.0]), "on a differentiated value"),
+    (keeps_a_differentiated_value, 2.0, "keeps it in `xs`"),
+    (changes_what_the_gradient_reads, np.ones(3), "may change `w`"),
+])
+def test_methods_without_rules_that_could_change_values_are_refused(f, arg, what):
+    with pytest.raises(srcgrad.NoRuleError, match=what) as info:
+        srcgrad.grad(f)(arg)
+    assert info.value.location.filename == __file__
+
+
+def string_methods(x):
+    name = "loss"
+    tag = name.upper().replace("L", "l")
+    logging.getLogger("srcgrad.tests.other").debug("%s=%s", tag, x)
+    return x * len(tag)
+
+
+def test_methods_on_strings_and_loggers_run():
+    check_grad(string_methods, 0.3)
