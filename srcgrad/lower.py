@@ -757,7 +757,20 @@ class Lowerer:
         symbols = " ".join(COMPARES[type(o)] for o in node.ops)
         return self.op(_COMPARE, ir.Form("compare", symbols), operands, (), node)
 
+    def expr_NamedExpr(self, node: Any) -> ir.Var:
+        """``(y := value)``: binds ``y`` (in the function's scope, also inside a comprehension) and is its value."""
+        value = self.value(node.value)
+        self.assign_name(node.target.id, value, node)
+        return ir.Var(self.env[node.target.id])
+
     def expr_BoolOp(self, node: Any) -> ir.Var:
+        for later in node.values[1:]:  # (the lowering evaluates every operand: a binding must not depend on that)
+            walrus = next((n for n in gast.walk(later) if isinstance(n, gast.NamedExpr)), None)
+            if walrus is not None:
+                word = "and" if isinstance(node.op, gast.And) else "or"
+                raise self.reject(walrus, f"an assignment expression after `{word}` is not supported (it binds only "
+                                          "when that operand is reached)",
+                                  hint="assign it in a statement of its own before the condition")
         operands = tuple(self.value(v) for v in node.values)
         symbol = "and" if isinstance(node.op, gast.And) else "or"
         return self.op(_BOOLOP, ir.Form("boolop", symbol), operands, (), node)
@@ -1114,7 +1127,7 @@ def _contains_jump(node: Any, kind: type) -> bool:
 def _stored_names(loop: Any) -> set[str]:
     """Names a loop rebinds: assignment targets, and lists it appends to (each append is a new version)."""
     names = set()
-    for s in loop.body:
+    for s in loop.body + ([loop.test] if isinstance(loop, gast.While) else []):  # (`while (n := n - 1) > 0`)
         for n in gast.walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 names.add(n.id)

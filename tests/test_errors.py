@@ -86,7 +86,7 @@ def uses_attribute_write(x):
 
 
 def uses_walrus(x):
-    if (y := x * 2.0) > 1.0:
+    if x > 0.0 and (y := x * 2.0) > 1.0:  # binds only when `and` reaches it
         return y
     return x
 

@@ -242,3 +242,47 @@ def string_methods(x):
 
 def test_methods_on_strings_and_loggers_run():
     check_grad(string_methods, 0.3)
+
+
+# --- 4. walrus ----------------------------------------------------------------------------------------------------
+
+
+def walrus_condition(x):
+    if (y := x * 2.0) > 1.0:
+        return y * y
+    return y + x
+
+
+def walrus_while(x, n):
+    s = x
+    while (n := n - 1) >= 0:
+        s = s * x + n
+    return s
+
+
+def walrus_comprehension(xs):
+    total = sum([(z := v * v) + z for v in xs if (w := v * 0.5) > -10.0])
+    return total + z * w
+
+
+def walrus_expression(x):
+    return (a := math.sin(x)) * a + (b := x * 3.0) / b * x
+
+
+@pytest.mark.parametrize("f,args", [
+    (walrus_condition, (0.8,)), (walrus_condition, (0.2,)), (walrus_while, (0.7, 3)), (walrus_while, (0.7, 0)),
+    (walrus_comprehension, (np.array([0.5, -1.5, 2.0]),)), (walrus_expression, (0.4,)),
+])
+def test_walrus(f, args):
+    check_grad(f, *args)
+
+
+def walrus_after_and(x):
+    if x > 0.0 and (y := x * 2.0) > 1.0:
+        return y
+    return x
+
+
+def test_walrus_after_and_is_refused():
+    with pytest.raises(srcgrad.UnsupportedSyntax, match="after `and`"):
+        srcgrad.grad(walrus_after_and)(1.0)

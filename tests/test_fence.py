@@ -231,9 +231,9 @@ NODES = {
                 return x * x
             return x
     """),
-    "NamedExpr": Entry(REJECTED, """
+    "NamedExpr": Entry(SUPPORTED, """
         def f(x):
-            if (y := x * 2.0) > 1.0:  # <-
+            if (y := x * 2.0) > 1.0:
                 return y
             return x
     """),
