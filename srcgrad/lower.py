@@ -50,6 +50,8 @@ METHODS = {
 }
 # Methods whose arguments numpy takes as separate positionals (x.reshape(2, 3)) but whose function takes a tuple.
 VARARG_METHODS = {"reshape", "transpose"}
+# Builtins whose extra positionals the lowering packs into a tuple (max(a, b, c) is max((a, b, c))).
+PACKED_BUILTINS = (max, min)
 ATTRIBUTES = {"T": ("attribute", "T")}  # rule keys: see srcgrad/rules/numpy_shapes.py
 NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
 
@@ -833,6 +835,8 @@ class Lowerer:
                 and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
             args = self.builtin_arguments(node, _SUM)
             return self.sum_comprehension(args["iterable"], args.get("start"))
+        if any(self.builtin_callee(node) is f for f in PACKED_BUILTINS) and (len(node.args) != 2 or node.keywords):
+            return self.extreme(node)
         if isinstance(func, gast.Name) and func.id in ("list", "tuple") and func.id not in self.locals \
                 and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.GeneratorExp) \
                 and self.pf.resolve(func.id) in (list, tuple):
@@ -854,6 +858,23 @@ class Lowerer:
             # (print, log, warn): it runs once, in the forward sweep, in program order
             self.block[-1].effect = True
         return result
+
+    def extreme(self, node: Any) -> ir.Var:
+        """``max(iterable)``, ``max(a, b, c, ...)`` (its arguments packed into a tuple: the same result) and their
+        ``min``: one rule, ties sharing the gradient equally. ``max(a, b)`` keeps its own two-argument rule."""
+        func = self.builtin_callee(node)
+        name = func.__name__
+        key = next((k for k in node.keywords if k.arg == "key"), None)
+        if key is not None:
+            raise self.reject(key.value, f"srcgrad's rule for {name} does not accept these arguments (key=...: "
+                                         "the key decides which item is the result)",
+                              hint="compute the index of the item (np.argmax, a loop) and index with it")
+        args = tuple(self.value(a) for a in node.args)
+        if len(args) > 1:
+            args = (self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node),)
+        kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
+        rule = lookup(("builtin", f"{name} of items"))
+        return self.op(rule, ir.Form("call", node.func.id), args, kwargs, node, func)
 
     def einsum_sublists(self, node: Any) -> tuple[str, list] | None:
         """``np.einsum(a, [0, 1], b, [1, 2], [0, 2])`` (the sublist form) as its subscripts ``'AB,BC->AC'`` and the

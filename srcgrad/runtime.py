@@ -764,6 +764,29 @@ def builtin_sum_grad(g, iterable):
     return np.broadcast_to(g, np.shape(iterable))
 
 
+def extreme_items_grad(g, ans, iterable):
+    """Adjoint of ``max(iterable)``/``min(iterable)`` (and of ``max(a, b, c)``, whose items are a tuple): ``g`` shared
+    equally by the ``k`` items equal to the result (``1/k`` each, as for ``np.max``); when none equals it (a NaN),
+    all of it goes to the item returned."""
+    if isinstance(iterable, (tuple, list)):
+        ties = [bool(item == ans) for item in iterable]
+        if not any(ties):
+            ties = [item is ans for item in iterable]
+        share = g / max(sum(ties), 1)
+        return SeqGrad(share if tie else 0.0 * g for tie in ties)
+    items = np.asarray(iterable)
+    ties = items == ans
+    if not ties.any():
+        ties = np.isnan(items) & np.isnan(ans) if np.isnan(ans) else ties
+    return np.where(ties, g / max(int(np.count_nonzero(ties)), 1), 0.0 * g)
+
+
+def extreme_items_tangent(iterable_dot, ans, iterable):
+    """Tangent of ``max(iterable)``/``min(iterable)``: the mean of the tangents of the items equal to the result."""
+    shares = extreme_items_grad(1.0, ans, iterable)
+    return sum(share * dot for share, dot in zip(shares, iterable_dot))
+
+
 # --- forward mode -----------------------------------------------------------------------------------------------
 
 

@@ -286,3 +286,59 @@ def walrus_after_and(x):
 def test_walrus_after_and_is_refused():
     with pytest.raises(srcgrad.UnsupportedSyntax, match="after `and`"):
         srcgrad.grad(walrus_after_and)(1.0)
+
+
+# --- 5. calls: max/min of n arguments and of an iterable, sum with a start ---------------------------------------
+
+
+def max3(a, b, c):
+    return max(a, b * 2.0, c) * min(a, b, c)
+
+
+def max_of_list(xs):
+    return max([xs[0], xs[1] * 2.0, xs[2]]) + min(xs) * 3.0
+
+
+def max_of_array(x):
+    return max(x) * min(x)
+
+
+def max_of_generator_list(x):
+    return max(list(v * v for v in x))
+
+
+@pytest.mark.parametrize("f,args,wrt", [
+    (max3, (1.0, 0.2, -0.5), (0, 1, 2)), (max3, (0.1, 0.7, 0.4), (0, 1, 2)), (max3, (0.1, 0.2, 0.9), (0, 1, 2)),
+    (max_of_list, (np.array([0.3, 0.9, -0.1]),), (0,)), (max_of_list, (np.array([2.0, 0.2, -0.1]),), (0,)),
+    (max_of_array, (np.array([0.3, -0.9, 0.5]),), (0,)), (max_of_generator_list, (np.array([0.3, -0.9, 0.5]),), (0,)),
+])
+def test_max_min_of_n_and_iterables(f, args, wrt):
+    check_grad(f, *args, wrt=wrt)
+
+
+def test_max_ties_share_equally():
+    def three(a, b, c):
+        return max(a, b, c)
+
+    assert srcgrad.grad(three, wrt=(0, 1, 2))(1.0, 1.0, 0.5) == (0.5, 0.5, 0.0)
+    assert srcgrad.grad(three, wrt=(0, 1, 2))(1.0, 1.0, 1.0) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    np.testing.assert_allclose(srcgrad.grad(max_of_array)(np.array([2.0, 2.0, 1.0])), [0.5, 0.5, 2.0])
+    assert srcgrad.grad(three, wrt=(0, 1, 2))(math.nan, 1.0, 2.0) == (1.0, 0.0, 0.0)  # the item returned
+
+
+def with_key(xs):
+    return max(xs, key=abs)
+
+
+def test_max_with_key_is_refused():
+    with pytest.raises(srcgrad.UnsupportedSyntax, match="key=\\.\\.\\.") as info:
+        srcgrad.grad(with_key)(np.array([1.0, -2.0]))
+    assert info.value.location.filename == __file__
+
+
+def sum_with_start(xs, s):
+    return sum([x * x for x in xs], s * 2.0) + sum((x for x in xs), 1.0)
+
+
+def test_sum_with_start():
+    check_grad(sum_with_start, np.array([0.3, -0.7]), 0.4, wrt=(0, 1))
