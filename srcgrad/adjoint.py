@@ -1004,6 +1004,7 @@ def link(program: Program, scope: codegen.Scope) -> None:
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:
     """One expression per differentiated parameter: its adjoint, shaped like the argument."""
     results = []
+    gathering = _gathering(builder.fn.signature)
     for p in wrt:
         adj = builder.adj_names.get(p)
         if adj is not None and adj in builder.assigned:
@@ -1014,7 +1015,11 @@ def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) 
                 results.append(builder.adj_ref(adj))
             elif mode in ("grad", "value_and_grad") and facts.kinds.get(p) != SCALAR:
                 # No copy of an array the gradient code made itself, unless another result or argument is it.
-                others = [codegen.name(a) for a in builder.fn.params if a != p and facts.kinds.get(a) != SCALAR]
+                others = [codegen.name(a) for a in builder.fn.params if a != p and facts.kinds.get(a) != SCALAR
+                          and a not in gathering]
+                others += [ast.Starred(value=codegen.name(a), ctx=ast.Load()) if star == "*" else ast.Starred(
+                    value=ast.Call(func=ast.Attribute(value=codegen.name(a), attr="values", ctx=ast.Load()), args=[],
+                                   keywords=[]), ctx=ast.Load()) for a, star in gathering.items()]
                 earlier = [builder.adj_names.get(q) for q in wrt[:wrt.index(p)]]
                 others += [codegen.name(a) for a in earlier if a in builder.assigned and a not in builder.consts]
                 results.append(ast.Call(func=builder.helper(runtime.owned_grad),
@@ -1028,3 +1033,11 @@ def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) 
         else:
             results.append(ast.Call(func=builder.helper(runtime.zeros_like), args=[codegen.name(p)], keywords=[]))
     return results
+
+
+def _gathering(signature: str) -> dict[str, str]:
+    """The parameters of a signature (text) that gather arguments: ``{"args": "*", "kwargs": "**"}``."""
+    if "*" not in signature:
+        return {}
+    args = ast.parse(f"def _({signature}): pass").body[0].args
+    return {**({args.vararg.arg: "*"} if args.vararg else {}), **({args.kwarg.arg: "**"} if args.kwarg else {})}

@@ -242,6 +242,21 @@ def _split_compare(symbols: str) -> list[str]:
     return out
 
 
+def with_keywords(signature: str, names: list[str]) -> str:
+    """A parameter list (text) with keyword-only parameters ``names`` added (``seed``, ``x_dot``...): after ``*`` or
+    ``*args`` when it has one (else after a new ``*``), before ``**kwargs``."""
+    if not names:
+        return signature
+    args = ast.parse(f"def _({signature}): pass").body[0].args
+    head, tail = signature, ""
+    if args.kwarg is not None:
+        cut = signature.rindex("**")
+        head, tail = signature[:cut].removesuffix(", "), ", " + signature[cut:]
+    joined = ", ".join(names)
+    added = joined if args.vararg is not None or args.kwonlyargs else f"*, {joined}"
+    return (f"{head}, {added}" if head else added) + tail
+
+
 def assign(target: str, value: ast.expr) -> ast.Assign:
     return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
 

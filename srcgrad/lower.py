@@ -68,8 +68,7 @@ class Lowerer:
     def __init__(self, pf: ParsedFunction):
         self.pf = pf
         self.node = pf.node
-        args = pf.node.args
-        self.params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+        self.params = parameter_names(pf.node.args)
         self.locals = self._assigned_names(pf.node) | set(self.params)
         self.used = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(self.params)
         self.loaded = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
@@ -166,10 +165,15 @@ class Lowerer:
             parts.append(a.id if d is None else f"{a.id}={self.pf.segment(d)}")
             if args.posonlyargs and i == len(args.posonlyargs) - 1:
                 parts.append("/")
+        if args.vararg is not None:
+            parts.append(f"*{args.vararg.id}")
         if args.kwonlyargs:
-            parts.append("*")
+            if args.vararg is None:
+                parts.append("*")
             for a, d in zip(args.kwonlyargs, args.kw_defaults):
                 parts.append(a.id if d is None else f"{a.id}={self.pf.segment(d)}")
+        if args.kwarg is not None:
+            parts.append(f"**{args.kwarg.id}")
         return ", ".join(parts)
 
     def lower_block(self, stmts: list, top: bool = False) -> None:
@@ -1163,6 +1167,14 @@ def _stored_names(loop: Any) -> set[str]:
     if isinstance(loop, gast.For):
         names |= {n.id for n in gast.walk(loop.target) if isinstance(n, gast.Name)}
     return names
+
+
+def parameter_names(args: Any) -> list[str]:
+    """A function's parameters in the order of its signature: ``*args`` (a tuple) and ``**kwargs`` (a dict) are
+    parameters like the others."""
+    star = [args.vararg.id] if args.vararg is not None else []
+    double = [args.kwarg.id] if args.kwarg is not None else []
+    return [a.id for a in args.posonlyargs + args.args] + star + [a.id for a in args.kwonlyargs] + double
 
 
 def _copy(target: str, source: Any, line: int, col: int = 0) -> ir.Op:

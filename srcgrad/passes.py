@@ -165,12 +165,28 @@ def bind_call(op: ir.Op) -> dict[str, Any]:
             out[name] = bound.arguments[name]
         elif param.default is not param.empty:
             out[name] = ir.Const(param.default)
+        elif param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            out[name] = () if param.kind is param.VAR_POSITIONAL else {}
+    for name, param in sig.parameters.items():  # what *args and **kwargs gather: a tuple or dict of operands
+        if param.kind is param.VAR_POSITIONAL:
+            out[name] = tuple(out[name])
+        elif param.kind is param.VAR_KEYWORD:
+            out[name] = dict(out[name])
     return out
 
 
+def gathered(value: Any) -> list:
+    """The operands a helper's ``*args`` (a tuple) or ``**kwargs`` (a dict) gathers; ``[value]`` for a parameter."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    return [value]
+
+
 def _call_arg_kinds(op: ir.Op, kind: Any) -> tuple[str, ...]:
-    return tuple(kind(v) if not (isinstance(v, ir.Const) and v.text is None) else const_kind(v)
-                 for v in bind_call(op).values())
+    return tuple(ARRAY if isinstance(v, (tuple, dict)) else kind(v) if not (isinstance(v, ir.Const) and v.text is None)
+                 else const_kind(v) for v in bind_call(op).values())
 
 
 # --- activity ----------------------------------------------------------------------------------------------------
@@ -287,9 +303,25 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
     check_undifferentiated(fn, ops, varied)
     check_opaque_methods(fn, ops, facts)
     for op in ops:
+        if facts.is_active(op.target) and is_user_call(op):
+            _check_gathered(fn, op, varied)
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
+
+
+def _check_gathered(fn: ir.Function, op: ir.Op, varied: set[str]) -> None:
+    """A differentiated value passed into a helper's ``*args`` or ``**kwargs`` is refused: gradients flow to named
+    parameters."""
+    for name, value in bind_call(op).items():
+        if not isinstance(value, (tuple, dict)):
+            continue
+        if any(isinstance(v, ir.Var) and v.name in varied for v in gathered(value)):
+            star = "*" if isinstance(value, tuple) else "**"
+            raise NoRuleError(
+                f"a differentiated value is passed into {star}{name} of {op.form.symbol}: srcgrad differentiates "
+                "helpers with respect to their named parameters", location(fn, op),
+                hint=f"give the value a parameter of its own in {op.form.symbol}")
 
 
 def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> None:

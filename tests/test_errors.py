@@ -68,8 +68,12 @@ def uses_star(x):
     return math.sin(*args)
 
 
-def uses_varargs(*xs):
-    return xs[0]
+def _gather(a, *rest):
+    return a * rest[0]
+
+
+def uses_varargs(x):
+    return _gather(2.0, x)  # a differentiated value into a helper's *rest
 
 
 BUFFER = np.zeros(3)
@@ -129,7 +133,7 @@ REJECTED = [
     (uses_try, "try"), (uses_with, "with"), (uses_global_stmt, "global"), (uses_yield, "yield"),
     (uses_lambda, "lambda"), (uses_nested_def, "calls itself"), (uses_setcomp, "set"),
     (uses_genexp_outside_sum, "generator expression"),
-    (uses_dict, "dict"), (uses_fstring, "formatted into a string"), (uses_star, "star"), (uses_varargs, r"\*args"),
+    (uses_dict, "dict"), (uses_fstring, "formatted into a string"), (uses_star, "star"), (uses_varargs, r"\*rest"),
     (uses_item_write, "item"), (uses_attribute_write, "attribute"), (uses_walrus, ":="),
     (uses_del, "del"), (uses_import, "import"), (uses_bitwise, "BitAnd|bitwise"), (uses_match, "match"),
     (uses_set, "set"), (uses_no_return, "return"), (uses_undefined, "not defined"),

@@ -342,3 +342,92 @@ def sum_with_start(xs, s):
 
 def test_sum_with_start():
     check_grad(sum_with_start, np.array([0.3, -0.7]), 0.4, wrt=(0, 1))
+
+
+# --- 5. *args and **kwargs ------------------------------------------------------------------------------------------
+
+
+def loss_with_extras(w, *data, scale=1.0, **options):
+    total = 0.0
+    for x in data:
+        total = total + np.sum((w * x - 1.0) ** 2)
+    if options.get("l2", 0.0):
+        total = total + options["l2"] * np.sum(w * w)
+    return scale * total / len(data)
+
+
+def helper_with_varargs(x, *powers, **weights):
+    out = 0.0
+    for p in powers:
+        out = out + x ** p
+    return out * weights.get("w", 1.0)
+
+
+def calls_helper_with_varargs(x):
+    return helper_with_varargs(x, 2, 3, w=0.5) + helper_with_varargs(x * 2.0)
+
+
+def test_differentiated_function_with_args_and_kwargs():
+    w = np.array([0.5, -0.2])
+    xs = (np.array([1.0, 2.0]), np.array([0.5, -1.0]))
+    check_grad(loss_with_extras, w, *xs)
+    g = srcgrad.grad(loss_with_extras)(w, *xs, scale=2.0, l2=0.1)
+    eps, expected = 1e-6, np.zeros(2)
+    for i in range(2):
+        e = np.eye(2)[i] * eps
+        expected[i] = (loss_with_extras(w + e, *xs, scale=2.0, l2=0.1)
+                       - loss_with_extras(w - e, *xs, scale=2.0, l2=0.1)) / (2 * eps)
+    np.testing.assert_allclose(g, expected, rtol=1e-6)
+    assert "*data" in srcgrad.source(srcgrad.grad(loss_with_extras), w, *xs)
+
+
+def test_helpers_with_args_and_kwargs():
+    check_grad(calls_helper_with_varargs, 0.7)
+
+
+def test_wrt_into_args_is_refused():
+    with pytest.raises(srcgrad.InvalidArgument, match=r"\*data"):
+        srcgrad.grad(loss_with_extras, wrt=1)
+    with pytest.raises(srcgrad.InvalidArgument, match=r"\*\*options"):
+        srcgrad.grad(loss_with_extras, wrt="options")
+
+
+def passes_differentiated_into_varargs(x):
+    return helper_with_varargs(2.0, x)
+
+
+def test_differentiated_value_into_a_helpers_args_is_refused():
+    with pytest.raises(srcgrad.NoRuleError, match=r"\*powers") as info:
+        srcgrad.grad(passes_differentiated_into_varargs)(2.0)
+    assert info.value.location.filename == __file__
+
+
+def defaults_before_varargs(x, y=2.0, *rest, z=3.0):
+    return x * y * z + sum(rest) * x
+
+
+def test_defaults_before_varargs():
+    check_grad(defaults_before_varargs, 0.5)
+    check_grad(defaults_before_varargs, 0.5, 1.5, 2.0, 3.0)
+    assert srcgrad.grad(defaults_before_varargs)(0.5) == 6.0
+    assert srcgrad.grad(defaults_before_varargs)(0.5, 1.5, 2.0, 3.0, z=0.5) == 1.5 * 0.5 + 5.0
+
+
+def returns_an_argument_as_gradient(w, *data):
+    return np.vdot(w, data[0])
+
+
+def test_gradient_is_never_an_argument_gathered_by_args():
+    x = np.array([3.0, 4.0])
+    g = srcgrad.grad(returns_an_argument_as_gradient)(np.ones(2), x)
+    np.testing.assert_array_equal(g, x)
+    assert g is not x
+
+
+def test_args_in_forward_mode_and_second_order():
+    w, x = np.array([0.5, -0.2]), np.array([1.0, 2.0])
+    value, tangent = srcgrad.jvp(loss_with_extras)(w, x, np.array([1.0, 0.0]))
+    assert value == loss_with_extras(w, x)
+    np.testing.assert_allclose(srcgrad.hvp(loss_with_extras)(w, x, np.array([1.0, 0.0])), [2.0, 0.0])
+    np.testing.assert_allclose(srcgrad.hessian(loss_with_extras)(w, x, l2=1.0), np.diag([4.0, 10.0]))
+    assert "def loss_with_extras_grad(w, *data, scale=1.0, **options):" in srcgrad.emit(loss_with_extras)
