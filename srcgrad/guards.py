@@ -28,6 +28,8 @@ from typing import Any
 import gast
 import numpy as np
 
+from srcgrad import usercode
+
 MISSING = object()
 
 
@@ -261,4 +263,4 @@ def _is_user_function(obj: Any) -> bool:
 
     if lookup(obj) is not None:
         return False
-    return not getattr(obj, "__module__", "").startswith("srcgrad.") and getattr(obj, "__module__", "") != "srcgrad"
+    return usercode.is_user_function(obj)

@@ -21,7 +21,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import ir, usercode
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
@@ -1187,7 +1187,7 @@ def _is_data(obj: Any) -> bool:
 
 
 def _is_user_function(obj: Any) -> bool:
-    return isinstance(obj, types.FunctionType) and getattr(obj, "__module__", "") not in ("builtins",)
+    return usercode.is_user_function(obj)
 
 
 def _opaque_rule(name: str):

@@ -14,13 +14,12 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import ir, usercode
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
@@ -144,10 +143,10 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
 
 
 def is_user_call(op: ir.Op) -> bool:
-    """A call to a user's Python function (differentiated through its own source). srcgrad's own functions without
-    a rule (runtime helpers that generated code, differentiated again, calls) are opaque instead."""
-    return op.rule is None and op.form.kind == "call" and isinstance(op.callee, types.FunctionType) \
-        and not _is_srcgrad_function(op.callee)
+    """A call to a function of the user's own code (differentiated through its source: srcgrad/usercode.py).
+    srcgrad's own functions without a rule (runtime helpers that generated code, differentiated again, calls) and
+    library functions without one (scipy's, numpy's Python functions) are opaque instead."""
+    return op.rule is None and op.form.kind == "call" and usercode.is_user_function(op.callee)
 
 
 def _is_srcgrad_function(func: Any) -> bool:
@@ -413,11 +412,34 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
             hint="second derivatives (hessian, hvp, grad of grad) are not supported through this operation; write "
                  "it with operations whose derivatives are smooth (e.g. np.sqrt(np.sum(x * x)) for a 2-norm)",
         )
+    if op.form.kind == "call" and (inspect.isroutine(op.callee) or isinstance(op.callee, np.ufunc)):
+        # (a function of the user's own code would have been differentiated: this one is a library's)
+        return NoRuleError(
+            f"srcgrad has no derivative rule for `{name}` ({usercode.qualified_name(op.callee)}), a library "
+            "function: srcgrad differentiates your own code and the functions it has rules for, never a library's "
+            "source", location(fn, op), hint=_defgrad_example(name, op.callee),
+        )
     return NoRuleError(
         f"srcgrad has no derivative rule for `{name}`", location(fn, op),
         hint=f"declare one with @srcgrad.defgrad({name}), or mark it with srcgrad.nondifferentiable "
         "if its result carries no gradient",
     )
+
+
+def _defgrad_example(name: str, func: Any) -> str:
+    """How to declare the derivative of ``func`` (called as ``name``), with its own parameters."""
+    try:
+        positional = [p.replace(annotation=p.empty) for p in inspect.signature(func).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        positional = []
+    params = ", ".join(str(p) for p in positional) or "x"
+    first = positional[0].name if positional else "x"
+    short = name.rsplit(".", 1)[-1]
+    return (f"declare its derivative, e.g. `@srcgrad.defgrad({name})` on `def {short}_grad(g, ans, {params}): "
+            f"return <g times d{short}/d{first}>` (README: 'Your own derivative rules'), write it with numpy "
+            "functions srcgrad has rules for, or mark it with srcgrad.nondifferentiable if its result carries no "
+            "gradient")
 
 
 # --- dead code ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import warnings
 
 import numpy as np
@@ -431,3 +432,57 @@ def test_args_in_forward_mode_and_second_order():
     np.testing.assert_allclose(srcgrad.hvp(loss_with_extras)(w, x, np.array([1.0, 0.0])), [2.0, 0.0])
     np.testing.assert_allclose(srcgrad.hessian(loss_with_extras)(w, x, l2=1.0), np.diag([4.0, 10.0]))
     assert "def loss_with_extras_grad(w, *data, scale=1.0, **options):" in srcgrad.emit(loss_with_extras)
+
+
+# --- 7. no descent into libraries ----------------------------------------------------------------------------------
+
+
+def through_stdlib(x):
+    import_free = statistics.fmean([x, 2.0])
+    return x * import_free
+
+
+def through_numpy_python(x):
+    return np.sum(np.corrcoef(x, x * x))
+
+
+def library_on_constants(x):
+    return x * statistics.fmean([1.0, 2.0, 4.0])
+
+
+@pytest.mark.parametrize("f,arg,name", [
+    (through_stdlib, 1.5, "statistics.fmean"), (through_numpy_python, np.array([1.0, 2.0, 4.0]), "np.corrcoef"),
+])
+def test_library_function_without_rule_is_refused_at_the_users_line(f, arg, name):
+    with pytest.raises(srcgrad.NoRuleError) as info:
+        srcgrad.grad(f)(arg)
+    err = info.value
+    assert err.location.filename == __file__ and err.location.line == f.__code__.co_firstlineno + 1
+    assert f"`{name}`" in str(err) and "library function" in str(err)
+    assert f"@srcgrad.defgrad({name})" in err.hint
+
+
+def test_scipy_function_without_rule_is_refused_at_the_users_line():
+    stats = pytest.importorskip("scipy.stats")
+
+    def standardised(x):
+        return np.sum(stats.zscore(x) * x)
+
+    with pytest.raises(srcgrad.NoRuleError, match="stats.zscore") as info:
+        srcgrad.grad(standardised)(np.array([1.0, 2.0, 4.0]))
+    assert info.value.location.filename == __file__ and "site-packages" not in str(info.value.location)
+
+
+def test_library_function_on_constants_runs():
+    assert srcgrad.grad(library_on_constants)(3.0) == statistics.fmean([1.0, 2.0, 4.0])
+
+
+def test_what_is_user_code():
+    from srcgrad import usercode
+
+    assert usercode.is_user_function(through_stdlib)
+    assert not usercode.is_user_function(statistics.fmean)
+    assert not usercode.is_user_function(np.corrcoef)
+    assert not usercode.is_user_function(srcgrad.testing.check_grad)
+    assert usercode.is_library_file("/opt/venv/lib/python3.11/site-packages/mylib/core.py")
+    assert not usercode.is_library_file("<ipython-input-3-abc>")
