@@ -165,9 +165,9 @@ def _stores(items: list) -> set[str]:
         if isinstance(item, ast.AST):
             names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
         elif isinstance(item, adjoint.Block):
-            if item.target:
-                names.add(item.target)
-            names |= _stores(item.body) | _stores(item.orelse)
+            names |= {n for n in [item.target] + [h[1] for h in item.handlers] if n}
+            for part in item.parts():
+                names |= _stores(part)
     return names
 
 

@@ -43,9 +43,17 @@ def check_unshared(value, filename, line, col):
                                 hint=runtime.SHARED_UPDATE_HINT)
 
 
+def check_completed(done, filename, line, col):
+    """:func:`srcgrad.runtime.check_completed`, refusing with ``UnsupportedSyntax`` at the ``with`` statement."""
+    if not done:
+        raise UnsupportedSyntax(runtime.PARTIAL_WITH, Location(filename, line, col, linecache.getline(filename, line)),
+                                hint=runtime.PARTIAL_WITH_HINT)
+
+
 # Each check and the twin a standalone module carries instead.
 STANDALONE_TWINS = {
     check_scalar_output: runtime.check_scalar_output,
     check_numeric_output: runtime.check_numeric_output,
     check_unshared: runtime.check_unshared,
+    check_completed: runtime.check_completed,
 }

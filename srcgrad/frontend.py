@@ -141,7 +141,7 @@ SUPPORTED = {
     "Add", "Sub", "Mult", "Div", "Pow", "MatMult", "Mod", "FloorDiv", "USub", "UAdd", "Not", "And", "Or",
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
     "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param", "Raise", "JoinedStr", "FormattedValue",
-    "NamedExpr",
+    "NamedExpr", "With", "withitem", "Try", "ExceptHandler",
 }
 
 HINTS = {

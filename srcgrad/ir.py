@@ -202,6 +202,7 @@ class With:
     body: list = field(default_factory=list)
     context: list = field(default_factory=list)
     reenter: bool = False
+    checked: bool = True  # the manager may suppress an exception: the gradient checks that the body ran to its end
     line: int = 0
     col: int = 0
 

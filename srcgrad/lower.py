@@ -11,10 +11,12 @@ What holds:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import operator
 import sys
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +88,9 @@ class Lowerer:
         self.inlining: list[str] = []
         self.returns_non_number = False  # a return of a constant that is not a number (None, a string)
         self.terminated = False  # the block being lowered ended with a `raise`: what follows is unreachable
+        self.compound = 0  # `with`/`try` bodies being lowered: a return inside raises the `returned` flag
+        self.unknown: dict[str, str] = {}  # a version standing for a value that depends on where an exception was
+        # raised (a name a try body assigns, read in an except block): reading it is refused with this reason
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -206,7 +211,8 @@ class Lowerer:
     def init_returned_flag(self, fn_node: Any) -> None:
         """A function that returns from inside a loop gets its `returned` flag at its start, so the flag is bound on
         every path (code after an early return is lowered once per path that reaches it)."""
-        loops = [n for n in gast.walk(fn_node) if isinstance(n, (gast.For, gast.While)) and n is not fn_node]
+        loops = [n for n in gast.walk(fn_node) if isinstance(n, (gast.For, gast.While, gast.With, gast.Try))
+                 and n is not fn_node]
         if any(_contains(loop, gast.Return) for loop in loops):
             self.assign_name(self.returned_name, ir.Const(False), fn_node, retarget=False)
 
@@ -216,7 +222,7 @@ class Lowerer:
         value = self.value(stmt.value)
         self.note_returned(value)
         self.assign_name(self.ret_name, value, stmt)
-        if self.loops:
+        if self.loops or self.compound:
             self.set_flag(self.returned_name, stmt)
 
     def set_flag(self, flag: str, stmt: Any) -> None:
@@ -231,7 +237,8 @@ class Lowerer:
                 flags.append(loop.break_name)
             if loop.continue_name and _contains_jump(stmt, gast.Continue):
                 flags.append(loop.continue_name)
-        if _contains(stmt, gast.Return) and (self.loops or isinstance(stmt, (gast.For, gast.While))):
+        if _contains(stmt, gast.Return) and (self.loops or isinstance(stmt, (gast.For, gast.While, gast.With,
+                                                                             gast.Try))):
             flags.append(self.returned_name)
         return flags
 
@@ -522,6 +529,213 @@ class Lowerer:
     def stmt_Pass(self, stmt: Any) -> None:
         pass
 
+    # --- try ------------------------------------------------------------------------------------------------------
+
+    def known(self, name: str, node: Any) -> str:
+        """The version of ``name`` a read sees; refused when its value depends on where an exception was raised."""
+        version = self.env[name]
+        if version in self.unknown:
+            raise self.reject(node, f"`{name}` {self.unknown[version]}, so its value here depends on where the "
+                                    "exception was raised",
+                              hint=f"assign `{name}` before the try, or again in every except block")
+        return version
+
+    def stmt_Try(self, node: Any) -> None:
+        """``try``/``except``/``else``/``finally``: the forward sweep runs the same statement, and records which path
+        it took (``path``: 0 when the body completed, k when the k-th handler ran); the reverse sweep follows that
+        path outside any ``try``, so an exception of the reverse sweep is never caught by the user's ``except``.
+        What the body assigned is unknown in a handler (the exception may come before or after the assignment):
+        reading it there, or after the try when the handler does not assign it again, is refused; so is reading in
+        ``finally`` what any part assigned."""
+        self.check_try(node)
+        line, before = self.pf.file_line(node), dict(self.env)
+        path = self.synthetic("path")
+        self.compound += 1
+        try:
+            body, body_env = self.region(list(node.body), before)
+            body_raises = self.terminated
+            paths = []  # (block, env, raises) of each way through: the body and else, then each handler
+            saved = self.block, self.env
+            self.block, self.env, self.terminated = [], dict(body_env), False
+            self.assign_name(path, ir.Const(0), node, retarget=False)
+            if node.orelse and self.returned_name in body_env and _contains(node, gast.Return):
+                self.emit_if(self.guard([self.returned_name], node), list(node.orelse), [], node)  # (return: no else)
+            else:
+                self.lower_block(list(node.orelse))
+            paths.append((self.block, self.env, body_raises or self.terminated))
+            self.block, self.env = saved
+            handlers = []
+            unknown_env = self.unknown_after_body(before, body_env, body, node)
+            for k, h in enumerate(node.handlers, 1):
+                handler, paths_entry = self.lower_handler(h, k, path, unknown_env)
+                handlers.append(handler)
+                paths.append(paths_entry)
+        finally:
+            self.compound -= 1
+        self.terminated = all(raises for _, _, raises in paths)
+        self.join_paths([(b, e) for b, e, raises in paths if not raises] or [(paths[0][0], paths[0][1])], node)
+        final = self.lower_finally(node, before)
+        self.block.append(ir.Try(body, handlers, paths[0][0], final, self.env[path], line, node.col_offset))
+
+    def check_try(self, node: Any) -> None:
+        """What the lowering refuses in a try statement (see the README)."""
+        for stmt in node.finalbody:
+            for n in gast.walk(stmt):
+                if isinstance(n, (gast.Return, gast.Break, gast.Continue)) and not (
+                        isinstance(n, (gast.Break, gast.Continue)) and not _contains_jump(stmt, type(n))):
+                    raise self.reject(n, f"`{type(n).__name__.lower()}` in a `finally` block is not supported (it "
+                                         "swallows the exception being raised)",
+                                      hint="move it after the try statement")
+        if self.loops:
+            parts = list(node.body) + [s for h in node.handlers for s in h.body] + list(node.orelse)
+            for stmt in parts:
+                jump = next((n for n in gast.walk(stmt) if isinstance(n, gast.Return)), None) or next(
+                    (n for n in gast.walk(stmt) if isinstance(n, (gast.Break, gast.Continue))
+                     and _contains_jump(stmt, type(n))), None)
+                if jump is not None:
+                    raise self.reject(jump, f"`{type(jump).__name__.lower()}` inside a try statement inside a loop is "
+                                            "not supported", hint="set a flag in the try statement and test it "
+                                                                  "after it")
+        for h in node.handlers:
+            if h.name is not None and not isinstance(h.name, gast.Name):
+                raise self.reject(h, "`except ... as` binds a single name")
+
+    def unknown_after_body(self, before: dict, body_env: dict, body: list, node: Any) -> dict:
+        """The environment a handler starts from: the names as before the try, except that the user's names the body
+        assigned are unknown (the exception may have come before or after each assignment) — unless the body assigns
+        the name once, by an op after which nothing can raise (``L = np.linalg.cholesky(K)``): then the exception
+        came before it, and the name keeps its value from before the try."""
+        env = dict(before)
+        last_raising = max((i for i, s in enumerate(body) if not (isinstance(s, ir.Op) and s.form.kind == "copy")),
+                           default=-1)
+        settled = {s.target for s in body[last_raising:] if isinstance(s, ir.Op)} if last_raising >= 0 else set()
+        for n, version in body_env.items():
+            if before.get(n) == version or n not in self.locals or n not in self.loaded:
+                continue
+            if version in settled and _assignments(node.body, n) == 1:
+                if n in before:
+                    env[n] = before[n]
+                else:
+                    env.pop(n, None)
+            else:
+                marker = f"?{n}@{node.lineno}"
+                self.unknown[marker] = f"is assigned in the try block at line {self.pf.file_line(node)}"
+                env[n] = marker
+        return env
+
+    def lower_handler(self, h: Any, k: int, path: str, env: dict) -> tuple:
+        types = None
+        if h.type is not None:
+            types = self.value(h.type)
+            if not (isinstance(types, ir.Const) and types.text is not None) and not isinstance(types, ir.Var):
+                raise self.reject(h.type, "an except clause names exception classes here",
+                                  hint="name the class (ValueError, np.linalg.LinAlgError) or a tuple of them")
+        saved = self.block, self.env
+        self.block, self.env, self.terminated = [], dict(env), False
+        try:
+            self.assign_name(path, ir.Const(k), h, retarget=False)
+            name = None
+            if h.name is not None:
+                name = self.new_version(h.name.id)
+                self.emit(ir.Op(name, None, ir.Form("bound"), (), (), self.pf.file_line(h), h.col_offset))
+                self.env[h.name.id] = name
+            self.lower_block(list(h.body))
+            if h.name is not None:
+                self.env.pop(h.name.id, None)  # (Python deletes it at the end of the handler)
+            return ir.Handler(types, name, self.block, self.pf.file_line(h)), (self.block, self.env, self.terminated)
+        finally:
+            self.block, self.env = saved
+
+    def join_paths(self, paths: list, node: Any) -> None:
+        """The environment after a statement with several ways through (``(block, env)`` each): a name with one
+        version keeps it, an unknown value stays unknown, others get a joined version copied at each block's end."""
+        line = self.pf.file_line(node)
+        names = sorted(set().union(*(env for _, env in paths)))
+        self.env = {}
+        for n in names:
+            versions = [env.get(n) for _, env in paths]
+            unknown = next((v for v in versions if v in self.unknown), None)
+            if unknown is not None:
+                self.env[n] = unknown
+            elif all(v == versions[0] for v in versions):
+                self.env[n] = versions[0]
+            elif None in versions:
+                present = next(v for v in versions if v is not None)
+                if len({v for v in versions if v is not None}) == 1:
+                    self.env[n] = present
+                    self.maybe_unbound.add(present)
+                else:
+                    joined = self.new_version(n)
+                    for (block, _), v in zip(paths, versions):
+                        block.append(_copy(joined, v if v is not None else ir.Const(None), line))
+                    self.env[n] = joined
+                    self.maybe_unbound.add(joined)
+            else:
+                joined = self.new_version(n)
+                for (block, _), v in zip(paths, versions):
+                    block.append(_copy(joined, v, line))
+                self.env[n] = joined
+
+    def lower_finally(self, node: Any, before: dict) -> list:
+        """``finally``: runs on every path, also while an exception propagates, when what the other parts assigned
+        may not exist: reading it there is refused."""
+        if not node.finalbody:
+            return []
+        after = dict(self.env)
+        env = dict(after)
+        for n, version in after.items():
+            if before.get(n) != version and n in self.locals and n in self.loaded:
+                marker = f"?{n}@{node.lineno}/finally"
+                self.unknown[marker] = (f"is assigned in the try statement at line {self.pf.file_line(node)} and "
+                                        "read in its finally block (which also runs while an exception propagates)")
+                env[n] = marker
+        final, final_env = self.region(list(node.finalbody), env)
+        self.env = {n: (final_env[n] if final_env.get(n) != env.get(n) else after.get(n, final_env[n]))
+                    for n in final_env}
+        return final
+
+    # --- with ------------------------------------------------------------------------------------------------------
+
+    def stmt_With(self, node: Any) -> None:
+        """``with a as x, b: body`` is ``with a as x: with b: body``. Each manager is computed (its context ops),
+        entered around the forward statements of the body, and, for np.errstate (whose state decides what the
+        arithmetic of the reverse sweep does), computed again and entered around the body's reverse sweep. Other
+        managers (timers, catch_warnings, nullcontext, locks) are entered once: entering them again would repeat
+        what they do. The ``as`` value is bound by the statement; a gradient through it is refused."""
+        self.lower_with(node, list(node.items))
+
+    def lower_with(self, node: Any, items: list) -> None:
+        item = items[0]
+        start = len(self.block)
+        manager = self.value(item.context_expr)
+        context = [op for op in self.block[start:] if isinstance(op, ir.Op)]
+        reenter = bool(context) and any(context[-1].callee is m for m in REENTERED_MANAGERS)
+        saved_block = self.block
+        self.block = []
+        target = None
+        self.compound += 1
+        try:
+            if item.optional_vars is not None:
+                if not isinstance(item.optional_vars, gast.Name):
+                    raise self.reject(item.optional_vars, "`with ... as` binds a single name here",
+                                      hint="bind one name, and unpack it in a statement of its own")
+                target = self.new_version(item.optional_vars.id)
+                op = ir.Op(target, None, ir.Form("bound"), (manager,), (), self.pf.file_line(item.optional_vars),
+                           item.optional_vars.col_offset)
+                self.emit(op)
+                self.env[item.optional_vars.id] = target
+            if len(items) > 1:
+                self.lower_with(node, items[1:])
+            else:
+                self.lower_block(list(node.body))
+            body = self.block
+        finally:
+            self.compound -= 1
+            self.block = saved_block
+        suppresses = not (context and any(context[-1].callee is m for m in NONSUPPRESSING_MANAGERS))
+        self.block.append(ir.With(manager, target, body, context if reenter else [], reenter, suppresses,
+                                  self.pf.file_line(node), node.col_offset))
+
     def stmt_Expr(self, stmt: Any) -> None:
         if isinstance(stmt.value, gast.Constant):
             return  # docstring or bare constant
@@ -665,7 +879,8 @@ class Lowerer:
             raise self.reject(target.value, f"`{name}` is used before it is assigned")
         index = self.index(target.slice)
         version = self.new_version(name)
-        op = ir.Op(version, lookup(_SETITEM), ir.Form("call", "setitem"), (ir.Var(self.env[name]), index, value),
+        op = ir.Op(version, lookup(_SETITEM), ir.Form("call", "setitem"), (ir.Var(self.known(name, target)), index,
+                                                                            value),
                    (), self.pf.file_line(stmt), getattr(stmt, "col_offset", 0), _SETITEM)
         op.inplace = True
         self.emit(op)
@@ -711,7 +926,7 @@ class Lowerer:
         if name in self.locals:
             if name not in self.env:
                 raise self.reject(node, f"`{name}` is used before it is assigned")
-            return ir.Var(self.env[name])
+            return ir.Var(self.known(name, node))
         obj = self.pf.resolve(name)
         if obj is _MISSING:
             raise self.reject(node, f"name `{name}` is not defined",
@@ -737,8 +952,12 @@ class Lowerer:
             return self.op(lookup(ATTRIBUTES[node.attr]), ir.Form("attr", node.attr), (base,), (), node)
         if node.attr in NONDIFF_ATTRIBUTES:
             return self.op(_NONDIFF_ATTR, ir.Form("attr", node.attr), (base,), (), node)
-        raise self.reject(node, f"srcgrad does not know the attribute `.{node.attr}` of a value",
-                          hint="use the numpy function instead (e.g. np.transpose(x) for x.T)")
+        return self.opaque_attribute(base, node)
+
+    def opaque_attribute(self, base: ir.Operand, node: Any) -> ir.Var:
+        """An attribute srcgrad has no rule for (``timer.elapsed``, ``err.args``): read as written; a gradient through
+        it is refused (passes._no_rule)."""
+        return self.op(None, ir.Form("attr", node.attr), (base,), (), node)
 
     def expr_BinOp(self, node: Any) -> ir.Var:
         func, symbol = BINOPS[type(node.op)]
@@ -949,8 +1168,8 @@ class Lowerer:
                 if pname not in defaults:
                     raise self.reject(node, f"`{name}` is missing the argument `{pname}`")
                 bound[pname] = defaults[pname]
-        saved = (self.env, self.loops, self.ret_name, self.returned_name)
-        self.env, self.loops = dict(self.env), []
+        saved = (self.env, self.loops, self.ret_name, self.returned_name, self.compound)
+        self.env, self.loops, self.compound = dict(self.env), [], 0
         self.ret_name = self.fresh_user_name(f"{name}_result")
         self.returned_name = self.fresh_user_name(f"{name}_returned")
         self.inlining.append(name)
@@ -969,7 +1188,7 @@ class Lowerer:
             return ir.Var(self.env[self.ret_name])
         finally:
             self.inlining.pop()
-            self.env, self.loops, self.ret_name, self.returned_name = saved
+            self.env, self.loops, self.ret_name, self.returned_name, self.compound = saved
 
     # --- containers -----------------------------------------------------------------------------------------------
 
@@ -980,7 +1199,7 @@ class Lowerer:
         value = self.value(node.args[0])
         if receiver.id not in self.env:
             raise self.reject(receiver, f"`{receiver.id}` is used before it is assigned")
-        lst = ir.Var(self.env[receiver.id])
+        lst = ir.Var(self.known(receiver.id, receiver))
         target = self.new_version(receiver.id)
         self.emit(ir.Op(target, lookup(_APPEND), ir.Form("append"), (lst, value), (), self.pf.file_line(node),
                         node.col_offset))
@@ -1115,6 +1334,9 @@ class Lowerer:
         raise self.reject(node, "a formatted value outside an f-string")
 
 
+REENTERED_MANAGERS = (np.errstate,)  # entered again around the reverse sweep of their block (see stmt_With)
+# Managers that never suppress an exception of their block (others may: the gradient checks the block ran to its end)
+NONSUPPRESSING_MANAGERS = (np.errstate, warnings.catch_warnings, contextlib.nullcontext)
 _CONVERSIONS = {-1: "n", 115: "s", 114: "r", 97: "a"}  # FormattedValue.conversion: none, !s, !r, !a
 _EFFECT_BUILTINS = (print,)  # builtins with a rule (no gradient) that still do something
 
@@ -1134,6 +1356,24 @@ class _Loop:
 
     def flags(self) -> list[str]:
         return [f for f in (self.break_name, self.continue_name) if f] + (self.result_names if self.returns else [])
+
+
+def _assignments(stmts: list, name: str) -> int:
+    """How many times ``stmts`` may bind ``name`` (an item write or append counts as many)."""
+    count = 0
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Store):
+                count += 1
+            elif isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store) \
+                    and isinstance(n.value, gast.Name) and n.value.id == name:
+                count += 2
+            elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) \
+                    and isinstance(n.func.value, gast.Name) and n.func.value.id == name:
+                count += 2  # (a method may change it: xs.append(v))
+            elif isinstance(n, (gast.For, gast.While)) and name in _stored_targets(n):
+                count += 2
+    return count
 
 
 def _contains(node: Any, kind: type) -> bool:

@@ -382,6 +382,11 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
             "differentiates no context manager or exception", location(fn, op),
             hint="compute the value inside the block from the differentiated values themselves",
         )
+    if op.form.kind == "attr":
+        return NoRuleError(
+            f"srcgrad has no derivative rule for the attribute `.{op.form.symbol}` of a differentiated value",
+            location(fn, op), hint="use the numpy function instead (e.g. np.transpose(x) for x.T, np.real(x))",
+        )
     if op.form.kind == "method":
         return NoRuleError(
             f"srcgrad has no derivative rule for the method `.{op.form.symbol}()`", location(fn, op),
@@ -501,6 +506,10 @@ def _reads(stmt) -> list[ir.Var]:
         vals = [stmt.iterable]
     elif isinstance(stmt, ir.While):
         vals = [stmt.cond]
+    elif isinstance(stmt, ir.With):
+        vals = [stmt.manager]  # (entered for what it does, whatever the body computes)
+    elif isinstance(stmt, ir.Try):
+        vals = [ir.Var(stmt.path)] + [h.types for h in stmt.handlers]  # (the reverse sweep follows the path)
     else:
         return []
     return [v for v in vals if isinstance(v, ir.Var)]
@@ -519,6 +528,12 @@ def _filter(body: list, live: set[str]) -> list:
             stmt.body = _filter(stmt.body, live)
         elif isinstance(stmt, ir.While):
             stmt.test, stmt.body = _filter(stmt.test, live), _filter(stmt.body, live)
+        elif isinstance(stmt, ir.With):
+            stmt.body = _filter(stmt.body, live)
+        elif isinstance(stmt, ir.Try):
+            stmt.body, stmt.orelse, stmt.final = (_filter(part, live) for part in (stmt.body, stmt.orelse, stmt.final))
+            for handler in stmt.handlers:
+                handler.body = _filter(handler.body, live)
         out.append(stmt)
     return out
 
@@ -526,14 +541,8 @@ def _filter(body: list, live: set[str]) -> list:
 def _walk_stmts(body: list):
     for stmt in body:
         yield stmt
-        if isinstance(stmt, ir.If):
-            yield from _walk_stmts(stmt.body)
-            yield from _walk_stmts(stmt.orelse)
-        elif isinstance(stmt, (ir.For,)):
-            yield from _walk_stmts(stmt.body)
-        elif isinstance(stmt, ir.While):
-            yield from _walk_stmts(stmt.test)
-            yield from _walk_stmts(stmt.body)
+        for region in ir.regions(stmt):
+            yield from _walk_stmts(region)
 
 
 # --- shapes -----------------------------------------------------------------------------------------------------

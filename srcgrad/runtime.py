@@ -919,6 +919,19 @@ def check_unshared(value, filename, line, col):
         raise ValueError(f"{short}:{line}:{col + 1}: {SHARED_UPDATE}; {SHARED_UPDATE_HINT}")
 
 
+PARTIAL_WITH = ("the `with` block ended early: its context manager suppressed an exception, and srcgrad cannot "
+                "differentiate a block that ran in part")
+PARTIAL_WITH_HINT = "catch the exception with try/except instead (srcgrad follows the path a try statement takes)"
+
+
+def check_completed(done, filename, line, col):
+    """After a ``with`` block whose manager may suppress an exception (contextlib.suppress, a user's manager):
+    ``done`` is False when the block did not run to its end."""
+    if not done:
+        short = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        raise RuntimeError(f"{short}:{line}:{col + 1}: {PARTIAL_WITH}; {PARTIAL_WITH_HINT}")
+
+
 def power_base_grad(x, y):
     """d(x ** y)/dx = y * x ** (y - 1), and 0 where y == 0 (also at x == 0, where the formula gives 0 * inf)."""
     if np.ndim(y) == 0:

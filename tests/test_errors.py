@@ -14,14 +14,15 @@ HERE = __file__.rsplit("/", 1)[-1]
 
 def uses_try(x):
     try:
-        y = x * 2.0
+        z = x * 3.0
+        y = z * 2.0
     except ValueError:
-        y = x
+        y = z  # z is assigned in the try block: unknown here
     return y
 
 
 def uses_with(x):
-    with open("f") as fh:
+    with open("f") as (fh, other):  # a single name only
         fh.read()
     return x
 
@@ -155,7 +156,7 @@ def test_rejected_with_location(func, what):
 
 def test_error_raised_at_decoration_for_syntax():
     with pytest.raises(srcgrad.UnsupportedSyntax):
-        srcgrad.grad(uses_try)
+        srcgrad.grad(uses_match)
 
 
 def no_rule(x):

@@ -7,6 +7,7 @@ gradient raises the same exception type with the same message; printed and logge
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import statistics
@@ -486,3 +487,268 @@ def test_what_is_user_code():
     assert not usercode.is_user_function(srcgrad.testing.check_grad)
     assert usercode.is_library_file("/opt/venv/lib/python3.11/site-packages/mylib/core.py")
     assert not usercode.is_library_file("<ipython-input-3-abc>")
+
+
+# --- 2. with ---------------------------------------------------------------------------------------------------
+
+
+class Timer:
+    """A user's context manager: says when it is entered and left."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        print("enter", self.name)
+        return self
+
+    def __exit__(self, *exc):
+        print("exit", self.name)
+
+
+def log_or_zero(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(x > 0.0, np.log(np.abs(x) + (x == 0.0)), 0.0) + np.sqrt(np.abs(x)) * 0.0
+        z = x / (x * x + 1.0)
+    return np.sum(y + z)
+
+
+def test_errstate_is_entered_around_the_reverse_sweep_too():
+    x = np.array([0.5, 2.0, 1.5])
+    check_grad(log_or_zero, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a division by zero outside the errstate would raise here
+        g = srcgrad.grad(log_or_zero)(np.array([0.0, 2.0, -1.0]))
+    assert np.all(np.isfinite(g[1:]))
+    text = srcgrad.source(srcgrad.grad(log_or_zero), x)
+    assert text.count("np.errstate(divide='ignore', invalid='ignore')") == 2  # forward, and again for the reverse
+
+
+def timed(x):
+    with Timer("forward") as t, contextlib.nullcontext():
+        y = np.sin(x) * x
+        print("inside", t.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        z = np.log(y * y + 1.0)
+    return np.sum(z)
+
+
+def test_other_managers_are_entered_once(capsys):
+    x = np.array([0.3, -1.2])
+    timed(x)
+    expected = capsys.readouterr().out
+    srcgrad.grad(timed)(x)
+    assert capsys.readouterr().out == expected == "enter forward\ninside forward\nexit forward\n"
+    check_grad(timed, x)
+
+
+def errstate_in_loop(x, n):
+    s = 0.0
+    modes = ("ignore", "warn")
+    for i in range(n):
+        with np.errstate(divide=modes[i % 2]):
+            s = s + x / (i + 1.0)
+        if s > 100.0:
+            return s
+    return s * s
+
+
+def test_with_in_a_loop_and_return_inside_with():
+    check_grad(errstate_in_loop, 0.7, 3)
+    check_grad(errstate_in_loop, 400.0, 3)
+    check_grad(timed_return, 0.5)
+    check_grad(timed_return, -0.5)
+
+
+def timed_return(x):
+    with Timer("t"):
+        if x > 0:
+            return x * x
+        y = x * 3.0
+    return y * x
+
+
+def manager_value(x):
+    with contextlib.nullcontext(3.0) as c:
+        return x * c
+
+
+class Scaled:
+    def __init__(self, v):
+        self.v = v
+
+    def __enter__(self):
+        return self.v * 2.0
+
+    def __exit__(self, *exc):
+        return None
+
+
+def manager_of_differentiated(x):
+    with Scaled(x) as s:
+        return s * x
+
+
+def test_as_target():
+    assert srcgrad.grad(manager_value)(2.0) == 3.0
+    with pytest.raises(srcgrad.NoRuleError, match="rule for `Scaled`"):
+        srcgrad.grad(manager_of_differentiated)(2.0)
+
+
+def suppressed(x):
+    y = x * 2.0
+    with contextlib.suppress(ZeroDivisionError):
+        y = 1.0 / (x - 1.0)
+    return y * x
+
+
+def test_a_block_that_ran_in_part_is_refused_when_it_runs():
+    check_grad(suppressed, 3.0)
+    with pytest.raises(srcgrad.UnsupportedSyntax, match="ended early") as info:
+        srcgrad.grad(suppressed)(1.0)
+    assert info.value.location.line == suppressed.__code__.co_firstlineno + 2
+
+
+# --- 3. try / except / else / finally ------------------------------------------------------------------------------
+
+
+def jittered_cholesky(K):
+    try:
+        L = np.linalg.cholesky(K)
+    except np.linalg.LinAlgError:
+        L = np.linalg.cholesky(K + 1e-3 * np.eye(K.shape[0]))
+    return np.sum(L * L) + np.sum(L)
+
+
+SPD = np.array([[2.0, 0.5], [0.5, 1.0]])
+INDEFINITE = np.array([[1.0, 1.0], [1.0, 0.9995]])  # not positive definite; K + 1e-3 I is
+
+
+def symmetric_fd(f, K, eps=1e-6):
+    """Central differences of f along symmetric perturbations (cholesky reads the lower triangle)."""
+    out = np.zeros_like(K)
+    for i in range(K.shape[0]):
+        for j in range(i + 1):
+            e = np.zeros_like(K)
+            e[i, j] = e[j, i] = eps
+            out[i, j] = (f(K + e) - f(K - e)) / (2 * eps)
+    return out
+
+
+def test_try_except_follows_the_path_taken_both_sides():
+    for K in (SPD, INDEFINITE):
+        g = srcgrad.grad(jittered_cholesky)(K)
+        sym = np.tril(g + g.T - np.diag(np.diag(g)))  # the gradient along symmetric perturbations
+        np.testing.assert_allclose(sym, symmetric_fd(jittered_cholesky, K), rtol=1e-5, atol=1e-6)
+
+
+def fallback_return(x):
+    try:
+        return math.log(x) * x
+    except ValueError as err:
+        print("fallback:", err)
+    return -x * x
+
+
+def try_else_finally(x, events):
+    try:
+        y = math.sqrt(x)
+    except ValueError:
+        events.append("except")
+        y = -x
+    else:
+        events.append("else")
+        y = y * 3.0
+    finally:
+        print("finally", x)
+    return y * x
+
+
+def test_return_in_try_and_else_finally_both_sides(capsys):
+    check_grad(fallback_return, 2.0)
+    check_grad(fallback_return, -2.0)
+    assert capsys.readouterr().out.count("fallback: math domain error") >= 1
+    for x, path in ((2.0, ["else"]), (-2.0, ["except"])):
+        events = []
+        capsys.readouterr()
+        srcgrad.grad(try_else_finally)(x, events)
+        assert events == path and capsys.readouterr().out == f"finally {x}\n"
+        check_grad(try_else_finally, x, [])
+
+
+def try_in_loop(x, n):
+    s = 0.0
+    for i in range(n):
+        try:
+            s = s + math.log(x - i) * x
+        except ValueError:
+            s = s + x * x
+    return s
+
+
+def test_try_in_a_loop_records_its_path():
+    check_grad(try_in_loop, 2.5, 4)
+    check_grad(try_in_loop, 2.5, 1)
+
+
+def reverse_error_is_not_caught(x):
+    try:
+        y = x ** 0.5
+    except ZeroDivisionError:
+        y = 0.0
+    return y
+
+
+def test_an_exception_of_the_reverse_sweep_is_not_caught_by_the_users_except():
+    # d/dx x**0.5 at 0 divides by zero in the reverse sweep (a Python float): the user's except must not swallow it
+    with pytest.raises(ZeroDivisionError):
+        srcgrad.grad(reverse_error_is_not_caught)(0.0)
+    check_grad(reverse_error_is_not_caught, 4.0)
+
+
+def reads_what_the_body_assigned(x):
+    try:
+        a = x * 2.0
+        b = math.log(a)
+    except ValueError:
+        b = a * 3.0
+    return b
+
+
+def reads_after_the_try(x):
+    try:
+        a = x * 2.0
+        b = math.log(a)
+    except ValueError:
+        b = 0.0
+    return a * b
+
+
+def return_in_try_in_loop(x):
+    for i in range(3):
+        try:
+            return math.log(x - i)
+        except ValueError:
+            pass
+    return x
+
+
+def reads_in_finally(x):
+    try:
+        y = x * 2.0
+    finally:
+        print(y)
+    return y
+
+
+@pytest.mark.parametrize("f,what", [
+    (reads_what_the_body_assigned, "`a` is assigned in the try block"),
+    (reads_after_the_try, "`a` is assigned in the try block"),
+    (return_in_try_in_loop, "inside a try statement inside a loop"),
+    (reads_in_finally, "read in its finally block"),
+])
+def test_try_restrictions_are_refused_clearly(f, what):
+    with pytest.raises(srcgrad.UnsupportedSyntax, match=what) as info:
+        srcgrad.grad(f)(2.0)
+    assert info.value.location.filename == __file__

@@ -117,9 +117,9 @@ NODES = {
                 y = -x
             return y
     """, args=(0.7,)),
-    "With": Entry(REJECTED, """
+    "With": Entry(SUPPORTED, """
         def f(x):
-            with np.errstate(all="ignore"):  # <-
+            with np.errstate(all="ignore"):
                 y = x * 2.0
             return y
     """),
@@ -142,14 +142,14 @@ NODES = {
                 raise ValueError("too big")
             return x * 2.0
     """),
-    "Try": Entry(REJECTED, """
+    "Try": Entry(SUPPORTED, """
         def f(x):
-            try:  # <-
-                y = x * 2.0
+            try:
+                y = math.log(x - 1.0) * x
             except ValueError:
-                y = x
+                y = x * x
             return y
-    """),
+    """, args=(0.7,)),
     "TryStar": Entry(REJECTED, """
         def f(x):
             try:  # <-
