@@ -1092,7 +1092,10 @@ class Lowerer:
             raise self.reject(key.value, f"srcgrad's rule for {name} does not accept these arguments (key=...: "
                                          "the key decides which item is the result)",
                               hint="compute the index of the item (np.argmax, a loop) and index with it")
-        args = tuple(self.value(a) for a in node.args)
+        if len(node.args) == 1 and isinstance(node.args[0], gast.GeneratorExp):
+            args = (self.expr_ListComp(node.args[0]),)  # max(f(v) for v in xs) is max of the list
+        else:
+            args = tuple(self.value(a) for a in node.args)
         if len(args) > 1:
             args = (self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node),)
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)

@@ -325,24 +325,27 @@ def _check_gathered(fn: ir.Function, op: ir.Op, varied: set[str]) -> None:
 
 def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> None:
     """A method srcgrad has no rule for (``xs.sort()``, ``x.fill(0.0)``, ``xs.extend(ys)``) may change the value it
-    is called on: refuse it on a differentiated value, with a differentiated argument on a variable of the user's
-    (it may keep it), and on a value whose gradient code reads it (the reverse sweep would read the changed value).
-    On constants, globals and results of calls (``"{}".format(v)``, ``logger.debug(...)``) it runs as written."""
+    is called on: refuse it on a differentiated value, with a differentiated argument on a value the result depends
+    on (it may keep it there), and on a value whose gradient code reads it (the reverse sweep would read the changed
+    value). On other values (``"{}".format(v)``, ``logger.debug("%s", v)``, a local logger) it runs as written."""
     opaque = [op for op in ops if op.form.kind == "method" and op.rule is None and isinstance(op.args[0], ir.Var)]
     if not opaque:
         return
     shared = _copy_groups(ops)
     read_by_gradient = {a.name for op in ops if facts.is_active(op.target) for a in op.operands()
                         if isinstance(a, ir.Var)}
+    read_by_result = {a.name for op in ops if op.target in facts.useful and op not in opaque
+                      for a in op.operands() if isinstance(a, ir.Var)}
     for op in opaque:
         receiver, name = op.args[0].name, f"`.{op.form.symbol}()`"
-        user_variable = receiver not in fn.temporaries
+        group = shared.get(receiver, {receiver})
         if receiver in facts.varied:
             problem = f"srcgrad has no rule for the method {name}, called here on a differentiated value"
-        elif user_variable and any(isinstance(a, ir.Var) and a.name in facts.varied for a in op.operands()[1:]):
+        elif group & read_by_result and any(isinstance(a, ir.Var) and a.name in facts.varied
+                                            for a in op.operands()[1:]):
             problem = (f"the method {name} gets a differentiated value here, and srcgrad cannot tell whether it "
-                       f"keeps it in `{_user_name(fn, receiver)}`")
-        elif shared.get(receiver, {receiver}) & read_by_gradient - {op.target}:
+                       f"keeps it in `{_user_name(fn, receiver)}`, which the result depends on")
+        elif group & read_by_gradient - {op.target}:
             problem = (f"the method {name} may change `{_user_name(fn, receiver)}`, which the gradient reads")
         else:
             continue

@@ -52,7 +52,7 @@ def uses_setcomp(x):
 
 
 def uses_genexp_outside_sum(x):
-    return max(x * i for i in range(3))
+    return sorted(x * i for i in range(3))[0]
 
 
 def uses_dict(x):

@@ -306,7 +306,7 @@ def max_of_array(x):
 
 
 def max_of_generator_list(x):
-    return max(list(v * v for v in x))
+    return max(list(v * v for v in x)) + min(v * 3.0 for v in x if v > -5.0)
 
 
 @pytest.mark.parametrize("f,args,wrt", [
@@ -752,3 +752,38 @@ def test_try_restrictions_are_refused_clearly(f, what):
     with pytest.raises(srcgrad.UnsupportedSyntax, match=what) as info:
         srcgrad.grad(f)(2.0)
     assert info.value.location.filename == __file__
+
+
+# --- everything together, as people write it -----------------------------------------------------------------------
+
+
+def fit_loss(w, x, y, verbose=False, name="model"):
+    log = logging.getLogger("srcgrad.tests.fit")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be an array, got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError("shape mismatch: x %s, w %s" % (x.shape, w.shape))  # noqa: UP031
+    pred = x @ w
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: pred=%s", name, pred)
+    resid = pred - y
+    if (loss := np.mean(resid ** 2)) > 1e6:
+        warnings.warn(f"{name}: loss {loss:.3g} is large", RuntimeWarning, stacklevel=2)
+    if verbose:
+        print(f"{name}: n={len(y)} loss={loss:.4f}")
+    with np.errstate(over="ignore"):
+        worst = max(abs(r) for r in resid)
+    return loss + 0.1 * worst
+
+
+def test_an_everyday_function(capsys, caplog):
+    rng = np.random.default_rng(0)
+    w, x, y = rng.normal(size=3), rng.normal(size=(5, 3)), rng.normal(size=5)
+    with caplog.at_level(logging.DEBUG, logger="srcgrad.tests.fit"):
+        check_grad(fit_loss, w, x, y, True)
+        capsys.readouterr()
+        caplog.clear()
+        srcgrad.grad(fit_loss)(w, x, y, True)
+        assert capsys.readouterr().out.count("model: n=5") == 1 and len(caplog.records) == 1
+    same_failure(fit_loss, w, x[:, :2], y)
+    same_failure(fit_loss, w, list(x), y)
