@@ -278,7 +278,9 @@ class Lowerer:
             return
         for n in sorted(set(then_env) | set(else_env)):
             a, b = then_env.get(n), else_env.get(n)
-            if a == b:
+            if a in self.unknown or b in self.unknown:
+                self.env[n] = a if a in self.unknown else b  # (reading it stays refused)
+            elif a == b:
                 self.env[n] = a
             elif a is None or b is None:
                 self.env[n] = a or b  # defined on one path only: reading it after the if may raise, as in Python
@@ -435,6 +437,8 @@ class Lowerer:
         for n in carried + loop.flags() + direct_target:
             if n in header:
                 continue
+            if self.env.get(n) in self.unknown:
+                self.known(n, node)  # (refused: the loop would carry a value that depends on an exception)
             header[n] = self.new_version(n)
             # Before the first iteration a header holds the value from before the loop, or None when there is
             # none (a name first assigned inside the loop), so copying it never fails.

@@ -742,8 +742,22 @@ def reads_in_finally(x):
     return y
 
 
+def unknown_through_a_branch_and_a_loop(x):
+    try:
+        a = x * 2.0
+        b = math.log(a)
+    except ValueError:
+        b = 0.0
+    if b > 100.0:
+        a = x
+    for _ in range(2):
+        a = a + x
+    return a * b
+
+
 @pytest.mark.parametrize("f,what", [
     (reads_what_the_body_assigned, "`a` is assigned in the try block"),
+    (unknown_through_a_branch_and_a_loop, "`a` is assigned in the try block"),
     (reads_after_the_try, "`a` is assigned in the try block"),
     (return_in_try_in_loop, "inside a try statement inside a loop"),
     (reads_in_finally, "read in its finally block"),
