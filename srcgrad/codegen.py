@@ -193,7 +193,7 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
     if kind == "attr":
         return ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
     if kind == "fstring":
-        return fstring(op)
+        return fstring(op)  # (as '...'.format(...))
     keywords = [ast.keyword(arg=k, value=operand(v)) for k, v in op.kwargs]
     if kind == "method":
         func = ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
@@ -206,27 +206,32 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
     raise ValueError(f"cannot spell op form {kind}")
 
 
-_CONVERSION_CODES = {"n": -1, "s": 115, "r": 114, "a": 97}
-
-
-def fstring(op: ir.Op) -> ast.JoinedStr:
-    """An ``fstring`` op (see :class:`srcgrad.ir.Form`) as the f-string it was written as."""
+def fstring(op: ir.Op) -> ast.Call:
+    """An ``fstring`` op (see :class:`srcgrad.ir.Form`) spelled ``'TEMPLATE'.format(values...)``: the same text (both
+    call ``format(value, spec)`` after the conversion), and printable by every astor and Python version (astor prints
+    f-strings with ``ast.Str``, which Python 3.14 removes). A format spec is written into the template when it is a
+    constant without braces, else passed as a nested field."""
+    template: list[str] = []
     values: list[ast.expr] = []
     args = iter(op.args)
+
+    def field(value: ir.Operand) -> str:
+        values.append(operand(value))
+        return str(len(values) - 1)
+
     for code in op.form.symbol.split():
         part = next(args)
         if code == "L":
-            values.append(ast.Constant(value=part.value))
+            template.append(part.value.replace("{", "{{").replace("}", "}}"))
             continue
-        spec = None
+        text = "{" + field(part) + ("" if code[0] == "n" else "!" + code[0])  # (numbered: nested fields too)
         if code.endswith(":"):
-            given = next(args)
-            inner = ast.Constant(value=given.value) if isinstance(given, ir.Const) and isinstance(given.value, str) \
-                else ast.FormattedValue(value=operand(given), conversion=-1, format_spec=None)
-            spec = ast.JoinedStr(values=[inner])
-        values.append(ast.FormattedValue(value=operand(part), conversion=_CONVERSION_CODES[code[0]],
-                                         format_spec=spec))
-    return ast.JoinedStr(values=values)
+            spec = next(args)
+            literal = isinstance(spec, ir.Const) and isinstance(spec.value, str) and not set(spec.value) & set("{}")
+            text += ":" + (spec.value if literal else "{" + field(spec) + "}")
+        template.append(text + "}")
+    method = ast.Attribute(value=ast.Constant(value="".join(template)), attr="format", ctx=ast.Load())
+    return ast.Call(func=method, args=values, keywords=[])
 
 
 def _split_compare(symbols: str) -> list[str]:

@@ -1316,8 +1316,9 @@ class Lowerer:
     # --- strings ----------------------------------------------------------------------------------------------------
 
     def expr_JoinedStr(self, node: Any) -> ir.Var:
-        """An f-string: one ``fstring`` op, spelled as an f-string again in generated code. Formatting may raise
-        (a bad format spec), so it is computed even when unused; no derivative flows through a string."""
+        """An f-string: one ``fstring`` op, spelled ``'...'.format(...)`` in generated code (codegen.fstring: the
+        same text). Formatting may raise (a bad format spec), so it is computed even when unused; no derivative flows
+        through a string."""
         args: list = []
         codes = []
         for part in node.values:
