@@ -43,7 +43,9 @@ class Comment:
 
 @dataclass
 class Block:
-    """A compound statement of the gradient program: ``if test``, ``for target in iter``, ``while test``."""
+    """A compound statement of the gradient program: ``if test``, ``for target in iter``, ``while test``,
+    ``with test [as target]``, ``try: body / except TYPES [as NAME]: ... / else: orelse / finally: final``
+    (``handlers``: ``(types expression or None, name or None, items)``)."""
 
     kind: str
     test: ast.expr | None = None
@@ -51,6 +53,16 @@ class Block:
     iter: ast.expr | None = None
     body: list = field(default_factory=list)
     orelse: list = field(default_factory=list)
+    handlers: list = field(default_factory=list)
+    final: list = field(default_factory=list)
+
+    def parts(self) -> list[list]:
+        """Every list of items the block holds, in program order."""
+        return [self.body] + [h[2] for h in self.handlers] + [self.orelse, self.final]
+
+    def expressions(self) -> list[ast.expr]:
+        """The expressions of its header (the test, the iterable, the exception types)."""
+        return [e for e in [self.test, self.iter] + [h[0] for h in self.handlers] if e is not None]
 
 
 @dataclass
@@ -88,10 +100,9 @@ def _loads(items: list) -> set[str]:
         if isinstance(item, ast.AST):
             names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
         elif isinstance(item, Block):
-            for part in (item.test, item.iter):
-                if part is not None:
-                    names.update(_loads([part]))
-            names.update(_loads(item.body) | _loads(item.orelse))
+            names.update(_loads(item.expressions()))
+            for part in item.parts():
+                names.update(_loads(part))
     return names
 
 
@@ -101,6 +112,7 @@ class ProgramBuilder:
 
     scope: codegen.Scope
     facts: Facts
+    live: set[str] | None = None  # forward values worth computing (None: all)
 
     def helper(self, func: Any) -> ast.expr:
         return codegen.name(self.scope.bind(func.__name__, func))
@@ -114,7 +126,21 @@ class ProgramBuilder:
         return codegen.op_value(op)
 
     def forward_statements(self, op: ir.Op) -> list:
-        """The op in the forward sweep: ``xs.append(v); xs_1 = xs`` for an append, else ``target = value``."""
+        """The op in the forward sweep: ``xs.append(v); xs_1 = xs`` for an append, ``raise e`` for a raise, nothing
+        for what a ``with``/``except`` binds, ``call(...)`` for an effect whose value nobody reads, else
+        ``target = value``. A statement with an effect is marked ``srcgrad_effect``: the fuse pass moves nothing
+        past it."""
+        if op.form.kind == "raise":
+            cause = codegen.operand(op.args[1]) if op.form.symbol == "from" else None
+            return [ast.Raise(exc=codegen.operand(op.args[0]) if op.args else None, cause=cause)]
+        if op.form.kind == "bound":
+            return []
+        if op.effect and self.live is not None and op.target not in self.live:
+            return [ast.Expr(value=self.forward_value(op))]
+        if op.effect:
+            statement = codegen.assign(op.target, self.forward_value(op))
+            statement.srcgrad_effect = True
+            return [statement]
         if op.form.kind == "append":
             lst = codegen.operand(op.args[0])
             method = ast.Attribute(value=lst, attr="append", ctx=ast.Load())
@@ -172,11 +198,11 @@ class GradientBuilder(ProgramBuilder):
         self._pullbacks: dict[int, str] = {}
         self.has_appends = any(op.form.kind == "append" for op in ir.walk_ops(fn.body))
         self.consts: dict[str, ast.expr] = {}  # adjoints known to be a number (top-level straight-line code only)
-        self.live: set[str] | None = None  # forward values worth computing (None: all)
         self.restored: set[str] = set()  # loop variables the reverse loops set themselves
         self.invariant = _loop_invariant(fn.body, self.loop_defined)  # same value in every iteration
         self.control_depth = 0
         self.lengths: dict[tuple[int, str], str] = {}  # (id(op), list name) -> recorded length
+        self.with_records: dict[int, list[str]] = {}  # id(With in a loop) -> what its context expression reads
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -283,6 +309,10 @@ class GradientBuilder(ProgramBuilder):
                 out.extend(self.reverse_if(item, depth))
             elif isinstance(item, (ir.For, ir.While)):
                 out.extend(self.reverse_loop(item, depth))
+            elif isinstance(item, ir.With):
+                out.extend(self.reverse_with(item, depth))
+            elif isinstance(item, ir.Try):
+                out.extend(self.reverse_try(item, depth))
         return out
 
     def reverse_segment(self, ops: list[ir.Op], depth: int) -> list:
@@ -552,6 +582,68 @@ class GradientBuilder(ProgramBuilder):
             test = codegen.operand(stmt.cond)
         return [Block("if", test=test, body=then_code or [ast.Pass()], orelse=else_code)]
 
+    def reverse_with(self, stmt: ir.With, depth: int) -> list:
+        """The reverse sweep of a ``with`` block: inside the manager computed again (np.errstate: see
+        lower.stmt_With), else as it is. In a loop, what the context expression reads is recorded after the block."""
+        pending = self.materialize()
+        self.control_depth += 1
+        try:
+            body = self.reverse_block(stmt.body, depth)
+        finally:
+            self.control_depth -= 1
+        if not body or not stmt.reenter:
+            return pending + body
+        prefix: list = []
+        if depth:
+            made = {op.target for op in stmt.context}
+            reads = {a.name for op in stmt.context for a in op.operands() if isinstance(a, ir.Var)}
+            reads = sorted(reads & self.loop_defined - self.restored - self.invariant - made)
+            if reads:
+                self.with_records[id(stmt)] = reads
+                prefix.append(self.pop_into(reads))
+        prefix.extend(codegen.assign(op.target, self.forward_value(op)) for op in stmt.context)
+        return pending + prefix + [Block("with", test=codegen.operand(stmt.manager), body=body)]
+
+    def reverse_try(self, stmt: ir.Try, depth: int) -> list:
+        pending = self.materialize()
+        self.control_depth += 1
+        try:
+            return pending + self._reverse_try(stmt, depth)
+        finally:
+            self.control_depth -= 1
+
+    def _reverse_try(self, stmt: ir.Try, depth: int) -> list:
+        """The reverse of ``finally``, then of the path the forward sweep took (recorded in ``stmt.path``: 0 the body
+        and ``else``, k the k-th handler), as an if/elif chain: the reverse sweep is never inside the user's ``try``,
+        so its own exceptions are never caught by an ``except``. The part of the body that ran before an exception
+        needs no reverse: the lowering refuses reading what it assigned on the handler's path."""
+        final = self.reverse_block(stmt.final, depth)
+        before = set(self.assigned)
+        codes, states = [], []
+        for parts in [[stmt.orelse, stmt.body]] + [[h.body] for h in stmt.handlers]:
+            self.assigned = set(before)
+            code: list = []
+            for part in parts:
+                code.extend(self.reverse_block(part, depth))
+            codes.append(code)
+            states.append(self.assigned)
+        joined = set().union(*states)
+        self.assigned = joined
+        if not any(codes):
+            return final
+        for code, state in zip(codes, states):
+            for name in sorted(joined - state):
+                code.append(codegen.assign(name, self.zero_of(self._var_of(name))))
+        prefix = []
+        if depth:
+            self.pushed_conditions.add(id(stmt))
+            prefix.append(codegen.assign(stmt.path, self.tape_pop()))
+        chain = codes[-1]
+        for k in reversed(range(len(codes) - 1)):
+            test = ast.Compare(left=codegen.name(stmt.path), ops=[ast.Eq()], comparators=[ast.Constant(value=k)])
+            chain = [Block("if", test=test, body=codes[k] or [ast.Pass()], orelse=chain)]
+        return final + prefix + chain
+
     def _var_of(self, adj_name: str) -> str:
         return next(v for v, a in self.adj_names.items() if a == adj_name)
 
@@ -677,16 +769,40 @@ class GradientBuilder(ProgramBuilder):
                 then_items = self.forward_block(item.body, depth)
                 else_items = self.forward_block(item.orelse, depth)
                 if then_items or else_items:  # both branches may be empty once unused values are dropped
-                    out.append(Block("if", test=codegen.operand(item.cond), body=then_items or [ast.Pass()],
-                                     orelse=else_items))
+                    test = codegen.operand(item.cond)
+                    if not then_items:  # (an assert: `if not t1: raise ...`)
+                        test, then_items, else_items = ast.UnaryOp(op=ast.Not(), operand=test), else_items, []
+                    out.append(Block("if", test=test, body=then_items, orelse=else_items))
                 if id(item) in self.pushed_conditions:
                     # recorded after the branch, so the reverse pops it before the branch's own records
                     out.append(self.tape_call("append", [codegen.operand(item.cond)]))
             elif isinstance(item, (ir.For, ir.While)):
                 out.extend(self.forward_loop(item, depth))
+            elif isinstance(item, ir.With):
+                out.extend(self.forward_with(item, depth))
+                if id(item) in self.with_records:
+                    out.append(self.push(self.with_records[id(item)]))
+            elif isinstance(item, ir.Try):
+                out.append(try_block(item, lambda part: self.forward_block(part, depth)))
+                if id(item) in self.pushed_conditions:
+                    out.append(self.tape_call("append", [codegen.name(item.path)]))
             elif isinstance(item, ir.Break):
                 out.append(ast.Break())
         return out
+
+    def forward_with(self, stmt: ir.With, depth: int) -> list:
+        """``with manager as target: body``; when the manager may suppress an exception of the body, a flag set at the
+        body's end is checked after it: a block that ran in part has no reverse sweep (runtime.check_completed)."""
+        body = self.forward_block(stmt.body, depth)
+        if not stmt.checked:
+            return [Block("with", test=codegen.operand(stmt.manager), target=stmt.target, body=body)]
+        done = self.scope.local("completed")
+        where = [ast.Constant(value=self.fn.filename), ast.Constant(value=stmt.line), ast.Constant(value=stmt.col)]
+        check = ast.Call(func=self.helper(checks.check_completed), args=[codegen.name(done), *where], keywords=[])
+        return [codegen.assign(done, ast.Constant(value=False)),
+                Block("with", test=codegen.operand(stmt.manager), target=stmt.target,
+                      body=body + [codegen.assign(done, ast.Constant(value=True))]),
+                ast.Expr(value=check)]
 
     def forward_segment(self, ops: list[ir.Op]) -> list:
         out: list = []
@@ -703,7 +819,7 @@ class GradientBuilder(ProgramBuilder):
             if push_after == -1:
                 out.append(self.push(push))
         for i, op in enumerate(emitted):
-            if op.line != last_line and op.form.kind != "copy":
+            if op.line != last_line and op.form.kind not in ("copy", "bound"):
                 out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
                 last_line = op.line
             out.extend(self.guards(op))
@@ -734,7 +850,9 @@ class GradientBuilder(ProgramBuilder):
         and everything those depend on. Pure operations whose values nobody reads are not emitted."""
         live = set(seeds)
         for stmt in _walk_all(self.fn.body):
-            operand = getattr(stmt, "cond", None) or getattr(stmt, "iterable", None)
+            operand = getattr(stmt, "cond", None) or getattr(stmt, "iterable", None) or getattr(stmt, "manager", None)
+            if isinstance(stmt, ir.Try):
+                operand = ir.Var(stmt.path)
             if isinstance(operand, ir.Var):
                 live.add(operand.name)
         ops = list(ir.walk_ops(self.fn.body))
@@ -781,11 +899,19 @@ class GradientBuilder(ProgramBuilder):
         return out
 
 
+def try_block(stmt: ir.Try, block: Any) -> Block:
+    """The ``try`` statement of the forward sweep, each part made by ``block(ir_statements)``."""
+    handlers = [(codegen.operand(h.types) if h.types is not None else None, h.name, block(h.body) or [ast.Pass()])
+                for h in stmt.handlers]
+    return Block("try", body=block(stmt.body) or [ast.Pass()], handlers=handlers, orelse=block(stmt.orelse),
+                 final=block(stmt.final))
+
+
 def _pure(op: ir.Op) -> bool:
     """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
     ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``); those stay, so the gradient fails where the
     function fails (:func:`srcgrad.passes.fails_on_bad_input`). numpy only warns, so numpy operations may go."""
-    if op.keep:
+    if op.keep or op.effect:
         return False
     if op.form.kind == "copy":
         return True
@@ -795,10 +921,8 @@ def _pure(op: ir.Op) -> bool:
 def _walk_all(body: list):
     for stmt in body:
         yield stmt
-        for part in ("body", "orelse", "test"):
-            inner = getattr(stmt, part, None)
-            if isinstance(inner, list):
-                yield from _walk_all(inner)
+        for region in ir.regions(stmt):
+            yield from _walk_all(region)
 
 
 _FULL_REDUCTIONS = {"np.sum", "np.mean", "np.prod", "np.max", "np.min", "np.amax", "np.amin", "np.var", "np.std",
@@ -910,6 +1034,9 @@ def _loop_defined(body: list, inside: bool = False) -> set[str]:
             names |= _loop_defined(stmt.body, True)
         elif isinstance(stmt, ir.While):
             names |= _loop_defined(stmt.test, True) | _loop_defined(stmt.body, True)
+        elif isinstance(stmt, (ir.With, ir.Try)):
+            for region in ir.regions(stmt):
+                names |= _loop_defined(region, inside)
     return names
 
 
@@ -979,9 +1106,9 @@ def link(program: Program, scope: codegen.Scope) -> None:
     def items(block: list) -> None:
         for item in block:
             if isinstance(item, Block):
-                trees.extend([item.test, item.iter])
-                items(item.body)
-                items(item.orelse)
+                trees.extend(item.expressions())
+                for part in item.parts():
+                    items(part)
             elif isinstance(item, ast.AST):
                 trees.append(item)
 
@@ -994,6 +1121,7 @@ def link(program: Program, scope: codegen.Scope) -> None:
 def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) -> list[ast.expr]:
     """One expression per differentiated parameter: its adjoint, shaped like the argument."""
     results = []
+    gathering = _gathering(builder.fn.signature)
     for p in wrt:
         adj = builder.adj_names.get(p)
         if adj is not None and adj in builder.assigned:
@@ -1004,7 +1132,11 @@ def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) 
                 results.append(builder.adj_ref(adj))
             elif mode in ("grad", "value_and_grad") and facts.kinds.get(p) != SCALAR:
                 # No copy of an array the gradient code made itself, unless another result or argument is it.
-                others = [codegen.name(a) for a in builder.fn.params if a != p and facts.kinds.get(a) != SCALAR]
+                others = [codegen.name(a) for a in builder.fn.params if a != p and facts.kinds.get(a) != SCALAR
+                          and a not in gathering]
+                others += [ast.Starred(value=codegen.name(a), ctx=ast.Load()) if star == "*" else ast.Starred(
+                    value=ast.Call(func=ast.Attribute(value=codegen.name(a), attr="values", ctx=ast.Load()), args=[],
+                                   keywords=[]), ctx=ast.Load()) for a, star in gathering.items()]
                 earlier = [builder.adj_names.get(q) for q in wrt[:wrt.index(p)]]
                 others += [codegen.name(a) for a in earlier if a in builder.assigned and a not in builder.consts]
                 results.append(ast.Call(func=builder.helper(runtime.owned_grad),
@@ -1018,3 +1150,11 @@ def _results(builder: GradientBuilder, facts: Facts, wrt: list[str], mode: str) 
         else:
             results.append(ast.Call(func=builder.helper(runtime.zeros_like), args=[codegen.name(p)], keywords=[]))
     return results
+
+
+def _gathering(signature: str) -> dict[str, str]:
+    """The parameters of a signature (text) that gather arguments: ``{"args": "*", "kwargs": "**"}``."""
+    if "*" not in signature:
+        return {}
+    args = ast.parse(f"def _({signature}): pass").body[0].args
+    return {**({args.vararg.arg: "*"} if args.vararg else {}), **({args.kwarg.arg: "**"} if args.kwarg else {})}

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir, locks, runtime
+from srcgrad import ir, locks, runtime, usercode
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
 from srcgrad.passes import SCALAR, SEQUENCE, bind_call, infer_kinds, is_user_call, location
 
@@ -377,14 +377,17 @@ def _opaque_writer(op: ir.Op) -> bool:
     differentiates, and not known to leave its arguments alone."""
     if op.form.kind not in ("call", "method") or op.callee is runtime.setitem or is_user_call(op):
         return False
+    if op.form.kind == "method" and op.rule is None:
+        return False  # methods without a rule: passes.check_opaque_methods decides (they may change their receiver)
     if op.rule is not None:  # (an ``out=`` the rule does not take is refused where the call is bound, by its name)
         return any(k == "out" for k, _ in op.kwargs) and "out" in op.rule.signature.parameters
     callee = op.callee
     if any(k == "out" for k, _ in op.kwargs):
         return True
     module = getattr(callee, "__module__", None) or ""
-    if module == "math":
-        return False
+    if module in ("math", "warnings", "_warnings", "logging") \
+            or (isinstance(callee, type) and issubclass(callee, BaseException)):
+        return False  # (exceptions are made, warnings and log records written: their arguments are only read)
     if module == "builtins" or getattr(builtins, getattr(callee, "__name__", ""), None) is callee:
         return callee not in _PURE_BUILTINS
     if module.split(".")[0] == "numpy" or isinstance(callee, np.ufunc):
@@ -546,10 +549,12 @@ class _StaleReads:
         elif write.helper and seen:
             raise _helper_refusal(self, write, seen[0], write.op, before=True)
         elif varied:
-            name = getattr(write.op.callee, "__name__", write.op.form.symbol)
+            callee = write.op.callee
+            name = usercode.qualified_name(callee) if callee is not None else write.op.form.symbol
+            what = "" if callee is None or usercode.is_user_function(callee) else "the library function "
             raise NoRuleError(
-                f"srcgrad has no derivative rule for `{name}`, and cannot see whether it changes its arguments in "
-                "place: a value that carries a derivative goes into it",
+                f"srcgrad has no derivative rule for {what}`{name}`, and cannot see whether it changes its arguments "
+                "in place: a value that carries a derivative goes into it",
                 self.location(write.op),
                 hint=f"declare one with @srcgrad.defgrad({name}), or mark it with srcgrad.nondifferentiable if its "
                      "result carries no gradient and it changes nothing",

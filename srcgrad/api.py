@@ -79,6 +79,14 @@ class Transform:
                 )
             if item in names:
                 raise InvalidArgument(f"wrt names {item!r} twice")
+            kind = self.signature.parameters[item].kind
+            if kind in (kind.VAR_POSITIONAL, kind.VAR_KEYWORD):
+                star = "*" if kind is kind.VAR_POSITIONAL else "**"
+                raise InvalidArgument(
+                    f"wrt={wrt!r} names {star}{item} of {self.func.__name__}: srcgrad differentiates named "
+                    "parameters, not the values gathered by *args or **kwargs",
+                    hint=f"give the differentiated value a parameter of its own, e.g. def "
+                         f"{self.func.__name__}(x, {star}{item})")
             names.append(item)
         return names
 
@@ -102,11 +110,15 @@ class Transform:
 
     def _default(self, i: int) -> Any:
         func, name = self.func, self.params[i]
+        kind = self.signature.parameters[name].kind
+        if kind in (kind.VAR_POSITIONAL, kind.VAR_KEYWORD):
+            return () if kind is kind.VAR_POSITIONAL else {}  # (nothing gathered)
         if self.signature.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY:
             found = (func.__kwdefaults__ or {}).get(name, OMITTED)
         else:
             defaults = func.__defaults__ or ()
-            n_positional = sum(1 for p in self.signature.parameters.values() if p.kind is not p.KEYWORD_ONLY)
+            n_positional = sum(1 for p in self.signature.parameters.values()
+                               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
             found = defaults[i - n_positional] if n_positional - i <= len(defaults) else OMITTED
         if found is OMITTED:
             raise InvalidArgument(f"{func.__name__}{self.signature}: missing argument {name!r} (the function has no "
@@ -237,13 +249,14 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
+    spread = spreader(transform.signature)
 
     def dispatch(*args: Any, **kwargs: Any) -> Any:
         if vjp:
             args, seed = split_last(args, kwargs, "seed", name, "the seed (the output's adjoint)")
             if type(seed) is not float:
                 check_seed(name, seed)
-        if kwargs or len(args) != n_params or has_defaults:
+        if kwargs or len(args) != n_params or has_defaults or spread is not None:
             args = tuple(transform.bind(args, kwargs))
         key = tuple(map(type, args))
         generated = cache.get(key)
@@ -265,6 +278,11 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 if type(a) is np.ndarray and a.dtype.kind not in "fiub":
                     check_differentiable(transform.params[i], a)
         try:
+            if spread is not None:
+                positional, named = spread(args)
+                if vjp:
+                    named[seed_names[impl]] = seed
+                return impl(*positional, **named)
             if kwonly:
                 named = dict(zip(kwonly, args[n_pos:]))
                 if vjp:
@@ -277,6 +295,31 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
 
     dispatch.__name__ = dispatch.__qualname__ = name
     return dispatch
+
+
+def spreader(signature: inspect.Signature) -> Callable[[Any], tuple[list[Any], dict[str, Any]]] | None:
+    """For a function with ``*args`` or ``**kwargs``: values in parameter order (the tuple and the dict among them)
+    -> the positional and keyword arguments of a call with that signature. None for other functions."""
+    kinds = [p.kind for p in signature.parameters.values()]
+    if not any(k in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for k in kinds):
+        return None
+    names = list(signature.parameters)
+
+    def spread(values: Any) -> tuple[list[Any], dict[str, Any]]:
+        positional: list[Any] = []
+        named: dict[str, Any] = {}
+        for name, kind, value in zip(names, kinds, values):
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                positional.extend(value)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                named.update(value)
+            elif kind is inspect.Parameter.KEYWORD_ONLY:
+                named[name] = value
+            else:
+                positional.append(value)
+        return positional, named
+
+    return spread
 
 
 def _failure_handler(transform: Transform) -> Callable[[Exception], None]:

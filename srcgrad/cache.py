@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import freshness, frontend, ir, locks, lower, version
+from srcgrad import freshness, frontend, ir, locks, lower, usercode, version
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
@@ -755,7 +755,7 @@ def _describe(obj: Any) -> str:
 
 def _is_helper(obj: Any) -> bool:
     """A user function without a rule: calls to it are differentiated through generated variants (calls.py)."""
-    return isinstance(obj, types.FunctionType) and registry.lookup(obj) is None and not _in_srcgrad(obj)
+    return usercode.is_user_function(obj) and registry.lookup(obj) is None
 
 
 def _type_name(kind: type) -> str:

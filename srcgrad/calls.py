@@ -165,9 +165,9 @@ def _stores(items: list) -> set[str]:
         if isinstance(item, ast.AST):
             names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
         elif isinstance(item, adjoint.Block):
-            if item.target:
-                names.add(item.target)
-            names |= _stores(item.body) | _stores(item.orelse)
+            names |= {n for n in [item.target] + [h[1] for h in item.handlers] if n}
+            for part in item.parts():
+                names |= _stores(part)
     return names
 
 
@@ -218,9 +218,7 @@ def _generate_jvp(v: HelperVariant) -> None:
     program, tangent = forward.build_tangent_program(
         fn, facts, list(v.varied), scope, {p: codegen.name(t) for p, t in tangent_params.items()}, jvp_variant)
     signature = fn.signature
-    extra = ", ".join(tangent_params.values())
-    if extra:
-        signature = f"{signature}, {extra}" if "*" in signature.split(", ") else f"{signature}, *, {extra}"
+    signature = codegen.with_keywords(signature, list(tangent_params.values()))
     emitted = emit.emit_text(
         program, v.fwd_name, signature, [ast.Tuple(elts=[program.value, tangent], ctx=ast.Load())],
         f"Forward mode of {fn.name}: its value and its tangent along {', '.join(v.varied)}.", scope.bound,

@@ -50,10 +50,18 @@ def check_distinct(written, other, written_name, other_name, filename, line, col
         raise InvalidArgument(message, Location(filename, line, col, linecache.getline(filename, line)), hint=hint)
 
 
+def check_completed(done, filename, line, col):
+    """:func:`srcgrad.runtime.check_completed`, refusing with ``UnsupportedSyntax`` at the ``with`` statement."""
+    if not done:
+        raise UnsupportedSyntax(runtime.PARTIAL_WITH, Location(filename, line, col, linecache.getline(filename, line)),
+                                hint=runtime.PARTIAL_WITH_HINT)
+
+
 # Each check and the twin a standalone module carries instead.
 STANDALONE_TWINS = {
     check_scalar_output: runtime.check_scalar_output,
     check_numeric_output: runtime.check_numeric_output,
     check_unshared: runtime.check_unshared,
     check_distinct: runtime.check_distinct,
+    check_completed: runtime.check_completed,
 }

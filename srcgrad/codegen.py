@@ -192,6 +192,8 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
         return ast.Subscript(value=operand(args[0]), slice=index_slice(args[1]), ctx=ast.Load())
     if kind == "attr":
         return ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
+    if kind == "fstring":
+        return fstring(op)  # (as '...'.format(...))
     keywords = [ast.keyword(arg=k, value=operand(v)) for k, v in op.kwargs]
     if kind == "method":
         func = ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
@@ -202,6 +204,34 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
             func = name(callee_name)
         return ast.Call(func=func, args=[operand(a) for a in args], keywords=keywords)
     raise ValueError(f"cannot spell op form {kind}")
+
+
+def fstring(op: ir.Op) -> ast.Call:
+    """An ``fstring`` op (see :class:`srcgrad.ir.Form`) spelled ``'TEMPLATE'.format(values...)``: the same text (both
+    call ``format(value, spec)`` after the conversion), and printable by every astor and Python version (astor prints
+    f-strings with ``ast.Str``, which Python 3.14 removes). A format spec is written into the template when it is a
+    constant without braces, else passed as a nested field."""
+    template: list[str] = []
+    values: list[ast.expr] = []
+    args = iter(op.args)
+
+    def field(value: ir.Operand) -> str:
+        values.append(operand(value))
+        return str(len(values) - 1)
+
+    for code in op.form.symbol.split():
+        part = next(args)
+        if code == "L":
+            template.append(part.value.replace("{", "{{").replace("}", "}}"))
+            continue
+        text = "{" + field(part) + ("" if code[0] == "n" else "!" + code[0])  # (numbered: nested fields too)
+        if code.endswith(":"):
+            spec = next(args)
+            literal = isinstance(spec, ir.Const) and isinstance(spec.value, str) and not set(spec.value) & set("{}")
+            text += ":" + (spec.value if literal else "{" + field(spec) + "}")
+        template.append(text + "}")
+    method = ast.Attribute(value=ast.Constant(value="".join(template)), attr="format", ctx=ast.Load())
+    return ast.Call(func=method, args=values, keywords=[])
 
 
 def _split_compare(symbols: str) -> list[str]:
@@ -215,6 +245,21 @@ def _split_compare(symbols: str) -> list[str]:
             out.append(words[i])
             i += 1
     return out
+
+
+def with_keywords(signature: str, names: list[str]) -> str:
+    """A parameter list (text) with keyword-only parameters ``names`` added (``seed``, ``x_dot``...): after ``*`` or
+    ``*args`` when it has one (else after a new ``*``), before ``**kwargs``."""
+    if not names:
+        return signature
+    args = ast.parse(f"def _({signature}): pass").body[0].args
+    head, tail = signature, ""
+    if args.kwarg is not None:
+        cut = signature.rindex("**")
+        head, tail = signature[:cut].removesuffix(", "), ", " + signature[cut:]
+    joined = ", ".join(names)
+    added = joined if args.vararg is not None or args.kwonlyargs else f"*, {joined}"
+    return (f"{head}, {added}" if head else added) + tail
 
 
 def assign(target: str, value: ast.expr) -> ast.Assign:

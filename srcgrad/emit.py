@@ -60,15 +60,23 @@ def _emit_items(items: list, lines: list[str], depth: int, printed: list[ast.stm
         elif isinstance(item, Block):
             if item.kind == "for":
                 head = f"for {item.target} in {printer.expr_text(item.iter)}:"
+            elif item.kind == "try":
+                head = "try:"
             else:
-                head = f"{item.kind} {printer.expr_text(item.test)}:"
+                head = f"{item.kind} {printer.expr_text(item.test)}" + (f" as {item.target}:" if item.target else ":")
             lines.append(pad + head)
             tree = _block_tree(item)
             printed.append(tree)
             _emit_items(_with_statement(item.body), lines, depth + 1, tree.body)
-            if item.orelse:
-                lines.append(pad + "else:")
-                _emit_items(_with_statement(item.orelse), lines, depth + 1, tree.orelse)
+            for (types, name, handler), handler_tree in zip(item.handlers, getattr(tree, "handlers", [])):
+                clause = "except" + (f" {printer.expr_text(types)}" if types is not None else "")
+                lines.append(pad + clause + (f" as {name}:" if name else ":"))
+                _emit_items(_with_statement(handler), lines, depth + 1, handler_tree.body)
+            for word, part, filled in (("else", item.orelse, getattr(tree, "orelse", [])),
+                                       ("finally", item.final, getattr(tree, "finalbody", []))):
+                if part:
+                    lines.append(pad + word + ":")
+                    _emit_items(_with_statement(part), lines, depth + 1, filled)
         else:
             lines.extend(pad + ln for ln in printer.stmt_text(item).split("\n"))
             printed.append(item)
@@ -79,6 +87,12 @@ def _block_tree(block: Block) -> ast.stmt:
     not a printed tree, so it matches anything)."""
     if block.kind == "for":
         return ast.For(target=printer.Anything(), iter=block.iter, body=[], orelse=[])
+    if block.kind == "with":
+        target = ast.Name(id=block.target, ctx=ast.Store()) if block.target else None
+        return ast.With(items=[ast.withitem(context_expr=block.test, optional_vars=target)], body=[])
+    if block.kind == "try":
+        handlers = [ast.ExceptHandler(type=types, name=name, body=[]) for types, name, _ in block.handlers]
+        return ast.Try(body=[], handlers=handlers, orelse=[], finalbody=[])
     return (ast.If if block.kind == "if" else ast.While)(test=block.test, body=[], orelse=[])
 
 

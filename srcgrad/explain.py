@@ -212,6 +212,15 @@ def _backprop_order(body: list, namespace: dict, in_loop: bool = False):
         elif isinstance(stmt, ir.While):
             yield from _backprop_order(stmt.body, namespace, True)
             yield from _backprop_order(stmt.test, namespace, True)
+        elif isinstance(stmt, ir.With):
+            yield from _backprop_order(stmt.body, namespace, in_loop)
+        elif isinstance(stmt, ir.Try):
+            yield from _backprop_order(stmt.final, namespace, in_loop)
+            path = None if in_loop else namespace.get(stmt.path)
+            ways = [stmt.body + stmt.orelse] + [h.body for h in stmt.handlers]
+            for k, way in enumerate(ways):
+                if path is None or path == k:
+                    yield from _backprop_order(way, namespace, in_loop)
 
 
 def _loop_names(body: list, inside: bool = False) -> set[str]:
@@ -226,6 +235,9 @@ def _loop_names(body: list, inside: bool = False) -> set[str]:
             names |= {stmt.target} | _loop_names(stmt.body, True)
         elif isinstance(stmt, ir.While):
             names |= _loop_names(stmt.test, True) | _loop_names(stmt.body, True)
+        elif isinstance(stmt, (ir.With, ir.Try)):
+            for region in ir.regions(stmt):
+                names |= _loop_names(region, inside)
     return names
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments, link
+from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments, link, try_block
 from srcgrad.errors import NoRuleError
 from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
 from srcgrad.rules import forward as forward_rules
@@ -79,6 +79,11 @@ class TangentBuilder(ProgramBuilder):
                                      body=test + [Block("if", test=exit_test, body=[ast.Break()])] + body))
                 else:
                     out.append(Block("while", test=codegen.operand(item.cond), body=body or [ast.Pass()]))
+            elif isinstance(item, ir.With):
+                out.append(Block("with", test=codegen.operand(item.manager), target=item.target,
+                                 body=self.block(item.body) or [ast.Pass()]))
+            elif isinstance(item, ir.Try):  # (forward mode runs once: nothing to record)
+                out.append(try_block(item, self.block))
             elif isinstance(item, ir.Break):
                 out.append(ast.Break())
         return out

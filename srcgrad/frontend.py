@@ -140,7 +140,8 @@ SUPPORTED = {
     "Tuple", "List", "Compare", "BoolOp", "If", "For", "While", "Break", "Continue", "IfExp",
     "Add", "Sub", "Mult", "Div", "Pow", "MatMult", "Mod", "FloorDiv", "USub", "UAdd", "Not", "And", "Or",
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
-    "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param",
+    "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param", "Raise", "JoinedStr", "FormattedValue",
+    "NamedExpr", "With", "withitem", "Try", "ExceptHandler",
 }
 
 HINTS = {
@@ -199,14 +200,6 @@ def describe(node_type: str) -> str:
 def fence(pf: ParsedFunction, supported: set[str] | None = None) -> None:
     """Reject every construct outside the supported subset, naming file:line:col."""
     allowed = SUPPORTED if supported is None else supported
-    args = pf.node.args
-    if args.vararg is not None or args.kwarg is not None:
-        bad = args.vararg or args.kwarg
-        raise UnsupportedSyntax(
-            "srcgrad does not differentiate functions with *args or **kwargs",
-            pf.location(bad if hasattr(bad, "lineno") else pf.node),
-            hint="list the parameters explicitly",
-        )
     for node, positioned in _walk_body(pf.node):
         kind = type(node).__name__
         if kind not in allowed:

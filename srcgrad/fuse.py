@@ -11,8 +11,9 @@ What holds:
   its spelling, so the user's own names stay whatever they are called; only into a later statement of the same
   block (never into or out of a loop or branch), and only when the name is assigned once and read once in the whole
   program (so a value the reverse sweep reads is never fused away);
-- nothing the fused expression reads is assigned between its definition and its use, and it calls nothing with an
-  effect (tape ``pop``/``append``), so its value and the program's order of effects are unchanged;
+- nothing the fused expression reads is assigned between its definition and its use, it calls nothing with an
+  effect (tape ``pop``/``append``), and it moves past no statement with an effect (a user's ``print(...)``, an
+  assignment marked ``srcgrad_effect``), so its value and the program's order of effects are unchanged;
 - a fused expression stays at most :data:`MAX_HEIGHT` levels deep (a long chain keeps a name every so often), so
   printing and compiling it never recurse deeply;
 - copies of adjoints (``a_bar = b_bar``) are read through, up to where either name is assigned again, and dropped
@@ -64,8 +65,8 @@ def _update_in_place(items: list, env: dict, adjoints: frozenset) -> None:
     for big arrays that is a page-faulting allocation saved."""
     for item in items:
         if isinstance(item, Block):
-            _update_in_place(item.body, env, adjoints)
-            _update_in_place(item.orelse, env, adjoints)
+            for part in item.parts():
+                _update_in_place(part, env, adjoints)
     fresh: dict[str, int] = {}  # adjoint name -> index of a definition that made a new float value
     for j, item in enumerate(items):
         if isinstance(item, Comment):
@@ -102,8 +103,8 @@ def _propagate_copies(items: list, loads: Counter, stores: Counter, adjoints: fr
     through first, so chains end at the first name that is not a copy)."""
     for item in items:
         if isinstance(item, Block):
-            _propagate_copies(item.body, loads, stores, adjoints)
-            _propagate_copies(item.orelse, loads, stores, adjoints)
+            for part in item.parts():
+                _propagate_copies(part, loads, stores, adjoints)
     live: dict[str, str] = {}  # copy -> the name it reads through to
     readers: dict[str, set[str]] = {}  # source -> the copies reading through to it
     copies: list[int] = []
@@ -173,21 +174,21 @@ def _walk(items: list):
     for item in items:
         yield item
         if isinstance(item, Block):
-            yield from _walk(item.body)
-            yield from _walk(item.orelse)
+            for part in item.parts():
+                yield from _walk(part)
 
 
 def _count(item, loads: Counter, stores: Counter) -> None:
     if isinstance(item, Comment):
         return
     if isinstance(item, Block):
-        if item.target:
-            stores[item.target] += 1
-        for expr in (item.test, item.iter):
-            if expr is not None:
-                for node in _nodes(expr):
-                    if isinstance(node, ast.Name):
-                        loads[node.id] += 1
+        for name in [item.target] + [h[1] for h in item.handlers]:
+            if name:
+                stores[name] += 1
+        for expr in item.expressions():
+            for node in _nodes(expr):
+                if isinstance(node, ast.Name):
+                    loads[node.id] += 1
         return
     for node in _nodes(item):
         if isinstance(node, ast.Name):
@@ -206,8 +207,8 @@ def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: frozenset
     assigned, where the statements are that nothing moves past), so the cost grows with the block, not its square."""
     for item in items:
         if isinstance(item, Block):
-            _fuse_block(item.body, loads, stores, fusable)
-            _fuse_block(item.orelse, loads, stores, fusable)
+            for part in item.parts():
+                _fuse_block(part, loads, stores, fusable)
     reads: dict[int, set[str]] = {}  # statement -> the names its value reads (kept up to date as values move)
     heights: dict[int, int] = {}  # statement -> an upper bound of its value's height
     reader: dict[str, int] = {}  # name -> the first statement of the block whose value reads it
@@ -216,9 +217,10 @@ def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: frozenset
     for p, item in enumerate(items):
         if isinstance(item, Comment):
             continue
-        if not isinstance(item, ast.Assign):
+        if not isinstance(item, ast.Assign) or getattr(item, "srcgrad_effect", False):
             barriers.append(p)
-            continue
+            if not isinstance(item, ast.Assign):
+                continue
         reads[p], heights[p] = _names_and_height(item.value)
         for name in reads[p]:
             reader.setdefault(name, p)

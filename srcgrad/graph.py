@@ -342,6 +342,10 @@ class _ModelBuilder:
                 self.for_(stmt)
             elif isinstance(stmt, ir.While):
                 self.while_(stmt)
+            elif isinstance(stmt, ir.With):
+                self.cluster(f"with {stmt.manager}, line {stmt.line}", lambda s=stmt: self.block(s.body))
+            elif isinstance(stmt, ir.Try):
+                self.try_(stmt)
             elif isinstance(stmt, ir.Return) and isinstance(stmt.value, ir.Const):
                 self.node(self.new_id("ret"), "return", [(f"return {stmt.value}", "plain")], "box", output=True)
 
@@ -393,6 +397,13 @@ class _ModelBuilder:
             self.block(stmt.body)
 
         self.cluster(f"for loop, line {stmt.line}", body)
+
+    def try_(self, stmt: ir.Try) -> None:
+        parts = [("try", stmt.body)] + [(f"except {h.types if h.types is not None else ''}".rstrip(), h.body)
+                                        for h in stmt.handlers] + [("else", stmt.orelse), ("finally", stmt.final)]
+        for label, body in parts:
+            if body:
+                self.cluster(f"{label} (line {stmt.line})", lambda b=body: self.block(b))
 
     def while_(self, stmt: ir.While) -> None:
         def body() -> None:
@@ -641,14 +652,8 @@ def _comment_lines(source: str) -> dict[int, str]:
 def _walk(body: list):
     for stmt in body:
         yield stmt
-        if isinstance(stmt, ir.If):
-            yield from _walk(stmt.body)
-            yield from _walk(stmt.orelse)
-        elif isinstance(stmt, ir.For):
-            yield from _walk(stmt.body)
-        elif isinstance(stmt, ir.While):
-            yield from _walk(stmt.test)
-            yield from _walk(stmt.body)
+        for region in ir.regions(stmt):
+            yield from _walk(region)
 
 
 __all__ = ["ENGINES", "FORMATS", "Cluster", "Edge", "Graph", "GraphModel", "GraphvizNotFound", "INSTALL_HINT", "Node",

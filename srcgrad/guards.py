@@ -31,6 +31,8 @@ from typing import Any
 import gast
 import numpy as np
 
+from srcgrad import usercode
+
 MISSING = object()
 
 
@@ -277,4 +279,4 @@ def _is_user_function(obj: Any) -> bool:
 
     if lookup(obj) is not None:
         return False
-    return not getattr(obj, "__module__", "").startswith("srcgrad.") and getattr(obj, "__module__", "") != "srcgrad"
+    return usercode.is_user_function(obj)

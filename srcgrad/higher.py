@@ -35,10 +35,15 @@ class ForwardTransform(api.Transform):
 
 def _call_generated(transform: api.Transform, function: Callable[..., Any], values: list[Any], extra: dict[str, Any]
                     ) -> Any:
-    kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
-    n_pos = len(values) - len(kwonly)
+    spread = api.spreader(transform.signature)
+    if spread is not None:  # (*args, **kwargs)
+        positional, named = spread(values)
+    else:
+        kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        n_pos = len(values) - len(kwonly)
+        positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
     try:
-        return function(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])), **extra)
+        return function(*positional, **named, **extra)
     except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
         refused = refusal(exc, transform.pf)
         if refused is not None:
@@ -97,7 +102,6 @@ class _SecondOrder:
         self.position = self.direction.params.index(self.param)
         # kinds -> (reverse mode of f_dir, its direction name, the f_dir variant it differentiates)
         self.grads: dict[tuple[str, ...], tuple[Callable[..., Any], str, Any]] = {}
-        self.kwonly = [p.name for p in self.direction.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         self.lock = locks.lock()
 
     def hvp(self, values: list[Any], v: Any) -> Any:
@@ -112,11 +116,8 @@ class _SecondOrder:
                     self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name, generated)
             found = self.grads[key]
         grad_of_direction, direction_name, _ = found
-        n_pos = len(values) - len(self.kwonly)
-        kwargs = dict(zip(self.kwonly, values[n_pos:]))
-        kwargs[direction_name] = v
         try:
-            return grad_of_direction(*values[:n_pos], **kwargs)
+            return _call_generated(self.direction, grad_of_direction, values, {direction_name: v})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
             located = at_user_line(exc, self.direction.pf)
             if located is exc:

@@ -4,7 +4,9 @@ In: built by :mod:`srcgrad.lower` from the user's AST. Out: read by the passes, 
 What holds:
 - every :class:`Op` applies one primitive to atomic operands (:class:`Var` or :class:`Const`) and binds one target;
 - every statement carries the source line (absolute, in the user's file) it came from;
-- control flow stays structured (:class:`If`, :class:`For`, :class:`While`) — no gotos;
+- control flow stays structured (:class:`If`, :class:`For`, :class:`While`, :class:`With`, :class:`Try`) — no gotos;
+- an op with ``effect`` (a call of a function without a rule, ``print``, ``raise``) runs for what it does: it is
+  kept, runs once in the forward sweep in program order, and is never recomputed, moved or repeated;
 - straight-line code at the top level is in SSA form: a rebound user name gets a fresh version (``x``, ``x_1``...).
 
 The printed grammar (``str(function)``)::
@@ -13,6 +15,8 @@ The printed grammar (``str(function)``)::
       TARGET = OP(OPERAND, ..., KEY=OPERAND)      # line N
       if OPERAND:  ... else: ...
       for TARGET in OPERAND: ...
+      with OPERAND [as NAME]: ...
+      try: ... except OPERAND [as NAME]: ... else: ... finally: ...      # path NAME
       return OPERAND
 """
 
@@ -101,7 +105,10 @@ class Form:
     """How the forward operation is spelled in generated code.
 
     kind: ``binop`` / ``unaryop`` (``symbol``), ``call`` (``callee`` text), ``method`` (``name``), ``attr`` (``name``),
-    ``subscript``, ``copy``, ``tuple``, ``list``, ``compare``.
+    ``subscript``, ``copy``, ``tuple``, ``list``, ``compare``; ``fstring`` (``symbol``: one code per part, ``L`` a
+    literal, else the conversion ``n``/``s``/``r``/``a`` followed by ``:`` when a format spec operand follows);
+    ``raise`` (``symbol`` ``from`` when a cause follows the exception); ``bound`` (the value a ``with ... as NAME`` or
+    ``except ... as NAME`` binds: the compound statement binds it, the op only records what it depends on).
     """
 
     kind: str
@@ -126,6 +133,7 @@ class Op:
     guard_distinct: tuple = ()  # (written, other) arguments or globals that must not share memory where it runs
     keep: bool = False  # computed even when unused: it reads a name that may be unbound (it raises as Python would)
     own: bool = False  # a call srcgrad introduced (``len`` of a list it loops over): its callee is srcgrad's name
+    effect: bool = False  # run for what it does (print, a call without a rule, raise): kept, once, in program order
 
     @property
     def guarded(self) -> bool:
@@ -191,6 +199,45 @@ class While:
 
 
 @dataclass(eq=False)
+class With:
+    """``with manager [as target]: body``; ``manager`` is computed before the statement by ``context`` (the ops of the
+    context expression, run again around the reverse sweep of ``body`` when ``reenter``)."""
+
+    manager: Operand
+    target: str | None
+    body: list = field(default_factory=list)
+    context: list = field(default_factory=list)
+    reenter: bool = False
+    checked: bool = True  # the manager may suppress an exception: the gradient checks that the body ran to its end
+    line: int = 0
+    col: int = 0
+
+
+@dataclass(eq=False)
+class Handler:
+    """``except types [as name]: body`` (``types`` None: a bare ``except``)."""
+
+    types: Operand | None
+    name: str | None
+    body: list = field(default_factory=list)
+    line: int = 0
+
+
+@dataclass(eq=False)
+class Try:
+    """``try: body / except ...: handler.body / else: orelse / finally: final``. ``path`` is bound to 0 when the body
+    completes (then ``orelse`` runs) and to ``k`` when handler ``k`` (1-based) runs: the reverse sweep follows it."""
+
+    body: list
+    handlers: list
+    orelse: list
+    final: list
+    path: str
+    line: int = 0
+    col: int = 0
+
+
+@dataclass(eq=False)
 class Break:
     line: int = 0
     col: int = 0
@@ -202,7 +249,22 @@ class Continue:
     col: int = 0
 
 
-Stmt = Union[Op, Return, If, For, While, Break, Continue]
+Stmt = Union[Op, Return, If, For, While, With, Try, Break, Continue]
+
+
+def regions(stmt) -> list[list]:
+    """The statement lists nested in a compound statement, in program order (``[]`` for an op or a jump)."""
+    if isinstance(stmt, If):
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, For):
+        return [stmt.body]
+    if isinstance(stmt, While):
+        return [stmt.test, stmt.body]
+    if isinstance(stmt, With):
+        return [stmt.body]
+    if isinstance(stmt, Try):
+        return [stmt.body] + [h.body for h in stmt.handlers] + [stmt.orelse, stmt.final]
+    return []
 
 
 @dataclass(eq=False)
@@ -265,6 +327,20 @@ def _format_block(body: list, out: list[str], depth: int) -> None:
             _format_block(stmt.test, out, depth + 1)
             out.append(f"{pad}  if not {stmt.cond}: break")
             _format_block(stmt.body, out, depth + 1)
+        elif isinstance(stmt, With):
+            out.append(f"{pad}with {stmt.manager}" + (f" as {stmt.target}:" if stmt.target else ":"))
+            _format_block(stmt.body, out, depth + 1)
+        elif isinstance(stmt, Try):
+            out.append(f"{pad}try:  # path {stmt.path}")
+            _format_block(stmt.body, out, depth + 1)
+            for h in stmt.handlers:
+                head = "except" + (f" {h.types}" if h.types is not None else "") + (f" as {h.name}" if h.name else "")
+                out.append(f"{pad}{head}:")
+                _format_block(h.body, out, depth + 1)
+            for word, part in (("else", stmt.orelse), ("finally", stmt.final)):
+                if part:
+                    out.append(f"{pad}{word}:")
+                    _format_block(part, out, depth + 1)
         elif isinstance(stmt, Break):
             out.append(pad + "break")
         elif isinstance(stmt, Continue):
@@ -276,11 +352,6 @@ def walk_ops(body: list):
     for stmt in body:
         if isinstance(stmt, Op):
             yield stmt
-        elif isinstance(stmt, If):
-            yield from walk_ops(stmt.body)
-            yield from walk_ops(stmt.orelse)
-        elif isinstance(stmt, For):
-            yield from walk_ops(stmt.body)
-        elif isinstance(stmt, While):
-            yield from walk_ops(stmt.test)
-            yield from walk_ops(stmt.body)
+        else:
+            for region in regions(stmt):
+                yield from walk_ops(region)

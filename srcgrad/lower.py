@@ -11,16 +11,19 @@ What holds:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import operator
+import sys
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import gast
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import ir, usercode
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
@@ -49,6 +52,8 @@ METHODS = {
 }
 # Methods whose arguments numpy takes as separate positionals (x.reshape(2, 3)) but whose function takes a tuple.
 VARARG_METHODS = {"reshape", "transpose"}
+# Builtins whose extra positionals the lowering packs into a tuple (max(a, b, c) is max((a, b, c))).
+PACKED_BUILTINS = (max, min)
 ATTRIBUTES = {"T": ("attribute", "T")}  # rule keys: see srcgrad/rules/numpy_shapes.py
 NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
 
@@ -65,8 +70,7 @@ class Lowerer:
     def __init__(self, pf: ParsedFunction):
         self.pf = pf
         self.node = pf.node
-        args = pf.node.args
-        self.params = [a.id for a in args.posonlyargs + args.args + args.kwonlyargs]
+        self.params = parameter_names(pf.node.args)
         self.locals = self._assigned_names(pf.node) | set(self.params)
         self.used = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(self.params)
         self.loaded = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
@@ -83,6 +87,10 @@ class Lowerer:
         self.maybe_unbound: set[str] = set()  # versions assigned on some paths only
         self.inlining: list[str] = []
         self.returns_non_number = False  # a return of a constant that is not a number (None, a string)
+        self.terminated = False  # the block being lowered ended with a `raise`: what follows is unreachable
+        self.compound = 0  # `with`/`try` bodies being lowered: a return inside raises the `returned` flag
+        self.unknown: dict[str, str] = {}  # a version standing for a value that depends on where an exception was
+        # raised (a name a try body assigns, read in an except block): reading it is refused with this reason
 
     # --- names -----------------------------------------------------------------------------------------------
 
@@ -127,7 +135,9 @@ class Lowerer:
         self.lower_block(list(self.node.body), top=True)
         body = self.block
         if not body or not isinstance(body[-1], ir.Return):
-            if self.ret_name in self.env:
+            if self.terminated:  # every path raises: the return is never reached
+                body.append(ir.Return(ir.Const(None), self.pf.file_line(self.node), 0))
+            elif self.ret_name in self.env:
                 body.append(ir.Return(ir.Var(self.env[self.ret_name]), self.pf.file_line(self.node), 0))
             else:
                 raise self.reject(
@@ -160,10 +170,15 @@ class Lowerer:
             parts.append(a.id if d is None else f"{a.id}={self.pf.segment(d)}")
             if args.posonlyargs and i == len(args.posonlyargs) - 1:
                 parts.append("/")
+        if args.vararg is not None:
+            parts.append(f"*{args.vararg.id}")
         if args.kwonlyargs:
-            parts.append("*")
+            if args.vararg is None:
+                parts.append("*")
             for a, d in zip(args.kwonlyargs, args.kw_defaults):
                 parts.append(a.id if d is None else f"{a.id}={self.pf.segment(d)}")
+        if args.kwarg is not None:
+            parts.append(f"**{args.kwarg.id}")
         return ", ".join(parts)
 
     def lower_block(self, stmts: list, top: bool = False) -> None:
@@ -185,6 +200,8 @@ class Lowerer:
                 self.set_flag(loop.break_name if isinstance(stmt, gast.Break) else loop.continue_name, stmt)
                 return  # the rest of this block is skipped by the flag
             self.lower_stmt(stmt)
+            if self.terminated:
+                return  # what follows a raise is unreachable
             flags = self.flags_set_by(stmt)
             if flags and rest:
                 guard = self.guard(flags, rest[0])
@@ -194,7 +211,8 @@ class Lowerer:
     def init_returned_flag(self, fn_node: Any) -> None:
         """A function that returns from inside a loop gets its `returned` flag at its start, so the flag is bound on
         every path (code after an early return is lowered once per path that reaches it)."""
-        loops = [n for n in gast.walk(fn_node) if isinstance(n, (gast.For, gast.While)) and n is not fn_node]
+        loops = [n for n in gast.walk(fn_node) if isinstance(n, (gast.For, gast.While, gast.With, gast.Try))
+                 and n is not fn_node]
         if any(_contains(loop, gast.Return) for loop in loops):
             self.assign_name(self.returned_name, ir.Const(False), fn_node, retarget=False)
 
@@ -204,7 +222,7 @@ class Lowerer:
         value = self.value(stmt.value)
         self.note_returned(value)
         self.assign_name(self.ret_name, value, stmt)
-        if self.loops:
+        if self.loops or self.compound:
             self.set_flag(self.returned_name, stmt)
 
     def set_flag(self, flag: str, stmt: Any) -> None:
@@ -219,7 +237,8 @@ class Lowerer:
                 flags.append(loop.break_name)
             if loop.continue_name and _contains_jump(stmt, gast.Continue):
                 flags.append(loop.continue_name)
-        if _contains(stmt, gast.Return) and (self.loops or isinstance(stmt, (gast.For, gast.While))):
+        if _contains(stmt, gast.Return) and (self.loops or isinstance(stmt, (gast.For, gast.While, gast.With,
+                                                                             gast.Try))):
             flags.append(self.returned_name)
         return flags
 
@@ -232,8 +251,10 @@ class Lowerer:
     # --- regions: branches and loops ---------------------------------------------------------------------------
 
     def region(self, stmts: list, env: dict[str, str]) -> tuple[list, dict[str, str]]:
+        """Lower ``stmts`` into a block of their own, starting from ``env``; ``self.terminated`` then tells whether
+        the block always ends in a ``raise``."""
         saved_block, saved_env = self.block, self.env
-        self.block, self.env = [], dict(env)
+        self.block, self.env, self.terminated = [], dict(env), False
         try:
             self.lower_block(stmts)
             return self.block, self.env
@@ -247,10 +268,19 @@ class Lowerer:
     def emit_if(self, cond: ir.Operand, body: list, orelse: list, node: Any) -> None:
         before = dict(self.env)
         then_block, then_env = self.region(body, before)
+        then_raises = self.terminated
         else_block, else_env = self.region(orelse, before)
+        else_raises = self.terminated
+        self.terminated = then_raises and else_raises
+        if then_raises or else_raises:  # a side that raises joins nothing: the names are the other side's
+            self.env = then_env if else_raises else else_env
+            self.block.append(ir.If(cond, then_block, else_block, self.pf.file_line(node), node.col_offset))
+            return
         for n in sorted(set(then_env) | set(else_env)):
             a, b = then_env.get(n), else_env.get(n)
-            if a == b:
+            if a in self.unknown or b in self.unknown:
+                self.env[n] = a if a in self.unknown else b  # (reading it stays refused)
+            elif a == b:
                 self.env[n] = a
             elif a is None or b is None:
                 self.env[n] = a or b  # defined on one path only: reading it after the if may raise, as in Python
@@ -409,6 +439,8 @@ class Lowerer:
         for n in carried + loop.flags() + direct_target:
             if n in header:
                 continue
+            if self.env.get(n) in self.unknown:
+                self.known(n, node)  # (refused: the loop would carry a value that depends on an exception)
             header[n] = self.new_version(n)
             # Before the first iteration a header holds the value from before the loop, or None when there is
             # none (a name first assigned inside the loop), so copying it never fails.
@@ -431,12 +463,16 @@ class Lowerer:
                 for tnode, how in targets:
                     if how is not None:
                         self.bind_loop_target(tnode, how, index_name, header)
+            self.terminated = False
             self.lower_block(list(node.body))
             body, end_env = self.block, self.env
         finally:
             self.loops.pop()
             self.block, self.env = saved_block, saved_env
+        body_raises, self.terminated = self.terminated, False  # (the loop may run no iteration)
         for n in sorted(header):
+            if body_raises:
+                break  # an iteration never ends: nothing flows to the next one
             if n in end_env and end_env[n] != header[n] and n not in direct_target:
                 body.append(_copy(header[n], end_env[n], line))
         exits = [header[f] for f in (loop.break_name, returned) if f]
@@ -499,13 +535,251 @@ class Lowerer:
     def stmt_Pass(self, stmt: Any) -> None:
         pass
 
+    # --- try ------------------------------------------------------------------------------------------------------
+
+    def known(self, name: str, node: Any) -> str:
+        """The version of ``name`` a read sees; refused when its value depends on where an exception was raised."""
+        version = self.env[name]
+        if version in self.unknown:
+            raise self.reject(node, f"`{name}` {self.unknown[version]}, so its value here depends on where the "
+                                    "exception was raised",
+                              hint=f"assign `{name}` before the try, or again in every except block")
+        return version
+
+    def stmt_Try(self, node: Any) -> None:
+        """``try``/``except``/``else``/``finally``: the forward sweep runs the same statement, and records which path
+        it took (``path``: 0 when the body completed, k when the k-th handler ran); the reverse sweep follows that
+        path outside any ``try``, so an exception of the reverse sweep is never caught by the user's ``except``.
+        What the body assigned is unknown in a handler (the exception may come before or after the assignment):
+        reading it there, or after the try when the handler does not assign it again, is refused; so is reading in
+        ``finally`` what any part assigned."""
+        self.check_try(node)
+        line, before = self.pf.file_line(node), dict(self.env)
+        path = self.synthetic("path")
+        self.compound += 1
+        try:
+            body, body_env = self.region(list(node.body), before)
+            body_raises = self.terminated
+            paths = []  # (block, env, raises) of each way through: the body and else, then each handler
+            saved = self.block, self.env
+            self.block, self.env, self.terminated = [], dict(body_env), False
+            self.assign_name(path, ir.Const(0), node, retarget=False)
+            if node.orelse and self.returned_name in body_env and _contains(node, gast.Return):
+                self.emit_if(self.guard([self.returned_name], node), list(node.orelse), [], node)  # (return: no else)
+            else:
+                self.lower_block(list(node.orelse))
+            paths.append((self.block, self.env, body_raises or self.terminated))
+            self.block, self.env = saved
+            handlers = []
+            unknown_env = self.unknown_after_body(before, body_env, body, node)
+            for k, h in enumerate(node.handlers, 1):
+                handler, paths_entry = self.lower_handler(h, k, path, unknown_env)
+                handlers.append(handler)
+                paths.append(paths_entry)
+        finally:
+            self.compound -= 1
+        self.terminated = all(raises for _, _, raises in paths)
+        self.join_paths([(b, e) for b, e, raises in paths if not raises] or [(paths[0][0], paths[0][1])], node)
+        final = self.lower_finally(node, before)
+        self.block.append(ir.Try(body, handlers, paths[0][0], final, self.env[path], line, node.col_offset))
+
+    def check_try(self, node: Any) -> None:
+        """What the lowering refuses in a try statement (see the README)."""
+        for stmt in node.finalbody:
+            for n in gast.walk(stmt):
+                if isinstance(n, (gast.Return, gast.Break, gast.Continue)) and not (
+                        isinstance(n, (gast.Break, gast.Continue)) and not _contains_jump(stmt, type(n))):
+                    raise self.reject(n, f"`{type(n).__name__.lower()}` in a `finally` block is not supported (it "
+                                         "swallows the exception being raised)",
+                                      hint="move it after the try statement")
+        if self.loops:
+            parts = list(node.body) + [s for h in node.handlers for s in h.body] + list(node.orelse)
+            for stmt in parts:
+                jump = next((n for n in gast.walk(stmt) if isinstance(n, gast.Return)), None) or next(
+                    (n for n in gast.walk(stmt) if isinstance(n, (gast.Break, gast.Continue))
+                     and _contains_jump(stmt, type(n))), None)
+                if jump is not None:
+                    raise self.reject(jump, f"`{type(jump).__name__.lower()}` inside a try statement inside a loop is "
+                                            "not supported", hint="set a flag in the try statement and test it "
+                                                                  "after it")
+        for h in node.handlers:
+            if h.name is not None and not isinstance(h.name, gast.Name):
+                raise self.reject(h, "`except ... as` binds a single name")
+
+    def unknown_after_body(self, before: dict, body_env: dict, body: list, node: Any) -> dict:
+        """The environment a handler starts from: the names as before the try, except that the user's names the body
+        assigned are unknown (the exception may have come before or after each assignment) — unless the body assigns
+        the name once, by an op after which nothing can raise (``L = np.linalg.cholesky(K)``): then the exception
+        came before it, and the name keeps its value from before the try."""
+        env = dict(before)
+        last_raising = max((i for i, s in enumerate(body) if not (isinstance(s, ir.Op) and s.form.kind == "copy")),
+                           default=-1)
+        settled = {s.target for s in body[last_raising:] if isinstance(s, ir.Op)} if last_raising >= 0 else set()
+        for n, version in body_env.items():
+            if before.get(n) == version or n not in self.locals or n not in self.loaded:
+                continue
+            if version in settled and _assignments(node.body, n) == 1:
+                if n in before:
+                    env[n] = before[n]
+                else:
+                    env.pop(n, None)
+            else:
+                marker = f"?{n}@{node.lineno}"
+                self.unknown[marker] = f"is assigned in the try block at line {self.pf.file_line(node)}"
+                env[n] = marker
+        return env
+
+    def lower_handler(self, h: Any, k: int, path: str, env: dict) -> tuple:
+        types = None
+        if h.type is not None:
+            types = self.value(h.type)
+            if not (isinstance(types, ir.Const) and types.text is not None) and not isinstance(types, ir.Var):
+                raise self.reject(h.type, "an except clause names exception classes here",
+                                  hint="name the class (ValueError, np.linalg.LinAlgError) or a tuple of them")
+        saved = self.block, self.env
+        self.block, self.env, self.terminated = [], dict(env), False
+        try:
+            self.assign_name(path, ir.Const(k), h, retarget=False)
+            name = None
+            if h.name is not None:
+                name = self.new_version(h.name.id)
+                self.emit(ir.Op(name, None, ir.Form("bound"), (), (), self.pf.file_line(h), h.col_offset))
+                self.env[h.name.id] = name
+            self.lower_block(list(h.body))
+            if h.name is not None:
+                self.env.pop(h.name.id, None)  # (Python deletes it at the end of the handler)
+            return ir.Handler(types, name, self.block, self.pf.file_line(h)), (self.block, self.env, self.terminated)
+        finally:
+            self.block, self.env = saved
+
+    def join_paths(self, paths: list, node: Any) -> None:
+        """The environment after a statement with several ways through (``(block, env)`` each): a name with one
+        version keeps it, an unknown value stays unknown, others get a joined version copied at each block's end."""
+        line = self.pf.file_line(node)
+        names = sorted(set().union(*(env for _, env in paths)))
+        self.env = {}
+        for n in names:
+            versions = [env.get(n) for _, env in paths]
+            unknown = next((v for v in versions if v in self.unknown), None)
+            if unknown is not None:
+                self.env[n] = unknown
+            elif all(v == versions[0] for v in versions):
+                self.env[n] = versions[0]
+            elif None in versions:
+                present = next(v for v in versions if v is not None)
+                if len({v for v in versions if v is not None}) == 1:
+                    self.env[n] = present
+                    self.maybe_unbound.add(present)
+                else:
+                    joined = self.new_version(n)
+                    for (block, _), v in zip(paths, versions):
+                        block.append(_copy(joined, v if v is not None else ir.Const(None), line))
+                    self.env[n] = joined
+                    self.maybe_unbound.add(joined)
+            else:
+                joined = self.new_version(n)
+                for (block, _), v in zip(paths, versions):
+                    block.append(_copy(joined, v, line))
+                self.env[n] = joined
+
+    def lower_finally(self, node: Any, before: dict) -> list:
+        """``finally``: runs on every path, also while an exception propagates, when what the other parts assigned
+        may not exist: reading it there is refused."""
+        if not node.finalbody:
+            return []
+        after = dict(self.env)
+        env = dict(after)
+        for n, version in after.items():
+            if before.get(n) != version and n in self.locals and n in self.loaded:
+                marker = f"?{n}@{node.lineno}/finally"
+                self.unknown[marker] = (f"is assigned in the try statement at line {self.pf.file_line(node)} and "
+                                        "read in its finally block (which also runs while an exception propagates)")
+                env[n] = marker
+        final, final_env = self.region(list(node.finalbody), env)
+        self.env = {n: (final_env[n] if final_env.get(n) != env.get(n) else after.get(n, final_env[n]))
+                    for n in final_env}
+        return final
+
+    # --- with ------------------------------------------------------------------------------------------------------
+
+    def stmt_With(self, node: Any) -> None:
+        """``with a as x, b: body`` is ``with a as x: with b: body``. Each manager is computed (its context ops),
+        entered around the forward statements of the body, and, for np.errstate (whose state decides what the
+        arithmetic of the reverse sweep does), computed again and entered around the body's reverse sweep. Other
+        managers (timers, catch_warnings, nullcontext, locks) are entered once: entering them again would repeat
+        what they do. The ``as`` value is bound by the statement; a gradient through it is refused."""
+        self.lower_with(node, list(node.items))
+
+    def lower_with(self, node: Any, items: list) -> None:
+        item = items[0]
+        start = len(self.block)
+        manager = self.value(item.context_expr)
+        context = [op for op in self.block[start:] if isinstance(op, ir.Op)]
+        reenter = bool(context) and any(context[-1].callee is m for m in REENTERED_MANAGERS)
+        saved_block = self.block
+        self.block = []
+        target = None
+        self.compound += 1
+        try:
+            if item.optional_vars is not None:
+                if not isinstance(item.optional_vars, gast.Name):
+                    raise self.reject(item.optional_vars, "`with ... as` binds a single name here",
+                                      hint="bind one name, and unpack it in a statement of its own")
+                target = self.new_version(item.optional_vars.id)
+                op = ir.Op(target, None, ir.Form("bound"), (manager,), (), self.pf.file_line(item.optional_vars),
+                           item.optional_vars.col_offset)
+                self.emit(op)
+                self.env[item.optional_vars.id] = target
+            if len(items) > 1:
+                self.lower_with(node, items[1:])
+            else:
+                self.lower_block(list(node.body))
+            body = self.block
+        finally:
+            self.compound -= 1
+            self.block = saved_block
+        suppresses = not (context and any(context[-1].callee is m for m in NONSUPPRESSING_MANAGERS))
+        self.block.append(ir.With(manager, target, body, context if reenter else [], reenter, suppresses,
+                                  self.pf.file_line(node), node.col_offset))
+
     def stmt_Expr(self, stmt: Any) -> None:
         if isinstance(stmt.value, gast.Constant):
             return  # docstring or bare constant
         self.expr(stmt.value)
 
     def stmt_Assert(self, stmt: Any) -> None:
-        pass  # assertions check inputs; they do not change values, so the gradient code leaves them out
+        """``assert test, msg`` is ``if not test: raise AssertionError(msg)``, the message computed only when it fails
+        (and nothing at all when Python runs with -O, as for the function's own assert). ``AssertionError`` is
+        bound by srcgrad, whatever the user's module calls by that name."""
+        if sys.flags.optimize:
+            return
+        cond = self.value(stmt.test)
+        saved_block, saved_env = self.block, self.env
+        self.block, self.env = [], dict(self.env)
+        try:
+            args = (self.value(stmt.msg),) if stmt.msg is not None else ()
+            exc = self.op(None, ir.Form("call", "AssertionError"), args, (), stmt, AssertionError)
+            self.block[-1].own = True
+            self.raise_op((exc,), "", stmt)
+            failure = self.block
+        finally:
+            self.block, self.env = saved_block, saved_env  # (the failing side raises: it binds nothing)
+        self.block.append(ir.If(cond, [], failure, self.pf.file_line(stmt), stmt.col_offset))
+
+    def stmt_Raise(self, stmt: Any) -> None:
+        """``raise E(msg) [from cause]`` runs in the forward sweep where the function raises it; what follows is
+        unreachable."""
+        args = [self.value(stmt.exc)] if stmt.exc is not None else []
+        if stmt.cause is not None:
+            args.append(self.value(stmt.cause))
+        self.raise_op(tuple(args), "from" if stmt.cause is not None else "", stmt)
+        self.terminated = True
+
+    def raise_op(self, args: tuple, symbol: str, stmt: Any) -> None:
+        op = ir.Op(self.fresh_temp(), None, ir.Form("raise", symbol), args, (), self.pf.file_line(stmt),
+                   stmt.col_offset)
+        op.effect = True
+        self.emit(op)
 
     def stmt_Return(self, stmt: Any) -> None:
         if stmt.value is None:
@@ -611,7 +885,8 @@ class Lowerer:
             raise self.reject(target.value, f"`{name}` is used before it is assigned")
         index = self.index(target.slice)
         version = self.new_version(name)
-        op = ir.Op(version, lookup(_SETITEM), ir.Form("call", "setitem"), (ir.Var(self.env[name]), index, value),
+        op = ir.Op(version, lookup(_SETITEM), ir.Form("call", "setitem"), (ir.Var(self.known(name, target)), index,
+                                                                            value),
                    (), self.pf.file_line(stmt), getattr(stmt, "col_offset", 0), _SETITEM)
         op.inplace = True
         self.emit(op)
@@ -657,7 +932,7 @@ class Lowerer:
         if name in self.locals:
             if name not in self.env:
                 raise self.reject(node, f"`{name}` is used before it is assigned")
-            return ir.Var(self.env[name])
+            return ir.Var(self.known(name, node))
         obj = self.pf.resolve(name)
         if obj is _MISSING:
             raise self.reject(node, f"name `{name}` is not defined",
@@ -683,12 +958,21 @@ class Lowerer:
             return self.op(lookup(ATTRIBUTES[node.attr]), ir.Form("attr", node.attr), (base,), (), node)
         if node.attr in NONDIFF_ATTRIBUTES:
             return self.op(_NONDIFF_ATTR, ir.Form("attr", node.attr), (base,), (), node)
-        raise self.reject(node, f"srcgrad does not know the attribute `.{node.attr}` of a value",
-                          hint="use the numpy function instead (e.g. np.transpose(x) for x.T)")
+        return self.opaque_attribute(base, node)
+
+    def opaque_attribute(self, base: ir.Operand, node: Any) -> ir.Var:
+        """An attribute srcgrad has no rule for (``timer.elapsed``, ``err.args``): read as written; a gradient through
+        it is refused (passes._no_rule)."""
+        return self.op(None, ir.Form("attr", node.attr), (base,), (), node)
 
     def expr_BinOp(self, node: Any) -> ir.Var:
         func, symbol = BINOPS[type(node.op)]
         left, right = self.value(node.left), self.value(node.right)
+        if symbol == "%" and isinstance(left, ir.Const) and isinstance(left.value, str):
+            # printf-style formatting: no rule (no derivative flows through a string); it may raise, so it stays
+            result = self.op(None, ir.Form("binop", symbol), (left, right), (), node)
+            self.block[-1].keep = True
+            return result
         return self.op(lookup(func), ir.Form("binop", symbol), (left, right), (), node)
 
     def expr_UnaryOp(self, node: Any) -> ir.Operand:
@@ -704,7 +988,20 @@ class Lowerer:
         symbols = " ".join(COMPARES[type(o)] for o in node.ops)
         return self.op(_COMPARE, ir.Form("compare", symbols), operands, (), node)
 
+    def expr_NamedExpr(self, node: Any) -> ir.Var:
+        """``(y := value)``: binds ``y`` (in the function's scope, also inside a comprehension) and is its value."""
+        value = self.value(node.value)
+        self.assign_name(node.target.id, value, node)
+        return ir.Var(self.env[node.target.id])
+
     def expr_BoolOp(self, node: Any) -> ir.Var:
+        for later in node.values[1:]:  # (the lowering evaluates every operand: a binding must not depend on that)
+            walrus = next((n for n in gast.walk(later) if isinstance(n, gast.NamedExpr)), None)
+            if walrus is not None:
+                word = "and" if isinstance(node.op, gast.And) else "or"
+                raise self.reject(walrus, f"an assignment expression after `{word}` is not supported (it binds only "
+                                          "when that operand is reached)",
+                                  hint="assign it in a statement of its own before the condition")
         operands = tuple(self.value(v) for v in node.values)
         symbol = "and" if isinstance(node.op, gast.And) else "or"
         return self.op(_BOOLOP, ir.Form("boolop", symbol), operands, (), node)
@@ -767,6 +1064,8 @@ class Lowerer:
                 and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
             args = self.builtin_arguments(node, _SUM)
             return self.sum_comprehension(args["iterable"], args.get("start"))
+        if any(self.builtin_callee(node) is f for f in PACKED_BUILTINS) and (len(node.args) != 2 or node.keywords):
+            return self.extreme(node)
         if isinstance(func, gast.Name) and func.id in ("list", "tuple") and func.id not in self.locals \
                 and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.GeneratorExp) \
                 and self.pf.resolve(func.id) in (list, tuple):
@@ -782,9 +1081,32 @@ class Lowerer:
         args = tuple(self.value(a) for a in arg_nodes)
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(callee.obj)
-        if rule is None and not _is_user_function(callee.obj):
-            rule = None  # an opaque callable: allowed on constants, an error when a gradient flows through it
-        return self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+        result = self.op(rule, ir.Form("call", callee.text), args, kwargs, node, callee.obj)
+        if (rule is None and not _is_user_function(callee.obj)) or any(callee.obj is b for b in _EFFECT_BUILTINS):
+            # an opaque callable (allowed on constants, an error when a gradient flows through it) may do something
+            # (print, log, warn): it runs once, in the forward sweep, in program order
+            self.block[-1].effect = True
+        return result
+
+    def extreme(self, node: Any) -> ir.Var:
+        """``max(iterable)``, ``max(a, b, c, ...)`` (its arguments packed into a tuple: the same result) and their
+        ``min``: one rule, ties sharing the gradient equally. ``max(a, b)`` keeps its own two-argument rule."""
+        func = self.builtin_callee(node)
+        name = func.__name__
+        key = next((k for k in node.keywords if k.arg == "key"), None)
+        if key is not None:
+            raise self.reject(key.value, f"srcgrad's rule for {name} does not accept these arguments (key=...: "
+                                         "the key decides which item is the result)",
+                              hint="compute the index of the item (np.argmax, a loop) and index with it")
+        if len(node.args) == 1 and isinstance(node.args[0], gast.GeneratorExp):
+            args = (self.expr_ListComp(node.args[0]),)  # max(f(v) for v in xs) is max of the list
+        else:
+            args = tuple(self.value(a) for a in node.args)
+        if len(args) > 1:
+            args = (self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node),)
+        kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
+        rule = lookup(("builtin", f"{name} of items"))
+        return self.op(rule, ir.Form("call", node.func.id), args, kwargs, node, func)
 
     def einsum_sublists(self, node: Any) -> tuple[str, list] | None:
         """``np.einsum(a, [0, 1], b, [1, 2], [0, 2])`` (the sublist form) as its subscripts ``'AB,BC->AC'`` and the
@@ -861,8 +1183,8 @@ class Lowerer:
                 if pname not in defaults:
                     raise self.reject(node, f"`{name}` is missing the argument `{pname}`")
                 bound[pname] = defaults[pname]
-        saved = (self.env, self.loops, self.ret_name, self.returned_name)
-        self.env, self.loops = dict(self.env), []
+        saved = (self.env, self.loops, self.ret_name, self.returned_name, self.compound)
+        self.env, self.loops, self.compound = dict(self.env), [], 0
         self.ret_name = self.fresh_user_name(f"{name}_result")
         self.returned_name = self.fresh_user_name(f"{name}_returned")
         self.inlining.append(name)
@@ -886,7 +1208,7 @@ class Lowerer:
             written = {n: self.env[n] for n in captured if n in self.env and self.env[n] != saved[0].get(n)}
         finally:
             self.inlining.pop()
-            self.env, self.loops, self.ret_name, self.returned_name = saved
+            self.env, self.loops, self.ret_name, self.returned_name, self.compound = saved
         self.env.update(written)
         return result
 
@@ -917,7 +1239,7 @@ class Lowerer:
         value = self.value(node.args[0])
         if receiver.id not in self.env:
             raise self.reject(receiver, f"`{receiver.id}` is used before it is assigned")
-        lst = ir.Var(self.env[receiver.id])
+        lst = ir.Var(self.known(receiver.id, receiver))
         target = self.new_version(receiver.id)
         self.emit(ir.Op(target, lookup(_APPEND), ir.Form("append"), (lst, value), (), self.pf.file_line(node),
                         node.col_offset))
@@ -1003,8 +1325,7 @@ class Lowerer:
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)
         if target is None:
-            raise self.reject(node.func, f"srcgrad does not know the method `.{name}()`",
-                              hint="call the numpy function instead (e.g. np.sum(x) for x.sum())")
+            return self.opaque_method(receiver, name, node)
         args = tuple(self.value(a) for a in node.args)
         if name in VARARG_METHODS and len(args) > 1:
             tup = self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node)
@@ -1012,6 +1333,53 @@ class Lowerer:
         kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
         rule = lookup(target) if not isinstance(target, str) else lookup(("method", target))
         return self.op(rule, ir.Form("method", name), (receiver,) + args, kwargs, node, target)
+
+
+    def opaque_method(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
+        """A method srcgrad has no rule for (``logger.debug(...)``, ``"{}".format(v)``): called as written, once, in
+        the forward sweep. Its result carries no gradient, and the passes refuse it where it might (a differentiated
+        receiver, or a differentiated argument handed to a local value it may change: see
+        passes.check_opaque_methods)."""
+        args = tuple(self.value(a) for a in node.args)
+        kwargs = tuple((k.arg, self.value(k.value)) for k in node.keywords)
+        result = self.op(None, ir.Form("method", name), (receiver,) + args, kwargs, node)
+        self.block[-1].effect = True
+        return result
+
+    # --- strings ----------------------------------------------------------------------------------------------------
+
+    def expr_JoinedStr(self, node: Any) -> ir.Var:
+        """An f-string: one ``fstring`` op, spelled ``'...'.format(...)`` in generated code (codegen.fstring: the
+        same text). Formatting may raise (a bad format spec), so it is computed even when unused; no derivative flows
+        through a string."""
+        args: list = []
+        codes = []
+        for part in node.values:
+            if isinstance(part, gast.Constant):
+                args.append(ir.Const(part.value))
+                codes.append("L")
+                continue
+            args.append(self.value(part.value))
+            code = _CONVERSIONS[part.conversion]
+            if part.format_spec is not None:
+                spec = part.format_spec
+                literal = all(isinstance(v, gast.Constant) for v in spec.values)
+                args.append(ir.Const("".join(v.value for v in spec.values)) if literal else self.value(spec))
+                code += ":"
+            codes.append(code)
+        result = self.op(None, ir.Form("fstring", " ".join(codes)), tuple(args), (), node)
+        self.block[-1].keep = True
+        return result
+
+    def expr_FormattedValue(self, node: Any) -> ir.Var:  # (only inside an f-string: see expr_JoinedStr)
+        raise self.reject(node, "a formatted value outside an f-string")
+
+
+REENTERED_MANAGERS = (np.errstate,)  # entered again around the reverse sweep of their block (see stmt_With)
+# Managers that never suppress an exception of their block (others may: the gradient checks the block ran to its end)
+NONSUPPRESSING_MANAGERS = (np.errstate, warnings.catch_warnings, contextlib.nullcontext)
+_CONVERSIONS = {-1: "n", 115: "s", 114: "r", 97: "a"}  # FormattedValue.conversion: none, !s, !r, !a
+_EFFECT_BUILTINS = (print,)  # builtins with a rule (no gradient) that still do something
 
 
 RET, BREAK, CONTINUE, RETURNED = "ret", "broke", "skip", "returned"
@@ -1029,6 +1397,24 @@ class _Loop:
 
     def flags(self) -> list[str]:
         return [f for f in (self.break_name, self.continue_name) if f] + (self.result_names if self.returns else [])
+
+
+def _assignments(stmts: list, name: str) -> int:
+    """How many times ``stmts`` may bind ``name`` (an item write or append counts as many)."""
+    count = 0
+    for s in stmts:
+        for n in gast.walk(s):
+            if isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Store):
+                count += 1
+            elif isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store) \
+                    and isinstance(n.value, gast.Name) and n.value.id == name:
+                count += 2
+            elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) \
+                    and isinstance(n.func.value, gast.Name) and n.func.value.id == name:
+                count += 2  # (a method may change it: xs.append(v))
+            elif isinstance(n, (gast.For, gast.While)) and name in _stored_targets(n):
+                count += 2
+    return count
 
 
 def _contains(node: Any, kind: type) -> bool:
@@ -1062,7 +1448,7 @@ def _written_receivers(node: Any) -> set[str]:
 def _stored_names(loop: Any) -> set[str]:
     """Names a loop rebinds: assignment targets, and lists it appends to (each append is a new version)."""
     names = set()
-    for s in loop.body:
+    for s in loop.body + ([loop.test] if isinstance(loop, gast.While) else []):  # (`while (n := n - 1) > 0`)
         for n in gast.walk(s):
             if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
                 names.add(n.id)
@@ -1079,6 +1465,14 @@ def _stored_names(loop: Any) -> set[str]:
     return names
 
 
+def parameter_names(args: Any) -> list[str]:
+    """A function's parameters in the order of its signature: ``*args`` (a tuple) and ``**kwargs`` (a dict) are
+    parameters like the others."""
+    star = [args.vararg.id] if args.vararg is not None else []
+    double = [args.kwarg.id] if args.kwarg is not None else []
+    return [a.id for a in args.posonlyargs + args.args] + star + [a.id for a in args.kwonlyargs] + double
+
+
 def _copy(target: str, source: Any, line: int, col: int = 0) -> ir.Op:
     operand = ir.Var(source) if isinstance(source, str) else source
     return ir.Op(target, None, ir.Form("copy"), (operand,), (), line, col)
@@ -1089,7 +1483,7 @@ def _is_data(obj: Any) -> bool:
 
 
 def _is_user_function(obj: Any) -> bool:
-    return isinstance(obj, types.FunctionType) and getattr(obj, "__module__", "") not in ("builtins",)
+    return usercode.is_user_function(obj)
 
 
 def _opaque_rule(name: str):

@@ -16,11 +16,12 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import checks, ir
+import numpy as np
+
+from srcgrad import checks, ir, usercode
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
@@ -146,10 +147,10 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
 
 
 def is_user_call(op: ir.Op) -> bool:
-    """A call to a user's Python function (differentiated through its own source). srcgrad's own functions without
-    a rule (runtime helpers that generated code, differentiated again, calls) are opaque instead."""
-    return op.rule is None and op.form.kind == "call" and isinstance(op.callee, types.FunctionType) \
-        and not _is_srcgrad_function(op.callee)
+    """A call to a function of the user's own code (differentiated through its source: srcgrad/usercode.py).
+    srcgrad's own functions without a rule (runtime helpers that generated code, differentiated again, calls) and
+    library functions without one (scipy's, numpy's Python functions) are opaque instead."""
+    return op.rule is None and op.form.kind == "call" and usercode.is_user_function(op.callee)
 
 
 def _is_srcgrad_function(func: Any) -> bool:
@@ -167,12 +168,28 @@ def bind_call(op: ir.Op) -> dict[str, Any]:
             out[name] = bound.arguments[name]
         elif param.default is not param.empty:
             out[name] = ir.Const(param.default)
+        elif param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            out[name] = () if param.kind is param.VAR_POSITIONAL else {}
+    for name, param in sig.parameters.items():  # what *args and **kwargs gather: a tuple or dict of operands
+        if param.kind is param.VAR_POSITIONAL:
+            out[name] = tuple(out[name])
+        elif param.kind is param.VAR_KEYWORD:
+            out[name] = dict(out[name])
     return out
 
 
+def gathered(value: Any) -> list:
+    """The operands a helper's ``*args`` (a tuple) or ``**kwargs`` (a dict) gathers; ``[value]`` for a parameter."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    return [value]
+
+
 def _call_arg_kinds(op: ir.Op, kind: Any) -> tuple[str, ...]:
-    return tuple(kind(v) if not (isinstance(v, ir.Const) and v.text is None) else const_kind(v)
-                 for v in bind_call(op).values())
+    return tuple(ARRAY if isinstance(v, (tuple, dict)) else kind(v) if not (isinstance(v, ir.Const) and v.text is None)
+                 else const_kind(v) for v in bind_call(op).values())
 
 
 # --- activity ----------------------------------------------------------------------------------------------------
@@ -287,13 +304,102 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
                     changed = True
     facts.varied, facts.useful = varied, useful
     check_undifferentiated(fn, ops, varied)
+    check_opaque_methods(fn, ops, facts)
     for op in ops:
+        if facts.is_active(op.target) and is_user_call(op):
+            _check_gathered(fn, op, varied)
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
 
 
+def _check_gathered(fn: ir.Function, op: ir.Op, varied: set[str]) -> None:
+    """A differentiated value passed into a helper's ``*args`` or ``**kwargs`` is refused: gradients flow to named
+    parameters."""
+    for name, value in bind_call(op).items():
+        if not isinstance(value, (tuple, dict)):
+            continue
+        if any(isinstance(v, ir.Var) and v.name in varied for v in gathered(value)):
+            star = "*" if isinstance(value, tuple) else "**"
+            raise NoRuleError(
+                f"a differentiated value is passed into {star}{name} of {op.form.symbol}: srcgrad differentiates "
+                "helpers with respect to their named parameters", location(fn, op),
+                hint=f"give the value a parameter of its own in {op.form.symbol}")
+
+
+def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> None:
+    """A method srcgrad has no rule for (``xs.sort()``, ``x.fill(0.0)``, ``xs.extend(ys)``) may change the value it
+    is called on: refuse it on a differentiated value, with a differentiated argument on a value the result depends
+    on (it may keep it there), and on a value whose gradient code reads it (the reverse sweep would read the changed
+    value). On other values (``"{}".format(v)``, ``logger.debug("%s", v)``, a local logger) it runs as written."""
+    opaque = [op for op in ops if op.form.kind == "method" and op.rule is None and isinstance(op.args[0], ir.Var)]
+    if not opaque:
+        return
+    shared = _copy_groups(ops)
+    read_by_gradient = {a.name for op in ops if facts.is_active(op.target) for a in op.operands()
+                        if isinstance(a, ir.Var)}
+    read_by_result = {a.name for op in ops if op.target in facts.useful and op not in opaque
+                      for a in op.operands() if isinstance(a, ir.Var)}
+    for op in opaque:
+        receiver, name = op.args[0].name, f"`.{op.form.symbol}()`"
+        group = shared.get(receiver, {receiver})
+        if receiver in facts.varied:
+            problem = f"srcgrad has no rule for the method {name}, called here on a differentiated value"
+        elif group & read_by_result and any(isinstance(a, ir.Var) and a.name in facts.varied
+                                            for a in op.operands()[1:]):
+            problem = (f"the method {name} gets a differentiated value here, and srcgrad cannot tell whether it "
+                       f"keeps it in `{_user_name(fn, receiver)}`, which the result depends on")
+        elif group & read_by_gradient - {op.target}:
+            problem = (f"the method {name} may change `{_user_name(fn, receiver)}`, which the gradient reads")
+        else:
+            continue
+        raise NoRuleError(problem, location(fn, op),
+                          hint="call a numpy function with a rule instead (np.sort(x) for x.sort()), build a new "
+                               "value instead of changing one, or call the method on a constant")
+
+
+def _copy_groups(ops: list[ir.Op]) -> dict[str, set[str]]:
+    """Names joined by copies (``y = x``, loop headers, joins): the same object under several names."""
+    group: dict[str, set[str]] = {}
+    for op in ops:
+        if op.form.kind == "copy" and isinstance(op.args[0], ir.Var):
+            merged = group.get(op.target, {op.target}) | group.get(op.args[0].name, {op.args[0].name})
+            for n in merged:
+                group[n] = merged
+    return group
+
+
+def _user_name(fn: ir.Function, version: str) -> str:
+    """The user's name of an SSA version (``xs_2`` is ``xs``), when it is one."""
+    base = version
+    while base not in fn.local_names and "_" in base:
+        base = base.rsplit("_", 1)[0]
+    return base if base in fn.local_names else version
+
+
 def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
+    if op.form.kind == "fstring" or (op.form.kind == "binop" and op.form.symbol == "%"):
+        return NoRuleError(
+            "a differentiated value is formatted into a string here, and no derivative flows through a string",
+            location(fn, op), hint="compute with the number itself; format it only for messages and logs",
+        )
+    if op.form.kind == "bound":
+        return NoRuleError(
+            "the value bound by `as` depends on differentiated values and the result depends on it: srcgrad "
+            "differentiates no context manager or exception", location(fn, op),
+            hint="compute the value inside the block from the differentiated values themselves",
+        )
+    if op.form.kind == "attr":
+        return NoRuleError(
+            f"srcgrad has no derivative rule for the attribute `.{op.form.symbol}` of a differentiated value",
+            location(fn, op), hint="use the numpy function instead (e.g. np.transpose(x) for x.T, np.real(x))",
+        )
+    if op.form.kind == "method":
+        return NoRuleError(
+            f"srcgrad has no derivative rule for the method `.{op.form.symbol}()`", location(fn, op),
+            hint="call the numpy function with a rule instead (e.g. np.sum(x) for x.sum()), or wrap the call in "
+                 "a function of your own and declare its derivative with @srcgrad.defgrad",
+        )
     if op.form.kind == "boolop":
         return NoRuleError(
             f"a differentiated value flows through `{op.form.symbol}`", location(fn, op),
@@ -318,11 +424,34 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
             hint="second derivatives (hessian, hvp, grad of grad) are not supported through this operation; write "
                  "it with operations whose derivatives are smooth (e.g. np.sqrt(np.sum(x * x)) for a 2-norm)",
         )
+    if op.form.kind == "call" and (inspect.isroutine(op.callee) or isinstance(op.callee, np.ufunc)):
+        # (a function of the user's own code would have been differentiated: this one is a library's)
+        return NoRuleError(
+            f"srcgrad has no derivative rule for `{name}` ({usercode.qualified_name(op.callee)}), a library "
+            "function: srcgrad differentiates your own code and the functions it has rules for, never a library's "
+            "source", location(fn, op), hint=_defgrad_example(name, op.callee),
+        )
     return NoRuleError(
         f"srcgrad has no derivative rule for `{name}`", location(fn, op),
         hint=f"declare one with @srcgrad.defgrad({name}), or mark it with srcgrad.nondifferentiable "
         "if its result carries no gradient",
     )
+
+
+def _defgrad_example(name: str, func: Any) -> str:
+    """How to declare the derivative of ``func`` (called as ``name``), with its own parameters."""
+    try:
+        positional = [p.replace(annotation=p.empty) for p in inspect.signature(func).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        positional = []
+    params = ", ".join(str(p) for p in positional) or "x"
+    first = positional[0].name if positional else "x"
+    short = name.rsplit(".", 1)[-1]
+    return (f"declare its derivative, e.g. `@srcgrad.defgrad({name})` on `def {short}_grad(g, ans, {params}): "
+            f"return <g times d{short}/d{first}>` (README: 'Your own derivative rules'), write it with numpy "
+            "functions srcgrad has rules for, or mark it with srcgrad.nondifferentiable if its result carries no "
+            "gradient")
 
 
 # --- dead code ---------------------------------------------------------------------------------------------------
@@ -354,7 +483,7 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
 
 def _keep(op: ir.Op) -> bool:
     return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guarded or op.keep \
-        or fails_on_bad_input(op)
+        or op.effect or fails_on_bad_input(op)
 
 
 # srcgrad's own checks (in-process and their standalone twins): kept, they raise where the function would not run
@@ -388,6 +517,10 @@ def _reads(stmt) -> list[ir.Var]:
         vals = [stmt.iterable]
     elif isinstance(stmt, ir.While):
         vals = [stmt.cond]
+    elif isinstance(stmt, ir.With):
+        vals = [stmt.manager]  # (entered for what it does, whatever the body computes)
+    elif isinstance(stmt, ir.Try):
+        vals = [ir.Var(stmt.path)] + [h.types for h in stmt.handlers]  # (the reverse sweep follows the path)
     else:
         return []
     return [v for v in vals if isinstance(v, ir.Var)]
@@ -406,6 +539,12 @@ def _filter(body: list, live: set[str]) -> list:
             stmt.body = _filter(stmt.body, live)
         elif isinstance(stmt, ir.While):
             stmt.test, stmt.body = _filter(stmt.test, live), _filter(stmt.body, live)
+        elif isinstance(stmt, ir.With):
+            stmt.body = _filter(stmt.body, live)
+        elif isinstance(stmt, ir.Try):
+            stmt.body, stmt.orelse, stmt.final = (_filter(part, live) for part in (stmt.body, stmt.orelse, stmt.final))
+            for handler in stmt.handlers:
+                handler.body = _filter(handler.body, live)
         out.append(stmt)
     return out
 
@@ -413,14 +552,8 @@ def _filter(body: list, live: set[str]) -> list:
 def _walk_stmts(body: list):
     for stmt in body:
         yield stmt
-        if isinstance(stmt, ir.If):
-            yield from _walk_stmts(stmt.body)
-            yield from _walk_stmts(stmt.orelse)
-        elif isinstance(stmt, (ir.For,)):
-            yield from _walk_stmts(stmt.body)
-        elif isinstance(stmt, ir.While):
-            yield from _walk_stmts(stmt.test)
-            yield from _walk_stmts(stmt.body)
+        for region in ir.regions(stmt):
+            yield from _walk_stmts(region)
 
 
 # --- shapes -----------------------------------------------------------------------------------------------------

@@ -1690,6 +1690,27 @@ def geomspace_tangent(ans, start, stop, num, endpoint, axis, start_dot, stop_dot
 
     rate = (1.0 - t) * along(start_dot) / along(start) + t * along(stop_dot) / along(stop)
     return cast_grad(value * rate, ans.dtype)
+def extreme_items_grad(g, ans, iterable):
+    """Adjoint of ``max(iterable)``/``min(iterable)`` (and of ``max(a, b, c)``, whose items are a tuple): ``g`` shared
+    equally by the ``k`` items equal to the result (``1/k`` each, as for ``np.max``); when none equals it (a NaN),
+    all of it goes to the item returned."""
+    if isinstance(iterable, (tuple, list)):
+        ties = [bool(item == ans) for item in iterable]
+        if not any(ties):
+            ties = [item is ans for item in iterable]
+        share = g / max(sum(ties), 1)
+        return SeqGrad(share if tie else 0.0 * g for tie in ties)
+    items = np.asarray(iterable)
+    ties = items == ans
+    if not ties.any():
+        ties = np.isnan(items) & np.isnan(ans) if np.isnan(ans) else ties
+    return np.where(ties, g / max(int(np.count_nonzero(ties)), 1), 0.0 * g)
+
+
+def extreme_items_tangent(iterable_dot, ans, iterable):
+    """Tangent of ``max(iterable)``/``min(iterable)``: the mean of the tangents of the items equal to the result."""
+    shares = extreme_items_grad(1.0, ans, iterable)
+    return sum(share * dot for share, dot in zip(shares, iterable_dot))
 
 
 # --- forward mode -----------------------------------------------------------------------------------------------
@@ -1863,6 +1884,19 @@ def shares_memory(a, b, depth):
     if depth and isinstance(b, (list, tuple)):
         return any(shares_memory(a, item, depth - 1) for item in b)
     return False
+
+
+PARTIAL_WITH = ("the `with` block ended early: its context manager suppressed an exception, and srcgrad cannot "
+                "differentiate a block that ran in part")
+PARTIAL_WITH_HINT = "catch the exception with try/except instead (srcgrad follows the path a try statement takes)"
+
+
+def check_completed(done, filename, line, col):
+    """After a ``with`` block whose manager may suppress an exception (contextlib.suppress, a user's manager):
+    ``done`` is False when the block did not run to its end."""
+    if not done:
+        short = filename.replace("\\", "/").rsplit("/", 1)[-1]
+        raise RuntimeError(f"{short}:{line}:{col + 1}: {PARTIAL_WITH}; {PARTIAL_WITH_HINT}")
 
 
 def power_base_grad(x, y):

@@ -363,6 +363,26 @@ for _x, _y in ((1.2, 0.5), (0.5, 1.2), (0.7, 0.7)):
 case(float, builtin_float, A(N()), name="float")
 
 
+def builtin_max_min_of_three(x, y, z):  # (the lowering packs the arguments into a tuple: max((x, y, z)))
+    return max(x, y * 2.0, z) * 2.0 + min(x, y, z) * 3.0
+
+
+def builtin_max_min_of_list(x, y):
+    return max([x, y * 2.0, x * y]) + min([y, x]) * 3.0
+
+
+def builtin_max_min_of_array(x):  # over the items of a 1-d array
+    return max(x) * 2.0 + min(x) * 3.0
+
+
+for _prim in (("builtin", "max of items"), ("builtin", "min of items")):
+    for _x, _y, _z in ((1.2, 0.5, -0.3), (0.2, 0.5, 0.6), (0.5, 0.1, 0.5), (0.1, 0.4, 0.1)):  # and two-way ties
+        case(_prim, builtin_max_min_of_three, A(const(_x), const(_y), const(_z)), wrt=(0, 1, 2),
+             name=f"{_prim[1]}-{_x}-{_y}-{_z}")
+    case(_prim, builtin_max_min_of_list, A(N(), N()), wrt=(0, 1), name=f"{_prim[1]}-list")
+    case(_prim, builtin_max_min_of_array, A(N((5,))), name=f"{_prim[1]}-array")
+
+
 def builtin_sum_list(x, y):
     return np.sum(sum([x, y * 2.0, x * y]) + sum((x, y), 0.5) * sum([y], x))
 

@@ -46,9 +46,10 @@ def calls(x):
 
 def unsupported(x):
     try:
-        y = x
+        z = x * 2.0
+        y = z * x
     except ValueError:
-        y = 0.0
+        y = z
     return y
 '''
 

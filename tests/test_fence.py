@@ -117,9 +117,9 @@ NODES = {
                 y = -x
             return y
     """, args=(0.7,)),
-    "With": Entry(REJECTED, """
+    "With": Entry(SUPPORTED, """
         def f(x):
-            with np.errstate(all="ignore"):  # <-
+            with np.errstate(all="ignore"):
                 y = x * 2.0
             return y
     """),
@@ -136,20 +136,20 @@ NODES = {
                     y = x * 2.0
             return y
     """, since=(3, 10)),
-    "Raise": Entry(REJECTED, """
+    "Raise": Entry(SUPPORTED, """
         def f(x):
             if x > 10.0:
-                raise ValueError("too big")  # <-
+                raise ValueError("too big")
             return x * 2.0
     """),
-    "Try": Entry(REJECTED, """
+    "Try": Entry(SUPPORTED, """
         def f(x):
-            try:  # <-
-                y = x * 2.0
+            try:
+                y = math.log(x - 1.0) * x
             except ValueError:
-                y = x
+                y = x * x
             return y
-    """),
+    """, args=(0.7,)),
     "TryStar": Entry(REJECTED, """
         def f(x):
             try:  # <-
@@ -231,9 +231,9 @@ NODES = {
                 return x * x
             return x
     """),
-    "NamedExpr": Entry(REJECTED, """
+    "NamedExpr": Entry(SUPPORTED, """
         def f(x):
-            if (y := x * 2.0) > 1.0:  # <-
+            if (y := x * 2.0) > 1.0:
                 return y
             return x
     """),
@@ -304,14 +304,14 @@ NODES = {
         def f(x):
             return math.sin(x) * np.exp(x)
     """),
-    "FormattedValue": Entry(REJECTED, """
+    "FormattedValue": Entry(SUPPORTED, """
         def f(x):
-            label = f"{x!r:>10}"  # <-
+            label = f"{x!r:>10}"
             return x * 2.0
     """),
-    "JoinedStr": Entry(REJECTED, """
+    "JoinedStr": Entry(SUPPORTED, """
         def f(x):
-            label = f"x = {x}"  # <-
+            label = f"x = {x}"
             return x * 2.0
     """),
     "TemplateStr": Entry(REJECTED, """

@@ -183,7 +183,8 @@ def _var_positional(sig: inspect.Signature) -> bool:
 
 
 def _packs_positionals(c: Callee) -> bool:
-    return c.method in lower.VARARG_METHODS  # x.reshape(2, 3): the lowering packs them into one tuple
+    # x.reshape(2, 3), max(a, b, c): the lowering packs them into one tuple
+    return c.method in lower.VARARG_METHODS or (not c.method and any(c.rule.func is f for f in lower.PACKED_BUILTINS))
 
 
 def forms(c: Callee) -> list[tuple[str, str, bool]]:

@@ -4,7 +4,9 @@ Each rule is ``rule(g, ans, *params)`` returning the contribution of ``g`` to ea
 Scalar variants (``scalar=True``) are used when every operand is a Python number; they avoid numpy entirely.
 ``%`` differentiates as ``x - (x // y) * y`` (``x // y`` is piecewise constant: ``//`` has no gradient).
 Indexing (``operator.getitem``) is with the numpy shape rules.
-At ties, ``max``/``min``/``maximum``/``minimum`` split the gradient equally (what a central difference sees).
+At ties, ``max``/``min``/``maximum``/``minimum`` split the gradient equally (what a central difference sees);
+``max`` and ``min`` of an iterable or of three or more arguments give each of the ``k`` tied items ``1/k``, as
+``np.max`` does.
 """
 
 import math
@@ -15,6 +17,7 @@ import numpy as np
 from srcgrad.rules.registry import defgrad, nondifferentiable
 from srcgrad.runtime import (
     builtin_sum_grad,
+    extreme_items_grad,
     matmul_grad_left,
     matmul_grad_right,
     power_base_grad,
@@ -104,6 +107,15 @@ def max_(g, ans, x, y):
 @defgrad(min, out_kind="same")
 def min_(g, ans, x, y):
     return g * ((x < y) + 0.5 * (x == y)), g * ((y < x) + 0.5 * (x == y))
+
+
+# max(iterable) and max(a, b, c, ...) (whose arguments the lowering packs into a tuple): ties share 1/k each
+@defgrad(("builtin", "max of items"), wrt=("iterable",), name="max")
+def max_items(g, ans, iterable):
+    return extreme_items_grad(g, ans, iterable)
+
+
+defgrad(("builtin", "min of items"), wrt=("iterable",), name="min")(max_items)
 
 
 @defgrad(float, out_kind="scalar")

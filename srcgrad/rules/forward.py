@@ -26,7 +26,15 @@ import numpy as np
 from srcgrad import freshness
 from srcgrad.errors import InternalError
 from srcgrad.rules.registry import Rule, _key, single_return
-from srcgrad.runtime import as_tuple, cast_grad, cholesky_jvp, cumprod_tangent, setitem, solve_tangent
+from srcgrad.runtime import (
+    as_tuple,
+    cast_grad,
+    cholesky_jvp,
+    cumprod_tangent,
+    extreme_items_tangent,
+    setitem,
+    solve_tangent,
+)
 
 _EXPLICIT: dict[Any, Callable] = {}
 
@@ -171,6 +179,12 @@ def full_jvp(fill_value_dot, ans, shape, fill_value, dtype=None):
 @defjvp(np.full_like)
 def full_like_jvp(fill_value_dot, ans, a, fill_value, dtype=None, *, shape=None):
     return cast_grad(np.full(np.shape(ans), fill_value_dot, dtype=float), ans.dtype)
+
+
+@defjvp(("builtin", "max of items"))
+@defjvp(("builtin", "min of items"))
+def extreme_items_jvp(iterable_dot, ans, iterable):
+    return extreme_items_tangent(iterable_dot, ans, iterable)
 
 
 @defjvp(np.cumprod)
