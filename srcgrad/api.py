@@ -24,7 +24,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import guards, locks, pipeline
+from srcgrad import guards, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
@@ -54,6 +54,10 @@ class Transform:
         self.as_tuple = isinstance(wrt, (tuple, list))
         self.wrt = self._resolve_wrt(wrt)
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
+        # parameters whose attributes the body reads: a dataclass, namedtuple or object there is a constant structure
+        self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.structure_positions = sorted({*self.wrt_positions,
+                                           *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
         self.last: pipeline.Generated | None = None
         self.lock = locks.lock()
@@ -114,8 +118,16 @@ class Transform:
         return found
 
     def kinds(self, values: list) -> tuple[str, ...]:
-        out = []
+        out: list = []
         for name, value in zip(self.params, values):
+            if type(value) not in PLAIN_TYPES:  # a structure is described by a tuple (srcgrad/structures.py)
+                if name in self.wrt and structures.is_structure(value):
+                    out.append(structures.spec_of(name, value))
+                    continue
+                if name in self.attribute_params and name not in self.wrt and \
+                        structures.is_constant_structure(value):
+                    out.append(structures.spec_of(name, value, const=True))
+                    continue
             check_representable(name, value)
             if name in self.wrt:
                 check_differentiable(name, value)
@@ -146,7 +158,16 @@ class Transform:
         return generated
 
     def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+        if structures.structured(kinds.values()):
+            return structures.generate(self, kinds, self.generate_leaves, self.mode)
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
+
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+        """The function of the leaves of structured arguments (its gradients always a tuple)."""
+        return pipeline.generate(pf, wrt, self.mode, kinds, True)
+
+
+PLAIN_TYPES = frozenset({float, int, bool, np.ndarray})  # arguments that are never structures
 
 
 def split_last(args: tuple, kwargs: dict, key: str, name: str, what: str) -> tuple[tuple, Any]:
@@ -233,6 +254,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable) -> Calla
     seed_names: dict[Callable, str] = {}  # vjp: the seed parameter of each generated variant
     n_params = len(transform.params)
     wrt_positions = transform.wrt_positions
+    structure_positions = transform.structure_positions
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
@@ -245,6 +267,10 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable) -> Calla
         if kwargs or len(args) != n_params or has_defaults:
             args = tuple(transform.bind(args, kwargs))
         key = tuple(map(type, args))
+        for i in structure_positions:
+            if key[i] not in PLAIN_TYPES:  # a structure: the key holds its description (O(leaves))
+                key = (key, transform.kinds(list(args)))
+                break
         generated = cache.get(key)
         if generated is None or not generated.guards.hold():
             generated = transform.specialise(list(args))
