@@ -365,7 +365,8 @@ def check_function(func: Any, name: str) -> None:
 def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) -> Any:
     if func is AS_DECORATOR:
         return lambda f: _decorator_or_call(f, wrt, mode, suffix)
-    if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad"):
+    if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad",
+                                                                              "value_and_grad_aux"):
         from srcgrad import higher  # second order: reverse mode over generated forward-mode code
 
         return higher.grad_of_grad(func, wrt, mode)
@@ -383,9 +384,16 @@ def grad(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:
     return _decorator_or_call(func, wrt, "grad", "grad")
 
 
-def value_and_grad(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:
-    """Like :func:`grad`, but the generated function returns ``(value, gradient)``."""
-    return _decorator_or_call(func, wrt, "value_and_grad", "value_and_grad")
+def value_and_grad(func: Callable = AS_DECORATOR, wrt: Wrt = 0, has_aux: bool = False) -> Any:
+    """Like :func:`grad`, but the generated function returns ``(value, gradient)``.
+
+    ``has_aux=True``: ``func`` returns ``(loss, aux)``; the result is ``((loss, aux), gradient of loss)``, ``aux``
+    any Python value passed through (JAX's convention).
+    """
+    if type(has_aux) is not bool:
+        raise InvalidArgument(f"has_aux must be True or False, got {has_aux!r}")
+    mode = "value_and_grad_aux" if has_aux else "value_and_grad"
+    return _decorator_or_call(func, wrt, mode, "value_and_grad")
 
 
 def vjp(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:

@@ -143,6 +143,8 @@ SUPPORTED = {
     "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param",
 }
 
+SUPPORTED.add("Dict")  # a dict display: a value passed through (has_aux), never differentiated through (lower.py)
+
 HINTS = {
     "Try": "move the try/except outside the differentiated function",
     "TryStar": "move the try/except outside the differentiated function",

@@ -1126,7 +1126,7 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
         grads = front.local("grads")
         target: ast.expr = ast.Name(id=grads, ctx=ast.Store())
         value = None
-        if mode == "value_and_grad":
+        if mode in ("value_and_grad", "value_and_grad_aux"):
             value = front.local("value")
             target = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Store()), target], ctx=ast.Store())
         statements.append(ast.Assign(targets=[target], value=call))
@@ -1177,7 +1177,7 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
     ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front function."""
     from srcgrad.pipeline import Generated, _mode_title
 
-    if mode not in ("grad", "value_and_grad", "vjp", "jvp"):
+    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp"):
         raise InvalidArgument(f"srcgrad's {mode} does not take structured arguments (yet)",
                               hint="pass the leaves as separate arguments")
     sig = transform.signature.parameters.values()
@@ -1188,7 +1188,8 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
             f"cannot differentiate with respect to {', '.join(transform.wrt)}: the structure holds no float or "
             "float array (ints, strings and None are constants)", hint="use floats, e.g. 1.0 rather than 1")
     inner = inner_generate(lowered.pf, lowered.wrt, lowered.kinds)
-    suffix = {"grad": "grad", "value_and_grad": "value_and_grad", "vjp": "vjp", "jvp": "jvp"}[mode]
+    suffix = {"grad": "grad", "value_and_grad": "value_and_grad", "value_and_grad_aux": "value_and_grad",
+              "vjp": "vjp", "jvp": "jvp"}[mode]
     name = f"{transform.pf.name}_{suffix}"
     extra = []
     taken = set(transform.params)
