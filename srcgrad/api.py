@@ -17,6 +17,7 @@ What holds:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -371,8 +372,46 @@ def _decorator_or_call(func: Callable | None, wrt: Wrt, mode: str, suffix: str) 
 
         return higher.grad_of_grad(func, wrt, mode)
     check_function(func, mode)
+    if inspect.ismethod(func) or isinstance(func, functools.partial):
+        return _bound_entry(func, wrt, mode, suffix)
     transform = Transform(func, wrt, mode)
     return _make_entry(transform, f"{func.__name__}_{suffix}")
+
+
+def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable:
+    """``grad(model.loss)`` and ``grad(functools.partial(f, a, k=v))``: the function itself is differentiated, the
+    bound arguments passed first at each call (``self`` is an argument like any other: when the function reads its
+    attributes, an object is a constant structure). ``wrt`` counts the parameters the caller sees."""
+    if inspect.ismethod(func):
+        function, fixed, keywords = func.__func__, (func.__self__,), {}
+    else:
+        function, fixed, keywords = func.func, tuple(func.args), dict(func.keywords)
+        if inspect.ismethod(function) or isinstance(function, functools.partial):
+            raise InvalidArgument("srcgrad differentiates a partial of a function, not of a method or a partial",
+                                  hint="write the partial of the underlying function")
+    check_function(function, mode)
+    visible = list(inspect.signature(func).parameters)
+    items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]
+    names = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not -len(visible) <= item < len(visible):
+                raise InvalidArgument(f"wrt={item} is out of range: the function has the parameters {visible}")
+            item = visible[item]
+        elif isinstance(item, str) and item not in visible:
+            raise InvalidArgument(f"wrt={item!r} is not a parameter the caller passes: its parameters are {visible}")
+        names.append(item)
+    transform = Transform(function, tuple(names) if isinstance(wrt, (tuple, list)) else names[0], mode)
+    entry = _make_entry(transform, f"{function.__name__}_{suffix}")
+
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return entry(*fixed, *args, **{**keywords, **kwargs})
+
+    bound.__name__ = bound.__qualname__ = entry.__name__
+    bound.__doc__ = entry.__doc__
+    bound.__srcgrad_transform__ = transform
+    bound.__wrapped__ = entry
+    return bound
 
 
 def grad(func: Callable = AS_DECORATOR, wrt: Wrt = 0) -> Any:
