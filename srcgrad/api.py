@@ -256,6 +256,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable) -> Calla
     n_params = len(transform.params)
     wrt_positions = transform.wrt_positions
     structure_positions = transform.structure_positions
+    structured_last: dict[tuple, tuple] = {}  # argument types -> (key, check) of the last structured variant
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
@@ -270,12 +271,15 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable) -> Calla
         key = tuple(map(type, args))
         for i in structure_positions:
             if key[i] not in PLAIN_TYPES:  # a structure: the key holds its description (O(leaves))
-                key = (key, transform.kinds(list(args)))
+                known = structured_last.get(key)
+                key = known[0] if known is not None and known[1](*args) else (key, transform.kinds(list(args)))
                 break
         generated = cache.get(key)
         if generated is None or not generated.guards.hold():
             generated = transform.specialise(list(args))
             impl = generated.function
+            if getattr(generated, "structured", False):  # the next call checks its structures in one expression
+                structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = _seed_parameter(impl)
             cache[key] = generated

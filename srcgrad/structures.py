@@ -1292,3 +1292,55 @@ def is_constant_structure(value: Any) -> bool:
     if t is dict or t is list or t is tuple:
         return False
     return _class_kind(t) is not None or is_object(value)
+
+
+# --- the call-time check: do these arguments have the structures of a variant? -------------------------------------
+
+
+def matcher(kinds: tuple) -> Any:
+    """``check(*args)``: True when the arguments have the structures described in ``kinds`` (one description or
+    kind per parameter; kinds that are not structures are the dispatcher's business). One generated expression:
+    type and length checks, dict keys in order, classes, leaf types and array dtype kinds, O(number of leaves)."""
+    consts: list = []
+
+    def ref(obj: Any) -> str:
+        consts.append(obj)
+        return f"k[{len(consts) - 1}]"
+
+    tests: list[str] = []
+    params = [f"a{i}" for i in range(len(kinds))]
+    for p, kind in zip(params, kinds):
+        if isinstance(kind, tuple):
+            tests += _tests(kind, p, ref)
+    text = f"def check({', '.join(params)}):\n    return {' and '.join(tests) or 'True'}\n"
+    namespace = {"k": tuple(consts), "__builtins__": builtins}
+    exec(compile(text, "<srcgrad structure check>", "exec"), namespace)  # noqa: S102 - srcgrad's own text
+    return namespace["check"]
+
+
+def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
+    kind = spec[0]
+    if kind == LEAF:
+        t, dtype_kind = spec[1], spec[2]
+        if t is type(None):
+            return [f"{e} is None"]
+        out = [f"type({e}) is {ref(t)}"]
+        if issubclass(t, (np.ndarray, np.generic)):
+            out.append(f"{e}.dtype.kind == {dtype_kind!r}")
+        return out
+    if kind == DICT:
+        out = [f"type({e}) is dict", f"tuple({e}) == {ref(spec[1])}"]
+        for key, child in zip(spec[1], spec[2]):
+            out += _tests(child, f"{e}[{key!r}]", ref)
+        return out
+    if kind in (LIST, TUPLE):
+        out = [f"type({e}) is {kind}", f"len({e}) == {len(spec[1])}"]
+        for i, child in enumerate(spec[1]):
+            out += _tests(child, f"{e}[{i}]", ref)
+        return out
+    out = [f"type({e}) is {ref(spec[1])}"]
+    if kind == OBJECT:
+        out.append(f"tuple({e}.__dict__) == {ref(spec[2])}")
+    for i, (name, child) in enumerate(zip(spec[2], spec[3])):
+        out += _tests(child, f"{e}[{i}]" if kind == NAMEDTUPLE else f"{e}.{name}", ref)
+    return out
