@@ -142,7 +142,9 @@ class Transform:
         return generated
 
     def generic(self) -> pipeline.Generated:
-        """The variant that makes no assumption about argument kinds (what `emit` writes)."""
+        """The variant that makes no assumption about argument kinds (what `emit` writes); a differentiated parameter
+        read as a structure is refused (structures.check_no_structure_reads)."""
+        structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
     def variant(self, kinds: tuple[str, ...]) -> pipeline.Generated:

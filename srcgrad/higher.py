@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, locks, pipeline
+from srcgrad import api, locks, pipeline, structures
 from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
 
 
@@ -30,7 +30,12 @@ class ForwardTransform(api.Transform):
         self.style = style
 
     def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+        if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
+            return structures.generate(self, kinds, self.generate_leaves, self.style)
         return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
+
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+        return pipeline.generate_forward(pf, wrt, kinds, self.style)
 
 
 def _call_generated(transform: api.Transform, function: Callable, values: list, extra: dict) -> Any:
@@ -179,6 +184,9 @@ def jacobian(func: Callable = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev")
     def entry(*args: Any, **kwargs: Any) -> Any:
         values = transform.bind(args, kwargs)
         x = values[position]
+        if structures.is_structure(x):
+            raise InvalidArgument(f"jacobian does not take structured arguments (yet): `{param}` is a "
+                                  f"{type(x).__name__}", hint="use vjp or jvp, which take structures")
         x_shape = np.shape(x)
         if mode == "rev":
             y = _call_generated(transform, transform.func, values, {})

@@ -1344,3 +1344,26 @@ def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
     for i, (name, child) in enumerate(zip(spec[2], spec[3])):
         out += _tests(child, f"{e}[{i}]" if kind == NAMEDTUPLE else f"{e}.{name}", ref)
     return out
+
+
+def check_no_structure_reads(pf: Any, wrt: list[str], what: str) -> None:
+    """Code made without example arguments (``srcgrad emit``, ``graph``, ``source`` before a call) assumes numbers and
+    arrays: a differentiated parameter read as a structure (``p["W1"]``, ``p.w`` that is not an array attribute) is
+    refused there, naming the read."""
+    nodes = [n for n in gast.walk(pf.node) if hasattr(n, "lineno")]
+    for node in sorted(nodes, key=lambda n: (n.lineno, n.col_offset)):  # (the first read in the source)
+        base = getattr(node, "value", None)
+        if not (isinstance(base, gast.Name) and base.id in wrt and isinstance(base.ctx, gast.Load)):
+            continue
+        if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) \
+                and isinstance(node.slice.value, str):
+            read = f'`{base.id}[{node.slice.value!r}]`'
+        elif isinstance(node, gast.Attribute) and not hasattr(np.ndarray, node.attr):
+            read = f"`{base.id}.{node.attr}`"
+        else:
+            continue
+        raise UnsupportedSyntax(
+            f"{read} reads `{base.id}` as a structure (a dict, a dataclass, a namedtuple): {what} makes code for "
+            "numbers and arrays, and does not take structured parameters yet", pf.location(node),
+            hint="call the gradient with example arguments (srcgrad.source(df, *args) shows the code for them), or "
+                 "pass the leaves as separate parameters")

@@ -313,3 +313,28 @@ def test_structures_helpers():
     q = structures.replace_leaf(p, 3, 9.0)
     assert q["b"].w == 9.0 and p["b"].w == 3.0
     assert structures.same_structure(p, q) and not structures.same_structure(p, {"b": 1, "a": 2})
+
+
+def test_not_yet_refused_clearly(mlp_dict, rng):
+    """Item 5 (emit, explain, graph without example arguments) and second order: refused, never wrong code."""
+    with pytest.raises(UnsupportedSyntax, match=r"`p\['W1'\]` reads `p` as a structure"):
+        srcgrad.emit(dict_mlp, wrt="p")
+    with pytest.raises(UnsupportedSyntax, match="reads `p` as a structure"):
+        srcgrad.source(srcgrad.grad(dict_mlp))  # no call yet: no example arguments
+    text = srcgrad.source(srcgrad.grad(dict_mlp), mlp_dict, rng.normal(size=(5, 3)))  # with them: fine
+    assert "p_W1" in text
+    with pytest.raises(InvalidArgument, match="explain does not take structured arguments"):
+        srcgrad.explain(dict_mlp, mlp_dict, rng.normal(size=(5, 3)))
+    with pytest.raises(InvalidArgument, match="does not take structured arguments"):
+        srcgrad.hvp(scalar_tuple)((0.3, 1.2, -0.7), (1.0, 0.0, 0.0))
+    with pytest.raises(InvalidArgument, match="jacobian does not take structured arguments"):
+        srcgrad.jacobian(scalar_tuple)((0.3, 1.2, -0.7))
+
+
+def test_jvp_of_a_dict(mlp_dict, rng):
+    x = rng.normal(size=(5, 3))
+    tangent = {k: rng.normal(size=np.shape(v)) if k != "scale" else 0.5 for k, v in mlp_dict.items()}
+    value, t = srcgrad.jvp(dict_mlp)(mlp_dict, x, tangent)
+    g = srcgrad.grad(dict_mlp)(mlp_dict, x)
+    assert value == pytest.approx(dict_mlp(mlp_dict, x))
+    assert t == pytest.approx(sum(np.sum(g[k] * tangent[k]) for k in mlp_dict))
