@@ -17,6 +17,7 @@ What holds:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import guards, locks, pipeline
+from srcgrad import guards, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
@@ -54,6 +55,10 @@ class Transform:
         self.as_tuple = isinstance(wrt, (tuple, list))
         self.wrt = self._resolve_wrt(wrt)
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
+        # parameters whose attributes the body reads: a dataclass, namedtuple or object there is a constant structure
+        self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.structure_positions = sorted({*self.wrt_positions,
+                                           *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
         self.last: pipeline.Generated | None = None
         self.lock = locks.lock()
@@ -126,8 +131,16 @@ class Transform:
         return found
 
     def kinds(self, values: list[Any]) -> tuple[str, ...]:
-        out = []
+        out: list[Any] = []
         for name, value in zip(self.params, values):
+            if type(value) not in PLAIN_TYPES:  # a structure is described by a tuple (srcgrad/structures.py)
+                if name in self.wrt and structures.is_structure(value):
+                    out.append(structures.spec_of(name, value))
+                    continue
+                if name in self.attribute_params and name not in self.wrt and \
+                        structures.is_constant_structure(value):
+                    out.append(structures.spec_of(name, value, const=True))
+                    continue
             check_representable(name, value)
             if name in self.wrt:
                 check_differentiable(name, value)
@@ -141,7 +154,9 @@ class Transform:
         return generated
 
     def generic(self) -> pipeline.Generated:
-        """The variant that makes no assumption about argument kinds (what `emit` writes)."""
+        """The variant that makes no assumption about argument kinds (what `emit` writes); a differentiated parameter
+        read as a structure is refused (structures.check_no_structure_reads)."""
+        structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
     def variant(self, kinds: tuple[str, ...]) -> pipeline.Generated:
@@ -158,7 +173,17 @@ class Transform:
         return generated
 
     def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+        if structures.structured(kinds.values()):
+            generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
+            return generated
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
+
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+        """The function of the leaves of structured arguments (its gradients always a tuple)."""
+        return pipeline.generate(pf, wrt, self.mode, kinds, True)
+
+
+PLAIN_TYPES = frozenset({float, int, bool, np.ndarray})  # arguments that are never structures
 
 
 def split_last(args: tuple[Any, ...], kwargs: dict[str, Any], key: str, name: str, what: str
@@ -241,11 +266,13 @@ def _make_entry(transform: Transform, name: str) -> Callable[..., Any]:
 
 
 def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]) -> Callable[..., Any]:
-    cache: dict[tuple[type, ...], pipeline.Generated] = {}  # by the argument types
+    cache: dict[Any, pipeline.Generated] = {}  # by the argument types (and structures' descriptions)
     has_defaults = any(p.default is not p.empty for p in transform.signature.parameters.values())
     seed_names: dict[Callable[..., Any], str] = {}  # vjp: the seed parameter of each generated variant
     n_params = len(transform.params)
     wrt_positions = transform.wrt_positions
+    structure_positions = transform.structure_positions
+    structured_last: dict[Any, Any] = {}  # argument types -> (key, check) of the last structured variant
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
@@ -258,11 +285,18 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 check_seed(name, seed)
         if kwargs or len(args) != n_params or has_defaults or spread is not None:
             args = tuple(transform.bind(args, kwargs))
-        key = tuple(map(type, args))
+        key: Any = tuple(map(type, args))
+        for i in structure_positions:
+            if key[i] not in PLAIN_TYPES:  # a structure: the key holds its description (O(leaves))
+                known = structured_last.get(key)
+                key = known[0] if known is not None and known[1](*args) else (key, transform.kinds(list(args)))
+                break
         generated = cache.get(key)
         if generated is None or not generated.guards.hold():
             generated = transform.specialise(list(args))
             impl = generated.function
+            if getattr(generated, "structured", False):  # the next call checks its structures in one expression
+                structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = _seed_parameter(impl)
             cache[key] = generated
@@ -386,13 +420,52 @@ def check_function(func: Any, name: str) -> None:
 def _decorator_or_call(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[..., Any]:
     if func is AS_DECORATOR:
         return lambda f: _decorator_or_call(f, wrt, mode, suffix)
-    if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad"):
+    if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad",
+                                                                              "value_and_grad_aux"):
         from srcgrad import higher  # second order: reverse mode over generated forward-mode code
 
         return higher.grad_of_grad(func, wrt, mode)
     check_function(func, mode)
+    if inspect.ismethod(func) or isinstance(func, functools.partial):
+        return _bound_entry(func, wrt, mode, suffix)
     transform = Transform(func, wrt, mode)
     return _make_entry(transform, f"{func.__name__}_{suffix}")
+
+
+def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[..., Any]:
+    """``grad(model.loss)`` and ``grad(functools.partial(f, a, k=v))``: the function itself is differentiated, the
+    bound arguments passed first at each call (``self`` is an argument like any other: when the function reads its
+    attributes, an object is a constant structure). ``wrt`` counts the parameters the caller sees."""
+    if inspect.ismethod(func):
+        function, fixed, keywords = func.__func__, (func.__self__,), {}
+    else:
+        function, fixed, keywords = func.func, tuple(func.args), dict(func.keywords)
+        if inspect.ismethod(function) or isinstance(function, functools.partial):
+            raise InvalidArgument("srcgrad differentiates a partial of a function, not of a method or a partial",
+                                  hint="write the partial of the underlying function")
+    check_function(function, mode)
+    visible = list(inspect.signature(func).parameters)
+    items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]
+    names: list[Any] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not -len(visible) <= item < len(visible):
+                raise InvalidArgument(f"wrt={item} is out of range: the function has the parameters {visible}")
+            item = visible[item]
+        elif isinstance(item, str) and item not in visible:
+            raise InvalidArgument(f"wrt={item!r} is not a parameter the caller passes: its parameters are {visible}")
+        names.append(item)
+    transform = Transform(function, tuple(names) if isinstance(wrt, (tuple, list)) else names[0], mode)
+    entry = _make_entry(transform, f"{function.__name__}_{suffix}")
+
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return entry(*fixed, *args, **{**keywords, **kwargs})
+
+    bound.__name__ = bound.__qualname__ = entry.__name__
+    bound.__doc__ = entry.__doc__
+    bound.__srcgrad_transform__ = transform  # type: ignore[attr-defined]
+    bound.__wrapped__ = entry  # type: ignore[attr-defined]
+    return bound
 
 
 def grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., Any]:
@@ -404,9 +477,16 @@ def grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[...,
     return _decorator_or_call(func, wrt, "grad", "grad")
 
 
-def value_and_grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., Any]:
-    """Like :func:`grad`, but the generated function returns ``(value, gradient)``."""
-    return _decorator_or_call(func, wrt, "value_and_grad", "value_and_grad")
+def value_and_grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0, has_aux: bool = False) -> Callable[..., Any]:
+    """Like :func:`grad`, but the generated function returns ``(value, gradient)``.
+
+    ``has_aux=True``: ``func`` returns ``(loss, aux)``; the result is ``((loss, aux), gradient of loss)``, ``aux``
+    any Python value passed through (JAX's convention).
+    """
+    if type(has_aux) is not bool:
+        raise InvalidArgument(f"has_aux must be True or False, got {has_aux!r}")
+    mode = "value_and_grad_aux" if has_aux else "value_and_grad"
+    return _decorator_or_call(func, wrt, mode, "value_and_grad")
 
 
 def vjp(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., Any]:

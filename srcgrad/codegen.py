@@ -188,6 +188,9 @@ def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
         return ast.Tuple(elts=[operand(a) for a in args], ctx=ast.Load())
     if kind == "list":
         return ast.List(elts=[operand(a) for a in args], ctx=ast.Load())
+    if kind == "dict":  # (keys, then values)
+        half = len(args) // 2
+        return ast.Dict(keys=[operand(a) for a in args[:half]], values=[operand(a) for a in args[half:]])
     if kind == "subscript":
         return ast.Subscript(value=operand(args[0]), slice=index_slice(args[1]), ctx=ast.Load())
     if kind == "attr":

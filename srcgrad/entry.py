@@ -84,6 +84,8 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
     label = f"{transform.pf.name}:{transform.mode}:entry"
 
     def on_variant(generated: Any, arg_types: tuple) -> None:
+        if getattr(generated, "structured", False):
+            return  # (structures are told apart by the dispatcher's key, not by the argument types the entry checks)
         with lock:
             first = not current
             if not first and (current["types"] != arg_types or current["generated"] is generated):

@@ -144,6 +144,8 @@ SUPPORTED = {
     "NamedExpr", "With", "withitem", "Try", "ExceptHandler",
 }
 
+SUPPORTED.add("Dict")  # a dict display: a value passed through (has_aux), never differentiated through (lower.py)
+
 HINTS = {
     "Try": "move the try/except outside the differentiated function",
     "TryStar": "move the try/except outside the differentiated function",

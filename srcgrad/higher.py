@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, locks, pipeline
+from srcgrad import api, locks, pipeline, structures
 from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
 
 
@@ -30,7 +30,13 @@ class ForwardTransform(api.Transform):
         self.style = style
 
     def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+        if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
+            generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
+            return generated
         return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
+
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+        return pipeline.generate_forward(pf, wrt, kinds, self.style)
 
 
 def _call_generated(transform: api.Transform, function: Callable[..., Any], values: list[Any], extra: dict[str, Any]
@@ -187,6 +193,9 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
     def entry(*args: Any, **kwargs: Any) -> Any:
         values = transform.bind(args, kwargs)
         x = values[position]
+        if structures.is_structure(x):
+            raise InvalidArgument(f"jacobian does not take structured arguments (yet): `{param}` is a "
+                                  f"{type(x).__name__}", hint="use vjp or jvp, which take structures")
         x_shape = np.shape(x)
         if mode == "rev":
             y = _call_generated(transform, transform.func, values, {})

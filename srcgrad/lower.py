@@ -1018,6 +1018,16 @@ class Lowerer:
             return ir.Const(tuple(e.value for e in elts))
         return self.op(lookup(("display", kind)), ir.Form(kind), elts, (), node)
 
+    def expr_Dict(self, node: Any) -> ir.Var:
+        """A dict display: built as written, opaque (no rule), so a gradient that would flow through it is refused
+        (what it is for: an auxiliary output, ``return loss, {"pred": pred}``, or constants)."""
+        if any(k is None for k in node.keys):
+            raise self.reject(node, "srcgrad cannot lower `**` unpacking in a dict display",
+                              hint="write the keys out")
+        keys = tuple(self.value(k) for k in node.keys)
+        values = tuple(self.value(v) for v in node.values)
+        return self.op(None, ir.Form("dict"), keys + values, (), node)
+
     def expr_Subscript(self, node: Any) -> ir.Var:
         base = self.value(node.value)
         index = self.index(node.slice)

@@ -405,6 +405,13 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
             f"a differentiated value flows through `{op.form.symbol}`", location(fn, op),
             hint="use an if/else statement or a conditional expression on a comparison",
         )
+    if op.form.kind == "dict":
+        return NoRuleError(
+            "differentiating through a dict display is not supported yet (a dict of parameters is: pass it as an "
+            "argument)", location(fn, op),
+            hint="keep differentiated values in separate variables; dicts in the body may hold what is not "
+                 "differentiated, such as an auxiliary output",
+        )
     if op.form.kind in ("tuple", "list"):
         return NoRuleError(
             f"differentiating through a {op.form.kind} display is not supported yet", location(fn, op),

@@ -17,7 +17,7 @@ from srcgrad import adjoint, cache, calls, codegen, emit, frontend, fuse, ir, lo
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
-MODES = ("grad", "value_and_grad", "vjp", "explain")
+MODES = ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "explain")
 
 
 @dataclass
@@ -62,10 +62,15 @@ def generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict
 def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict[str, str],
               as_tuple: bool) -> Generated:
     fn = lower_function(pf)
+    aux = None
+    if mode == "value_and_grad_aux":  # f returns (loss, aux): loss is differentiated, aux passed through
+        from srcgrad import outputs
+
+        fn, aux = outputs.split_aux(fn)
     fn, facts = passes.run_passes(fn, wrt, kinds, calls.return_kind)
     scope = codegen.scope_for(fn, pf.resolve)
     seed = scope.local("seed") if mode == "vjp" else None
-    program = adjoint.build_program(fn, facts, wrt, scope, mode, seed, calls.variant)
+    program = adjoint.build_program(fn, facts, wrt, scope, "value_and_grad" if aux else mode, seed, calls.variant)
     if mode != "explain":  # (explain shows every adjoint in a variable of its own)
         fuse.fuse(program)
     returns = list(program.results)
@@ -73,6 +78,8 @@ def _generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dic
         returns = [ast.Tuple(elts=returns, ctx=ast.Load())]
     if mode in ("value_and_grad", "explain"):
         returns = [program.value] + returns
+    elif aux is not None:
+        returns = [ast.Tuple(elts=[program.value, ast.Name(id=aux, ctx=ast.Load())], ctx=ast.Load())] + returns
     signature = fn.signature
     if seed:
         signature = codegen.with_keywords(signature, [seed])
@@ -121,6 +128,7 @@ def collector_paused():
 
 def _mode_title(mode: str) -> str:
     return {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product",
+            "value_and_grad_aux": "Value (with auxiliary output) and gradient",
             "explain": "Value and gradient (every step kept)"}[mode]
 
 

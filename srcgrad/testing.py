@@ -2,7 +2,10 @@
 
 In: a function, example arguments, ``wrt``. Out: nothing (raises ``AssertionError`` with a readable report).
 What holds: the value of the generated ``value_and_grad`` must equal the function's own value, and every gradient
-must have its argument's type and shape and match central differences within ``rtol``/``atol``.
+must have its argument's type and shape and match central differences within ``rtol``/``atol``. A structured
+argument (tuple, list, dict, namedtuple, dataclass) is checked leaf by leaf: the gradient has exactly its structure
+(types, dict keys in order, classes), each float or float-array leaf matches central differences taken on that leaf,
+and every other leaf's place holds None.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from srcgrad import structures
 from srcgrad.api import value_and_grad
 
 
@@ -49,6 +53,9 @@ def check_grad(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int 
     np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=0, err_msg="value differs from f(*args)")
     for position, g in zip(positions, grads):
         x = args[position]
+        if structures.is_structure(x):
+            _check_structure(func, args, position, g, params[position], rtol, atol, eps)
+            continue
         _check_type(g, x, params[position])
         expected = numerical_grad(func, args, position, eps)
         np.testing.assert_allclose(
@@ -65,3 +72,29 @@ def _check_type(g: Any, x: Any, name: str) -> None:
     assert np.shape(g) == x.shape, f"gradient of {name} has shape {np.shape(g)}, expected {x.shape}"
     if x.dtype.kind == "f":
         assert np.asarray(g).dtype == x.dtype, f"gradient of {name} has dtype {np.asarray(g).dtype}, not {x.dtype}"
+
+
+def _check_structure(func: Callable[..., Any], args: tuple[Any, ...], position: int, g: Any, name: str, rtol: float,
+                     atol: float, eps: float) -> None:
+    """The gradient of a structured argument: its structure exactly, then each leaf."""
+    x = args[position]
+    assert structures.same_structure(g, x), \
+        f"gradient of {name} has another structure: {_shape_of(g)}, expected {_shape_of(x)}"
+    for k, ((path, leaf), (_, g_leaf)) in enumerate(zip(structures.leaves(x), structures.leaves(g))):
+        where = f"{name}{path}"
+        if not structures.is_differentiated_leaf(leaf):
+            assert g_leaf is None, f"gradient of {where} (a constant) should be None, got {g_leaf!r}"
+            continue
+
+        def at_leaf(v: Any, k: int = k) -> Any:
+            return func(*args[:position], structures.replace_leaf(x, k, v), *args[position + 1:])
+
+        _check_type(g_leaf, leaf, where)
+        expected = numerical_grad(at_leaf, (leaf,), 0, eps)
+        np.testing.assert_allclose(g_leaf, expected, rtol=rtol, atol=atol,
+                                   err_msg=f"gradient with respect to {where} differs from central differences")
+
+
+def _shape_of(value: Any) -> str:
+    return type(value).__name__ + (f" with keys {list(value)}" if isinstance(value, dict) else
+                                   f" of length {len(value)}" if isinstance(value, (list, tuple)) else "")

@@ -81,7 +81,21 @@ def test_vjp_seed_must_be_real(seed, what):
 
 # --- what a differentiated argument may be -----------------------------------------------------------------------
 
-NOT_NUMBERS = [("a", "str"), ([1.0, 2.0], "list"), (None, "NoneType"), ({"x": 1.0}, "dict"), (object(), "object")]
+# (lists, tuples, dicts, namedtuples and dataclasses are structures of parameters: tests/test_structures.py)
+NOT_NUMBERS = [("a", "str"), (None, "NoneType"), (object(), "object")]
+
+
+@pytest.mark.parametrize("after_first_call", [False, True])
+def test_structure_used_as_a_number(after_first_call):
+    """A list where the function multiplies numbers: what Python does (list * list is a TypeError); a dict: refused
+    at the line that uses it as a whole value."""
+    df = fresh()
+    if after_first_call:
+        df(1.0, 2.0)
+    with pytest.raises(TypeError, match="can't multiply sequence"):
+        df([1.0, 2.0], 2.0)
+    with pytest.raises(srcgrad.UnsupportedSyntax, match="used here as a whole value"):
+        df({"x": 1.0}, 2.0)
 
 
 @pytest.mark.parametrize("value,what", NOT_NUMBERS, ids=[w for _, w in NOT_NUMBERS])

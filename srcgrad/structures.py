@@ -1,0 +1,1369 @@
+"""Structured arguments: tuples, lists, dicts, namedtuples and dataclass instances of floats and arrays, nested to any
+depth (and, as constants, objects whose attributes the function reads: ``self.W``, ``cfg.scale``).
+
+In: the value of an argument. Out:
+- :func:`spec_of`: the structure's description, a hashable tuple (containers, dict keys in order, classes, leaf
+  types). It is part of the key of a generated variant: a different structure is a new variant, as a new argument
+  kind is;
+- :func:`generate`: the variant for such descriptions. The function's parsed source is rewritten (:class:`_Rewriter`)
+  so that the structure's reads become named leaves (``params["W1"]`` -> ``params_W1``, ``p.w`` -> ``p_w``,
+  ``W, b = params[0]`` -> ``W = params_0_0; b = params_0_1``, ``for W, b in params:`` unrolled, ``len(params)`` a
+  constant); the pipeline generates the derivative of that function of leaves; a small generated front function
+  reads the leaves out of the arguments, calls it, and rebuilds the gradients in the arguments' structure (the same
+  dict keys in the same order, the same namedtuple or dataclass class — through its constructor —, a list for a list).
+
+What holds:
+- a leaf is differentiated when it is a Python float, a float array or a numpy float scalar; other leaves (ints,
+  bools, strings, integer arrays) are constants passed as arguments, and None is a constant of the structure; their
+  place in the gradient holds None. Complex values, object arrays, functions and other objects are an
+  InvalidArgument naming the leaf's path (``params["layers"][2].b: got complex``);
+- reads with constant keys, indices and attribute names, unpacking, ``for`` loops over a structure (and over
+  ``enumerate``/``zip`` of structures, ``.items()``/``.keys()``/``.values()``, ``range(len(...))`` indexing it),
+  ``len``, ``in`` and ``.get`` are resolved when the code is generated; a list or tuple used in any other way
+  becomes a display of its leaves; any other use of a structure is refused (UnsupportedSyntax at the user's line),
+  as are writes into a structure and names that hold a part of a structure on some paths only;
+- a missing key, index or attribute raises a SrcgradError that is also the KeyError/IndexError/AttributeError
+  Python raises;
+- a parameter that is not differentiated is rewritten the same way when the function reads attributes of it and
+  it is a dataclass, a namedtuple or an object (``self``): its leaves are constants.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import copy
+import dataclasses
+import hashlib
+import keyword
+import re
+import types
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import gast
+import numpy as np
+
+from srcgrad.errors import InvalidArgument, UnsupportedSyntax
+
+LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
+    "object"
+DIFF, CONST, NONE = "diff", "const", "none"  # what a leaf is: differentiated, a constant argument, None
+
+
+# --- descriptions --------------------------------------------------------------------------------------------------
+
+_CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # class -> (kind, field names) or None
+
+
+def _class_kind(cls: type) -> tuple | None:
+    """(NAMEDTUPLE, fields) or (DATACLASS, init fields) for such classes, else None (cached per class)."""
+    try:
+        return _CLASSES[cls]
+    except KeyError:
+        pass
+    except TypeError:
+        return None
+    found = None
+    if issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple):
+        found = (NAMEDTUPLE, tuple(cls._fields))
+    elif dataclasses.is_dataclass(cls):
+        found = (DATACLASS, tuple(f.name for f in dataclasses.fields(cls) if f.init))
+    _CLASSES[cls] = found
+    return found
+
+
+def is_structure(value: Any) -> bool:
+    """A tuple, list, dict, namedtuple or dataclass instance (what a differentiated argument may be besides a number
+    or an array)."""
+    t = type(value)
+    return t is dict or t is list or t is tuple or _class_kind(t) is not None
+
+
+def is_object(value: Any) -> bool:
+    """An instance of a user class with attributes (what a constant structure may also be: ``self``)."""
+    return hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                                                  types.BuiltinFunctionType, types.MethodType,
+                                                                  np.ndarray, np.generic))
+
+
+class _Bad(Exception):
+    """A leaf that cannot be differentiated; ``path`` grows as the error leaves the containers."""
+
+    def __init__(self, what: str, hint: str):
+        super().__init__(what)
+        self.what, self.hint, self.path = what, hint, []
+
+
+def spec_of(name: str, value: Any, const: bool = False) -> tuple:
+    """The description of the structure ``value`` of parameter ``name`` (``const``: nothing in it is
+    differentiated). Raises InvalidArgument naming the path of a leaf that cannot be differentiated."""
+    try:
+        return _spec(value, const, 0)
+    except _Bad as bad:
+        path = name + "".join(reversed(bad.path))
+        raise InvalidArgument(f"cannot differentiate with respect to `{name}`: {path}: {bad.what}",
+                              hint=bad.hint) from None
+    except RecursionError:
+        raise InvalidArgument(f"`{name}` contains itself: srcgrad differentiates structures without cycles") from None
+
+
+_FLOAT_LEAF = (LEAF, float, "")
+
+
+def _spec(value: Any, const: bool, depth: int) -> tuple:
+    t = type(value)
+    if t is float:
+        return _FLOAT_LEAF
+    if t is dict:
+        keys = tuple(value)
+        for k in keys:
+            if type(k) not in (str, int):
+                raise _Bad(f"has the key {k!r} ({type(k).__name__})", "use dicts with string or integer keys")
+        return DICT, keys, _children(value.values(), keys, const, depth, "key")
+    if t is list or t is tuple:
+        return (LIST if t is list else TUPLE), _children(value, range(len(value)), const, depth, "index")
+    kind = _class_kind(t)
+    if kind is not None:
+        if kind[0] == NAMEDTUPLE:
+            return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
+        return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
+    if const and depth < 8 and is_object(value) and not isinstance(value, (list, tuple, dict)):
+        attrs = tuple(vars(value))
+        return OBJECT, t, attrs, _children([getattr(value, a) for a in attrs], attrs, const, depth, "attr")
+    return _leaf(value, t, const)
+
+
+def _children(values: Any, names: Any, const: bool, depth: int, how: str) -> tuple:
+    out = []
+    for v, n in zip(values, names):
+        try:
+            # (a constant's containers are leaves: reading them costs nothing per item)
+            out.append(_leaf(v, type(v), True) if const and type(v) in (list, tuple, dict) else _spec(v, const,
+                                                                                                      depth + 1))
+        except _Bad as bad:
+            bad.path.append(f"[{n!r}]" if how == "key" else f"[{n}]" if how == "index" else f".{n}")
+            raise
+    return tuple(out)
+
+
+def _leaf(value: Any, t: type, const: bool) -> tuple:
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        if not const:
+            if t not in (np.ndarray, np.memmap):
+                raise _Bad(f"is a {t.__module__}.{t.__qualname__} (an ndarray subclass)", "pass a plain array")
+            if kind in "cO" or kind not in "fiub":
+                raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
+        return LEAF, t, kind
+    if isinstance(value, np.generic):
+        kind = value.dtype.kind
+        if not const and kind not in "fiub":
+            raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
+        return LEAF, t, kind
+    if const or value is None or t in (int, bool, str):
+        return LEAF, t, ""
+    if t is complex:
+        raise _Bad("got complex", "split the value into real and imaginary parts")
+    hint = ("make it a dataclass or a namedtuple (srcgrad rebuilds those), or pass what the function reads as "
+            "separate arguments") if is_object(value) else "use floats, arrays and containers of them"
+    raise _Bad(f"got {t.__name__}", hint)
+
+
+def role(spec: tuple, const: bool) -> str:
+    """What a leaf is: differentiated, a constant argument, or None (a constant of the structure)."""
+    t, kind = spec[1], spec[2]
+    if t is type(None):
+        return NONE
+    if const:
+        return CONST
+    if t is float or (kind == "f" and (issubclass(t, (np.ndarray, np.generic)))):
+        return DIFF
+    return CONST
+
+
+def describe(spec: tuple) -> str:
+    """A deterministic text for a description (the on-disk cache tells structures apart by it)."""
+    if spec[0] == LEAF:
+        return f"{_class_name(spec[1])}{':' + spec[2] if spec[2] else ''}"
+    if spec[0] == DICT:
+        return "{" + ", ".join(f"{k!r}: {describe(c)}" for k, c in zip(spec[1], spec[2])) + "}"
+    if spec[0] in (LIST, TUPLE):
+        inner = ", ".join(describe(c) for c in spec[1])
+        return f"[{inner}]" if spec[0] == LIST else f"({inner})"
+    return f"{spec[0]} {_class_name(spec[1])}(" + ", ".join(f"{n}={describe(c)}" for n, c in zip(spec[2], spec[3])) \
+        + ")"
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# --- the tree the rewriting reads: compile-time values --------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class SLeaf:
+    """A leaf: ``name`` is the parameter of the function of leaves that holds it (None for a None leaf)."""
+
+    spec: tuple
+    role: str
+    path: tuple  # accessors from the root: ("key", k) / ("index", i) / ("attr", a)
+    order: int
+    name: str | None = None
+
+
+@dataclass(eq=False)
+class SNode:
+    """A container: ``keys`` are dict keys, field/attribute names or indices; ``param`` names it when a constant
+    structure's container is passed whole."""
+
+    kind: str
+    cls: Any
+    keys: list
+    children: list
+    path: tuple
+    order: int
+    const: bool
+    param: str | None = None
+
+
+@dataclass(eq=False)
+class SStatic:
+    """A value known when the code is generated: a dict key, an index, a length."""
+
+    value: Any
+
+
+@dataclass
+class Root:
+    """One structured parameter: its tree and the parameters of the function of leaves that read it."""
+
+    name: str
+    spec: tuple
+    const: bool
+    tree: Any
+    params: list = field(default_factory=list)  # SLeaf / SNode, registered as they are read (constants) or all
+
+
+def build_tree(spec: tuple, const: bool, path: tuple = (), counter: list | None = None) -> Any:
+    counter = [0] if counter is None else counter
+    counter[0] += 1
+    order = counter[0]
+    kind = spec[0]
+    if kind == LEAF:
+        return SLeaf(spec, role(spec, const), path, order)
+    if kind == DICT:
+        keys, children, how, cls = list(spec[1]), spec[2], "key", None
+    elif kind in (LIST, TUPLE):
+        keys, children, how, cls = list(range(len(spec[1]))), spec[1], "index", None
+    else:
+        keys, children, how, cls = list(spec[2]), spec[3], "attr", spec[1]
+    nodes = [build_tree(c, const, path + ((how, k),), counter) for k, c in zip(keys, children)]
+    return SNode(kind, cls, keys, nodes, path, order, const)
+
+
+def _walk_tree(ct: Any):
+    yield ct
+    if isinstance(ct, SNode):
+        for c in ct.children:
+            yield from _walk_tree(c)
+
+
+# --- errors that are also Python's ---------------------------------------------------------------------------------
+
+
+class MissingKey(UnsupportedSyntax, KeyError):
+    """A read of a key a dict parameter does not have (Python raises KeyError)."""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
+class MissingIndex(UnsupportedSyntax, IndexError):
+    """A read past the end of a list or tuple parameter (Python raises IndexError)."""
+
+
+class MissingAttribute(UnsupportedSyntax, AttributeError):
+    """A read of an attribute a parameter does not have (Python raises AttributeError)."""
+
+
+# --- the rewriting ---------------------------------------------------------------------------------------------------
+
+_NO = object()  # not a value known when the code is generated
+_LITERALS = (str, int, float, bool, type(None))
+
+
+def _name(ident: str, where: Any, ctx: Any = None) -> Any:
+    node = gast.Name(ident, ctx or gast.Load(), None, None)
+    return gast.copy_location(node, where) if hasattr(where, "lineno") else node
+
+
+def _const(value: Any, where: Any) -> Any:
+    node = gast.Constant(value, None)
+    return gast.copy_location(node, where) if hasattr(where, "lineno") else node
+
+
+def _assign(target: Any, value: Any, where: Any) -> Any:
+    return gast.copy_location(gast.Assign(targets=[target], value=value, type_comment=None), where)
+
+
+def _stored(nodes: list) -> set[str]:
+    return {n.id for s in nodes for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+
+
+def _has_jump(stmts: list) -> bool:
+    """A break or continue that belongs to the loop whose body ``stmts`` is."""
+    def jump(node: Any) -> bool:
+        if isinstance(node, (gast.Break, gast.Continue)):
+            return True
+        if isinstance(node, (gast.For, gast.While, gast.FunctionDef, gast.Lambda)):
+            return False
+        return any(jump(c) for c in gast.iter_child_nodes(node))
+    return any(jump(s) for s in stmts)
+
+
+class _Rewriter:
+    """Rewrites statements so that reads of structured parameters become reads of leaf parameters."""
+
+    def __init__(self, pf: Any, roots: dict[str, Root], names: Any):
+        self.pf = pf
+        self.roots = roots
+        self.names = names  # fresh(base) -> a name nothing else uses
+        self.bindings: dict[str, Any] = {r.name: r.tree for r in roots.values()}
+        self.poisoned: dict[str, str] = {}
+        self.owner: dict[int, Root] = {}  # id(tree item) -> its root
+        for r in roots.values():
+            for item in _walk_tree(r.tree):
+                self.owner[id(item)] = r
+
+    # --- errors ---
+
+    def reject(self, node: Any, message: str, hint: str | None = None, cls: type = UnsupportedSyntax) -> Exception:
+        return cls(message, self.pf.location(node), hint)
+
+    def text(self, node: Any) -> str:
+        return self.pf.segment(node) or "this value"
+
+    # --- leaves ---
+
+    def use(self, item: Any) -> str:
+        """The parameter name of a leaf or a constant container passed whole (registered on first use)."""
+        root = self.owner[id(item)]
+        if isinstance(item, SLeaf):
+            if item.name is None:
+                item.name = self.names(root.name + "".join(_piece(p) for p in item.path))
+                root.params.append(item)
+            return item.name
+        if item.param is None:
+            item.param = root.name if not item.path else self.names(root.name + "".join(_piece(p) for p in item.path))
+            root.params.append(item)
+        return item.param
+
+    def ct_expr(self, ct: Any, where: Any) -> Any:
+        if isinstance(ct, SLeaf):
+            if ct.role == NONE:
+                return _const(None, where)
+            return _name(self.use(ct), where)
+        if isinstance(ct, SStatic):
+            if type(ct.value) not in _LITERALS:
+                raise self.reject(where, f"`{self.text(where)}` cannot be used as a value here")
+            return _const(ct.value, where)
+        return self.materialise(ct, where)
+
+    def materialise(self, node: SNode, where: Any) -> Any:
+        """A container used whole: a constant one is passed as an argument; a list or tuple becomes a display of its
+        leaves; anything else is refused."""
+        if node.const:
+            return _name(self.use(node), where)
+        if node.kind in (LIST, TUPLE):
+            elts = [self.ct_expr(c, where) for c in node.children]
+            display = gast.List(elts, gast.Load()) if node.kind == LIST else gast.Tuple(elts, gast.Load())
+            return gast.copy_location(display, where)
+        what = {DICT: "a dict", NAMEDTUPLE: "a namedtuple", DATACLASS: "a dataclass instance"}.get(node.kind,
+                                                                                                  "an object")
+        raise self.reject(
+            where, f"`{self.text(where)}` is {what} of differentiated parameters, used here as a whole value: srcgrad "
+                   "reads such a structure through constant keys and attributes, unpacking, `for` loops and len()",
+            hint="read the items you need here (e.g. helper(params[\"W\"], params[\"b\"]) instead of helper(params))")
+
+    # --- values known when the code is generated ---
+
+    def lookup(self, node: Any) -> Any:
+        if node.id in self.poisoned:
+            raise self.reject(node, f"`{node.id}` holds a part of a structured parameter on some paths only "
+                                    f"({self.poisoned[node.id]}): srcgrad resolves such names when it generates code",
+                              hint="read the structure directly where it is needed, or assign the name on every path")
+        return self.bindings.get(node.id)
+
+    def static(self, node: Any) -> Any:
+        """The compile-time value (SNode, SLeaf, SStatic) an expression denotes, or None."""
+        t = type(node)
+        if t is gast.Name:
+            return self.lookup(node) if isinstance(node.ctx, gast.Load) else None
+        if t is gast.Subscript:
+            base = self.static(node.value)
+            return self.child_by_index(base, node.slice, node) if isinstance(base, SNode) else None
+        if t is gast.Attribute:
+            base = self.static(node.value)
+            return self.child_by_attr(base, node.attr, node) if isinstance(base, SNode) else None
+        if t is gast.Call:
+            return self.static_call(node)
+        return None
+
+    def static_call(self, node: Any) -> Any:
+        func, args = node.func, node.args
+        if node.keywords or any(isinstance(a, gast.Starred) for a in args):
+            return None
+        builtin = self.builtin(func)
+        if builtin is len and len(args) == 1:
+            base = self.static(args[0])
+            if isinstance(base, SNode):
+                if base.kind in (DATACLASS, OBJECT):
+                    raise self.reject(node, f"`{self.text(args[0])}` has no len()", cls=UnsupportedSyntax)
+                return SStatic(len(base.children))
+            return None
+        if builtin in (enumerate, zip) and args:
+            seqs = [self.items(self.static(a), a) for a in args]
+            if any(s is None for s in seqs):
+                return None
+            if builtin is enumerate:
+                if len(args) != 1:
+                    return None
+                rows = [_pair(SStatic(i), v) for i, v in enumerate(seqs[0])]
+            else:
+                rows = [_pair(*vs) for vs in zip(*seqs)]
+            return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
+        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items") and not args:
+            base = self.static(func.value)
+            if isinstance(base, SNode) and base.kind == DICT:
+                if func.attr == "keys":
+                    rows = [SStatic(k) for k in base.keys]
+                elif func.attr == "values":
+                    rows = list(base.children)
+                else:
+                    rows = [_pair(SStatic(k), v) for k, v in zip(base.keys, base.children)]
+                return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
+        if isinstance(func, gast.Attribute) and func.attr == "get" and 1 <= len(args) <= 2:
+            base = self.static(func.value)
+            if isinstance(base, SNode) and base.kind == DICT:
+                key = self.value_of(args[0])
+                if key is not _NO and key in base.keys:
+                    return base.children[base.keys.index(key)]
+                if key is not _NO:  # a missing key: the default, when it is a constant
+                    default = self.value_of(args[1]) if len(args) == 2 else None
+                    return None if default is _NO else SStatic(default)
+        return None
+
+    def builtin(self, func: Any) -> Any:
+        """The builtin a call's function name denotes (not shadowed by a local or a bound name), or None."""
+        if isinstance(func, gast.Name) and func.id not in self.bindings and func.id not in self.local_names:
+            obj = self.pf.resolve(func.id)
+            return obj if obj in (len, enumerate, zip, range, sum, list, tuple) else None
+        return None
+
+    def items(self, ct: Any, where: Any) -> list | None:
+        """What iterating a compile-time value gives, or None when it is not known (a leaf: iterated at run time)."""
+        if not isinstance(ct, SNode):
+            return None
+        if ct.kind == DICT:
+            return [SStatic(k) for k in ct.keys]
+        if ct.kind in (DATACLASS, OBJECT):
+            raise self.reject(where, f"`{self.text(where)}` is not iterable (a {ct.cls.__name__} instance)",
+                              cls=UnsupportedSyntax)
+        return list(ct.children)
+
+    def child_by_index(self, node: SNode, index: Any, where: Any) -> Any:
+        if isinstance(index, gast.Slice):
+            if node.kind not in (LIST, TUPLE, NAMEDTUPLE):
+                return None
+            bounds = [None if b is None else self.value_of(b) for b in (index.lower, index.upper, index.step)]
+            if any(b is _NO or (b is not None and type(b) is not int) for b in bounds):
+                return None
+            picked = list(range(len(node.children)))[slice(*bounds)]
+            kind = LIST if node.kind == LIST else TUPLE
+            return SNode(kind, None, list(range(len(picked))), [node.children[i] for i in picked], (), 0, node.const
+                         and False)
+        key = self.value_of(index)
+        if key is _NO:
+            return None
+        if node.kind == DICT:
+            if key not in node.keys:
+                raise self.reject(where, f"`{self.text(where.value)}` has no key {key!r} (its keys: "
+                                         f"{', '.join(map(repr, node.keys))})", cls=MissingKey)
+            return node.children[node.keys.index(key)]
+        if node.kind in (LIST, TUPLE, NAMEDTUPLE):
+            if type(key) is not int:
+                return None
+            if not -len(node.children) <= key < len(node.children):
+                raise self.reject(where, f"index {key} is out of range: `{self.text(where.value)}` has "
+                                         f"{len(node.children)} items", cls=MissingIndex)
+            return node.children[key]
+        raise self.reject(where, f"`{self.text(where.value)}` (a {node.cls.__name__} instance) is not subscriptable")
+
+    def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
+        if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and attr in node.keys:
+            return node.children[node.keys.index(attr)]
+        if node.kind in (DICT, LIST, TUPLE) and attr in ("keys", "values", "items", "get"):
+            return None  # a method: the call decides
+        owner = node.cls if node.cls is not None else {DICT: dict, LIST: list, TUPLE: tuple}[node.kind]
+        if node.kind == DATACLASS and attr in {f.name for f in dataclasses.fields(owner)}:
+            raise self.reject(where, f"the field `{attr}` of {owner.__name__} has init=False: srcgrad rebuilds "
+                                     "dataclasses through their constructor, so it reads only the fields __init__ "
+                                     "takes",
+                              hint="make it an init field, or compute it in the function")
+        if hasattr(owner, attr):
+            kind = "method" if callable(getattr(owner, attr)) else "class attribute"
+            raise self.reject(where, f"`{self.text(where)}` is a {kind} of {owner.__name__}: srcgrad reads the "
+                                     "fields and instance attributes of a structured parameter, not its methods, "
+                                     "properties or class attributes (yet)",
+                              hint="compute the value in the function, or pass it as an argument")
+        raise self.reject(where, f"`{self.text(where.value)}` ({owner.__name__}) has no attribute `{attr}`",
+                          cls=MissingAttribute)
+
+    def value_of(self, node: Any) -> Any:
+        """The Python value of an expression known when the code is generated (constants, keys bound by unrolled
+        loops, lengths, membership), or ``_NO``."""
+        t = type(node)
+        if t is gast.Constant:
+            return node.value if type(node.value) in _LITERALS else _NO
+        if t is gast.UnaryOp:
+            v = self.value_of(node.operand)
+            if v is _NO:
+                return _NO
+            if isinstance(node.op, gast.USub) and type(v) in (int, float):
+                return -v
+            if isinstance(node.op, gast.Not):
+                return not v
+            return _NO
+        if t is gast.BoolOp:
+            values = [self.value_of(v) for v in node.values]
+            if any(v is _NO for v in values):
+                return _NO
+            result = values[0]
+            for v in values[1:]:
+                result = (result and v) if isinstance(node.op, gast.And) else (result or v)
+            return result
+        if t is gast.Compare:
+            return self.compare(node)
+        if t in (gast.Name, gast.Subscript, gast.Attribute, gast.Call):
+            ct = self.static(node)
+            if isinstance(ct, SStatic):
+                return ct.value
+            if isinstance(ct, SLeaf) and ct.role == NONE:
+                return None
+        return _NO
+
+    def compare(self, node: Any) -> Any:
+        left = node.left
+        result = True
+        for op, right in zip(node.ops, node.comparators):
+            if isinstance(op, (gast.In, gast.NotIn)):
+                container = self.static(right)
+                key = self.value_of(left)
+                if not isinstance(container, SNode) or key is _NO:
+                    return _NO
+                present = key in (container.keys if container.kind in (DICT,) else
+                                  [c.value for c in container.children if isinstance(c, SStatic)])
+                if container.kind not in (DICT,) and not all(isinstance(c, SStatic) for c in container.children):
+                    return _NO
+                ok = present if isinstance(op, gast.In) else not present
+            elif isinstance(op, (gast.Is, gast.IsNot)):
+                a, b = self.identity(left), self.identity(right)
+                if a is _NO or b is _NO:
+                    return _NO
+                ok = (a is b) == isinstance(op, gast.Is)
+            else:
+                a, b = self.value_of(left), self.value_of(right)
+                if a is _NO or b is _NO:
+                    return _NO
+                ok = {gast.Eq: a == b, gast.NotEq: a != b}.get(type(op), _NO) if not isinstance(
+                    op, (gast.Lt, gast.LtE, gast.Gt, gast.GtE)) else _order(op, a, b)
+                if ok is _NO:
+                    return _NO
+            result = result and ok
+            left = right
+        return result
+
+    def identity(self, node: Any) -> Any:
+        """For ``is``: None, or a container (never None), or _NO."""
+        if isinstance(node, gast.Constant) and node.value is None:
+            return None
+        ct = self.static(node)
+        if (isinstance(ct, SLeaf) and ct.role == NONE) or (isinstance(ct, SStatic) and ct.value is None):
+            return None
+        return ct if isinstance(ct, SNode) else _NO
+
+    # --- statements ---
+
+    def block(self, stmts: list) -> list:
+        out = []
+        for s in stmts:
+            out.extend(self.stmt(s))
+        return out
+
+    def stmt(self, s: Any) -> list:
+        method = getattr(self, "stmt_" + type(s).__name__, None)
+        return method(s) if method is not None else [self.generic_stmt(s)]
+
+    def stmt_Assign(self, s: Any) -> list:
+        if not isinstance(s.value, gast.Lambda):
+            ct = self.static(s.value)
+            if ct is not None:
+                out = []
+                for target in s.targets:
+                    out += self.bind(target, ct, s)
+                return out
+        value = self.expr(s.value)
+        targets = [self.store_target(t) for t in s.targets]
+        return [gast.copy_location(gast.Assign(targets=targets, value=value, type_comment=None), s)]
+
+    def stmt_AnnAssign(self, s: Any) -> list:
+        if s.value is None:
+            return []
+        return self.stmt_Assign(gast.copy_location(gast.Assign(targets=[s.target], value=s.value, type_comment=None),
+                                                   s))
+
+    def stmt_AugAssign(self, s: Any) -> list:
+        target = s.target
+        if isinstance(target, gast.Name) and isinstance(self.lookup(target), SStatic):
+            ct = self.bindings.pop(target.id)
+            value = gast.copy_location(gast.BinOp(self.ct_expr(ct, target), s.op, self.expr(s.value)), s)
+            return [_assign(_name(target.id, target, gast.Store()), value, s)]
+        if isinstance(target, gast.Name) and self.lookup(target) is not None:
+            raise self.reject(target, f"`{target.id}` is a structured parameter (or a part of one): srcgrad cannot "
+                                      "update it in place", hint="compute the new value into a fresh variable")
+        if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
+            raise self.write_error(target)
+        return [self.generic_stmt(s)]
+
+    def write_error(self, target: Any) -> Exception:
+        return self.reject(target, f"`{self.text(target)}` writes into a structured parameter: srcgrad reads "
+                                   "structures, it does not update them (yet)",
+                           hint="compute the new value into a local variable (e.g. W = params[\"W\"] + delta)")
+
+    def bind(self, target: Any, ct: Any, where: Any) -> list:
+        """Bind an assignment target to a compile-time value: a name holds a container or a constant without code;
+        a name bound to a leaf is assigned the leaf (so the generated code keeps the user's name)."""
+        if isinstance(target, gast.Name):
+            self.poisoned.pop(target.id, None)
+            if isinstance(ct, SLeaf):
+                self.bindings.pop(target.id, None)
+                return [_assign(_name(target.id, target, gast.Store()), self.ct_expr(ct, where), where)]
+            self.bindings[target.id] = ct
+            return []
+        if isinstance(target, (gast.Tuple, gast.List)):
+            items = self.items(ct, where)
+            if items is None:
+                return [_assign(self.store_target(target), self.ct_expr(ct, where), where)]
+            if any(isinstance(e, gast.Starred) for e in target.elts):
+                raise self.reject(target, "starred unpacking of a structured parameter is not supported",
+                                  hint="index the structure instead")
+            if len(items) != len(target.elts):
+                raise self.reject(target, f"cannot unpack {len(items)} values into {len(target.elts)} names")
+            out = []
+            for t, item in zip(target.elts, items):
+                out += self.bind(t, item, where)
+            return out
+        if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
+            raise self.write_error(target)
+        return [_assign(self.store_target(target), self.ct_expr(ct, where), where)]
+
+    def store_target(self, target: Any) -> Any:
+        if isinstance(target, gast.Name):
+            self.bindings.pop(target.id, None)
+            self.poisoned.pop(target.id, None)
+            return copy.copy(target)
+        if isinstance(target, (gast.Tuple, gast.List)):
+            new = copy.copy(target)
+            new.elts = [self.store_target(e) for e in target.elts]
+            return new
+        if isinstance(target, gast.Starred):
+            new = copy.copy(target)
+            new.value = self.store_target(target.value)
+            return new
+        if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
+            raise self.write_error(target)
+        return self.generic_expr(target)
+
+    def stmt_For(self, s: Any) -> list:
+        items = None if s.orelse else self.items(self.static(s.iter), s.iter)
+        if items is None and not s.orelse:
+            items = self.range_items(s)
+        if items is not None:
+            if _has_jump(s.body):
+                raise self.reject(s, "srcgrad unrolls a loop over a structured parameter, and cannot unroll one with "
+                                     "break or continue", hint="use an if around the rest of the body instead")
+            out = []
+            for item in items:
+                out += self.bind(s.target, item, s)
+                out += self.block(s.body)
+            return out
+        return [self.loop(s)]
+
+    def range_items(self, s: Any) -> list | None:
+        """``for i in range(len(params)):`` (constant bounds) whose body indexes a structure with ``i``: unrolled, so
+        the reads resolve to leaves."""
+        it = s.iter
+        if not (isinstance(it, gast.Call) and self.builtin(it.func) is range and isinstance(s.target, gast.Name)
+                and not it.keywords and 1 <= len(it.args) <= 3) or _has_jump(s.body):
+            return None
+        bounds = [self.value_of(a) for a in it.args]
+        if any(type(b) is not int for b in bounds):
+            return None
+        var = s.target.id
+        for node in (n for st in s.body for n in gast.walk(st)):
+            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
+                    and isinstance(self.bindings.get(node.value.id), SNode) \
+                    and any(isinstance(n, gast.Name) and n.id == var for n in gast.walk(node.slice)):
+                return [SStatic(i) for i in range(*bounds)]
+        return None
+
+    def stmt_While(self, s: Any) -> list:
+        return [self.loop(s)]
+
+    def loop(self, s: Any) -> Any:
+        """A loop that stays a loop: a name it rebinds cannot hold a part of a structure across iterations."""
+        stored = _stored([s])
+        reason = f"it is rebound in the loop on line {self.pf.file_line(s)}"
+        for n in stored:
+            if self.bindings.pop(n, None) is not None:
+                self.poisoned[n] = reason
+        new = self.generic_stmt(s)
+        for n in stored:
+            if self.bindings.pop(n, None) is not None:
+                self.poisoned[n] = reason
+        return new
+
+    def stmt_If(self, s: Any) -> list:
+        test = self.value_of(s.test)
+        if test is not _NO:
+            return self.block(s.body if test else s.orelse)
+        new = copy.copy(s)
+        new.test = self.expr(s.test)
+        before = (dict(self.bindings), dict(self.poisoned))
+        new.body = self.block(s.body)
+        after_body = (self.bindings, self.poisoned)
+        self.bindings, self.poisoned = dict(before[0]), dict(before[1])
+        new.orelse = self.block(s.orelse)
+        self.merge(after_body, f"it is bound differently on the branches of the if on line {self.pf.file_line(s)}")
+        return [new]
+
+    def merge(self, other: tuple, reason: str) -> None:
+        bindings, poisoned = other
+        for n in set(bindings) | set(self.bindings):
+            if bindings.get(n) is not self.bindings.get(n):
+                self.bindings.pop(n, None)
+                self.poisoned[n] = reason
+        for n, why in poisoned.items():
+            self.poisoned.setdefault(n, why)
+
+    def stmt_FunctionDef(self, s: Any) -> list:
+        new = copy.copy(s)
+        new.args = self.generic_expr(s.args)
+        inner = _Rewriter.__new__(_Rewriter)
+        inner.__dict__.update(self.__dict__)
+        shadow = {a.id for a in s.args.posonlyargs + s.args.args + s.args.kwonlyargs} | _stored(s.body)
+        inner.bindings = {k: v for k, v in self.bindings.items() if k not in shadow}
+        inner.poisoned = {k: v for k, v in self.poisoned.items() if k not in shadow}
+        new.body = inner.block(s.body)
+        self.bindings.pop(s.name, None)
+        return [new]
+
+    def generic_stmt(self, s: Any) -> Any:
+        """Any other statement: its expressions rewritten; the statement lists it holds (``with``, ``try``...)
+        rewritten in turn, names they bind differently given up."""
+        new = copy.copy(s)
+        for name, value in gast.iter_fields(s):
+            if isinstance(value, list) and value and isinstance(value[0], gast.stmt):
+                before = (dict(self.bindings), dict(self.poisoned))
+                setattr(new, name, self.block(value))
+                self.merge(before, f"it is rebound in the statement on line {self.pf.file_line(s)}")
+            elif isinstance(value, list):
+                setattr(new, name, [self.generic_node(v) for v in value])
+            elif isinstance(value, gast.AST):
+                setattr(new, name, self.generic_node(value))
+        return new
+
+    def generic_node(self, node: Any) -> Any:
+        if isinstance(node, gast.stmt):
+            return self.generic_stmt(node)
+        if isinstance(node, gast.expr):
+            return self.expr(node)
+        return self.generic_expr(node)
+
+    # --- expressions ---
+
+    def expr(self, node: Any) -> Any:
+        if node is None:
+            return None
+        t = type(node)
+        if t is gast.Name:
+            if isinstance(node.ctx, gast.Load):
+                ct = self.lookup(node)
+                if ct is not None:
+                    return self.ct_expr(ct, node)
+            elif node.id in self.bindings or node.id in self.poisoned:
+                self.bindings.pop(node.id, None)  # (a walrus target or another binding in an expression)
+                self.poisoned.pop(node.id, None)
+            return copy.copy(node)
+        if t in (gast.Subscript, gast.Attribute) and isinstance(node.ctx, gast.Load):
+            base = self.static(node.value)
+            if isinstance(base, SNode):
+                ct = self.static(node)
+                if ct is not None:
+                    return self.ct_expr(ct, node)
+                if t is gast.Subscript:
+                    new = copy.copy(node)
+                    new.value = self.materialise(base, node.value)
+                    new.slice = self.generic_node(node.slice)
+                    return new
+            return self.generic_expr(node)
+        if t is gast.Call:
+            return self.call(node)
+        if t in (gast.Compare, gast.BoolOp, gast.UnaryOp):
+            value = self.value_of(node)
+            if value is not _NO and _mentions(node, self.bindings):
+                return _const(value, node)
+            return self.generic_expr(node)
+        if t in (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp):
+            unrolled = self.comprehension(node)
+            if unrolled is not None:
+                return gast.copy_location(gast.List(unrolled, gast.Load()), node)
+            return self.shadowed(node, {n.id for g in node.generators for n in gast.walk(g.target)
+                                        if isinstance(n, gast.Name)})
+        if t is gast.Lambda:
+            return self.shadowed(node, {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs})
+        return self.generic_expr(node)
+
+    def shadowed(self, node: Any, names: set) -> Any:
+        saved = self.bindings, self.poisoned
+        self.bindings = {k: v for k, v in self.bindings.items() if k not in names}
+        self.poisoned = {k: v for k, v in self.poisoned.items() if k not in names}
+        try:
+            return self.generic_expr(node)
+        finally:
+            self.bindings, self.poisoned = saved
+
+    def generic_expr(self, node: Any) -> Any:
+        new = copy.copy(node)
+        for name, value in gast.iter_fields(node):
+            if isinstance(value, list):
+                setattr(new, name, [self.generic_node(v) if isinstance(v, gast.AST) else v for v in value])
+            elif isinstance(value, gast.AST):
+                setattr(new, name, self.generic_node(value))
+        return new
+
+    def call(self, node: Any) -> Any:
+        ct = self.static_call(node)
+        if ct is not None:
+            return self.ct_expr(ct, node)
+        func = node.func
+        if isinstance(func, gast.Attribute):
+            base = self.static(func.value)
+            if isinstance(base, SNode):
+                if base.kind == DICT and func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
+                    if self.value_of(node.args[0]) is not _NO:  # (a present key was resolved above)
+                        return self.expr(node.args[1]) if len(node.args) == 2 else _const(None, node)
+                if not base.const:
+                    self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
+                    raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
+                if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
+                    self.child_by_attr(base, func.attr, func)
+        builtin = self.builtin(func)
+        if builtin in (sum, list, tuple) and len(node.args) in (1, 2) and not node.keywords \
+                and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
+            items = self.comprehension(node.args[0])
+            if items is not None:
+                return self.reduce(builtin, items, node)
+        return self.generic_expr(node)
+
+    def reduce(self, builtin: Any, items: list, node: Any) -> Any:
+        """``sum(f(v) for v in params)`` unrolled: ``start + f(v0) + f(v1)``; list()/tuple() of it: a display."""
+        if builtin is list:
+            return gast.copy_location(gast.List(items, gast.Load()), node)
+        if builtin is tuple:
+            return gast.copy_location(gast.Tuple(items, gast.Load()), node)
+        total = self.expr(node.args[1]) if len(node.args) == 2 else _const(0, node)
+        for item in items:
+            total = gast.copy_location(gast.BinOp(total, gast.Add(), item), node)
+        return total
+
+    def comprehension(self, node: Any) -> list | None:
+        """The elements of a comprehension over structures (every ``for`` over a structure, every ``if`` known when
+        the code is generated), or None."""
+        if not isinstance(node, (gast.ListComp, gast.GeneratorExp)):
+            return None
+        saved = self.bindings, self.poisoned
+        try:
+            return self._unroll_generators(node, list(node.generators))
+        finally:
+            self.bindings, self.poisoned = saved
+
+    def _unroll_generators(self, node: Any, generators: list) -> list | None:
+        if not generators:
+            return [self.expr(node.elt)]
+        gen, rest = generators[0], generators[1:]
+        items = self.items(self.static(gen.iter), gen.iter)
+        if items is None:
+            return None
+        out = []
+        outer = self.bindings, self.poisoned
+        for item in items:
+            self.bindings, self.poisoned = dict(outer[0]), dict(outer[1])
+            if not self.bind_scoped(gen.target, item, gen.iter):
+                return None
+            keep = True
+            for cond in gen.ifs:
+                value = self.value_of(cond)
+                if value is _NO:
+                    return None
+                keep = keep and bool(value)
+            if keep:
+                inner = self._unroll_generators(node, rest)
+                if inner is None:
+                    return None
+                out += inner
+        return out
+
+    def bind_scoped(self, target: Any, ct: Any, where: Any) -> bool:
+        """Bind a comprehension variable (its reads are substituted; a leaf included)."""
+        if isinstance(target, gast.Name):
+            self.bindings[target.id] = ct
+            self.poisoned.pop(target.id, None)
+            return True
+        if isinstance(target, (gast.Tuple, gast.List)):
+            items = self.items(ct, where)
+            if items is None or len(items) != len(target.elts):
+                return False
+            return all(self.bind_scoped(t, i, where) for t, i in zip(target.elts, items))
+        return False
+
+    local_names: frozenset = frozenset()
+
+
+def _pair(*items: Any) -> SNode:
+    return SNode(TUPLE, None, list(range(len(items))), list(items), (), 0, False)
+
+
+def _order(op: Any, a: Any, b: Any) -> Any:
+    try:
+        return {gast.Lt: a < b, gast.LtE: a <= b, gast.Gt: a > b, gast.GtE: a >= b}[type(op)]
+    except TypeError:
+        return _NO
+
+
+def _mentions(node: Any, bindings: dict) -> bool:
+    return any(isinstance(n, gast.Name) and n.id in bindings for n in gast.walk(node))
+
+
+def _piece(accessor: tuple) -> str:
+    text = re.sub(r"\W", "_", str(accessor[1]))
+    return "_" + (text or "item")
+
+
+# --- the function of leaves, and the front that reads and rebuilds structures --------------------------------------
+
+
+@dataclass
+class Lowered:
+    """The function of leaves: its parsed function, parameters and kinds, and how to read each from the arguments."""
+
+    pf: Any
+    params: list[str]  # its parameters, in order (positional first, then keyword-only)
+    kwonly: list[str]
+    reads: dict[str, Any]  # its parameter -> (user parameter, accessor path)
+    kinds: dict[str, str]
+    wrt: list[str]  # the differentiated leaves and plain parameters, in the order of the user's wrt
+
+
+def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
+            wrt: list[str]) -> tuple[Lowered, dict[str, Root]]:
+    """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind)."""
+    from srcgrad.passes import ARRAY, SCALAR
+
+    roots: dict[str, Root] = {}
+    for p, kind in values_kinds.items():
+        if isinstance(kind, tuple):
+            const = p not in wrt
+            roots[p] = Root(p, kind, const, build_tree(kind, const))
+    taken = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(user_params)
+
+    def fresh(base: str) -> str:
+        name, k = base, 1
+        while name in taken or keyword.iskeyword(name):
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+
+    rewriter = _Rewriter(pf, roots, fresh)
+    rewriter.local_names = frozenset(_stored([pf.node]) | set(user_params))
+    for r in roots.values():
+        if not r.const:  # every differentiated leaf is a parameter, read or not (its gradient is then zero)
+            for item in _walk_tree(r.tree):
+                if isinstance(item, SLeaf) and item.role == DIFF:
+                    rewriter.use(item)
+    body = rewriter.block(list(pf.node.body))
+    params, kw, reads, kinds = [], [], {}, {}
+    for p in user_params:
+        if p in roots:
+            ordered = sorted(roots[p].params, key=lambda item: item.order)
+            names = [item.name if isinstance(item, SLeaf) else item.param for item in ordered]
+            for n, item in zip(names, ordered):
+                reads[n] = (p, item.path)
+                kinds[n] = SCALAR if isinstance(item, SLeaf) and item.spec[1] in (float, int, bool) else ARRAY
+        else:
+            names = [p]
+            reads[p] = (p, ())
+            kinds[p] = values_kinds[p]
+        (kw if p in kwonly else params).extend(names)
+    inner_wrt = []
+    for p in wrt:
+        if p in roots:
+            inner_wrt += [item.name for item in sorted(roots[p].params, key=lambda i: i.order)
+                          if isinstance(item, SLeaf) and item.role == DIFF]
+        else:
+            inner_wrt.append(p)
+    node = copy.copy(pf.node)
+    node.name = f"{pf.node.name}_leaves"
+    args = copy.copy(pf.node.args)
+    args.posonlyargs, args.defaults = [], []
+    args.args = [_name(n, pf.node, gast.Param()) for n in params]
+    args.kwonlyargs = [_name(n, pf.node, gast.Param()) for n in kw]
+    args.kw_defaults = [None] * len(kw)
+    node.args = args
+    node.body = body or [gast.Pass()]
+    marker = "\n# srcgrad structures: " + "; ".join(f"{r.name}={'const ' if r.const else ''}{describe(r.spec)}"
+                                                     for r in roots.values()) + "\n"
+    new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker)
+    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt), roots
+
+
+def _access(root: str, path: tuple, where: Any = None) -> ast.expr:
+    node: ast.expr = ast.Name(id=root, ctx=ast.Load())
+    for how, key in path:
+        if how == "attr":
+            node = ast.Attribute(value=node, attr=key, ctx=ast.Load())
+        else:
+            node = ast.Subscript(value=node, slice=ast.Constant(value=key), ctx=ast.Load())
+    return node
+
+
+class _Front:
+    """The text of the front function: reads leaves, calls the function of leaves, rebuilds gradients."""
+
+    def __init__(self, user_params: list[str]):
+        self.taken = set(user_params)
+        self.cells: dict[str, Any] = {}
+
+    def local(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def ref(self, obj: Any, base: str) -> str:
+        for n, o in self.cells.items():
+            if o is obj:
+                return n
+        name = self.local(re.sub(r"\W", "_", base) or "cls")
+        self.cells[name] = obj
+        return name
+
+    def rebuild(self, spec: tuple, const: bool, leaf_value: Any) -> ast.expr:
+        """The gradient of a structure: ``leaf_value(index)`` for each differentiated leaf, None elsewhere."""
+        if spec[0] == LEAF:
+            return leaf_value() if role(spec, const) == DIFF else ast.Constant(value=None)
+        if spec[0] == DICT:
+            return ast.Dict(keys=[ast.Constant(value=k) for k in spec[1]],
+                            values=[self.rebuild(c, const, leaf_value) for c in spec[2]])
+        if spec[0] in (LIST, TUPLE):
+            elts = [self.rebuild(c, const, leaf_value) for c in spec[1]]
+            return ast.List(elts=elts, ctx=ast.Load()) if spec[0] == LIST else ast.Tuple(elts=elts, ctx=ast.Load())
+        cls = self.ref(spec[1], spec[1].__name__)
+        children = [self.rebuild(c, const, leaf_value) for c in spec[3]]
+        if spec[0] == NAMEDTUPLE:
+            return ast.Call(func=ast.Name(id=cls, ctx=ast.Load()), args=children, keywords=[])
+        return ast.Call(func=ast.Name(id=cls, ctx=ast.Load()), args=[],
+                        keywords=[ast.keyword(arg=n, value=c) for n, c in zip(spec[2], children)])
+
+
+def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[str], lowered: Lowered,
+                 roots: dict[str, Root], inner: Any, inner_name: str, wrt: list[str], mode: str, as_tuple: bool,
+                 extra: list[str]) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
+    """The front function's text, its statements, the objects it reads (cells) and its parameter list."""
+    from srcgrad import printer, sourcetext
+    from srcgrad.emit import INDENT
+
+    front = _Front(user_params + extra)
+    front.cells[front.local(inner_name)] = inner
+    inner_ref = next(iter(front.cells))
+    positional = [n for n in lowered.params if n not in lowered.kwonly]
+    args = [_access(*lowered.reads[n]) for n in positional]
+    keywords = [ast.keyword(arg=n, value=_access(*lowered.reads[n])) for n in lowered.kwonly]
+    statements: list[ast.stmt] = []
+    if mode == "vjp":
+        seed = _last_parameters(inner, 1)[0]
+        keywords.append(ast.keyword(arg=seed, value=ast.Name(id=extra[0], ctx=ast.Load())))
+    if mode == "jvp":
+        tangent_names = _last_parameters(inner, len(lowered.wrt))
+        leaf_tangents = iter(tangent_names)
+        for p, t in zip(wrt, extra):
+            if p in roots:
+                for item in sorted(roots[p].params, key=lambda i: i.order):
+                    if isinstance(item, SLeaf) and item.role == DIFF:
+                        keywords.append(ast.keyword(arg=next(leaf_tangents), value=_access(t, item.path)))
+            else:
+                keywords.append(ast.keyword(arg=next(leaf_tangents), value=ast.Name(id=t, ctx=ast.Load())))
+    call = ast.Call(func=ast.Name(id=inner_ref, ctx=ast.Load()), args=args, keywords=keywords)
+    if mode == "jvp":
+        statements.append(ast.Return(value=call))
+    else:
+        grads = front.local("grads")
+        target: ast.expr = ast.Name(id=grads, ctx=ast.Store())
+        value = None
+        if mode in ("value_and_grad", "value_and_grad_aux"):
+            value = front.local("value")
+            target = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Store()), target], ctx=ast.Store())
+        statements.append(ast.Assign(targets=[target], value=call))
+        counter = iter(range(len(lowered.wrt)))
+
+        def leaf_value() -> ast.expr:
+            return ast.Subscript(value=ast.Name(id=grads, ctx=ast.Load()), slice=ast.Constant(value=next(counter)),
+                                 ctx=ast.Load())
+
+        results = [front.rebuild(roots[p].spec, False, leaf_value) if p in roots else leaf_value() for p in wrt]
+        out = results[0] if len(results) == 1 and not as_tuple else ast.Tuple(elts=results, ctx=ast.Load())
+        if value is not None:
+            out = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Load()), out], ctx=ast.Load())
+        statements.append(ast.Return(value=out))
+    header = [p for p in user_params if p not in user_kwonly]
+    kw = [p for p in user_params if p in user_kwonly] + extra
+    signature = ", ".join(header + (["*"] + kw if kw else []))
+    lines = [f"def {name}({signature}):", INDENT + sourcetext.docstring(doc)]
+    lines += [INDENT + ln for s in statements for ln in printer.stmt_text(s).split("\n")]
+    text = "\n".join(lines) + "\n"
+    printer.check_function(text, statements, name)
+    return text, statements, front.cells, signature
+
+
+def _last_parameters(function: Any, count: int) -> list[str]:
+    code = function.__code__
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    return list(names[len(names) - count:])
+
+
+def compile_front(text: str, name: str, cells: dict[str, Any], user_func: Any) -> types.FunctionType:
+    from srcgrad.emit import compile_in_scope
+
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    code = compile_in_scope(text, name, list(cells), f"<srcgrad {name} structures {digest}>",
+                            "# generated by srcgrad: reads the leaves of structured arguments, rebuilds gradients")
+    closure = tuple(types.CellType(cells[n]) for n in code.co_freevars)
+    return types.FunctionType(code, {"__builtins__": builtins}, name, None, closure)
+
+
+def structured(kinds: Any) -> bool:
+    """Do these argument descriptions hold a structure?"""
+    return any(isinstance(k, tuple) for k in kinds)
+
+
+def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str) -> Any:
+    """The variant for argument descriptions that hold structures: the function of leaves generated by
+    ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front function."""
+    from srcgrad.pipeline import Generated, _mode_title
+
+    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp"):
+        raise InvalidArgument(f"srcgrad's {mode} does not take structured arguments (yet)",
+                              hint="pass the leaves as separate arguments")
+    sig = transform.signature.parameters.values()
+    kwonly = [p.name for p in sig if p.kind is p.KEYWORD_ONLY]
+    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt)
+    if not lowered.wrt:
+        raise InvalidArgument(
+            f"cannot differentiate with respect to {', '.join(transform.wrt)}: the structure holds no float or "
+            "float array (ints, strings and None are constants)", hint="use floats, e.g. 1.0 rather than 1")
+    inner = inner_generate(lowered.pf, lowered.wrt, lowered.kinds)
+    suffix = {"grad": "grad", "value_and_grad": "value_and_grad", "value_and_grad_aux": "value_and_grad",
+              "vjp": "vjp", "jvp": "jvp"}[mode]
+    name = f"{transform.pf.name}_{suffix}"
+    extra = []
+    taken = set(transform.params)
+    if mode == "vjp":
+        extra = [_fresh("seed", taken)]
+    elif mode == "jvp":
+        extra = [_fresh(f"{p}_dot", taken) for p in transform.wrt]
+    title = "Jacobian-vector product" if mode == "jvp" else _mode_title(mode)
+    doc = (f"{title} of {transform.pf.name} with respect to {', '.join(transform.wrt)}: reads the leaves of "
+           f"{', '.join(r.name for r in roots.values())}, calls {inner.function.__name__} below, rebuilds the "
+           "structure; generated by srcgrad.")
+    text, _, cells, _ = front_source(name, doc, transform.params, kwonly, lowered, roots, inner.function,
+                                     inner.function.__name__, transform.wrt, mode, transform.as_tuple, extra)
+    function = compile_front(text, name, cells, transform.func)
+    generated = Generated(text + "\n\n" + inner.source, function, tuple(kinds[p] for p in transform.params),
+                          dict(inner.bound))
+    generated.structured = True
+    generated.inner = inner
+    return generated
+
+
+def _fresh(base: str, taken: set) -> str:
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
+# --- reading and rebuilding values in Python (checks, tests) --------------------------------------------------------
+
+
+def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    """(path, leaf) for every leaf of a structure, in order."""
+    t = type(value)
+    if t is dict:
+        return [x for k, v in value.items() for x in leaves(v, f"{path}[{k!r}]")]
+    if t in (list, tuple):
+        return [x for i, v in enumerate(value) for x in leaves(v, f"{path}[{i}]")]
+    kind = _class_kind(t)
+    if kind is not None:
+        return [x for f in kind[1] for x in leaves(getattr(value, f), f"{path}.{f}")]
+    return [(path, value)]
+
+
+def replace_leaf(value: Any, index: int, new: Any) -> Any:
+    """A copy of a structure with its leaf number ``index`` (in the order of :func:`leaves`) replaced."""
+    counter = [index]
+
+    def walk(v: Any) -> Any:
+        t = type(v)
+        if t is dict:
+            return {k: walk(x) for k, x in v.items()}
+        if t in (list, tuple):
+            return t(walk(x) for x in v)
+        kind = _class_kind(t)
+        if kind is not None:
+            items = [walk(getattr(v, f)) for f in kind[1]]
+            return t(*items) if kind[0] == NAMEDTUPLE else dataclasses.replace(v, **dict(zip(kind[1], items)))
+        counter[0] -= 1
+        return new if counter[0] == -1 else v
+
+    return walk(value)
+
+
+def is_differentiated_leaf(value: Any) -> bool:
+    return type(value) is float or (isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind == "f")
+
+
+def same_structure(a: Any, b: Any) -> bool:
+    """Do two values have the same containers (types, dict keys in order, classes)?"""
+    ta, tb = type(a), type(b)
+    if ta is dict or ta in (list, tuple) or _class_kind(ta) is not None:
+        if ta is not tb:
+            return False
+        if ta is dict:
+            return list(a) == list(b) and all(same_structure(a[k], b[k]) for k in a)
+        kind = _class_kind(ta)
+        if kind is not None and kind[0] == DATACLASS:
+            return all(same_structure(getattr(a, f), getattr(b, f)) for f in kind[1])
+        return len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b))
+    return True
+
+
+def attribute_params(pf: Any, params: list[str]) -> frozenset:
+    """The parameters whose attributes the function reads (``cfg.scale``, ``self.W``): when such an argument is a
+    dataclass, a namedtuple or an object, it is a constant structure."""
+    found = set()
+    for node in gast.walk(pf.node):
+        if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and node.value.id in params:
+            found.add(node.value.id)
+    return frozenset(found)
+
+
+def is_constant_structure(value: Any) -> bool:
+    """A value a parameter that is not differentiated is read through as a structure: a dataclass, a namedtuple or
+    an object (lists, tuples and dicts stay values, as before)."""
+    t = type(value)
+    if t is dict or t is list or t is tuple:
+        return False
+    return _class_kind(t) is not None or is_object(value)
+
+
+# --- the call-time check: do these arguments have the structures of a variant? -------------------------------------
+
+
+def matcher(kinds: tuple) -> Any:
+    """``check(*args)``: True when the arguments have the structures described in ``kinds`` (one description or
+    kind per parameter; kinds that are not structures are the dispatcher's business). One generated expression:
+    type and length checks, dict keys in order, classes, leaf types and array dtype kinds, O(number of leaves)."""
+    consts: list = []
+
+    def ref(obj: Any) -> str:
+        consts.append(obj)
+        return f"k[{len(consts) - 1}]"
+
+    tests: list[str] = []
+    params = [f"a{i}" for i in range(len(kinds))]
+    for p, kind in zip(params, kinds):
+        if isinstance(kind, tuple):
+            tests += _tests(kind, p, ref)
+    text = f"def check({', '.join(params)}):\n    return {' and '.join(tests) or 'True'}\n"
+    namespace = {"k": tuple(consts), "__builtins__": builtins}
+    exec(compile(text, "<srcgrad structure check>", "exec"), namespace)  # noqa: S102 - srcgrad's own text
+    return namespace["check"]
+
+
+def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
+    kind = spec[0]
+    if kind == LEAF:
+        t, dtype_kind = spec[1], spec[2]
+        if t is type(None):
+            return [f"{e} is None"]
+        out = [f"type({e}) is {ref(t)}"]
+        if issubclass(t, (np.ndarray, np.generic)):
+            out.append(f"{e}.dtype.kind == {dtype_kind!r}")
+        return out
+    if kind == DICT:
+        out = [f"type({e}) is dict", f"tuple({e}) == {ref(spec[1])}"]
+        for key, child in zip(spec[1], spec[2]):
+            out += _tests(child, f"{e}[{key!r}]", ref)
+        return out
+    if kind in (LIST, TUPLE):
+        out = [f"type({e}) is {kind}", f"len({e}) == {len(spec[1])}"]
+        for i, child in enumerate(spec[1]):
+            out += _tests(child, f"{e}[{i}]", ref)
+        return out
+    out = [f"type({e}) is {ref(spec[1])}"]
+    if kind == OBJECT:
+        out.append(f"tuple({e}.__dict__) == {ref(spec[2])}")
+    for i, (name, child) in enumerate(zip(spec[2], spec[3])):
+        out += _tests(child, f"{e}[{i}]" if kind == NAMEDTUPLE else f"{e}.{name}", ref)
+    return out
+
+
+def check_no_structure_reads(pf: Any, wrt: list[str], what: str) -> None:
+    """Code made without example arguments (``srcgrad emit``, ``graph``, ``source`` before a call) assumes numbers and
+    arrays: a differentiated parameter read as a structure (``p["W1"]``, ``p.w`` that is not an array attribute) is
+    refused there, naming the read."""
+    nodes = [n for n in gast.walk(pf.node) if hasattr(n, "lineno")]
+    for node in sorted(nodes, key=lambda n: (n.lineno, n.col_offset)):  # (the first read in the source)
+        base = getattr(node, "value", None)
+        if not (isinstance(base, gast.Name) and base.id in wrt and isinstance(base.ctx, gast.Load)):
+            continue
+        if isinstance(node, gast.Subscript) and isinstance(node.slice, gast.Constant) \
+                and isinstance(node.slice.value, str):
+            read = f'`{base.id}[{node.slice.value!r}]`'
+        elif isinstance(node, gast.Attribute) and not hasattr(np.ndarray, node.attr):
+            read = f"`{base.id}.{node.attr}`"
+        else:
+            continue
+        raise UnsupportedSyntax(
+            f"{read} reads `{base.id}` as a structure (a dict, a dataclass, a namedtuple): {what} makes code for "
+            "numbers and arrays, and does not take structured parameters yet", pf.location(node),
+            hint="call the gradient with example arguments (srcgrad.source(df, *args) shows the code for them), or "
+                 "pass the leaves as separate parameters")
