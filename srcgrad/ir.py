@@ -355,3 +355,13 @@ def walk_ops(body: list):
         else:
             for region in regions(stmt):
                 yield from walk_ops(region)
+
+
+def fresh_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``... — the first not in ``taken`` (which then holds it)."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name

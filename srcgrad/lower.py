@@ -1459,17 +1459,8 @@ def _stored_names(loop: Any) -> set[str]:
     """Names a loop rebinds: assignment targets, and lists it appends to (each append is a new version)."""
     names = set()
     for s in loop.body + ([loop.test] if isinstance(loop, gast.While) else []):  # (`while (n := n - 1) > 0`)
-        for n in gast.walk(s):
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store):
-                names.add(n.id)
-            elif isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store) and isinstance(n.value, gast.Name):
-                names.add(n.value.id)  # y[i] = v makes a new version of y
-            elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript) \
-                    and isinstance(n.target.value, gast.Name):
-                names.add(n.target.value.id)
-            elif isinstance(n, gast.Call) and isinstance(n.func, gast.Attribute) and n.func.attr == "append" \
-                    and isinstance(n.func.value, gast.Name):
-                names.add(n.func.value.id)
+        names |= {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        names |= _written_receivers(s)  # y[i] = v makes a new version of y (an append too)
     if isinstance(loop, gast.For):
         names |= {n.id for n in gast.walk(loop.target) if isinstance(n, gast.Name)}
     return names

@@ -23,7 +23,7 @@ def split_aux(fn: ir.Function) -> tuple[ir.Function, str]:
     assert isinstance(ret, ir.Return)
     line, col = ret.line, ret.col
     taken = set(fn.used_names) | {op.target for op in ir.walk_ops(fn.body)} | set(fn.params)
-    loss, aux, checked = (_fresh(base, taken) for base in ("loss", "aux", "pair_checked"))
+    loss, aux, checked = (ir.fresh_name(base, taken) for base in ("loss", "aux", "pair_checked"))
     pair = _display_of(fn, ret.value)
     if pair is not None and len(pair.args) == 2:  # ``return loss, aux``: the items themselves, the pair unused
         keep = ir.Op(aux, None, ir.Form("copy"), (pair.args[1],), (), line, col)
@@ -41,15 +41,6 @@ def split_aux(fn: ir.Function) -> tuple[ir.Function, str]:
     items[1].keep = True
     fn.body[-1:] = [check, *items, ir.Return(ir.Var(loss), line, col)]
     return fn, aux
-
-
-def _fresh(base: str, taken: set) -> str:
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
 
 
 def _display_of(fn: ir.Function, value: ir.Operand) -> ir.Op | None:

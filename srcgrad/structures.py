@@ -45,6 +45,7 @@ from typing import Any
 import gast
 import numpy as np
 
+from srcgrad import ir
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
@@ -1194,9 +1195,9 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
     extra = []
     taken = set(transform.params)
     if mode == "vjp":
-        extra = [_fresh("seed", taken)]
+        extra = [ir.fresh_name("seed", taken)]
     elif mode == "jvp":
-        extra = [_fresh(f"{p}_dot", taken) for p in transform.wrt]
+        extra = [ir.fresh_name(f"{p}_dot", taken) for p in transform.wrt]
     title = "Jacobian-vector product" if mode == "jvp" else _mode_title(mode)
     doc = (f"{title} of {transform.pf.name} with respect to {', '.join(transform.wrt)}: reads the leaves of "
            f"{', '.join(r.name for r in roots.values())}, calls {inner.function.__name__} below, rebuilds the "
@@ -1209,15 +1210,6 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
     generated.structured = True
     generated.inner = inner
     return generated
-
-
-def _fresh(base: str, taken: set) -> str:
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
-    taken.add(name)
-    return name
 
 
 # --- reading and rebuilding values in Python (checks, tests) --------------------------------------------------------
