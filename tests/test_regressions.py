@@ -542,3 +542,40 @@ def test_forward_mode_tangent_of_a_broadcast_float():
     # Found by the fuzzer's jvp mode: the tangent of a float that a subtraction broadcasts to an array stays a float,
     # and np.mean(..., axis=0) of it raises AxisError (a raw exception, not even an InternalError).
     assert srcgrad.jvp(mean_of_broadcast)(1.5, 1.0) == (mean_of_broadcast(1.5), 3.0)
+
+
+def list_read_in_loop_then_grown(x):
+    ys = [x, 2.0 * x]
+    for _ in range(2):
+        x = x * sum(ys)
+    ys.append(x)
+    return x
+
+
+@known("list-grown-after-loop (lists)")
+def test_a_list_read_in_a_loop_then_appended_to():
+    # Found by the fuzzer's lists feature: "ValueError: srcgrad: adjoints of sequences of lengths 3 and 2" (a raw
+    # exception: the adjoint of ys inside the loop has the loop's length, the one after it has one more).
+    right_or_refused(list_read_in_loop_then_grown, 0.5)
+
+
+def bump_in_place(y):
+    y *= 3.0
+    return y  # without a return the helper is refused
+
+
+def scaled_by_helper(b):
+    bump_in_place(b)
+    return np.sum(b * 0.5)
+
+
+@known("mutation-through-alias (12.3)")
+def test_a_helper_that_scales_its_argument():
+    # Python: b is scaled by 3 before the sum: value 9, gradient 1.5 each (f changes its argument: fresh copies)
+    try:
+        value, gradient = srcgrad.value_and_grad(scaled_by_helper)(np.array([1.0, 2.0, 3.0]))
+    except srcgrad.SrcgradError as exc:
+        assert not isinstance(exc, srcgrad.InternalError) and exc.location is not None
+        return
+    assert value == scaled_by_helper(np.array([1.0, 2.0, 3.0])) == 9.0
+    np.testing.assert_allclose(gradient, [1.5, 1.5, 1.5])
