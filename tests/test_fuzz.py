@@ -3,12 +3,13 @@ gradients against finite differences. A few hundred programs here; ``python scri
 runs the long version and counts failures instead of stopping at the first.
 
 Hypothesis shrinks a failure to a small program; its report ends with a reproducer script. Constructs of known,
-unfixed bugs (``fuzzing.KNOWN_BUGS``, each with an xfail test in tests/test_regressions.py) are left out.
+unfixed bugs (``fuzzing.KNOWN_BUGS``, each with an xfail test in tests/test_regressions.py) are left out: their
+grammar features (``fuzzing.FEATURES``) are not generated. The coverage test checks that every other feature is.
 """
 
 import fuzzing
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import seed as hypothesis_seed
 
 SETTINGS = settings(max_examples=300, deadline=None, database=None, derandomize=False,
@@ -35,7 +36,7 @@ def check(case: fuzzing.Case, loader: fuzzing.Loader, round_trip: bool = False) 
     except fuzzing.Rejected:
         assume(False)
         return
-    assert outcome.kind in ("ok", "refused"), fuzzing.describe(case, outcome)
+    assert outcome.kind in ("ok", "refused", "known"), fuzzing.describe(case, outcome)
 
 
 @hypothesis_seed(20260)
@@ -57,20 +58,83 @@ def test_random_programs_loaded_from_the_cache(case, loader, tmp_path_factory):
         fuzzing.reset_disk_cache()
 
 
+# Text that shows each grammar feature of issue 12 at work (fuzzing.FEATURES).
+FEATURE_MARKERS = {
+    "unary-operands": ["- -", "** -2"],
+    "negative-power-base": ["(-2.0) ** 2", "(-1) ** ", "-(-0.5) ** 2"],
+    "keyword-arguments": ["axis=", "keepdims=True", "ddof=1", "start="],
+    "constant-constructors": ["np.linspace(", "np.r_[", "np.c_[", "np.einsum("],
+    "std-single-element": ["np.std("],
+    "item-assignment": ["[0] = ", "[0, 1] "],
+    "lists": [".append(", "sum(", " = []"],
+    "nested-functions": ["lambda p:", "    def "],
+    "aliasing": [".copy()", "[1:]"],
+    "same-array-twice": [],
+    "helper-mutation": ["def push(", "(new)"],
+    "global-rebind": ["ACT(", "cfg.W", "KW"],
+    "shadowed-builtins": ["def reversed(", "raise RuntimeError"],
+    "exotic-arguments": [],
+    "non-number-return": ["return None"],
+    "emitted-module": ["\u2028", "\x0c"],
+    "temporary-names": ["t9"],
+    "jvp": [],
+}
+
+
 def test_the_generator_covers_the_subset():
-    """Over a fixed sample, the programs use every construct the fuzzer is meant to exercise."""
-    sources = []
+    """Over a fixed sample, the programs use every construct the fuzzer is meant to exercise: the base grammar's, and
+    every grammar feature that KNOWN_BUGS does not leave out."""
+    drawn = []
 
     @hypothesis_seed(3)
     @settings(SETTINGS, max_examples=300)
     @given(case=fuzzing.cases())
     def collect(case):
-        sources.append(case.source)
+        drawn.append(case)
 
     collect()
-    text = "\n".join(sources)
+    text = "\n".join(case.source for case in drawn)
     for construct in ["if ", "elif ", "else:", "for ", "in range(", "enumerate(", "zip(", "while ", "break",
                       "continue", "return ", " if ", " and ", " or ", "not (", "+=", "*=", ": float =", "math.",
                       "np.sum(", "np.dot(", " @ ", "[::-1]", "[0]", "[:, 1]", "np.where(", "np.maximum(", "abs(",
                       "max(", "% 1.5", "depth - 1", "k=", "x_bar", "t1", "tape", "seed"]:
         assert construct in text, f"no generated program uses {construct!r}"
+    assert set(FEATURE_MARKERS) == set(fuzzing.FEATURES)
+    left_out = fuzzing.features_left_out(frozenset(n for n, bug in fuzzing.KNOWN_BUGS.items() if bug.avoid))
+    used = set().union(*(case.features for case in drawn))
+    for feature, markers in FEATURE_MARKERS.items():
+        if feature in left_out:
+            assert feature not in used, f"{feature} is left out (KNOWN_BUGS) but generated"
+            continue
+        assert feature in used, f"no generated program uses the feature {feature!r}"
+        assert not markers or any(marker in text for marker in markers), f"no program uses any of {markers} ({feature})"
+    if "global-rebind" not in left_out:
+        assert any(case.rebinds for case in drawn)
+    if "same-array-twice" not in left_out:
+        assert any(a is b for case in drawn for i, a in enumerate(case.args) for b in case.args[i + 1:])
+    if "jvp" not in left_out:
+        assert any(case.mode == "jvp" for case in drawn)
+
+
+def test_generation_is_deterministic_per_seed():
+    """The same seed draws the same programs, arguments and rebinding statements."""
+
+    def draw_all():
+        drawn = []
+
+        @hypothesis_seed(11)
+        @settings(SETTINGS, max_examples=40, phases=[Phase.generate])
+        @given(case=fuzzing.cases(avoid=frozenset()))
+        def collect(case):
+            drawn.append((case.source, case.probe_source, fuzzing._literal(case.args), case.wrt, case.mode,
+                          case.rebinds, sorted(case.features)))
+
+        collect()
+        return drawn
+
+    assert draw_all() == draw_all()
+
+
+def test_round_trip_check_accepts_printed_text_and_rejects_broken_text():
+    assert fuzzing.round_trip_problem("t1 = -2.0 ** 2\n") is None
+    assert "does not parse" in fuzzing.round_trip_problem("t1 = = 2\n")
