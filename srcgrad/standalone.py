@@ -340,6 +340,8 @@ class _ModuleWriter:
         if origin == "srcgrad" and _is_builtin(obj):  # a builtin srcgrad's code calls: the builtin, whatever else
             name, new = self.reserve(ref, obj)          # the module defines under that name
             if new and name != obj.__name__:
+                if self.names.setdefault("builtins", builtins) is not builtins:
+                    raise EmitError("cannot emit: `builtins` names something else in the copied code")
                 self.imports["builtins"] = "import builtins"
                 self.definitions.append(_Definition(name, f"{name} = builtins.{obj.__name__}\n", "constant"))
             return name

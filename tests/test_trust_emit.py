@@ -276,3 +276,29 @@ def test_line_breaking_characters_in_comments_keep_the_return_and_check_sees_it(
     check = subprocess.run([sys.executable, "-m", "srcgrad", "emit", "lsmodel.py:f", "-o", str(out), "--check"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert check.returncode == 1 and "stale" in check.stderr
+
+
+# --- builtins srcgrad's code calls, under names the function takes for itself ---------------------------------------
+
+SHADOWING_LOCALS = '''
+import numpy as np
+
+
+def f(x):
+    range = 2.0 * x
+    total = 0.0
+    for j, e in enumerate(np.array([0.5, -1.0, 2.0]), 1):
+        total = total + j * e * range
+    return total
+'''
+
+
+def test_a_local_named_like_a_builtin_srcgrad_calls_is_emitted(tmp_path):
+    """srcgrad's own `range` (the loop's) is written as `builtins.range` under another name (found by the fuzzer:
+    the emitted module's imports lost track of `builtins`)."""
+    module = load(tmp_path / "shadowing.py", SHADOWING_LOCALS)
+    text = srcgrad.emit(module.f)
+    assert "import builtins" in text
+    namespace = {}
+    exec(compile(text, "emitted.py", "exec"), namespace)
+    assert namespace["f_grad"](1.5) == srcgrad.grad(module.f)(1.5) == 2.0 * (0.5 - 2.0 + 6.0)
