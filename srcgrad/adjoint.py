@@ -423,9 +423,11 @@ class GradientBuilder(ProgramBuilder):
             c = contribs[i]
             if j is not None:
                 c = ast.Subscript(value=c, slice=ast.Constant(value=j), ctx=ast.Load())
-            # A Python-number operand cannot enlarge the result's shape: unbroadcast only where shapes may differ.
+            # Unbroadcast only where shapes may differ: a number with arrays, or a number that a constructor spreads
+            # over an array (np.full(3, w): no operand is an array, the result is).
             own = self.facts.kind(var)
-            if rule.broadcast and ((own == SCALAR and n_arrays) or (own == ARRAY and n_arrays > 1)) \
+            spread = own == SCALAR and (n_arrays or self.facts.kind(ir.Var(op.target)) != SCALAR)
+            if rule.broadcast and (spread or (own == ARRAY and n_arrays > 1)) \
                     and not self.facts.same_shape(var.name, op.target):
                 c = ast.Call(func=self.helper(runtime.unbroadcast), args=[c, codegen.operand(var)], keywords=[])
             grouped[var.name] = c if var.name not in grouped else ast.BinOp(

@@ -380,21 +380,37 @@ def scipy_cholesky_tangent(a_dot, ans, lower):
 
 
 def cho_factor_grad(g, ans, lower):
-    """Adjoint of ``(c, lower) = cho_factor(a, lower)``: ``c`` is the factor in one triangle and ``a``'s own entries
-    in the other (LAPACK leaves them as they were)."""
+    """Adjoint of ``(c, lower) = cho_factor(a, lower)``: ``c`` is the factor in one triangle and, in the other,
+    ``a``'s own entries (scipy < 1.18: LAPACK leaves them as they were) or zeros (scipy 1.18)."""
     c, lower = ans
     g_c = np.asarray(g[0], dtype=float)
     factor = _triangle(c, lower)
-    rest = np.triu(g_c, 1) if lower else np.tril(g_c, -1)
-    return scipy_cholesky_grad(_triangle(g_c, lower), factor, lower) + rest
+    grad = scipy_cholesky_grad(_triangle(g_c, lower), factor, lower)
+    if not _cho_factor_keeps_other_triangle():
+        return grad
+    return grad + (np.triu(g_c, 1) if lower else np.tril(g_c, -1))
 
 
 def cho_factor_tangent(a_dot, ans, lower):
     c, lower = ans
     factor = _triangle(c, lower)
     a_dot = np.broadcast_to(a_dot, np.shape(c))
-    rest = np.triu(a_dot, 1) if lower else np.tril(a_dot, -1)
-    return scipy_cholesky_tangent(a_dot, factor, lower) + rest, 0.0 * lower
+    tangent = scipy_cholesky_tangent(a_dot, factor, lower)
+    if _cho_factor_keeps_other_triangle():
+        tangent = tangent + (np.triu(a_dot, 1) if lower else np.tril(a_dot, -1))
+    return tangent, 0.0 * lower
+
+
+_CHO_FACTOR_KEEPS: list = []
+
+
+def _cho_factor_keeps_other_triangle():
+    """Does this scipy's ``cho_factor`` leave ``a``'s own entries in the triangle it does not use (scipy < 1.18),
+    or zeros there (scipy 1.18)? Asked of scipy once, with a nonzero entry there."""
+    if not _CHO_FACTOR_KEEPS:
+        c, _ = scipy.linalg.cho_factor(np.array([[4.0, 0.0], [1.0, 4.0]]), lower=False)
+        _CHO_FACTOR_KEEPS.append(bool(c[1, 0] != 0.0))
+    return _CHO_FACTOR_KEEPS[0]
 
 
 def cho_solve_grad_b(g, c_and_lower, check_finite):

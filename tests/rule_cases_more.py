@@ -7,6 +7,8 @@ is checked. Every parameter a rule takes is passed by some case (tests/test_rule
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from rule_cases import A, N, U, away_from_zero, case, const, with_weight
 
@@ -17,6 +19,19 @@ def shape_of_call(func, *shapes, **kw):
 
 
 # --- products -------------------------------------------------------------------------------------------------------
+
+
+def _crosses_2_vectors() -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            np.cross(np.ones(2), np.ones(3))
+    except ValueError:
+        return False
+    return True
+
+
+NUMPY_CROSSES_2_VECTORS = _crosses_2_vectors()
 
 
 def cross_fn(a, b, w):
@@ -39,7 +54,8 @@ case(np.cross, cross_fn, A(N((4, 3)), N((4, 3)), N((4, 3))), wrt=(0, 1), name="c
 case(np.cross, cross_fn, A(N((3,)), N((2, 4, 3)), N((2, 4, 3))), wrt=(0, 1), name="cross-broadcast")
 case(np.cross, cross_axes, A(N((3, 4)), N((2, 3, 4)), N((3, 2, 4))), wrt=(0, 1), name="cross-axisa-axisb-axisc")
 case(np.cross, cross_axis, A(N((3, 5)), N((3, 5)), N((3, 5))), wrt=(0, 1), name="cross-axis")
-case(np.cross, cross_mixed, A(N((4, 2)), N((4, 3)), N((4, 3))), wrt=(0, 1), name="cross-2-and-3-vectors")
+if NUMPY_CROSSES_2_VECTORS:  # (numpy 2.5 no longer takes 2-vectors)
+    case(np.cross, cross_mixed, A(N((4, 2)), N((4, 3)), N((4, 3))), wrt=(0, 1), name="cross-2-and-3-vectors")
 
 
 def kron_fn(a, b, w):

@@ -592,3 +592,20 @@ def test_a_helper_that_scales_its_argument():
         return
     assert value == scaled_by_helper(np.array([1.0, 2.0, 3.0])) == 9.0
     np.testing.assert_allclose(gradient, [1.5, 1.5, 1.5])
+
+
+def _twice(t):
+    return t * 2.0
+
+
+def full_of_a_helpers_number(w, v):
+    return math.tanh(np.sum(np.full(3, _twice(w)) * v))
+
+
+def test_a_number_spread_by_a_constructor_gets_a_number_gradient():
+    """np.full(3, w): no operand is an array, the result is; w's adjoint is summed back to a number (found by the
+    fuzzer: the gradient of a float parameter came back as an array of 3)."""
+    v = np.array([0.5, -1.0, 2.0])
+    g = srcgrad.grad(full_of_a_helpers_number, wrt=(0, 1))(0.3, v)
+    assert type(g[0]) is float or np.ndim(g[0]) == 0
+    check_grad(full_of_a_helpers_number, 0.3, v, wrt=(0, 1))

@@ -2,6 +2,7 @@
 and every case really exercises the rule it names."""
 
 import pytest
+import rule_cases_decomp
 from rule_cases import CASES
 
 import srcgrad
@@ -25,8 +26,10 @@ def _builtin(rule) -> bool:
 
 def _missing() -> list[str]:
     covered = _covered()
+    # (numpy 2.5's eig returns complex arrays even for real eigenvalues: its cases need numpy < 2.5)
+    uncheckable = set() if rule_cases_decomp.NUMPY_EIG_REAL else {"np.linalg.eig", "np.linalg.eigvals"}
     return sorted(rule.name for rule in all_rules()
-                  if _builtin(rule) and not rule.nondiff and id(rule) not in covered)
+                  if _builtin(rule) and not rule.nondiff and id(rule) not in covered and rule.name not in uncheckable)
 
 
 def test_every_differentiable_rule_has_a_case():
