@@ -5,19 +5,16 @@ import ast
 import hashlib
 import importlib.util
 import inspect
-import pickle
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from module_files import run_blocked
 
 import srcgrad
 from srcgrad.standalone import EmitError, build, is_current
-
-RUNNER = Path(__file__).parent / "standalone_runner.py"
 
 MODEL = '''
 import math
@@ -102,16 +99,6 @@ def load(tmp_path: Path, name: str, text: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def run_blocked(tmp_path: Path, module: str, calls: list) -> list:
-    """Call functions of ``module`` (a file in tmp_path) in a fresh process where srcgrad cannot be imported."""
-    calls_path, results_path = tmp_path / "calls.pkl", tmp_path / "results.pkl"
-    calls_path.write_bytes(pickle.dumps(calls))
-    done = subprocess.run([sys.executable, str(RUNNER), str(tmp_path), module, str(calls_path), str(results_path)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return pickle.loads(results_path.read_bytes())
 
 
 def imports_srcgrad(text: str) -> bool:

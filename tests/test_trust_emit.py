@@ -4,7 +4,6 @@ where srcgrad cannot be imported, and srcgrad/runtime.py imports only math and n
 
 import ast
 import inspect
-import pickle
 import shutil
 import subprocess
 import sys
@@ -13,24 +12,13 @@ from pathlib import Path
 import golden_cases
 import numpy as np
 import pytest
-from module_files import load
+from module_files import load, run_blocked
 
 import srcgrad
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.standalone import EmitError
 
 TESTS = Path(__file__).parent
-RUNNER = TESTS / "standalone_runner.py"
-
-
-def run_blocked(directory: Path, module: str, calls: list) -> list:
-    """Call functions of ``module`` (a file in ``directory``) in a process where srcgrad cannot be imported."""
-    calls_path, results_path = directory / "calls.pkl", directory / "results.pkl"
-    calls_path.write_bytes(pickle.dumps(calls))
-    done = subprocess.run([sys.executable, str(RUNNER), str(directory), module, str(calls_path), str(results_path)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return pickle.loads(results_path.read_bytes())
 
 
 def srcgrad_imports(text: str) -> list[str]:

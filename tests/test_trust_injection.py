@@ -5,19 +5,17 @@ in-process (grad, value_and_grad, jvp, hessian, srcgrad.source) and in the modul
 import ast
 import importlib.util
 import itertools
-import pickle
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from module_files import run_blocked
 
 import srcgrad
 from srcgrad import sourcetext
 from srcgrad.standalone import EmitError
 
-RUNNER = Path(__file__).parent / "standalone_runner.py"
 MARKER = "srcgrad_injected_marker"
 
 # Each would run `touch MARKER` (or a statement) if it reached code unescaped.
@@ -52,15 +50,6 @@ def load_as(path: Path, text: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def run_blocked(tmp_path: Path, module: str, calls: list) -> list:
-    calls_path, results_path = tmp_path / "calls.pkl", tmp_path / "results.pkl"
-    calls_path.write_bytes(pickle.dumps(calls))
-    done = subprocess.run([sys.executable, str(RUNNER), str(tmp_path), module, str(calls_path), str(results_path)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    return pickle.loads(results_path.read_bytes())
 
 
 def assert_one_line_comments(text: str) -> None:
