@@ -34,6 +34,15 @@ class ParsedFunction:
     col_offset: int  # file column = AST column + col_offset (the dedent)
     file_lines: dict[int, str] = field(default_factory=dict)
     source: str = ""  # the dedented source the AST was parsed from
+    _nodes: list | None = field(default=None, init=False, repr=False, compare=False)  # (replace() walks anew)
+
+    @property
+    def nodes(self) -> list:
+        """Every node of the function's tree, parents first: one walk, shared by the passes that scan the whole tree
+        (the tree is never changed after parsing; transformations work on copies)."""
+        if self._nodes is None:
+            self._nodes = list(gast.walk(self.node))
+        return self._nodes
 
     def segment(self, node: Any) -> str:
         """The source text of an AST node."""

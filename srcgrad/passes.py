@@ -64,6 +64,16 @@ def location(fn: ir.Function, stmt) -> Location:
 def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
     """Map the rule's parameter names to the op's operands (defaults filled in as constants)."""
     rule = op.rule
+    if not op.kwargs:
+        plan = _positional_plan(rule.signature)
+        if plan is not None and len(op.args) <= len(plan):
+            params = dict(zip([name for name, _ in plan], op.args))
+            for name, default in plan[len(op.args):]:
+                if default is inspect.Parameter.empty:
+                    break  # a required parameter missing: Signature.bind below says which
+                params[name] = ir.Const(default)
+            else:
+                return params
     try:
         bound = rule.signature.bind(*op.args, **dict(op.kwargs))
     except TypeError as exc:
@@ -81,6 +91,22 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
         elif param.kind is param.VAR_POSITIONAL:
             params[name] = ()  # no extra positional arguments (np.gradient(f) has no spacing)
     return params
+
+
+_PLANS: dict[int, tuple[inspect.Signature, tuple | None]] = {}
+
+
+def _positional_plan(signature: inspect.Signature) -> tuple | None:
+    """(name, default) of each parameter when all of them can be given by position (no ``*args``, no keyword-only),
+    else None: then binding positional operands is a zip, which a long function does for every op several times."""
+    known = _PLANS.get(id(signature))
+    if known is not None and known[0] is signature:
+        return known[1]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = signature.parameters.values()
+    plan = tuple((p.name, p.default) for p in params) if all(p.kind in positional for p in params) else None
+    _PLANS[id(signature)] = (signature, plan)  # (the signature kept alive: its id stays its own)
+    return plan
 
 
 # --- kinds -------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srcgrad import adjoint, cache, calls, codegen, emit, frontend, fuse, ir, locks, lower, passes, runtime, sourcetext
+from srcgrad.aliasing import check_writes  # noqa: F401 - the passes' write check: loaded with the pipeline, not by the first call
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.version import __version__
 
