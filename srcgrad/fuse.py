@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from srcgrad import codegen
-from srcgrad.adjoint import Block, Comment, Program
+from srcgrad.program import Block, Comment, Program, walk_items
 
 _EFFECTS = {"pop", "append"}
 MAX_HEIGHT = 24  # expression levels a fused statement may reach (printing and compiling recurse into them)
@@ -44,7 +44,7 @@ def fuse(program: Program) -> Program:
     is changed and returned)."""
     loads: Counter[str] = Counter()
     stores: Counter[str] = Counter()
-    for item in _walk(program.forward + program.reverse):
+    for item in walk_items(program.forward + program.reverse):
         _count(item, loads, stores)
     for expr in [*program.results, program.value]:
         if expr is not None:
@@ -170,21 +170,12 @@ def _copy_of(item, adjoints: frozenset) -> tuple[str, str] | None:
     return None
 
 
-def _walk(items: list):
-    for item in items:
-        yield item
-        if isinstance(item, Block):
-            for part in item.parts():
-                yield from _walk(part)
-
-
 def _count(item, loads: Counter, stores: Counter) -> None:
     if isinstance(item, Comment):
         return
     if isinstance(item, Block):
-        for name in [item.target] + [h[1] for h in item.handlers]:
-            if name:
-                stores[name] += 1
+        for name in item.bound_names():
+            stores[name] += 1
         for expr in item.expressions():
             for node in _nodes(expr):
                 if isinstance(node, ast.Name):
@@ -209,45 +200,60 @@ def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: frozenset
         if isinstance(item, Block):
             for part in item.parts():
                 _fuse_block(part, loads, stores, fusable)
-    reads: dict[int, set[str]] = {}  # statement -> the names its value reads (kept up to date as values move)
-    heights: dict[int, int] = {}  # statement -> an upper bound of its value's height
-    reader: dict[str, int] = {}  # name -> the first statement of the block whose value reads it
-    assigned_at: dict[str, list[int]] = {}  # name -> the statements assigning it, in order
-    barriers: list[int] = []  # statements nothing moves past: blocks and anything not an assignment
-    for p, item in enumerate(items):
-        if isinstance(item, Comment):
-            continue
-        if not isinstance(item, ast.Assign) or getattr(item, "srcgrad_effect", False):
-            barriers.append(p)
-            if not isinstance(item, ast.Assign):
-                continue
-        reads[p], heights[p] = _names_and_height(item.value)
-        for name in reads[p]:
-            reader.setdefault(name, p)
-        for name in _assigned(item):
-            assigned_at.setdefault(name, []).append(p)
+    index = _BlockIndex(items)
     dead: set[int] = set()
     for i, item in enumerate(items):
         name = _fusable_definition(item, loads, stores, fusable)
-        use = reader.get(name) if name else None
-        if use is None or use <= i or _any_between(barriers, i, use):
+        use = index.reader.get(name) if name else None
+        if use is None or not index.can_move(i, use):
             continue
-        if any(_any_between(assigned_at.get(read, ()), i, use) for read in reads[i]):
-            continue  # the value would change on the way
-        target = items[use]
-        height = _depth_of(name, target.value) - 1 + heights[i]
+        height = _depth_of(name, items[use].value) - 1 + index.heights[i]
         if height > MAX_HEIGHT:
             continue  # printed and compiled expressions stay shallow: a long chain keeps a name now and then
-        target.value = _Simplify().visit(_Replace(name, item.value).visit(target.value))
+        items[use].value = _Simplify().visit(_Replace(name, item.value).visit(items[use].value))
         dead.add(i)
         loads[name] -= 1
-        reads[use] = (reads[use] - {name}) | reads[i]
-        heights[use] = max(heights[use], height)
-        for read in reads[i]:  # what the definition read, its use reads now
-            if reader.get(read) == i:
-                reader[read] = use
+        index.moved(name, i, use, height)
     if dead:
         items[:] = [item for k, item in enumerate(items) if k not in dead]
+
+
+class _BlockIndex:
+    """What :func:`_fuse_block` asks of a block's statements, built in one walk and kept up to date as values move."""
+
+    def __init__(self, items: list):
+        self.reads: dict[int, set[str]] = {}  # statement -> the names its value reads
+        self.heights: dict[int, int] = {}  # statement -> an upper bound of its value's height
+        self.reader: dict[str, int] = {}  # name -> the first statement of the block whose value reads it
+        self.assigned_at: dict[str, list[int]] = {}  # name -> the statements assigning it, in order
+        self.barriers: list[int] = []  # statements nothing moves past: blocks and anything not an assignment
+        for p, item in enumerate(items):
+            if isinstance(item, Comment):
+                continue
+            if not isinstance(item, ast.Assign) or getattr(item, "srcgrad_effect", False):
+                self.barriers.append(p)
+                if not isinstance(item, ast.Assign):
+                    continue
+            self.reads[p], self.heights[p] = _names_and_height(item.value)
+            for name in self.reads[p]:
+                self.reader.setdefault(name, p)
+            for name in _assigned(item):
+                self.assigned_at.setdefault(name, []).append(p)
+
+    def can_move(self, i: int, use: int) -> bool:
+        """Can statement ``i``'s value move into the later statement ``use``: nothing in between is a barrier or
+        assigns what the value reads (it would change on the way)?"""
+        if use <= i or _any_between(self.barriers, i, use):
+            return False
+        return not any(_any_between(self.assigned_at.get(read, ()), i, use) for read in self.reads[i])
+
+    def moved(self, name: str, i: int, use: int, height: int) -> None:
+        """Statement ``i``'s value (of ``name``) moved into ``use``: what the definition read, its use reads now."""
+        self.reads[use] = (self.reads[use] - {name}) | self.reads[i]
+        self.heights[use] = max(self.heights[use], height)
+        for read in self.reads[i]:
+            if self.reader.get(read) == i:
+                self.reader[read] = use
 
 
 def _any_between(positions, start: int, stop: int) -> bool:
