@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import ir, program
 
 _MISSING = object()
 
@@ -62,9 +62,9 @@ class Scope:
     def link(self, trees: list) -> None:
         """Bind every :func:`own_name` in ``trees`` (ast nodes, or lists of them) through this scope."""
         for tree in trees:
-            for node in ast.walk(tree) if isinstance(tree, ast.AST) else ():
-                obj = getattr(node, "srcgrad_object", None)
-                if obj is not None and isinstance(node, ast.Name):
+            for node in program.nodes(tree) if isinstance(tree, ast.AST) else ():
+                obj = getattr(node, "srcgrad_object", None) if node.__class__ is ast.Name else None
+                if obj is not None:
                     node.id = self.bind(node.id, obj)
                     del node.srcgrad_object
 
@@ -308,7 +308,7 @@ class Transformer(ast.NodeTransformer):
         return visitor(self, node)
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
-        for field in node._fields:
+        for field in program.node_fields(node.__class__):  # (markers, names and flags hold nothing to visit)
             old = getattr(node, field, None)
             if isinstance(old, ast.AST):
                 new = self.visit(old)

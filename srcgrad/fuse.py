@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from srcgrad import codegen
-from srcgrad.program import Block, Comment, Program, walk_items
+from srcgrad.program import Block, Comment, Program, children, nodes, walk_items
 
 _EFFECTS = {"pop", "append"}
 MAX_HEIGHT = 24  # expression levels a fused statement may reach (printing and compiling recurse into them)
@@ -177,11 +177,11 @@ def _count(item, loads: Counter, stores: Counter) -> None:
         for name in item.bound_names():
             stores[name] += 1
         for expr in item.expressions():
-            for node in _nodes(expr):
+            for node in nodes(expr):
                 if isinstance(node, ast.Name):
                     loads[node.id] += 1
         return
-    for node in _nodes(item):
+    for node in nodes(item):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 loads[node.id] += 1
@@ -262,33 +262,6 @@ def _any_between(positions, start: int, stop: int) -> bool:
     return k < len(positions) and positions[k] < stop
 
 
-def _nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree`` but the markers (``Load``, ``Add``...), parents before children (``ast.walk`` without its
-    generators: this pass looks at every statement a few times, so the walk is its hot loop)."""
-    out = [tree]
-    k = 0
-    while k < len(out):
-        node = out[k]
-        k += 1
-        out.extend(_children(node))
-    return out
-
-
-_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # leaves holding nothing
-
-
-def _children(node: ast.AST) -> list[ast.AST]:
-    out = []
-    for field in node._fields:
-        value = getattr(node, field, None)
-        if isinstance(value, ast.AST):
-            if not isinstance(value, _MARKERS):
-                out.append(value)
-        elif isinstance(value, list):
-            out.extend([v for v in value if isinstance(v, ast.AST)])
-    return out
-
-
 def _names_and_height(expr: ast.expr) -> tuple[set[str], int]:
     """The names ``expr`` reads, and its number of levels down to its deepest leaf (iterative: no recursion)."""
     names: set[str] = set()
@@ -298,7 +271,7 @@ def _names_and_height(expr: ast.expr) -> tuple[set[str], int]:
         if isinstance(node, ast.Name):
             names.add(node.id)
         deepest = max(deepest, depth)
-        stack.extend([(child, depth + 1) for child in _children(node)])
+        stack.extend([(child, depth + 1) for child in children(node)])
     return names, deepest
 
 
@@ -313,7 +286,7 @@ def _depth_of(name: str, expr: ast.expr) -> int:
         node, depth = stack.pop()
         if isinstance(node, ast.Name) and node.id == name:
             deepest = max(deepest, depth)
-        stack.extend([(child, depth + 1) for child in _children(node)])
+        stack.extend([(child, depth + 1) for child in children(node)])
     return deepest
 
 
@@ -323,7 +296,7 @@ def _fusable_definition(item, loads: Counter, stores: Counter, fusable: frozense
     name = item.targets[0].id
     if name not in fusable or stores[name] != 1 or loads[name] != 1:
         return None
-    for node in _nodes(item.value):
+    for node in nodes(item.value):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _EFFECTS:
             return None
     return name
@@ -331,7 +304,7 @@ def _fusable_definition(item, loads: Counter, stores: Counter, fusable: frozense
 
 def _names(expr: ast.expr) -> set[str]:
     """The names an expression reads."""
-    return {n.id for n in _nodes(expr) if isinstance(n, ast.Name)}
+    return {n.id for n in nodes(expr) if isinstance(n, ast.Name)}
 
 
 def _assigned(item: ast.Assign) -> set[str]:
@@ -339,7 +312,7 @@ def _assigned(item: ast.Assign) -> set[str]:
     targets = item.targets
     if len(targets) == 1 and isinstance(targets[0], ast.Name):
         return {targets[0].id}
-    return {n.id for t in targets for n in _nodes(t) if isinstance(n, ast.Name)}
+    return {n.id for t in targets for n in nodes(t) if isinstance(n, ast.Name)}
 
 
 class _MapNames(codegen.Transformer):

@@ -82,10 +82,49 @@ def trees(items: list) -> list[ast.AST]:
     return out
 
 
+def nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` but the markers (``Load``, ``Add``...), parents before children (``ast.walk`` without its
+    generators: the passes over generated code walk every statement a few times, so the walk is their hot loop)."""
+    out = [tree]
+    k = 0
+    while k < len(out):
+        node = out[k]
+        k += 1
+        out.extend(children(node))
+    return out
+
+
+_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # leaves holding nothing
+# Fields that hold names, flags and constants, never a node: the walk does not look at them.
+_PLAIN_FIELDS = frozenset({"ctx", "op", "id", "attr", "arg", "name", "kind", "type_comment", "level", "module",
+                           "is_async", "simple", "conversion"})
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def node_fields(cls: type) -> tuple[str, ...]:
+    """The fields of nodes of class ``cls`` that may hold nodes other than markers."""
+    fields = _NODE_FIELDS.get(cls)
+    if fields is None:
+        fields = _NODE_FIELDS[cls] = () if cls is ast.Constant else \
+            tuple(f for f in cls._fields if f not in _PLAIN_FIELDS)
+    return fields
+
+
+def children(node: ast.AST) -> list[ast.AST]:
+    out = []
+    for name in _NODE_FIELDS.get(node.__class__) or node_fields(node.__class__):
+        value = getattr(node, name, None)
+        if value.__class__ is list:
+            out.extend([v for v in value if isinstance(v, ast.AST)])
+        elif isinstance(value, ast.AST) and not isinstance(value, _MARKERS):
+            out.append(value)
+    return out
+
+
 def loads(items: list) -> set[str]:
     """The names the items read."""
-    return {n.id for tree in trees(items) for n in ast.walk(tree) if isinstance(n, ast.Name)
-            and isinstance(n.ctx, ast.Load)}
+    return {n.id for tree in trees(items) for n in nodes(tree) if n.__class__ is ast.Name
+            and n.ctx.__class__ is ast.Load}
 
 
 def stores(items: list) -> set[str]:
@@ -95,7 +134,7 @@ def stores(items: list) -> set[str]:
         if isinstance(item, Block):
             names.update(item.bound_names())
         elif isinstance(item, ast.AST):
-            names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            names.update(n.id for n in nodes(item) if n.__class__ is ast.Name and n.ctx.__class__ is ast.Store)
     return names
 
 
