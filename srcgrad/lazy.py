@@ -22,11 +22,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from srcgrad import arrays
+from srcgrad import arrays, locks
 from srcgrad.errors import Location, SrcgradError, UnsupportedValue, at_user_line
 
 _state = threading.local()  # depth: how many lazy calls this thread is in
-_lock = threading.Lock()
+_lock = locks.lock()
 _active = 0  # lazy calls running in any thread (the guard is installed while there is one)
 _installed: Any = None  # the dask.config.set object that installed the guard
 _previous: Any = None  # the scheduler configured before
@@ -104,7 +104,7 @@ def _fallback() -> Callable[..., Any]:
 
 def _cause(frame: Any) -> str:
     """What asked Dask to compute, as "message; hint", from the frames of the computation."""
-    helper = called = None
+    helper = called = generated = None
     while frame is not None:
         code = frame.f_code
         if code.co_name == "handle_nonmatching_names" and "func" in frame.f_locals:
@@ -114,6 +114,7 @@ def _cause(frame: Any) -> str:
                     "srcgrad keeps Dask arrays lazy; write it with functions Dask implements (dask.array's list), "
                     "or compute that part first")
         if code.co_filename.startswith("<srcgrad "):
+            generated = frame
             break
         if helper is None and _in_srcgrad(code.co_filename):
             helper = code.co_name
@@ -122,7 +123,7 @@ def _cause(frame: Any) -> str:
     if helper is not None:
         return (f"srcgrad's gradient of this line ({helper}) needs the values of a Dask array, and srcgrad keeps "
                 "Dask arrays lazy; compute that part first (np.asarray), or pass numpy arrays")
-    module = str(called.f_globals.get("__name__", "")) if called is not None else ""
+    module = str(called.f_globals.get("__name__", "")) if called is not None and generated is not None else ""
     if module and module.split(".")[0] not in ("dask", "numpy"):
         return (f"{module}.{called.f_code.co_name} converts a Dask array to numpy (that computes it), and srcgrad "
                 "keeps Dask arrays lazy; compute that part first, or pass numpy arrays")

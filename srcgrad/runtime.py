@@ -153,7 +153,9 @@ def foreign_grad(g, x):
         g = np.zeros_like(x, dtype=dtype) + g
     if np.shape(g) != shape:
         g = np.reshape(g, shape)
-    return g if g.dtype == dtype else g.astype(dtype)
+    g = g if g.dtype == dtype else g.astype(dtype)
+    chunks = getattr(x, "chunks", None)  # (a chunked array: the gradient gets the argument's chunks)
+    return g.rechunk(chunks) if chunks is not None and getattr(g, "chunks", chunks) != chunks else g
 
 
 def check_scalar_output(y, where):
