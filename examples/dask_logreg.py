@@ -5,12 +5,13 @@ computed during the call), and one ``client.compute`` pass over the data gives t
 The data are generated in chunks on the workers and never held in memory at once: with the defaults they are larger
 than the memory the two worker processes are given.
 
-    pip install -e '.[dask]' && python examples/dask_logreg.py [--rows 4000000] [--steps 8] [--workers 2]
+    pip install -e '.[dask]' && python examples/dask_logreg.py [--rows 4000000] [--steps 6] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 import dask.array as da
@@ -39,15 +40,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--features", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory", default="160MiB", help="memory limit of each worker process")
-    parser.add_argument("--rate", type=float, default=2.0, help="the gradient descent step")
+    parser.add_argument("--rate", type=float, default=4.0, help="the gradient descent step")
     args = parser.parse_args()
 
     grad = srcgrad.value_and_grad(loss)
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      memory_limit=args.worker_memory) as cluster, Client(cluster) as client:
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                           memory_limit=args.worker_memory, silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
         X, y, w_true = dataset(args.rows, args.features, 100_000)
         limit = sum(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
         print(f"data: {X.nbytes / 2**20:.0f} MiB in {X.numblocks[0]} chunks; the {args.workers} workers are given "

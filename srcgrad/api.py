@@ -11,7 +11,8 @@ What holds:
   again; a parameter left out takes the function's default as it is at the call (``__defaults__`` is read live);
 - arguments are plain Python numbers or plain ndarrays (and ``np.memmap``, whose operators are ndarray's): other
   ndarray subclasses change what the operators mean (``np.matrix``: ``*`` is a matrix product; masked arrays skip
-  masked elements), so they are refused with InvalidArgument;
+  masked elements), so they are refused with InvalidArgument; arrays of Dask and CuPy (srcgrad/arrays.py) are arrays
+  too, and a call with a Dask array runs through srcgrad/lazy.py (nothing computes during it);
 - a gradient has the type, shape and float dtype of its argument.
 """
 

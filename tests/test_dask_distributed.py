@@ -2,6 +2,12 @@
 processes computes srcgrad's gradient of a logistic-regression loss over data generated in chunks — against numpy on
 the same data, and over data larger than the memory the workers are given (they must not be restarted)."""
 
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -27,8 +33,9 @@ def handwritten_gradient(w, X, y):
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=WORKER_MEMORY,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, distributed.Client(cluster) as client:
         yield client
 
 
@@ -65,3 +72,12 @@ def test_data_larger_than_the_workers_memory(client):
     assert value == pytest.approx(expected_value, rel=1e-12)
     np.testing.assert_allclose(g, expected, rtol=1e-9, atol=1e-15)
     assert sorted(client.scheduler_info()["workers"]) == workers  # no worker ran out of memory and was restarted
+
+
+def test_the_example_fits_with_a_falling_loss():
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "examples" / "dask_logreg.py"), "--rows", "200000", "--steps",
+                           "4"], capture_output=True, text=True, timeout=300, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    losses = [float(v) for v in re.findall(r"loss (\d+\.\d+)", done.stdout)]
+    assert len(losses) == 4 and all(b < a for a, b in zip(losses, losses[1:])), losses
