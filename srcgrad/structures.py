@@ -45,7 +45,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import arrays, ir
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
@@ -86,7 +86,8 @@ def is_object(value: Any) -> bool:
     """An instance of a user class with attributes (what a constant structure may also be: ``self``)."""
     return hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType, types.FunctionType,
                                                                   types.BuiltinFunctionType, types.MethodType,
-                                                                  np.ndarray, np.generic))
+                                                                  np.ndarray, np.generic)) \
+        and not arrays.is_protocol_array(value)
 
 
 class _Bad(Exception):
