@@ -19,8 +19,7 @@ What holds:
 
 import numpy as np
 
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.runtime import (
     cond_grad,
     cond_tangent,
@@ -99,7 +98,7 @@ def lstsq(g, ans, a, b, rcond=None):
     return lstsq_grad_a(g, ans, a, b), lstsq_grad_b(g, ans, a, b)
 
 
-@defgrad(np.linalg.matrix_power, wrt=("a",), discrete=("n",))
+@defgrad(np.linalg.matrix_power, wrt=("a",), discrete=("n",), view=True)  # n == 1: the argument
 def matrix_power(g, ans, a, n):
     return matrix_power_grad(g, a, n)
 

@@ -21,8 +21,7 @@ import math
 import numpy as np
 import scipy.special as special
 
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.scipy_runtime import (
     log_softmax_grad,
     logsumexp_grad_a,

@@ -23,8 +23,7 @@ What holds:
 
 import scipy.stats as stats
 
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.scipy_runtime import (
     continuous_partial,
     dirichlet_grad_alpha,
