@@ -231,6 +231,14 @@ def arctanh(g, ans, x):
     return g / (1.0 - x * x)
 
 
+# sin(pi x) / (pi x) (not a ufunc): its derivative (cos(pi x) - sinc(x)) / x loses digits near 0, where the
+# series -pi^2 x / 3 + pi^4 x^3 / 30 takes over (its next term is below 1e-15 there)
+@defgrad(np.sinc, forward="elementwise", float_valued=True)
+def sinc(g, ans, x):
+    return g * np.where(np.abs(x) < 1e-3, x * (x * x * (math.pi ** 4 / 30.0) - math.pi ** 2 / 3.0),
+                        (np.cos(math.pi * x) - ans) / np.where(x == 0, 1.0, x))
+
+
 @defgrad(np.deg2rad)  # np.radians is another ufunc object: its rule is in numpy_more
 def deg2rad(g, ans, x):
     return g * (math.pi / 180.0)

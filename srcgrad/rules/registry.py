@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import linecache
+import os
 import sys
 import textwrap
 import warnings
@@ -371,6 +373,23 @@ def single_return(rule_fn: Callable) -> ast.expr | None:
 
 # id(rule function) -> (the function, its parsed definition), read as it was registered.
 _TEXT_AT_REGISTRATION: dict[int, tuple[Callable, ast.stmt]] = {}
+
+
+def rule_function(namespace: dict[str, Any], name: str, params: str, returns: str) -> Callable:
+    """``def <name>(<params>): return <returns>``, defined in the module whose globals are ``namespace``: a rule (or
+    tangent rule) of a table of rules that differ only in names (tests/rule_cases check each like any other).
+
+    Its text is kept as a written rule's is at registration, so it is inlined the same way; :mod:`linecache` serves
+    it (under a name in the module's directory, ``<module.name>``) to tracebacks and :mod:`inspect`."""
+    source = f"def {name}({params}):\n    return {returns}\n"
+    definition = ast.parse(source).body[0]
+    filename = os.path.join(os.path.dirname(namespace["__file__"]), f"<{namespace['__name__']}.{name}>")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    scope: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), namespace, scope)
+    function = scope[name]
+    _TEXT_AT_REGISTRATION[id(function)] = (function, definition)
+    return function
 
 
 def _returned_tuple_length(adjoint: Callable) -> int | None:
