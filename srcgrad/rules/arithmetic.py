@@ -150,7 +150,8 @@ for _fn in (len, int, bool, round, range, isinstance, print, type):
     nondifferentiable(_fn, out_kind="scalar")
 
 
-@defgrad(sum, wrt=("iterable", "start"), forward="linear", full_reduction=True)
+# (not a full reduction: sum(x) of a matrix is its row sum, a vector)
+@defgrad(sum, wrt=("iterable", "start"), forward="linear")
 def builtin_sum(g, ans, iterable, start=0):
     return builtin_sum_grad(g, iterable), g
 

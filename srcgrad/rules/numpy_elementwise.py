@@ -58,7 +58,7 @@ def positive(g, ans, x):
     return g
 
 
-@defgrad(np.reciprocal, float_valued=True)
+@defgrad(np.reciprocal)  # (integer for integers: np.reciprocal(2) is 0)
 def reciprocal(g, ans, x):
     return -g * ans * ans
 

@@ -127,7 +127,9 @@ def polygamma(g, ans, n, x):
     return g * special.polygamma(n + 1, x)
 
 
-@defgrad(special.multigammaln, wrt=("a",), discrete=("d",), broadcast=True, name="scipy.special.multigammaln")
+# raises (ValueError) where a <= (d - 1) / 2, as math does outside its domain
+@defgrad(special.multigammaln, wrt=("a",), discrete=("d",), broadcast=True, name="scipy.special.multigammaln",
+         raises=True)
 def multigammaln(g, ans, a, d):
     return multigammaln_grad(g, a, d)
 
