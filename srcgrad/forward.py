@@ -8,7 +8,7 @@ What holds:
 - a tangent rule comes from the rule table: elementwise operations reuse their reverse rule with ``g`` replaced by
   the operand's tangent (their Jacobian is diagonal, so it is its own transpose); linear operations apply
   themselves to the tangents; multilinear ones (products) sum one term per differentiated operand; others have an
-  explicit forward rule (:func:`srcgrad.rules.forward.defjvp`) or are refused with a clear error;
+  explicit forward rule (:func:`srcgrad.rules.registry.defjvp`) or are refused with a clear error;
 - calls to user functions become calls to their generated tangent functions (``NAME_jvp``), made once per kinds.
 """
 
