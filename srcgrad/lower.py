@@ -71,9 +71,10 @@ class Lowerer:
         self.pf = pf
         self.node = pf.node
         self.params = parameter_names(pf.node.args)
-        self.locals = self._assigned_names(pf.node) | set(self.params)
-        self.used = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(self.params)
-        self.loaded = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+        names = [n for n in pf.nodes if isinstance(n, gast.Name)]
+        self.locals = {n.id for n in names if isinstance(n.ctx, gast.Store)} | set(self.params)
+        self.used = {n.id for n in names} | set(self.params)
+        self.loaded = {n.id for n in names if isinstance(n.ctx, gast.Load)}
         self.env: dict[str, str] = {p: p for p in self.params}
         self.defined: set[str] = set(self.params)
         self.n_temps = 0
@@ -94,12 +95,6 @@ class Lowerer:
 
     # --- names -----------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _assigned_names(fn: gast.FunctionDef) -> set[str]:
-        return {
-            n.id for n in gast.walk(fn)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
-        }
 
     def fresh_temp(self) -> str:
         while True:
