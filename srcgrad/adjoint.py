@@ -36,6 +36,7 @@ from srcgrad.passes import (
     fails_on_bad_input,
     is_user_call,
     location,
+    may_raise_on_arrays,
 )
 from srcgrad.program import Block, Comment, Program, link, loads
 from srcgrad.tape import TapePlan
@@ -546,7 +547,7 @@ class GradientBuilder(ProgramBuilder):
 
     def _emit_forward(self, op: ir.Op) -> bool:
         """Is the op's value needed: by the reverse sweep, the result, control flow, or for its effects?"""
-        return self.live is None or op.target in self.live or not _pure(op)
+        return self.live is None or op.target in self.live or not _pure(op, self.facts.kinds)
 
     def compute_live(self, seeds: set[str]) -> None:
         """Forward values worth computing: what the reverse sweep and the results read, what control flow reads,
@@ -560,7 +561,7 @@ class GradientBuilder(ProgramBuilder):
         while changed:
             changed = False
             for op in ops:
-                if op.target in live or not _pure(op) or id(op) in self.split_calls or op.guarded:
+                if op.target in live or not _pure(op, self.facts.kinds) or id(op) in self.split_calls or op.guarded:
                     for a in op.operands():
                         if isinstance(a, ir.Var) and a.name not in live:
                             live.add(a.name)
@@ -576,15 +577,18 @@ def try_block(stmt: ir.Try, block: Any) -> Block:
                  final=block(stmt.final))
 
 
-def _pure(op: ir.Op) -> bool:
+def _pure(op: ir.Op, kinds: dict[str, str]) -> bool:
     """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
-    ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``); those stay, so the gradient fails where the
-    function fails (:func:`srcgrad.passes.fails_on_bad_input`). numpy only warns, so numpy operations may go."""
+    ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``), and numpy raises on shapes, axes, indices and
+    matrices (``np.linalg.cholesky`` of a matrix that is not positive definite); those stay, so the gradient fails
+    where the function fails (:func:`srcgrad.passes.fails_on_bad_input`, :func:`srcgrad.passes.may_raise_on_arrays`).
+    numpy's elementwise functions of one array only warn, so they may go."""
     if op.keep or op.effect:
         return False
     if op.form.kind == "copy":
         return True
-    return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op)
+    return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op) \
+        and not may_raise_on_arrays(op, kinds)
 
 
 

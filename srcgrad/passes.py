@@ -533,15 +533,17 @@ def _defgrad_example(name: str, func: Any) -> str:
 # --- dead code ---------------------------------------------------------------------------------------------------
 
 
-def eliminate_dead_code(fn: ir.Function) -> ir.Function:
-    """A copy of ``fn`` without the ops whose values nothing reads (``fn`` itself is left as it is)."""
-    live = _live_names(fn)
+def eliminate_dead_code(fn: ir.Function, kinds: dict[str, str] | None = None) -> ir.Function:
+    """A copy of ``fn`` without the ops whose values nothing reads (``fn`` itself is left as it is). With the
+    ``kinds`` of the values, an unused op that may raise on its arrays is kept (see :func:`may_raise_on_arrays`)."""
+    keep = [_keep] if kinds is None else [lambda op: _keep(op) or may_raise_on_arrays(op, kinds)]
+    live = _live_names(fn, keep[0])
     body = ir.map_body(fn.body, lambda stmt: [stmt] if not isinstance(stmt, ir.Op) or stmt.target in live
-                       or _keep(stmt) else [])
+                       or keep[0](stmt) else [])
     return replace(fn, body=body)
 
 
-def _live_names(fn: ir.Function) -> set[str]:
+def _live_names(fn: ir.Function, keep: Any) -> set[str]:
     """The values the result, control flow, or a kept op reads (transitively)."""
     live = {a.name for stmt in ir.walk(fn.body) if not isinstance(stmt, ir.Op) for a in _reads(stmt)}
     ops = list(ir.walk_ops(fn.body))
@@ -549,7 +551,7 @@ def _live_names(fn: ir.Function) -> set[str]:
     while changed:
         changed = False
         for op in reversed(ops):
-            if op.target in live or _keep(op):
+            if op.target in live or keep(op):
                 for a in op.operands():
                     if isinstance(a, ir.Var) and a.name not in live:
                         live.add(a.name)
@@ -560,6 +562,20 @@ def _live_names(fn: ir.Function) -> set[str]:
 def _keep(op: ir.Op) -> bool:
     return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guarded or op.keep \
         or op.effect or fails_on_bad_input(op)
+
+
+def may_raise_on_arrays(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """Can the op raise because of what its arrays or lists hold (shapes that do not broadcast, an axis or index out
+    of range, a matrix that is not positive definite)? Then an unused one is kept, so the gradient fails where the
+    function fails: validation code (``np.linalg.cholesky(cov)`` on its own line) is code. An elementwise op or a
+    reduction over all axes of one array cannot (numpy warns there), so a gradient still skips the value it does
+    not need (``np.mean(r ** 2)``)."""
+    if op.rule is None or op.form.kind in ("copy", "append"):
+        return False
+    arrays = [a for a in op.operands() if isinstance(a, ir.Var) and kinds.get(a.name, SCALAR) != SCALAR]
+    if len(arrays) > 1:
+        return True
+    return bool(arrays) and op.rule.forward != "elementwise" and not call_fact(op, "full_reduction", unbound=True)
 
 
 def fails_on_bad_input(op: ir.Op) -> bool:
@@ -662,7 +678,7 @@ def _inplace_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.F
 
 
 def _dce_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return eliminate_dead_code(fn), facts
+    return eliminate_dead_code(fn, facts.kinds), facts
 
 
 def _activity_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
