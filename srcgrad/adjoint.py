@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import checks, codegen, ir, runtime
+from srcgrad import checks, codegen, generated, ir, naming, runtime
 from srcgrad.errors import NonScalarOutput
 from srcgrad.passes import (
     ARRAY,
@@ -38,7 +38,12 @@ from srcgrad.passes import (
 
 @dataclass
 class Comment:
+    """A comment of the generated code: the heading of the lines that follow, up to the next heading or the end of
+    its block (``line``: the user's line they compute), or an ``aside`` within a group."""
+
     text: str
+    line: int | None = None
+    aside: bool = False
 
 
 @dataclass
@@ -78,6 +83,8 @@ class Program:
     # temporaries in the forward sweep and the adjoints in the reverse sweep, which the fuse pass may fold away
     temporaries: frozenset = frozenset()
     adjoints: frozenset = frozenset()
+    derivatives: dict = field(default_factory=dict)  # IR name -> the name of its adjoint (or, forward, its tangent)
+    return_line: int | None = None  # the user's line of the return whose value (and derivatives) it returns
 
 
 def _segments(body: list) -> list:
@@ -208,7 +215,7 @@ class GradientBuilder(ProgramBuilder):
 
     def adj(self, var: str) -> str:
         if var not in self.adj_names:
-            self.adj_names[var] = self.scope.local(f"{var}_bar")
+            self.adj_names[var] = self.scope.local(naming.adjoint(var))
         return self.adj_names[var]
 
     @property
@@ -321,10 +328,10 @@ class GradientBuilder(ProgramBuilder):
         for op in reversed(ops):
             if not self.facts.is_active(op.target) or op.target in self.deferred:
                 continue
-            lines = self.reverse_op(op)
+            lines = generated.mark(self.reverse_op(op), op)
             if lines and op.line != last_line and op.form.kind != "copy":
                 text = self.fn.source_lines.get(op.line, "").strip()
-                code.append(Comment(f"grad of line {op.line}: {text}"))
+                code.append(Comment(f"grad of line {op.line}: {text}", op.line))
                 last_line = op.line
             code.extend(lines)
         if depth and code:
@@ -332,7 +339,7 @@ class GradientBuilder(ProgramBuilder):
             pushed, recomputed = self.plan_records(ops, reads)
             prefix = [self.pop_into(pushed)] if pushed else []
             if recomputed:
-                prefix.append(Comment("recompute what is cheaper to recompute than to record"))
+                prefix.append(Comment("recompute what is cheaper to recompute than to record", aside=True))
                 prefix.extend(codegen.assign(op.target, self.forward_value(op)) for op in recomputed)
             if pushed:
                 self.pushes[id(ops[0])] = pushed
@@ -693,7 +700,7 @@ class GradientBuilder(ProgramBuilder):
                 body.append(codegen.assign(name, self.zero_of(self._var_of(name))))
         self.assigned = start
         has_break = any(isinstance(s, ir.Break) for s in _walk_same_loop(loop.body))
-        header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse")
+        header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse", loop.line)
         if is_for:
             # A for loop iterates over a range (the lowering makes it so): walk it backwards. With a break, only
             # the iterations that ran: the counted prefix. Inside another loop, the range itself is recorded.
@@ -729,7 +736,7 @@ class GradientBuilder(ProgramBuilder):
                     if name not in self.assigned:
                         pre.append(codegen.assign(name, self.zero_of(a.name)))
                         self.assigned.add(name)
-            code.extend(self.reverse_op(op))
+            code.extend(generated.mark(self.reverse_op(op), op))
         if not code:
             return pre
         note = Comment("grad of the loop's invariant values, added up over its iterations")
@@ -822,8 +829,9 @@ class GradientBuilder(ProgramBuilder):
                 out.append(self.push(push))
         for i, op in enumerate(emitted):
             if op.line != last_line and op.form.kind not in ("copy", "bound"):
-                out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
+                out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}", op.line))
                 last_line = op.line
+            first = len(out)
             out.extend(self.guards(op))
             if not self._emit_forward(op):
                 pass  # only its list's length is recorded
@@ -839,6 +847,7 @@ class GradientBuilder(ProgramBuilder):
             for lst_name, n in records.get(id(op), []):
                 length = ast.Call(func=self.helper(len), args=[codegen.name(lst_name)], keywords=[])
                 out.append(codegen.assign(n, length))
+            generated.mark(out[first:], op)
             if i == push_after:
                 out.append(self.push(push))
         return out
@@ -1095,7 +1104,8 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     if builder._tape is not None:
         forward.insert(0, codegen.assign(builder.tape, ast.List(elts=[], ctx=ast.Load())))
     program = Program(forward=forward, reverse=prologue + reverse, results=results, value=value,
-                      temporaries=fn.temporaries, adjoints=frozenset(builder.adj_names.values()))
+                      temporaries=fn.temporaries, adjoints=frozenset(builder.adj_names.values()),
+                      derivatives=dict(builder.adj_names), return_line=ret.line)
     link(program, scope)
     program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
     return program

@@ -32,7 +32,6 @@ from __future__ import annotations
 import builtins
 import inspect
 import operator
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -600,8 +599,7 @@ class _StaleReads:
             return "a value"
         if key.startswith("@"):
             return f"`{key[1:]}`"
-        base = re.sub(r"_\d+$", "", key)
-        for name in (key, base):
+        for name in (key, self.fn.versions.get(key, key)):
             if name in self.fn.local_names:
                 return f"`{name}`"
         return "a value computed from it"

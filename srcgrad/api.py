@@ -28,6 +28,7 @@ import numpy as np
 from srcgrad import guards, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
+from srcgrad.generated import Generated
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
@@ -59,8 +60,8 @@ class Transform:
         self.attribute_params = structures.attribute_params(self.pf, self.params)
         self.structure_positions = sorted({*self.wrt_positions,
                                            *(self.params.index(p) for p in self.attribute_params)})
-        self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
-        self.last: pipeline.Generated | None = None
+        self.by_kinds: dict[tuple[str, ...], Generated] = {}
+        self.last: Generated | None = None
         self.lock = locks.lock()
 
     def _resolve_wrt(self, wrt: Wrt) -> list[str]:
@@ -147,19 +148,19 @@ class Transform:
             out.append(SCALAR if type(value) in (float, int, bool) else ARRAY)
         return tuple(out)
 
-    def specialise(self, values: list[Any]) -> pipeline.Generated:
+    def specialise(self, values: list[Any]) -> Generated:
         """The variant for the kinds of these argument values (generated on first use, once, under the lock)."""
         generated = self.variant(self.kinds(values))
         self.last = generated
         return generated
 
-    def generic(self) -> pipeline.Generated:
+    def generic(self) -> Generated:
         """The variant that makes no assumption about argument kinds (what `emit` writes); a differentiated parameter
         read as a structure is refused (structures.check_no_structure_reads)."""
         structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
-    def variant(self, kinds: tuple[str, ...]) -> pipeline.Generated:
+    def variant(self, kinds: tuple[str, ...]) -> Generated:
         """The variant for these kinds: the one generated before while its guards hold, else a new one."""
         generated = self.by_kinds.get(kinds)
         if generated is None or not generated.guards.hold():
@@ -172,13 +173,13 @@ class Transform:
                     self.by_kinds[kinds] = generated
         return generated
 
-    def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+    def generate(self, kinds: dict[str, str]) -> Generated:
         if structures.structured(kinds.values()):
-            generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
             return generated
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
 
-    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
         """The function of the leaves of structured arguments (its gradients always a tuple)."""
         return pipeline.generate(pf, wrt, self.mode, kinds, True)
 
@@ -266,7 +267,7 @@ def _make_entry(transform: Transform, name: str) -> Callable[..., Any]:
 
 
 def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]) -> Callable[..., Any]:
-    cache: dict[Any, pipeline.Generated] = {}  # by the argument types (and structures' descriptions)
+    cache: dict[Any, Generated] = {}  # by the argument types (and structures' descriptions)
     has_defaults = any(p.default is not p.empty for p in transform.signature.parameters.values())
     seed_names: dict[Callable[..., Any], str] = {}  # vjp: the seed parameter of each generated variant
     n_params = len(transform.params)

@@ -78,10 +78,11 @@ import numpy as np
 
 from srcgrad import freshness, frontend, ir, locks, lower, usercode, version
 from srcgrad.emit import Emitted, compile_function
+from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
 
-FORMAT = 1
+FORMAT = 2  # 2: entries hold the line map and the names of adjoints and seeds
 SUFFIX = ".entry"
 _MAGIC = "srcgrad-cache"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -269,8 +270,6 @@ class Slot:
         return entry
 
     def _rebuilt(self, entry: dict) -> Any:
-        from srcgrad.pipeline import Generated  # the pipeline imports this module
-
         resolved: dict[str, Any] = {}
         for path, description in entry["names"]:
             if _describe(_lookup_path(self.pf, path, resolved)) != description:
@@ -285,9 +284,11 @@ class Slot:
             if obj is _MISSING:
                 return None
             bound[name] = obj
-        emitted = Emitted(entry["name"], entry["source"], bound)
+        lines = tuple(Origin(*item) for item in entry["lines"])
+        emitted = Emitted(entry["name"], entry["source"], bound, lines)
         function = compile_function(emitted, self.pf.func, f"{self.pf.name}:{self.mode}")
-        return Generated(entry["source"], function, tuple(entry["kinds"]), bound)
+        return Generated(entry["source"], function, tuple(entry["kinds"]), bound, main=entry["source"], lines=lines,
+                         adjoints=dict(entry["adjoints"]), seeds=tuple(entry["seeds"]))
 
     # --- store ---------------------------------------------------------------------------------------------------
 
@@ -325,9 +326,13 @@ class Slot:
         rules = _rules_used(fn)
         if names is None or rules is None:
             return None
+        if generated.helpers or generated.source != generated.main:
+            return None  # (a function that calls generated helpers has a CellRef among its names: never here)
         return {
             "key": self.key, "name": generated.function.__name__, "source": generated.source,
             "kinds": list(generated.kinds), "bound": bound, "names": names, "rules": rules,
+            "lines": [[o.sweep, o.line, o.op, o.heading] for o in generated.lines],
+            "adjoints": sorted(generated.adjoints.items()), "seeds": list(generated.seeds),
             "function": f"{getattr(self.pf.func, '__module__', '?')}.{self.pf.func.__qualname__}", "mode": self.mode,
         }
 
@@ -551,8 +556,12 @@ def _well_formed(entry: Any) -> bool:
     parameters of the scope function that :func:`compile_function` writes)."""
     if not isinstance(entry, dict):
         return False
-    fields = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list}
+    fields = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list,
+              "lines": list, "adjoints": list, "seeds": list}
     if any(not isinstance(entry.get(k), t) for k, t in fields.items()):
+        return False
+    if not (all(_origin_item(item) for item in entry["lines"]) and all(_identifier(s) for s in entry["seeds"])
+            and all(isinstance(p, list) and len(p) == 2 and all(map(_identifier, p)) for p in entry["adjoints"])):
         return False
     if not _identifier(entry["name"]) or not all(k in ("S", "A") for k in entry["kinds"]):
         return False
@@ -567,6 +576,13 @@ def _well_formed(entry: Any) -> bool:
         if not (isinstance(item, list) and len(item) == 2 and _is_ref(item[0]) and isinstance(item[1], str)):
             return False
     return True
+
+
+def _origin_item(item: Any) -> bool:
+    """One line of a line map as an entry holds it: [sweep, user line or None, IR name or None, heading]."""
+    return (isinstance(item, list) and len(item) == 4 and item[0] in ("", FORWARD, REVERSE)
+            and (item[1] is None or type(item[1]) is int) and (item[2] is None or isinstance(item[2], str))
+            and isinstance(item[3], str))
 
 
 def _identifier(text: Any) -> bool:

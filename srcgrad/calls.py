@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, guards, ir, locks, lower, passes
+from srcgrad import adjoint, codegen, emit, frontend, guards, ir, locks, lower, naming, passes
 
 
 @dataclass
@@ -214,7 +214,7 @@ def _generate_jvp(v: HelperVariant) -> None:
     fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
     scope = codegen.scope_for(fn, pf.resolve)
     v.fwd_name = scope.bind(f"{fn.name}_jvp", v.fwd)
-    tangent_params = {p: scope.local(f"{p}_dot") for p in v.varied}
+    tangent_params = {p: scope.local(naming.tangent(p)) for p in v.varied}
     program, tangent = forward.build_tangent_program(
         fn, facts, list(v.varied), scope, {p: codegen.name(t) for p, t in tangent_params.items()}, jvp_variant)
     signature = fn.signature

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, ir, runtime
+from srcgrad import codegen, generated, ir, naming, runtime
 from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments, link, try_block
 from srcgrad.errors import NoRuleError
 from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
@@ -36,7 +36,7 @@ class TangentBuilder(ProgramBuilder):
 
     def dot(self, var: str) -> str:
         if var not in self.dots:
-            self.dots[var] = self.scope.local(f"{var}_dot")
+            self.dots[var] = self.scope.local(naming.tangent(var))
         return self.dots[var]
 
     def has_tangent(self, operand: Any) -> bool:
@@ -61,9 +61,10 @@ class TangentBuilder(ProgramBuilder):
                 last_line = None
                 for op in item:
                     if op.line != last_line and op.form.kind != "copy":
-                        out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
+                        out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}",
+                                           op.line))
                         last_line = op.line
-                    out.extend(self.op(op))
+                    out.extend(generated.mark(self.op(op), op))
             elif isinstance(item, ir.If):
                 out.append(Block("if", test=codegen.operand(item.cond), body=self.block(item.body) or [ast.Pass()],
                                  orelse=self.block(item.orelse)))
@@ -308,7 +309,8 @@ def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: 
         out_tangent = builder.tangent_of(ret, prologue)
     if facts.kinds.get(getattr(ret, "name", ""), None) == SEQUENCE:
         out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
-    program = Program(forward=prologue + body, value=codegen.operand(ret))
+    program = Program(forward=prologue + body, value=codegen.operand(ret), derivatives=dict(builder.dots),
+                      return_line=fn.body[-1].line)
     link(program, scope)
     scope.link([out_tangent])
     return program, out_tangent

@@ -20,6 +20,7 @@ import numpy as np
 
 from srcgrad import api, locks, pipeline, structures
 from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
+from srcgrad.generated import Generated
 
 
 class ForwardTransform(api.Transform):
@@ -29,13 +30,13 @@ class ForwardTransform(api.Transform):
         super().__init__(func, wrt, style)
         self.style = style
 
-    def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+    def generate(self, kinds: dict[str, str]) -> Generated:
         if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
-            generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
             return generated
         return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
 
-    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
         return pipeline.generate_forward(pf, wrt, kinds, self.style)
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, calls, checks, freshness, printer, sourcetext
+from srcgrad import api, calls, checks, freshness, naming, printer, sourcetext
 from srcgrad.errors import InternalError, InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
@@ -184,10 +184,7 @@ class _ModuleWriter:
         """The module-level name of ``obj`` and whether it is new."""
         if id(obj) in self.by_id:
             return self.by_id[id(obj)], False
-        name, k = preferred, 0
-        while name in self.names:
-            k += 1
-            name = f"{preferred}_{k}"
+        name = naming.fresh(preferred, self.names)
         self.names[name] = obj
         self.by_id[id(obj)] = name
         self.keep.append(obj)
