@@ -1,4 +1,4 @@
-"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source`` (``graph``: srcgrad/graph.py).
+"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source``.
 
 In: a user function and ``wrt`` (a position, a parameter name, or a tuple of them). Out: a plain Python function.
 What holds:
@@ -29,7 +29,6 @@ from srcgrad import guards, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
 from srcgrad.generated import Generated
-from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
 from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
 
@@ -299,7 +298,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             if getattr(generated, "structured", False):  # the next call checks its structures in one expression
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
-                seed_names[impl] = _seed_parameter(impl)
+                seed_names[impl] = generated.seeds[0]
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
             entry.__wrapped__ = impl
@@ -385,13 +384,6 @@ def _return_location(pf: Any) -> Any:
                                   and not isinstance(node.value.value, (int, float))):
             return pf.location(node)
     return pf.location(returns[-1])
-
-
-def _seed_parameter(impl: Callable[..., Any]) -> str:
-    """The seed parameter of a generated vjp: its last keyword-only parameter (``seed``, or ``seed_1`` when the
-    user's function already uses the name ``seed``)."""
-    code = impl.__code__
-    return code.co_varnames[code.co_argcount + code.co_kwonlyargcount - 1]
 
 
 class _AsDecorator:

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srcgrad import ir, pipeline, sourcetext
+from srcgrad import api, ir, pipeline
 from srcgrad.errors import reading
+from srcgrad.generated import REVERSE, Generated
 
 INSTALL_HINT = (
     "install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; Fedora: `dnf install graphviz`; macOS: "
@@ -76,17 +77,15 @@ class Graph:
 
     # --- drawing ---------------------------------------------------------------------------------------------------
 
-    def adjoint_source(self, explain: Any = None) -> str | None:
+    def adjoint_code(self, explain: Any = None) -> Generated | None:
         """The generated gradient code whose reverse sweep is drawn (None without ``adjoint``): srcgrad's
         step-by-step variant, which keeps every adjoint in a variable (the optimised code folds constant ones into
         their uses), specialised to the explained arguments or else general."""
         if not self.adjoint:
             return None
         if explain is not None:
-            return explain.source
-        from srcgrad import api
-
-        return api.Transform(self.func, self.wrt, "explain").generic().source
+            return explain.generated
+        return api.Transform(self.func, self.wrt, "explain").generic()
 
     def to_dot(self, explain: Any = None) -> str:
         """The graph as Graphviz DOT text; with ``explain``, nodes show their values and adjoints."""
@@ -94,7 +93,7 @@ class Graph:
 
     def model(self, explain: Any = None) -> GraphModel:
         """The nodes, edges and clusters the pictures draw; with ``explain``, nodes carry values and adjoints."""
-        return build_model(self.function, explain, self.adjoint_source(explain))
+        return build_model(self.function, explain, self.adjoint_code(explain))
 
     def render(self, path: str | os.PathLike[str], explain: Any = None, format: str | None = None,
                engine: str | None = None) -> Path:
@@ -254,10 +253,10 @@ class GraphModel:
 
 
 class _ModelBuilder:
-    def __init__(self, fn: ir.Function, explain: Any, reverse_source: str | None):
+    def __init__(self, fn: ir.Function, explain: Any, reverse_code: Generated | None):
         self.fn = fn
         self.explain = explain
-        self.reverse_source = reverse_source
+        self.reverse_code = reverse_code
         self.model = GraphModel(fn.name, "")
         self.open: list[Cluster] = []  # the clusters being filled, innermost last
         self.defs: dict[str, list[str]] = {}  # name -> node ids defining it, in program order
@@ -318,7 +317,7 @@ class _ModelBuilder:
 
             title += "  at " + ", ".join(f"{p}={summarize(v)}" for p, v in zip(self.explain.params,
                                                                               self.explain.args))
-        if self.reverse_source is not None:
+        if self.reverse_code is not None:
             title += "  (red: reverse sweep)"
         self.model.title = title
         for p in fn.params:
@@ -327,7 +326,7 @@ class _ModelBuilder:
                       p in self.outputs)
             self.define(p, node_id)
         self.block(fn.body)
-        if self.reverse_source is not None:
+        if self.reverse_code is not None:
             self.reverse()
         self.resolve_uses()
         return self.model
@@ -427,58 +426,59 @@ class _ModelBuilder:
     # --- the reverse sweep -----------------------------------------------------------------------------------
 
     def reverse(self) -> None:
-        fn = self.fn
-        forward = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-        tree = ast.parse(self.reverse_source)
-        fdef = tree.body[0]
-        stored = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        adjoint_of: dict[str, str] = {}
-        for v in sorted(forward):
-            candidate, k = f"{v}_bar", 0
-            while candidate in forward:
-                k += 1
-                candidate = f"{v}_bar_{k}"
-            if candidate in stored:
-                adjoint_of[candidate] = v
-        comments = _comment_lines(self.reverse_source)
-        body = fdef.body
-        start = next((i for i, s in enumerate(body) if isinstance(s, ast.Return) or (
-            isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id in adjoint_of for t in s.targets))),
-            len(body))
-        nodes: list[tuple[str, str | None, ast.stmt, tuple]] = []  # (node id, name defined, statement, path)
-        for stmt, path in _flatten(body[start:], ()):
-            if isinstance(stmt, ast.Return):
-                nodes.append((self.new_id("r"), None, stmt, path))
-            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                    and stmt.targets[0].id not in forward:
-                nodes.append((self.new_id("r"), stmt.targets[0].id, stmt, path))
+        """One node per statement of the reverse sweep that assigns a name the forward code does not (or returns):
+        the statements of the generated text, what each is from by the line map, adjoints by the generator's names."""
+        code = self.reverse_code
+        adjoint_of = {adj: name for name, adj in code.adjoints.items()}
+        nodes = self.reverse_statements(code, adjoint_of)
         defs: dict[str, list[tuple[str, tuple]]] = {}
         for node_id, target, _, path in nodes:
             if target is not None:
                 defs.setdefault(target, []).append((node_id, path))
         for node_id, target, stmt, path in nodes:
-            self.reverse_node(node_id, target, stmt, path, defs, comments.get(stmt.lineno, ""))
-            reads: list[str] = []
-            for n in ast.walk(stmt.value) if stmt.value is not None else []:
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in reads:
-                    reads.append(n.id)
-            here = self.position[node_id]
-            for name in reads:
-                if name not in defs:
-                    if name in self.defs:
-                        self.uses.append((name, node_id, "read"))
-                    continue
-                reachable = [(d, p) for d, p in defs[name] if not _exclusive(p, path)]
-                earlier = _latest([(d, p) for d, p in reachable if self.position[d] < here])
-                around = [d for d, p in reachable if self.position[d] >= here
-                          and any(step[0] == "loop" and step in p for step in path)]
-                for d in earlier:
-                    self.model.edges.append(Edge(d, node_id, "reverse"))
-                for d in around if earlier else around or [d for d, _ in defs[name]]:
-                    self.model.edges.append(Edge(d, node_id, "reverse-loop"))
+            self.reverse_node(node_id, target, stmt, path, defs, code.lines[stmt.lineno - 1].heading)
+            for name in _reads(stmt):
+                self.reverse_edges(name, node_id, path, defs)
             anchors = self.defs.get(adjoint_of.get(target or "", ""), [])
             if len(anchors) == 1 and self.model.nodes[anchors[0]].cluster is None:
                 self.model.same_rank.append((anchors[0], node_id))
+
+    def reverse_statements(self, code: Generated, adjoint_of: dict[str, str]
+                           ) -> list[tuple[str, str | None, ast.stmt, tuple]]:
+        """(node id, name defined, statement, path) for each statement drawn: from the first that assigns an adjoint
+        (or returns) on, those the line map puts in the reverse sweep that return or assign a new name."""
+        fn = self.fn
+        forward = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
+        nodes: list[tuple[str, str | None, ast.stmt, tuple]] = []
+        body = ast.parse(code.main).body[0].body
+        start = next((i for i, s in enumerate(body) if isinstance(s, ast.Return) or _stored(s) & adjoint_of.keys()),
+                     len(body))
+        for stmt, path in _flatten(body[start:], ()):
+            target = _assigned_name(stmt)
+            if code.lines[stmt.lineno - 1].sweep != REVERSE:
+                continue
+            if isinstance(stmt, ast.Return):
+                nodes.append((self.new_id("r"), None, stmt, path))
+            elif target is not None and target not in forward:
+                nodes.append((self.new_id("r"), target, stmt, path))
+        return nodes
+
+    def reverse_edges(self, name: str, node_id: str, path: tuple, defs: dict[str, list[tuple[str, tuple]]]) -> None:
+        """The arrows into reverse node ``node_id`` for its read of ``name``: from the adjoint statements that may
+        have set it last (around a loop: dashed), or a dotted one from the forward value it reads."""
+        if name not in defs:
+            if name in self.defs:
+                self.uses.append((name, node_id, "read"))
+            return
+        here = self.position[node_id]
+        reachable = [(d, p) for d, p in defs[name] if not _exclusive(p, path)]
+        earlier = _latest([(d, p) for d, p in reachable if self.position[d] < here])
+        around = [d for d, p in reachable if self.position[d] >= here
+                  and any(step[0] == "loop" and step in p for step in path)]
+        for d in earlier:
+            self.model.edges.append(Edge(d, node_id, "reverse"))
+        for d in around if earlier else around or [d for d, _ in defs[name]]:
+            self.model.edges.append(Edge(d, node_id, "reverse-loop"))
 
     def reverse_node(self, node_id: str, target: str | None, stmt: ast.stmt, path: tuple,
                      defs: dict[str, list[tuple[str, tuple]]], comment: str) -> None:
@@ -493,10 +493,10 @@ class _ModelBuilder:
         self.node(node_id, "reverse", lines, "box", comment or text, target is None)
 
 
-def build_model(fn: ir.Function, explain: Any = None, reverse_source: str | None = None) -> GraphModel:
-    """The nodes, edges and clusters of ``fn``'s picture (with the reverse sweep of ``reverse_source``, annotated
-    with ``explain``'s numbers)."""
-    return _ModelBuilder(fn, explain, reverse_source).build()
+def build_model(fn: ir.Function, explain: Any = None, reverse_code: Generated | None = None) -> GraphModel:
+    """The nodes, edges and clusters of ``fn``'s picture (with the reverse sweep of the generated ``reverse_code``,
+    annotated with ``explain``'s numbers)."""
+    return _ModelBuilder(fn, explain, reverse_code).build()
 
 
 # --- DOT ---------------------------------------------------------------------------------------------------------
@@ -632,21 +632,28 @@ def _exclusive(a: tuple, b: tuple) -> bool:
     return any(step[0] == "if" and sides.get(step[1], step[2]) != step[2] for step in b)
 
 
-def _comment_lines(source: str) -> dict[int, str]:
-    """For each line of the generated code, the ``# grad of line N: ...`` comment it falls under (a comment holds
-    until the code leaves its block)."""
-    out: dict[int, str] = {}
-    current, depth = "", 0
-    for number, line in enumerate(sourcetext.lines(source), start=1):
-        line = line.rstrip("\r\n")
-        text = line.strip()
-        indent = len(line) - len(line.lstrip())
-        if text and indent < depth:
-            current = ""
-        if text.startswith("# grad of"):
-            current, depth = text[2:], indent
-        out[number] = current
-    return out
+def _assigned_name(stmt: ast.stmt) -> str | None:
+    """The one name a statement ``name = ...`` assigns, or None."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    return None
+
+
+def _stored(stmt: ast.stmt) -> set[str]:
+    """The names an assignment statement binds directly (``a = b = ...``)."""
+    if not isinstance(stmt, ast.Assign):
+        return set()
+    return {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+
+
+def _reads(stmt: ast.stmt) -> list[str]:
+    """The names the value of a statement reads, in order, once each."""
+    value = getattr(stmt, "value", None)
+    reads: list[str] = []
+    for n in ast.walk(value) if value is not None else []:
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in reads:
+            reads.append(n.id)
+    return reads
 
 
 def _walk(body: list):

@@ -58,14 +58,6 @@ def _call_generated(transform: api.Transform, function: Callable[..., Any], valu
         raise
 
 
-def _tangent_names(function: Callable[..., Any], count: int) -> list[str]:
-    """The last ``count`` parameters of a generated function (its tangents), read from its code (no inspect)."""
-    code = function.__code__
-    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-    return list(names[-count:])
-
-
-
 def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
     """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
     (a tuple of tangents for a tuple ``wrt``)."""
@@ -81,8 +73,7 @@ def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[.
         tangents = tuple(t) if transform.as_tuple else (t,)
         if len(tangents) != len(transform.wrt):
             raise InvalidArgument(f"expected {len(transform.wrt)} tangents (one per wrt parameter)")
-        names = _tangent_names(generated.function, len(tangents))
-        return _call_generated(transform, generated.function, values, dict(zip(names, tangents)))
+        return _call_generated(transform, generated.function, values, dict(zip(generated.tangent_params, tangents)))
 
     return _entry(entry, transform, f"{func.__name__}_jvp")
 
@@ -119,7 +110,7 @@ class _SecondOrder:
             with self.lock:
                 found = self.grads.get(key)
                 if found is None or found[2] is not generated:
-                    direction_name = _tangent_names(generated.function, 1)[0]
+                    direction_name = generated.tangent_params[0]
                     self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name, generated)
             found = self.grads[key]
         grad_of_direction, direction_name, _ = found

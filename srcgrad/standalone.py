@@ -193,7 +193,7 @@ class _ModuleWriter:
     # --- entry points --------------------------------------------------------------------------------------------
 
     def add_main(self, generated: Any, pf: Any) -> str:
-        text = sourcetext.first_definition(generated.source)
+        text = generated.main  # the function as printed and checked (its helpers are copied as they are needed)
         tree = ast.parse(text)
         name = tree.body[0].name
         self.names[name] = generated.function
@@ -218,10 +218,8 @@ class _ModuleWriter:
             raise EmitError(f"cannot emit {pf.name}: the generated code uses `{ref}`, which is not defined",
                             pf.location(pf.node))
 
-        # The text cut out of the source must be the generated function as printed and checked; the edits below
-        # (defaults written as values, file paths as base names) are deliberate, and the module is checked against them.
-        if not printer.same_tree(ast.parse(generated.source).body[0], tree.body[0]):
-            raise _emit_bug(pf, f"differs from the generated code of {name}")
+        # The edits below (defaults written as values, file paths as base names) are deliberate, and the module is
+        # checked against them.
         text = self.with_default_values(text, pf)
         body = self.rewrite(text, name, lookup, self.home)
         self.definitions.insert(0, _Definition(name, body, ""))
