@@ -1,6 +1,10 @@
-"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source``.
+"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source``, and the transforms the other tools build on.
 
 In: a user function and ``wrt`` (a position, a parameter name, or a tuple of them). Out: a plain Python function.
+:class:`Transform` (reverse mode) and :class:`ForwardTransform` (forward mode) generate and cache the variants;
+``grad`` of a function ``grad`` made is reverse mode over its generated forward mode (:func:`grad_of_grad`);
+srcgrad/higher.py builds ``jvp``, ``hvp``, ``hessian`` and ``jacobian`` on them (it imports this module, not the
+other way round).
 What holds:
 - the source is parsed and fenced when the transform is made (errors come early), but names are resolved and code is
   generated at the first call, so helpers defined later in the module work;
@@ -27,7 +31,15 @@ import numpy as np
 
 from srcgrad import guards, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
-from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
+from srcgrad.errors import (
+    InvalidArgument,
+    NonNumericOutput,
+    SrcgradError,
+    at_user_line,
+    call_failure,
+    reading,
+    refusal,
+)
 from srcgrad.generated import Generated
 from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
@@ -415,9 +427,7 @@ def _decorator_or_call(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[
         return lambda f: _decorator_or_call(f, wrt, mode, suffix)
     if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad",
                                                                               "value_and_grad_aux"):
-        from srcgrad import higher  # second order: reverse mode over generated forward-mode code
-
-        return higher.grad_of_grad(func, wrt, mode)
+        return grad_of_grad(func, wrt, mode)  # second order: reverse mode over generated forward-mode code
     check_function(func, mode)
     if inspect.ismethod(func) or isinstance(func, functools.partial):
         return _bound_entry(func, wrt, mode, suffix)
@@ -488,6 +498,88 @@ def vjp(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., 
     ``seed`` has the shape of the output; the result has the shape of the ``wrt`` argument(s).
     """
     return _decorator_or_call(func, wrt, "vjp", "vjp")
+
+
+# --- forward mode and second order: the transforms srcgrad/higher.py builds on ------------------------------------
+
+
+class ForwardTransform(Transform):
+    """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
+
+    def __init__(self, func: Callable[..., Any], wrt: Any, style: str) -> None:
+        super().__init__(func, wrt, style)
+        self.style = style
+
+    def generate(self, kinds: dict[str, str]) -> Generated:
+        if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
+            return generated
+        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
+
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
+        return pipeline.generate_forward(pf, wrt, kinds, self.style)
+
+
+def call_generated(transform: Transform, function: Callable[..., Any], values: list[Any], extra: dict[str, Any]
+                    ) -> Any:
+    spread = spreader(transform.signature)
+    if spread is not None:  # (*args, **kwargs)
+        positional, named = spread(values)
+    else:
+        kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        n_pos = len(values) - len(kwonly)
+        positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
+    try:
+        return function(*positional, **named, **extra)
+    except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
+        refused = refusal(exc, transform.pf)
+        if refused is not None:
+            raise refused from None
+        raise
+
+
+def transform_entry(entry: Callable[..., Any], transform: Transform, name: str) -> Callable[..., Any]:
+    entry.__name__ = entry.__qualname__ = name
+    entry.__srcgrad_transform__ = transform  # type: ignore[attr-defined]
+    entry.__module__ = transform.func.__module__
+    return entry
+
+
+def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[..., Any]:
+    """``grad(grad(f, wrt=a), wrt=b)`` for a scalar parameter a: reverse mode over the generated ``f_dd``, the
+    tangent of f along a (1.0) — ordinary Python that srcgrad reads like any other function."""
+    inner: Transform = entry.__srcgrad_transform__  # type: ignore[attr-defined]
+    if inner.mode != "grad" or inner.as_tuple:
+        raise InvalidArgument(
+            f"grad of {entry.__name__} needs the gradient of a scalar function with respect to one parameter",
+            hint="use srcgrad.hessian, srcgrad.hvp or srcgrad.jacobian for the general case")
+    unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
+    outer = Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
+    # kinds -> (reverse mode of f_dd, the f_dd variant)
+    grads: dict[tuple[str, ...], tuple[Callable[..., Any], Any]] = {}
+    lock = locks.lock()
+
+    def second(*args: Any, **kwargs: Any) -> Any:
+        values = unit.bind(args, kwargs)
+        key = unit.kinds(values)
+        generated = unit.specialise(values)  # (generated again when its guards fail)
+        found = grads.get(key)
+        if found is None or found[1] is not generated:
+            with lock:
+                found = grads.get(key)
+                if found is None or found[1] is not generated:
+                    wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
+                    grads[key] = (_decorator_or_call(generated.function, wrt_spec, mode, mode), generated)
+                found = grads[key]
+        try:
+            return call_generated(unit, found[0], values, {})
+        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
+            located = at_user_line(exc, unit.pf)
+            if located is exc:
+                raise
+            raise located from None
+
+    return transform_entry(second, outer, f"{inner.func.__name__}_{mode}2")
 
 
 def _transform_of(func: Any) -> Transform:

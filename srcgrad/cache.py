@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import freshness, frontend, ir, locks, lower, usercode, version
-from srcgrad.emit import Emitted, compile_function
+from srcgrad.emitter import Emitted, compile_function
 from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry

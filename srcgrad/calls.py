@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, guards, ir, locks, lower, naming, passes
+from srcgrad import adjoint, codegen, emitter, frontend, guards, ir, locks, lower, naming, passes
 
 
 @dataclass
@@ -40,7 +40,6 @@ class HelperVariant:
 
 
 _LOCK = locks.rlock(on_reset=lambda: _forget_unfinished())
-_PARSED: dict[Any, frontend.ParsedFunction] = {}
 _KINDS: dict[tuple, tuple[str, Any]] = {}  # (function, kinds) -> (result kind, guards)
 _VARIANTS: dict[tuple, HelperVariant] = {}
 _IN_PROGRESS: set[tuple] = set()
@@ -67,12 +66,7 @@ def is_user_function(obj: Any) -> bool:
 
 
 def parsed(func: Any) -> frontend.ParsedFunction:
-    with _LOCK:
-        if func not in _PARSED:
-            pf = frontend.parse(func)
-            frontend.fence(pf)
-            _PARSED[func] = pf
-        return _PARSED[func]
+    return frontend.parse_helper(func)
 
 
 def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
@@ -139,7 +133,7 @@ def _generate(v: HelperVariant) -> None:
     maybe = [codegen.assign(r, ast.Constant(value=None)) for r in residuals if r not in definite]
     returned = ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())
     scope.link([returned])
-    fwd = emit.emit_text(
+    fwd = emitter.emit_text(
         adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature, [returned],
         f"Forward sweep of {fn.name}: its value, and what its reverse sweep reads.", scope.bound,
     )
@@ -149,14 +143,14 @@ def _generate(v: HelperVariant) -> None:
     )
     results = program.results
     bwd_value = results[0] if len(results) == 1 else ast.Tuple(elts=results, ctx=ast.Load())
-    bwd = emit.emit_text(
+    bwd = emitter.emit_text(
         adjoint.Program(reverse=[unpack] + program.reverse), v.bwd_name, f"{saved}, {g}", [bwd_value],
         f"Reverse sweep of {fn.name}: the gradient with respect to {', '.join(v.varied)}.", scope.bound,
     )
     v.bound = dict(scope.bound)
     v.source = fwd.source + "\n\n" + bwd.source
-    v.fwd.cell.cell_contents = emit.compile_function(fwd, v.func, f"{fn.name}:fwd")
-    v.bwd.cell.cell_contents = emit.compile_function(bwd, v.func, f"{fn.name}:bwd")
+    v.fwd.cell.cell_contents = emitter.compile_function(fwd, v.func, f"{fn.name}:fwd")
+    v.bwd.cell.cell_contents = emitter.compile_function(bwd, v.func, f"{fn.name}:bwd")
 
 
 def _stores(items: list) -> set[str]:
@@ -219,10 +213,10 @@ def _generate_jvp(v: HelperVariant) -> None:
         fn, facts, list(v.varied), scope, {p: codegen.name(t) for p, t in tangent_params.items()}, jvp_variant)
     signature = fn.signature
     signature = codegen.with_keywords(signature, list(tangent_params.values()))
-    emitted = emit.emit_text(
+    emitted = emitter.emit_text(
         program, v.fwd_name, signature, [ast.Tuple(elts=[program.value, tangent], ctx=ast.Load())],
         f"Forward mode of {fn.name}: its value and its tangent along {', '.join(v.varied)}.", scope.bound,
     )
     v.bound = dict(scope.bound)
     v.source = emitted.source
-    v.fwd.cell.cell_contents = emit.compile_function(emitted, v.func, f"{fn.name}:jvp")
+    v.fwd.cell.cell_contents = emitter.compile_function(emitted, v.func, f"{fn.name}:jvp")

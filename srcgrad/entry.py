@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import locks
-from srcgrad.emit import INDENT, compile_in_scope
+from srcgrad.emitter import INDENT, compile_in_scope
 from srcgrad.generated import NO_ORIGIN, register
 from srcgrad.guards import Consts
 
@@ -193,7 +193,7 @@ def _fused(name: str, label: str, header: str, args: str, check: _Check, generat
     if check.guards:  # (a guard on a name the version binds reads the module's dict)
         check = _Check(check.prologue, check.types, [generated.guards.expression(consts, frozenset(names))],
                        check.exception)
-    # The generated text is ``def NAME(...):``, its docstring (one line: emit.emit_text writes it with
+    # The generated text is ``def NAME(...):``, its docstring (one line: emitter.emit_text writes it with
     # sourcetext.docstring, user text escaped), then the body one level in: it goes in the ``try``.
     kept = [k for k in range(2, len(lines)) if lines[k].strip()]
     body = [lines[k][len(INDENT):] if lines[k].startswith(INDENT) else lines[k] for k in kept]

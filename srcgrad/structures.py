@@ -1093,7 +1093,7 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
                  extra: list[str]) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
     """The front function's text, its statements, the objects it reads (cells) and its parameter list."""
     from srcgrad import printer, sourcetext
-    from srcgrad.emit import INDENT
+    from srcgrad.emitter import INDENT
 
     front = _Front(user_params + extra)
     front.cells[front.local(inner_name)] = inner
@@ -1154,7 +1154,7 @@ def _last_parameters(function: Any, count: int) -> list[str]:
 
 
 def compile_front(text: str, name: str, cells: dict[str, Any], user_func: Any) -> types.FunctionType:
-    from srcgrad.emit import compile_in_scope
+    from srcgrad.emitter import compile_in_scope
 
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     code = compile_in_scope(text, name, list(cells), f"<srcgrad {name} structures {digest}>",

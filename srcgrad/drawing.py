@@ -1,7 +1,7 @@
 """Compute graphs: the linear IR in; text, Graphviz DOT and rendered pictures (SVG, PNG, PDF) out.
 
 In: a user function (``srcgrad.graph(f)``), optionally with its reverse sweep (``adjoint=True``) and an
-:class:`~srcgrad.explain.Explanation` whose values and adjoints annotate the nodes.
+:class:`~srcgrad.explanation.Explanation` whose values and adjoints annotate the nodes.
 Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``model()`` the nodes, edges
 and clusters of its picture (:class:`GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
 SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program or, without it (or with
@@ -26,33 +26,17 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from srcgrad import api, ir, pipeline
 from srcgrad.errors import reading
 from srcgrad.generated import REVERSE, Generated
+from srcgrad.picture import INSTALL_HINT, Cluster, Colours, Edge, GraphModel, Node
+from srcgrad.summary import operation_text, summarize
+from srcgrad.svg import to_svg
 
-INSTALL_HINT = (
-    "install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; Fedora: `dnf install graphviz`; macOS: "
-    "`brew install graphviz`; conda: `conda install graphviz`; Windows: `winget install graphviz`; "
-    "https://graphviz.org/download/), or write a .dot file, which needs no Graphviz"
-)
 FORMATS = ("dot", "gv", "svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "webp", "json")
-
-# colours
-_INPUT_FILL = "#dbe9fb"
-_OP_FILL = "#f4f4f4"
-_REVERSE = "#c01c28"
-_REVERSE_FILL = "#fdeaea"
-_VALUE = "#1a5fb4"
-_MUTED = "#777777"
-_CONTROL_FILL = "#fff6d5"
-_REVERSE_TEXT = "#5c0a10"
-_READ = "#9a9a9a"
-_CLUSTER_LINE = "#999999"
-_CLUSTER_TEXT = "#555555"
 
 
 class GraphvizNotFound(RuntimeError):
@@ -148,8 +132,6 @@ def _draw(model: GraphModel, fmt: str, what: str, engine: str | None) -> bytes:
     """The picture of ``model`` in format ``fmt`` (not DOT), by the chosen engine."""
     chosen = choose_engine(engine)
     if chosen == "builtin" and fmt == "svg":
-        from srcgrad.svg import to_svg
-
         return to_svg(model, stacklevel=4).encode("utf-8")
     if chosen == "builtin" and (engine or os.environ.get(ENGINE_VARIABLE)) and dot_program() is not None:
         raise ValueError(f"cannot render {what} with the built-in engine: it draws .svg only; use engine='graphviz' "
@@ -194,64 +176,6 @@ def run_dot(text: str, fmt: str, what: str = "the picture") -> bytes:
     return done.stdout
 
 
-# --- the model: nodes, edges, clusters ---------------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    """One box of the picture. ``lines`` is its label, each ``(text, role)`` with role ``bold``, ``plain``,
-    ``value`` (a forward value, blue) or ``grad`` (an adjoint, red)."""
-
-    id: str
-    kind: str  # input, op, const, control, return (of a constant), reverse (a statement of the reverse sweep)
-    lines: list[tuple[str, str]]
-    shape: str  # ellipse, box, plaintext, diamond, hexagon
-    tooltip: str | None = None
-    output: bool = False  # drawn with a double border
-    cluster: str | None = None  # the innermost if/for/while box it sits in
-
-
-@dataclass
-class Edge:
-    """Data flows from ``source`` to ``target`` (the arrow points at ``target``)."""
-
-    source: str
-    target: str
-    kind: str  # data, loop (around a loop), branch (if -> its side), read (a forward value the reverse sweep
-    #            reads), reverse (the flow of adjoints), reverse-loop (adjoints around a loop)
-    label: str | None = None
-    to_cluster: str | None = None  # a branch edge ends at the border of this cluster
-
-    @property
-    def constraint(self) -> bool:
-        """Whether the edge orders the layers (Graphviz's ``constraint``): edges around loops and reads of
-        forward values do not."""
-        return self.kind not in ("loop", "read")
-
-
-@dataclass
-class Cluster:
-    """An if/for/while region: ``items`` are its node and cluster ids in program order."""
-
-    id: str
-    label: str
-    parent: str | None
-    items: list[str] = field(default_factory=list)
-
-
-@dataclass
-class GraphModel:
-    """Everything a picture shows, in program order: what the DOT and the built-in SVG writers both draw."""
-
-    name: str
-    title: str
-    nodes: dict[str, Node] = field(default_factory=dict)
-    clusters: dict[str, Cluster] = field(default_factory=dict)
-    items: list[str] = field(default_factory=list)  # the top level's node and cluster ids
-    edges: list[Edge] = field(default_factory=list)
-    same_rank: list[tuple[str, str]] = field(default_factory=list)  # (forward node, reverse node): one column
-
-
 class _ModelBuilder:
     def __init__(self, fn: ir.Function, explain: Any, reverse_code: Generated | None):
         self.fn = fn
@@ -285,8 +209,6 @@ class _ModelBuilder:
     def annotations(self, name: str, op: ir.Op | None = None) -> list[tuple[str, str]]:
         if self.explain is None:
             return []
-        from srcgrad.explain import operation_text, summarize
-
         if op is not None and (op.target, operation_text(op), op.line) not in self.ran:
             return []  # removed as dead code, or on the branch not taken
         out = []
@@ -313,8 +235,6 @@ class _ModelBuilder:
         fn = self.fn
         title = f"{fn.name}({', '.join(fn.params)})  {pipeline._short(fn.filename)}:{fn.first_line}"
         if self.explain is not None:
-            from srcgrad.explain import summarize
-
             title += "  at " + ", ".join(f"{p}={summarize(v)}" for p, v in zip(self.explain.params,
                                                                               self.explain.args))
         if self.reverse_code is not None:
@@ -487,8 +407,6 @@ class _ModelBuilder:
         # The value a name holds at the end belongs to its only definition, or to its last one outside branches/loops.
         final = target is not None and (len(defs[target]) == 1 or (defs[target][-1][0] == node_id and not path))
         if final and self.explain is not None and target in self.explain.namespace:
-            from srcgrad.explain import summarize
-
             lines.append((f"= {summarize(self.explain.namespace[target])}", "grad"))
         self.node(node_id, "reverse", lines, "box", comment or text, target is None)
 
@@ -516,7 +434,7 @@ def _attrs(pairs: list[tuple[str, str]]) -> str:
     return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
 
 
-_ROLE_COLOURS = {"value": _VALUE, "grad": _REVERSE}
+_ROLE_COLOURS = {"value": Colours.VALUE, "grad": Colours.REVERSE}
 
 
 def _html_label(lines: list[tuple[str, str]]) -> str:
@@ -538,16 +456,16 @@ def _dot_node_attrs(node: Node) -> list[tuple[str, str]]:
     else:
         pairs = [("label", _html_label(node.lines)), ("shape", node.shape)]
     if kind == "input":
-        pairs += [("style", "filled"), ("fillcolor", _q(_INPUT_FILL))]
+        pairs += [("style", "filled"), ("fillcolor", _q(Colours.INPUT_FILL))]
     elif kind == "op":
-        pairs += [("style", _q("rounded,filled")), ("fillcolor", _q(_OP_FILL))]
+        pairs += [("style", _q("rounded,filled")), ("fillcolor", _q(Colours.OP_FILL))]
     elif kind == "const":
-        pairs += [("fontcolor", _q(_MUTED))]
+        pairs += [("fontcolor", _q(Colours.MUTED))]
     elif kind == "control":
-        pairs += [("style", "filled"), ("fillcolor", _q(_CONTROL_FILL)), ("fontsize", "10")]
+        pairs += [("style", "filled"), ("fillcolor", _q(Colours.CONTROL_FILL)), ("fontsize", "10")]
     elif kind == "reverse":
-        pairs += [("style", _q("rounded,filled")), ("color", _q(_REVERSE)), ("fillcolor", _q(_REVERSE_FILL)),
-                  ("fontcolor", _q(_REVERSE_TEXT))]
+        pairs += [("style", _q("rounded,filled")), ("color", _q(Colours.REVERSE)),
+                  ("fillcolor", _q(Colours.REVERSE_FILL)), ("fontcolor", _q(Colours.REVERSE_TEXT))]
     if node.tooltip is not None:
         pairs.append(("tooltip", _q(node.tooltip)))
     if node.output:
@@ -558,14 +476,15 @@ def _dot_node_attrs(node: Node) -> list[tuple[str, str]]:
 def _dot_edge(edge: Edge) -> str:
     kind = edge.kind
     if kind in ("reverse", "reverse-loop"):  # drawn target -> source with the arrow turned: the sweep runs backwards
-        pairs = [("dir", "back"), ("color", _q(_REVERSE))] + ([("style", "dashed")] if kind == "reverse-loop" else [])
+        dashed = [("style", "dashed")] if kind == "reverse-loop" else []
+        pairs = [("dir", "back"), ("color", _q(Colours.REVERSE)), *dashed]
         return f"{edge.target} -> {edge.source} {_attrs(pairs)};"
     pairs = []
     if kind == "branch":
         pairs = [("lhead", edge.to_cluster or ""), ("style", "dotted"), ("label", _q(edge.label or "")),
                  ("fontsize", "9")]
     elif kind == "read":
-        pairs = [("style", "dotted"), ("color", _q(_READ)), ("constraint", "false"), ("arrowhead", "none")]
+        pairs = [("style", "dotted"), ("color", _q(Colours.READ)), ("constraint", "false"), ("arrowhead", "none")]
     elif kind == "loop":
         pairs = [("style", "dashed"), ("constraint", "false")]
     return f"{edge.source} -> {edge.target}" + (f" {_attrs(pairs)}" if pairs else "") + ";"
@@ -589,8 +508,8 @@ def to_dot(model: GraphModel) -> str:
                 lines.append(f"{indent}{item} {_attrs(_dot_node_attrs(model.nodes[item]))};")
                 continue
             cluster = model.clusters[item]
-            style = [("label", _q(cluster.label)), ("style", _q("rounded,dashed")), ("color", _q(_CLUSTER_LINE)),
-                     ("fontcolor", _q(_CLUSTER_TEXT))]
+            style = [("label", _q(cluster.label)), ("style", _q("rounded,dashed")), ("color", _q(Colours.CLUSTER_LINE)),
+                     ("fontcolor", _q(Colours.CLUSTER_TEXT))]
             lines.append(f"{indent}subgraph {item} {{")
             lines.append(f"{indent}  graph {_attrs(style)};")
             items(cluster.items, depth + 1)

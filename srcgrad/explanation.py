@@ -25,17 +25,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from srcgrad import api, ir, pipeline
+from srcgrad.drawing import Graph, graph
 from srcgrad.errors import NonScalarOutput
-
-if TYPE_CHECKING:
-    from srcgrad.graph import Graph
-
-NO_VALUE = "-"
+from srcgrad.summary import NO_VALUE, operation_text, summarize
 
 
 @dataclass
@@ -89,8 +86,6 @@ class Explanation:
 
     def graph(self, adjoint: bool = False) -> Graph:
         """The compute graph of the function; ``.render(path, explain=self)`` draws these values on it."""
-        from srcgrad.graph import graph
-
         return graph(self.func, adjoint=adjoint, wrt=tuple(self.wrt))
 
 
@@ -247,39 +242,7 @@ def _branch_taken(stmt: ir.If, namespace: dict) -> bool | None:
     return None
 
 
-def operation_text(op: ir.Op) -> str:
-    """How a row names an op's operation: ``mul(3, t2)``, ``copy(y)``."""
-    if op.form.kind == "copy":
-        return f"copy({op.args[0]})"
-    return ir.format_op(op).split(" = ", 1)[1]
-
-
 # --- the table -----------------------------------------------------------------------------------------------------
-
-
-def summarize(value: Any, width: int = 3) -> str:
-    """A short text for a value: numbers in 6 significant digits, arrays as shape and the first few numbers."""
-    if value is NO_VALUE:
-        return NO_VALUE
-    if isinstance(value, (bool, np.bool_)) or value is None:
-        return repr(bool(value)) if value is not None else "None"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.6g}"
-    if isinstance(value, np.ndarray):
-        if value.ndim == 0:
-            return summarize(value[()])
-        flat = value.ravel()
-        numbers = ", ".join(summarize(v) for v in flat[:width])
-        more = ", ..." if flat.size > width else ""
-        return f"{tuple(value.shape)} [{numbers}{more}]"
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(summarize(v) for v in value[:width])
-        more = ", ..." if len(value) > width else ""
-        return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_table(ex: Explanation) -> str:
@@ -307,4 +270,4 @@ def format_table(ex: Explanation) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Explanation", "NO_VALUE", "Row", "explain", "format_table", "operation_text", "summarize"]
+__all__ = ["Explanation", "Row", "explain", "format_table"]
