@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from srcgrad import printer, sourcetext
-from srcgrad.adjoint import Block, Comment, Program
 from srcgrad.generated import FORWARD, NO_ORIGIN, REVERSE, Origin, marked, register
+from srcgrad.program import Block, Comment, Program
 
 INDENT = "    "
 

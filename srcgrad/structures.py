@@ -1268,7 +1268,7 @@ def attribute_params(pf: Any, params: list[str]) -> frozenset:
     """The parameters whose attributes the function reads (``cfg.scale``, ``self.W``): when such an argument is a
     dataclass, a namedtuple or an object, it is a constant structure."""
     found = set()
-    for node in gast.walk(pf.node):
+    for node in pf.nodes:
         if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and node.value.id in params:
             found.add(node.value.id)
     return frozenset(found)

@@ -22,14 +22,15 @@ from srcgrad import frontend
 
 PACKAGE = Path(srcgrad.__file__).parent
 
-CORE = {"frontend", "lower", "ir", "passes", "adjoint", "forward", "fuse", "emitter", "runtime", "codegen", "printer",
-        "rules", "naming", "generated"}
+CORE = {"frontend", "lower", "ir", "passes", "adjoint", "accumulate", "tape", "loops", "program", "forward", "fuse",
+        "emitter", "runtime", "codegen", "printer", "rules", "naming", "generated"}
 TOOLS = {"api", "higher", "drawing", "picture", "layout", "svg", "summary", "explanation", "standalone", "cli",
          "notebook", "testing", "__main__"}
 
-# The one import that still closes a cycle: the pass table in passes.run_passes calls the alias analysis, which
-# reads helper functions through calls (and so the adjoint stage, which imports the passes). The single pipeline
-# driver over a declared list of passes (issue 14, item 3) moves the table out of passes.py; then this goes.
+# The one import that still closes a cycle: the pass table's ``inplace`` pass (passes.PASSES) runs the alias analysis,
+# which imports the passes' helpers (kinds, binding a call's arguments) and reads helper functions through the
+# driver and calls (which import the passes). Moving the kind and binding helpers the analysis reads below the pass
+# table removes it; until then this edge is the only one left out.
 ALLOWED_CYCLE_EDGES = {("passes", "aliasing")}
 
 
@@ -204,7 +205,8 @@ def test_no_module_is_hidden_by_an_export():
 
 
 def test_nothing_is_re_exported_behind_noqa():
-    allowed = {"srcgrad", "rules"}  # importing the rules registers them
+    # importing the rules registers them; the pipeline loads the passes' write check before the first generation
+    allowed = {"srcgrad", "rules", "pipeline"}
     found = [name for name, path in MODULES.items()
              if "noqa: F401" in path.read_text(encoding="utf-8") and name not in allowed]
     assert not found

@@ -34,6 +34,15 @@ def bar_names(x):
     return y_bar + x
 
 
+def helper_with_dot(u):
+    u_dot = u * 2.0  # the name srcgrad would give u's tangent
+    return u_dot * u
+
+
+def calls_helper_with_dot(x):
+    return helper_with_dot(x) + x
+
+
 def seeded(x, seed):
     return np.sin(x) * seed
 
@@ -138,3 +147,11 @@ def test_gradients_unchanged():
     check_grad(loop, 0.5, 3)
     check_grad(calls_helper, 0.3)
     check_grad(bar_names, 1.5)
+
+
+def test_a_helpers_tangent_parameters_are_passed_by_the_names_it_gave_them():
+    """Forward mode calls a helper's NAME_jvp with its tangents as keywords: by the names the helper's generation
+    recorded (u_dot_1 here, the helper's own u_dot being taken), not by spelling u + '_dot' (a TypeError before)."""
+    value, tangent = srcgrad.jvp(calls_helper_with_dot)(1.5, 1.0)
+    assert value == pytest.approx(2 * 1.5**2 + 1.5) and tangent == pytest.approx(4 * 1.5 + 1.0)
+    assert srcgrad.hessian(calls_helper_with_dot)(1.5) == pytest.approx(4.0)
