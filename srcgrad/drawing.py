@@ -3,7 +3,7 @@
 In: a user function (``srcgrad.graph(f)``), optionally with its reverse sweep (``adjoint=True``) and an
 :class:`~srcgrad.explanation.Explanation` whose values and adjoints annotate the nodes.
 Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``model()`` the nodes, edges
-and clusters of its picture (:class:`GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
+and clusters of its picture (:class:`srcgrad.picture.GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
 SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program or, without it (or with
 ``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through Graphviz only;
 ``_repr_svg_`` for Jupyter.
@@ -12,10 +12,13 @@ What holds:
   are kept, temporaries are ``tN``) and per use of a constant (plain text); an edge from each definition of a name to
   each operation that reads it (dashed when it flows back around a loop); the output has a double border;
   ``if``/``for``/``while`` regions are drawn as boxes (clusters);
-- the reverse sweep (``adjoint=True``) is read from the generated gradient code (the step-by-step variant that
-  ``srcgrad.explain`` runs, every adjoint in a variable): one red node per statement that computes an adjoint,
-  placed under the node whose adjoint it is, red arrows for the flow of adjoints (from the output back to the
-  inputs) and dotted arrows from the forward values it reads;
+- the reverse sweep (``adjoint=True``) is drawn from the generated gradient code (the step-by-step variant that
+  ``srcgrad.explain`` runs, every adjoint in a variable): its statements, with what the core recorded about them
+  (:class:`srcgrad.generated.Generated`: the line map says which statements are the reverse sweep and the comment
+  each falls under, the adjoint map whose adjoint a name is — nothing is read from comments or guessed from a
+  name's spelling): one red node per statement that computes an adjoint, placed under the node whose adjoint it is,
+  red arrows for the flow of adjoints (from the output back to the inputs) and dotted arrows from the forward values
+  it reads;
 - the DOT text is deterministic (nodes numbered in program order, no set order, no ids): golden tests compare it.
 """
 
