@@ -3,10 +3,10 @@
 In: a user function (``srcgrad.graph(f)``), optionally with its reverse sweep (``adjoint=True``) and an
 :class:`~srcgrad.explanation.Explanation` whose values and adjoints annotate the nodes.
 Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``model()`` the nodes, edges
-and clusters of its picture (:class:`srcgrad.picture.GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
-SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program or, without it (or with
-``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through Graphviz only;
-``_repr_svg_`` for Jupyter.
+and clusters of its picture (:class:`srcgrad.picture.GraphModel`), which ``to_dot()`` writes as DOT text and
+srcgrad/svg.py draws as SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program
+or, without it (or with ``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through
+Graphviz only; ``_repr_svg_`` for Jupyter.
 What holds:
 - one node per input (ellipse), per operation (box: the operation, then the variable it defines — the user's names
   are kept, temporaries are ``tN``) and per use of a constant (plain text); an edge from each definition of a name to
