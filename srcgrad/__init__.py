@@ -20,8 +20,7 @@ from srcgrad.errors import (
 )
 from srcgrad.explanation import Explanation, explain
 from srcgrad.higher import hessian, hvp, jacobian, jvp
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.standalone import emit
 from srcgrad.version import __version__
 

@@ -274,7 +274,7 @@ class GradientBuilder(ProgramBuilder):
         a = bind_params(self.fn, op)["a"]
         if not (isinstance(a, ir.Var) and a.name in self.facts.varied):
             return out
-        if op.rule.name == "np.mean":
+        if op.rule.uniform == "mean":
             # `or 1`: the mean of an empty array is nan (numpy warns), its gradient an empty array: the uniform
             # adjoint fills no element, and must not divide by zero on the way.
             g = codegen.template_expr("G / (NP.size(A) or 1)", G=g, NP=self.scope.bind("np", np),
@@ -589,8 +589,6 @@ def _pure(op: ir.Op) -> bool:
     return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op)
 
 
-_FULL_REDUCTIONS = {"np.sum", "np.mean", "np.prod", "np.max", "np.min", "np.amax", "np.amin", "np.var", "np.std",
-                    "np.linalg.norm", "sum", "np.dot", "np.vdot", "np.trace"}
 
 
 def _full_reduction(fn: ir.Function, var: str | None) -> bool:
@@ -600,17 +598,8 @@ def _full_reduction(fn: ir.Function, var: str | None) -> bool:
 
 
 def _reduces_everything(fn: ir.Function, op: ir.Op) -> bool:
-    """Is ``op`` a reduction over every axis, with no axes kept?"""
-    if op.rule is None or op.rule.name not in _FULL_REDUCTIONS:
-        return False
-    if op.rule.name in ("np.dot", "np.trace"):
-        return False  # depends on the operands' dimensions
-    params = bind_params(fn, op)
-    axis, keepdims = params.get("axis"), params.get("keepdims")
-    none_axis = axis is None or (isinstance(axis, ir.Const) and axis.value is None)
-    no_keep = keepdims is None or (isinstance(keepdims, ir.Const) and keepdims.value is False)
-    return none_axis and no_keep and not (op.rule.name == "np.linalg.norm" and "ord" in params
-                                          and isinstance(params["ord"], ir.Const) and params["ord"].value == "nuc")
+    """Is ``op`` a reduction over every axis, with no axes kept? Its rule says so (``full_reduction``)."""
+    return op.rule is not None and op.rule.holds("full_reduction", bind_params(fn, op))
 
 
 def _scaled_by(expr: ast.expr, names: set[str]) -> bool:
@@ -634,8 +623,7 @@ def _float_valued(defs: dict[str, ir.Op]) -> dict[str, object]:
 
     for name, op in defs.items():  # program order: operands come first
         callee = op.callee if op.form.kind == "call" else None
-        if (isinstance(callee, np.ufunc) or getattr(callee, "__module__", None) == "math") \
-                and getattr(callee, "__name__", None) in codegen.FLOAT_UFUNCS:
+        if callee is not None and op.rule is not None and op.rule.float_valued:
             out[name] = codegen.FLOAT_VALUED
         elif op.form.kind == "binop" and op.form.symbol == "/":  # true division: never bool nor integer
             out[name] = codegen.FLOAT_VALUED
@@ -649,7 +637,7 @@ def _float_valued(defs: dict[str, ir.Op]) -> dict[str, object]:
 
 
 def _full_sum_or_mean(fn: ir.Function, op: ir.Op) -> bool:
-    return op.rule is not None and op.rule.name in ("np.sum", "np.mean") and _reduces_everything(fn, op)
+    return op.rule is not None and op.rule.uniform is not None and _reduces_everything(fn, op)
 
 
 def _is_number(node: ast.expr) -> bool:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,28 +38,11 @@ import numpy as np
 
 from srcgrad import ir, locks, runtime, usercode
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
-from srcgrad.passes import SCALAR, SEQUENCE, bind_call, infer_kinds, is_user_call, location
+from srcgrad.passes import SCALAR, SEQUENCE, bind_call, call_fact, infer_kinds, is_user_call, location
 
-# Functions whose result may be an argument, a view of one, or hold one (np.split: a list of views), besides the
-# rules registered with ``view=`` (np.reshape, np.rot90...: the rule's own record says so). Every other function
-# with a derivative rule returns a new object; tests/test_trust_aliasing.py calls every rule's function to check
-# this. A call with a `copy=` or `out=` keyword may share too.
-VIEW_FUNCTIONS = frozenset({
-    np.einsum, np.diag, np.float64, np.diff, np.split, np.array_split, operator.getitem, runtime.as_tuple, max, min,
-    np.linalg.matrix_power,
-})
-
-
-def may_return_view(func: Any, rule: Any, op: ir.Op | None = None) -> bool:
-    """May ``func`` (with derivative rule ``rule``, called by ``op`` when given) return an argument, a view of one,
-    or hold one? A rule whose ``view`` depends on the arguments (``np.nan_to_num``'s ``copy``) is asked with the
-    op's arguments; without them it counts as one that may."""
-    if rule is not None and rule.view:
-        return rule.view is True or op is None or _view_for_call(rule, op)
-    try:
-        return func in VIEW_FUNCTIONS
-    except TypeError:  # an unhashable callee
-        return True
+# Whether a function with a derivative rule may return an argument, a view of one, or hold one (np.split: a list of
+# views) is its rule's ``view`` (np.reshape, np.rot90, np.einsum...); tests/test_trust_aliasing.py calls every rule's
+# function to check it. A call with a `copy=` or `out=` keyword may share too.
 _SHARING_KEYWORDS = ("copy", "out")
 
 # Calls without a derivative rule that certainly change none of their arguments (everything else may).
@@ -358,17 +340,7 @@ def _may_share(op: ir.Op) -> bool:
         return True
     if op.rule is None:
         return True  # srcgrad cannot see into it
-    return may_return_view(op.callee, op.rule, op)
-
-
-def _view_for_call(rule: Any, op: ir.Op) -> bool:
-    try:
-        bound = rule.signature.bind(*op.args, **dict(op.kwargs))
-    except TypeError:
-        return True  # (refused where the call is bound)
-    bound.apply_defaults()
-    params = {k: v if isinstance(v, (ir.Var, ir.Const)) else ir.Const(v) for k, v in bound.arguments.items()}
-    return bool(rule.view(params))
+    return call_fact(op, "view", unbound=True)
 
 
 def _opaque_writer(op: ir.Op) -> bool:

@@ -79,7 +79,6 @@ import numpy as np
 from srcgrad import driver, freshness, frontend, ir, locks, usercode, version
 from srcgrad.emitter import Emitted, compile_function
 from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
-from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
 
 FORMAT = 2  # 2: entries hold the line map and the names of adjoints and seeds
@@ -809,9 +808,11 @@ def _rules_used(fn: ir.Function) -> list | None:
 
 
 def _rule_fingerprint(rule: Any) -> str:
-    parts = [rule.name, ",".join(rule.wrt), str(rule.broadcast), str(rule.out_kind), str(rule.nondiff),
-             str(forward_rules.kind_of(rule)), _function_fingerprint(rule.adjoint),
-             _function_fingerprint(rule.scalar_adjoint)]
+    facts = [rule.view, rule.float_valued, rule.full_reduction, rule.uniform, rule.raises]
+    parts = [rule.name, ",".join(rule.wrt), ",".join(rule.discrete), str(rule.broadcast), str(rule.out_kind),
+             str(rule.nondiff), str(rule.forward), _function_fingerprint(rule.adjoint),
+             _function_fingerprint(rule.scalar_adjoint), _function_fingerprint(rule.jvp),
+             *(_function_fingerprint(f) if callable(f) else str(f) for f in facts)]
     return "|".join(parts)
 
 

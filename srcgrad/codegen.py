@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import ir, naming, program
+from srcgrad.rules.registry import lookup
 
 _MISSING = object()
 
@@ -406,10 +407,6 @@ def _is_num(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) in (int, float)
 
 
-FLOAT_UFUNCS = {"exp", "expm1", "exp2", "log", "log1p", "log2", "log10", "sin", "cos", "tan", "arcsin", "arccos",
-                 "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "sqrt", "cbrt", "reciprocal"}
-
-
 FLOAT_VALUED = object()  # in a simplify env: the name holds a float or a float array (see never_bool)
 
 
@@ -426,7 +423,8 @@ def never_bool(node: ast.expr, env: dict) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         return never_bool(node.operand, env)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
-        return env.get(node.func.value.id) is np and node.func.attr in FLOAT_UFUNCS
+        rule = lookup(getattr(np, node.func.attr, None)) if env.get(node.func.value.id) is np else None
+        return rule is not None and rule.float_valued  # (declared with the primitive: defgrad(float_valued=True))
     return False
 
 

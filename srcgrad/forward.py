@@ -8,13 +8,14 @@ What holds:
 - a tangent rule comes from the rule table: elementwise operations reuse their reverse rule with ``g`` replaced by
   the operand's tangent (their Jacobian is diagonal, so it is its own transpose); linear operations apply
   themselves to the tangents; multilinear ones (products) sum one term per differentiated operand; others have an
-  explicit forward rule (:func:`srcgrad.rules.forward.defjvp`) or are refused with a clear error;
+  explicit forward rule (:func:`srcgrad.rules.registry.defjvp`) or are refused with a clear error;
 - calls to user functions become calls to their generated tangent functions (``NAME_jvp``), made once per kinds.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from srcgrad.loops import while_block
 from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
 from srcgrad.program import Block, Comment, Program, link
 from srcgrad.rules import forward as forward_rules
+from srcgrad.rules.registry import single_return
 
 
 class TangentBuilder(ProgramBuilder):
@@ -127,7 +129,7 @@ class TangentBuilder(ProgramBuilder):
                 out.append(ast.Assign(targets=[last], value=self.tangent_of(item, out), lineno=0))
             return out
         rule = op.rule
-        kind = forward_rules.kind_of(rule)
+        kind = rule.forward
         params = bind_params(self.fn, op)
         varied = [p for p in rule.wrt if _any_varied(params.get(p), self)]
         if kind == "elementwise":
@@ -223,19 +225,19 @@ class TangentBuilder(ProgramBuilder):
         return ir.Var(zero)
 
     def _explicit(self, op: ir.Op, params: dict, target: str) -> list:
-        rule_fn = forward_rules.explicit_rule(op.rule)
+        rule_fn = op.rule.jvp
         out: list = []
         tangents = {p: (self.tangent_of(params[p], out) if p in params else ast.Constant(value=None))
                     for p in op.rule.wrt}
         mapping = {"ans": codegen.name(op.target)}
         mapping.update({p: codegen.operand(v) for p, v in params.items()})
         mapping.update({naming.tangent(p): t for p, t in tangents.items()})  # (forward rules' own parameter names)
-        template = forward_rules.inline_expr(rule_fn)
+        template = single_return(rule_fn)  # (None: the rule is called)
         if template is not None:
             value = codegen.instantiate(template, mapping, rule_fn.__globals__, self.scope)
         else:
             func = codegen.name(self.scope.bind(rule_fn.__name__, rule_fn))
-            names = list(forward_rules.parameters(rule_fn))
+            names = list(inspect.signature(rule_fn).parameters)
             value = ast.Call(func=func, args=[mapping[n] for n in names], keywords=[])
         out.append(codegen.assign(target, value))
         return out

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import checks, ir, usercode
+from srcgrad import ir, usercode
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
@@ -105,6 +105,22 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
         elif param.kind is param.VAR_POSITIONAL:
             params[name] = ()  # no extra positional arguments (np.gradient(f) has no spacing)
     return params
+
+
+def call_fact(op: ir.Op, fact: str, unbound: bool) -> bool:
+    """A fact of the op's rule that may depend on the call (``view``, ``full_reduction``, ``raises``: see
+    :class:`~srcgrad.rules.registry.Rule`); ``unbound`` when the arguments do not fit the rule (refused where the
+    call is bound)."""
+    value = getattr(op.rule, fact)
+    if isinstance(value, bool):
+        return value
+    try:
+        bound = op.rule.signature.bind(*op.args, **dict(op.kwargs))
+    except TypeError:
+        return unbound
+    bound.apply_defaults()
+    return op.rule.holds(fact, {k: v if isinstance(v, (ir.Var, ir.Const, tuple)) else ir.Const(v)
+                                for k, v in bound.arguments.items()})
 
 
 _PLANS: dict[int, tuple[inspect.Signature, tuple | None]] = {}
@@ -546,26 +562,13 @@ def _keep(op: ir.Op) -> bool:
         or op.effect or fails_on_bad_input(op)
 
 
-# srcgrad's own checks (in-process and their standalone twins): kept, they raise where the function would not run
-_RUNTIME_CHECKS = (*checks.STANDALONE_TWINS, *checks.STANDALONE_TWINS.values())
-_MAY_RAISE_ON_FLOATS = {"/", "//", "%", "**"}  # ZeroDivisionError, OverflowError on Python numbers
-
-
 def fails_on_bad_input(op: ir.Op) -> bool:
-    """Does the op raise on some inputs (where numpy would only warn)? Python's float arithmetic (``1 / 0``), the
-    ``math`` module (``math.log(-1)``) and conversions to Python numbers do. Such an op is kept even when its value
-    is unused, so the gradient fails where the function fails. ``x ** k`` with a constant whole ``k >= 0`` is not
-    kept: it can only overflow (a value too large for a float), where its derivative, which the gradient computes,
-    is still right."""
+    """Does the op raise on some inputs (where numpy would only warn)? Its rule says so (``raises=``: Python's float
+    arithmetic ``1 / 0``, the ``math`` module, conversions to Python numbers, srcgrad's own checks). Such an op is
+    kept even when its value is unused, so the gradient fails where the function fails."""
     if op.rule is None or op.form.kind in ("copy", "append"):
         return False
-    if op.callee in _RUNTIME_CHECKS:  # srcgrad's own checks, in generated code differentiated again
-        return True
-    if op.form.kind == "binop" and op.form.symbol in _MAY_RAISE_ON_FLOATS:
-        k = op.args[1]
-        whole_power = op.form.symbol == "**" and isinstance(k, ir.Const) and type(k.value) is int and k.value >= 0
-        return not whole_power
-    return getattr(op.callee, "__module__", None) == "math" or op.rule.out_kind == "scalar"
+    return call_fact(op, "raises", unbound=True)
 
 
 def _reads(stmt: ir.Statement) -> list[ir.Var]:
@@ -579,15 +582,13 @@ def infer_shapes(fn: ir.Function, facts: Facts) -> dict[str, str]:
     """Which arrays certainly have the same shape: an elementwise operation whose array operands share a shape gives
     that shape (Python numbers do not change it); a copy keeps it; anything else gets a shape of its own. The adjoint
     stage then undoes broadcasting only where shapes can differ."""
-    from srcgrad.rules.forward import kind_of  # the table of elementwise primitives
-
     top = "?"
     shapes: dict[str, str] = {p: (SCALAR if facts.kinds.get(p) == SCALAR else f"param:{p}") for p in fn.params}
     ops = list(ir.walk_ops(fn.body))
     for _ in range(len(ops) + 2):  # a fixpoint: loop headers join the shapes that flow around the loop
         changed = False
         for op in ops:
-            new = _op_shape(op, facts, shapes, kind_of)
+            new = _op_shape(op, facts, shapes)
             old = shapes.get(op.target)
             merged = new if old is None or old == new else top
             if merged == top:
@@ -600,7 +601,7 @@ def infer_shapes(fn: ir.Function, facts: Facts) -> dict[str, str]:
     return shapes
 
 
-def _op_shape(op: ir.Op, facts: Facts, shapes: dict, kind_of: Any) -> str:
+def _op_shape(op: ir.Op, facts: Facts, shapes: dict) -> str:
     if facts.kinds.get(op.target) == SCALAR:
         return SCALAR
     if op.form.kind == "copy":
@@ -608,7 +609,7 @@ def _op_shape(op: ir.Op, facts: Facts, shapes: dict, kind_of: Any) -> str:
         if isinstance(src, ir.Var):
             return shapes.get(src.name, f"own:{op.target}")
         return f"own:{op.target}" if not (isinstance(src, ir.Const) and src.value is None) else SCALAR
-    if op.rule is not None and not op.rule.nondiff and kind_of(op.rule) == "elementwise":
+    if op.rule is not None and not op.rule.nondiff and op.rule.forward == "elementwise":
         arrays = {shapes.get(a.name) for a in op.operands() if isinstance(a, ir.Var)
                   and facts.kinds.get(a.name) != SCALAR}
         consts = [a for a in op.operands() if isinstance(a, ir.Const) and const_kind(a) != SCALAR]

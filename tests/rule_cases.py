@@ -136,6 +136,8 @@ for _op, _dom in UNARY:
     case(_op, unary(_op), with_weight(_dom(), out=shape_of), name=f"{_op.__name__}-float")
 
 case(np.cbrt, unary(np.cbrt), with_weight(U(-3.0, -0.2, (5,)), out=shape_of), name="cbrt-negative")
+case(np.sinc, unary(np.sinc), with_weight(U(-2.5, 2.5, (3, 4)), out=shape_of), name="sinc-array")
+case(np.sinc, unary(np.sinc), with_weight(U(-1e-3, 1e-3, (3, 4)), out=shape_of), name="sinc-near-zero")
 
 
 # --- 1. elementwise: binary, every broadcasting variant -------------------------------------------------------------

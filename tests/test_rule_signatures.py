@@ -368,11 +368,9 @@ def test_operator_rules_take_operator_positions():
 def test_forward_rules_take_their_reverse_rules_parameters():
     """An explicit tangent rule (defjvp) is bound through its reverse rule's signature: it must take exactly those
     parameters, with the same defaults, plus ``ans`` and ``<p>_dot`` for each differentiated parameter."""
-    from srcgrad.rules import forward
-
-    for key, jvp in forward._EXPLICIT.items():
-        rule = lookup(key)
-        if rule is None or _is_test_rule(rule):
+    for rule in all_rules():
+        jvp = rule.jvp
+        if jvp is None or _is_test_rule(rule):
             continue
         params = inspect.signature(jvp).parameters
         dots = {f"{p}_dot" for p in rule.wrt}

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad import aliasing
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 from srcgrad.rules.registry import _RULES
 from srcgrad.testing import numerical_grad
@@ -553,7 +552,7 @@ def _shares(result, x):
 
 def test_every_rule_whose_result_may_share_an_argument_is_known_as_one():
     """Call every function with a derivative rule on small arrays, in every argument pattern its rule accepts; a
-    result that is, views or holds the argument must be declared (rule ``view=``, or aliasing.VIEW_FUNCTIONS)."""
+    result that is, views or holds the argument must be declared (the rule's ``view=``)."""
     missing, probed = set(), 0
     for rule in list(_RULES.values()):
         func = rule.func
@@ -573,7 +572,7 @@ def test_every_rule_whose_result_may_share_an_argument_is_known_as_one():
                 except Exception:  # noqa: BLE001 - not a valid call of this function
                     continue
                 probed += 1
-                if _shares(result, x) and not aliasing.may_return_view(func, rule):
+                if _shares(result, x) and not rule.view:
                     missing.add(rule.name)
     assert probed > 200
     assert not missing, f"results share memory with an argument, but are not declared as views: {missing}"

@@ -5,6 +5,10 @@ and the emitted (standalone) module."""
 
 from __future__ import annotations
 
+import operator
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rule_cases_more
@@ -14,6 +18,7 @@ from rule_cases import CASES
 import srcgrad
 from srcgrad.errors import UnsupportedSyntax, UnsupportedValue
 from srcgrad.rules import all_rules
+from srcgrad.runtime import as_tuple
 from srcgrad.testing import check_grad
 
 # --- a view's in-place update is refused: Python would see it through the other name ------------------------------
@@ -170,6 +175,23 @@ def update_diagonal(x):
     return np.sum(x * x)
 
 
+
+# the views of the other rule files: `y = <view>` then `y += 1.0`, one function each, written from this table
+_MORE_VIEWS = {
+    np.einsum: ("einsum", 'np.einsum("ii->i", x)'), np.diag: ("diag", "np.diag(x)"),
+    np.float64: ("float64", "np.float64(x)"), np.diff: ("diff", "np.diff(x, 0)"),
+    np.split: ("split", "np.split(x, 2)[0]"), np.array_split: ("array_split", "np.array_split(x, 2)[0]"),
+    operator.getitem: ("getitem", "x[0]"), max: ("max", "max(x[:1, 0], x[1:, 0])"),
+    min: ("min", "min(x[:1, 0], x[1:, 0])"), ("builtin", "max of items"): ("max_items", "max([x])"),
+    ("builtin", "min of items"): ("min_items", "min([x])"),
+    np.linalg.matrix_power: ("matrix_power", "np.linalg.matrix_power(x, 1)"), as_tuple: ("as_tuple", "as_tuple(x)[0]"),
+}
+_more_views = load(Path(tempfile.mkdtemp(prefix="srcgrad-views-")) / "more_views.py", "".join(
+    ["import numpy as np\nfrom srcgrad.runtime import as_tuple\n"]
+    + [f"\n\ndef update_{name}(x):\n    y = {view}\n    y += 1.0\n    return np.sum(x * x)\n"
+       for name, view in _MORE_VIEWS.values()]))
+
+
 VIEW_UPDATES = {
     np.rot90: update_rot90, np.rollaxis: update_rollaxis, np.atleast_1d: update_atleast_1d,
     np.atleast_2d: update_atleast_2d, np.atleast_3d: update_atleast_3d, np.vsplit: update_vsplit,
@@ -179,6 +201,7 @@ VIEW_UPDATES = {
     np.expand_dims: update_expand_dims, np.broadcast_to: update_broadcast_to, np.swapaxes: update_swapaxes,
     np.moveaxis: update_moveaxis, np.flip: update_flip, np.fliplr: update_fliplr, np.flipud: update_flipud,
     np.asarray: update_asarray, np.diagonal: update_diagonal,
+    **{func: getattr(_more_views, f"update_{name}") for func, (name, _) in _MORE_VIEWS.items()},
 }
 
 
@@ -188,7 +211,7 @@ def test_every_view_rule_has_an_update_case():
     assert views == covered
 
 
-@pytest.mark.parametrize("func", list(VIEW_UPDATES), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("func", list(VIEW_UPDATES), ids=lambda f: VIEW_UPDATES[f].__name__)
 def test_update_of_a_view_is_refused(func):
     update = VIEW_UPDATES[func]
     x = np.arange(1.0, 5.0).reshape(2, 2)

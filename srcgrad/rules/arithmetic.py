@@ -14,10 +14,12 @@ import operator
 
 import numpy as np
 
-from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad import ir
+from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.runtime import (
     builtin_sum_grad,
     extreme_items_grad,
+    extreme_items_tangent,
     matmul_grad_left,
     matmul_grad_right,
     power_base_grad,
@@ -27,6 +29,14 @@ from srcgrad.runtime import (
 )
 
 # --- arithmetic operators -------------------------------------------------------------------------------------
+# `/`, `//`, `%` raise on Python numbers (ZeroDivisionError), and `**` too (OverflowError, a negative number to a
+# fractional power), except to a constant whole power k >= 0, which can only overflow: its derivative is still right.
+
+
+def _not_whole_power(params: dict) -> bool:
+    y = params.get("y")
+    return not (isinstance(y, ir.Const) and type(y.value) is int and y.value >= 0)
+
 
 
 @defgrad(operator.add, broadcast=True, out_kind="same", name="add")
@@ -44,12 +54,12 @@ def mul(g, ans, x, y):
     return g * y, g * x
 
 
-@defgrad(operator.truediv, broadcast=True, out_kind="same", name="div")
+@defgrad(operator.truediv, broadcast=True, out_kind="same", name="div", raises=True)
 def truediv(g, ans, x, y):
     return g / y, -g * ans / y
 
 
-@defgrad(operator.pow, broadcast=True, out_kind="same", name="pow")
+@defgrad(operator.pow, broadcast=True, out_kind="same", name="pow", raises=_not_whole_power)
 def power(g, ans, x, y):
     return (g * (y * x ** (y - 1) if y != 0 else 0.0 * x) if isinstance(y, (int, float))
             else g * power_base_grad(x, y)), g * ans * np.log(np.where(x == 0, 1.0, x))
@@ -61,27 +71,28 @@ def power_scalar(g, ans, x, y):
                                                             (0.0 * g if x == 0 else math.nan))
 
 
-@defgrad(operator.neg, out_kind="same", name="neg")
+@defgrad(operator.neg, out_kind="same", name="neg", forward="elementwise")
 def neg(g, ans, x):
     return -g
 
 
-@defgrad(operator.pos, out_kind="same", name="pos")
+@defgrad(operator.pos, out_kind="same", name="pos", forward="elementwise")
 def pos(g, ans, x):
     return g
 
 
-@defgrad(operator.matmul, name="matmul")
+@defgrad(operator.matmul, name="matmul", forward="multilinear")
 def matmul(g, ans, x, y):
     return matmul_grad_left(g, x, y), matmul_grad_right(g, x, y)
 
 
-@defgrad(operator.mod, broadcast=True, out_kind="same", name="mod")  # x - (x // y) * y, for floats and arrays
+# x - (x // y) * y, for floats and arrays
+@defgrad(operator.mod, broadcast=True, out_kind="same", name="mod", raises=True)
 def mod(g, ans, x, y):
     return g, -g * (x // y)
 
 
-@defgrad(operator.floordiv, wrt=(), discrete=("x", "y"), out_kind="same", name="floordiv")
+@defgrad(operator.floordiv, wrt=(), discrete=("x", "y"), out_kind="same", name="floordiv", raises=True)
 def floordiv(g, ans, x, y):
     return ()
 
@@ -89,7 +100,7 @@ def floordiv(g, ans, x, y):
 # --- builtins --------------------------------------------------------------------------------------------------
 
 
-@defgrad(abs, out_kind="same")
+@defgrad(abs, out_kind="same", forward="elementwise")
 def abs_(g, ans, x):
     return g * np.sign(x)
 
@@ -99,26 +110,33 @@ def abs_scalar(g, ans, x):
     return g * (float(x > 0) - float(x < 0))
 
 
-@defgrad(max, out_kind="same")
+@defgrad(max, out_kind="same", forward="elementwise", view=True)  # max(x, y) is x or y
 def max_(g, ans, x, y):
     return g * ((x > y) + 0.5 * (x == y)), g * ((y > x) + 0.5 * (x == y))
 
 
-@defgrad(min, out_kind="same")
+@defgrad(min, out_kind="same", forward="elementwise", view=True)
 def min_(g, ans, x, y):
     return g * ((x < y) + 0.5 * (x == y)), g * ((y < x) + 0.5 * (x == y))
 
 
-# max(iterable) and max(a, b, c, ...) (whose arguments the lowering packs into a tuple): ties share 1/k each
-@defgrad(("builtin", "max of items"), wrt=("iterable",), name="max")
+# max(iterable) and max(a, b, c, ...) (whose arguments the lowering packs into a tuple): ties share 1/k each; the
+# result is one of the items
+@defgrad(("builtin", "max of items"), wrt=("iterable",), name="max", view=True)
 def max_items(g, ans, iterable):
     return extreme_items_grad(g, ans, iterable)
 
 
-defgrad(("builtin", "min of items"), wrt=("iterable",), name="min")(max_items)
+defgrad(("builtin", "min of items"), wrt=("iterable",), name="min", view=True)(max_items)
 
 
-@defgrad(float, out_kind="scalar")
+@defjvp(("builtin", "max of items"))
+@defjvp(("builtin", "min of items"))
+def extreme_items_jvp(iterable_dot, ans, iterable):
+    return extreme_items_tangent(iterable_dot, ans, iterable)
+
+
+@defgrad(float, out_kind="scalar", forward="elementwise")
 def float_(g, ans, x):
     return g
 
@@ -132,11 +150,12 @@ for _fn in (len, int, bool, round, range, isinstance, print, type):
     nondifferentiable(_fn, out_kind="scalar")
 
 
-@defgrad(sum, wrt=("iterable", "start"))
+# (not a full reduction: sum(x) of a matrix is its row sum, a vector)
+@defgrad(sum, wrt=("iterable", "start"), forward="linear")
 def builtin_sum(g, ans, iterable, start=0):
     return builtin_sum_grad(g, iterable), g
 
 
-@defgrad(setitem, wrt=("x", "value"), discrete=("index",), name="setitem")
+@defgrad(setitem, wrt=("x", "value"), discrete=("index",), name="setitem", forward="linear")
 def setitem_(g, ans, x, index, value):
     return setitem_rest_grad(g, index), setitem_value_grad(g, index, value)

@@ -10,9 +10,7 @@ coefficients, highest power first, and ``x`` of any shape.
 
 import numpy as np
 
-from srcgrad.rules import forward
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.runtime import (
     polyval_grad_p,
     polyval_tangent,
@@ -25,11 +23,9 @@ for _trapezoid in (getattr(np, "trapezoid", None), getattr(np, "trapz", None)): 
     if _trapezoid is None:
         continue
 
-    @defgrad(_trapezoid, wrt=("y", "x", "dx"), discrete=("axis",))
+    @defgrad(_trapezoid, wrt=("y", "x", "dx"), discrete=("axis",), forward="multilinear")
     def trapezoid(g, ans, y, x=None, dx=1.0, axis=-1):
         return trapezoid_grad_y(g, y, x, dx, axis), trapezoid_grad_x(g, y, x, axis), trapezoid_grad_dx(g, y, axis)
-
-    forward.MULTILINEAR.add(_trapezoid)
 
 
 @defgrad(np.polyval)

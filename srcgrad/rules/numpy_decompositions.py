@@ -13,15 +13,17 @@ What holds:
   :mod:`srcgrad.runtime`;
 - ``eigh``, ``eigvalsh`` and ``svd``/``pinv`` with ``hermitian=True`` read one triangle of their input: the gradient
   is with respect to the entries read (zeros in the other triangle), as for ``cholesky``;
+- the rules are a table (each function's parameters, the discrete ones, its reverse and tangent rules' returns):
+  each is the function :func:`srcgrad.rules.registry.rule_function` defines from its text, inlined like a written
+  rule;
 - discrete parameters: ``full_matrices``, ``compute_uv``, ``hermitian``, ``UPLO``, ``mode``, ``rcond``/``rtol`` (the
   result is piecewise constant in them), ``n`` of ``matrix_power`` and ``p`` of ``cond``.
 """
 
 import numpy as np
 
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
-from srcgrad.runtime import (
+from srcgrad.rules.registry import defgrad, defjvp, rule_function
+from srcgrad.runtime import (  # noqa: F401 (the rules' text reads them)
     cond_grad,
     cond_tangent,
     eig_grad,
@@ -45,118 +47,35 @@ from srcgrad.runtime import (
     svd_tangent,
 )
 
-# --- reverse rules ------------------------------------------------------------------------------------------------
-
-
-@defgrad(np.linalg.svd, wrt=("a",), discrete=("full_matrices", "compute_uv", "hermitian"))
-def svd(g, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
-    return svd_grad(g, ans, a, full_matrices, compute_uv, hermitian)
-
-
-@defgrad(np.linalg.eigh, wrt=("a",), discrete=("UPLO",))
-def eigh(g, ans, a, UPLO="L"):  # noqa: N803 (numpy's name)
-    return eigh_grad(g, ans, UPLO)
-
-
-@defgrad(np.linalg.eigvalsh, wrt=("a",), discrete=("UPLO",))
-def eigvalsh(g, ans, a, UPLO="L"):  # noqa: N803
-    return eigvalsh_grad(g, a, UPLO)
-
-
-@defgrad(np.linalg.eig)
-def eig(g, ans, a):
-    return eig_grad(g, ans)
-
-
-@defgrad(np.linalg.eigvals)
-def eigvals(g, ans, a):
-    return eigvals_grad(g, ans, a)
-
-
+# function -> (its parameters as numpy's, the discrete ones, the reverse rule's return, the tangent rule's return);
+# the differentiated parameters are the others without a default
+DECOMPOSITIONS = {
+    np.linalg.svd: ("a, full_matrices=True, compute_uv=True, hermitian=False",
+                    ("full_matrices", "compute_uv", "hermitian"),
+                    "svd_grad(g, ans, a, full_matrices, compute_uv, hermitian)",
+                    "svd_tangent(a, a_dot, ans, full_matrices, compute_uv, hermitian)"),
+    np.linalg.eigh: ('a, UPLO="L"', ("UPLO",), "eigh_grad(g, ans, UPLO)", "eigh_tangent(a_dot, ans, UPLO)"),
+    np.linalg.eigvalsh: ('a, UPLO="L"', ("UPLO",), "eigvalsh_grad(g, a, UPLO)", "eigvalsh_tangent(a, a_dot, UPLO)"),
+    np.linalg.eig: ("a", (), "eig_grad(g, ans)", "eig_tangent(a_dot, ans)"),
+    np.linalg.eigvals: ("a", (), "eigvals_grad(g, ans, a)", "eigvals_tangent(a, a_dot, ans)"),
+    np.linalg.pinv: ("a, rcond=None, hermitian=False, *, rtol=None", ("rcond", "hermitian", "rtol"),
+                     "pinv_grad(g, ans, a, hermitian)", "pinv_tangent(a, a_dot, ans, hermitian)"),
+    np.linalg.qr: ('a, mode="reduced"', ("mode",), "qr_grad(g, ans, a, mode)", "qr_tangent(a, a_dot, ans, mode)"),
+    np.linalg.lstsq: ("a, b, rcond=None", ("rcond",), "lstsq_grad_a(g, ans, a, b), lstsq_grad_b(g, ans, a, b)",
+                      "lstsq_tangent(a, a_dot, b, b_dot, ans)"),
+    np.linalg.matrix_power: ("a, n", ("n",), "matrix_power_grad(g, a, n)", "matrix_power_tangent(a, a_dot, n)"),
+    np.linalg.cond: ("x, p=None", ("p",), "cond_grad(g, ans, x, p)", "cond_tangent(x, x_dot, ans, p)"),
+}
 if hasattr(np.linalg, "svdvals"):  # numpy >= 2
-
-    @defgrad(np.linalg.svdvals)
-    def svdvals(g, ans, x):
-        return svd_grad(g, ans, x, False, False, False)
-
-    @defjvp(np.linalg.svdvals)
-    def svdvals_jvp(x_dot, ans, x):
-        return svd_tangent(x, x_dot, ans, False, False, False)
+    DECOMPOSITIONS[np.linalg.svdvals] = ("x", (), "svd_grad(g, ans, x, False, False, False)",
+                                         "svd_tangent(x, x_dot, ans, False, False, False)")
+FACTS = {np.linalg.matrix_power: {"view": True}}  # matrix_power(a, 1) is a itself
 
 
-@defgrad(np.linalg.pinv, wrt=("a",), discrete=("rcond", "hermitian", "rtol"))
-def pinv(g, ans, a, rcond=None, hermitian=False, *, rtol=None):
-    return pinv_grad(g, ans, a, hermitian)
-
-
-@defgrad(np.linalg.qr, wrt=("a",), discrete=("mode",))
-def qr(g, ans, a, mode="reduced"):
-    return qr_grad(g, ans, a, mode)
-
-
-@defgrad(np.linalg.lstsq, wrt=("a", "b"), discrete=("rcond",))
-def lstsq(g, ans, a, b, rcond=None):
-    return lstsq_grad_a(g, ans, a, b), lstsq_grad_b(g, ans, a, b)
-
-
-@defgrad(np.linalg.matrix_power, wrt=("a",), discrete=("n",))
-def matrix_power(g, ans, a, n):
-    return matrix_power_grad(g, a, n)
-
-
-@defgrad(np.linalg.cond, wrt=("x",), discrete=("p",))
-def cond(g, ans, x, p=None):
-    return cond_grad(g, ans, x, p)
-
-
-# --- forward rules ------------------------------------------------------------------------------------------------
-
-
-@defjvp(np.linalg.svd)
-def svd_jvp(a_dot, ans, a, full_matrices=True, compute_uv=True, hermitian=False):
-    return svd_tangent(a, a_dot, ans, full_matrices, compute_uv, hermitian)
-
-
-@defjvp(np.linalg.eigh)
-def eigh_jvp(a_dot, ans, a, UPLO="L"):  # noqa: N803
-    return eigh_tangent(a_dot, ans, UPLO)
-
-
-@defjvp(np.linalg.eigvalsh)
-def eigvalsh_jvp(a_dot, ans, a, UPLO="L"):  # noqa: N803
-    return eigvalsh_tangent(a, a_dot, UPLO)
-
-
-@defjvp(np.linalg.eig)
-def eig_jvp(a_dot, ans, a):
-    return eig_tangent(a_dot, ans)
-
-
-@defjvp(np.linalg.eigvals)
-def eigvals_jvp(a_dot, ans, a):
-    return eigvals_tangent(a, a_dot, ans)
-
-
-@defjvp(np.linalg.pinv)
-def pinv_jvp(a_dot, ans, a, rcond=None, hermitian=False, *, rtol=None):
-    return pinv_tangent(a, a_dot, ans, hermitian)
-
-
-@defjvp(np.linalg.qr)
-def qr_jvp(a_dot, ans, a, mode="reduced"):
-    return qr_tangent(a, a_dot, ans, mode)
-
-
-@defjvp(np.linalg.lstsq)
-def lstsq_jvp(a_dot, b_dot, ans, a, b, rcond=None):
-    return lstsq_tangent(a, a_dot, b, b_dot, ans)
-
-
-@defjvp(np.linalg.matrix_power)
-def matrix_power_jvp(a_dot, ans, a, n):
-    return matrix_power_tangent(a, a_dot, n)
-
-
-@defjvp(np.linalg.cond)
-def cond_jvp(x_dot, ans, x, p=None):
-    return cond_tangent(x, x_dot, ans, p)
+for _func, (_params, _discrete, _reverse, _tangent) in DECOMPOSITIONS.items():
+    _wrt = tuple(p for p in _params.split(", ") if "=" not in p and p != "*" and p not in _discrete)
+    _name = _func.__name__
+    defgrad(_func, wrt=_wrt, discrete=_discrete, **FACTS.get(_func, {}))(
+        rule_function(globals(), _name, f"g, ans, {_params}", _reverse))
+    defjvp(_func)(rule_function(globals(), f"{_name}_jvp", ", ".join(f"{w}_dot" for w in _wrt) + f", ans, {_params}",
+                                _tangent))

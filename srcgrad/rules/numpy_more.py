@@ -29,9 +29,7 @@ import math
 import numpy as np
 
 from srcgrad import ir
-from srcgrad.rules import forward
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.runtime import (
     append_grad,
     atleast_grad,
@@ -59,12 +57,12 @@ from srcgrad.runtime import (
 # --- products -------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.cross, wrt=("a", "b"), discrete=("axisa", "axisb", "axisc", "axis"))
+@defgrad(np.cross, wrt=("a", "b"), discrete=("axisa", "axisb", "axisc", "axis"), forward="multilinear")
 def cross(g, ans, a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return cross_grad(g, a, b, axisa, axisb, axisc, axis, 0), cross_grad(g, a, b, axisa, axisb, axisc, axis, 1)
 
 
-@defgrad(np.kron)
+@defgrad(np.kron, forward="multilinear")
 def kron(g, ans, a, b):
     return kron_grad(g, a, b, 0), kron_grad(g, a, b, 1)
 
@@ -134,7 +132,7 @@ def degrees(g, ans, x):
 
 
 # one output per axis (a tuple) unless one axis; the spacing (`varargs`) is not differentiated: refused
-@defgrad(np.gradient, wrt=("f",), discrete=("axis", "edge_order"))
+@defgrad(np.gradient, wrt=("f",), discrete=("axis", "edge_order"), forward="linear")
 def gradient(g, ans, f, *varargs, axis=None, edge_order=1):
     return gradient_grad(g, f, varargs, axis, edge_order)
 
@@ -142,27 +140,28 @@ def gradient(g, ans, f, *varargs, axis=None, edge_order=1):
 # --- axes and views -------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.rot90, wrt=("m",), discrete=("k", "axes"), view=True)
+@defgrad(np.rot90, wrt=("m",), discrete=("k", "axes"), view=True, forward="linear")
 def rot90(g, ans, m, k=1, axes=(0, 1)):
     return np.rot90(g, -k, axes)
 
 
-@defgrad(np.rollaxis, wrt=("a",), discrete=("axis", "start"), view=True)
+@defgrad(np.rollaxis, wrt=("a",), discrete=("axis", "start"), view=True, forward="linear")
 def rollaxis(g, ans, a, axis, start=0):
     return rollaxis_grad(g, a, axis, start)
 
 
-@defgrad(np.atleast_1d, wrt=("arys",), view=True)  # the argument itself when it has the dimensions already
+# the argument itself when it has the dimensions already
+@defgrad(np.atleast_1d, wrt=("arys",), view=True, forward="linear")
 def atleast_1d(g, ans, *arys):
     return atleast_grad(g, arys)
 
 
-@defgrad(np.atleast_2d, wrt=("arys",), view=True)
+@defgrad(np.atleast_2d, wrt=("arys",), view=True, forward="linear")
 def atleast_2d(g, ans, *arys):
     return atleast_grad(g, arys)
 
 
-@defgrad(np.atleast_3d, wrt=("arys",), view=True)
+@defgrad(np.atleast_3d, wrt=("arys",), view=True, forward="linear")
 def atleast_3d(g, ans, *arys):
     return atleast_grad(g, arys)
 
@@ -170,28 +169,28 @@ def atleast_3d(g, ans, *arys):
 # --- joining and splitting ------------------------------------------------------------------------------------------
 
 
-@defgrad(np.column_stack)
+@defgrad(np.column_stack, forward="linear")
 def column_stack(g, ans, tup):
     return column_stack_grad(g, tup)
 
 
-@defgrad(np.append, wrt=("arr", "values"), discrete=("axis",))
+@defgrad(np.append, wrt=("arr", "values"), discrete=("axis",), forward="linear")
 def append(g, ans, arr, values, axis=None):
     return append_grad(g, arr, values, axis, 0), append_grad(g, arr, values, axis, 1)
 
 
 # a list of views out: index it (parts[0]) or unpack it; g is then one adjoint per part
-@defgrad(np.vsplit, wrt=("ary",), discrete=("indices_or_sections",), view=True)
+@defgrad(np.vsplit, wrt=("ary",), discrete=("indices_or_sections",), view=True, forward="linear")
 def vsplit(g, ans, ary, indices_or_sections):
     return split_grad(g, ary, 0)
 
 
-@defgrad(np.hsplit, wrt=("ary",), discrete=("indices_or_sections",), view=True)
+@defgrad(np.hsplit, wrt=("ary",), discrete=("indices_or_sections",), view=True, forward="linear")
 def hsplit(g, ans, ary, indices_or_sections):
     return split_grad(g, ary, 1 if np.ndim(ary) > 1 else 0)
 
 
-@defgrad(np.dsplit, wrt=("ary",), discrete=("indices_or_sections",), view=True)
+@defgrad(np.dsplit, wrt=("ary",), discrete=("indices_or_sections",), view=True, forward="linear")
 def dsplit(g, ans, ary, indices_or_sections):
     return split_grad(g, ary, 2)
 
@@ -200,7 +199,7 @@ def dsplit(g, ans, ary, indices_or_sections):
 
 
 # `stat_length` and `end_values` (modes maximum, mean, linear_ramp...) are not taken: refused
-@defgrad(np.pad, wrt=("array", "constant_values"), discrete=("pad_width", "mode", "reflect_type"))
+@defgrad(np.pad, wrt=("array", "constant_values"), discrete=("pad_width", "mode", "reflect_type"), forward="linear")
 def pad(g, ans, array, pad_width, mode="constant", *, constant_values=0, reflect_type="even"):
     return pad_grad(g, array, pad_width, mode, reflect_type), pad_constant_grad(g, array, pad_width, constant_values)
 
@@ -222,7 +221,7 @@ def partition_jvp(a_dot, ans, a, kth, axis=-1, kind="introselect"):
 nondifferentiable(partition_source)  # indices: piecewise constant
 
 
-@defgrad(np.select, wrt=("choicelist", "default"), discrete=("condlist",))
+@defgrad(np.select, wrt=("choicelist", "default"), discrete=("condlist",), forward="linear")
 def select(g, ans, condlist, choicelist, default=0):
     return select_grad(g, condlist, choicelist, default, 0), select_grad(g, condlist, choicelist, default, 1)
 
@@ -271,11 +270,3 @@ def geomspace(g, ans, start, stop, num=50, endpoint=True, dtype=None, axis=0):
 def geomspace_jvp(start_dot, stop_dot, ans, start, stop, num=50, endpoint=True, dtype=None, axis=0):
     return geomspace_tangent(ans, start, stop, num, endpoint, axis, start_dot, stop_dot)
 
-
-# --- forward mode: the linear and multilinear ones ------------------------------------------------------------------
-# (the forward-rule tables live in srcgrad.rules.forward; these functions are added to them here, next to their
-# reverse rules)
-
-forward.LINEAR.update({np.gradient, np.rot90, np.rollaxis, np.atleast_1d, np.atleast_2d, np.atleast_3d,
-                       np.column_stack, np.append, np.vsplit, np.hsplit, np.dsplit, np.pad, np.select})
-forward.MULTILINEAR.update({np.cross, np.kron})

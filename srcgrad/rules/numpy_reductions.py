@@ -17,9 +17,11 @@ What holds:
 
 import numpy as np
 
-from srcgrad.rules.registry import defgrad
+from srcgrad import ir
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.runtime import (
     cumprod_grad,
+    cumprod_tangent,
     cumsum_grad,
     diag_grad,
     diagonal_grad,
@@ -33,20 +35,35 @@ from srcgrad.runtime import (
     var_grad,
 )
 
+
+def over_all_axes(params: dict) -> bool:
+    """A reduction called with no ``axis`` (or None) and no ``keepdims`` (or False): one number from every element."""
+    axis, keepdims = params.get("axis"), params.get("keepdims")
+    return (axis is None or (isinstance(axis, ir.Const) and axis.value is None)) \
+        and (keepdims is None or (isinstance(keepdims, ir.Const) and keepdims.value is False))
+
+
+def _norm_over_all_axes(params: dict) -> bool:
+    ord_ = params.get("ord")
+    return over_all_axes(params) and not (isinstance(ord_, ir.Const) and ord_.value == "nuc")
+
+
+_REDUCE = {"wrt": ("a",), "discrete": ("axis", "keepdims"), "full_reduction": over_all_axes}
+
 # --- sums and means -------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.sum, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.sum, **_REDUCE, forward="linear", uniform="sum")
 def sum_(g, ans, a, axis=None, *, keepdims=False):
     return restore_axes(g, a, axis, keepdims)
 
 
-@defgrad(np.mean, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.mean, **_REDUCE, forward="linear", uniform="mean")
 def mean(g, ans, a, axis=None, *, keepdims=False):
     return restore_axes(g, a, axis, keepdims) / reduced_count(a, ans)
 
 
-@defgrad(np.prod, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.prod, **_REDUCE, forward="reduction")
 def prod(g, ans, a, axis=None, *, keepdims=False):
     return prod_grad(g, a, axis, keepdims)
 
@@ -54,22 +71,22 @@ def prod(g, ans, a, axis=None, *, keepdims=False):
 # --- extremes (ties split equally) ----------------------------------------------------------------------------------
 
 
-@defgrad(np.max, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.max, **_REDUCE, forward="reduction")
 def max_(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
-@defgrad(np.amax, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.amax, **_REDUCE, forward="reduction")
 def amax(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
-@defgrad(np.min, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.min, **_REDUCE, forward="reduction")
 def min_(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
 
-@defgrad(np.amin, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.amin, **_REDUCE, forward="reduction")
 def amin(g, ans, a, axis=None, *, keepdims=False):
     return extremum_grad(g, ans, a, axis, keepdims)
 
@@ -77,17 +94,18 @@ def amin(g, ans, a, axis=None, *, keepdims=False):
 # --- spread and size ------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.var, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.var, **_REDUCE, forward="reduction")
 def var(g, ans, a, axis=None, *, ddof=0, keepdims=False):
     return var_grad(g, a, axis, ddof, keepdims)
 
 
-@defgrad(np.std, wrt=("a",), discrete=("axis", "keepdims"))
+@defgrad(np.std, **_REDUCE, forward="reduction")
 def std(g, ans, a, axis=None, *, ddof=0, keepdims=False):
     return std_grad(g, ans, a, axis, ddof, keepdims)
 
 
-@defgrad(np.linalg.norm, wrt=("x",), discrete=("axis", "keepdims"))
+@defgrad(np.linalg.norm, wrt=("x",), discrete=("axis", "keepdims"), forward="reduction",
+         full_reduction=_norm_over_all_axes)
 def norm(g, ans, x, ord=None, axis=None, keepdims=False):
     return norm_grad(g, ans, x, ord, axis, keepdims)
 
@@ -95,7 +113,7 @@ def norm(g, ans, x, ord=None, axis=None, keepdims=False):
 # --- scans ----------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.cumsum, wrt=("a",), discrete=("axis",))
+@defgrad(np.cumsum, wrt=("a",), discrete=("axis",), forward="linear")
 def cumsum(g, ans, a, axis=None):
     return cumsum_grad(g, a, axis)
 
@@ -105,19 +123,25 @@ def cumprod(g, ans, a, axis=None):
     return cumprod_grad(g, ans, a, axis)
 
 
+@defjvp(np.cumprod)
+def cumprod_jvp(a_dot, ans, a, axis=None):
+    return cumprod_tangent(a, a_dot, axis)
+
+
 # --- diagonals ------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.trace, wrt=("a",), discrete=("offset", "axis1", "axis2"))
+@defgrad(np.trace, wrt=("a",), discrete=("offset", "axis1", "axis2"), forward="linear")
 def trace(g, ans, a, offset=0, axis1=0, axis2=1):
     return trace_grad(g, a, offset, axis1, axis2)
 
 
-@defgrad(np.diagonal, wrt=("a",), discrete=("offset", "axis1", "axis2"), view=True)
+@defgrad(np.diagonal, wrt=("a",), discrete=("offset", "axis1", "axis2"), view=True, forward="linear")
 def diagonal(g, ans, a, offset=0, axis1=0, axis2=1):
     return diagonal_grad(g, a, offset, axis1, axis2)
 
 
-@defgrad(np.diag, wrt=("v",), discrete=("k",))  # vector -> diagonal matrix, or matrix -> its diagonal
+# vector -> diagonal matrix, or matrix -> its diagonal (a view)
+@defgrad(np.diag, wrt=("v",), discrete=("k",), forward="linear", view=True)
 def diag(g, ans, v, k=0):
     return diag_grad(g, v, k)

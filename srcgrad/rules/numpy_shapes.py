@@ -30,7 +30,7 @@ import operator
 
 import numpy as np
 
-from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.runtime import (
     cast_grad,
     concatenate_grad,
@@ -54,32 +54,32 @@ from srcgrad.runtime import (
 # --- reshaping ------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.reshape, wrt=("a",), discrete=("shape",), view=True)
+@defgrad(np.reshape, wrt=("a",), discrete=("shape",), view=True, forward="linear")
 def reshape(g, ans, a, shape):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.ravel, view=True)
+@defgrad(np.ravel, view=True, forward="linear")
 def ravel(g, ans, a):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(("method", "flatten"), name="flatten")
+@defgrad(("method", "flatten"), name="flatten", forward="linear")
 def flatten(g, ans, a):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.squeeze, wrt=("a",), discrete=("axis",), view=True)
+@defgrad(np.squeeze, wrt=("a",), discrete=("axis",), view=True, forward="linear")
 def squeeze(g, ans, a, axis=None):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.expand_dims, wrt=("a",), discrete=("axis",), view=True)
+@defgrad(np.expand_dims, wrt=("a",), discrete=("axis",), view=True, forward="linear")
 def expand_dims(g, ans, a, axis):
     return np.reshape(g, np.shape(a))
 
 
-@defgrad(np.broadcast_to, wrt=("array",), discrete=("shape",), view=True)
+@defgrad(np.broadcast_to, wrt=("array",), discrete=("shape",), view=True, forward="linear")
 def broadcast_to(g, ans, array, shape):
     return unbroadcast(g, array)
 
@@ -87,42 +87,42 @@ def broadcast_to(g, ans, array, shape):
 # --- axes -----------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.transpose, wrt=("a",), discrete=("axes",), view=True)  # also x.transpose(...)
+@defgrad(np.transpose, wrt=("a",), discrete=("axes",), view=True, forward="linear")  # also x.transpose(...)
 def transpose(g, ans, a, axes=None):
     return np.transpose(g, inverse_axes(axes))
 
 
-@defgrad(("attribute", "T"), name="T")  # x.T
+@defgrad(("attribute", "T"), name="T", forward="linear")  # x.T
 def transpose_attribute(g, ans, a):
     return np.transpose(g)
 
 
-@defgrad(np.swapaxes, wrt=("a",), discrete=("axis1", "axis2"), view=True)
+@defgrad(np.swapaxes, wrt=("a",), discrete=("axis1", "axis2"), view=True, forward="linear")
 def swapaxes(g, ans, a, axis1, axis2):
     return np.swapaxes(g, axis1, axis2)
 
 
-@defgrad(np.moveaxis, wrt=("a",), discrete=("source", "destination"), view=True)
+@defgrad(np.moveaxis, wrt=("a",), discrete=("source", "destination"), view=True, forward="linear")
 def moveaxis(g, ans, a, source, destination):
     return np.moveaxis(g, destination, source)
 
 
-@defgrad(np.flip, wrt=("m",), discrete=("axis",), view=True)
+@defgrad(np.flip, wrt=("m",), discrete=("axis",), view=True, forward="linear")
 def flip(g, ans, m, axis=None):
     return np.flip(g, axis)
 
 
-@defgrad(np.fliplr, view=True)
+@defgrad(np.fliplr, view=True, forward="linear")
 def fliplr(g, ans, m):
     return np.fliplr(g)
 
 
-@defgrad(np.flipud, view=True)
+@defgrad(np.flipud, view=True, forward="linear")
 def flipud(g, ans, m):
     return np.flipud(g)
 
 
-@defgrad(np.roll, wrt=("a",), discrete=("shift", "axis"))
+@defgrad(np.roll, wrt=("a",), discrete=("shift", "axis"), forward="linear")
 def roll(g, ans, a, shift, axis=None):
     return np.roll(g, np.negative(shift), axis)
 
@@ -130,17 +130,17 @@ def roll(g, ans, a, shift, axis=None):
 # --- copies ---------------------------------------------------------------------------------------------------------
 
 
-@defgrad(np.tile, wrt=("A",), discrete=("reps",))
+@defgrad(np.tile, wrt=("A",), discrete=("reps",), forward="linear")
 def tile(g, ans, A, reps):
     return tile_grad(g, A, reps)
 
 
-@defgrad(np.repeat, wrt=("a",), discrete=("repeats", "axis"))
+@defgrad(np.repeat, wrt=("a",), discrete=("repeats", "axis"), forward="linear")
 def repeat(g, ans, a, repeats, axis=None):
     return repeat_grad(g, a, repeats, axis)
 
 
-@defgrad(np.copy)
+@defgrad(np.copy, forward="linear")
 def copy(g, ans, a):
     return g
 
@@ -150,27 +150,37 @@ def array(g, ans, object, dtype=None):
     return g if dtype is None else cast_grad(g, dtype)
 
 
+@defjvp(np.array)
+def array_jvp(object_dot, ans, object, dtype=None):
+    return cast_grad(np.array(object_dot, dtype=float), dtype)
+
+
 @defgrad(np.asarray, wrt=("a",), discrete=("dtype",), view=True)
 def asarray(g, ans, a, dtype=None):
     return g if dtype is None else cast_grad(g, dtype)
 
 
-@defgrad(("method", "astype"), wrt=("a",), discrete=("dtype",), name="astype")
+@defjvp(np.asarray)
+def asarray_jvp(a_dot, ans, a, dtype=None):
+    return cast_grad(np.asarray(a_dot, dtype=float), dtype)
+
+
+@defgrad(("method", "astype"), wrt=("a",), discrete=("dtype",), name="astype", forward="elementwise")
 def astype(g, ans, a, dtype):
     return cast_grad(g, dtype)
 
 
-@defgrad(np.float64)
+@defgrad(np.float64, forward="elementwise", view=True)  # np.float64(array): the array
 def float64(g, ans, x):
     return g
 
 
-@defgrad(np.float32)
+@defgrad(np.float32, forward="elementwise")
 def float32(g, ans, x):
     return g
 
 
-@defgrad(("method", "item"), name="item")
+@defgrad(("method", "item"), name="item", forward="linear")
 def item(g, ans, a):
     return fill_grad(g, a)
 
@@ -178,17 +188,17 @@ def item(g, ans, a):
 # --- triangles and differences --------------------------------------------------------------------------------------
 
 
-@defgrad(np.triu, wrt=("m",), discrete=("k",))
+@defgrad(np.triu, wrt=("m",), discrete=("k",), forward="linear")
 def triu(g, ans, m, k=0):
     return np.triu(g, k)
 
 
-@defgrad(np.tril, wrt=("m",), discrete=("k",))
+@defgrad(np.tril, wrt=("m",), discrete=("k",), forward="linear")
 def tril(g, ans, m, k=0):
     return np.tril(g, k)
 
 
-@defgrad(np.diff, wrt=("a",), discrete=("n", "axis"))
+@defgrad(np.diff, wrt=("a",), discrete=("n", "axis"), forward="linear", view=True)
 def diff(g, ans, a, n=1, axis=-1):
     return diff_grad(g, a, n, axis)
 
@@ -196,42 +206,42 @@ def diff(g, ans, a, n=1, axis=-1):
 # --- joining and splitting ------------------------------------------------------------------------------------------
 
 
-@defgrad(("display", "tuple"), wrt=("items",), name="tuple display")
+@defgrad(("display", "tuple"), wrt=("items",), name="tuple display", forward="linear")
 def sequence_display(g, ans, *items):
     """``(a, b, ...)`` and ``[a, b, ...]``: element ``i`` gets ``g[i]`` (``g`` is a SeqGrad or an array)."""
     return g
 
 
-defgrad(("display", "list"), wrt=("items",), name="list display")(sequence_display)
+defgrad(("display", "list"), wrt=("items",), name="list display", forward="linear")(sequence_display)
 
 
-@defgrad(np.concatenate, wrt=("arrays",), discrete=("axis",))
+@defgrad(np.concatenate, wrt=("arrays",), discrete=("axis",), forward="linear")
 def concatenate(g, ans, arrays, axis=0):
     return concatenate_grad(g, arrays, axis)
 
 
-@defgrad(np.stack, wrt=("arrays",), discrete=("axis",))
+@defgrad(np.stack, wrt=("arrays",), discrete=("axis",), forward="linear")
 def stack(g, ans, arrays, axis=0):
     return stack_grad(g, arrays, axis)
 
 
-@defgrad(np.hstack)
+@defgrad(np.hstack, forward="linear")
 def hstack(g, ans, tup):
     return hstack_grad(g, tup)
 
 
-@defgrad(np.vstack)
+@defgrad(np.vstack, forward="linear")
 def vstack(g, ans, tup):
     return vstack_grad(g, tup)
 
 
 # a list out: index it (parts[0]); g is then one adjoint per part
-@defgrad(np.split, wrt=("ary",), discrete=("indices_or_sections", "axis"))
+@defgrad(np.split, wrt=("ary",), discrete=("indices_or_sections", "axis"), forward="linear", view=True)
 def split(g, ans, ary, indices_or_sections, axis=0):
     return split_grad(g, ary, axis)
 
 
-@defgrad(np.array_split, wrt=("ary",), discrete=("indices_or_sections", "axis"))
+@defgrad(np.array_split, wrt=("ary",), discrete=("indices_or_sections", "axis"), forward="linear", view=True)
 def array_split(g, ans, ary, indices_or_sections, axis=0):
     return split_grad(g, ary, axis)
 
@@ -244,17 +254,23 @@ def sort(g, ans, a, axis=-1, kind=None):
     return sort_grad(g, a, axis)
 
 
-@defgrad(np.take, wrt=("a",), discrete=("indices", "axis", "mode"))  # (mode follows `out`: keyword-only here)
+@defjvp(np.sort)
+def sort_jvp(a_dot, ans, a, axis=-1, kind=None):
+    return np.take_along_axis(a_dot, np.argsort(a, axis=axis), axis=axis)
+
+
+# (mode follows `out`: keyword-only here)
+@defgrad(np.take, wrt=("a",), discrete=("indices", "axis", "mode"), forward="linear")
 def take(g, ans, a, indices, axis=None, *, mode="raise"):
     return take_grad(g, a, indices, axis, mode)
 
 
-@defgrad(np.take_along_axis, wrt=("arr",), discrete=("indices", "axis"))
+@defgrad(np.take_along_axis, wrt=("arr",), discrete=("indices", "axis"), forward="linear")
 def take_along_axis(g, ans, arr, indices, axis=-1):
     return take_along_axis_grad(g, arr, indices, axis)
 
 
-@defgrad(operator.getitem, wrt=("x",), discrete=("index",), name="getitem")  # x[index]
+@defgrad(operator.getitem, wrt=("x",), discrete=("index",), name="getitem", forward="linear", view=True)  # x[index]
 def getitem(g, ans, x, index):
     return getitem_grad(g, x, index)
 
@@ -269,14 +285,29 @@ def full(g, ans, shape, fill_value, dtype=None):
     return cast_grad(g, ans.dtype)
 
 
+@defjvp(np.full)
+def full_jvp(fill_value_dot, ans, shape, fill_value, dtype=None):
+    return cast_grad(np.full(np.shape(ans), fill_value_dot, dtype=float), ans.dtype)
+
+
 @defgrad(np.full_like, wrt=("fill_value",), discrete=("a", "dtype", "shape"), broadcast=True)  # `a`: its shape only
 def full_like(g, ans, a, fill_value, dtype=None, *, shape=None):
     return cast_grad(g, ans.dtype)
 
 
+@defjvp(np.full_like)
+def full_like_jvp(fill_value_dot, ans, a, fill_value, dtype=None, *, shape=None):
+    return cast_grad(np.full(np.shape(ans), fill_value_dot, dtype=float), ans.dtype)
+
+
 @defgrad(np.linspace, wrt=("start", "stop"), discrete=("num", "endpoint", "dtype", "axis"), broadcast=True)
 def linspace(g, ans, start, stop, num=50, endpoint=True, *, dtype=None, axis=0):  # retstep: refused
     return linspace_grad(g, ans, 0, num, endpoint, axis), linspace_grad(g, ans, 1, num, endpoint, axis)
+
+
+@defjvp(np.linspace)
+def linspace_jvp(start_dot, stop_dot, ans, start, stop, num=50, endpoint=True, *, dtype=None, axis=0):
+    return cast_grad(np.linspace(start_dot, stop_dot, num, endpoint, axis=axis), ans.dtype)
 
 
 # --- no gradient ----------------------------------------------------------------------------------------------------

@@ -6,77 +6,77 @@
 
 import math
 
-from srcgrad.rules import forward
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad, nondifferentiable
+from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.runtime import builtin_sum_grad, digamma, math_prod_grad, math_prod_start_grad, math_prod_tangent
 
 
 def _scalar(func, **kw):
-    return defgrad(func, out_kind="scalar", **kw)
+    """A function of Python numbers to a Python number, elementwise; it raises on some inputs (``math.log(-1)``), as
+    every ``out_kind="scalar"`` primitive does."""
+    return defgrad(func, out_kind="scalar", forward="elementwise", **kw)
 
 
-@_scalar(math.exp)
+@_scalar(math.exp, float_valued=True)
 def exp(g, ans, x):
     return g * ans
 
 
-@_scalar(math.log, wrt=("x", "base"))
+@_scalar(math.log, wrt=("x", "base"), float_valued=True)
 def log(g, ans, x, base=math.e):
     return g / (x * math.log(base)), -g * ans / (base * math.log(base))
 
 
-@_scalar(math.log2)
+@_scalar(math.log2, float_valued=True)
 def log2(g, ans, x):
     return g / (x * math.log(2.0))
 
 
-@_scalar(math.log10)
+@_scalar(math.log10, float_valued=True)
 def log10(g, ans, x):
     return g / (x * math.log(10.0))
 
 
-@_scalar(math.log1p)
+@_scalar(math.log1p, float_valued=True)
 def log1p(g, ans, x):
     return g / (1.0 + x)
 
 
-@_scalar(math.expm1)
+@_scalar(math.expm1, float_valued=True)
 def expm1(g, ans, x):
     return g * (ans + 1.0)
 
 
-@_scalar(math.sqrt)
+@_scalar(math.sqrt, float_valued=True)
 def sqrt(g, ans, x):
     return g / (2.0 * ans)
 
 
-@_scalar(math.sin)
+@_scalar(math.sin, float_valued=True)
 def sin(g, ans, x):
     return g * math.cos(x)
 
 
-@_scalar(math.cos)
+@_scalar(math.cos, float_valued=True)
 def cos(g, ans, x):
     return -g * math.sin(x)
 
 
-@_scalar(math.tan)
+@_scalar(math.tan, float_valued=True)
 def tan(g, ans, x):
     return g * (1.0 + ans * ans)
 
 
-@_scalar(math.tanh)
+@_scalar(math.tanh, float_valued=True)
 def tanh(g, ans, x):
     return g * (1.0 - ans * ans)
 
 
-@_scalar(math.sinh)
+@_scalar(math.sinh, float_valued=True)
 def sinh(g, ans, x):
     return g * math.cosh(x)
 
 
-@_scalar(math.cosh)
+@_scalar(math.cosh, float_valued=True)
 def cosh(g, ans, x):
     return g * math.sinh(x)
 
@@ -156,12 +156,9 @@ def prod_jvp(iterable_dot, start_dot, ans, iterable, *, start=1):
     return math_prod_tangent(iterable_dot, start_dot, iterable, start)
 
 
-@defgrad(math.fsum, out_kind="scalar")  # the correctly rounded sum: each element gets g
+@defgrad(math.fsum, out_kind="scalar", forward="linear")  # the correctly rounded sum: each element gets g
 def fsum(g, ans, seq):
     return builtin_sum_grad(g, seq)
-
-
-forward.LINEAR.add(math.fsum)  # (not elementwise, as the other functions of math are)
 
 
 for _fn in (math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite):

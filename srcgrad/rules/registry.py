@@ -11,6 +11,10 @@ A rule is runnable Python (call it to test it); the code generator inlines a rul
 ``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise
 (also when the rule's file changed since it was imported: the text there is not the rule's code any more).
 Broadcasting is undone centrally by the adjoint stage for rules registered with ``broadcast=True``, never in the rule.
+
+Every fact srcgrad uses about a primitive is a field of its :class:`Rule`, declared where the rule is (``defgrad``'s
+keywords, ``defjvp``): no other module keeps a table of primitives or compares rule names. The fields and their
+defaults are listed in :data:`PROPERTIES`; tests/test_primitive_declarations.py checks every rule's against numpy.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import linecache
+import os
 import sys
 import textwrap
 import warnings
@@ -25,9 +31,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from srcgrad import freshness, locks
 
 OutKind = Literal["scalar", "array", "same"]
+# How a primitive's tangent follows from its operands' tangents (see srcgrad.rules.forward)
+ForwardKind = Literal["elementwise", "linear", "multilinear", "reduction", "explicit"]
+# A fact that may depend on the call: True/False, or a function of the call's bound parameters (IR operands by name)
+CallFact = bool | Callable[[dict[str, Any]], bool]
+
+# Every declared property of a primitive, with what it means when not declared.
+PROPERTIES = {
+    "adjoint": "the reverse rule (defgrad's decorated function; none for a nondifferentiable primitive)",
+    "wrt": "the differentiable parameters (default: those without a default value)",
+    "discrete": "parameters the result is piecewise constant in (default: none)",
+    "broadcast": "broadcasts its differentiable arguments elementwise (default: False)",
+    "out_kind": "the result is 'scalar' (a Python number), 'same' (as its operands) or an 'array' (default)",
+    "forward": "forward-mode kind (default: 'elementwise' for a ufunc or broadcast=True, 'explicit' with defjvp, "
+               "else none: forward mode is refused)",
+    "view": "the result may share memory with an argument (default: False)",
+    "float_valued": "the result is never bool or integer, whatever the arguments (default: False)",
+    "full_reduction": "the result is one number made from every element (default: False)",
+    "uniform": "over all axes, each element's adjoint is g ('sum') or g / size ('mean') (default: neither)",
+    "raises": "raises on some inputs where numpy would only warn, so an unused call is kept (default: out_kind is "
+              "'scalar': Python numbers)",
+}
 
 
 @dataclass(eq=False)
@@ -51,8 +80,26 @@ class Rule:
     # of either name is seen through the other, which srcgrad's new arrays would not do (passes.check_inplace_updates
     # refuses it). True, or a function of the bound parameters (IR operands) for a call that returns a view only for
     # some arguments (``np.nan_to_num(x, copy=False)``).
-    view: bool | Callable[[dict], bool] = False
+    view: CallFact = False
+    # forward mode (see srcgrad.rules.forward): the kind, and for "explicit" the tangent rule (defjvp)
+    forward: ForwardKind | None = None
+    jvp: Callable | None = None
+    # the result is never bool or integer (np.exp, math.sqrt): code generation may drop `1.0 *` before it
+    float_valued: bool = False
+    # the result is one number made from every element of its argument (np.sum(x), np.vdot(a, b))
+    full_reduction: CallFact = False
+    # a full reduction whose adjoint is the same number for every element: g ("sum") or g / size ("mean")
+    uniform: Literal["sum", "mean"] | None = None
+    # raises on some inputs where numpy only warns (math.log(-1), 1 / 0, float(a)): kept even when unused, so the
+    # gradient fails where the function does
+    raises: CallFact = False
     _inline_cache: dict = field(default_factory=dict, repr=False)
+
+    def holds(self, fact: str, params: dict[str, Any]) -> bool:
+        """A :data:`CallFact` field (``view``, ``full_reduction``, ``raises``) for a call with these bound
+        parameters."""
+        value = getattr(self, fact)
+        return value if isinstance(value, bool) else bool(value(params))
 
     def adjoint_for(self, all_scalar: bool) -> Callable | None:
         if all_scalar and self.scalar_adjoint is not None:
@@ -135,7 +182,12 @@ def defgrad(
     name: str | None = None,
     scalar: bool = False,
     discrete: tuple[str, ...] = (),
-    view: bool | Callable[[dict[str, Any]], bool] = False,
+    view: CallFact = False,
+    forward: ForwardKind | None = None,
+    float_valued: bool = False,
+    full_reduction: CallFact = False,
+    uniform: Literal["sum", "mean"] | None = None,
+    raises: CallFact | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare the derivative of ``func``; srcgrad then treats ``func`` as a primitive.
 
@@ -154,6 +206,13 @@ def defgrad(
 
     ``view=True`` says the result may share memory with an argument (``np.reshape``, ``np.rot90`` return views):
     srcgrad then refuses an in-place update (``y += 1``) of the result where it would be seen through the argument.
+
+    ``forward`` names how the tangent follows (``"linear"``: the function applied to the tangents; ``"multilinear"``:
+    one such term per differentiated operand; ``"reduction"``: ``sum(partials * a_dot, axis)`` with the partials
+    from this rule at ``g = 1``; ``"elementwise"``: this rule with ``g`` replaced by each tangent, the default for a
+    ufunc or ``broadcast=True``); or declare a tangent rule with :func:`defjvp`. The other facts (``float_valued``,
+    ``full_reduction``, ``uniform``, ``raises``) are described in :data:`PROPERTIES`; ``view``, ``full_reduction``
+    and ``raises`` may be functions of the call's bound parameters.
 
     Example::
 
@@ -188,7 +247,8 @@ def defgrad(
                 raise TypeError("defgrad(scalar=True) needs the general rule registered first")
             existing.scalar_adjoint = adjoint
             return adjoint
-        _RULES[_key(func)] = Rule(
+        elementwise = broadcast or isinstance(func, np.ufunc)
+        _register(Rule(
             func=func,
             name=name or _display_name(func),
             signature=sig,
@@ -198,13 +258,19 @@ def defgrad(
             out_kind=out_kind,
             discrete=tuple(discrete),
             view=view,
-        )
+            forward=forward or ("elementwise" if elementwise else None),
+            float_valued=float_valued,
+            full_reduction=full_reduction,
+            uniform=uniform,
+            raises=out_kind == "scalar" if raises is None else raises,
+        ), existing)
         return adjoint
 
     return register
 
 
-def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: OutKind = "array") -> Any:
+def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: OutKind = "array",
+                      raises: bool | None = None) -> Any:
     """Mark ``func`` as having no gradient: its result is treated as a constant (like ``np.floor`` or ``len``).
 
     This declares ``func`` piecewise constant in every argument (a count, a shape, a comparison): a differentiated
@@ -212,17 +278,52 @@ def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: Ou
     fill value, ``np.linspace``'s ends) needs a rule for it instead, or no registration at all (then a
     differentiated value reaching it is refused).
 
-    Usable as ``srcgrad.nondifferentiable(f)`` or as a decorator ``@srcgrad.nondifferentiable``.
+    Usable as ``srcgrad.nondifferentiable(f)`` or as a decorator ``@srcgrad.nondifferentiable``. ``raises``: as
+    for :func:`defgrad`.
     """
 
     def mark(f: Any) -> Any:
         _RULES[_key(f)] = Rule(
             func=f, name=name or _display_name(f), signature=inspect.Signature(), wrt=(), nondiff=True,
-            out_kind=out_kind,
+            out_kind=out_kind, raises=out_kind == "scalar" if raises is None else raises,
         )
         return f
 
     return mark(func) if func is not None else mark
+
+
+# tangent rules declared (defjvp) before their primitive's reverse rule, until it is registered
+_PENDING_JVP: dict[Any, Callable] = {}
+
+
+def _register(rule: Rule, previous: Rule | None) -> None:
+    """Store ``rule``; a tangent rule declared for the primitive before (or for the rule it replaces) stays."""
+    jvp = _PENDING_JVP.pop(_key(rule.func), None) or (previous.jvp if previous is not None else None)
+    if jvp is not None:
+        rule.forward, rule.jvp = "explicit", jvp
+    _RULES[_key(rule.func)] = rule
+
+
+def defjvp(func: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the forward-mode (tangent) rule of ``func``, next to its reverse rule (:func:`defgrad`).
+
+    The decorated function's parameters are named after what it receives: ``ans`` (the output), the parameters of
+    ``func``, and ``<name>_dot`` (the tangent of each differentiable parameter); it returns the output's tangent::
+
+        @srcgrad.defjvp(softplus)
+        def softplus_jvp(x_dot, ans, x):
+            return x_dot / (1.0 + np.exp(-x))
+    """
+
+    def register(rule_fn: Callable) -> Callable:
+        rule = _RULES.get(_key(func))
+        if rule is None:
+            _PENDING_JVP[_key(func)] = rule_fn
+        else:
+            rule.forward, rule.jvp = "explicit", rule_fn
+        return rule_fn
+
+    return register
 
 
 def _display_name(func: Any) -> str:
@@ -272,6 +373,23 @@ def single_return(rule_fn: Callable) -> ast.expr | None:
 
 # id(rule function) -> (the function, its parsed definition), read as it was registered.
 _TEXT_AT_REGISTRATION: dict[int, tuple[Callable, ast.stmt]] = {}
+
+
+def rule_function(namespace: dict[str, Any], name: str, params: str, returns: str) -> Callable:
+    """``def <name>(<params>): return <returns>``, defined in the module whose globals are ``namespace``: a rule (or
+    tangent rule) of a table of rules that differ only in names (tests/rule_cases check each like any other).
+
+    Its text is kept as a written rule's is at registration, so it is inlined the same way; :mod:`linecache` serves
+    it (under a name in the module's directory, ``<module.name>``) to tracebacks and :mod:`inspect`."""
+    source = f"def {name}({params}):\n    return {returns}\n"
+    definition = ast.parse(source).body[0]
+    filename = os.path.join(os.path.dirname(namespace["__file__"]), f"<{namespace['__name__']}.{name}>")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    scope: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), namespace, scope)
+    function = scope[name]
+    _TEXT_AT_REGISTRATION[id(function)] = (function, definition)
+    return function
 
 
 def _returned_tuple_length(adjoint: Callable) -> int | None:

@@ -19,8 +19,7 @@ What holds:
 
 import scipy.linalg
 
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.scipy_runtime import (
     cho_factor_grad,
     cho_factor_tangent,

@@ -8,14 +8,13 @@ the tangent one convolution per differentiated operand; ``method`` is discrete (
 
 import scipy.signal as signal
 
-from srcgrad.rules import forward
 from srcgrad.rules.registry import defgrad
 from srcgrad.scipy_runtime import convolve_grad
 
 
-@defgrad(signal.convolve, wrt=("in1", "in2"), discrete=("mode", "method"), name="scipy.signal.convolve")
+@defgrad(signal.convolve, wrt=("in1", "in2"), discrete=("mode", "method"), name="scipy.signal.convolve",
+         forward="multilinear")
 def convolve(g, ans, in1, in2, mode="full", method="auto"):
     return convolve_grad(g, in1, in2, mode, in2), convolve_grad(g, in1, in2, mode, in1)
 
 
-forward.MULTILINEAR.add(signal.convolve)

@@ -21,8 +21,7 @@ import math
 import numpy as np
 import scipy.special as special
 
-from srcgrad.rules.forward import defjvp
-from srcgrad.rules.registry import defgrad
+from srcgrad.rules.registry import defgrad, defjvp
 from srcgrad.scipy_runtime import (
     log_softmax_grad,
     logsumexp_grad_a,
@@ -128,7 +127,9 @@ def polygamma(g, ans, n, x):
     return g * special.polygamma(n + 1, x)
 
 
-@defgrad(special.multigammaln, wrt=("a",), discrete=("d",), broadcast=True, name="scipy.special.multigammaln")
+# raises (ValueError) where a <= (d - 1) / 2, as math does outside its domain
+@defgrad(special.multigammaln, wrt=("a",), discrete=("d",), broadcast=True, name="scipy.special.multigammaln",
+         raises=True)
 def multigammaln(g, ans, a, d):
     return multigammaln_grad(g, a, d)
 
