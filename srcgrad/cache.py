@@ -550,31 +550,35 @@ class _Missing:
         pass
 
 
+_FIELDS = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list,
+           "lines": list, "adjoints": list, "seeds": list}
+
+
 def _well_formed(entry: Any) -> bool:
     """The shape of an entry, checked before anything in it is used (names must be plain identifiers: they become
     parameters of the scope function that :func:`compile_function` writes)."""
-    if not isinstance(entry, dict):
+    if not isinstance(entry, dict) or any(not isinstance(entry.get(k), t) for k, t in _FIELDS.items()):
         return False
-    fields = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list,
-              "lines": list, "adjoints": list, "seeds": list}
-    if any(not isinstance(entry.get(k), t) for k, t in fields.items()):
-        return False
-    if not (all(_origin_item(item) for item in entry["lines"]) and all(_identifier(s) for s in entry["seeds"])
-            and all(isinstance(p, list) and len(p) == 2 and all(map(_identifier, p)) for p in entry["adjoints"])):
-        return False
-    if not _identifier(entry["name"]) or not all(k in ("S", "A") for k in entry["kinds"]):
-        return False
-    for item in entry["bound"]:
-        if not (isinstance(item, list) and len(item) == 2 and _identifier(item[0]) and _is_ref(item[1])):
-            return False
-    for item in entry["names"]:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], str)
-                and all(_identifier(part) for part in item[0].split("."))):
-            return False
-    for item in entry["rules"]:
-        if not (isinstance(item, list) and len(item) == 2 and _is_ref(item[0]) and isinstance(item[1], str)):
-            return False
-    return True
+    return (_identifier(entry["name"]) and all(k in ("S", "A") for k in entry["kinds"])
+            and all(_pair(item, _identifier, _is_ref) for item in entry["bound"])
+            and all(_pair(item, _dotted_name, _is_text) for item in entry["names"])
+            and all(_pair(item, _is_ref, _is_text) for item in entry["rules"])
+            and all(_origin_item(item) for item in entry["lines"])
+            and all(_pair(item, _identifier, _identifier) for item in entry["adjoints"])
+            and all(_identifier(s) for s in entry["seeds"]))
+
+
+def _pair(item: Any, first: Callable[[Any], bool], second: Callable[[Any], bool]) -> bool:
+    """``[a, b]`` with ``first(a)`` and ``second(b)``."""
+    return isinstance(item, list) and len(item) == 2 and first(item[0]) and second(item[1])
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _dotted_name(value: Any) -> bool:
+    return isinstance(value, str) and all(_identifier(part) for part in value.split("."))
 
 
 def _origin_item(item: Any) -> bool:
