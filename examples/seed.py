@@ -50,7 +50,7 @@ def pictures(f, x, out):
 
 def main(x=1.5, out=None):
     out = out or tempfile.mkdtemp(prefix="srcgrad-seed-")
-    from srcgrad.graph import choose_engine
+    from srcgrad.drawing import choose_engine
 
     if choose_engine() == "builtin":
         print("(Graphviz is not installed: srcgrad draws the .svg pictures with its own layout; install Graphviz for "

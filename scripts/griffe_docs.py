@@ -5,7 +5,7 @@
   and classes it defines without a leading underscore). Each such function, class, and each public method or
   property a class defines, without a docstring is logged as a warning, which ``mkdocs build --strict`` turns into a
   failed build.
-- ``SphinxRoles``: the docstrings' Sphinx roles (``:func:`grad```, ``:class:`~srcgrad.explain.Explanation```) are
+- ``SphinxRoles``: the docstrings' Sphinx roles (``:func:`grad```, ``:class:`~srcgrad.explanation.Explanation```) are
   shown as code (``grad``, ``Explanation``) instead of literally; the source keeps them.
 """
 

@@ -6,6 +6,7 @@ sweep, and compiles readable Python: ``srcgrad.source(df)`` shows it.
 
 from srcgrad import rules as _rules  # noqa: F401  (registers the built-in derivative rules)
 from srcgrad.api import grad, source, value_and_grad, vjp
+from srcgrad.drawing import Graph, GraphvizNotFound, graph
 from srcgrad.errors import (
     InternalError,
     InvalidArgument,
@@ -17,8 +18,7 @@ from srcgrad.errors import (
     UnsupportedSyntax,
     UnsupportedValue,
 )
-from srcgrad.explain import Explanation, explain
-from srcgrad.graph import Graph, GraphvizNotFound, graph
+from srcgrad.explanation import Explanation, explain
 from srcgrad.higher import hessian, hvp, jacobian, jvp
 from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.standalone import emit

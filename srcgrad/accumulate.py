@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, ir, runtime
+from srcgrad import codegen, ir, naming, runtime
 from srcgrad.passes import SCALAR, Facts, is_user_call
 
 
@@ -35,7 +35,7 @@ class Adjoints:
 
     def adj(self, var: str) -> str:
         if var not in self.names:
-            self.names[var] = self.scope.local(f"{var}_bar")
+            self.names[var] = self.scope.local(naming.adjoint(var))
             self._values[self.names[var]] = var
         return self.names[var]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import checks, codegen, ir, runtime
+from srcgrad import checks, codegen, generated, ir, runtime
 from srcgrad.accumulate import Adjoints
 from srcgrad.errors import NonScalarOutput
 from srcgrad.loops import LoopReversal
@@ -167,17 +167,17 @@ class GradientBuilder(ProgramBuilder):
         for op in reversed(ops):
             if not self.facts.is_active(op.target) or op.target in self.loops.deferred:
                 continue
-            lines = self.reverse_op(op)
+            lines = generated.mark(self.reverse_op(op), op)
             if lines and op.line != last_line and op.form.kind != "copy":
                 text = self.fn.source_lines.get(op.line, "").strip()
-                code.append(Comment(f"grad of line {op.line}: {text}"))
+                code.append(Comment(f"grad of line {op.line}: {text}", op.line))
                 last_line = op.line
             code.extend(lines)
         if depth and code:
             pushed, recomputed = self.tape.plan_records(ops, self.tape.to_record(loads(code)))
             prefix = [self.tape.pop_into(pushed)] if pushed else []
             if recomputed:
-                prefix.append(Comment("recompute what is cheaper to recompute than to record"))
+                prefix.append(Comment("recompute what is cheaper to recompute than to record", aside=True))
                 prefix.extend(codegen.assign(op.target, self.forward_value(op)) for op in recomputed)
             if pushed:
                 self.tape.pushes[id(ops[0])] = pushed
@@ -518,13 +518,15 @@ class GradientBuilder(ProgramBuilder):
             out.append(self.tape.push(push))
         for i, op in enumerate(emitted):
             if op.line != last_line and op.form.kind not in ("copy", "bound"):
-                out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
+                out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}", op.line))
                 last_line = op.line
+            first = len(out)
             out.extend(self.guards(op))
             if self._emit_forward(op):  # (else only its list's length is recorded)
                 out.extend(self._forward_op(op))
             for lst_name, n in records.get(id(op), []):
                 out.append(codegen.assign(n, codegen.template_expr("LEN(XS)", LEN=self.helper(len), XS=lst_name)))
+            generated.mark(out[first:], op)
             if i == push_after:
                 out.append(self.tape.push(push))
         return out
@@ -679,7 +681,8 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     if builder.tape.used:
         forward.insert(0, codegen.assign(builder.tape.name, ast.List(elts=[], ctx=ast.Load())))
     program = Program(forward=forward, reverse=prologue + reverse, results=results, value=value,
-                      temporaries=fn.temporaries, adjoints=frozenset(builder.adjoints.names.values()))
+                      temporaries=fn.temporaries, adjoints=frozenset(builder.adjoints.names.values()),
+                      derivatives=dict(builder.adjoints.names), return_line=ret.line)
     link(program, scope)
     program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
     return program

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import builtins
 import inspect
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,11 +125,11 @@ def _params_of(func: Any) -> list[str]:
 
 
 def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
-    from srcgrad import calls, driver  # (they import the passes, which import this module)
+    from srcgrad import calls, driver, frontend  # (they import the passes, which import this module)
 
     params = _params_of(func)
     try:
-        fn = driver.lowered(calls.parsed(func))
+        fn = driver.lowered(frontend.parse_helper(func))
         value_kinds = infer_kinds(fn, dict(zip(fn.params, kinds)), calls.return_kind)
     except SrcgradError:  # not lowered: it runs as it is, and may do anything to what it is given
         everything = frozenset(p for p, k in zip(params, kinds) if k != SCALAR)
@@ -572,8 +571,7 @@ class _StaleReads:
             return "a value"
         if key.startswith("@"):
             return f"`{key[1:]}`"
-        base = re.sub(r"_\d+$", "", key)
-        for name in (key, base):
+        for name in (key, self.fn.versions.get(key, key)):
             if name in self.fn.local_names:
                 return f"`{name}`"
         return "a value computed from it"

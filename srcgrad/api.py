@@ -1,6 +1,10 @@
-"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source`` (``graph``: srcgrad/graph.py).
+"""Public API: ``grad``, ``value_and_grad``, ``vjp``, ``source``, and the transforms the other tools build on.
 
 In: a user function and ``wrt`` (a position, a parameter name, or a tuple of them). Out: a plain Python function.
+:class:`Transform` (reverse mode) and :class:`ForwardTransform` (forward mode) generate and cache the variants;
+``grad`` of a function ``grad`` made is reverse mode over its generated forward mode (:func:`grad_of_grad`);
+srcgrad/higher.py builds ``jvp``, ``hvp``, ``hessian`` and ``jacobian`` on them (it imports this module, not the
+other way round).
 What holds:
 - the source is parsed and fenced when the transform is made (errors come early), but names are resolved and code is
   generated at the first call, so helpers defined later in the module work;
@@ -28,8 +32,16 @@ import numpy as np
 
 from srcgrad import arrays, guards, lazy, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
-from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
-from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
+from srcgrad.errors import (
+    InvalidArgument,
+    NonNumericOutput,
+    SrcgradError,
+    at_user_line,
+    call_failure,
+    reading,
+    refusal,
+)
+from srcgrad.generated import Generated
 from srcgrad.notebook import SourceText
 from srcgrad.passes import ARRAY, SCALAR
 
@@ -60,8 +72,8 @@ class Transform:
         self.attribute_params = structures.attribute_params(self.pf, self.params)
         self.structure_positions = sorted({*self.wrt_positions,
                                            *(self.params.index(p) for p in self.attribute_params)})
-        self.by_kinds: dict[tuple[str, ...], pipeline.Generated] = {}
-        self.last: pipeline.Generated | None = None
+        self.by_kinds: dict[tuple[str, ...], Generated] = {}
+        self.last: Generated | None = None
         self.lock = locks.lock()
 
     def _resolve_wrt(self, wrt: Wrt) -> list[str]:
@@ -149,19 +161,19 @@ class Transform:
             out.append(SCALAR if type(value) in (float, int, bool) else ARRAY)
         return tuple(out)
 
-    def specialise(self, values: list[Any]) -> pipeline.Generated:
+    def specialise(self, values: list[Any]) -> Generated:
         """The variant for the kinds of these argument values (generated on first use, once, under the lock)."""
         generated = self.variant(self.kinds(values))
         self.last = generated
         return generated
 
-    def generic(self) -> pipeline.Generated:
+    def generic(self) -> Generated:
         """The variant that makes no assumption about argument kinds (what `emit` writes); a differentiated parameter
         read as a structure is refused (structures.check_no_structure_reads)."""
         structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
-    def variant(self, kinds: tuple[str, ...]) -> pipeline.Generated:
+    def variant(self, kinds: tuple[str, ...]) -> Generated:
         """The variant for these kinds: the one generated before while its guards hold, else a new one."""
         generated = self.by_kinds.get(kinds)
         if generated is None or not generated.guards.hold():
@@ -174,13 +186,13 @@ class Transform:
                     self.by_kinds[kinds] = generated
         return generated
 
-    def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
+    def generate(self, kinds: dict[str, str]) -> Generated:
         if structures.structured(kinds.values()):
-            generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
             return generated
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
 
-    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
         """The function of the leaves of structured arguments (its gradients always a tuple)."""
         return pipeline.generate(pf, wrt, self.mode, kinds, True)
 
@@ -268,7 +280,7 @@ def _make_entry(transform: Transform, name: str) -> Callable[..., Any]:
 
 
 def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]) -> Callable[..., Any]:
-    cache: dict[Any, pipeline.Generated] = {}  # by the argument types (and structures' descriptions)
+    cache: dict[Any, Generated] = {}  # by the argument types (and structures' descriptions)
     has_defaults = any(p.default is not p.empty for p in transform.signature.parameters.values())
     seed_names: dict[Callable[..., Any], str] = {}  # vjp: the seed parameter of each generated variant
     n_params = len(transform.params)
@@ -302,7 +314,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             if getattr(generated, "structured", False):  # the next call checks its structures in one expression
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
-                seed_names[impl] = _seed_parameter(impl)
+                seed_names[impl] = generated.seeds[0]
             if lazy.needs_guard(map(type, args)):
                 lazy_keys.add(key)
             cache[key] = generated
@@ -393,13 +405,6 @@ def _return_location(pf: Any) -> Any:
     return pf.location(returns[-1])
 
 
-def _seed_parameter(impl: Callable[..., Any]) -> str:
-    """The seed parameter of a generated vjp: its last keyword-only parameter (``seed``, or ``seed_1`` when the
-    user's function already uses the name ``seed``)."""
-    code = impl.__code__
-    return code.co_varnames[code.co_argcount + code.co_kwonlyargcount - 1]
-
-
 class _AsDecorator:
     """The default of ``func``: ``@srcgrad.grad(wrt=...)`` (no function yet), told apart from ``grad(None)``."""
 
@@ -429,9 +434,7 @@ def _decorator_or_call(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[
         return lambda f: _decorator_or_call(f, wrt, mode, suffix)
     if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad",
                                                                               "value_and_grad_aux"):
-        from srcgrad import higher  # second order: reverse mode over generated forward-mode code
-
-        return higher.grad_of_grad(func, wrt, mode)
+        return grad_of_grad(func, wrt, mode)  # second order: reverse mode over generated forward-mode code
     check_function(func, mode)
     if inspect.ismethod(func) or isinstance(func, functools.partial):
         return _bound_entry(func, wrt, mode, suffix)
@@ -502,6 +505,88 @@ def vjp(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., 
     ``seed`` has the shape of the output; the result has the shape of the ``wrt`` argument(s).
     """
     return _decorator_or_call(func, wrt, "vjp", "vjp")
+
+
+# --- forward mode and second order: the transforms srcgrad/higher.py builds on ------------------------------------
+
+
+class ForwardTransform(Transform):
+    """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
+
+    def __init__(self, func: Callable[..., Any], wrt: Any, style: str) -> None:
+        super().__init__(func, wrt, style)
+        self.style = style
+
+    def generate(self, kinds: dict[str, str]) -> Generated:
+        if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
+            return generated
+        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
+
+    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
+        return pipeline.generate_forward(pf, wrt, kinds, self.style)
+
+
+def call_generated(transform: Transform, function: Callable[..., Any], values: list[Any], extra: dict[str, Any]
+                    ) -> Any:
+    spread = spreader(transform.signature)
+    if spread is not None:  # (*args, **kwargs)
+        positional, named = spread(values)
+    else:
+        kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+        n_pos = len(values) - len(kwonly)
+        positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
+    try:
+        return function(*positional, **named, **extra)
+    except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
+        refused = refusal(exc, transform.pf)
+        if refused is not None:
+            raise refused from None
+        raise
+
+
+def transform_entry(entry: Callable[..., Any], transform: Transform, name: str) -> Callable[..., Any]:
+    entry.__name__ = entry.__qualname__ = name
+    entry.__srcgrad_transform__ = transform  # type: ignore[attr-defined]
+    entry.__module__ = transform.func.__module__
+    return entry
+
+
+def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[..., Any]:
+    """``grad(grad(f, wrt=a), wrt=b)`` for a scalar parameter a: reverse mode over the generated ``f_dd``, the
+    tangent of f along a (1.0) — ordinary Python that srcgrad reads like any other function."""
+    inner: Transform = entry.__srcgrad_transform__  # type: ignore[attr-defined]
+    if inner.mode != "grad" or inner.as_tuple:
+        raise InvalidArgument(
+            f"grad of {entry.__name__} needs the gradient of a scalar function with respect to one parameter",
+            hint="use srcgrad.hessian, srcgrad.hvp or srcgrad.jacobian for the general case")
+    unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
+    outer = Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
+    # kinds -> (reverse mode of f_dd, the f_dd variant)
+    grads: dict[tuple[str, ...], tuple[Callable[..., Any], Any]] = {}
+    lock = locks.lock()
+
+    def second(*args: Any, **kwargs: Any) -> Any:
+        values = unit.bind(args, kwargs)
+        key = unit.kinds(values)
+        generated = unit.specialise(values)  # (generated again when its guards fail)
+        found = grads.get(key)
+        if found is None or found[1] is not generated:
+            with lock:
+                found = grads.get(key)
+                if found is None or found[1] is not generated:
+                    wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
+                    grads[key] = (_decorator_or_call(generated.function, wrt_spec, mode, mode), generated)
+                found = grads[key]
+        try:
+            return call_generated(unit, found[0], values, {})
+        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
+            located = at_user_line(exc, unit.pf)
+            if located is exc:
+                raise
+            raise located from None
+
+    return transform_entry(second, outer, f"{inner.func.__name__}_{mode}2")
 
 
 def _transform_of(func: Any) -> Transform:

@@ -77,10 +77,11 @@ from typing import Any
 import numpy as np
 
 from srcgrad import driver, freshness, frontend, ir, locks, usercode, version
-from srcgrad.emit import Emitted, compile_function
+from srcgrad.emitter import Emitted, compile_function
+from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
 from srcgrad.rules import registry
 
-FORMAT = 1
+FORMAT = 2  # 2: entries hold the line map and the names of adjoints and seeds
 SUFFIX = ".entry"
 _MAGIC = "srcgrad-cache"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -268,8 +269,6 @@ class Slot:
         return entry
 
     def _rebuilt(self, entry: dict) -> Any:
-        from srcgrad.pipeline import Generated  # the pipeline imports this module
-
         resolved: dict[str, Any] = {}
         for path, description in entry["names"]:
             if _describe(_lookup_path(self.pf, path, resolved)) != description:
@@ -284,9 +283,11 @@ class Slot:
             if obj is _MISSING:
                 return None
             bound[name] = obj
-        emitted = Emitted(entry["name"], entry["source"], bound)
+        lines = tuple(Origin(*item) for item in entry["lines"])
+        emitted = Emitted(entry["name"], entry["source"], bound, lines)
         function = compile_function(emitted, self.pf.func, f"{self.pf.name}:{self.mode}")
-        return Generated(entry["source"], function, tuple(entry["kinds"]), bound)
+        return Generated(entry["source"], function, tuple(entry["kinds"]), bound, main=entry["source"], lines=lines,
+                         adjoints=dict(entry["adjoints"]), seeds=tuple(entry["seeds"]))
 
     # --- store ---------------------------------------------------------------------------------------------------
 
@@ -324,9 +325,13 @@ class Slot:
         rules = _rules_used(fn)
         if names is None or rules is None:
             return None
+        if generated.helpers or generated.source != generated.main:
+            return None  # (a function that calls generated helpers has a CellRef among its names: never here)
         return {
             "key": self.key, "name": generated.function.__name__, "source": generated.source,
             "kinds": list(generated.kinds), "bound": bound, "names": names, "rules": rules,
+            "lines": [[o.sweep, o.line, o.op, o.heading] for o in generated.lines],
+            "adjoints": sorted(generated.adjoints.items()), "seeds": list(generated.seeds),
             "function": f"{getattr(self.pf.func, '__module__', '?')}.{self.pf.func.__qualname__}", "mode": self.mode,
         }
 
@@ -545,27 +550,42 @@ class _Missing:
         pass
 
 
+_FIELDS = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list,
+           "lines": list, "adjoints": list, "seeds": list}
+
+
 def _well_formed(entry: Any) -> bool:
     """The shape of an entry, checked before anything in it is used (names must be plain identifiers: they become
     parameters of the scope function that :func:`compile_function` writes)."""
-    if not isinstance(entry, dict):
+    if not isinstance(entry, dict) or any(not isinstance(entry.get(k), t) for k, t in _FIELDS.items()):
         return False
-    fields = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list}
-    if any(not isinstance(entry.get(k), t) for k, t in fields.items()):
-        return False
-    if not _identifier(entry["name"]) or not all(k in ("S", "A") for k in entry["kinds"]):
-        return False
-    for item in entry["bound"]:
-        if not (isinstance(item, list) and len(item) == 2 and _identifier(item[0]) and _is_ref(item[1])):
-            return False
-    for item in entry["names"]:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], str)
-                and all(_identifier(part) for part in item[0].split("."))):
-            return False
-    for item in entry["rules"]:
-        if not (isinstance(item, list) and len(item) == 2 and _is_ref(item[0]) and isinstance(item[1], str)):
-            return False
-    return True
+    return (_identifier(entry["name"]) and all(k in ("S", "A") for k in entry["kinds"])
+            and all(_pair(item, _identifier, _is_ref) for item in entry["bound"])
+            and all(_pair(item, _dotted_name, _is_text) for item in entry["names"])
+            and all(_pair(item, _is_ref, _is_text) for item in entry["rules"])
+            and all(_origin_item(item) for item in entry["lines"])
+            and all(_pair(item, _identifier, _identifier) for item in entry["adjoints"])
+            and all(_identifier(s) for s in entry["seeds"]))
+
+
+def _pair(item: Any, first: Callable[[Any], bool], second: Callable[[Any], bool]) -> bool:
+    """``[a, b]`` with ``first(a)`` and ``second(b)``."""
+    return isinstance(item, list) and len(item) == 2 and first(item[0]) and second(item[1])
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _dotted_name(value: Any) -> bool:
+    return isinstance(value, str) and all(_identifier(part) for part in value.split("."))
+
+
+def _origin_item(item: Any) -> bool:
+    """One line of a line map as an entry holds it: [sweep, user line or None, IR name or None, heading]."""
+    return (isinstance(item, list) and len(item) == 4 and item[0] in ("", FORWARD, REVERSE)
+            and (item[1] is None or type(item[1]) is int) and (item[2] is None or isinstance(item[2], str))
+            and isinstance(item[3], str))
 
 
 def _identifier(text: Any) -> bool:

@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, passes
+from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, naming, passes
 from srcgrad.program import Block, Program, loads, stores
 
 
@@ -38,10 +38,10 @@ class HelperVariant:
     source: str = ""
     bound: dict = field(default_factory=dict)
     guards: Any = None  # what its code assumed about the names the helper reads (collected before generating)
+    tangent_params: dict = field(default_factory=dict)  # NAME_jvp: varied parameter -> the parameter of its tangent
 
 
 _LOCK = locks.rlock(on_reset=lambda: _forget_unfinished())
-_PARSED: dict[Any, frontend.ParsedFunction] = {}
 _KINDS: dict[tuple, tuple[str, Any]] = {}  # (function, kinds) -> (result kind, guards)
 _VARIANTS: dict[tuple, HelperVariant] = {}
 _IN_PROGRESS: set[tuple] = set()
@@ -64,12 +64,7 @@ def _filled(cell: types.CellType) -> bool:
 
 
 def parsed(func: Any) -> frontend.ParsedFunction:
-    with _LOCK:
-        if func not in _PARSED:
-            pf = frontend.parse(func)
-            frontend.fence(pf)
-            _PARSED[func] = pf
-        return _PARSED[func]
+    return frontend.parse_helper(func)
 
 
 def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
@@ -222,8 +217,8 @@ class HelperJvp(HelperPair):
 
         v = self.v
         v.fwd_name = scope.bind(f"{fn.name}_jvp", v.fwd)
-        self.tangent_params = [scope.local(f"{p}_dot") for p in v.varied]
-        inputs = {p: codegen.name(t) for p, t in zip(v.varied, self.tangent_params)}
+        v.tangent_params = {p: scope.local(naming.tangent(p)) for p in v.varied}  # (before a recursive call reads it)
+        inputs = {p: codegen.name(t) for p, t in v.tangent_params.items()}
         program, self.tangent = forward.build_tangent_program(fn, facts, self.wrt, scope, inputs, jvp_variant)
         return program
 
@@ -231,5 +226,5 @@ class HelperJvp(HelperPair):
         program, fn, v = made.program, made.fn, self.v
         returned = ast.Tuple(elts=[program.value, self.tangent], ctx=ast.Load())
         doc = f"Forward mode of {fn.name}: its value and its tangent along {', '.join(v.varied)}."
-        signature = codegen.with_keywords(fn.signature, self.tangent_params)
+        signature = codegen.with_keywords(fn.signature, list(v.tangent_params.values()))
         return [driver.Unit(program, v.fwd_name, signature, [returned], doc, f"{fn.name}:jvp")]

@@ -224,7 +224,7 @@ def cmd_graph(ns: argparse.Namespace) -> int:
         sys.stdout.write(g.to_dot(explanation))
         return 0
     suffix = Path(ns.output).suffix.lstrip(".").lower()
-    from srcgrad.graph import FORMATS
+    from srcgrad.drawing import FORMATS
 
     if suffix not in FORMATS:
         raise UsageError(f"-o {ns.output}: unknown picture format {suffix!r}; use .dot, .svg, .png or .pdf")

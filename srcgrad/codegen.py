@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir, program
+from srcgrad import ir, naming, program
 from srcgrad.rules.registry import lookup
 
 _MISSING = object()
@@ -39,22 +39,15 @@ class Scope:
         self._by_id: dict[int, str] = {}
 
     def local(self, preferred: str) -> str:
-        name, k = preferred, 0
-        while name in self.taken or name in self.bound:
-            k += 1
-            name = f"{preferred}_{k}"
+        name = naming.fresh(preferred, lambda n: n in self.taken or n in self.bound)
         self.taken.add(name)
         return name
 
     def bind(self, preferred: str, obj: Any) -> str:
         if id(obj) in self._by_id:
             return self._by_id[id(obj)]
-        name, k = preferred, 0
-        while name in self.locals or (name in self.taken and self.user_resolve(name) is not obj) or (
-            name in self.bound and self.bound[name] is not obj
-        ):
-            k += 1
-            name = f"{preferred}_{k}"
+        name = naming.fresh(preferred, lambda n: n in self.locals or (n in self.bound and self.bound[n] is not obj)
+                            or (n in self.taken and self.user_resolve(n) is not obj))
         self.bound[name] = obj
         self._by_id[id(obj)] = name
         return name

@@ -26,7 +26,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import codegen, emit, fuse, guards, ir, locks, lower, passes
+from srcgrad import codegen, emitter, fuse, guards, ir, locks, lower, passes
 from srcgrad.adjoint import Program
 from srcgrad.frontend import ParsedFunction
 
@@ -67,22 +67,22 @@ class Backend:
     """The seam between the program and an output language: ``emit`` writes a unit, ``compile`` makes it callable
     (in the user's globals and closure, with srcgrad's ``bound`` names). Another output (numba) is another class."""
 
-    def emit(self, unit: Unit, bound: dict[str, Any]) -> emit.Emitted:
+    def emit(self, unit: Unit, bound: dict[str, Any]) -> emitter.Emitted:
         raise NotImplementedError
 
-    def compile(self, emitted: emit.Emitted, user_func: Any, label: str) -> Any:
+    def compile(self, emitted: emitter.Emitted, user_func: Any, label: str) -> Any:
         raise NotImplementedError
 
 
 class PythonBackend(Backend):
-    """Python source text (srcgrad/emit.py: printed, read back and compared), compiled to a closure over srcgrad's
+    """Python source text (srcgrad/emitter.py: printed, read back and compared), compiled to a closure over srcgrad's
     names that runs in the user's module globals."""
 
-    def emit(self, unit: Unit, bound: dict[str, Any]) -> emit.Emitted:
-        return emit.emit_text(unit.program, unit.name, unit.signature, unit.returns, unit.doc, bound)
+    def emit(self, unit: Unit, bound: dict[str, Any]) -> emitter.Emitted:
+        return emitter.emit_text(unit.program, unit.name, unit.signature, unit.returns, unit.doc, bound)
 
-    def compile(self, emitted: emit.Emitted, user_func: Any, label: str) -> Any:
-        return emit.compile_function(emitted, user_func, label)
+    def compile(self, emitted: emitter.Emitted, user_func: Any, label: str) -> Any:
+        return emitter.compile_function(emitted, user_func, label)
 
 
 PYTHON = PythonBackend()
@@ -100,7 +100,7 @@ class Made:
     scope: codegen.Scope | None = None
     program: Program | None = None
     units: list[Unit] = field(default_factory=list)
-    emitted: list[emit.Emitted] = field(default_factory=list)
+    emitted: list[emitter.Emitted] = field(default_factory=list)
     functions: list[Any] = field(default_factory=list)
 
     @property

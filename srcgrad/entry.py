@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from srcgrad import arrays, lazy, locks
-from srcgrad.emit import INDENT, compile_in_scope
+from srcgrad.emitter import INDENT, compile_in_scope
+from srcgrad.generated import NO_ORIGIN, register
 from srcgrad.guards import Consts
 
 ENTRY_CELLS = 4  # each free variable costs every call about a nanosecond: enough for small functions, no more
@@ -194,16 +195,23 @@ def _fused(name: str, label: str, header: str, args: str, check: _Check, generat
     if check.guards:  # (a guard on a name the version binds reads the module's dict)
         check = _Check(check.prologue, check.types, [generated.guards.expression(consts, frozenset(names))],
                        check.exception)
-    # The generated text is ``def NAME(...):``, its docstring (one line: emit.emit_text writes it with
+    # The generated text is ``def NAME(...):``, its docstring (one line: emitter.emit_text writes it with
     # sourcetext.docstring, user text escaped), then the body one level in: it goes in the ``try``.
-    body = [ln[len(INDENT):] if ln.startswith(INDENT) else ln for ln in lines[2:] if ln.strip()]
+    kept = [k for k in range(2, len(lines)) if lines[k].strip()]
+    body = [lines[k][len(INDENT):] if lines[k].startswith(INDENT) else lines[k] for k in kept]
     statements = _checked(check, args, body, consts, failed)
     digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:10]
     filename = f"<srcgrad {label} {digest}>"  # errors.call_failure reads generated code by this prefix
     try:
-        return _compile_version(name, header, statements, names, filename)
+        code = _compile_version(name, header, statements, names, filename)
     except _TooManyNames:
         return None
+    # the line map: the body's lines keep the origins of the generated lines they are (after the note, the def
+    # line and the statements before the ``try``'s body)
+    before = 2 + sum(s.count("\n") + 1 for s in statements[:len(statements) - len(body) - 3])
+    origins = list(generated.lines) + [NO_ORIGIN] * len(lines)
+    register(filename, (NO_ORIGIN,) * before + tuple(origins[k] for k in kept))
+    return code
 
 class _TooManyNames(Exception):
     pass

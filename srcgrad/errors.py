@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import linecache
 import os
-import re
 import sysconfig
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from srcgrad import generated
 
 if TYPE_CHECKING:
     from srcgrad.frontend import ParsedFunction
@@ -127,7 +128,6 @@ INTERNAL_TYPES = (AssertionError, AttributeError, LookupError, NameError, TypeEr
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _LIBRARY_DIRS = tuple({os.path.abspath(p) + os.sep for p in (sysconfig.get_paths()["stdlib"],
                                                             sysconfig.get_paths()["platstdlib"])})
-_LINE = re.compile(r"^\s*# (grad of )?(?:the loop at )?line (\d+)")
 
 
 def call_failure(exc: BaseException, pf: ParsedFunction) -> SrcgradError | None:
@@ -207,21 +207,16 @@ def reading(func: Any) -> Iterator[None]:
 def at_user_line(exc: SrcgradError, pf: ParsedFunction) -> SrcgradError:
     """``exc`` as raised about generated code that srcgrad differentiates again (second derivatives read the
     generated forward mode of ``pf``'s function): the same error at the user's line that the generated line came
-    from (its nearest ``# line N`` comment). Any other error is returned unchanged."""
+    from (its line map). Any other error is returned unchanged."""
     where = exc.location
     if where is None or not where.filename.startswith("<srcgrad "):
         return exc
-    line = None
-    for text in reversed(_generated_lines(where.filename)[: where.line]):
-        found = _LINE.match(text)
-        if found:
-            line = int(found.group(2))
-            break
-    if line is None:
+    found = generated.origin(where.filename, where.line)
+    if found is None or found.line is None:
         return type(exc)(exc.message, pf.location(pf.node), exc.hint)
-    text = pf.file_lines.get(line, "")
+    text = pf.file_lines.get(found.line, "")
     indent = len(text.encode("utf-8")) - len(text.lstrip().encode("utf-8"))
-    return type(exc)(exc.message, Location(pf.filename, line, indent, text), exc.hint)
+    return type(exc)(exc.message, Location(pf.filename, found.line, indent, text), exc.hint)
 
 
 def definition_location(func: Any) -> Location | None:
@@ -251,22 +246,10 @@ def _is_library(frame: Any) -> bool:
         frame.f_code.co_filename
 
 
-def _generated_lines(filename: str) -> list[str]:
-    return linecache.getlines(filename)
-
-
 def _in_reverse_sweep(filename: str, lineno: int) -> bool:
-    """Is line ``lineno`` of generated code part of a reverse sweep (after a ``# grad of ...`` comment)?"""
-    if ":bwd " in filename:
-        return True
-    if ":fwd " in filename:
-        return False
-    lines = _generated_lines(filename)
-    for text in reversed(lines[:lineno]):
-        found = _LINE.match(text)
-        if found:
-            return found.group(1) is not None
-    return False
+    """Is line ``lineno`` of generated code part of a reverse sweep (its line map says so)?"""
+    found = generated.origin(filename, lineno)
+    return found is not None and found.sweep == generated.REVERSE
 
 
 def _unknown_name(exc: BaseException, pf: ParsedFunction) -> bool:
@@ -289,10 +272,8 @@ def _generated_location(frames: list[tuple[Any, int]], pf: ParsedFunction) -> Lo
     for frame, lineno in frames:
         filename = frame.f_code.co_filename
         if filename.startswith(f"<srcgrad {pf.name}:"):
-            for text in reversed(_generated_lines(filename)[:lineno]):
-                found = _LINE.match(text)
-                if found:
-                    line = int(found.group(2))
-                    return Location(pf.filename, line, 0, pf.file_lines.get(line, ""))
+            found = generated.origin(filename, lineno)
+            if found is not None and found.line is not None:
+                return Location(pf.filename, found.line, 0, pf.file_lines.get(found.line, ""))
             break
     return pf.location(pf.node)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, ir, runtime
+from srcgrad import codegen, generated, ir, naming, runtime
 from srcgrad.adjoint import ProgramBuilder, segments, try_block
 from srcgrad.errors import NoRuleError
 from srcgrad.loops import while_block
@@ -40,7 +40,7 @@ class TangentBuilder(ProgramBuilder):
 
     def dot(self, var: str) -> str:
         if var not in self.dots:
-            self.dots[var] = self.scope.local(f"{var}_dot")
+            self.dots[var] = self.scope.local(naming.tangent(var))
         return self.dots[var]
 
     def has_tangent(self, operand: Any) -> bool:
@@ -65,9 +65,10 @@ class TangentBuilder(ProgramBuilder):
                 last_line = None
                 for op in item:
                     if op.line != last_line and op.form.kind != "copy":
-                        out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
+                        out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}",
+                                           op.line))
                         last_line = op.line
-                    out.extend(self.op(op))
+                    out.extend(generated.mark(self.op(op), op))
             else:
                 out.extend(ir.dispatch(self, "block_", item, default=[]))
         return out
@@ -230,7 +231,7 @@ class TangentBuilder(ProgramBuilder):
                     for p in op.rule.wrt}
         mapping = {"ans": codegen.name(op.target)}
         mapping.update({p: codegen.operand(v) for p, v in params.items()})
-        mapping.update({f"{p}_dot": t for p, t in tangents.items()})
+        mapping.update({naming.tangent(p): t for p, t in tangents.items()})  # (forward rules' own parameter names)
         template = single_return(rule_fn)  # (None: the rule is called)
         if template is not None:
             value = codegen.instantiate(template, mapping, rule_fn.__globals__, self.scope)
@@ -251,8 +252,8 @@ class TangentBuilder(ProgramBuilder):
         out: list = []
         call = codegen.op_value(op)
         call.func = codegen.name(name)
-        call.keywords = list(call.keywords) + [
-            ast.keyword(arg=f"{p}_dot", value=self.tangent_of(params[p], out)) for p in varied]
+        call.keywords = list(call.keywords) + [  # (the helper's tangent parameters, by the names it gave them)
+            ast.keyword(arg=variant.tangent_params[p], value=self.tangent_of(params[p], out)) for p in varied]
         targets = ast.Tuple(elts=[ast.Name(id=op.target, ctx=ast.Store()),
                                   ast.Name(id=self.dot(op.target), ctx=ast.Store())], ctx=ast.Store())
         out.append(ast.Assign(targets=[targets], value=call, lineno=0))
@@ -314,7 +315,8 @@ def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: 
         out_tangent = builder.tangent_of(ret, prologue)
     if facts.kinds.get(getattr(ret, "name", ""), None) == SEQUENCE:
         out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
-    program = Program(forward=prologue + body, value=codegen.operand(ret))
+    program = Program(forward=prologue + body, value=codegen.operand(ret), derivatives=dict(builder.dots),
+                      return_line=fn.body[-1].line)
     link(program, scope)
     scope.link([out_tangent])
     return program, out_tangent

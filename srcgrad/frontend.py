@@ -19,7 +19,7 @@ from typing import Any
 
 import gast
 
-from srcgrad import freshness
+from srcgrad import freshness, locks
 from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
 
 _MISSING = object()
@@ -153,14 +153,12 @@ SUPPORTED = {
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
     "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param", "Raise", "JoinedStr", "FormattedValue",
     "NamedExpr", "With", "withitem", "Try", "ExceptHandler",
+    "Dict",  # a dict display: a value passed through (has_aux), never differentiated through (lower.py)
 }
 
-SUPPORTED.add("Dict")  # a dict display: a value passed through (has_aux), never differentiated through (lower.py)
-
+# What to do instead, for the constructs outside SUPPORTED.
 HINTS = {
-    "Try": "move the try/except outside the differentiated function",
-    "TryStar": "move the try/except outside the differentiated function",
-    "With": "move the `with` block outside the differentiated function",
+    "TryStar": "use `except` instead of `except*` (exception groups are not supported)",
     "AsyncWith": "differentiated functions cannot be async",
     "AsyncFunctionDef": "differentiated functions cannot be async",
     "AsyncFor": "differentiated functions cannot be async",
@@ -173,18 +171,10 @@ HINTS = {
     "Delete": "remove the `del` statement (rebind the name instead)",
     "Import": "import at module level, outside the differentiated function",
     "ImportFrom": "import at module level, outside the differentiated function",
-    "Raise": "validate inputs before calling the gradient, outside the differentiated function",
-    "NamedExpr": "assign with a separate `name = value` statement",
     "Starred": "pass arguments explicitly instead of unpacking with *",
-    "Lambda": "define a helper with `def` at module level",
-    "FunctionDef": "define the helper at module level",
-    "ListComp": "write the comprehension as a `for` loop that appends to a list",
     "SetComp": "sets are not differentiable; use a list",
     "DictComp": "dicts are not differentiable; use separate variables or a list",
-    "GeneratorExp": "write the generator as a `for` loop",
-    "Dict": "dicts are not differentiable; use separate variables or a list",
     "Set": "sets are not differentiable; use a list",
-    "JoinedStr": "format strings outside the differentiated function",
     "Match": "use if/elif/else instead of `match`",
     "BitAnd": "bitwise operators are not differentiable",
     "BitOr": "bitwise operators are not differentiable",
@@ -210,14 +200,28 @@ def describe(node_type: str) -> str:
     return _DESCRIPTIONS.get(node_type, f"`{node_type}`")
 
 
-def fence(pf: ParsedFunction, supported: set[str] | None = None) -> None:
+_PARSED: dict[Any, ParsedFunction] = {}  # a helper function -> its parsed, fenced source (parse_helper)
+_PARSED_LOCK = locks.rlock()
+
+
+def parse_helper(func: Any) -> ParsedFunction:
+    """A user function that differentiated code calls, parsed and fenced once (the generation of its variants,
+    their guards and the alias analysis of its effects all read it)."""
+    with _PARSED_LOCK:
+        if func not in _PARSED:
+            pf = parse(func)
+            fence(pf)
+            _PARSED[func] = pf
+        return _PARSED[func]
+
+
+def fence(pf: ParsedFunction) -> None:
     """Reject every construct outside the supported subset, naming file:line:col."""
-    allowed = SUPPORTED if supported is None else supported
-    if all(type(node).__name__ in allowed for node in pf.nodes):
+    if all(type(node).__name__ in SUPPORTED for node in pf.nodes):
         return  # (every node of the tree, signature included: a superset of what the walk below checks)
     for node, positioned in _walk_body(pf.node):
         kind = type(node).__name__
-        if kind not in allowed:
+        if kind not in SUPPORTED:
             raise UnsupportedSyntax(
                 f"srcgrad cannot differentiate {describe(kind)}",
                 pf.location(positioned),

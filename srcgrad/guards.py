@@ -31,7 +31,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import usercode
+from srcgrad import frontend, usercode
 
 MISSING = object()
 
@@ -90,7 +90,7 @@ class Guards:
         return self._check()
 
     def _compile(self) -> Any:
-        from srcgrad.emit import compile_in_scope  # (emit imports the adjoint stage; guards are imported early)
+        from srcgrad.emitter import compile_in_scope  # (emit imports the adjoint stage; guards are imported early)
 
         k = "__srcgrad_k__"
         consts = Consts(k)
@@ -147,12 +147,11 @@ def _collect(owner: Any, pf: Any, found: dict, seen: set) -> None:
 
 def _collect_helper(func: Any, found: dict, seen: set) -> None:
     """A user function the code calls: its defaults are inlined as constants and its names decide its code."""
-    from srcgrad import calls  # (calls imports the whole generation pipeline)
     from srcgrad.errors import SrcgradError
 
     _guard_defaults(func, found)
     try:
-        pf = calls.parsed(func)
+        pf = frontend.parse_helper(func)
     except (SrcgradError, OSError, TypeError):
         return  # not differentiated from source (the generation refuses it or treats it as opaque)
     _collect(func, pf, found, seen)

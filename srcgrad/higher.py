@@ -8,7 +8,9 @@ What holds:
   ordinary Python, so reverse mode differentiates it again — a Hessian-vector product costs one forward-mode sweep
   and one reverse sweep of it, without forming the Hessian; ``grad(grad(f))`` differentiates ``f_dd`` (the tangent
   along 1.0 of a scalar parameter);
-- ``hessian`` and ``jacobian`` assemble columns/rows from those products.
+- ``hessian`` and ``jacobian`` assemble columns/rows from those products;
+- the transforms themselves (``ForwardTransform``, ``grad_of_grad``) live in :mod:`srcgrad.api`, which
+  ``srcgrad.grad`` needs for ``grad(grad(f))``: this module imports it, never the other way round.
 """
 
 from __future__ import annotations
@@ -18,51 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, locks, pipeline, structures
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
-
-
-class ForwardTransform(api.Transform):
-    """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
-
-    def __init__(self, func: Callable[..., Any], wrt: Any, style: str) -> None:
-        super().__init__(func, wrt, style)
-        self.style = style
-
-    def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
-        if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
-            generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
-            return generated
-        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
-
-    def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
-        return pipeline.generate_forward(pf, wrt, kinds, self.style)
-
-
-def _call_generated(transform: api.Transform, function: Callable[..., Any], values: list[Any], extra: dict[str, Any]
-                    ) -> Any:
-    spread = api.spreader(transform.signature)
-    if spread is not None:  # (*args, **kwargs)
-        positional, named = spread(values)
-    else:
-        kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
-        n_pos = len(values) - len(kwonly)
-        positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
-    try:
-        return function(*positional, **named, **extra)
-    except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
-        refused = refusal(exc, transform.pf)
-        if refused is not None:
-            raise refused from None
-        raise
-
-
-def _tangent_names(function: Callable[..., Any], count: int) -> list[str]:
-    """The last ``count`` parameters of a generated function (its tangents), read from its code (no inspect)."""
-    code = function.__code__
-    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
-    return list(names[-count:])
-
+from srcgrad import api, locks, structures
+from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
 
 
 def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
@@ -71,7 +30,7 @@ def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[.
     if func is api.AS_DECORATOR:
         return lambda f: jvp(f, wrt)
     api.check_function(func, "jvp")
-    transform = ForwardTransform(func, wrt, "jvp")
+    transform = api.ForwardTransform(func, wrt, "jvp")
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, t = api.split_last(args, kwargs, "t", f"{func.__name__}_jvp", "the tangent")
@@ -80,17 +39,9 @@ def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[.
         tangents = tuple(t) if transform.as_tuple else (t,)
         if len(tangents) != len(transform.wrt):
             raise InvalidArgument(f"expected {len(transform.wrt)} tangents (one per wrt parameter)")
-        names = _tangent_names(generated.function, len(tangents))
-        return _call_generated(transform, generated.function, values, dict(zip(names, tangents)))
+        return api.call_generated(transform, generated.function, values, dict(zip(generated.tangent_params, tangents)))
 
-    return _entry(entry, transform, f"{func.__name__}_jvp")
-
-
-def _entry(entry: Callable[..., Any], transform: api.Transform, name: str) -> Callable[..., Any]:
-    entry.__name__ = entry.__qualname__ = name
-    entry.__srcgrad_transform__ = transform  # type: ignore[attr-defined]
-    entry.__module__ = transform.func.__module__
-    return entry
+    return api.transform_entry(entry, transform, f"{func.__name__}_jvp")
 
 
 def _single_wrt(transform: api.Transform, what: str) -> str:
@@ -103,7 +54,7 @@ class _SecondOrder:
     """Reverse mode over the generated directional derivative ``f_dir(params, *, x_dir)``, per argument kinds."""
 
     def __init__(self, func: Callable[..., Any], wrt: Any) -> None:
-        self.direction = ForwardTransform(func, wrt, "direction")
+        self.direction = api.ForwardTransform(func, wrt, "direction")
         self.param = _single_wrt(self.direction, "hvp/hessian")
         self.position = self.direction.params.index(self.param)
         # kinds -> (reverse mode of f_dir, its direction name, the f_dir variant it differentiates)
@@ -118,12 +69,12 @@ class _SecondOrder:
             with self.lock:
                 found = self.grads.get(key)
                 if found is None or found[2] is not generated:
-                    direction_name = _tangent_names(generated.function, 1)[0]
+                    direction_name = generated.tangent_params[0]
                     self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name, generated)
             found = self.grads[key]
         grad_of_direction, direction_name, _ = found
         try:
-            return _call_generated(self.direction, grad_of_direction, values, {direction_name: v})
+            return api.call_generated(self.direction, grad_of_direction, values, {direction_name: v})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
             located = at_user_line(exc, self.direction.pf)
             if located is exc:
@@ -143,7 +94,7 @@ def hvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[.
         args, v = api.split_last(args, kwargs, "v", f"{func.__name__}_hvp", "the vector")
         return second.hvp(second.direction.bind(args, kwargs), v)
 
-    return _entry(entry, second.direction, f"{func.__name__}_hvp")
+    return api.transform_entry(entry, second.direction, f"{func.__name__}_hvp")
 
 
 def hessian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
@@ -168,7 +119,7 @@ def hessian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callab
         h = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
         return h.reshape(x.shape + x.shape)
 
-    return _entry(entry, second.direction, f"{func.__name__}_hessian")
+    return api.transform_entry(entry, second.direction, f"{func.__name__}_hessian")
 
 
 def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: str = "rev") -> Callable[..., Any]:
@@ -198,7 +149,7 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
                                   f"{type(x).__name__}", hint="use vjp or jvp, which take structures")
         x_shape = np.shape(x)
         if mode == "rev":
-            y = _call_generated(transform, transform.func, values, {})
+            y = api.call_generated(transform, transform.func, values, {})
             y_shape: tuple[int, ...] = np.shape(y)
             rows = []
             for i in range(int(np.prod(y_shape))):
@@ -220,41 +171,6 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
         jac = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
         return jac.reshape(y_shape + x_shape)
 
-    return _entry(entry, transform, f"{func.__name__}_jacobian")
+    return api.transform_entry(entry, transform, f"{func.__name__}_jacobian")
 
 
-def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[..., Any]:
-    """``grad(grad(f, wrt=a), wrt=b)`` for a scalar parameter a: reverse mode over the generated ``f_dd``, the
-    tangent of f along a (1.0) — ordinary Python that srcgrad reads like any other function."""
-    inner: api.Transform = entry.__srcgrad_transform__  # type: ignore[attr-defined]
-    if inner.mode != "grad" or inner.as_tuple:
-        raise InvalidArgument(
-            f"grad of {entry.__name__} needs the gradient of a scalar function with respect to one parameter",
-            hint="use srcgrad.hessian, srcgrad.hvp or srcgrad.jacobian for the general case")
-    unit = ForwardTransform(inner.func, inner.wrt[0], "unit")
-    outer = api.Transform(inner.func, wrt, mode)  # only to resolve and check wrt against f's parameters
-    # kinds -> (reverse mode of f_dd, the f_dd variant)
-    grads: dict[tuple[str, ...], tuple[Callable[..., Any], Any]] = {}
-    lock = locks.lock()
-
-    def second(*args: Any, **kwargs: Any) -> Any:
-        values = unit.bind(args, kwargs)
-        key = unit.kinds(values)
-        generated = unit.specialise(values)  # (generated again when its guards fail)
-        found = grads.get(key)
-        if found is None or found[1] is not generated:
-            with lock:
-                found = grads.get(key)
-                if found is None or found[1] is not generated:
-                    wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
-                    grads[key] = (api._decorator_or_call(generated.function, wrt_spec, mode, mode), generated)
-                found = grads[key]
-        try:
-            return _call_generated(unit, found[0], values, {})
-        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
-            located = at_user_line(exc, unit.pf)
-            if located is exc:
-                raise
-            raise located from None
-
-    return _entry(second, outer, f"{inner.func.__name__}_{mode}2")

@@ -25,9 +25,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from srcgrad.rules.registry import Rule
+from srcgrad import naming
+
+if TYPE_CHECKING:  # (the IR names the rule an op calls; it does not import the rule tables)
+    from srcgrad.rules.registry import Rule
 
 
 @dataclass(frozen=True)
@@ -393,6 +396,7 @@ class Function:
     # a path may return what is not a number: a constant such as None or a string, or nothing (an implicit None)
     may_return_non_number: bool = False
     temporaries: frozenset = frozenset()  # the names the lowering made for intermediate values (never a user's name)
+    versions: dict = field(default_factory=dict)  # a rebound name's versions (x_1) -> the name they version (x)
 
     def __str__(self) -> str:
         return format_function(self)
@@ -481,9 +485,6 @@ class _Formatter(Visitor):
 
 def fresh_name(base: str, taken: set[str]) -> str:
     """``base``, or ``base_2``, ``base_3``... — the first not in ``taken`` (which then holds it)."""
-    name, k = base, 1
-    while name in taken:
-        k += 1
-        name = f"{base}_{k}"
+    name = naming.fresh(base, taken, first=2)
     taken.add(name)
     return name

@@ -1,6 +1,6 @@
 """A layered (Sugiyama-style) layout of a compute graph, for the built-in SVG renderer used without Graphviz.
 
-In: a :class:`srcgrad.graph.GraphModel` (nodes with their label lines, edges, if/for/while clusters, pairs of nodes
+In: a :class:`srcgrad.picture.GraphModel` (nodes with their label lines, edges, if/for/while clusters, pairs of nodes
 that share a column). Out: :class:`Layout` — each node's box, each cluster's rectangle, each edge as a smooth path
 of cubic Bezier segments, and the picture's size; the SVG writer (srcgrad/svg.py) only draws what it says.
 How, left to right like the Graphviz picture (``rankdir=LR``):
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from srcgrad.graph import Edge, GraphModel, Node
+from srcgrad.picture import Edge, GraphModel, Node
 
 FONT_SIZE = 11.0
 SMALL_FONT_SIZE = 10.0  # control nodes and cluster labels

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from srcgrad import codegen, ir
+from srcgrad import codegen, generated, ir
 from srcgrad.passes import bind_call, bind_params, is_user_call
 from srcgrad.program import Block, Comment
 
@@ -48,7 +48,7 @@ class LoopReversal:
         # Every iteration's reverse starts from the same state (see the module docstring).
         body.extend(adjoints.zero(name) for name in sorted(start) if name not in adjoints.assigned)
         adjoints.assigned = start
-        header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse")
+        header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse", loop.line)
         walked, block = self._reverse_walk(loop, depth, body)
         tape.loop_counts.setdefault(id(loop), "")
         return pre + [header, block] + self.deferred_reverse(deferred, walked)
@@ -104,7 +104,7 @@ class LoopReversal:
                     if name not in adjoints.assigned:
                         pre.append(codegen.assign(name, adjoints.zero_of(a.name)))
                         adjoints.assigned.add(name)
-            code.extend(b.reverse_op(op))
+            code.extend(generated.mark(b.reverse_op(op), op))
         if not code:
             return pre
         note = Comment("grad of the loop's invariant values, added up over its iterations")

@@ -23,7 +23,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import ir, usercode
+from srcgrad import ir, naming, usercode
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
@@ -79,6 +79,7 @@ class Lowerer:
         self.defined: set[str] = set(self.params)
         self.n_temps = 0
         self.last_version: dict[str, int] = {}  # user name -> the suffix of its latest version
+        self.version_of: dict[str, str] = {}  # a version (x_1) -> the name it versions (x): recorded, not spelled
         self.temporaries: set[str] = set()  # the names fresh_temp made: what is a temporary is recorded, not spelled
         self.block: list = []
         self.loops: list[_Loop] = []
@@ -99,7 +100,7 @@ class Lowerer:
     def fresh_temp(self) -> str:
         while True:
             self.n_temps += 1
-            name = f"t{self.n_temps}"
+            name = naming.temporary(self.n_temps)
             if name not in self.used and name not in self.defined:
                 self.defined.add(name)
                 self.temporaries.add(name)
@@ -112,10 +113,11 @@ class Lowerer:
         k = self.last_version.get(user_name, 0)  # every smaller suffix is taken already: no rescan from 1
         while True:
             k += 1
-            name = f"{user_name}_{k}"
+            name = naming.version(user_name, k)
             if name not in self.used and name not in self.defined:
                 self.defined.add(name)
                 self.last_version[user_name] = k
+                self.version_of[name] = user_name
                 return name
 
     # --- errors ----------------------------------------------------------------------------------------------
@@ -146,13 +148,13 @@ class Lowerer:
         line = self.pf.file_line(self.node)
         body[:0] = [_copy(v, ir.Const(None), line) for v in sorted(self.maybe_unbound)]
         source_lines = {k: v.rstrip("\n") for k, v in self.pf.file_lines.items()}
-        implicit_none = any(v == self.ret_name or v.startswith(self.ret_name + "_") for v in self.maybe_unbound)
+        implicit_none = any(self.version_of.get(v, v) == self.ret_name for v in self.maybe_unbound)
         return ir.Function(
             name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
             first_line=self.pf.line_offset + self.node.lineno, source_lines=source_lines,
             signature=self.signature_text(), used_names=frozenset(self.used), local_names=frozenset(self.locals),
             may_return_non_number=self.returns_non_number or implicit_none,
-            temporaries=frozenset(self.temporaries),
+            temporaries=frozenset(self.temporaries), versions=dict(self.version_of),
         )
 
     def signature_text(self) -> str:
@@ -1278,10 +1280,7 @@ class Lowerer:
 
     def synthetic(self, base: str) -> str:
         """A name for a variable srcgrad adds (a flag, the result): ``base``, or ``base_2``... when taken."""
-        name, k = base, 1
-        while name in self.used or name in self.locals:
-            k += 1
-            name = f"{base}_{k}"
+        name = naming.fresh(base, lambda n: n in self.used or n in self.locals, first=2)
         self.used.add(name)
         return name
 

@@ -1,6 +1,6 @@
 """Jupyter displays: HTML for generated source and for explain tables (pictures: ``Graph._repr_svg_``).
 
-In: generated source text (``srcgrad.source``), an :class:`srcgrad.explain.Explanation`. Out: :class:`SourceText`
+In: generated source text (``srcgrad.source``), an :class:`srcgrad.explanation.Explanation`. Out: :class:`SourceText`
 — a ``str`` equal to the source, which a notebook shows highlighted (Pygments when installed, else a plain
 ``<pre>``); ``explanation_html`` — the explain table as an HTML table.
 What holds: every piece of text is HTML-escaped (Pygments escapes what it highlights); nothing here changes the
@@ -38,7 +38,7 @@ def highlight_python(text: str) -> str:
 
 def explanation_html(ex: Any) -> str:
     """The explain table (node, operation, line, value, adjoint in backprop order) as HTML."""
-    from srcgrad.explain import summarize
+    from srcgrad.summary import summarize
 
     e = html.escape
     args = ", ".join(f"{p}={summarize(v)}" for p, v in zip(ex.params, ex.args))

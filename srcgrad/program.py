@@ -16,7 +16,12 @@ from typing import Any
 
 @dataclass
 class Comment:
+    """A comment of the generated code: the heading of the lines that follow, up to the next heading or the end of
+    its block (``line``: the user's line they compute), or an ``aside`` within a group."""
+
     text: str
+    line: int | None = None
+    aside: bool = False
 
 
 @dataclass
@@ -60,6 +65,8 @@ class Program:
     # temporaries in the forward sweep and the adjoints in the reverse sweep, which the fuse pass may fold away
     temporaries: frozenset = frozenset()
     adjoints: frozenset = frozenset()
+    derivatives: dict = field(default_factory=dict)  # IR name -> the name of its adjoint (or, forward, its tangent)
+    return_line: int | None = None  # the user's line of the return whose value (and derivatives) it returns
 
 
 def walk_items(items: list):

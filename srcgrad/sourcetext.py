@@ -3,7 +3,7 @@
 In: text — a file name, a function name, a line of the user's source, generated source. Out:
 - :func:`comment`: the body of a ``#`` comment that is one line whatever the text holds;
 - :func:`docstring`: a string literal (source text) that evaluates to the text;
-- :func:`lines` / :func:`first_definition`: source split where Python's tokenizer ends lines.
+- :func:`lines`: source split where Python's tokenizer ends lines.
 What holds: user text enters generated code only through these (or as an AST node), so no file name, function
 name or source line can end a comment, close a string or start a statement. ``str.splitlines`` is never used on
 source: besides ``\\n``, ``\\r`` and ``\\r\\n`` it splits at ``\\v``, ``\\f``, ``\\x1c``-``\\x1e``, ``\\x85``,
@@ -12,7 +12,6 @@ U+2028 and U+2029, which Python (and so every line number in its ast) reads as o
 
 from __future__ import annotations
 
-import ast
 import re
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -56,14 +55,8 @@ def lines(text: str) -> list[str]:
     return out
 
 
-def first_definition(source: str) -> str:
-    """The first statement of ``source`` (a generated function, followed by its helpers), by the ast's positions."""
-    node = ast.parse(source).body[0]
-    return "".join(lines(source)[: node.end_lineno])
-
-
 def _escape(c: str) -> str:
     return repr(c)[1:-1]
 
 
-__all__ = ["comment", "docstring", "first_definition", "lines", "string_literal"]
+__all__ = ["comment", "docstring", "lines", "string_literal"]

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, calls, checks, freshness, printer, sourcetext
+from srcgrad import api, calls, checks, freshness, naming, printer, sourcetext
 from srcgrad.errors import InternalError, InvalidArgument, SrcgradError
 from srcgrad.version import __version__
 
@@ -184,10 +184,7 @@ class _ModuleWriter:
         """The module-level name of ``obj`` and whether it is new."""
         if id(obj) in self.by_id:
             return self.by_id[id(obj)], False
-        name, k = preferred, 0
-        while name in self.names:
-            k += 1
-            name = f"{preferred}_{k}"
+        name = naming.fresh(preferred, self.names)
         self.names[name] = obj
         self.by_id[id(obj)] = name
         self.keep.append(obj)
@@ -196,7 +193,7 @@ class _ModuleWriter:
     # --- entry points --------------------------------------------------------------------------------------------
 
     def add_main(self, generated: Any, pf: Any) -> str:
-        text = sourcetext.first_definition(generated.source)
+        text = generated.main  # the function as printed and checked (its helpers are copied as they are needed)
         tree = ast.parse(text)
         name = tree.body[0].name
         self.names[name] = generated.function
@@ -221,10 +218,8 @@ class _ModuleWriter:
             raise EmitError(f"cannot emit {pf.name}: the generated code uses `{ref}`, which is not defined",
                             pf.location(pf.node))
 
-        # The text cut out of the source must be the generated function as printed and checked; the edits below
-        # (defaults written as values, file paths as base names) are deliberate, and the module is checked against them.
-        if not printer.same_tree(ast.parse(generated.source).body[0], tree.body[0]):
-            raise _emit_bug(pf, f"differs from the generated code of {name}")
+        # The edits below (defaults written as values, file paths as base names) are deliberate, and the module is
+        # checked against them.
         text = self.with_default_values(text, pf)
         body = self.rewrite(text, name, lookup, self.home)
         self.definitions.insert(0, _Definition(name, body, ""))

@@ -1,4 +1,4 @@
-"""The built-in SVG writer: a :class:`srcgrad.graph.GraphModel` in, SVG text out, without Graphviz.
+"""The built-in SVG writer: a :class:`srcgrad.picture.GraphModel` in, SVG text out, without Graphviz.
 
 In: the model (what to draw) and its :class:`srcgrad.layout.Layout` (where). Out: one SVG document: the title,
 clusters as dashed rounded rectangles with their labels, edges as cubic Bezier paths with arrowheads, nodes as the
@@ -15,22 +15,6 @@ import math
 import warnings
 from xml.sax.saxutils import escape, quoteattr
 
-from srcgrad.graph import (
-    _CLUSTER_LINE,
-    _CLUSTER_TEXT,
-    _CONTROL_FILL,
-    _INPUT_FILL,
-    _MUTED,
-    _OP_FILL,
-    _READ,
-    _REVERSE,
-    _REVERSE_FILL,
-    _REVERSE_TEXT,
-    _VALUE,
-    INSTALL_HINT,
-    GraphModel,
-    Node,
-)
 from srcgrad.layout import (
     ARROW,
     LINE_HEIGHT,
@@ -43,6 +27,7 @@ from srcgrad.layout import (
     font_size,
     layout,
 )
+from srcgrad.picture import INSTALL_HINT, Colours, GraphModel, Node
 
 READABLE_NODES = 200  # beyond this the built-in layout gets hard to read: say so
 FONT = "Helvetica, Arial, sans-serif"
@@ -104,9 +89,9 @@ def _clusters(model: GraphModel, placed: Layout) -> list[str]:
             f'<g class="cluster" id={quoteattr(cluster_id)}>',
             f"<title>{escape(label)}</title>",
             f'<rect x="{_n(rect.x0)}" y="{_n(rect.y0)}" width="{_n(rect.x1 - rect.x0)}" '
-            f'height="{_n(rect.y1 - rect.y0)}" rx="8" ry="8" fill="none" stroke="{_CLUSTER_LINE}" '
+            f'height="{_n(rect.y1 - rect.y0)}" rx="8" ry="8" fill="none" stroke="{Colours.CLUSTER_LINE}" '
             f'stroke-dasharray="5,3"/>',
-            _text(rect.x0 + 8, rect.y0 + 14, label, SMALL_FONT_SIZE, _CLUSTER_TEXT, anchor="start"),
+            _text(rect.x0 + 8, rect.y0 + 14, label, SMALL_FONT_SIZE, Colours.CLUSTER_TEXT, anchor="start"),
             "</g>",
         ]
     out.append("</g>")
@@ -117,9 +102,9 @@ _EDGE_STYLE = {  # kind -> (colour, dash pattern, arrowhead)
     "data": (_EDGE, None, True),
     "loop": (_EDGE, "6,4", True),
     "branch": (_EDGE, "2,3", True),
-    "read": (_READ, "2,3", False),
-    "reverse": (_REVERSE, None, True),
-    "reverse-loop": (_REVERSE, "6,4", True),
+    "read": (Colours.READ, "2,3", False),
+    "reverse": (Colours.REVERSE, None, True),
+    "reverse-loop": (Colours.REVERSE, "6,4", True),
 }
 
 
@@ -155,14 +140,14 @@ def _arrowhead(path: Path, colour: str) -> str:
 
 
 _NODE_STYLE = {  # kind -> (fill, outline, text colour)
-    "input": (_INPUT_FILL, "#000000", _TEXT),
-    "op": (_OP_FILL, "#000000", _TEXT),
-    "const": ("none", "none", _MUTED),
-    "control": (_CONTROL_FILL, "#000000", _TEXT),
+    "input": (Colours.INPUT_FILL, "#000000", _TEXT),
+    "op": (Colours.OP_FILL, "#000000", _TEXT),
+    "const": ("none", "none", Colours.MUTED),
+    "control": (Colours.CONTROL_FILL, "#000000", _TEXT),
     "return": ("#ffffff", "#000000", _TEXT),
-    "reverse": (_REVERSE_FILL, _REVERSE, _REVERSE_TEXT),
+    "reverse": (Colours.REVERSE_FILL, Colours.REVERSE, Colours.REVERSE_TEXT),
 }
-_ROLE_COLOUR = {"value": _VALUE, "grad": _REVERSE}
+_ROLE_COLOUR = {"value": Colours.VALUE, "grad": Colours.REVERSE}
 
 
 def _node(node: Node, box: Box) -> list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad.explain import NO_VALUE, summarize
+from srcgrad.summary import NO_VALUE, summarize
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SRCGRAD_UPDATE_GOLDEN") == "1"

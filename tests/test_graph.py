@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad.graph import Graph, GraphvizNotFound
+from srcgrad.drawing import Graph, GraphvizNotFound
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SRCGRAD_UPDATE_GOLDEN") == "1"

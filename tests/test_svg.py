@@ -8,7 +8,6 @@ runs from its source to its target). ``docs/*_builtin.svg`` are compared like go
 """
 
 import html
-import importlib
 import math
 import os
 import shutil
@@ -24,12 +23,12 @@ import numpy as np
 import pytest
 
 import srcgrad
+from srcgrad import drawing as graph_module
 from srcgrad.cli import load_function
 from srcgrad.layout import LINE_HEIGHT, font_size, layout, text_width
 from srcgrad.notebook import SourceText
 from srcgrad.svg import READABLE_NODES, to_svg
 
-graph_module = importlib.import_module("srcgrad.graph")  # the module: `srcgrad.graph` is the function
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -8,7 +8,7 @@ import pytest
 from irsamples import lowered, scalar_loop, straight
 
 import srcgrad
-from srcgrad import calls, driver, lower, pipeline
+from srcgrad import calls, driver, frontend, lower, pipeline
 from srcgrad.passes import ARRAY, SCALAR
 
 
@@ -55,7 +55,7 @@ def test_a_function_is_lowered_once(monkeypatch):
     monkeypatch.setattr(lower, "lower", counting)
     calls._VARIANTS.clear()
     calls._KINDS.clear()
-    calls._PARSED.pop(helper, None)  # (parsed, and lowered, by an earlier test)
+    frontend._PARSED.pop(helper, None)  # (parsed, and lowered, by an earlier test)
     pf = pipeline.parse_and_fence(calls_helper)
     for mode in ("grad", "value_and_grad", "vjp"):
         pipeline._generate(pf, ["x"], mode, {"x": ARRAY}, False)

@@ -1,21 +1,24 @@
 """Compute graphs: the linear IR in; text, Graphviz DOT and rendered pictures (SVG, PNG, PDF) out.
 
 In: a user function (``srcgrad.graph(f)``), optionally with its reverse sweep (``adjoint=True``) and an
-:class:`~srcgrad.explain.Explanation` whose values and adjoints annotate the nodes.
+:class:`~srcgrad.explanation.Explanation` whose values and adjoints annotate the nodes.
 Out: :class:`Graph` — ``str()`` is the linear IR exactly as the IR printer writes it; ``model()`` the nodes, edges
-and clusters of its picture (:class:`GraphModel`), which ``to_dot()`` writes as DOT text and srcgrad/svg.py draws as
-SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program or, without it (or with
-``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through Graphviz only;
-``_repr_svg_`` for Jupyter.
+and clusters of its picture (:class:`srcgrad.picture.GraphModel`), which ``to_dot()`` writes as DOT text and
+srcgrad/svg.py draws as SVG; ``render(path)`` a file: ``.dot`` always, ``.svg`` through Graphviz's ``dot`` program
+or, without it (or with ``engine="builtin"``), srcgrad's own layout (srcgrad/layout.py), other formats through
+Graphviz only; ``_repr_svg_`` for Jupyter.
 What holds:
 - one node per input (ellipse), per operation (box: the operation, then the variable it defines — the user's names
   are kept, temporaries are ``tN``) and per use of a constant (plain text); an edge from each definition of a name to
   each operation that reads it (dashed when it flows back around a loop); the output has a double border;
   ``if``/``for``/``while`` regions are drawn as boxes (clusters);
-- the reverse sweep (``adjoint=True``) is read from the generated gradient code (the step-by-step variant that
-  ``srcgrad.explain`` runs, every adjoint in a variable): one red node per statement that computes an adjoint,
-  placed under the node whose adjoint it is, red arrows for the flow of adjoints (from the output back to the
-  inputs) and dotted arrows from the forward values it reads;
+- the reverse sweep (``adjoint=True``) is drawn from the generated gradient code (the step-by-step variant that
+  ``srcgrad.explain`` runs, every adjoint in a variable): its statements, with what the core recorded about them
+  (:class:`srcgrad.generated.Generated`: the line map says which statements are the reverse sweep and the comment
+  each falls under, the adjoint map whose adjoint a name is — nothing is read from comments or guessed from a
+  name's spelling): one red node per statement that computes an adjoint, placed under the node whose adjoint it is,
+  red arrows for the flow of adjoints (from the output back to the inputs) and dotted arrows from the forward values
+  it reads;
 - the DOT text is deterministic (nodes numbered in program order, no set order, no ids): golden tests compare it.
 """
 
@@ -26,32 +29,17 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srcgrad import ir, pipeline, sourcetext
+from srcgrad import api, ir, pipeline
 from srcgrad.errors import reading
+from srcgrad.generated import REVERSE, Generated
+from srcgrad.picture import INSTALL_HINT, Cluster, Colours, Edge, GraphModel, Node
+from srcgrad.summary import operation_text, summarize
+from srcgrad.svg import to_svg
 
-INSTALL_HINT = (
-    "install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; Fedora: `dnf install graphviz`; macOS: "
-    "`brew install graphviz`; conda: `conda install graphviz`; Windows: `winget install graphviz`; "
-    "https://graphviz.org/download/), or write a .dot file, which needs no Graphviz"
-)
 FORMATS = ("dot", "gv", "svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "webp", "json")
-
-# colours
-_INPUT_FILL = "#dbe9fb"
-_OP_FILL = "#f4f4f4"
-_REVERSE = "#c01c28"
-_REVERSE_FILL = "#fdeaea"
-_VALUE = "#1a5fb4"
-_MUTED = "#777777"
-_CONTROL_FILL = "#fff6d5"
-_REVERSE_TEXT = "#5c0a10"
-_READ = "#9a9a9a"
-_CLUSTER_LINE = "#999999"
-_CLUSTER_TEXT = "#555555"
 
 
 class GraphvizNotFound(RuntimeError):
@@ -76,17 +64,15 @@ class Graph:
 
     # --- drawing ---------------------------------------------------------------------------------------------------
 
-    def adjoint_source(self, explain: Any = None) -> str | None:
+    def adjoint_code(self, explain: Any = None) -> Generated | None:
         """The generated gradient code whose reverse sweep is drawn (None without ``adjoint``): srcgrad's
         step-by-step variant, which keeps every adjoint in a variable (the optimised code folds constant ones into
         their uses), specialised to the explained arguments or else general."""
         if not self.adjoint:
             return None
         if explain is not None:
-            return explain.source
-        from srcgrad import api
-
-        return api.Transform(self.func, self.wrt, "explain").generic().source
+            return explain.generated
+        return api.Transform(self.func, self.wrt, "explain").generic()
 
     def to_dot(self, explain: Any = None) -> str:
         """The graph as Graphviz DOT text; with ``explain``, nodes show their values and adjoints."""
@@ -94,7 +80,7 @@ class Graph:
 
     def model(self, explain: Any = None) -> GraphModel:
         """The nodes, edges and clusters the pictures draw; with ``explain``, nodes carry values and adjoints."""
-        return build_model(self.function, explain, self.adjoint_source(explain))
+        return build_model(self.function, explain, self.adjoint_code(explain))
 
     def render(self, path: str | os.PathLike[str], explain: Any = None, format: str | None = None,
                engine: str | None = None) -> Path:
@@ -149,8 +135,6 @@ def _draw(model: GraphModel, fmt: str, what: str, engine: str | None) -> bytes:
     """The picture of ``model`` in format ``fmt`` (not DOT), by the chosen engine."""
     chosen = choose_engine(engine)
     if chosen == "builtin" and fmt == "svg":
-        from srcgrad.svg import to_svg
-
         return to_svg(model, stacklevel=4).encode("utf-8")
     if chosen == "builtin" and (engine or os.environ.get(ENGINE_VARIABLE)) and dot_program() is not None:
         raise ValueError(f"cannot render {what} with the built-in engine: it draws .svg only; use engine='graphviz' "
@@ -195,69 +179,11 @@ def run_dot(text: str, fmt: str, what: str = "the picture") -> bytes:
     return done.stdout
 
 
-# --- the model: nodes, edges, clusters ---------------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    """One box of the picture. ``lines`` is its label, each ``(text, role)`` with role ``bold``, ``plain``,
-    ``value`` (a forward value, blue) or ``grad`` (an adjoint, red)."""
-
-    id: str
-    kind: str  # input, op, const, control, return (of a constant), reverse (a statement of the reverse sweep)
-    lines: list[tuple[str, str]]
-    shape: str  # ellipse, box, plaintext, diamond, hexagon
-    tooltip: str | None = None
-    output: bool = False  # drawn with a double border
-    cluster: str | None = None  # the innermost if/for/while box it sits in
-
-
-@dataclass
-class Edge:
-    """Data flows from ``source`` to ``target`` (the arrow points at ``target``)."""
-
-    source: str
-    target: str
-    kind: str  # data, loop (around a loop), branch (if -> its side), read (a forward value the reverse sweep
-    #            reads), reverse (the flow of adjoints), reverse-loop (adjoints around a loop)
-    label: str | None = None
-    to_cluster: str | None = None  # a branch edge ends at the border of this cluster
-
-    @property
-    def constraint(self) -> bool:
-        """Whether the edge orders the layers (Graphviz's ``constraint``): edges around loops and reads of
-        forward values do not."""
-        return self.kind not in ("loop", "read")
-
-
-@dataclass
-class Cluster:
-    """An if/for/while region: ``items`` are its node and cluster ids in program order."""
-
-    id: str
-    label: str
-    parent: str | None
-    items: list[str] = field(default_factory=list)
-
-
-@dataclass
-class GraphModel:
-    """Everything a picture shows, in program order: what the DOT and the built-in SVG writers both draw."""
-
-    name: str
-    title: str
-    nodes: dict[str, Node] = field(default_factory=dict)
-    clusters: dict[str, Cluster] = field(default_factory=dict)
-    items: list[str] = field(default_factory=list)  # the top level's node and cluster ids
-    edges: list[Edge] = field(default_factory=list)
-    same_rank: list[tuple[str, str]] = field(default_factory=list)  # (forward node, reverse node): one column
-
-
 class _ModelBuilder:
-    def __init__(self, fn: ir.Function, explain: Any, reverse_source: str | None):
+    def __init__(self, fn: ir.Function, explain: Any, reverse_code: Generated | None):
         self.fn = fn
         self.explain = explain
-        self.reverse_source = reverse_source
+        self.reverse_code = reverse_code
         self.model = GraphModel(fn.name, "")
         self.open: list[Cluster] = []  # the clusters being filled, innermost last
         self.defs: dict[str, list[str]] = {}  # name -> node ids defining it, in program order
@@ -286,8 +212,6 @@ class _ModelBuilder:
     def annotations(self, name: str, op: ir.Op | None = None) -> list[tuple[str, str]]:
         if self.explain is None:
             return []
-        from srcgrad.explain import operation_text, summarize
-
         if op is not None and (op.target, operation_text(op), op.line) not in self.ran:
             return []  # removed as dead code, or on the branch not taken
         out = []
@@ -314,11 +238,9 @@ class _ModelBuilder:
         fn = self.fn
         title = f"{fn.name}({', '.join(fn.params)})  {pipeline._short(fn.filename)}:{fn.first_line}"
         if self.explain is not None:
-            from srcgrad.explain import summarize
-
             title += "  at " + ", ".join(f"{p}={summarize(v)}" for p, v in zip(self.explain.params,
                                                                               self.explain.args))
-        if self.reverse_source is not None:
+        if self.reverse_code is not None:
             title += "  (red: reverse sweep)"
         self.model.title = title
         for p in fn.params:
@@ -327,7 +249,7 @@ class _ModelBuilder:
                       p in self.outputs)
             self.define(p, node_id)
         self.block(fn.body)
-        if self.reverse_source is not None:
+        if self.reverse_code is not None:
             self.reverse()
         self.resolve_uses()
         return self.model
@@ -427,58 +349,59 @@ class _ModelBuilder:
     # --- the reverse sweep -----------------------------------------------------------------------------------
 
     def reverse(self) -> None:
-        fn = self.fn
-        forward = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-        tree = ast.parse(self.reverse_source)
-        fdef = tree.body[0]
-        stored = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        adjoint_of: dict[str, str] = {}
-        for v in sorted(forward):
-            candidate, k = f"{v}_bar", 0
-            while candidate in forward:
-                k += 1
-                candidate = f"{v}_bar_{k}"
-            if candidate in stored:
-                adjoint_of[candidate] = v
-        comments = _comment_lines(self.reverse_source)
-        body = fdef.body
-        start = next((i for i, s in enumerate(body) if isinstance(s, ast.Return) or (
-            isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id in adjoint_of for t in s.targets))),
-            len(body))
-        nodes: list[tuple[str, str | None, ast.stmt, tuple]] = []  # (node id, name defined, statement, path)
-        for stmt, path in _flatten(body[start:], ()):
-            if isinstance(stmt, ast.Return):
-                nodes.append((self.new_id("r"), None, stmt, path))
-            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                    and stmt.targets[0].id not in forward:
-                nodes.append((self.new_id("r"), stmt.targets[0].id, stmt, path))
+        """One node per statement of the reverse sweep that assigns a name the forward code does not (or returns):
+        the statements of the generated text, what each is from by the line map, adjoints by the generator's names."""
+        code = self.reverse_code
+        adjoint_of = {adj: name for name, adj in code.adjoints.items()}
+        nodes = self.reverse_statements(code, adjoint_of)
         defs: dict[str, list[tuple[str, tuple]]] = {}
         for node_id, target, _, path in nodes:
             if target is not None:
                 defs.setdefault(target, []).append((node_id, path))
         for node_id, target, stmt, path in nodes:
-            self.reverse_node(node_id, target, stmt, path, defs, comments.get(stmt.lineno, ""))
-            reads: list[str] = []
-            for n in ast.walk(stmt.value) if stmt.value is not None else []:
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in reads:
-                    reads.append(n.id)
-            here = self.position[node_id]
-            for name in reads:
-                if name not in defs:
-                    if name in self.defs:
-                        self.uses.append((name, node_id, "read"))
-                    continue
-                reachable = [(d, p) for d, p in defs[name] if not _exclusive(p, path)]
-                earlier = _latest([(d, p) for d, p in reachable if self.position[d] < here])
-                around = [d for d, p in reachable if self.position[d] >= here
-                          and any(step[0] == "loop" and step in p for step in path)]
-                for d in earlier:
-                    self.model.edges.append(Edge(d, node_id, "reverse"))
-                for d in around if earlier else around or [d for d, _ in defs[name]]:
-                    self.model.edges.append(Edge(d, node_id, "reverse-loop"))
+            self.reverse_node(node_id, target, stmt, path, defs, code.lines[stmt.lineno - 1].heading)
+            for name in _reads(stmt):
+                self.reverse_edges(name, node_id, path, defs)
             anchors = self.defs.get(adjoint_of.get(target or "", ""), [])
             if len(anchors) == 1 and self.model.nodes[anchors[0]].cluster is None:
                 self.model.same_rank.append((anchors[0], node_id))
+
+    def reverse_statements(self, code: Generated, adjoint_of: dict[str, str]
+                           ) -> list[tuple[str, str | None, ast.stmt, tuple]]:
+        """(node id, name defined, statement, path) for each statement drawn: from the first that assigns an adjoint
+        (or returns) on, those the line map puts in the reverse sweep that return or assign a new name."""
+        fn = self.fn
+        forward = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
+        nodes: list[tuple[str, str | None, ast.stmt, tuple]] = []
+        body = ast.parse(code.main).body[0].body
+        start = next((i for i, s in enumerate(body) if isinstance(s, ast.Return) or _stored(s) & adjoint_of.keys()),
+                     len(body))
+        for stmt, path in _flatten(body[start:], ()):
+            target = _assigned_name(stmt)
+            if code.lines[stmt.lineno - 1].sweep != REVERSE:
+                continue
+            if isinstance(stmt, ast.Return):
+                nodes.append((self.new_id("r"), None, stmt, path))
+            elif target is not None and target not in forward:
+                nodes.append((self.new_id("r"), target, stmt, path))
+        return nodes
+
+    def reverse_edges(self, name: str, node_id: str, path: tuple, defs: dict[str, list[tuple[str, tuple]]]) -> None:
+        """The arrows into reverse node ``node_id`` for its read of ``name``: from the adjoint statements that may
+        have set it last (around a loop: dashed), or a dotted one from the forward value it reads."""
+        if name not in defs:
+            if name in self.defs:
+                self.uses.append((name, node_id, "read"))
+            return
+        here = self.position[node_id]
+        reachable = [(d, p) for d, p in defs[name] if not _exclusive(p, path)]
+        earlier = _latest([(d, p) for d, p in reachable if self.position[d] < here])
+        around = [d for d, p in reachable if self.position[d] >= here
+                  and any(step[0] == "loop" and step in p for step in path)]
+        for d in earlier:
+            self.model.edges.append(Edge(d, node_id, "reverse"))
+        for d in around if earlier else around or [d for d, _ in defs[name]]:
+            self.model.edges.append(Edge(d, node_id, "reverse-loop"))
 
     def reverse_node(self, node_id: str, target: str | None, stmt: ast.stmt, path: tuple,
                      defs: dict[str, list[tuple[str, tuple]]], comment: str) -> None:
@@ -487,16 +410,14 @@ class _ModelBuilder:
         # The value a name holds at the end belongs to its only definition, or to its last one outside branches/loops.
         final = target is not None and (len(defs[target]) == 1 or (defs[target][-1][0] == node_id and not path))
         if final and self.explain is not None and target in self.explain.namespace:
-            from srcgrad.explain import summarize
-
             lines.append((f"= {summarize(self.explain.namespace[target])}", "grad"))
         self.node(node_id, "reverse", lines, "box", comment or text, target is None)
 
 
-def build_model(fn: ir.Function, explain: Any = None, reverse_source: str | None = None) -> GraphModel:
-    """The nodes, edges and clusters of ``fn``'s picture (with the reverse sweep of ``reverse_source``, annotated
-    with ``explain``'s numbers)."""
-    return _ModelBuilder(fn, explain, reverse_source).build()
+def build_model(fn: ir.Function, explain: Any = None, reverse_code: Generated | None = None) -> GraphModel:
+    """The nodes, edges and clusters of ``fn``'s picture (with the reverse sweep of the generated ``reverse_code``,
+    annotated with ``explain``'s numbers)."""
+    return _ModelBuilder(fn, explain, reverse_code).build()
 
 
 # --- DOT ---------------------------------------------------------------------------------------------------------
@@ -516,7 +437,7 @@ def _attrs(pairs: list[tuple[str, str]]) -> str:
     return "[" + ", ".join(f"{k}={v}" for k, v in pairs) + "]"
 
 
-_ROLE_COLOURS = {"value": _VALUE, "grad": _REVERSE}
+_ROLE_COLOURS = {"value": Colours.VALUE, "grad": Colours.REVERSE}
 
 
 def _html_label(lines: list[tuple[str, str]]) -> str:
@@ -538,16 +459,16 @@ def _dot_node_attrs(node: Node) -> list[tuple[str, str]]:
     else:
         pairs = [("label", _html_label(node.lines)), ("shape", node.shape)]
     if kind == "input":
-        pairs += [("style", "filled"), ("fillcolor", _q(_INPUT_FILL))]
+        pairs += [("style", "filled"), ("fillcolor", _q(Colours.INPUT_FILL))]
     elif kind == "op":
-        pairs += [("style", _q("rounded,filled")), ("fillcolor", _q(_OP_FILL))]
+        pairs += [("style", _q("rounded,filled")), ("fillcolor", _q(Colours.OP_FILL))]
     elif kind == "const":
-        pairs += [("fontcolor", _q(_MUTED))]
+        pairs += [("fontcolor", _q(Colours.MUTED))]
     elif kind == "control":
-        pairs += [("style", "filled"), ("fillcolor", _q(_CONTROL_FILL)), ("fontsize", "10")]
+        pairs += [("style", "filled"), ("fillcolor", _q(Colours.CONTROL_FILL)), ("fontsize", "10")]
     elif kind == "reverse":
-        pairs += [("style", _q("rounded,filled")), ("color", _q(_REVERSE)), ("fillcolor", _q(_REVERSE_FILL)),
-                  ("fontcolor", _q(_REVERSE_TEXT))]
+        pairs += [("style", _q("rounded,filled")), ("color", _q(Colours.REVERSE)),
+                  ("fillcolor", _q(Colours.REVERSE_FILL)), ("fontcolor", _q(Colours.REVERSE_TEXT))]
     if node.tooltip is not None:
         pairs.append(("tooltip", _q(node.tooltip)))
     if node.output:
@@ -558,14 +479,15 @@ def _dot_node_attrs(node: Node) -> list[tuple[str, str]]:
 def _dot_edge(edge: Edge) -> str:
     kind = edge.kind
     if kind in ("reverse", "reverse-loop"):  # drawn target -> source with the arrow turned: the sweep runs backwards
-        pairs = [("dir", "back"), ("color", _q(_REVERSE))] + ([("style", "dashed")] if kind == "reverse-loop" else [])
+        dashed = [("style", "dashed")] if kind == "reverse-loop" else []
+        pairs = [("dir", "back"), ("color", _q(Colours.REVERSE)), *dashed]
         return f"{edge.target} -> {edge.source} {_attrs(pairs)};"
     pairs = []
     if kind == "branch":
         pairs = [("lhead", edge.to_cluster or ""), ("style", "dotted"), ("label", _q(edge.label or "")),
                  ("fontsize", "9")]
     elif kind == "read":
-        pairs = [("style", "dotted"), ("color", _q(_READ)), ("constraint", "false"), ("arrowhead", "none")]
+        pairs = [("style", "dotted"), ("color", _q(Colours.READ)), ("constraint", "false"), ("arrowhead", "none")]
     elif kind == "loop":
         pairs = [("style", "dashed"), ("constraint", "false")]
     return f"{edge.source} -> {edge.target}" + (f" {_attrs(pairs)}" if pairs else "") + ";"
@@ -589,8 +511,8 @@ def to_dot(model: GraphModel) -> str:
                 lines.append(f"{indent}{item} {_attrs(_dot_node_attrs(model.nodes[item]))};")
                 continue
             cluster = model.clusters[item]
-            style = [("label", _q(cluster.label)), ("style", _q("rounded,dashed")), ("color", _q(_CLUSTER_LINE)),
-                     ("fontcolor", _q(_CLUSTER_TEXT))]
+            style = [("label", _q(cluster.label)), ("style", _q("rounded,dashed")), ("color", _q(Colours.CLUSTER_LINE)),
+                     ("fontcolor", _q(Colours.CLUSTER_TEXT))]
             lines.append(f"{indent}subgraph {item} {{")
             lines.append(f"{indent}  graph {_attrs(style)};")
             items(cluster.items, depth + 1)
@@ -632,21 +554,28 @@ def _exclusive(a: tuple, b: tuple) -> bool:
     return any(step[0] == "if" and sides.get(step[1], step[2]) != step[2] for step in b)
 
 
-def _comment_lines(source: str) -> dict[int, str]:
-    """For each line of the generated code, the ``# grad of line N: ...`` comment it falls under (a comment holds
-    until the code leaves its block)."""
-    out: dict[int, str] = {}
-    current, depth = "", 0
-    for number, line in enumerate(sourcetext.lines(source), start=1):
-        line = line.rstrip("\r\n")
-        text = line.strip()
-        indent = len(line) - len(line.lstrip())
-        if text and indent < depth:
-            current = ""
-        if text.startswith("# grad of"):
-            current, depth = text[2:], indent
-        out[number] = current
-    return out
+def _assigned_name(stmt: ast.stmt) -> str | None:
+    """The one name a statement ``name = ...`` assigns, or None."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    return None
+
+
+def _stored(stmt: ast.stmt) -> set[str]:
+    """The names an assignment statement binds directly (``a = b = ...``)."""
+    if not isinstance(stmt, ast.Assign):
+        return set()
+    return {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+
+
+def _reads(stmt: ast.stmt) -> list[str]:
+    """The names the value of a statement reads, in order, once each."""
+    value = getattr(stmt, "value", None)
+    reads: list[str] = []
+    for n in ast.walk(value) if value is not None else []:
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in reads:
+            reads.append(n.id)
+    return reads
 
 
 def _walk(body: list):

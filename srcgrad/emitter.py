@@ -1,4 +1,4 @@
-"""Emit: the forward IR and its reverse sweep in, Python source text and a compiled function out.
+"""Emit: the forward IR and its reverse sweep in, Python source text, its line map and a compiled function out.
 
 What holds:
 - statements are printed one by one (:mod:`srcgrad.printer`; string constants as their one-line ``repr``), with
@@ -10,7 +10,11 @@ What holds:
 - the compiled function runs in the user's module globals (globals stay live), sees the user's closure cells, and gets
   srcgrad's helpers (``np``, ``math``, runtime helpers) as closure cells of its own, so nothing is injected into the
   user's module;
-- the text is registered with ``linecache`` so tracebacks, ``inspect.getsource`` and pdb show the generated code.
+- each line's origin (:class:`srcgrad.generated.Origin`: forward or reverse sweep, the user's line, the IR op, the
+  comment heading its group) is recorded as the line is printed: a comment holds until its block ends, a statement
+  tagged by the code generators (:func:`srcgrad.generated.mark`) names its own op and line;
+- the text is registered with ``linecache`` so tracebacks, ``inspect.getsource`` and pdb show the generated code,
+  and its line map with :func:`srcgrad.generated.register`, so errors find the user's line of a generated one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srcgrad import printer, sourcetext
+from srcgrad.generated import FORWARD, NO_ORIGIN, REVERSE, Origin, marked, register
 from srcgrad.program import Block, Comment, Program
 
 INDENT = "    "
@@ -33,53 +38,95 @@ class Emitted:
     name: str
     source: str  # the function's text, as users read it
     bound: dict[str, Any]  # names the text uses that srcgrad provides
+    lines: tuple = ()  # the origin of each line of ``source`` (srcgrad.generated.Origin)
 
 
 def emit_text(program: Program, name: str, signature: str, returns: list[ast.expr], doc: str,
               bound: dict[str, Any]) -> Emitted:
-    """The text of the function; raises :class:`srcgrad.printer.Misprinted` when it does not read back as the
-    statements that were printed."""
-    lines = [f"def {name}({signature}):", INDENT + sourcetext.docstring(doc)]
+    """The text of the function and where each of its lines comes from; raises
+    :class:`srcgrad.printer.Misprinted` when it does not read back as the statements that were printed."""
+    writer = _Writer([f"def {name}({signature}):", INDENT + sourcetext.docstring(doc)])
     printed: list[ast.stmt] = []  # the statements as trees, in the order the text holds them
-    _emit_items(program.forward, lines, 1, printed)
-    _emit_items(program.reverse, lines, 1, printed)
+    writer.items(program.forward, 1, printed, _Group(FORWARD))
+    writer.items(program.reverse, 1, printed, _Group(REVERSE))
     value = returns[0] if len(returns) == 1 else ast.Tuple(elts=returns, ctx=ast.Load())
     ret = ast.Return(value=value)
-    lines.append(INDENT + printer.stmt_text(ret))
+    # the return belongs to the last sweep (it hands out what that sweep computed) and to the user's return
+    line = program.return_line if program.return_line is not None else writer.last_line
+    writer.add(INDENT + printer.stmt_text(ret), Origin(REVERSE if program.reverse else FORWARD, line))
     printed.append(ret)
-    source = "\n".join(lines) + "\n"
+    source = "\n".join(writer.lines) + "\n"
     printer.check_function(source, printed, name)
-    return Emitted(name, source, bound)
+    return Emitted(name, source, bound, tuple(writer.origins))
 
 
-def _emit_items(items: list, lines: list[str], depth: int, printed: list[ast.stmt]) -> None:
-    pad = INDENT * depth
-    for item in items:
-        if isinstance(item, Comment):
-            lines.append(f"{pad}# {sourcetext.comment(item.text)}")
-        elif isinstance(item, Block):
-            if item.kind == "for":
-                head = f"for {item.target} in {printer.expr_text(item.iter)}:"
-            elif item.kind == "try":
-                head = "try:"
+@dataclass(frozen=True)
+class _Group:
+    """The sweep a run of items belongs to, and the comment heading it (a comment holds until its block ends)."""
+
+    sweep: str
+    heading: Comment | None = None
+
+    def origin(self, item: Any = None) -> Origin:
+        tag = marked(item)
+        line = tag[1] if tag is not None else self.heading.line if self.heading is not None else None
+        return Origin(self.sweep, line, tag[0] if tag is not None else None,
+                      self.heading.text if self.heading is not None else "")
+
+
+class _Writer:
+    """The lines of a function's text, and the origin of each."""
+
+    def __init__(self, head: list[str]) -> None:
+        self.lines = list(head)
+        self.origins = [NO_ORIGIN] * len(head)
+        self.last_line: int | None = None  # the user's line of the last line written that has one
+
+    def add(self, text: str, origin: Origin) -> None:
+        self.lines.append(text)
+        self.origins.append(origin)
+        if origin.line is not None:
+            self.last_line = origin.line
+
+    def statement(self, item: ast.stmt, depth: int, group: _Group) -> None:
+        origin = group.origin(item)
+        for line in printer.stmt_text(item).split("\n"):
+            self.add(INDENT * depth + line, origin)
+
+    def items(self, items: list, depth: int, printed: list[ast.stmt], group: _Group) -> None:
+        pad = INDENT * depth
+        for item in items:
+            if isinstance(item, Comment):
+                if not item.aside:
+                    group = _Group(group.sweep, item)
+                self.add(f"{pad}# {sourcetext.comment(item.text)}", group.origin())
+            elif isinstance(item, Block):
+                self.block(item, depth, printed, group)
             else:
-                head = f"{item.kind} {printer.expr_text(item.test)}" + (f" as {item.target}:" if item.target else ":")
-            lines.append(pad + head)
-            tree = _block_tree(item)
-            printed.append(tree)
-            _emit_items(_with_statement(item.body), lines, depth + 1, tree.body)
-            for (types, name, handler), handler_tree in zip(item.handlers, getattr(tree, "handlers", [])):
-                clause = "except" + (f" {printer.expr_text(types)}" if types is not None else "")
-                lines.append(pad + clause + (f" as {name}:" if name else ":"))
-                _emit_items(_with_statement(handler), lines, depth + 1, handler_tree.body)
-            for word, part, filled in (("else", item.orelse, getattr(tree, "orelse", [])),
-                                       ("finally", item.final, getattr(tree, "finalbody", []))):
-                if part:
-                    lines.append(pad + word + ":")
-                    _emit_items(_with_statement(part), lines, depth + 1, filled)
+                self.statement(item, depth, group)
+                printed.append(item)
+
+    def block(self, block: Block, depth: int, printed: list[ast.stmt], group: _Group) -> None:
+        pad = INDENT * depth
+        if block.kind == "for":
+            head = f"for {block.target} in {printer.expr_text(block.iter)}:"
+        elif block.kind == "try":
+            head = "try:"
         else:
-            lines.extend(pad + ln for ln in printer.stmt_text(item).split("\n"))
-            printed.append(item)
+            head = f"{block.kind} {printer.expr_text(block.test)}" + (f" as {block.target}:" if block.target else ":")
+        self.add(pad + head, group.origin())
+        tree = _block_tree(block)
+        printed.append(tree)
+        self.items(_with_statement(block.body), depth + 1, tree.body, group)
+        for (caught, name, handler), handler_tree in zip(block.handlers, getattr(tree, "handlers", [])):
+            clause = "except" + (f" {printer.expr_text(caught)}" if caught is not None else "")
+            self.add(pad + clause + (f" as {name}:" if name else ":"), group.origin())
+            self.items(_with_statement(handler), depth + 1, handler_tree.body, group)
+        for word, part, filled in (("else", block.orelse, getattr(tree, "orelse", [])),
+                                   ("finally", block.final, getattr(tree, "finalbody", []))):
+            if part:
+                self.add(pad + word + ":", group.origin())
+                self.items(_with_statement(part), depth + 1, filled, group)
 
 
 def _block_tree(block: Block) -> ast.stmt:
@@ -110,6 +157,7 @@ def compile_function(emitted: Emitted, user_func: Any, label: str) -> types.Func
     filename = f"<srcgrad {label} {digest}>"
     note = f"# generated by srcgrad; provided names: {', '.join(emitted.bound) or '-'}"
     inner = compile_in_scope(emitted.source, emitted.name, outer_params, filename, note)
+    register(filename, (NO_ORIGIN, *emitted.lines))  # (linecache shows the note on the first line)
     cells = []
     for free in inner.co_freevars:
         if free in emitted.bound:

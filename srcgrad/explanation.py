@@ -9,8 +9,10 @@ picture.
 What holds:
 - the numbers come from generated code: srcgrad's step-by-step value-and-gradient variant (mode ``explain``: the
   same operations as ``grad``, but every forward value and adjoint kept in a variable instead of folded away),
-  specialised to the arguments' kinds and recompiled to also return its local variables. Nothing is recomputed a
-  second way; the gradient shown is what that code returns (the tests check it equals ``grad``'s);
+  specialised to the arguments' kinds; its local variables are read from its frame as it returns (a profile hook
+  for the length of the call), and each node's adjoint by the name the generator gave it (``Generated.adjoints``).
+  Nothing is recompiled or recomputed a second way; the gradient shown is what that code returns (the tests check
+  it equals ``grad``'s);
 - a node's adjoint is the derivative of the output with respect to that node's value (the total, once the reverse
   sweep has passed it);
 - only what ran is shown: ops removed as dead code and the branch not taken have no row. Inside loops a name is
@@ -20,21 +22,17 @@ What holds:
 
 from __future__ import annotations
 
-import ast
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from srcgrad import api, ir, pipeline, printer, sourcetext
-from srcgrad.emit import Emitted, compile_function
-from srcgrad.errors import InternalError, NonScalarOutput, definition_location
-
-if TYPE_CHECKING:
-    from srcgrad.graph import Graph
-
-NO_VALUE = "-"
+from srcgrad import api, ir, pipeline
+from srcgrad.drawing import Graph, graph
+from srcgrad.errors import NonScalarOutput
+from srcgrad.summary import NO_VALUE, operation_text, summarize
 
 
 @dataclass
@@ -72,6 +70,7 @@ class Explanation:
     adjoints: dict[str, Any] = field(default_factory=dict)  # IR name -> adjoint value
     namespace: dict[str, Any] = field(default_factory=dict)  # every local of the generated code at its end
     func: Any = None
+    generated: Any = None  # the generated code (srcgrad.generated.Generated): its text, line map and names
 
     def __str__(self) -> str:
         return format_table(self)
@@ -87,8 +86,6 @@ class Explanation:
 
     def graph(self, adjoint: bool = False) -> Graph:
         """The compute graph of the function; ``.render(path, explain=self)`` draws these values on it."""
-        from srcgrad.graph import graph
-
         return graph(self.func, adjoint=adjoint, wrt=tuple(self.wrt))
 
 
@@ -106,70 +103,69 @@ def explain(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int | s
     vg = api.Transform(func, wrt, "explain")  # value_and_grad that keeps every value and adjoint in a variable
     values = vg.bind(args, {})
     generated = vg.specialise(values)
-    run = _with_locals(generated, vg)
     try:
-        (value, gradient), namespace = _call(run, vg, values)
-        namespace = dict(namespace)
+        (value, gradient), namespace = _run_keeping_locals(generated.function, vg, values)
     except Exception:
         _check_scalar(vg, _call(vg.func, vg, values))  # a non-scalar output makes the reverse sweep fail: say so
         raise
     _check_scalar(vg, value)
-    source = sourcetext.first_definition(generated.source)
     fn = pipeline.lower_function(vg.pf)
     grads = gradient if vg.as_tuple else (gradient,)
-    by_param = dict(zip(vg.wrt, grads))
-    forward = set(fn.used_names) | set(fn.params) | {op.target for op in ir.walk_ops(fn.body)}
-    rows: list[Row] = []
-    seen_values: dict[str, Any] = {}
-    adjoints: dict[str, Any] = {}
-    reused = _loop_names(fn.body)
-    for op, in_loop in _backprop_order(fn.body, namespace):
-        if op.target not in namespace:
-            continue  # removed as dead code
-        adj = _adjoint_value(op.target, forward, namespace)
-        rows.append(Row(op.target, operation_text(op), op.line, namespace[op.target], adj,
-                        in_loop or op.target in reused))
-        seen_values[op.target] = namespace[op.target]
-        if adj is not NO_VALUE:
-            adjoints[op.target] = adj
+    rows, seen_values, adjoints = _rows(fn, namespace, generated.adjoints)
     for p, v in zip(fn.params, values):
-        adj = by_param.get(p, NO_VALUE)
+        adj = dict(zip(vg.wrt, grads)).get(p, NO_VALUE)
         rows.append(Row(p, "input", fn.first_line, v, adj))
         seen_values[p] = v
         if adj is not NO_VALUE:
             adjoints[p] = adj
     return Explanation(
         name=fn.name, params=list(fn.params), args=tuple(values), wrt=list(vg.wrt), value=value, gradient=gradient,
-        rows=rows, source=source, source_lines=dict(fn.source_lines), values=seen_values, adjoints=adjoints,
-        namespace=namespace, func=func,
+        rows=rows, source=generated.main, source_lines=dict(fn.source_lines), values=seen_values, adjoints=adjoints,
+        namespace=namespace, func=func, generated=generated,
     )
+
+
+def _rows(fn: ir.Function, namespace: dict, adjoint_names: dict[str, str]
+          ) -> tuple[list[Row], dict[str, Any], dict[str, Any]]:
+    """A row per op that ran, in backprop order, with the values and the adjoints (by the names the generator gave
+    them) of their nodes."""
+    rows: list[Row] = []
+    values: dict[str, Any] = {}
+    adjoints: dict[str, Any] = {}
+    reused = _loop_names(fn.body)
+    for op, in_loop in _backprop_order(fn.body, namespace):
+        if op.target not in namespace:
+            continue  # removed as dead code
+        adj = namespace.get(adjoint_names.get(op.target, ""), NO_VALUE)
+        rows.append(Row(op.target, operation_text(op), op.line, namespace[op.target], adj,
+                        in_loop or op.target in reused))
+        values[op.target] = namespace[op.target]
+        if adj is not NO_VALUE:
+            adjoints[op.target] = adj
+    return rows, values, adjoints
 
 
 # --- running the generated code -----------------------------------------------------------------------------------
 
 
-def _with_locals(generated: pipeline.Generated, transform: api.Transform) -> Callable:
-    """The generated function, recompiled so that it returns ``(its result, its locals)``."""
-    tree = ast.parse(generated.source)
-    fdef = tree.body[0]
-    used = {n.id for n in ast.walk(fdef) if isinstance(n, ast.Name)}
-    grab = "snapshot_locals"
-    while grab in used or grab in generated.bound:
-        grab += "_"
-    ret = fdef.body[-1]
-    if not isinstance(ret, ast.Return):
-        raise AssertionError("srcgrad: a generated function ends with its return")
-    call = ast.Call(func=ast.Name(id=grab, ctx=ast.Load()), args=[], keywords=[])
-    ret.value = ast.Tuple(elts=[ret.value, call], ctx=ast.Load())
-    text = printer.stmt_text(fdef) + "\n"
+def _run_keeping_locals(function: Callable, transform: api.Transform, values: list) -> tuple[Any, dict[str, Any]]:
+    """Call the generated ``function``; its result and its local variables as it returns (read from its frame by
+    a profile hook of this thread, which is restored after the call)."""
+    code = function.__code__
+    kept: dict[str, Any] = {}
+    previous = sys.getprofile()
+
+    def keep(frame: Any, event: str, arg: Any) -> None:
+        if event == "return" and frame.f_code is code:
+            kept.clear()
+            kept.update(frame.f_locals)
+
+    sys.setprofile(keep)
     try:
-        printer.check_text(text, fdef, fdef.name)
-    except printer.Misprinted as exc:
-        raise InternalError(f"internal error while explaining {transform.func.__qualname__}: {exc}",
-                            definition_location(transform.func),
-                            hint="this is a bug in srcgrad; please report it with this function") from exc
-    emitted = Emitted(fdef.name, text, {**generated.bound, grab: locals})
-    return compile_function(emitted, transform.func, f"{transform.func.__name__}:explain")
+        result = _call(function, transform, values)
+    finally:
+        sys.setprofile(previous)
+    return result, kept
 
 
 def _check_scalar(transform: api.Transform, value: Any) -> None:
@@ -185,15 +181,6 @@ def _call(run: Callable, transform: api.Transform, values: list) -> Any:
     kwonly = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
     n_pos = len(values) - len(kwonly)
     return run(*values[:n_pos], **dict(zip(kwonly, values[n_pos:])))
-
-
-def _adjoint_value(name: str, forward: set[str], namespace: dict) -> Any:
-    """The value of ``name``'s adjoint: ``name_bar`` (``name_bar_1``... when the user's code has that name)."""
-    candidate, k = f"{name}_bar", 0
-    while candidate in forward:
-        k += 1
-        candidate = f"{name}_bar_{k}"
-    return namespace.get(candidate, NO_VALUE)
 
 
 def _backprop_order(body: list, namespace: dict, in_loop: bool = False):
@@ -255,39 +242,7 @@ def _branch_taken(stmt: ir.If, namespace: dict) -> bool | None:
     return None
 
 
-def operation_text(op: ir.Op) -> str:
-    """How a row names an op's operation: ``mul(3, t2)``, ``copy(y)``."""
-    if op.form.kind == "copy":
-        return f"copy({op.args[0]})"
-    return ir.format_op(op).split(" = ", 1)[1]
-
-
 # --- the table -----------------------------------------------------------------------------------------------------
-
-
-def summarize(value: Any, width: int = 3) -> str:
-    """A short text for a value: numbers in 6 significant digits, arrays as shape and the first few numbers."""
-    if value is NO_VALUE:
-        return NO_VALUE
-    if isinstance(value, (bool, np.bool_)) or value is None:
-        return repr(bool(value)) if value is not None else "None"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.6g}"
-    if isinstance(value, np.ndarray):
-        if value.ndim == 0:
-            return summarize(value[()])
-        flat = value.ravel()
-        numbers = ", ".join(summarize(v) for v in flat[:width])
-        more = ", ..." if flat.size > width else ""
-        return f"{tuple(value.shape)} [{numbers}{more}]"
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(summarize(v) for v in value[:width])
-        more = ", ..." if len(value) > width else ""
-        return f"({inner}{more})" if isinstance(value, tuple) else f"[{inner}{more}]"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def format_table(ex: Explanation) -> str:
@@ -315,4 +270,4 @@ def format_table(ex: Explanation) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Explanation", "NO_VALUE", "Row", "explain", "format_table", "operation_text", "summarize"]
+__all__ = ["Explanation", "Row", "explain", "format_table"]
