@@ -163,8 +163,27 @@ class TangentBuilder(ProgramBuilder):
             else:
                 term = codegen.instantiate(templates[i], mapping, adjoint.__globals__, self.scope)
             terms.append(term)
-        out.append(codegen.assign(target, _sum(terms)))
+        total = _sum(terms)
+        if self._may_spread(op, [params[p] for p in varied]):
+            total = ast.Call(func=self.helper(runtime.broadcast_tangent), args=[total, codegen.name(op.target)],
+                             keywords=[])
+        out.append(codegen.assign(target, total))
         return out
+
+    def _may_spread(self, op: ir.Op, varied: list) -> bool:
+        """Whether a broadcasting operation may spread a varied operand over a larger result: a number over an
+        array, an array (or a list numpy reads as one) over a larger one. The operand's term — the rule with ``g``
+        replaced by its tangent — may then have the operand's shape (``y - M``: ``y_dot``), not the result's."""
+        if not op.rule.broadcast:
+            return False
+        n_shaped = sum(self.facts.kind(a) != SCALAR for a in op.operands())  # arrays, and lists numpy reads as ones
+        result_is_number = self.facts.kind(ir.Var(op.target)) == SCALAR
+        for var in varied:
+            own = self.facts.kind(var)
+            spread = own == SCALAR and (n_shaped or not result_is_number) or own != SCALAR and n_shaped > 1
+            if spread and isinstance(var, ir.Var) and not self.facts.same_shape(var.name, op.target):
+                return True
+        return False
 
     def _reduction(self, op: ir.Op, params: dict, target: str) -> list:
         """Each output element depends on its own slice: tangent = sum(partials * a_dot, axis), the partials being

@@ -552,10 +552,9 @@ def mean_of_broadcast(y):
 MAT_2x3 = np.array([[0.5, -1.0, 0.25], [1.0, 0.75, -0.5]])
 
 
-@known("forward-broadcast (jvp)")
 def test_forward_mode_tangent_of_a_broadcast_float():
-    # Found by the fuzzer's jvp mode: the tangent of a float that a subtraction broadcasts to an array stays a float,
-    # and np.mean(..., axis=0) of it raises AxisError (a raw exception, not even an InternalError).
+    # Found by the fuzzer's jvp mode: the tangent of a float that a subtraction broadcasts to an array stayed a float,
+    # and np.mean(..., axis=0) of it raised AxisError (the class: tests/test_trust_forward_broadcast.py).
     assert srcgrad.jvp(mean_of_broadcast)(1.5, 1.0) == (mean_of_broadcast(1.5), 3.0)
 
 
