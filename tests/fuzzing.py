@@ -242,12 +242,6 @@ KNOWN_BUGS: dict[str, KnownBug] = {
         "the emitted module does `import cfg` for a module object the user's module created (ModuleNotFoundError)",
         "test_emitted_module_reads_a_module_object_of_the_user_module", avoid=True, pattern=r"No module named 'cfg'",
         features=("global-rebind",)),
-    # Found by the new features, outside the items of issue 12.
-    "helper-scalar-update-as-global-write (aliasing)": KnownBug(
-        "the alias analysis takes `k += ...` on a number in a helper (a keyword-only parameter rebound in a loop, then "
-        "to an item of a new array) for a write into a global array, and refuses the call when the caller read a "
-        "global before it: a refusal of valid code, never a wrong number",
-        "test_a_helper_updating_a_number_is_no_global_write", pattern=r"changes a global array or list"),
 }
 
 
