@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, ir, runtime
+from srcgrad import checks, codegen, ir, runtime
 from srcgrad.adjoint import ProgramBuilder, segments, try_block
 from srcgrad.errors import NoRuleError
 from srcgrad.loops import while_block
@@ -331,6 +331,10 @@ def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: 
         out_tangent = builder.tangent_of(ret, prologue)
     if facts.kinds.get(getattr(ret, "name", ""), None) == SEQUENCE:
         out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
+    elif fn.may_return_non_number:  # (`return None` somewhere: a derivative of no number is an error, as in reverse)
+        check = ast.Call(func=builder.helper(checks.check_numeric_output), keywords=[],
+                         args=[codegen.operand(ret), ast.Constant(value=fn.name)])
+        body.append(ast.Expr(value=check))
     program = Program(forward=prologue + body, value=codegen.operand(ret))
     link(program, scope)
     scope.link([out_tangent])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, locks, pipeline, structures
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
+from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, at_user_line, refusal
 
 
 class ForwardTransform(api.Transform):
@@ -50,6 +50,10 @@ def _call_generated(transform: api.Transform, function: Callable[..., Any], valu
         positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
     try:
         return function(*positional, **named, **extra)
+    except NonNumericOutput as exc:  # (checked where the function returns: name its return of no number)
+        if exc.location is not None:
+            raise
+        raise NonNumericOutput(exc.message, api._return_location(transform.pf), exc.hint) from None
     except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
         refused = refusal(exc, transform.pf)
         if refused is not None:

@@ -609,3 +609,18 @@ def test_a_number_spread_by_a_constructor_gets_a_number_gradient():
     g = srcgrad.grad(full_of_a_helpers_number, wrt=(0, 1))(0.3, v)
     assert type(g[0]) is float or np.ndim(g[0]) == 0
     check_grad(full_of_a_helpers_number, 0.3, v, wrt=(0, 1))
+
+
+def returns_none_below_half(x):
+    if x < 0.5:
+        return None
+    return x * 2.0
+
+
+def test_forward_mode_of_a_function_returning_none():
+    # Found by the fuzzer once jvp was no longer left out: jvp gave (None, 0.0) where reverse mode refuses; now the
+    # forward code checks the output of a function with a `return None`, and the error names that return.
+    assert srcgrad.jvp(returns_none_below_half)(0.7, 1.0) == (1.4, 2.0)
+    with pytest.raises(srcgrad.NonNumericOutput) as info:
+        srcgrad.jvp(returns_none_below_half)(0.1, 1.0)
+    assert info.value.location.filename == HERE and "return None" in str(info.value)

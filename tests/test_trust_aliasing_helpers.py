@@ -95,17 +95,6 @@ def test_a_helper_updating_a_number_after_reading_global_items(helper, x):
     _assert_globals(before)
 
 
-def reads_a_global_then_calls(x):  # the fuzzer's reproduction (tests/test_regressions.py has it too)
-    for _ in range(0):
-        if x < WEC[1] + x:
-            break
-    return item_of_a_sum(x)
-
-
-def test_the_fuzzers_reproduction():
-    check_grad(reads_a_global_then_calls, 0.7)
-
-
 # --- array views of globals updated in place: still refused ---------------------------------------------------
 
 
