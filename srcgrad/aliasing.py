@@ -13,10 +13,12 @@ exactly when no such way is read after the write. This pass checks that, conserv
 1. *points-to*: every value gets the set of abstract objects it may be — its own (``new:t``) for a new result, an
    argument's (``param:x``) or a global's (``global:W``), and its operands' for copies, views, helpers returning an
    argument and calls srcgrad cannot see into — and every container (a list or tuple display, an argument, a
-   global, what srcgrad cannot see into) the objects it may hold. Flow-insensitive, to a fixpoint.
+   global, what srcgrad cannot see into) the objects it may hold — arithmetic on a global array of numbers (its
+   type is guarded) makes a new array, not a list holding its items. Flow-insensitive, to a fixpoint.
 2. *writes*: item and slice assignments, appends, augmented assignments (in place only for arrays and lists: checked
    where they run), helpers that write into a parameter (their bodies are analysed the same way: see
-   :func:`helper_effects`; one that changes a global runs as it is), and calls srcgrad cannot see into, which run
+   :func:`helper_effects`; one that changes a global runs as it is, unless the change is a `k += v` its generated
+   code checks and the call runs that code), and calls srcgrad cannot see into, which run
    as they are: their writes are real, so what they may change must not carry a derivative, nor have been read by
    an operation that does (the reverse sweep would read the new contents).
 3. *stale reads*: a walk in program order (each side of a branch, loops until nothing changes) marks, at every write,
@@ -38,7 +40,17 @@ import numpy as np
 
 from srcgrad import ir, locks, runtime, usercode
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
-from srcgrad.passes import SCALAR, SEQUENCE, bind_call, call_fact, infer_kinds, is_user_call, location
+from srcgrad.passes import (
+    SCALAR,
+    SEQUENCE,
+    _useful_values,
+    _varied_values,
+    bind_call,
+    call_fact,
+    infer_kinds,
+    is_user_call,
+    location,
+)
 
 # Whether a function with a derivative rule may return an argument, a view of one, or hold one (np.split: a list of
 # views) is its rule's ``view`` (np.reshape, np.rot90, np.einsum...); tests/test_trust_aliasing.py calls every rule's
@@ -75,6 +87,9 @@ class HelperEffects:
     returns: frozenset = frozenset()
     holds: frozenset = frozenset()
     writes_globals: Any = None  # where it changes a global's (or a closure variable's) array or list (True: may)
+    # where it may change one by `k += v` (in place only if k turns out to be an array or a list): its generated
+    # code checks that where the write runs, so only a call that runs the function as it is can change the global
+    guards_globals: Any = None
 
 
 # --- entry points ---------------------------------------------------------------------------------------------
@@ -85,11 +100,21 @@ def check_writes(fn: ir.Function, kinds: dict[str, str], wrt: list[str]) -> None
     if not any(_may_write(op) for op in ir.walk_ops(fn.body)):
         return  # the common case: nothing is changed in place, nothing to check
     objects = _Objects(fn, kinds)
+    objects.wrt = wrt
     writes = objects.writes()
     if not writes:
         return
     varied = _varied(fn, objects, writes, wrt)
     _StaleReads(fn, objects, writes, varied).run()
+
+
+def _active_calls(fn: ir.Function, wrt: list[str]) -> set[str]:
+    """The targets of calls of user functions that will run the function's generated code: the active ones (what
+    passes.analyse_activity decides after this pass; removing dead code first changes no op's activity)."""
+    ops = list(ir.walk_ops(fn.body))
+    varied = _varied_values(fn, ops, set(wrt))
+    useful = _useful_values(fn, ops, varied)
+    return {op.target for op in ops if is_user_call(op) and op.target in varied and op.target in useful}
 
 
 def helper_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
@@ -137,8 +162,7 @@ def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
     objects = _Objects(fn, value_kinds)
     writes: dict = {}
     found = objects.writes()
-    writes_globals = next((location(fn, w.op) for w in found for o in sorted(w.objects)
-                           if _root(o).startswith("global:")), None)
+    writes_globals, guards_globals = _global_writes(fn, found)
     for w in found:
         for obj in sorted(w.objects):
             root = _root(obj)
@@ -148,7 +172,15 @@ def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
     result = objects.of(fn.body[-1].value)
     returned = {_root(o)[6:] for o in result if _root(o).startswith("param:")}
     held = {_root(o)[6:] for o in objects.reach(result) - result if _root(o).startswith("param:")}
-    return HelperEffects(writes, frozenset(returned), frozenset(held - returned), writes_globals)
+    return HelperEffects(writes, frozenset(returned), frozenset(held - returned), writes_globals, guards_globals)
+
+
+def _global_writes(fn: ir.Function, writes: list[_Write]) -> tuple[Any, Any]:
+    """Where the first write into a global is, among the certain writes and among those in place only for an array
+    or a list (None: there is none)."""
+    into_globals = [w for w in writes if any(_root(o).startswith("global:") for o in w.objects)]
+    return (next((location(fn, w.op) for w in into_globals if w.certain), None),
+            next((location(fn, w.op) for w in into_globals if not w.certain), None))
 
 
 # --- 1. points-to ---------------------------------------------------------------------------------------------
@@ -175,6 +207,9 @@ class _Objects:
         self.holds: dict[str, set] = {}
         self.named: dict[str, ir.Operand] = {}  # an argument's or a global's object -> the operand that names it
         self.containers: set = set()
+        self.arrays: set = set()  # globals' objects that are arrays of numbers: `+` and `*` make new arrays of them
+        self.wrt: list | None = None  # the differentiated parameters (None: a helper's effects, for any)
+        self._generated_calls: set | None = None
         self.effects: dict[int, HelperEffects] = {}  # id(op) -> effects of the user function it calls
         for p in fn.params:
             if kinds.get(p) != SCALAR:
@@ -212,6 +247,8 @@ class _Objects:
             key = f"@{operand.text}"
             if key not in self.pts:
                 self._external(key, f"global:{operand.text}", operand)
+                if _numeric_array(operand.value):  # (its type is guarded: srcgrad.guards)
+                    self.arrays |= {f"global:{operand.text}", f"inner:global:{operand.text}"}
             return key
         return None
 
@@ -272,7 +309,7 @@ class _Objects:
             held = set().union(*(self.holds.get(o, set()) for o in base)) if base else set()
             return self._add(t, held | (base if self.kind(args[0]) != SEQUENCE else set()))
         if kind in ("binop", "unaryop", "compare"):  # new; `xs + ys` holds what both lists hold
-            lists = operands & self.containers
+            lists = operands & self.containers - self.arrays
             held = set().union(*(self.holds.get(o, set()) for o in lists)) if lists else set()
             same = self.of(args[0]) if op.inplace else set()  # `y += v` is y itself when y is an array
             return (self._container(new) if lists else False) | self._add(t, new | same) | self._hold(new, held)
@@ -299,23 +336,41 @@ class _Objects:
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, False, op.args[0],
                                   written=(op.args[1],)))
             elif is_user_call(op):
-                bound = _bind(op)
-                if self.effects[id(op)].writes_globals:  # any global the caller reads may change, for real:
-                    # the helper's generated pair refuses such a write, so only the helper itself can run here
-                    changed = self.reach({o for o in self.named if o.startswith("global:")})
-                    if changed:
-                        out.append(_Write(op, frozenset(changed), None, True, real=True, helper=True,
-                                          written=tuple(op.operands())))
-                for param, (_, certain, deep) in sorted(self.effects[id(op)].writes.items()):
-                    changed = self.reach(self.of(bound.get(param))) if deep else self.of(bound.get(param))
-                    if changed:
-                        out.append(_Write(op, frozenset(changed), None, certain, bound[param], helper=True,
-                                          written=tuple(op.operands())))
+                out.extend(self._helper_writes(op))
             elif _opaque_writer(op):
                 changed = self.reach(set().union(*(self.of(a) for a in op.operands())))
                 if changed:
                     out.append(_Write(op, frozenset(changed), None, True, real=True, written=tuple(op.operands())))
         return out
+
+    def runs_generated_code(self, op: ir.Op) -> bool:
+        """Does this call of a user function run its generated code (not the function as it is)?"""
+        if self.wrt is None:
+            return False
+        if self._generated_calls is None:
+            self._generated_calls = _active_calls(self.fn, self.wrt)
+        return op.target in self._generated_calls
+
+    def _helper_writes(self, op: ir.Op) -> list[_Write]:
+        out = []
+        effects, bound = self.effects[id(op)], _bind(op)
+        # A helper that changes a global: the generated pair refuses such a write, and checks one that is in place
+        # only for an array (`k += v`) where it runs; only the helper itself, run as it is, changes it for real here.
+        if effects.writes_globals or (effects.guards_globals and not self.runs_generated_code(op)):
+            changed = self.reach({o for o in self.named if o.startswith("global:")})  # any global the caller reads
+            if changed:
+                out.append(_Write(op, frozenset(changed), None, True, real=True, helper=True,
+                                  written=tuple(op.operands())))
+        for param, (_, certain, deep) in sorted(effects.writes.items()):
+            changed = self.reach(self.of(bound.get(param))) if deep else self.of(bound.get(param))
+            if changed:
+                out.append(_Write(op, frozenset(changed), None, certain, bound[param], helper=True,
+                                  written=tuple(op.operands())))
+        return out
+
+
+def _numeric_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype != object
 
 
 def _may_write(op: ir.Op) -> bool:
@@ -592,7 +647,7 @@ def _helper_refusal(stale: _StaleReads, write: _Write, key: str | None, where: A
     places = sorted(f"`{p}` (at {loc})" if loc is not None else f"`{p}`"
                     for p, (loc, _, _) in (effects.writes.items() if effects else ()))
     if write.checked is None:  # a global it writes into
-        where_global = effects.writes_globals if effects is not None else None
+        where_global = (effects.writes_globals or effects.guards_globals) if effects is not None else None
         places = ["a global array or list" + (f" (at {where_global})" if where_global not in (None, True) else "")]
     seen = (f"a derivative computed before it reads {stale.describe(key)}" if before else
             f"{stale.describe(key)}, read at line {getattr(where, 'line', '?')}, refers to the same object")

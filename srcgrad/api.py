@@ -538,6 +538,10 @@ def call_generated(transform: Transform, function: Callable[..., Any], values: l
         positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
     try:
         return function(*positional, **named, **extra)
+    except NonNumericOutput as exc:  # (checked where the function returns: name its return of no number)
+        if exc.location is not None:
+            raise
+        raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
     except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
         refused = refusal(exc, transform.pf)
         if refused is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, generated, ir, naming, runtime
+from srcgrad import checks, codegen, generated, ir, naming, runtime
 from srcgrad.adjoint import ProgramBuilder, segments, try_block
 from srcgrad.errors import NoRuleError
 from srcgrad.loops import while_block
@@ -166,8 +166,27 @@ class TangentBuilder(ProgramBuilder):
             else:
                 term = codegen.instantiate(templates[i], mapping, adjoint.__globals__, self.scope)
             terms.append(term)
-        out.append(codegen.assign(target, _sum(terms)))
+        total = _sum(terms)
+        if self._may_spread(op, [params[p] for p in varied]):
+            total = ast.Call(func=self.helper(runtime.broadcast_tangent), args=[total, codegen.name(op.target)],
+                             keywords=[])
+        out.append(codegen.assign(target, total))
         return out
+
+    def _may_spread(self, op: ir.Op, varied: list) -> bool:
+        """Whether a broadcasting operation may spread a varied operand over a larger result: a number over an
+        array, an array (or a list numpy reads as one) over a larger one. The operand's term — the rule with ``g``
+        replaced by its tangent — may then have the operand's shape (``y - M``: ``y_dot``), not the result's."""
+        if not op.rule.broadcast:
+            return False
+        n_shaped = sum(self.facts.kind(a) != SCALAR for a in op.operands())  # arrays, and lists numpy reads as ones
+        result_is_number = self.facts.kind(ir.Var(op.target)) == SCALAR
+        for var in varied:
+            own = self.facts.kind(var)
+            spread = own == SCALAR and (n_shaped or not result_is_number) or own != SCALAR and n_shaped > 1
+            if spread and isinstance(var, ir.Var) and not self.facts.same_shape(var.name, op.target):
+                return True
+        return False
 
     def _reduction(self, op: ir.Op, params: dict, target: str) -> list:
         """Each output element depends on its own slice: tangent = sum(partials * a_dot, axis), the partials being
@@ -315,6 +334,10 @@ def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: 
         out_tangent = builder.tangent_of(ret, prologue)
     if facts.kinds.get(getattr(ret, "name", ""), None) == SEQUENCE:
         out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
+    elif fn.may_return_non_number:  # (`return None` somewhere: a derivative of no number is an error, as in reverse)
+        check = ast.Call(func=builder.helper(checks.check_numeric_output), keywords=[],
+                         args=[codegen.operand(ret), ast.Constant(value=fn.name)])
+        body.append(ast.Expr(value=check))
     program = Program(forward=prologue + body, value=codegen.operand(ret), derivatives=dict(builder.dots),
                       return_line=fn.body[-1].line)
     link(program, scope)

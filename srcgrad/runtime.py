@@ -70,6 +70,18 @@ def unbroadcast(g, x):
     return g
 
 
+def broadcast_tangent(t, like):
+    """The tangent ``t`` of an elementwise result ``like`` spread to that result's shape: a number's tangent stays a
+    number when an operation broadcasts the number to an array (forward mode's counterpart of :func:`unbroadcast`).
+    The result is never ``t`` itself (a new array, list or number): generated code differentiated again shares no
+    object it does not know of."""
+    if isinstance(like, np.ndarray):
+        return np.array(np.broadcast_to(t, like.shape))
+    if isinstance(t, (np.ndarray, list)):
+        return t.copy()
+    return t
+
+
 def float_dtype(x):
     """The dtype of the adjoint of ``x``: its own float dtype, float64 for everything else."""
     if isinstance(x, (float, int)):

@@ -1210,6 +1210,14 @@ def as_tuple_case(x, y):
 case(_runtime.as_tuple, as_tuple_case, A(N(), N()), wrt=(0, 1), name="runtime-as-tuple")
 
 
+def broadcast_tangent_case(x, m):
+    return np.sum(_runtime.broadcast_tangent(x * x, m) * m)
+
+
+case(_runtime.broadcast_tangent, broadcast_tangent_case, A(N(), N((2, 3))), name="runtime-broadcast-tangent")
+case(_runtime.broadcast_tangent, broadcast_tangent_case, A(N((3,)), N((2, 3))), name="runtime-broadcast-tangent-rows")
+
+
 def setitem_case(x, v):
     y = x * 1.0
     y[1:3] = v * y[0]

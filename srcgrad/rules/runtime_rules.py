@@ -1,8 +1,9 @@
 """Rules for srcgrad's own runtime helpers, so that generated code can be differentiated again.
 
-In: the helpers forward-mode code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``check_scalar_argument``) and the
-checks lowered loops call (``runtime.LOOP_CHECKS``).
-Out: their rules. What holds: zeros and checks carry no gradient; ``as_tuple`` passes it through.
+In: the helpers forward-mode code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``broadcast_tangent``,
+``check_scalar_argument``) and the checks lowered loops call (``runtime.LOOP_CHECKS``).
+Out: their rules. What holds: zeros and checks carry no gradient; ``as_tuple`` passes it through;
+``broadcast_tangent`` spreads a tangent over its result's shape (its adjoint is summed back).
 """
 
 from srcgrad import checks, runtime
@@ -15,6 +16,13 @@ for _fn in (runtime.zeros_like, runtime.zero_list, runtime.check_scalar_argument
 @defgrad(runtime.as_tuple, forward="linear", view=True)  # holds its argument's items
 def as_tuple(g, ans, x):
     return g
+
+
+# (the contribution is summed back to the number's shape centrally: broadcast=True)
+@defgrad(runtime.broadcast_tangent, wrt=("t",), discrete=("like",), broadcast=True, out_kind="same")
+def broadcast_tangent(g, ans, t, like):
+    return g
+
 
 # srcgrad's own checks (in generated code differentiated again): they raise where the function would not run
 for _check in (runtime.check_unshared, runtime.check_distinct, checks.check_unshared, checks.check_distinct,
