@@ -145,6 +145,8 @@ SUPPORTED = {
 }
 
 SUPPORTED.add("Dict")  # a dict display: a value passed through (has_aux), never differentiated through (lower.py)
+# dicts built in the body (structures.rewrite_locals: their items become variables); what it cannot rewrite it refuses
+SUPPORTED |= {"DictComp", "Delete", "Del"}
 
 HINTS = {
     "Try": "move the try/except outside the differentiated function",

@@ -228,6 +228,18 @@ class SNode:
     order: int
     const: bool
     param: str | None = None
+    local: str = ""  # a dict built in the body: the base of its items' variable names (``d`` -> ``d_a``)
+    region: Any = None  # (a local dict) the region it was built in: its keys change only there
+    escaped: str = ""  # (a local dict) where it was passed on as a whole value: no read or write after that
+
+
+@dataclass(eq=False)
+class SSlot:
+    """An item of a dict built in the body: the variable of the generated code that holds it (``d["a"]`` ->
+    ``d_a``); ``scope`` is the function (or nested function) that owns the variable."""
+
+    name: str
+    scope: Any
 
 
 @dataclass(eq=False)
@@ -294,6 +306,15 @@ class MissingAttribute(UnsupportedSyntax, AttributeError):
 
 _NO = object()  # not a value known when the code is generated
 _LITERALS = (str, int, float, bool, type(None))
+_KEYS = (str, int, bool)  # the keys of dicts built in the body (constants)
+_MUTATORS = ("pop", "popitem", "setdefault", "update", "clear")  # dict methods that change a dict built in the body
+
+
+class _Region:
+    """A stretch of statements that runs as a whole: the function, a branch, a loop body, a nested function."""
+
+    def __init__(self, what: str, parent: Any = None, repeats: bool = False):
+        self.what, self.parent, self.repeats = what, parent, repeats
 
 
 def _name(ident: str, where: Any, ctx: Any = None) -> Any:
@@ -338,6 +359,13 @@ class _Rewriter:
         for r in roots.values():
             for item in _walk_tree(r.tree):
                 self.owner[id(item)] = r
+        self.region: Any = _Region("the function")  # where statements run now (a branch, a loop body...)
+        self.scope: Any = self.region  # the function whose variables an assignment binds
+        self.returning = False  # rewriting the value of a return statement
+        self.iterating: set[int] = set()  # dicts built in the body that an unrolled loop iterates over now
+        # closures: a nested function or lambda was defined; writes_parameters: items of dict and list parameters
+        # may be assigned (the differentiated function's own: a helper's would change its caller's dict)
+        self.flags = {"closures": False, "writes_parameters": True}
 
     # --- errors ---
 
@@ -367,6 +395,8 @@ class _Rewriter:
             if ct.role == NONE:
                 return _const(None, where)
             return _name(self.use(ct), where)
+        if isinstance(ct, SSlot):
+            return _name(ct.name, where)
         if isinstance(ct, SStatic):
             if type(ct.value) not in _LITERALS:
                 raise self.reject(where, f"`{self.text(where)}` cannot be used as a value here")
@@ -378,6 +408,8 @@ class _Rewriter:
         leaves; anything else is refused."""
         if node.const:
             return _name(self.use(node), where)
+        if node.local:
+            return self.display_of(node, where)
         if node.kind in (LIST, TUPLE):
             elts = [self.ct_expr(c, where) for c in node.children]
             display = gast.List(elts, gast.Load()) if node.kind == LIST else gast.Tuple(elts, gast.Load())
@@ -389,14 +421,312 @@ class _Rewriter:
                    "reads such a structure through constant keys and attributes, unpacking, `for` loops and len()",
             hint="read the items you need here (e.g. helper(params[\"W\"], params[\"b\"]) instead of helper(params))")
 
+    # --- dicts built in the body: each item a variable of the generated code ---
+
+    def display_of(self, node: SNode, where: Any) -> Any:
+        """A dict built in the body, used as a whole value: a display of its items' variables. Python passes on the
+        dict object itself, so nothing may read or write the dict through its name after that (what the object's
+        new holder does to it is not followed) — except after ``return``, where nothing runs after."""
+        if not self.returning:
+            crossed = self.crossed(node.region)
+            if crossed:
+                raise self.reject(where, f"the dict `{self.text(where)}`, built outside this {crossed}, is passed on "
+                                         "as a whole value here: srcgrad keeps a dict's items in variables, and the "
+                                         "dict object would be shared by every pass",
+                                  hint="build the dict inside the loop, or pass the items needed")
+            node.escaped = f"line {self.pf.file_line(where)}"
+        keys = [_const(k, where) for k in node.keys]
+        values = [self.ct_expr(c, where) for c in node.children]
+        return gast.copy_location(gast.Dict(keys, values), where)
+
+    def crossed(self, region: Any) -> str:
+        """The kind of the first loop or nested function between the current region and ``region`` ('' if none)."""
+        current = self.region
+        while current is not None and current is not region:
+            if current.repeats:
+                return current.what
+            current = current.parent
+        return "" if current is region else "function"
+
+    def in_region(self, what: str, repeats: bool, rewrite: Any, *args: Any) -> Any:
+        saved = self.region
+        self.region = _Region(what, saved, repeats)
+        try:
+            return rewrite(*args)
+        finally:
+            self.region = saved
+
+    def dict_value(self, value: Any, base: str) -> tuple[SNode, list] | None:
+        """A new dict built by ``value`` (a display with constant keys, ``dict(...)``, ``.copy()``, a comprehension
+        over a structure): the dict and the statements that assign its items' variables; None for any other value
+        (a display with a key that is not a constant stays a display: a value passed through)."""
+        t = type(value)
+        if t is gast.Dict:
+            pairs = []
+            for k, v in zip(value.keys, value.values):
+                if k is None:  # {**other, ...}: other's items
+                    source = self.static(v)
+                    if not (isinstance(source, SNode) and source.kind == DICT):
+                        return None
+                    pairs += list(zip(source.keys, source.children))
+                    continue
+                key = self.value_of(k)
+                if key is _NO or type(key) not in _KEYS:
+                    return None
+                pairs.append((key, v))
+            return self.filled(pairs, base, value)
+        if t is gast.DictComp:
+            return self.dict_comprehension(value, base)
+        if t is gast.Call:
+            return self.dict_call(value, base)
+        return None
+
+    def filled(self, pairs: list, base: str, where: Any) -> tuple[SNode, list]:
+        node = SNode(DICT, None, [], [], (), 0, False, local=base, region=self.region)
+        out: list = []
+        for key, value in pairs:
+            out += self.set_item(node, key, value, where)
+        return node, out
+
+    def dict_call(self, call: Any, base: str) -> tuple[SNode, list] | None:
+        """``dict(other, k=v)``, ``dict(k=v)``, ``other.copy()``: a new dict (a shallow copy: containers shared)."""
+        func, args = call.func, call.args
+        if isinstance(func, gast.Attribute) and func.attr == "copy" and not args and not call.keywords:
+            source = self.static(func.value)
+            if isinstance(source, SNode) and source.kind == DICT:
+                return self.filled(list(zip(source.keys, source.children)), base, call)
+            return None
+        if self.builtin(func) is not dict or len(args) > 1 or any(isinstance(a, gast.Starred) for a in args):
+            return None
+        pairs: list = []
+        sources = ([args[0]] if args else []) + [k.value for k in call.keywords if k.arg is None]
+        for s in sources:
+            source = self.static(s)
+            if not (isinstance(source, SNode) and source.kind == DICT):
+                return None
+            pairs += list(zip(source.keys, source.children))
+        pairs += [(k.arg, k.value) for k in call.keywords if k.arg is not None]
+        return self.filled(pairs, base, call)
+
+    def dict_comprehension(self, comp: Any, base: str) -> tuple[SNode, list] | None:
+        """``{k: f(v) for k, v in d.items()}`` over structures whose keys are known: unrolled."""
+        node = SNode(DICT, None, [], [], (), 0, False, local=base, region=self.region)
+
+        def item() -> list | None:
+            key = self.value_of(comp.key)
+            if key is _NO or type(key) not in _KEYS:
+                return None
+            return self.set_item(node, key, comp.value, comp)
+
+        saved = self.bindings, self.poisoned
+        try:
+            out = self._unroll_generators(comp, list(comp.generators), item)
+        finally:
+            self.bindings, self.poisoned = saved
+        return None if out is None else (node, out)
+
+    def set_item(self, node: SNode, key: Any, value: Any, where: Any) -> list:
+        """``node[key] = value`` for a dict built in the body (``value``: an expression, or an item being copied):
+        an existing item's variable is assigned; a new key, or a dict in place of a value, changes the dict's
+        keys, which only the region that built it may do."""
+        new, out = self.item_of(value, node, key, where)
+        index = node.keys.index(key) if key in node.keys else None
+        old = node.children[index] if index is not None else None
+        if isinstance(old, SSlot) and not isinstance(new, SNode):
+            self.check_scope(old, where)
+            return out + [_assign(_name(old.name, where, gast.Store()), new, where)]
+        self.check_keys_change(node, key, where, replaces=index is not None)
+        if isinstance(new, SNode):
+            child: Any = new
+        else:
+            child = SSlot(self.names(node.local + _piece(("key", key))), self.scope)
+            out.append(_assign(_name(child.name, where, gast.Store()), new, where))
+        if index is None:
+            node.keys.append(key)
+            node.children.append(child)
+        else:
+            node.children[index] = child
+        return out
+
+    def item_of(self, value: Any, node: SNode, key: Any, where: Any) -> tuple[Any, list]:
+        """What an item becomes: a container known now (shared, as Python shares it) or an expression."""
+        if isinstance(value, SNode):
+            return value, []
+        if isinstance(value, (SLeaf, SSlot, SStatic)):
+            return self.ct_expr(value, where), []
+        built = self.dict_value(value, node.local + _piece(("key", key)))
+        if built is not None:
+            return built
+        ct = self.static(value)
+        if isinstance(ct, SNode):
+            return ct, []
+        return self.expr(value), []
+
+    def check_scope(self, slot: SSlot, where: Any) -> None:
+        if slot.scope is not self.scope:
+            raise self.reject(where, f"`{self.text(where)}` writes into a dict of the enclosing function from a nested "
+                                     "function: srcgrad keeps a dict's items in variables of the function that built "
+                                     "it, and cannot follow the write",
+                              hint="return the new value from the nested function and write it in the enclosing one")
+
+    def check_keys_change(self, node: SNode, key: Any, where: Any, replaces: bool) -> None:
+        what = f"replaces the dict at key {key!r}" if replaces else f"adds the key {key!r}"
+        if node.region is not self.region:
+            raise self.reject(where, f"`{self.text(where)}` {what} of a dict built outside this "
+                                     f"{self.region.what}: srcgrad fixes a dict's keys when it generates code, so "
+                                     "they change only in the straight-line code that built the dict",
+                              hint="give the dict every key where it is built (e.g. d = {\"a\": 0.0}) and assign "
+                                   "existing keys in branches and loops")
+        if id(node) in self.iterating:
+            raise self.reject(where, f"`{self.text(where)}` {what} of a dict while a loop iterates over it (Python "
+                                     "raises RuntimeError: dictionary changed size during iteration)")
+        if replaces and self.flags["closures"]:
+            raise self.reject(where, f"`{self.text(where)}` {what} after a nested function or lambda was defined: "
+                                     "srcgrad cannot tell which version it reads", hint="change the dict first")
+
+    def key_of(self, target: Any) -> Any:
+        """The key a subscript of a dict built in the body names (a constant), or a refusal."""
+        key = self.value_of(target.slice)
+        if key is _NO or type(key) not in _KEYS:
+            raise self.reject(target.slice, f"`{self.text(target.slice)}` is a key known only when the code runs: "
+                                            "srcgrad keeps a dict's items in variables, so it reads and writes dicts "
+                                            "with constant keys (or the keys of a `for` loop over the dict)",
+                              hint="use a constant key, iterate over the dict (for k in d), or use a list or an "
+                                   "array indexed by an integer")
+        return key
+
+    def write_item(self, target: Any, value: Any, where: Any) -> list:
+        """``d[k] = value`` where ``d`` is known now: a dict built in the body, or an item of a dict or list
+        parameter (its variable is assigned; Python would also change the caller's dict, as it changes an array
+        argument written in place, and srcgrad's gradient leaves its arguments as they are)."""
+        base = self.static(target.value)
+        if isinstance(target, gast.Subscript) and isinstance(base, SNode):
+            if base.local:
+                return self.set_item(base, self.key_of(target), value, where)
+            leaf = self.static(target) if base.kind in (DICT, LIST) and not base.const else None
+            if isinstance(leaf, SLeaf) and leaf.role != NONE and self.flags["writes_parameters"]:
+                new, out = self.item_of(value, base, None, where)
+                if not isinstance(new, SNode):
+                    return out + [_assign(_name(self.use(leaf), target, gast.Store()), new, where)]
+        raise self.write_error(target)
+
+    def aug_write(self, s: Any) -> list | None:
+        """``d[k] += v`` on an item known now: the item's variable updated (in place for an array, as in Python)."""
+        target = s.target
+        base = self.static(target.value) if isinstance(target, gast.Subscript) else None
+        if not isinstance(base, SNode):
+            return None
+        if base.local:
+            key = self.key_of(target)
+        item = self.static(target)
+        if isinstance(item, SSlot):
+            self.check_scope(item, target)
+            name = item.name
+        elif isinstance(item, SLeaf) and item.role != NONE and not base.const and base.kind in (DICT, LIST) \
+                and self.flags["writes_parameters"]:
+            name = self.use(item)
+        elif base.local and key not in base.keys:
+            raise self.reject(target, f"`{self.text(target.value)}` has no key {key!r}", cls=MissingKey)
+        else:
+            raise self.write_error(target)
+        return [gast.copy_location(gast.AugAssign(_name(name, target, gast.Store()), s.op, self.expr(s.value)), s)]
+
+    def mutator(self, call: Any) -> tuple[Any, list] | None:
+        """``d.pop(k)``, ``d.setdefault(k, v)``, ``d.update(...)``, ``d.clear()``, ``d.popitem()`` on a dict built
+        in the body, as a statement or the value of an assignment: (what it returns, statements)."""
+        func = call.func if isinstance(call, gast.Call) else None
+        if not (isinstance(func, gast.Attribute) and func.attr in _MUTATORS):
+            return None
+        node = self.static(func.value)
+        if not (isinstance(node, SNode) and node.local):
+            return None
+        if any(isinstance(a, gast.Starred) for a in call.args):
+            raise self.reject(call, f"srcgrad cannot unpack arguments into `.{func.attr}()` of a dict")
+        return getattr(self, "dict_" + func.attr)(node, call)
+
+    def dict_pop(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if not 1 <= len(call.args) <= 2 or call.keywords:
+            raise self.reject(call, "pop takes a key and an optional default")
+        key = self.key_of(gast.copy_location(gast.Subscript(call.func.value, call.args[0], gast.Load()), call))
+        if key not in node.keys:
+            if len(call.args) == 2:
+                return call.args[1], []  # (an expression: the default)
+            raise self.reject(call, f"`{self.text(call.func.value)}` has no key {key!r}", cls=MissingKey)
+        self.check_keys_change(node, key, call, replaces=True)
+        index = node.keys.index(key)
+        child = node.children.pop(index)
+        del node.keys[index]
+        return child, []
+
+    def dict_popitem(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if call.args or call.keywords:
+            raise self.reject(call, "popitem takes no arguments")
+        if not node.keys:
+            raise self.reject(call, "popitem(): the dict is empty", cls=MissingKey)
+        key = node.keys[-1]
+        self.check_keys_change(node, key, call, replaces=True)
+        child = node.children.pop()
+        node.keys.pop()
+        return _pair(SStatic(key), child), []
+
+    def dict_setdefault(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if not 1 <= len(call.args) <= 2 or call.keywords:
+            raise self.reject(call, "setdefault takes a key and an optional default")
+        key = self.key_of(gast.copy_location(gast.Subscript(call.func.value, call.args[0], gast.Load()), call))
+        if key in node.keys:
+            return node.children[node.keys.index(key)], []
+        default = call.args[1] if len(call.args) == 2 else _const(None, call)
+        out = self.set_item(node, key, default, call)
+        return node.children[node.keys.index(key)], out
+
+    def dict_update(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if len(call.args) > 1:
+            raise self.reject(call, "update takes one positional argument")
+        pairs: list = []
+        for source in list(call.args) + [k.value for k in call.keywords if k.arg is None]:
+            pairs += self.pairs_of(source)
+        pairs += [(k.arg, k.value) for k in call.keywords if k.arg is not None]
+        out: list = []
+        for key, value in pairs:
+            out += self.set_item(node, key, value, call)
+        return SStatic(None), out
+
+    def pairs_of(self, source: Any) -> list:
+        """The (key, value) pairs of a display with constant keys or of a dict known now."""
+        if isinstance(source, gast.Dict) and all(k is not None for k in source.keys):
+            keys = [self.value_of(k) for k in source.keys]
+            if all(k is not _NO and type(k) in _KEYS for k in keys):
+                return list(zip(keys, source.values))
+        found = self.static(source)
+        if isinstance(found, SNode) and found.kind == DICT:
+            return list(zip(found.keys, found.children))
+        raise self.reject(source, f"srcgrad updates a dict from a dict whose keys it knows (`{self.text(source)}` is "
+                                  "not one)", hint="assign the keys one by one")
+
+    def dict_clear(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if call.args or call.keywords:
+            raise self.reject(call, "clear takes no arguments")
+        for key in list(node.keys):
+            self.check_keys_change(node, key, call, replaces=True)
+        node.keys.clear()
+        node.children.clear()
+        return SStatic(None), []
+
     # --- values known when the code is generated ---
 
     def lookup(self, node: Any) -> Any:
         if node.id in self.poisoned:
-            raise self.reject(node, f"`{node.id}` holds a part of a structured parameter on some paths only "
+            raise self.reject(node, f"`{node.id}` holds a dict or a part of a structured parameter on some paths only "
                                     f"({self.poisoned[node.id]}): srcgrad resolves such names when it generates code",
-                              hint="read the structure directly where it is needed, or assign the name on every path")
-        return self.bindings.get(node.id)
+                              hint="read the structure directly where it is needed, or assign the name on every path "
+                                   "(a dict: build it before the if or loop and write its keys inside)")
+        found = self.bindings.get(node.id)
+        if isinstance(found, SNode) and found.escaped:
+            raise self.reject(node, f"the dict `{node.id}` is used after it was passed on as a whole value "
+                                    f"({found.escaped}): srcgrad keeps a dict's items in variables, and cannot follow "
+                                    "what happens to the dict object it passed on",
+                              hint="pass on a copy made last (dict(d) after the last use), or pass the items needed")
+        return found
 
     def static(self, node: Any) -> Any:
         """The compile-time value (SNode, SLeaf, SStatic) an expression denotes, or None."""
@@ -418,6 +748,17 @@ class _Rewriter:
         if node.keywords or any(isinstance(a, gast.Starred) for a in args):
             return None
         builtin = self.builtin(func)
+        if builtin is not None:
+            return self.static_builtin(builtin, node)
+        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items", "get"):
+            base = self.static(func.value)
+            if isinstance(base, SNode) and base.kind == DICT:
+                return self.static_dict_method(base, func.attr, args)
+        return None
+
+    def static_builtin(self, builtin: Any, node: Any) -> Any:
+        """``len``, ``enumerate``, ``zip``, ``list`` and ``tuple`` of structures known now."""
+        args = node.args
         if builtin is len and len(args) == 1:
             base = self.static(args[0])
             if isinstance(base, SNode):
@@ -427,41 +768,42 @@ class _Rewriter:
             return None
         if builtin in (enumerate, zip) and args:
             seqs = [self.items(self.static(a), a) for a in args]
-            if any(s is None for s in seqs):
+            if any(s is None for s in seqs) or (builtin is enumerate and len(args) != 1):
                 return None
             if builtin is enumerate:
-                if len(args) != 1:
-                    return None
                 rows = [_pair(SStatic(i), v) for i, v in enumerate(seqs[0])]
             else:
                 rows = [_pair(*vs) for vs in zip(*seqs)]
             return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
-        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items") and not args:
-            base = self.static(func.value)
-            if isinstance(base, SNode) and base.kind == DICT:
-                if func.attr == "keys":
-                    rows = [SStatic(k) for k in base.keys]
-                elif func.attr == "values":
-                    rows = list(base.children)
-                else:
-                    rows = [_pair(SStatic(k), v) for k, v in zip(base.keys, base.children)]
-                return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
-        if isinstance(func, gast.Attribute) and func.attr == "get" and 1 <= len(args) <= 2:
-            base = self.static(func.value)
-            if isinstance(base, SNode) and base.kind == DICT:
-                key = self.value_of(args[0])
-                if key is not _NO and key in base.keys:
-                    return base.children[base.keys.index(key)]
-                if key is not _NO:  # a missing key: the default, when it is a constant
-                    default = self.value_of(args[1]) if len(args) == 2 else None
-                    return None if default is _NO else SStatic(default)
+        return None
+
+    def static_dict_method(self, base: SNode, method: str, args: list) -> Any:
+        """``.keys()``, ``.values()``, ``.items()`` (lists of the items known now) and ``.get(k)`` of a dict."""
+        if method != "get":
+            if args:
+                return None
+            if method == "keys":
+                rows = [SStatic(k) for k in base.keys]
+            elif method == "values":
+                rows = list(base.children)
+            else:
+                rows = [_pair(SStatic(k), v) for k, v in zip(base.keys, base.children)]
+            return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
+        if not 1 <= len(args) <= 2:
+            return None
+        key = self.value_of(args[0])
+        if key is not _NO and key in base.keys:
+            return base.children[base.keys.index(key)]
+        if key is not _NO:  # a missing key: the default, when it is a constant
+            default = self.value_of(args[1]) if len(args) == 2 else None
+            return None if default is _NO else SStatic(default)
         return None
 
     def builtin(self, func: Any) -> Any:
         """The builtin a call's function name denotes (not shadowed by a local or a bound name), or None."""
         if isinstance(func, gast.Name) and func.id not in self.bindings and func.id not in self.local_names:
             obj = self.pf.resolve(func.id)
-            return obj if obj in (len, enumerate, zip, range, sum, list, tuple) else None
+            return obj if obj in (len, enumerate, zip, range, sum, list, tuple, dict) else None
         return None
 
     def items(self, ct: Any, where: Any) -> list | None:
@@ -492,8 +834,12 @@ class _Rewriter:
         if node.kind == DICT:
             if key not in node.keys:
                 raise self.reject(where, f"`{self.text(where.value)}` has no key {key!r} (its keys: "
-                                         f"{', '.join(map(repr, node.keys))})", cls=MissingKey)
-            return node.children[node.keys.index(key)]
+                                         f"{', '.join(map(repr, node.keys)) or 'none'})", cls=MissingKey)
+            child = node.children[node.keys.index(key)]
+            if isinstance(child, SNode) and child.escaped:
+                raise self.reject(where, f"the dict `{self.text(where)}` is used after it was passed on as a whole "
+                                         f"value ({child.escaped})", hint="pass on a copy made last")
+            return child
         if node.kind in (LIST, TUPLE, NAMEDTUPLE):
             if type(key) is not int:
                 return None
@@ -609,6 +955,9 @@ class _Rewriter:
         return method(s) if method is not None else [self.generic_stmt(s)]
 
     def stmt_Assign(self, s: Any) -> list:
+        built = self.assign_dict(s)
+        if built is not None:
+            return built
         if not isinstance(s.value, gast.Lambda):
             ct = self.static(s.value)
             if ct is not None:
@@ -617,8 +966,54 @@ class _Rewriter:
                     out += self.bind(target, ct, s)
                 return out
         value = self.expr(s.value)
-        targets = [self.store_target(t) for t in s.targets]
-        return [gast.copy_location(gast.Assign(targets=targets, value=value, type_comment=None), s)]
+        deferred: list = []
+        targets = [self.store_target(t, deferred) for t in s.targets]
+        return [gast.copy_location(gast.Assign(targets=targets, value=value, type_comment=None), s)] + deferred
+
+    def assign_dict(self, s: Any) -> list | None:
+        """``d = {...}`` (a display with constant keys, dict(...), a copy, a comprehension over a structure) and
+        ``v = d.pop(k)``-like calls: the dict is known when the code is generated, its items are variables."""
+        made = self.mutator(s.value)
+        if made is None and all(isinstance(t, gast.Name) for t in s.targets):
+            made = self.dict_value(s.value, s.targets[0].id)
+        if made is None:
+            return None
+        ct, out = made
+        if isinstance(ct, gast.AST):  # (an expression: pop's default)
+            return out + self.stmt_Assign(gast.copy_location(gast.Assign(targets=s.targets, value=ct,
+                                                                         type_comment=None), s))
+        for target in s.targets:
+            out += self.bind(target, ct, s)
+        return out
+
+    def stmt_Expr(self, s: Any) -> list:
+        made = self.mutator(s.value)
+        if made is not None:
+            return made[1]
+        return [self.generic_stmt(s)]
+
+    def stmt_Return(self, s: Any) -> list:
+        self.returning = True
+        try:
+            return [self.generic_stmt(s)]
+        finally:
+            self.returning = False
+
+    def stmt_Delete(self, s: Any) -> list:
+        for target in s.targets:
+            node = self.static(target.value) if isinstance(target, gast.Subscript) else None
+            if not (isinstance(node, SNode) and node.local):
+                raise self.reject(target, "srcgrad cannot differentiate a `del` statement (except of a constant key "
+                                          "of a dict built in the function)",
+                                  hint="remove the `del` statement (rebind the name instead)")
+            key = self.key_of(target)
+            if key not in node.keys:
+                raise self.reject(target, f"`{self.text(target.value)}` has no key {key!r}", cls=MissingKey)
+            self.check_keys_change(node, key, target, replaces=True)
+            index = node.keys.index(key)
+            del node.keys[index]
+            del node.children[index]
+        return []
 
     def stmt_AnnAssign(self, s: Any) -> list:
         if s.value is None:
@@ -633,23 +1028,28 @@ class _Rewriter:
             value = gast.copy_location(gast.BinOp(self.ct_expr(ct, target), s.op, self.expr(s.value)), s)
             return [_assign(_name(target.id, target, gast.Store()), value, s)]
         if isinstance(target, gast.Name) and self.lookup(target) is not None:
-            raise self.reject(target, f"`{target.id}` is a structured parameter (or a part of one): srcgrad cannot "
-                                      "update it in place", hint="compute the new value into a fresh variable")
-        if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
+            raise self.reject(target, f"`{target.id}` is a dict or a structured parameter (or a part of one): srcgrad "
+                                      "cannot update it in place", hint="compute the new value into a fresh variable")
+        written = self.aug_write(s)
+        if written is not None:
+            return written
+        if isinstance(target, gast.Attribute) and isinstance(self.static(target.value), SNode):
             raise self.write_error(target)
         return [self.generic_stmt(s)]
 
     def write_error(self, target: Any) -> Exception:
         return self.reject(target, f"`{self.text(target)}` writes into a structured parameter: srcgrad reads "
-                                   "structures, it does not update them (yet)",
+                                   "structures and assigns existing items of dicts and lists, it does not update "
+                                   "tuples, namedtuples, dataclasses or objects (Python refuses or the caller would "
+                                   "see the change)",
                            hint="compute the new value into a local variable (e.g. W = params[\"W\"] + delta)")
 
     def bind(self, target: Any, ct: Any, where: Any) -> list:
         """Bind an assignment target to a compile-time value: a name holds a container or a constant without code;
-        a name bound to a leaf is assigned the leaf (so the generated code keeps the user's name)."""
+        a name bound to a leaf or a dict's item is assigned it (so the generated code keeps the user's name)."""
         if isinstance(target, gast.Name):
             self.poisoned.pop(target.id, None)
-            if isinstance(ct, SLeaf):
+            if isinstance(ct, (SLeaf, SSlot)):
                 self.bindings.pop(target.id, None)
                 return [_assign(_name(target.id, target, gast.Store()), self.ct_expr(ct, where), where)]
             self.bindings[target.id] = ct
@@ -668,40 +1068,59 @@ class _Rewriter:
                 out += self.bind(t, item, where)
             return out
         if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
-            raise self.write_error(target)
+            return self.write_item(target, ct, where)
         return [_assign(self.store_target(target), self.ct_expr(ct, where), where)]
 
-    def store_target(self, target: Any) -> Any:
+    def store_target(self, target: Any, deferred: list | None = None) -> Any:
+        """A target of an assignment whose value is computed when the code runs. A write into a structure known now
+        (``d["a"]``) is given a fresh variable, written into the structure after the assignment (``deferred``)."""
         if isinstance(target, gast.Name):
             self.bindings.pop(target.id, None)
             self.poisoned.pop(target.id, None)
             return copy.copy(target)
         if isinstance(target, (gast.Tuple, gast.List)):
             new = copy.copy(target)
-            new.elts = [self.store_target(e) for e in target.elts]
+            new.elts = [self.store_target(e, deferred) for e in target.elts]
             return new
         if isinstance(target, gast.Starred):
             new = copy.copy(target)
-            new.value = self.store_target(target.value)
+            new.value = self.store_target(target.value, deferred)
             return new
         if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
-            raise self.write_error(target)
+            if deferred is None or isinstance(target, gast.Attribute):
+                raise self.write_error(target)
+            temp = self.names("item")
+            deferred += self.write_item(target, _name(temp, target), target)
+            return _name(temp, target, gast.Store())
         return self.generic_expr(target)
 
     def stmt_For(self, s: Any) -> list:
         items = None if s.orelse else self.items(self.static(s.iter), s.iter)
         if items is None and not s.orelse:
             items = self.range_items(s)
-        if items is not None:
-            if _has_jump(s.body):
-                raise self.reject(s, "srcgrad unrolls a loop over a structured parameter, and cannot unroll one with "
-                                     "break or continue", hint="use an if around the rest of the body instead")
-            out = []
+        if items is None:
+            return [self.loop(s)]
+        if _has_jump(s.body):
+            raise self.reject(s, "srcgrad unrolls a loop over a structured parameter or a dict, and cannot unroll one "
+                                 "with break or continue", hint="use an if around the rest of the body instead")
+        source = self.iterated_dict(s.iter)
+        out = []
+        self.iterating.add(id(source))
+        try:
             for item in items:
                 out += self.bind(s.target, item, s)
                 out += self.block(s.body)
-            return out
-        return [self.loop(s)]
+        finally:
+            self.iterating.discard(id(source))
+        return out
+
+    def iterated_dict(self, it: Any) -> Any:
+        """The dict a loop iterates over (``d``, ``d.keys()``, ``.values()``, ``.items()``), or None."""
+        if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and not it.args \
+                and it.func.attr in ("keys", "values", "items"):
+            it = it.func.value
+        found = self.static(it) if isinstance(it, (gast.Name, gast.Subscript, gast.Attribute)) else None
+        return found if isinstance(found, SNode) and found.kind == DICT else None
 
     def range_items(self, s: Any) -> list | None:
         """``for i in range(len(params)):`` (constant bounds) whose body indexes a structure with ``i``: unrolled, so
@@ -744,12 +1163,33 @@ class _Rewriter:
         new = copy.copy(s)
         new.test = self.expr(s.test)
         before = (dict(self.bindings), dict(self.poisoned))
-        new.body = self.block(s.body)
+        new.body = self.in_region("if", False, self.block, s.body)
         after_body = (self.bindings, self.poisoned)
         self.bindings, self.poisoned = dict(before[0]), dict(before[1])
-        new.orelse = self.block(s.orelse)
+        new.orelse = self.in_region("if", False, self.block, s.orelse)
+        self.unify_dicts(after_body[0], new)
         self.merge(after_body, f"it is bound differently on the branches of the if on line {self.pf.file_line(s)}")
         return [new]
+
+    def unify_dicts(self, body: dict, new: Any) -> None:
+        """``d = {...}`` built on both branches with the same keys (items that are values): the else branch ends by
+        copying its items into the if branch's variables, so ``d`` is one dict after the if."""
+        if self.flags["closures"] or _ends_in_jump(new.body) or _ends_in_jump(new.orelse):
+            return
+        for n, a in body.items():
+            b = self.bindings.get(n)
+            if a is b or not (self.branch_dict(a, body) and self.branch_dict(b, self.bindings)) or a.keys != b.keys:
+                continue
+            new.orelse = new.orelse + [_assign(_name(x.name, new, gast.Store()), _name(y.name, new), new)
+                                       for x, y in zip(a.children, b.children)]
+            a.region = self.region
+            self.bindings[n] = a
+
+    def branch_dict(self, node: Any, bindings: dict) -> bool:
+        """A dict built on a branch just left, whose items are values, held by one name only."""
+        return isinstance(node, SNode) and bool(node.local) and not node.escaped \
+            and node.region.parent is self.region and all(isinstance(c, SSlot) for c in node.children) \
+            and sum(1 for v in bindings.values() if v is node) == 1
 
     def merge(self, other: tuple, reason: str) -> None:
         bindings, poisoned = other
@@ -768,6 +1208,8 @@ class _Rewriter:
         shadow = {a.id for a in s.args.posonlyargs + s.args.args + s.args.kwonlyargs} | _stored(s.body)
         inner.bindings = {k: v for k, v in self.bindings.items() if k not in shadow}
         inner.poisoned = {k: v for k, v in self.poisoned.items() if k not in shadow}
+        inner.region = inner.scope = _Region("nested function", self.region, True)
+        self.flags["closures"] = True
         new.body = inner.block(s.body)
         self.bindings.pop(s.name, None)
         return [new]
@@ -776,10 +1218,12 @@ class _Rewriter:
         """Any other statement: its expressions rewritten; the statement lists it holds (``with``, ``try``...)
         rewritten in turn, names they bind differently given up."""
         new = copy.copy(s)
+        what = {gast.For: "loop", gast.While: "loop", gast.With: "with statement"}.get(type(s), "try statement")
         for name, value in gast.iter_fields(s):
             if isinstance(value, list) and value and isinstance(value[0], gast.stmt):
                 before = (dict(self.bindings), dict(self.poisoned))
-                setattr(new, name, self.block(value))
+                repeats = name == "body" and what == "loop"
+                setattr(new, name, self.in_region(what, repeats, self.block, value))
                 self.merge(before, f"it is rebound in the statement on line {self.pf.file_line(s)}")
             elif isinstance(value, list):
                 setattr(new, name, [self.generic_node(v) for v in value])
@@ -801,26 +1245,9 @@ class _Rewriter:
             return None
         t = type(node)
         if t is gast.Name:
-            if isinstance(node.ctx, gast.Load):
-                ct = self.lookup(node)
-                if ct is not None:
-                    return self.ct_expr(ct, node)
-            elif node.id in self.bindings or node.id in self.poisoned:
-                self.bindings.pop(node.id, None)  # (a walrus target or another binding in an expression)
-                self.poisoned.pop(node.id, None)
-            return copy.copy(node)
+            return self.expr_name(node)
         if t in (gast.Subscript, gast.Attribute) and isinstance(node.ctx, gast.Load):
-            base = self.static(node.value)
-            if isinstance(base, SNode):
-                ct = self.static(node)
-                if ct is not None:
-                    return self.ct_expr(ct, node)
-                if t is gast.Subscript:
-                    new = copy.copy(node)
-                    new.value = self.materialise(base, node.value)
-                    new.slice = self.generic_node(node.slice)
-                    return new
-            return self.generic_expr(node)
+            return self.expr_access(node)
         if t is gast.Call:
             return self.call(node)
         if t in (gast.Compare, gast.BoolOp, gast.UnaryOp):
@@ -829,14 +1256,52 @@ class _Rewriter:
                 return _const(value, node)
             return self.generic_expr(node)
         if t in (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp):
-            unrolled = self.comprehension(node)
-            if unrolled is not None:
-                return gast.copy_location(gast.List(unrolled, gast.Load()), node)
-            return self.shadowed(node, {n.id for g in node.generators for n in gast.walk(g.target)
-                                        if isinstance(n, gast.Name)})
+            return self.expr_comprehension(node)
         if t is gast.Lambda:
+            self.flags["closures"] = True
             return self.shadowed(node, {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs})
         return self.generic_expr(node)
+
+    def expr_name(self, node: Any) -> Any:
+        if isinstance(node.ctx, gast.Load):
+            ct = self.lookup(node)
+            if ct is not None:
+                return self.ct_expr(ct, node)
+        elif node.id in self.bindings or node.id in self.poisoned:
+            self.bindings.pop(node.id, None)  # (a walrus target or another binding in an expression)
+            self.poisoned.pop(node.id, None)
+        return copy.copy(node)
+
+    def expr_access(self, node: Any) -> Any:
+        """``s[k]`` and ``s.a`` of a structure known now: the item; a subscript with a key known only when the code
+        runs reads a display of a list or tuple."""
+        base = self.static(node.value)
+        if isinstance(base, SNode):
+            ct = self.static(node)
+            if ct is not None:
+                return self.ct_expr(ct, node)
+            if isinstance(node, gast.Subscript):
+                if base.local:
+                    self.key_of(node)  # (refuses a key that is a variable)
+                new = copy.copy(node)
+                new.value = self.materialise(base, node.value)
+                new.slice = self.generic_node(node.slice)
+                return new
+        return self.generic_expr(node)
+
+    def expr_comprehension(self, node: Any) -> Any:
+        if isinstance(node, gast.DictComp):
+            pairs = self.comprehension(node)
+            if pairs is None:
+                raise self.reject(node, "srcgrad builds a dict comprehension when it iterates over a structure or a "
+                                        "dict whose keys it knows, with constant keys",
+                                  hint="build the dict with a display ({\"a\": ..., ...}) or a for loop over a dict")
+            return gast.copy_location(gast.Dict([k for k, _ in pairs], [v for _, v in pairs]), node)
+        unrolled = self.comprehension(node)
+        if unrolled is not None:
+            return gast.copy_location(gast.List(unrolled, gast.Load()), node)
+        return self.shadowed(node, {n.id for g in node.generators for n in gast.walk(g.target)
+                                    if isinstance(n, gast.Name)})
 
     def shadowed(self, node: Any, names: set) -> Any:
         saved = self.bindings, self.poisoned
@@ -850,7 +1315,11 @@ class _Rewriter:
     def generic_expr(self, node: Any) -> Any:
         new = copy.copy(node)
         for name, value in gast.iter_fields(node):
-            if isinstance(value, list):
+            if isinstance(value, list) and value and isinstance(value[0], gast.stmt):  # (an except handler's body)
+                before = (dict(self.bindings), dict(self.poisoned))
+                setattr(new, name, self.in_region("except clause", False, self.block, value))
+                self.merge(before, f"it is rebound in the except clause on line {self.pf.file_line(node)}")
+            elif isinstance(value, list):
                 setattr(new, name, [self.generic_node(v) if isinstance(v, gast.AST) else v for v in value])
             elif isinstance(value, gast.AST):
                 setattr(new, name, self.generic_node(value))
@@ -865,20 +1334,39 @@ class _Rewriter:
             base = self.static(func.value)
             if isinstance(base, SNode):
                 if base.kind == DICT and func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
+                    if base.local:
+                        self.key_of(gast.copy_location(gast.Subscript(func.value, node.args[0], gast.Load()), node))
                     if self.value_of(node.args[0]) is not _NO:  # (a present key was resolved above)
                         return self.expr(node.args[1]) if len(node.args) == 2 else _const(None, node)
+                if base.local:
+                    raise self.local_method_error(func)
                 if not base.const:
                     self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
                     raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
                 if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
                     self.child_by_attr(base, func.attr, func)
         builtin = self.builtin(func)
+        if builtin in (list, tuple) and len(node.args) == 1 and not node.keywords:
+            source = self.static(node.args[0])
+            if isinstance(source, SNode) and source.kind == DICT:  # list(d): its keys
+                keys = [_const(k, node) for k in source.keys]
+                return gast.copy_location(gast.List(keys, gast.Load()) if builtin is list else
+                                          gast.Tuple(keys, gast.Load()), node)
         if builtin in (sum, list, tuple) and len(node.args) in (1, 2) and not node.keywords \
                 and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
             items = self.comprehension(node.args[0])
             if items is not None:
                 return self.reduce(builtin, items, node)
         return self.generic_expr(node)
+
+    def local_method_error(self, func: Any) -> Exception:
+        if func.attr in _MUTATORS or func.attr == "copy":
+            return self.reject(func, f"srcgrad calls `.{func.attr}()` of a dict built in the function as a statement "
+                                     "of its own or as the whole value of an assignment",
+                               hint=f"write it as its own statement (e.g. v = d.{func.attr}(...)) and use v here")
+        return self.reject(func, f"srcgrad cannot call `.{func.attr}()` of a dict built in the function",
+                           hint="it reads and writes such dicts with constant keys and keys(), values(), items(), "
+                                "get(), pop(), popitem(), setdefault(), update(), copy() and clear()")
 
     def reduce(self, builtin: Any, items: list, node: Any) -> Any:
         """``sum(f(v) for v in params)`` unrolled: ``start + f(v0) + f(v1)``; list()/tuple() of it: a display."""
@@ -894,39 +1382,59 @@ class _Rewriter:
     def comprehension(self, node: Any) -> list | None:
         """The elements of a comprehension over structures (every ``for`` over a structure, every ``if`` known when
         the code is generated), or None."""
-        if not isinstance(node, (gast.ListComp, gast.GeneratorExp)):
+        if isinstance(node, gast.DictComp):
+            def item() -> list | None:
+                key = self.value_of(node.key)
+                return None if key is _NO or type(key) not in _KEYS else [(_const(key, node.key),
+                                                                           self.expr(node.value))]
+        elif isinstance(node, (gast.ListComp, gast.GeneratorExp)):
+            def item() -> list | None:
+                return [self.expr(node.elt)]
+        else:
             return None
         saved = self.bindings, self.poisoned
         try:
-            return self._unroll_generators(node, list(node.generators))
+            return self._unroll_generators(node, list(node.generators), item)
         finally:
             self.bindings, self.poisoned = saved
 
-    def _unroll_generators(self, node: Any, generators: list) -> list | None:
+    def _unroll_generators(self, node: Any, generators: list, item: Any) -> list | None:
         if not generators:
-            return [self.expr(node.elt)]
+            return item()
         gen, rest = generators[0], generators[1:]
         items = self.items(self.static(gen.iter), gen.iter)
+        if items is None and isinstance(node, gast.DictComp):
+            items = self.constant_range(gen.iter)
         if items is None:
             return None
         out = []
         outer = self.bindings, self.poisoned
-        for item in items:
+        for value in items:
             self.bindings, self.poisoned = dict(outer[0]), dict(outer[1])
-            if not self.bind_scoped(gen.target, item, gen.iter):
+            if not self.bind_scoped(gen.target, value, gen.iter):
                 return None
             keep = True
             for cond in gen.ifs:
-                value = self.value_of(cond)
-                if value is _NO:
+                test = self.value_of(cond)
+                if test is _NO:
                     return None
-                keep = keep and bool(value)
+                keep = keep and bool(test)
             if keep:
-                inner = self._unroll_generators(node, rest)
+                inner = self._unroll_generators(node, rest, item)
                 if inner is None:
                     return None
                 out += inner
         return out
+
+    def constant_range(self, it: Any) -> list | None:
+        """``range(...)`` with bounds known now, as the items a dict comprehension's keys come from."""
+        if not (isinstance(it, gast.Call) and self.builtin(it.func) is range and not it.keywords
+                and 1 <= len(it.args) <= 3):
+            return None
+        bounds = [self.value_of(a) for a in it.args]
+        if any(type(b) is not int for b in bounds):
+            return None
+        return [SStatic(i) for i in range(*bounds)]
 
     def bind_scoped(self, target: Any, ct: Any, where: Any) -> bool:
         """Bind a comprehension variable (its reads are substituted; a leaf included)."""
@@ -942,6 +1450,10 @@ class _Rewriter:
         return False
 
     local_names: frozenset = frozenset()
+
+
+def _ends_in_jump(stmts: list) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (gast.Return, gast.Raise, gast.Break, gast.Continue))
 
 
 def _pair(*items: Any) -> SNode:
@@ -989,17 +1501,7 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
         if isinstance(kind, tuple):
             const = p not in wrt
             roots[p] = Root(p, kind, const, build_tree(kind, const))
-    taken = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(user_params)
-
-    def fresh(base: str) -> str:
-        name, k = base, 1
-        while name in taken or keyword.iskeyword(name):
-            k += 1
-            name = f"{base}_{k}"
-        taken.add(name)
-        return name
-
-    rewriter = _Rewriter(pf, roots, fresh)
+    rewriter = _Rewriter(pf, roots, _fresh_names(pf, user_params))
     rewriter.local_names = frozenset(_stored([pf.node]) | set(user_params))
     for r in roots.values():
         if not r.const:  # every differentiated leaf is a parameter, read or not (its gradient is then zero)
@@ -1039,7 +1541,50 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
     marker = "\n# srcgrad structures: " + "; ".join(f"{r.name}={'const ' if r.const else ''}{describe(r.spec)}"
                                                      for r in roots.values()) + "\n"
     new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker)
+    new_pf.dicts_rewritten = True  # (lower.lower does not rewrite it again)
     return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt), roots
+
+
+def _fresh_names(pf: Any, params: list[str]) -> Any:
+    """``fresh(base)``: a name no name of the function (or its parameters, or a keyword) is."""
+    taken = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(params) | {
+        n.name for n in gast.walk(pf.node) if isinstance(n, gast.FunctionDef)}
+
+    def fresh(base: str) -> str:
+        name, k = base, 1
+        while name in taken or keyword.iskeyword(name):
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+
+    return fresh
+
+
+def rewrite_locals(pf: Any) -> Any:
+    """``pf`` with the dicts its body builds (displays with constant keys, ``dict(...)``, comprehensions, copies)
+    rewritten into variables, one per item (``d["a"]`` -> ``d_a``); ``pf`` itself when it builds none. Run by the
+    lowering on every function (helpers too); the structured-argument rewrite (:func:`rewrite`) does it as well."""
+    if getattr(pf, "dicts_rewritten", False) or not _builds_dicts(pf.node):
+        return pf
+    params = [a.id for a in pf.node.args.posonlyargs + pf.node.args.args + pf.node.args.kwonlyargs] + [
+        a.id for a in (pf.node.args.vararg, pf.node.args.kwarg) if a is not None]
+    rewriter = _Rewriter(pf, {}, _fresh_names(pf, params))
+    rewriter.local_names = frozenset(_stored([pf.node]) | set(params))
+    node = copy.copy(pf.node)
+    node.body = rewriter.block(list(pf.node.body)) or [gast.Pass()]
+    new_pf = dataclasses.replace(pf, node=node)
+    new_pf.dicts_rewritten = True
+    return new_pf
+
+
+def _builds_dicts(fn: Any) -> bool:
+    for node in gast.walk(fn):
+        t = type(node)
+        if t is gast.Dict or t is gast.DictComp or t is gast.Delete or (
+                t is gast.Call and isinstance(node.func, gast.Name) and node.func.id == "dict"):
+            return True
+    return False
 
 
 def _access(root: str, path: tuple, where: Any = None) -> ast.expr:

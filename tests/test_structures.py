@@ -245,9 +245,9 @@ def missing_key(p):
     return p["W3"] * 2.0
 
 
-def writes(p):
-    p["W"] = p["W"] * 2.0
-    return np.sum(p["W"])
+def writes_a_tuple(p):
+    p[0] = p[0] * 2.0  # (Python: TypeError, tuples do not support item assignment)
+    return np.sum(p[0])
 
 
 def whole_dict(p):
@@ -273,7 +273,7 @@ def test_errors_at_the_users_line():
     assert isinstance(info.value, SrcgradError) and "has no key 'W3'" in str(info.value)
     assert "test_structures.py" in str(info.value)
     with pytest.raises(UnsupportedSyntax, match="writes into a structured parameter"):
-        srcgrad.grad(writes)({"W": np.ones(2)})
+        srcgrad.grad(writes_a_tuple)((np.ones(2),))
     with pytest.raises(UnsupportedSyntax, match="used here as a whole value"):
         srcgrad.grad(whole_dict)({"a": 1.0})
     with pytest.raises(UnsupportedSyntax, match="on some paths only"):
