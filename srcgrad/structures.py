@@ -366,6 +366,9 @@ class _Rewriter:
         # closures: a nested function or lambda was defined; writes_parameters: items of dict and list parameters
         # may be assigned (the differentiated function's own: a helper's would change its caller's dict)
         self.flags = {"closures": False, "writes_parameters": True}
+        self.pending: list = []  # statements the statement being rewritten needs before it (inlined helpers)
+        self.inlining: tuple = ()  # the helpers being inlined, outermost first
+        self.returned: Any = None  # (an inlined helper) what its returns give: "value", or a dict's shape
 
     # --- errors ---
 
@@ -563,6 +566,11 @@ class _Rewriter:
         return self.expr(value), []
 
     def check_scope(self, slot: SSlot, where: Any) -> None:
+        if slot.scope is not self.scope and self.inlining:
+            raise self.reject(where, f"`{self.text(where)}` runs a helper that writes into a dict it is passed: "
+                                     "Python changes the caller's dict, which srcgrad keeps in variables of the "
+                                     "caller, so it cannot follow the write",
+                              hint="return the new values from the helper and assign them in the caller")
         if slot.scope is not self.scope:
             raise self.reject(where, f"`{self.text(where)}` writes into a dict of the enclosing function from a nested "
                                      "function: srcgrad keeps a dict's items in variables of the function that built "
@@ -711,6 +719,147 @@ class _Rewriter:
         node.keys.clear()
         node.children.clear()
         return SStatic(None), []
+
+    # --- user helpers that take a dict or a structure, or return a dict: inlined as nested functions ---
+
+    def inline_call(self, call: Any, result: str | None = None) -> Any:
+        """``h(d, x)`` where ``d`` is a dict or structure known now (or ``r = h(x)`` where ``h`` returns a dict), ``h``
+        a user function: ``h`` becomes a nested function of this one whose body reads the structure's items (the
+        lowering inlines nested functions where they are called). Returns the new call, or (for ``result``) the
+        statements and the dict the result is; None when ``call`` is not such a call."""
+        func = self.user_helper(call.func)
+        if func is None:
+            return None
+        arguments = [self.static(a) for a in call.args] + [self.static(k.value) for k in call.keywords]
+        if not any(isinstance(a, SNode) for a in arguments) and not (result and _returns_dict(func)):
+            return None
+        return self.inline(func, call, result)
+
+    def user_helper(self, node: Any) -> Any:
+        from srcgrad import usercode
+        from srcgrad.rules import lookup
+
+        if not isinstance(node, gast.Name) or node.id in self.local_names or node.id in self.bindings:
+            return None
+        func = self.pf.resolve(node.id)
+        if not usercode.is_user_function(func) or lookup(func) is not None:
+            return None
+        return func
+
+    def inline(self, func: Any, call: Any, result: str | None) -> Any:
+        from srcgrad import calls
+
+        if func in self.inlining:
+            raise self.reject(call, f"`{func.__name__}` calls itself with a dict or a structure: srcgrad inlines such "
+                                    "helpers, and cannot inline a recursive one", hint="pass the items it needs")
+        fnode = _relocated(calls.parsed(func).node, call)
+        args = fnode.args
+        if args.vararg is not None or args.kwarg is not None or func.__code__.co_freevars:
+            raise self.reject(call, f"srcgrad inlines `{func.__name__}` (it takes or returns a dict or a structure), "
+                                    "and cannot inline a helper with *args, **kwargs or variables of an enclosing "
+                                    "function", hint="list the parameters explicitly, at module level")
+        self.check_free_names(func, fnode, call)
+        bound = self.bind_arguments(func, fnode, call)
+        name = self.names(f"{func.__name__}_inlined")
+        self.names.taken.update(n.id for n in gast.walk(fnode) if isinstance(n, gast.Name))
+        inner = _Rewriter.__new__(_Rewriter)
+        inner.__dict__.update(self.__dict__)
+        inner.bindings = {p: v for p, v in bound.items() if isinstance(v, SNode)}
+        inner.poisoned, inner.pending, inner.iterating, inner.returned = {}, [], set(), None
+        inner.region = inner.scope = _Region("helper", self.region, True)
+        inner.flags = {"closures": True, "writes_parameters": False}
+        inner.inlining = self.inlining + (func,)
+        inner.local_names = frozenset(_stored([fnode]) | set(bound))
+        self.flags["closures"] = True
+        runtime = [p for p, v in bound.items() if not isinstance(v, SNode)]
+        new = copy.copy(fnode)
+        new.name = name
+        new.args = gast.arguments([_name(p, call, gast.Param()) for p in runtime], [], None, [], [], None, [])
+        new.body = inner.block(list(fnode.body)) or [gast.Pass()]
+        self.pending.append(new)
+        value = gast.copy_location(gast.Call(_name(name, call), [bound[p] for p in runtime], []), call)
+        return self.inlined_result(inner.returned, value, call, result)
+
+    def inlined_result(self, returned: Any, value: Any, call: Any, result: str | None) -> Any:
+        if returned is None or returned == "value":
+            return value if result is None else None
+        if result is None:
+            raise self.reject(call, f"`{self.text(call)}` returns a dict: srcgrad reads a dict a helper returns "
+                                    "when the call is the value of an assignment (r = helper(...))",
+                              hint="assign the result to a name first")
+        node = self.shaped(returned, result, call)
+        names = [_name(s.name, call, gast.Store()) for s in _slots(node)]
+        target = names[0] if len(names) == 1 else gast.Tuple(names, gast.Store())
+        return node, [_assign(target, value, call)] if names else [gast.Expr(value)]
+
+    def shaped(self, shape: tuple, base: str, where: Any) -> SNode:
+        """A new dict with the structure ``shape`` (what an inlined helper returns), its items fresh variables."""
+        node = SNode(DICT, None, list(shape[1]), [], (), 0, False, local=base, region=self.region)
+        for key, child in zip(shape[1], shape[2]):
+            sub = base + _piece(("key", key))
+            node.children.append(self.shaped(child, sub, where) if child is not None else
+                                 SSlot(self.names(sub), self.scope))
+        return node
+
+    def check_free_names(self, func: Any, fnode: Any, where: Any) -> None:
+        from srcgrad import calls, guards
+
+        own = calls.parsed(func)
+        for name, _ in guards.free_paths(fnode):
+            if name in self.local_names or own.resolve(name) is not self.pf.resolve(name):
+                raise self.reject(where, f"srcgrad inlines `{func.__name__}` here (it takes or returns a dict or a "
+                                         f"structure), and `{name}` means something else here than where "
+                                         f"{func.__name__} is defined", hint=f"rename `{name}` in one of them")
+
+    def bind_arguments(self, func: Any, fnode: Any, call: Any) -> dict:
+        """Each parameter of the inlined helper -> the caller's expression, or the structure known now."""
+        args = fnode.args
+        positional = [a.id for a in args.posonlyargs + args.args]
+        kwonly = [a.id for a in args.kwonlyargs]
+        if len(call.args) > len(positional) or any(isinstance(a, gast.Starred) for a in call.args):
+            raise self.reject(call, f"`{func.__name__}` takes {len(positional)} positional arguments")
+        given = dict(zip(positional, call.args))
+        for k in call.keywords:
+            if k.arg is None or k.arg not in positional + kwonly or k.arg in given:
+                raise self.reject(k.value, f"`{func.__name__}` got an unexpected or repeated argument `{k.arg}`")
+            given[k.arg] = k.value
+        defaults = dict(zip(positional[len(positional) - len(func.__defaults__ or ()):], func.__defaults__ or ()))
+        defaults.update(func.__kwdefaults__ or {})
+        bound = {}
+        for p in positional + kwonly:
+            if p in given:
+                ct = self.static(given[p])
+                bound[p] = ct if isinstance(ct, SNode) else self.expr(given[p])
+            elif p in defaults and type(defaults[p]) in _LITERALS:
+                bound[p] = _const(defaults[p], call)
+            else:
+                raise self.reject(call, f"`{func.__name__}` is missing the argument `{p}` (or its default is not a "
+                                        "number, a string or None)")
+        return bound
+
+    def returned_value(self, s: Any) -> list | None:
+        """In an inlined helper: ``return d`` of a dict built in it, as the tuple of its items' variables (the
+        caller rebuilds the dict); every return then gives a dict with the same keys."""
+        if self.scope.what != "helper" or s.value is None:
+            return None
+        made = self.dict_value(s.value, "result")
+        out = made[1] if made else []
+        node = made[0] if made else self.static(s.value)
+        shape = _shape(node) if isinstance(node, SNode) and node.local else None
+        if node is not None and isinstance(node, SNode) and shape is None:
+            raise self.reject(s, "srcgrad inlines this helper (it takes a structure), and reads the dicts it returns "
+                                 "when they are built in it", hint="return a new dict ({**d}) or the items")
+        if shape is None:
+            if self.returned not in (None, "value"):
+                raise self.reject(s, "this helper returns a dict on some paths only")
+            self.returned = "value"
+            return None
+        if self.returned not in (None, shape):
+            raise self.reject(s, "this helper returns dicts with different keys (or a dict on some paths only)")
+        self.returned = shape
+        items = [_name(slot.name, s) for slot in _slots(node)]
+        value = items[0] if len(items) == 1 else gast.copy_location(gast.Tuple(items, gast.Load()), s)
+        return out + [gast.copy_location(gast.Return(value), s)]
 
     # --- values known when the code is generated ---
 
@@ -947,7 +1096,10 @@ class _Rewriter:
     def block(self, stmts: list) -> list:
         out = []
         for s in stmts:
-            out.extend(self.stmt(s))
+            saved, self.pending = self.pending, []  # (nested functions its expressions need, defined before it)
+            new = self.stmt(s)
+            out += self.pending + new
+            self.pending = saved
         return out
 
     def stmt(self, s: Any) -> list:
@@ -976,6 +1128,8 @@ class _Rewriter:
         made = self.mutator(s.value)
         if made is None and all(isinstance(t, gast.Name) for t in s.targets):
             made = self.dict_value(s.value, s.targets[0].id)
+            if made is None and isinstance(s.value, gast.Call):
+                made = self.inline_call(s.value, s.targets[0].id)
         if made is None:
             return None
         ct, out = made
@@ -995,7 +1149,8 @@ class _Rewriter:
     def stmt_Return(self, s: Any) -> list:
         self.returning = True
         try:
-            return [self.generic_stmt(s)]
+            returned = self.returned_value(s)
+            return returned if returned is not None else [self.generic_stmt(s)]
         finally:
             self.returning = False
 
@@ -1329,6 +1484,9 @@ class _Rewriter:
         ct = self.static_call(node)
         if ct is not None:
             return self.ct_expr(ct, node)
+        inlined = self.inline_call(node)
+        if inlined is not None:
+            return inlined
         func = node.func
         if isinstance(func, gast.Attribute):
             base = self.static(func.value)
@@ -1452,6 +1610,58 @@ class _Rewriter:
     local_names: frozenset = frozenset()
 
 
+def _shape(node: SNode) -> tuple | None:
+    """A dict built in the body as (DICT, keys, child shapes: None for an item that is a value), or None when it
+    holds something else (a parameter's structure)."""
+    children = []
+    for c in node.children:
+        if isinstance(c, SSlot):
+            children.append(None)
+        elif isinstance(c, SNode) and c.local:
+            sub = _shape(c)
+            if sub is None:
+                return None
+            children.append(sub)
+        else:
+            return None
+    return DICT, tuple(node.keys), tuple(children)
+
+
+def _slots(node: SNode) -> list:
+    return [s for c in node.children for s in ([c] if isinstance(c, SSlot) else _slots(c))]
+
+
+def _returns_dict(func: Any) -> bool:
+    """Does a user function return a dict it builds (a display, a comprehension, dict(...), or a name assigned
+    one)? Such a helper is inlined where its result is assigned to a name."""
+    from srcgrad import calls
+    from srcgrad.errors import SrcgradError
+
+    try:
+        fn = calls.parsed(func).node
+    except (SrcgradError, OSError, TypeError):
+        return False
+    built = {t.id for n in gast.walk(fn) if isinstance(n, gast.Assign) and _builds_dict(n.value)
+             for t in n.targets if isinstance(t, gast.Name)}
+    return any(isinstance(n, gast.Return) and n.value is not None and (
+        _builds_dict(n.value) or (isinstance(n.value, gast.Name) and n.value.id in built)) for n in gast.walk(fn))
+
+
+def _builds_dict(value: Any) -> bool:
+    return isinstance(value, (gast.Dict, gast.DictComp)) or (
+        isinstance(value, gast.Call) and isinstance(value.func, gast.Name) and value.func.id == "dict")
+
+
+def _relocated(fnode: Any, where: Any) -> Any:
+    """A copy of a helper's definition whose every node is at ``where`` (the call inlining it: what errors and the
+    generated code's line comments name)."""
+    new = copy.deepcopy(fnode)
+    for node in gast.walk(new):
+        if hasattr(node, "lineno"):
+            gast.copy_location(node, where)
+    return new
+
+
 def _ends_in_jump(stmts: list) -> bool:
     return bool(stmts) and isinstance(stmts[-1], (gast.Return, gast.Raise, gast.Break, gast.Continue))
 
@@ -1558,6 +1768,7 @@ def _fresh_names(pf: Any, params: list[str]) -> Any:
         taken.add(name)
         return name
 
+    fresh.taken = taken  # type: ignore[attr-defined]  # (inlined helpers' names are added)
     return fresh
 
 
@@ -1565,7 +1776,7 @@ def rewrite_locals(pf: Any) -> Any:
     """``pf`` with the dicts its body builds (displays with constant keys, ``dict(...)``, comprehensions, copies)
     rewritten into variables, one per item (``d["a"]`` -> ``d_a``); ``pf`` itself when it builds none. Run by the
     lowering on every function (helpers too); the structured-argument rewrite (:func:`rewrite`) does it as well."""
-    if getattr(pf, "dicts_rewritten", False) or not _builds_dicts(pf.node):
+    if getattr(pf, "dicts_rewritten", False) or not _builds_dicts(pf):
         return pf
     params = [a.id for a in pf.node.args.posonlyargs + pf.node.args.args + pf.node.args.kwonlyargs] + [
         a.id for a in (pf.node.args.vararg, pf.node.args.kwarg) if a is not None]
@@ -1578,12 +1789,19 @@ def rewrite_locals(pf: Any) -> Any:
     return new_pf
 
 
-def _builds_dicts(fn: Any) -> bool:
-    for node in gast.walk(fn):
+def _builds_dicts(pf: Any) -> bool:
+    """Does the function build a dict, delete a key, or assign what a helper returning a dict returns?"""
+    from srcgrad import usercode
+
+    for node in gast.walk(pf.node):
         t = type(node)
         if t is gast.Dict or t is gast.DictComp or t is gast.Delete or (
                 t is gast.Call and isinstance(node.func, gast.Name) and node.func.id == "dict"):
             return True
+        if t is gast.Assign and isinstance(node.value, gast.Call) and isinstance(node.value.func, gast.Name):
+            func = pf.resolve(node.value.func.id)
+            if usercode.is_user_function(func) and func is not pf.func and _returns_dict(func):
+                return True
     return False
 
 

@@ -311,7 +311,7 @@ def deletes_a_name(x):
     (item_write_through_an_alias, np.ones(3), "another name refers to the same array"),
     (variable_key, 1.0, "a key known only when the code runs"),
     (variable_key_get, 1.0, "a key known only when the code runs"),
-    (passed_to_a_helper_then_read, 1.0, "used after it was passed on as a whole value"),
+    (passed_to_a_helper_then_read, 1.0, "writes into a dict it is passed"),
     (escapes_into_a_list, 1.0, "used after it was passed on as a whole value"),
     (escapes_in_a_loop, 1.0, "built outside this loop, is passed on"),
     (key_added_in_a_branch, 1.0, "adds the key 'b' of a dict built outside this if"),
@@ -349,3 +349,98 @@ def helper_with_a_dict(x):
 
 def uses_a_helper_with_a_dict(x):
     return helper_with_a_dict(x) * 3.0 + helper_with_a_dict(x * 2.0)
+
+
+# --- helpers that take a dict or a structure, or return a dict: inlined where they are called ---
+
+
+def layer(p, x):
+    return np.tanh(x @ p["W"] + p["b"])
+
+
+def mlp_of_layers(params, x):
+    h = layer(params["l1"], x)
+    return np.sum(layer(params["l2"], h) ** 2)
+
+
+def stats(x):
+    out = {"mean": np.mean(x), "sq": np.mean(x ** 2)}
+    return out
+
+
+def variance_from_a_helper(x):
+    s = stats(x)
+    return s["sq"] - s["mean"] ** 2
+
+
+def scaled(d, k):
+    return {"a": d["a"] * k, "b": d["b"] + k}
+
+
+def chained(x):
+    d = {"a": x, "b": x * x}
+    e = scaled(d, 3.0)
+    f = scaled(e, x)
+    return f["a"] * f["b"]
+
+
+def power_sum(d, power=2):
+    total = 0.0
+    for _, v in d.items():
+        total = total + v ** power
+    return total
+
+
+def reads_through_a_helper(x):
+    d = {"u": x, "v": 2.0 * x}
+    return power_sum(d) + power_sum(d, power=3) + d["u"]
+
+
+def by_sign(x):
+    if x > 0:
+        return {"a": x}
+    return {"a": -x * 2.0}
+
+
+def returned_on_each_path(x):
+    r = by_sign(x)
+    return r["a"] * 3.0
+
+
+def resets(d):
+    d["a"] = 0.0
+    return 1.0
+
+
+def a_helper_writes_the_dict(x):
+    d = {"a": x}
+    resets(d)
+    return d["a"]
+
+
+def returns_a_dict_in_an_expression(x):
+    return stats(x)["mean"]
+
+
+@pytest.mark.parametrize("func,arg", [
+    (variance_from_a_helper, np.array([0.3, -1.2, 2.0, 0.7])),
+    (chained, 0.7),
+    (reads_through_a_helper, 0.7),
+    (returned_on_each_path, 0.7),
+    (returned_on_each_path, -0.7),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_helpers_take_and_return_dicts(func, arg):
+    check_grad(func, arg)
+
+
+def test_a_structured_parameter_passed_to_a_helper(rng):
+    params = {"l1": {"W": rng.normal(size=(3, 4)), "b": rng.normal(size=4)},
+              "l2": {"W": rng.normal(size=(4, 2)), "b": 0.1}}
+    check_grad(mlp_of_layers, params, rng.normal(size=(5, 3)))
+
+
+def test_helpers_refused():
+    with pytest.raises(SrcgradError, match="writes into a dict it is passed"):
+        srcgrad.grad(a_helper_writes_the_dict)(1.0)
+    with pytest.raises(SrcgradError, match="differentiating through this dict"):  # (a display in the helper)
+        srcgrad.grad(returns_a_dict_in_an_expression)(np.ones(3))

@@ -251,7 +251,11 @@ def writes_a_tuple(p):
 
 
 def whole_dict(p):
-    return helper_of_dict(p)
+    return p["a"] * len(str(p))
+
+
+def dict_to_a_helper(p):
+    return helper_of_dict(p)  # (inlined: tests/test_dicts.py)
 
 
 def helper_of_dict(p):
@@ -276,6 +280,7 @@ def test_errors_at_the_users_line():
         srcgrad.grad(writes_a_tuple)((np.ones(2),))
     with pytest.raises(UnsupportedSyntax, match="used here as a whole value"):
         srcgrad.grad(whole_dict)({"a": 1.0})
+    assert srcgrad.grad(dict_to_a_helper)({"a": 1.0}) == {"a": 1.0}
     with pytest.raises(UnsupportedSyntax, match="on some paths only"):
         srcgrad.grad(branch_alias)({"a": 1.0, "layers": [1.0], "other": [2.0]}, 1.0)
     with pytest.raises(AttributeError):
