@@ -168,6 +168,7 @@ class Transform:
                 if generated is None or not generated.guards.hold():
                     found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
                     generated = self.generate(dict(zip(self.params, kinds)))
+                    found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
@@ -426,6 +427,8 @@ def _decorator_or_call(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[
 
         return higher.grad_of_grad(func, wrt, mode)
     check_function(func, mode)
+    if structures.is_callable_instance(func):  # grad(model): its __call__, bound to it
+        func = func.__call__
     if inspect.ismethod(func) or isinstance(func, functools.partial):
         return _bound_entry(func, wrt, mode, suffix)
     transform = Transform(func, wrt, mode)

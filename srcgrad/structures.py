@@ -50,6 +50,7 @@ from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
     "object"
+CLASS = "class"  # a class a constant parameter holds (``cls`` of a class method): read through, never passed
 DIFF, CONST, NONE = "diff", "const", "none"  # what a leaf is: differentiated, a constant argument, None
 
 
@@ -80,6 +81,12 @@ def is_structure(value: Any) -> bool:
     or an array)."""
     t = type(value)
     return t is dict or t is list or t is tuple or _class_kind(t) is not None
+
+
+def is_callable_instance(value: Any) -> bool:
+    """An instance of a user class whose ``__call__`` is a function (``grad(model)`` differentiates it)."""
+    call = next((vars(k)["__call__"] for k in type(value).__mro__ if "__call__" in vars(k)), None)
+    return is_object(value) and not isinstance(value, type) and isinstance(call, types.FunctionType)
 
 
 def is_object(value: Any) -> bool:
@@ -130,6 +137,8 @@ def _spec(value: Any, const: bool, depth: int) -> tuple:
         if kind[0] == NAMEDTUPLE:
             return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
         return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
+    if const and depth == 0 and isinstance(value, type):
+        return CLASS, value
     if const and depth < 8 and is_object(value) and not isinstance(value, (list, tuple, dict)):
         attrs = tuple(vars(value))
         return OBJECT, t, attrs, _children([getattr(value, a) for a in attrs], attrs, const, depth, "attr")
@@ -188,6 +197,8 @@ def describe(spec: tuple) -> str:
     """A deterministic text for a description (the on-disk cache tells structures apart by it)."""
     if spec[0] == LEAF:
         return f"{_class_name(spec[1])}{':' + spec[2] if spec[2] else ''}"
+    if spec[0] == CLASS:
+        return f"class {_class_name(spec[1])}"
     if spec[0] == DICT:
         return "{" + ", ".join(f"{k!r}: {describe(c)}" for k, c in zip(spec[1], spec[2])) + "}"
     if spec[0] in (LIST, TUPLE):
@@ -267,6 +278,8 @@ def build_tree(spec: tuple, const: bool, path: tuple = (), counter: list | None 
     kind = spec[0]
     if kind == LEAF:
         return SLeaf(spec, role(spec, const), path, order)
+    if kind == CLASS:
+        return SStatic(spec[1])
     if kind == DICT:
         keys, children, how, cls = list(spec[1]), spec[2], "key", None
     elif kind in (LIST, TUPLE):
@@ -369,6 +382,8 @@ class _Rewriter:
         self.pending: list = []  # statements the statement being rewritten needs before it (inlined helpers)
         self.inlining: tuple = ()  # the helpers being inlined, outermost first
         self.returned: Any = None  # (an inlined helper) what its returns give: "value", or a dict's shape
+        self.method: Any = None  # (an inlined method) (the instance's class, the class defining the method)
+        self.guarded: list = []  # (class, attributes, object) the code assumed (methods, properties, constants)
 
     # --- errors ---
 
@@ -727,6 +742,9 @@ class _Rewriter:
         a user function: ``h`` becomes a nested function of this one whose body reads the structure's items (the
         lowering inlines nested functions where they are called). Returns the new call, or (for ``result``) the
         statements and the dict the result is; None when ``call`` is not such a call."""
+        method = self.method_callee(call.func)
+        if method is not None:
+            return self.inline(method[0], call, result, method[1], method[2])
         func = self.user_helper(call.func)
         if func is None:
             return None
@@ -734,6 +752,38 @@ class _Rewriter:
         if not any(isinstance(a, SNode) for a in arguments) and not (result and _returns_dict(func)):
             return None
         return self.inline(func, call, result)
+
+    def method_callee(self, func: Any) -> tuple | None:
+        """``self.m(...)`` on an object, dataclass or namedtuple known now, ``super().m(...)`` in an inlined method,
+        ``cls.m(...)`` in an inlined class method: (the function, what its first parameter is, the method's
+        context), found through the class's method resolution order; None for other calls."""
+        if not isinstance(func, gast.Attribute):
+            return None
+        base = func.value
+        if isinstance(base, gast.Call) and self.builtin(base.func) is super and not base.args and self.method:
+            cls, owner, first = self.method
+            mro = cls.__mro__
+            after = mro[mro.index(owner) + 1:]
+            found = next((vars(k)[func.attr] for k in after if func.attr in vars(k)), _NO)
+            if not isinstance(found, types.FunctionType):
+                raise self.reject(func, f"srcgrad follows super().{func.attr}(...) to a method defined with def "
+                                        "in a base class")
+            self.guarded.append((cls, (), cls))  # (the class itself: its bases are fixed)
+            return found, first, (cls, next(k for k in after if func.attr in vars(k)))
+        node = self.static(base)
+        cls = node.cls if isinstance(node, SNode) and node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) else \
+            node.value if isinstance(node, SStatic) and isinstance(node.value, type) else None
+        if cls is None or (isinstance(node, SNode) and func.attr in node.keys):
+            return None
+        found = self.class_member(cls, func.attr, func)
+        owner = next((k for k in cls.__mro__ if func.attr in vars(k)), cls)
+        if isinstance(found, types.FunctionType) and isinstance(node, SNode):
+            return found, node, (cls, owner)
+        if isinstance(found, staticmethod):
+            return found.__func__, None, None
+        if isinstance(found, classmethod):
+            return found.__func__, SStatic(cls), (cls, owner)
+        return None
 
     def user_helper(self, node: Any) -> Any:
         from srcgrad import usercode
@@ -746,32 +796,36 @@ class _Rewriter:
             return None
         return func
 
-    def inline(self, func: Any, call: Any, result: str | None) -> Any:
-        from srcgrad import calls
+    def inline(self, func: Any, call: Any, result: str | None, first: Any = None, method: Any = None) -> Any:
+        from srcgrad import calls, usercode
 
+        if not usercode.is_user_function(func):
+            raise self.reject(call, f"`{self.text(call.func)}` is {usercode.qualified_name(func)}, not a function of "
+                                    "your code: srcgrad inlines methods and helpers from their source")
         if func in self.inlining:
             raise self.reject(call, f"`{func.__name__}` calls itself with a dict or a structure: srcgrad inlines such "
                                     "helpers, and cannot inline a recursive one", hint="pass the items it needs")
         fnode = _relocated(calls.parsed(func).node, call)
         args = fnode.args
-        if args.vararg is not None or args.kwarg is not None or func.__code__.co_freevars:
+        if args.vararg is not None or args.kwarg is not None or set(func.__code__.co_freevars) - {"__class__"}:
             raise self.reject(call, f"srcgrad inlines `{func.__name__}` (it takes or returns a dict or a structure), "
                                     "and cannot inline a helper with *args, **kwargs or variables of an enclosing "
                                     "function", hint="list the parameters explicitly, at module level")
         self.check_free_names(func, fnode, call)
-        bound = self.bind_arguments(func, fnode, call)
+        bound = self.bind_arguments(func, fnode, call, first)
         name = self.names(f"{func.__name__}_inlined")
         self.names.taken.update(n.id for n in gast.walk(fnode) if isinstance(n, gast.Name))
         inner = _Rewriter.__new__(_Rewriter)
         inner.__dict__.update(self.__dict__)
-        inner.bindings = {p: v for p, v in bound.items() if isinstance(v, SNode)}
+        inner.bindings = {p: v for p, v in bound.items() if isinstance(v, (SNode, SStatic))}
         inner.poisoned, inner.pending, inner.iterating, inner.returned = {}, [], set(), None
         inner.region = inner.scope = _Region("helper", self.region, True)
         inner.flags = {"closures": True, "writes_parameters": False}
         inner.inlining = self.inlining + (func,)
+        inner.method = None if method is None else (method[0], method[1], first)
         inner.local_names = frozenset(_stored([fnode]) | set(bound))
         self.flags["closures"] = True
-        runtime = [p for p, v in bound.items() if not isinstance(v, SNode)]
+        runtime = [p for p, v in bound.items() if not isinstance(v, (SNode, SStatic))]
         new = copy.copy(fnode)
         new.name = name
         new.args = gast.arguments([_name(p, call, gast.Param()) for p in runtime], [], None, [], [], None, [])
@@ -811,10 +865,16 @@ class _Rewriter:
                                          f"structure), and `{name}` means something else here than where "
                                          f"{func.__name__} is defined", hint=f"rename `{name}` in one of them")
 
-    def bind_arguments(self, func: Any, fnode: Any, call: Any) -> dict:
-        """Each parameter of the inlined helper -> the caller's expression, or the structure known now."""
+    def bind_arguments(self, func: Any, fnode: Any, call: Any, first: Any = None) -> dict:
+        """Each parameter of the inlined helper -> the caller's expression, or the structure known now (``first``:
+        what a method's ``self`` or a class method's ``cls`` is)."""
         args = fnode.args
         positional = [a.id for a in args.posonlyargs + args.args]
+        bound_first = {}
+        if first is not None:
+            if not positional:
+                raise self.reject(call, f"`{func.__name__}` takes no `self` (or `cls`) parameter")
+            bound_first, positional = {positional[0]: first}, positional[1:]
         kwonly = [a.id for a in args.kwonlyargs]
         if len(call.args) > len(positional) or any(isinstance(a, gast.Starred) for a in call.args):
             raise self.reject(call, f"`{func.__name__}` takes {len(positional)} positional arguments")
@@ -825,7 +885,7 @@ class _Rewriter:
             given[k.arg] = k.value
         defaults = dict(zip(positional[len(positional) - len(func.__defaults__ or ()):], func.__defaults__ or ()))
         defaults.update(func.__kwdefaults__ or {})
-        bound = {}
+        bound = dict(bound_first)
         for p in positional + kwonly:
             if p in given:
                 ct = self.static(given[p])
@@ -887,6 +947,9 @@ class _Rewriter:
             return self.child_by_index(base, node.slice, node) if isinstance(base, SNode) else None
         if t is gast.Attribute:
             base = self.static(node.value)
+            if isinstance(base, SStatic) and isinstance(base.value, type):  # (cls in an inlined class method)
+                found = self.class_member(base.value, node.attr, node)
+                return found if isinstance(found, SStatic) else None
             return self.child_by_attr(base, node.attr, node) if isinstance(base, SNode) else None
         if t is gast.Call:
             return self.static_call(node)
@@ -952,7 +1015,7 @@ class _Rewriter:
         """The builtin a call's function name denotes (not shadowed by a local or a bound name), or None."""
         if isinstance(func, gast.Name) and func.id not in self.bindings and func.id not in self.local_names:
             obj = self.pf.resolve(func.id)
-            return obj if obj in (len, enumerate, zip, range, sum, list, tuple, dict) else None
+            return obj if obj in (len, enumerate, zip, range, sum, list, tuple, dict, super) else None
         return None
 
     def items(self, ct: Any, where: Any) -> list | None:
@@ -999,8 +1062,12 @@ class _Rewriter:
         raise self.reject(where, f"`{self.text(where.value)}` (a {node.cls.__name__} instance) is not subscriptable")
 
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
-        if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and attr in node.keys:
-            return node.children[node.keys.index(attr)]
+        if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
+            found = self.class_member(node.cls, attr, where)
+            if attr in node.keys and not isinstance(found, property):
+                return node.children[node.keys.index(attr)]
+            if found is not _NO:
+                return found if isinstance(found, SStatic) else None  # (a method or property: the rewrite inlines it)
         if node.kind in (DICT, LIST, TUPLE) and attr in ("keys", "values", "items", "get"):
             return None  # a method: the call decides
         owner = node.cls if node.cls is not None else {DICT: dict, LIST: list, TUPLE: tuple}[node.kind]
@@ -1017,6 +1084,27 @@ class _Rewriter:
                               hint="compute the value in the function, or pass it as an argument")
         raise self.reject(where, f"`{self.text(where.value)}` ({owner.__name__}) has no attribute `{attr}`",
                           cls=MissingAttribute)
+
+    def class_member(self, cls: Any, attr: str, where: Any) -> Any:
+        """What ``attr`` is on ``cls`` through its method resolution order: a function, static or class method or
+        property (the rewrite inlines them), a class attribute that is a number, string or None (a constant:
+        SStatic), or ``_NO``. What the code assumed is a guard: rebinding it on the class regenerates."""
+        for klass in cls.__mro__:
+            if attr in vars(klass):
+                found = vars(klass)[attr]
+                break
+        else:
+            return _NO
+        if isinstance(found, (types.FunctionType, staticmethod, property)):
+            self.guarded.append((cls, (attr,), getattr(cls, attr)))
+            return found
+        if isinstance(found, classmethod):
+            self.guarded.append((cls, (attr, "__func__"), found.__func__))
+            return found
+        if type(found) in _LITERALS:
+            self.guarded.append((cls, (attr,), found))
+            return SStatic(found)
+        return _NO
 
     def value_of(self, node: Any) -> Any:
         """The Python value of an expression known when the code is generated (constants, keys bound by unrolled
@@ -1432,6 +1520,10 @@ class _Rewriter:
         runs reads a display of a list or tuple."""
         base = self.static(node.value)
         if isinstance(base, SNode):
+            getter = self.property_getter(base, node)
+            if getter is not None:  # self.area: the property's getter, inlined with self bound
+                call = gast.copy_location(gast.Call(node, [], []), node)
+                return self.inline(getter, call, None, base, (base.cls, base.cls))
             ct = self.static(node)
             if ct is not None:
                 return self.ct_expr(ct, node)
@@ -1442,7 +1534,24 @@ class _Rewriter:
                 new.value = self.materialise(base, node.value)
                 new.slice = self.generic_node(node.slice)
                 return new
+        elif isinstance(base, SStatic) and isinstance(base.value, type) and isinstance(node, gast.Attribute):
+            ct = self.static(node)  # (cls.CONSTANT in an inlined class method)
+            if ct is None:
+                raise self.reject(node, f"srcgrad reads class attributes that are numbers, strings or None through "
+                                        f"`{self.text(node.value)}` (and calls its methods)")
+            return self.ct_expr(ct, node)
         return self.generic_expr(node)
+
+    def property_getter(self, base: SNode, node: Any) -> Any:
+        if not isinstance(node, gast.Attribute) or base.kind not in (NAMEDTUPLE, DATACLASS, OBJECT):
+            return None
+        found = self.class_member(base.cls, node.attr, node)
+        if not isinstance(found, property):
+            return None
+        if found.fget is None:
+            raise self.reject(node, f"the property `{node.attr}` of {base.cls.__name__} has no getter",
+                              cls=MissingAttribute)
+        return found.fget
 
     def expr_comprehension(self, node: Any) -> Any:
         if isinstance(node, gast.DictComp):
@@ -1699,6 +1808,7 @@ class Lowered:
     reads: dict[str, Any]  # its parameter -> (user parameter, accessor path)
     kinds: dict[str, str]
     wrt: list[str]  # the differentiated leaves and plain parameters, in the order of the user's wrt
+    guarded: list = field(default_factory=list)  # (class, attributes, object) read through classes
 
 
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
@@ -1750,9 +1860,9 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
     node.body = body or [gast.Pass()]
     marker = "\n# srcgrad structures: " + "; ".join(f"{r.name}={'const ' if r.const else ''}{describe(r.spec)}"
                                                      for r in roots.values()) + "\n"
-    new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker)
+    new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker + _digest_line(node))
     new_pf.dicts_rewritten = True  # (lower.lower does not rewrite it again)
-    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt), roots
+    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt, rewriter.guarded), roots
 
 
 def _fresh_names(pf: Any, params: list[str]) -> Any:
@@ -1784,9 +1894,15 @@ def rewrite_locals(pf: Any) -> Any:
     rewriter.local_names = frozenset(_stored([pf.node]) | set(params))
     node = copy.copy(pf.node)
     node.body = rewriter.block(list(pf.node.body)) or [gast.Pass()]
-    new_pf = dataclasses.replace(pf, node=node)
+    new_pf = dataclasses.replace(pf, node=node, source=pf.source + _digest_line(node))
     new_pf.dicts_rewritten = True
     return new_pf
+
+
+def _digest_line(node: Any) -> str:
+    """A comment naming the rewritten function's tree: the on-disk cache keys on the source, and the rewrite
+    depends on more than it (inlined helpers and methods, class constants)."""
+    return f"\n# srcgrad rewritten: {hashlib.sha256(gast.dump(node).encode()).hexdigest()[:16]}\n"
 
 
 def _builds_dicts(pf: Any) -> bool:
@@ -1972,7 +2088,20 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
                           dict(inner.bound))
     generated.structured = True
     generated.inner = inner
+    generated.extra_guards = class_guards(lowered.guarded)
     return generated
+
+
+def class_guards(guarded: list) -> list:
+    """Guards (srcgrad/guards.py) on what the code read through classes: ``Model.forward is <function>``."""
+    from srcgrad.guards import Guard
+
+    out, seen = [], set()
+    for cls, attrs, obj in guarded:
+        if (id(cls), attrs) not in seen:
+            seen.add((id(cls), attrs))
+            out.append(Guard(cls, "", attrs, obj, False))
+    return out
 
 
 # --- reading and rebuilding values in Python (checks, tests) --------------------------------------------------------
@@ -2046,7 +2175,8 @@ def is_constant_structure(value: Any) -> bool:
     t = type(value)
     if t is dict or t is list or t is tuple:
         return False
-    return _class_kind(t) is not None or is_object(value)
+    return _class_kind(t) is not None or is_object(value) or (isinstance(value, type) and not issubclass(
+        value, (np.generic, np.ndarray)) and value.__module__ != "builtins")
 
 
 # --- the call-time check: do these arguments have the structures of a variant? -------------------------------------
@@ -2075,6 +2205,8 @@ def matcher(kinds: tuple) -> Any:
 
 def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
     kind = spec[0]
+    if kind == CLASS:
+        return [f"{e} is {ref(spec[1])}"]
     if kind == LEAF:
         t, dtype_kind = spec[1], spec[2]
         if t is type(None):
