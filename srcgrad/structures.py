@@ -761,15 +761,7 @@ class _Rewriter:
             return None
         base = func.value
         if isinstance(base, gast.Call) and self.builtin(base.func) is super and not base.args and self.method:
-            cls, owner, first = self.method
-            mro = cls.__mro__
-            after = mro[mro.index(owner) + 1:]
-            found = next((vars(k)[func.attr] for k in after if func.attr in vars(k)), _NO)
-            if not isinstance(found, types.FunctionType):
-                raise self.reject(func, f"srcgrad follows super().{func.attr}(...) to a method defined with def "
-                                        "in a base class")
-            self.guarded.append((cls, (), cls))  # (the class itself: its bases are fixed)
-            return found, first, (cls, next(k for k in after if func.attr in vars(k)))
+            return self.super_callee(func)
         node = self.static(base)
         cls = node.cls if isinstance(node, SNode) and node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) else \
             node.value if isinstance(node, SStatic) and isinstance(node.value, type) else None
@@ -784,6 +776,20 @@ class _Rewriter:
         if isinstance(found, classmethod):
             return found.__func__, SStatic(cls), (cls, owner)
         return None
+
+    def super_callee(self, func: Any) -> tuple:
+        """``super().m(...)`` in a method inlined for an instance of ``cls``, defined in ``owner``: the next ``m``
+        in ``cls``'s method resolution order after ``owner``."""
+        cls, owner, first = self.method
+        mro = cls.__mro__
+        after = [k for k in mro[mro.index(owner) + 1:] if func.attr in vars(k)]
+        found = vars(after[0])[func.attr] if after else _NO
+        if not isinstance(found, types.FunctionType):
+            raise self.reject(func, f"srcgrad follows super().{func.attr}(...) to a method defined with def in a "
+                                    "base class")
+        self.guarded.append((cls, ("__mro__",), cls.__mro__))  # (the bases: fixed unless __bases__ is assigned)
+        self.guarded.append((after[0], (func.attr,), found))
+        return found, first, (cls, after[0])
 
     def user_helper(self, node: Any) -> Any:
         from srcgrad import usercode
@@ -1047,11 +1053,7 @@ class _Rewriter:
             if key not in node.keys:
                 raise self.reject(where, f"`{self.text(where.value)}` has no key {key!r} (its keys: "
                                          f"{', '.join(map(repr, node.keys)) or 'none'})", cls=MissingKey)
-            child = node.children[node.keys.index(key)]
-            if isinstance(child, SNode) and child.escaped:
-                raise self.reject(where, f"the dict `{self.text(where)}` is used after it was passed on as a whole "
-                                         f"value ({child.escaped})", hint="pass on a copy made last")
-            return child
+            return self.live(node.children[node.keys.index(key)], where)
         if node.kind in (LIST, TUPLE, NAMEDTUPLE):
             if type(key) is not int:
                 return None
@@ -1060,6 +1062,13 @@ class _Rewriter:
                                          f"{len(node.children)} items", cls=MissingIndex)
             return node.children[key]
         raise self.reject(where, f"`{self.text(where.value)}` (a {node.cls.__name__} instance) is not subscriptable")
+
+    def live(self, child: Any, where: Any) -> Any:
+        """``child``, unless it is a dict that was passed on as a whole value before."""
+        if isinstance(child, SNode) and child.escaped:
+            raise self.reject(where, f"the dict `{self.text(where)}` is used after it was passed on as a whole "
+                                     f"value ({child.escaped})", hint="pass on a copy made last")
+        return child
 
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
         if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
@@ -1600,18 +1609,9 @@ class _Rewriter:
         if isinstance(func, gast.Attribute):
             base = self.static(func.value)
             if isinstance(base, SNode):
-                if base.kind == DICT and func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
-                    if base.local:
-                        self.key_of(gast.copy_location(gast.Subscript(func.value, node.args[0], gast.Load()), node))
-                    if self.value_of(node.args[0]) is not _NO:  # (a present key was resolved above)
-                        return self.expr(node.args[1]) if len(node.args) == 2 else _const(None, node)
-                if base.local:
-                    raise self.local_method_error(func)
-                if not base.const:
-                    self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
-                    raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
-                if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
-                    self.child_by_attr(base, func.attr, func)
+                found = self.structure_method(base, node)
+                if found is not None:
+                    return found
         builtin = self.builtin(func)
         if builtin in (list, tuple) and len(node.args) == 1 and not node.keywords:
             source = self.static(node.args[0])
@@ -1625,6 +1625,24 @@ class _Rewriter:
             if items is not None:
                 return self.reduce(builtin, items, node)
         return self.generic_expr(node)
+
+    def structure_method(self, base: SNode, node: Any) -> Any:
+        """``d.get(k, default)`` with a missing key (its default); other methods of structures known now are
+        refused, except the fields of constant objects that hold callables (called as written)."""
+        func = node.func
+        if base.kind == DICT and func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
+            if base.local:
+                self.key_of(gast.copy_location(gast.Subscript(func.value, node.args[0], gast.Load()), node))
+            if self.value_of(node.args[0]) is not _NO:  # (a present key was resolved above)
+                return self.expr(node.args[1]) if len(node.args) == 2 else _const(None, node)
+        if base.local:
+            raise self.local_method_error(func)
+        if not base.const:
+            self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
+            raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
+        if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
+            self.child_by_attr(base, func.attr, func)
+        return None
 
     def local_method_error(self, func: Any) -> Exception:
         if func.attr in _MUTATORS or func.attr == "copy":
