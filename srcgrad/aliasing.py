@@ -144,11 +144,11 @@ def _params_of(func: Any) -> list[str]:
 
 
 def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
-    from srcgrad import calls, lower  # (they import the passes, which import this module)
+    from srcgrad import calls, driver  # (they import the passes, which import this module)
 
     params = _params_of(func)
     try:
-        fn = lower.lower(calls.parsed(func))
+        fn = driver.lowered(calls.parsed(func))
         value_kinds = infer_kinds(fn, dict(zip(fn.params, kinds)), calls.return_kind)
     except SrcgradError:  # not lowered: it runs as it is, and may do anything to what it is given
         everything = frozenset(p for p, k in zip(params, kinds) if k != SCALAR)

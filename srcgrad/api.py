@@ -11,7 +11,8 @@ What holds:
   again; a parameter left out takes the function's default as it is at the call (``__defaults__`` is read live);
 - arguments are plain Python numbers or plain ndarrays (and ``np.memmap``, whose operators are ndarray's): other
   ndarray subclasses change what the operators mean (``np.matrix``: ``*`` is a matrix product; masked arrays skip
-  masked elements), so they are refused with InvalidArgument;
+  masked elements), so they are refused with InvalidArgument; arrays of Dask and CuPy (srcgrad/arrays.py) are arrays
+  too, and a call with a Dask array runs through srcgrad/lazy.py (nothing computes during it);
 - a gradient has the type, shape and float dtype of its argument.
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import guards, locks, pipeline, structures
+from srcgrad import arrays, guards, lazy, locks, pipeline, structures
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import InvalidArgument, NonNumericOutput, SrcgradError, call_failure, reading, refusal
 from srcgrad.graph import Graph, graph  # noqa: F401  (the compute graph lives in srcgrad/graph.py)
@@ -133,7 +134,8 @@ class Transform:
     def kinds(self, values: list[Any]) -> tuple[str, ...]:
         out: list[Any] = []
         for name, value in zip(self.params, values):
-            if type(value) not in PLAIN_TYPES:  # a structure is described by a tuple (srcgrad/structures.py)
+            if type(value) not in PLAIN_TYPES and not arrays.is_protocol_array(value):
+                # a structure is described by a tuple (srcgrad/structures.py)
                 if name in self.wrt and structures.is_structure(value):
                     out.append(structures.spec_of(name, value))
                     continue
@@ -219,7 +221,7 @@ def check_differentiable(name: str, value: Any) -> None:
     """A differentiated argument must be a real number or a real (or integer) array."""
     if type(value) in (float, int, bool):
         return
-    if isinstance(value, (np.ndarray, np.generic)):
+    if isinstance(value, (np.ndarray, np.generic)) or arrays.is_protocol_array(value):
         if value.dtype.kind in "fiub":
             return
         what = {"c": "complex", "O": "object"}.get(value.dtype.kind, str(value.dtype))
@@ -232,7 +234,7 @@ def check_differentiable(name: str, value: Any) -> None:
                               hint="split the value into real and imaginary parts")
     raise InvalidArgument(
         f"cannot differentiate with respect to `{name}`: got {type(value).__name__}, expected a float or an array",
-        hint="pass a float or a numpy array (lists: np.asarray(values, dtype=float))",
+        hint="pass a float or an array: numpy's, Dask's or CuPy's (lists: np.asarray(values, dtype=float))",
     )
 
 
@@ -274,6 +276,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
     wrt_positions = transform.wrt_positions
     structure_positions = transform.structure_positions
     structured_last: dict[Any, Any] = {}  # argument types -> (key, check) of the last structured variant
+    lazy_keys: set[Any] = set()  # keys with a Dask array among the arguments: run by srcgrad.lazy
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
@@ -288,7 +291,8 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             args = tuple(transform.bind(args, kwargs))
         key: Any = tuple(map(type, args))
         for i in structure_positions:
-            if key[i] not in PLAIN_TYPES:  # a structure: the key holds its description (O(leaves))
+            if key[i] not in PLAIN_TYPES and not arrays.is_protocol_type(key[i]):  # a structure: the key holds its
+                # description (O(leaves))
                 known = structured_last.get(key)
                 key = known[0] if known is not None and known[1](*args) else (key, transform.kinds(list(args)))
                 break
@@ -300,6 +304,8 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = _seed_parameter(impl)
+            if lazy.needs_guard(map(type, args)):
+                lazy_keys.add(key)
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
             entry.__wrapped__ = impl
@@ -310,20 +316,21 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             impl = generated.function
             for i in wrt_positions:
                 a = args[i]
-                if type(a) is np.ndarray and a.dtype.kind not in "fiub":
+                if (type(a) is np.ndarray or arrays.is_protocol_type(type(a))) and a.dtype.kind not in "fiub":
                     check_differentiable(transform.params[i], a)
+        run = lazy.guarded(impl, transform.pf) if lazy_keys and key in lazy_keys else impl
         try:
             if spread is not None:
                 positional, named = spread(args)
                 if vjp:
                     named[seed_names[impl]] = seed
-                return impl(*positional, **named)
+                return run(*positional, **named)
             if kwonly:
                 named = dict(zip(kwonly, args[n_pos:]))
                 if vjp:
                     named[seed_names[impl]] = seed
-                return impl(*args[:n_pos], **named)
-            return impl(*args, **{seed_names[impl]: seed}) if vjp else impl(*args)
+                return run(*args[:n_pos], **named)
+            return run(*args, **{seed_names[impl]: seed}) if vjp else run(*args)
         except Exception as exc:
             failed(exc)
             raise

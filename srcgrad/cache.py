@@ -44,8 +44,8 @@ What holds:
   written — with one :class:`RuntimeWarning` per process. The directories srcgrad creates (every missing one of
   the path) are made with mode 0700 and checked after; entries are written as new 0600 files;
 - the cache never raises: an unreadable or unwritable directory only costs the regeneration. A hit costs reading,
-  checking and compiling one small file; a miss costs, besides the generation, one more lowering (to list the rules
-  the function uses) and one write;
+  checking and compiling one small file; a miss costs, besides the generation, a look at its lowering (to list the
+  rules the function uses) and one write;
 - writes are atomic (a temporary file in the same directory, then :func:`os.replace`), so concurrent processes
   writing the same entry each leave a complete file and a reader never sees half of one;
 - configuration: ``SRCGRAD_CACHE=0`` (or ``false``, ``off``, ``no``) turns the cache off, ``SRCGRAD_CACHE_DIR`` sets
@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import freshness, frontend, ir, locks, lower, usercode, version
+from srcgrad import driver, freshness, frontend, ir, locks, usercode, version
 from srcgrad.emit import Emitted, compile_function
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules import registry
@@ -320,7 +320,7 @@ class Slot:
             if ref is None:
                 return None  # e.g. a helper variant's cell (calls.CellRef): helpers are not cached
             bound.append([name, ref])
-        fn = lower.lower(self.pf)  # the lowered function names the rules it uses and the names code generation avoids
+        fn = driver.lowered(self.pf)  # it names the rules the code uses and the names code generation avoids
         names = _dependencies(self.pf, fn)
         rules = _rules_used(fn)
         if names is None or rules is None:

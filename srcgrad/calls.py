@@ -15,7 +15,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, emit, frontend, guards, ir, locks, lower, passes
+from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, passes
+from srcgrad.program import Block, Program, loads, stores
 
 
 @dataclass
@@ -62,10 +63,6 @@ def _filled(cell: types.CellType) -> bool:
     return True
 
 
-def is_user_function(obj: Any) -> bool:
-    return isinstance(obj, types.FunctionType)
-
-
 def parsed(func: Any) -> frontend.ParsedFunction:
     with _LOCK:
         if func not in _PARSED:
@@ -87,9 +84,8 @@ def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
         _IN_PROGRESS.add(key)
         try:
             found = guards.collect(func, parsed(func), defaults=True)
-            fn = lower.lower(parsed(func))
+            fn = passes.eliminate_dead_code(driver.lowered(parsed(func)))
             arg_kinds = dict(zip(fn.params, kinds))
-            fn = passes.eliminate_dead_code(fn)
             kinds_map = passes.infer_kinds(fn, arg_kinds, return_kind)
             ret = fn.body[-1].value
             result = kinds_map.get(ret.name, passes.ARRAY) if isinstance(ret, ir.Var) else passes.const_kind(ret)
@@ -121,54 +117,57 @@ def variant(func: Any, kinds: tuple[str, ...], varied: tuple[str, ...]) -> Helpe
 
 
 def _generate(v: HelperVariant) -> None:
-    pf = parsed(v.func)
-    fn = lower.lower(pf)
-    fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
-    scope = codegen.scope_for(fn, pf.resolve)
-    g = scope.local("g")
-    saved = scope.local("saved")
-    # The pair's own names are bound first, so a recursive call inside refers to the same cells.
-    v.fwd_name = scope.bind(f"{fn.name}_fwd", v.fwd)
-    v.bwd_name = scope.bind(f"{fn.name}_bwd", v.bwd)
-    program = adjoint.build_program(fn, facts, list(v.varied), scope, "split", g, variant)
-    forward_names = _stores(program.forward) | set(fn.params)
-    residuals = sorted(adjoint._loads(program.reverse + program.results) & forward_names)
-    saved_tuple = ast.Tuple(elts=[codegen.name(r) for r in residuals], ctx=ast.Load())
-    # Values defined on some paths only (inside a branch or loop) start as None, so packing them never fails.
-    definite = _stores([item for item in program.forward if not isinstance(item, adjoint.Block)]) | set(fn.params)
-    maybe = [codegen.assign(r, ast.Constant(value=None)) for r in residuals if r not in definite]
-    returned = ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())
-    scope.link([returned])
-    fwd = emit.emit_text(
-        adjoint.Program(forward=maybe + program.forward), v.fwd_name, fn.signature, [returned],
-        f"Forward sweep of {fn.name}: its value, and what its reverse sweep reads.", scope.bound,
-    )
-    unpack = ast.Assign(
-        targets=[ast.Tuple(elts=[ast.Name(id=r, ctx=ast.Store()) for r in residuals], ctx=ast.Store())],
-        value=codegen.name(saved), lineno=0,
-    )
-    results = program.results
-    bwd_value = results[0] if len(results) == 1 else ast.Tuple(elts=results, ctx=ast.Load())
-    bwd = emit.emit_text(
-        adjoint.Program(reverse=[unpack] + program.reverse), v.bwd_name, f"{saved}, {g}", [bwd_value],
-        f"Reverse sweep of {fn.name}: the gradient with respect to {', '.join(v.varied)}.", scope.bound,
-    )
-    v.bound = dict(scope.bound)
-    v.source = fwd.source + "\n\n" + bwd.source
-    v.fwd.cell.cell_contents = emit.compile_function(fwd, v.func, f"{fn.name}:fwd")
-    v.bwd.cell.cell_contents = emit.compile_function(bwd, v.func, f"{fn.name}:bwd")
+    made = driver.run(parsed(v.func), HelperPair(v))
+    v.bound = dict(made.scope.bound)
+    v.source = made.source
+    v.fwd.cell.cell_contents, v.bwd.cell.cell_contents = made.functions
 
 
-def _stores(items: list) -> set[str]:
-    names: set[str] = set()
-    for item in items:
-        if isinstance(item, ast.AST):
-            names.update(n.id for n in ast.walk(item) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
-        elif isinstance(item, adjoint.Block):
-            names |= {n for n in [item.target] + [h[1] for h in item.handlers] if n}
-            for part in item.parts():
-                names |= _stores(part)
-    return names
+class HelperPair(driver.Product):
+    """``NAME_fwd(params) -> (value, saved)`` and ``NAME_bwd(saved, g) -> gradient(s)`` of a helper variant."""
+
+    call_kind = staticmethod(return_kind)
+
+    def __init__(self, v: HelperVariant):
+        self.v, self.wrt = v, list(v.varied)
+        self.g = self.saved = ""
+
+    def prepare(self, fn: ir.Function) -> ir.Function:
+        self.kinds = dict(zip(fn.params, self.v.kinds))
+        return fn
+
+    def build(self, fn: ir.Function, facts: passes.Facts, scope: codegen.Scope) -> Program:
+        v = self.v
+        self.g = scope.local("g")
+        self.saved = scope.local("saved")
+        # The pair's own names are bound first, so a recursive call inside refers to the same cells.
+        v.fwd_name = scope.bind(f"{fn.name}_fwd", v.fwd)
+        v.bwd_name = scope.bind(f"{fn.name}_bwd", v.bwd)
+        return adjoint.build_program(fn, facts, self.wrt, scope, "split", self.g, variant)
+
+    def units(self, made: driver.Made) -> list[driver.Unit]:
+        program, fn, v = made.program, made.fn, self.v
+        forward_names = stores(program.forward) | set(fn.params)
+        residuals = sorted(loads(program.reverse + program.results) & forward_names)
+        saved_tuple = ast.Tuple(elts=[codegen.name(r) for r in residuals], ctx=ast.Load())
+        # Values defined on some paths only (inside a branch or loop) start as None, so packing them never fails.
+        definite = stores([item for item in program.forward if not isinstance(item, Block)]) | set(fn.params)
+        maybe = [codegen.assign(r, ast.Constant(value=None)) for r in residuals if r not in definite]
+        returned = ast.Tuple(elts=[codegen.operand(fn.body[-1].value), saved_tuple], ctx=ast.Load())
+        made.scope.link([returned])
+        unpack = ast.Assign(
+            targets=[ast.Tuple(elts=[ast.Name(id=r, ctx=ast.Store()) for r in residuals], ctx=ast.Store())],
+            value=codegen.name(self.saved), lineno=0,
+        )
+        results = program.results
+        bwd_value = results[0] if len(results) == 1 else ast.Tuple(elts=results, ctx=ast.Load())
+        return [
+            driver.Unit(Program(forward=maybe + program.forward), v.fwd_name, fn.signature, [returned],
+                        f"Forward sweep of {fn.name}: its value, and what its reverse sweep reads.", f"{fn.name}:fwd"),
+            driver.Unit(Program(reverse=[unpack] + program.reverse), v.bwd_name, f"{self.saved}, {self.g}",
+                        [bwd_value], f"Reverse sweep of {fn.name}: the gradient with respect to "
+                        f"{', '.join(v.varied)}.", f"{fn.name}:bwd"),
+        ]
 
 
 def helpers_of(bound: dict, seen: set | None = None) -> list[HelperVariant]:
@@ -207,22 +206,30 @@ def jvp_variant(func: Any, kinds: tuple[str, ...], varied: tuple[str, ...]) -> H
 
 
 def _generate_jvp(v: HelperVariant) -> None:
-    from srcgrad import forward  # forward mode builds on the reverse-mode program types
+    made = driver.run(parsed(v.func), HelperJvp(v))
+    v.bound = dict(made.scope.bound)
+    v.source = made.source
+    v.fwd.cell.cell_contents = made.functions[0]
 
-    pf = parsed(v.func)
-    fn = lower.lower(pf)
-    fn, facts = passes.run_passes(fn, list(v.varied), dict(zip(fn.params, v.kinds)), return_kind)
-    scope = codegen.scope_for(fn, pf.resolve)
-    v.fwd_name = scope.bind(f"{fn.name}_jvp", v.fwd)
-    tangent_params = {p: scope.local(f"{p}_dot") for p in v.varied}
-    program, tangent = forward.build_tangent_program(
-        fn, facts, list(v.varied), scope, {p: codegen.name(t) for p, t in tangent_params.items()}, jvp_variant)
-    signature = fn.signature
-    signature = codegen.with_keywords(signature, list(tangent_params.values()))
-    emitted = emit.emit_text(
-        program, v.fwd_name, signature, [ast.Tuple(elts=[program.value, tangent], ctx=ast.Load())],
-        f"Forward mode of {fn.name}: its value and its tangent along {', '.join(v.varied)}.", scope.bound,
-    )
-    v.bound = dict(scope.bound)
-    v.source = emitted.source
-    v.fwd.cell.cell_contents = emit.compile_function(emitted, v.func, f"{fn.name}:jvp")
+
+class HelperJvp(HelperPair):
+    """``NAME_jvp(params..., *, p_dot...) -> (value, tangent)`` of a helper variant."""
+
+    call_kind = staticmethod(return_kind)
+
+    def build(self, fn: ir.Function, facts: passes.Facts, scope: codegen.Scope) -> Program:
+        from srcgrad import forward  # forward mode builds on the reverse-mode program types
+
+        v = self.v
+        v.fwd_name = scope.bind(f"{fn.name}_jvp", v.fwd)
+        self.tangent_params = [scope.local(f"{p}_dot") for p in v.varied]
+        inputs = {p: codegen.name(t) for p, t in zip(v.varied, self.tangent_params)}
+        program, self.tangent = forward.build_tangent_program(fn, facts, self.wrt, scope, inputs, jvp_variant)
+        return program
+
+    def units(self, made: driver.Made) -> list[driver.Unit]:
+        program, fn, v = made.program, made.fn, self.v
+        returned = ast.Tuple(elts=[program.value, self.tangent], ctx=ast.Load())
+        doc = f"Forward mode of {fn.name}: its value and its tangent along {', '.join(v.varied)}."
+        signature = codegen.with_keywords(fn.signature, self.tangent_params)
+        return [driver.Unit(program, v.fwd_name, signature, [returned], doc, f"{fn.name}:jvp")]

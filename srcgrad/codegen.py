@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import ir, program
 
 _MISSING = object()
 
@@ -62,9 +62,9 @@ class Scope:
     def link(self, trees: list) -> None:
         """Bind every :func:`own_name` in ``trees`` (ast nodes, or lists of them) through this scope."""
         for tree in trees:
-            for node in ast.walk(tree) if isinstance(tree, ast.AST) else ():
-                obj = getattr(node, "srcgrad_object", None)
-                if obj is not None and isinstance(node, ast.Name):
+            for node in program.nodes(tree) if isinstance(tree, ast.AST) else ():
+                obj = getattr(node, "srcgrad_object", None) if node.__class__ is ast.Name else None
+                if obj is not None:
                     node.id = self.bind(node.id, obj)
                     del node.srcgrad_object
 
@@ -171,42 +171,54 @@ _CMP_AST = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq
 def op_value(op: ir.Op, callee_name: str | None = None) -> ast.expr:
     """The right-hand side of a forward op, spelled as the user wrote it (``callee_name``: the name a call binds its
     function to, for calls srcgrad itself introduces, such as ``setitem``)."""
-    kind, args = op.form.kind, op.args
-    if kind == "copy":
-        return operand(args[0])
-    if kind == "binop":
-        return ast.BinOp(left=operand(args[0]), op=_BINOP_AST[op.form.symbol](), right=operand(args[1]))
-    if kind == "unaryop":
-        return ast.UnaryOp(op=_UNARY_AST[op.form.symbol](), operand=operand(args[0]))
-    if kind == "compare":
-        symbols = _split_compare(op.form.symbol)
-        return ast.Compare(left=operand(args[0]), ops=[_CMP_AST[s]() for s in symbols],
-                           comparators=[operand(a) for a in args[1:]])
-    if kind == "boolop":
-        return ast.BoolOp(op=ast.And() if op.form.symbol == "and" else ast.Or(), values=[operand(a) for a in args])
-    if kind == "tuple":
-        return ast.Tuple(elts=[operand(a) for a in args], ctx=ast.Load())
-    if kind == "list":
-        return ast.List(elts=[operand(a) for a in args], ctx=ast.Load())
-    if kind == "dict":  # (keys, then values)
-        half = len(args) // 2
-        return ast.Dict(keys=[operand(a) for a in args[:half]], values=[operand(a) for a in args[half:]])
-    if kind == "subscript":
-        return ast.Subscript(value=operand(args[0]), slice=index_slice(args[1]), ctx=ast.Load())
-    if kind == "attr":
-        return ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
-    if kind == "fstring":
-        return fstring(op)  # (as '...'.format(...))
-    keywords = [ast.keyword(arg=k, value=operand(v)) for k, v in op.kwargs]
-    if kind == "method":
-        func = ast.Attribute(value=operand(args[0]), attr=op.form.symbol, ctx=ast.Load())
-        return ast.Call(func=func, args=[operand(a) for a in args[1:]], keywords=keywords)
-    if kind == "call":
-        func = parse_expr(op.form.symbol)
-        if callee_name is not None:
-            func = name(callee_name)
-        return ast.Call(func=func, args=[operand(a) for a in args], keywords=keywords)
-    raise ValueError(f"cannot spell op form {kind}")
+    spell = _SPELLINGS.get(op.form.kind)
+    if spell is None:
+        raise ValueError(f"cannot spell op form {op.form.kind}")
+    return spell(op, callee_name)
+
+
+def _spell_compare(op: ir.Op, _: Any) -> ast.expr:
+    return ast.Compare(left=operand(op.args[0]), ops=[_CMP_AST[s]() for s in _split_compare(op.form.symbol)],
+                       comparators=[operand(a) for a in op.args[1:]])
+
+
+def _spell_dict(op: ir.Op, _: Any) -> ast.expr:  # (keys, then values)
+    half = len(op.args) // 2
+    return ast.Dict(keys=[operand(a) for a in op.args[:half]], values=[operand(a) for a in op.args[half:]])
+
+
+def _spell_method(op: ir.Op, _: Any) -> ast.expr:
+    func = ast.Attribute(value=operand(op.args[0]), attr=op.form.symbol, ctx=ast.Load())
+    return ast.Call(func=func, args=[operand(a) for a in op.args[1:]], keywords=_keywords(op))
+
+
+def _spell_call(op: ir.Op, callee_name: str | None) -> ast.expr:
+    func = parse_expr(op.form.symbol) if callee_name is None else name(callee_name)
+    return ast.Call(func=func, args=[operand(a) for a in op.args], keywords=_keywords(op))
+
+
+def _keywords(op: ir.Op) -> list[ast.keyword]:
+    return [ast.keyword(arg=k, value=operand(v)) for k, v in op.kwargs]
+
+
+_SPELLINGS = {
+    "copy": lambda op, _: operand(op.args[0]),
+    "binop": lambda op, _: ast.BinOp(left=operand(op.args[0]), op=_BINOP_AST[op.form.symbol](),
+                                     right=operand(op.args[1])),
+    "unaryop": lambda op, _: ast.UnaryOp(op=_UNARY_AST[op.form.symbol](), operand=operand(op.args[0])),
+    "compare": _spell_compare,
+    "boolop": lambda op, _: ast.BoolOp(op=ast.And() if op.form.symbol == "and" else ast.Or(),
+                                       values=[operand(a) for a in op.args]),
+    "tuple": lambda op, _: ast.Tuple(elts=[operand(a) for a in op.args], ctx=ast.Load()),
+    "list": lambda op, _: ast.List(elts=[operand(a) for a in op.args], ctx=ast.Load()),
+    "dict": _spell_dict,
+    "subscript": lambda op, _: ast.Subscript(value=operand(op.args[0]), slice=index_slice(op.args[1]),
+                                             ctx=ast.Load()),
+    "attr": lambda op, _: ast.Attribute(value=operand(op.args[0]), attr=op.form.symbol, ctx=ast.Load()),
+    "fstring": lambda op, _: fstring(op),  # (as '...'.format(...))
+    "method": _spell_method,
+    "call": _spell_call,
+}
 
 
 def fstring(op: ir.Op) -> ast.Call:
@@ -269,6 +281,11 @@ def assign(target: str, value: ast.expr) -> ast.Assign:
     return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
 
 
+def call_statement(func: str, args: list[ast.expr]) -> ast.Expr:
+    """``func(args...)`` as a statement (a check, a helper run for what it does)."""
+    return ast.Expr(value=ast.Call(func=name(func), args=args, keywords=[]))
+
+
 # --- rewriting trees ---------------------------------------------------------------------------------------------
 
 
@@ -291,7 +308,7 @@ class Transformer(ast.NodeTransformer):
         return visitor(self, node)
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
-        for field in node._fields:
+        for field in program.node_fields(node.__class__):  # (markers, names and flags hold nothing to visit)
             old = getattr(node, field, None)
             if isinstance(old, ast.AST):
                 new = self.visit(old)
@@ -310,6 +327,42 @@ class Transformer(ast.NodeTransformer):
                     new_values.append(value)
                 old[:] = new_values
         return node
+
+
+# --- templates ---------------------------------------------------------------------------------------------------
+
+
+_PARSED_TEMPLATES: dict[str, ast.AST] = {}
+
+
+def template_expr(text: str, **subs: Any) -> ast.expr:
+    """``text`` (Python, e.g. ``"reversed(ITER)"``) as an expression, each name given in ``subs`` replaced: by the
+    node given, or by a name when a string is given. Reads better than the ``ast`` constructors for generated code
+    of a fixed shape; the parse is done once per text."""
+    return _instantiate_template(text, "eval", subs).body
+
+
+def template_stmt(text: str, **subs: Any) -> ast.stmt:
+    """``text`` as one statement (see :func:`template_expr`)."""
+    return _instantiate_template(text, "exec", subs).body[0]
+
+
+def _instantiate_template(text: str, mode: str, subs: dict) -> Any:
+    tree = _PARSED_TEMPLATES.get(text + mode)
+    if tree is None:
+        tree = _PARSED_TEMPLATES[text + mode] = ast.parse(text, mode=mode)
+    return _Fill(subs).visit(clone(tree))
+
+
+class _Fill(Transformer):
+    def __init__(self, subs: dict):
+        self.subs = subs
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        new = self.subs.get(node.id)
+        if new is None:
+            return node
+        return ast.Name(id=new, ctx=node.ctx) if isinstance(new, str) else new
 
 
 # --- inlining rule expressions -----------------------------------------------------------------------------------
@@ -416,6 +469,19 @@ _FOLD_CMP = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt
              ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
 
+def _integer_identity(left: ast.expr, op: type, right: ast.expr) -> ast.expr | None:
+    """``e ** 1``, ``e * 1``, ``1 * e``, ``e / 1`` (the integer 1: no dtype change) folded to ``e``; else None."""
+    if op is ast.Pow and _num(right, 1):
+        return left
+    if op is ast.Mult and _num(right, 1) and isinstance(right.value, float) is False:
+        return left
+    if op is ast.Mult and _num(left, 1) and isinstance(left.value, float) is False:
+        return right
+    if op is ast.Div and _num(right, 1) and isinstance(right.value, float) is False:
+        return left
+    return None
+
+
 def _is_number_types(node: ast.expr, env: dict) -> bool:
     """``(int, float)`` in a rule: the test ``isinstance(y, (int, float))`` is folded for a constant y."""
     return isinstance(node, ast.Tuple) and len(node.elts) == 2 and all(
@@ -441,21 +507,19 @@ class _Fold(Transformer):
                 return ast.Constant(value=_FOLD_BIN[op](left.value, right.value))
             except (ZeroDivisionError, OverflowError):
                 return node
-        if op is ast.Pow and _num(right, 1):
-            return left
-        if op is ast.Mult and _num(right, 1) and isinstance(right.value, float) is False:
-            return left
-        if op is ast.Mult and _num(left, 1) and isinstance(left.value, float) is False:
+        folded = _integer_identity(left, op, right)
+        return folded if folded is not None else self._float_identity(node, left, op, right)
+
+    def _float_identity(self, node: ast.BinOp, left: ast.expr, op: type, right: ast.expr) -> ast.expr:
+        """1.0 * e is e when e is certainly a number or a non-bool, non-integer-only array whatever its operands
+        are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed."""
+        if op is not ast.Mult:
+            return node
+        if _num(left, 1.0) and never_bool(right, self.env):
             return right
-        if op is ast.Div and _num(right, 1) and isinstance(right.value, float) is False:
-            return left
-        # 1.0 * e is e when e is certainly a number or a non-bool, non-integer-only array whatever its operands
-        # are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed.
-        if op is ast.Mult and _num(left, 1.0) and never_bool(right, self.env):
-            return right
-        if op is ast.Mult and _num(left, -1.0) and never_bool(right, self.env):
+        if _num(left, -1.0) and never_bool(right, self.env):
             return ast.UnaryOp(op=ast.USub(), operand=right)
-        if op is ast.Mult and _num(right, 1.0) and never_bool(left, self.env):
+        if _num(right, 1.0) and never_bool(left, self.env):
             return left
         return node
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from srcgrad import printer, sourcetext
-from srcgrad.adjoint import Block, Comment, Program
+from srcgrad.program import Block, Comment, Program
 
 INDENT = "    "
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import locks
+from srcgrad import arrays, lazy, locks
 from srcgrad.emit import INDENT, compile_in_scope
 from srcgrad.guards import Consts
 
@@ -86,6 +86,8 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
     def on_variant(generated: Any, arg_types: tuple) -> None:
         if getattr(generated, "structured", False):
             return  # (structures are told apart by the dispatcher's key, not by the argument types the entry checks)
+        if lazy.needs_guard(arg_types):
+            return  # (a Dask array among the arguments: the dispatcher runs the call without computing, srcgrad.lazy)
         with lock:
             first = not current
             if not first and (current["types"] != arg_types or current["generated"] is generated):
@@ -157,7 +159,7 @@ def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, ge
             where = f"__kwdefaults__[{p.name!r}]" if p.kind is p.KEYWORD_ONLY else f"__defaults__[{i - n_positional}]"
             prologue += [f"if {p.name} is {consts.ref(OMITTED)}:", f"{INDENT}{p.name} = {consts.ref(func)}.{where}"]
         checks.append(f"{consts.type_of(p.name)} is {consts.ref(t)}")
-        if t is np.ndarray and p.name in transform.wrt:
+        if (t is np.ndarray or arrays.is_protocol_type(t)) and p.name in transform.wrt:
             checks.append(f"{p.name}.dtype.kind in 'fiub'")
     guards = [generated.guards.expression(consts)] if generated.guards is not None and generated.guards.items else []
     return _Check(prologue, checks, guards, consts.ref(Exception))

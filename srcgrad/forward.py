@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.adjoint import Block, Comment, Program, ProgramBuilder, _segments, link, try_block
+from srcgrad.adjoint import ProgramBuilder, segments, try_block
 from srcgrad.errors import NoRuleError
+from srcgrad.loops import while_block
 from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
+from srcgrad.program import Block, Comment, Program, link
 from srcgrad.rules import forward as forward_rules
 
 
@@ -56,7 +58,7 @@ class TangentBuilder(ProgramBuilder):
 
     def block(self, body: list) -> list:
         out: list = []
-        for item in _segments(body):
+        for item in segments(body):
             if isinstance(item, list):
                 last_line = None
                 for op in item:
@@ -64,29 +66,31 @@ class TangentBuilder(ProgramBuilder):
                         out.append(Comment(f"line {op.line}: {self.fn.source_lines.get(op.line, '').strip()}"))
                         last_line = op.line
                     out.extend(self.op(op))
-            elif isinstance(item, ir.If):
-                out.append(Block("if", test=codegen.operand(item.cond), body=self.block(item.body) or [ast.Pass()],
-                                 orelse=self.block(item.orelse)))
-            elif isinstance(item, ir.For):
-                out.append(Block("for", target=item.target, iter=codegen.operand(item.iterable),
-                                 body=self.block(item.body) or [ast.Pass()]))
-            elif isinstance(item, ir.While):
-                test = self.block(item.test)
-                body = self.block(item.body)
-                if test:
-                    exit_test = ast.UnaryOp(op=ast.Not(), operand=codegen.operand(item.cond))
-                    out.append(Block("while", test=ast.Constant(value=True),
-                                     body=test + [Block("if", test=exit_test, body=[ast.Break()])] + body))
-                else:
-                    out.append(Block("while", test=codegen.operand(item.cond), body=body or [ast.Pass()]))
-            elif isinstance(item, ir.With):
-                out.append(Block("with", test=codegen.operand(item.manager), target=item.target,
-                                 body=self.block(item.body) or [ast.Pass()]))
-            elif isinstance(item, ir.Try):  # (forward mode runs once: nothing to record)
-                out.append(try_block(item, self.block))
-            elif isinstance(item, ir.Break):
-                out.append(ast.Break())
+            else:
+                out.extend(ir.dispatch(self, "block_", item, default=[]))
         return out
+
+    def block_If(self, stmt: ir.If) -> list:
+        return [Block("if", test=codegen.operand(stmt.cond), body=self.block(stmt.body) or [ast.Pass()],
+                      orelse=self.block(stmt.orelse))]
+
+    def block_For(self, stmt: ir.For) -> list:
+        return [Block("for", target=stmt.target, iter=codegen.operand(stmt.iterable),
+                      body=self.block(stmt.body) or [ast.Pass()])]
+
+    def block_While(self, stmt: ir.While) -> list:
+        test = self.block(stmt.test)
+        return [while_block(stmt, test, self.block(stmt.body))]
+
+    def block_With(self, stmt: ir.With) -> list:
+        return [Block("with", test=codegen.operand(stmt.manager), target=stmt.target,
+                      body=self.block(stmt.body) or [ast.Pass()])]
+
+    def block_Try(self, stmt: ir.Try) -> list:
+        return [try_block(stmt, self.block)]  # (forward mode runs once: nothing to record)
+
+    def block_Break(self, stmt: ir.Break) -> list:
+        return [ast.Break()]
 
     def op(self, op: ir.Op) -> list:
         out: list = self.guards(op)

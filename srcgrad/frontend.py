@@ -34,6 +34,17 @@ class ParsedFunction:
     col_offset: int  # file column = AST column + col_offset (the dedent)
     file_lines: dict[int, str] = field(default_factory=dict)
     source: str = ""  # the dedented source the AST was parsed from
+    # its IR, lowered once (srcgrad.driver.lowered); not copied by dataclasses.replace (a new node is lowered anew)
+    lowered: Any = field(default=None, init=False, repr=False, compare=False)
+    _nodes: list | None = field(default=None, init=False, repr=False, compare=False)  # (replace() walks anew)
+
+    @property
+    def nodes(self) -> list:
+        """Every node of the function's tree, parents first: one walk, shared by the passes that scan the whole tree
+        (the tree is never changed after parsing; transformations work on copies)."""
+        if self._nodes is None:
+            self._nodes = list(gast.walk(self.node))
+        return self._nodes
 
     def segment(self, node: Any) -> str:
         """The source text of an AST node."""
@@ -204,6 +215,8 @@ def describe(node_type: str) -> str:
 def fence(pf: ParsedFunction, supported: set[str] | None = None) -> None:
     """Reject every construct outside the supported subset, naming file:line:col."""
     allowed = SUPPORTED if supported is None else supported
+    if all(type(node).__name__ in allowed for node in pf.nodes):
+        return  # (every node of the tree, signature included: a superset of what the walk below checks)
     for node, positioned in _walk_body(pf.node):
         kind = type(node).__name__
         if kind not in allowed:

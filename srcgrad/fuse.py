@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from srcgrad import codegen
-from srcgrad.adjoint import Block, Comment, Program
+from srcgrad.program import Block, Comment, Program, children, nodes, walk_items
 
 _EFFECTS = {"pop", "append"}
 MAX_HEIGHT = 24  # expression levels a fused statement may reach (printing and compiling recurse into them)
@@ -44,7 +44,7 @@ def fuse(program: Program) -> Program:
     is changed and returned)."""
     loads: Counter[str] = Counter()
     stores: Counter[str] = Counter()
-    for item in _walk(program.forward + program.reverse):
+    for item in walk_items(program.forward + program.reverse):
         _count(item, loads, stores)
     for expr in [*program.results, program.value]:
         if expr is not None:
@@ -170,27 +170,18 @@ def _copy_of(item, adjoints: frozenset) -> tuple[str, str] | None:
     return None
 
 
-def _walk(items: list):
-    for item in items:
-        yield item
-        if isinstance(item, Block):
-            for part in item.parts():
-                yield from _walk(part)
-
-
 def _count(item, loads: Counter, stores: Counter) -> None:
     if isinstance(item, Comment):
         return
     if isinstance(item, Block):
-        for name in [item.target] + [h[1] for h in item.handlers]:
-            if name:
-                stores[name] += 1
+        for name in item.bound_names():
+            stores[name] += 1
         for expr in item.expressions():
-            for node in _nodes(expr):
+            for node in nodes(expr):
                 if isinstance(node, ast.Name):
                     loads[node.id] += 1
         return
-    for node in _nodes(item):
+    for node in nodes(item):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 loads[node.id] += 1
@@ -209,78 +200,66 @@ def _fuse_block(items: list, loads: Counter, stores: Counter, fusable: frozenset
         if isinstance(item, Block):
             for part in item.parts():
                 _fuse_block(part, loads, stores, fusable)
-    reads: dict[int, set[str]] = {}  # statement -> the names its value reads (kept up to date as values move)
-    heights: dict[int, int] = {}  # statement -> an upper bound of its value's height
-    reader: dict[str, int] = {}  # name -> the first statement of the block whose value reads it
-    assigned_at: dict[str, list[int]] = {}  # name -> the statements assigning it, in order
-    barriers: list[int] = []  # statements nothing moves past: blocks and anything not an assignment
-    for p, item in enumerate(items):
-        if isinstance(item, Comment):
-            continue
-        if not isinstance(item, ast.Assign) or getattr(item, "srcgrad_effect", False):
-            barriers.append(p)
-            if not isinstance(item, ast.Assign):
-                continue
-        reads[p], heights[p] = _names_and_height(item.value)
-        for name in reads[p]:
-            reader.setdefault(name, p)
-        for name in _assigned(item):
-            assigned_at.setdefault(name, []).append(p)
+    index = _BlockIndex(items)
     dead: set[int] = set()
     for i, item in enumerate(items):
         name = _fusable_definition(item, loads, stores, fusable)
-        use = reader.get(name) if name else None
-        if use is None or use <= i or _any_between(barriers, i, use):
+        use = index.reader.get(name) if name else None
+        if use is None or not index.can_move(i, use):
             continue
-        if any(_any_between(assigned_at.get(read, ()), i, use) for read in reads[i]):
-            continue  # the value would change on the way
-        target = items[use]
-        height = _depth_of(name, target.value) - 1 + heights[i]
+        height = _depth_of(name, items[use].value) - 1 + index.heights[i]
         if height > MAX_HEIGHT:
             continue  # printed and compiled expressions stay shallow: a long chain keeps a name now and then
-        target.value = _Simplify().visit(_Replace(name, item.value).visit(target.value))
+        items[use].value = _Simplify().visit(_Replace(name, item.value).visit(items[use].value))
         dead.add(i)
         loads[name] -= 1
-        reads[use] = (reads[use] - {name}) | reads[i]
-        heights[use] = max(heights[use], height)
-        for read in reads[i]:  # what the definition read, its use reads now
-            if reader.get(read) == i:
-                reader[read] = use
+        index.moved(name, i, use, height)
     if dead:
         items[:] = [item for k, item in enumerate(items) if k not in dead]
+
+
+class _BlockIndex:
+    """What :func:`_fuse_block` asks of a block's statements, built in one walk and kept up to date as values move."""
+
+    def __init__(self, items: list):
+        self.reads: dict[int, set[str]] = {}  # statement -> the names its value reads
+        self.heights: dict[int, int] = {}  # statement -> an upper bound of its value's height
+        self.reader: dict[str, int] = {}  # name -> the first statement of the block whose value reads it
+        self.assigned_at: dict[str, list[int]] = {}  # name -> the statements assigning it, in order
+        self.barriers: list[int] = []  # statements nothing moves past: blocks and anything not an assignment
+        for p, item in enumerate(items):
+            if isinstance(item, Comment):
+                continue
+            if not isinstance(item, ast.Assign) or getattr(item, "srcgrad_effect", False):
+                self.barriers.append(p)
+                if not isinstance(item, ast.Assign):
+                    continue
+            self.reads[p], self.heights[p] = _names_and_height(item.value)
+            for name in self.reads[p]:
+                self.reader.setdefault(name, p)
+            for name in _assigned(item):
+                self.assigned_at.setdefault(name, []).append(p)
+
+    def can_move(self, i: int, use: int) -> bool:
+        """Can statement ``i``'s value move into the later statement ``use``: nothing in between is a barrier or
+        assigns what the value reads (it would change on the way)?"""
+        if use <= i or _any_between(self.barriers, i, use):
+            return False
+        return not any(_any_between(self.assigned_at.get(read, ()), i, use) for read in self.reads[i])
+
+    def moved(self, name: str, i: int, use: int, height: int) -> None:
+        """Statement ``i``'s value (of ``name``) moved into ``use``: what the definition read, its use reads now."""
+        self.reads[use] = (self.reads[use] - {name}) | self.reads[i]
+        self.heights[use] = max(self.heights[use], height)
+        for read in self.reads[i]:
+            if self.reader.get(read) == i:
+                self.reader[read] = use
 
 
 def _any_between(positions, start: int, stop: int) -> bool:
     """Whether the sorted ``positions`` hold one strictly between ``start`` and ``stop``."""
     k = bisect.bisect_right(positions, start)
     return k < len(positions) and positions[k] < stop
-
-
-def _nodes(tree: ast.AST) -> list[ast.AST]:
-    """Every node of ``tree`` but the markers (``Load``, ``Add``...), parents before children (``ast.walk`` without its
-    generators: this pass looks at every statement a few times, so the walk is its hot loop)."""
-    out = [tree]
-    k = 0
-    while k < len(out):
-        node = out[k]
-        k += 1
-        out.extend(_children(node))
-    return out
-
-
-_MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # leaves holding nothing
-
-
-def _children(node: ast.AST) -> list[ast.AST]:
-    out = []
-    for field in node._fields:
-        value = getattr(node, field, None)
-        if isinstance(value, ast.AST):
-            if not isinstance(value, _MARKERS):
-                out.append(value)
-        elif isinstance(value, list):
-            out.extend([v for v in value if isinstance(v, ast.AST)])
-    return out
 
 
 def _names_and_height(expr: ast.expr) -> tuple[set[str], int]:
@@ -292,7 +271,7 @@ def _names_and_height(expr: ast.expr) -> tuple[set[str], int]:
         if isinstance(node, ast.Name):
             names.add(node.id)
         deepest = max(deepest, depth)
-        stack.extend([(child, depth + 1) for child in _children(node)])
+        stack.extend([(child, depth + 1) for child in children(node)])
     return names, deepest
 
 
@@ -307,7 +286,7 @@ def _depth_of(name: str, expr: ast.expr) -> int:
         node, depth = stack.pop()
         if isinstance(node, ast.Name) and node.id == name:
             deepest = max(deepest, depth)
-        stack.extend([(child, depth + 1) for child in _children(node)])
+        stack.extend([(child, depth + 1) for child in children(node)])
     return deepest
 
 
@@ -317,7 +296,7 @@ def _fusable_definition(item, loads: Counter, stores: Counter, fusable: frozense
     name = item.targets[0].id
     if name not in fusable or stores[name] != 1 or loads[name] != 1:
         return None
-    for node in _nodes(item.value):
+    for node in nodes(item.value):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _EFFECTS:
             return None
     return name
@@ -325,7 +304,7 @@ def _fusable_definition(item, loads: Counter, stores: Counter, fusable: frozense
 
 def _names(expr: ast.expr) -> set[str]:
     """The names an expression reads."""
-    return {n.id for n in _nodes(expr) if isinstance(n, ast.Name)}
+    return {n.id for n in nodes(expr) if isinstance(n, ast.Name)}
 
 
 def _assigned(item: ast.Assign) -> set[str]:
@@ -333,7 +312,7 @@ def _assigned(item: ast.Assign) -> set[str]:
     targets = item.targets
     if len(targets) == 1 and isinstance(targets[0], ast.Name):
         return {targets[0].id}
-    return {n.id for t in targets for n in _nodes(t) if isinstance(n, ast.Name)}
+    return {n.id for t in targets for n in nodes(t) if isinstance(n, ast.Name)}
 
 
 class _MapNames(codegen.Transformer):

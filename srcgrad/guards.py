@@ -134,7 +134,7 @@ def collect(func: Any, pf: Any, defaults: bool = False) -> Guards:
 
 
 def _collect(owner: Any, pf: Any, found: dict, seen: set) -> None:
-    for name, attrs in free_paths(pf.node):
+    for name, attrs in free_paths(pf.node, pf.nodes):
         guard = _resolve(owner, name, attrs)
         if guard is None:
             continue
@@ -225,12 +225,12 @@ def _stable(owner: Any, name: str, cell: Any, in_builtins: bool, attrs: list[str
     return again is obj
 
 
-def free_paths(fn: Any) -> list[tuple[str, tuple[str, ...]]]:
+def free_paths(fn: Any, nodes: list | None = None) -> list[tuple[str, tuple[str, ...]]]:
     """(name, attributes) for every name the body reads from outside the function, with the longest attribute
     chain read on it (``np.linalg.inv`` gives ("np", ("linalg", "inv")); ``np`` alone is not listed then), in
     source order. Names assigned anywhere in the function (nested functions and lambdas included) are local."""
     local = set()
-    for node in gast.walk(fn):
+    for node in gast.walk(fn) if nodes is None else nodes:  # (``nodes``: the walk of ``fn``, when known)
         if isinstance(node, gast.Name) and not isinstance(node.ctx, gast.Load):
             local.add(node.id)
         elif isinstance(node, (gast.FunctionDef, gast.AsyncFunctionDef, gast.ClassDef)) and node is not fn:

@@ -22,7 +22,9 @@ The printed grammar (``str(function)``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from srcgrad.rules.registry import Rule
@@ -104,8 +106,9 @@ Operand = Union[Var, Const, Index]
 class Form:
     """How the forward operation is spelled in generated code.
 
-    kind: ``binop`` / ``unaryop`` (``symbol``), ``call`` (``callee`` text), ``method`` (``name``), ``attr`` (``name``),
-    ``subscript``, ``copy``, ``tuple``, ``list``, ``compare``; ``fstring`` (``symbol``: one code per part, ``L`` a
+    kind: ``binop`` / ``unaryop`` / ``compare`` / ``boolop`` (``symbol``: the operator), ``call`` (``symbol``: the
+    callee as written), ``method`` / ``attr`` (``symbol``: its name), ``subscript``, ``copy``, ``tuple``, ``list``,
+    ``dict``, ``append``; ``fstring`` (``symbol``: one code per part, ``L`` a
     literal, else the conversion ``n``/``s``/``r``/``a`` followed by ``:`` when a format spec operand follows);
     ``raise`` (``symbol`` ``from`` when a cause follows the exception); ``bound`` (the value a ``with ... as NAME`` or
     ``except ... as NAME`` binds: the compound statement binds it, the op only records what it depends on).
@@ -115,8 +118,25 @@ class Form:
     symbol: str = ""
 
 
+class Statement:
+    """What every statement offers the passes (the one traversal protocol: :func:`walk`, :func:`walk_ops`,
+    :func:`map_body`, :class:`Visitor`): the statement lists nested in it, in program order, and the operands its
+    header reads. An op or a jump nests nothing; a compound statement overrides both and :meth:`with_blocks`."""
+
+    def blocks(self) -> list[list]:
+        return []
+
+    def header_reads(self) -> list[Operand]:
+        """The operands the statement itself reads (a branch's condition, a loop's iterable), not its blocks'."""
+        return []
+
+    def with_blocks(self, blocks: list[list]) -> Statement:
+        """A copy holding ``blocks`` (as :meth:`blocks` lists them) in place of its own."""
+        return self
+
+
 @dataclass(eq=False)
-class Op:
+class Op(Statement):
     """``target = prim(args..., **kwargs)``."""
 
     target: str
@@ -159,23 +179,35 @@ class Op:
 
 
 @dataclass(eq=False)
-class Return:
+class Return(Statement):
     value: Operand
     line: int = 0
     col: int = 0
 
+    def header_reads(self) -> list[Operand]:
+        return [self.value]
+
 
 @dataclass(eq=False)
-class If:
+class If(Statement):
     cond: Operand
     body: list = field(default_factory=list)
     orelse: list = field(default_factory=list)
     line: int = 0
     col: int = 0
 
+    def blocks(self) -> list[list]:
+        return [self.body, self.orelse]
+
+    def header_reads(self) -> list[Operand]:
+        return [self.cond]
+
+    def with_blocks(self, blocks: list[list]) -> If:
+        return replace(self, body=blocks[0], orelse=blocks[1])
+
 
 @dataclass(eq=False)
-class For:
+class For(Statement):
     """``for target in iterable``; ``iterable`` is an operand (a ``range`` object, an array, a list...)."""
 
     target: str
@@ -185,9 +217,18 @@ class For:
     col: int = 0
     carried: list = field(default_factory=list)  # header versions: values that flow from one iteration to the next
 
+    def blocks(self) -> list[list]:
+        return [self.body]
+
+    def header_reads(self) -> list[Operand]:
+        return [self.iterable]
+
+    def with_blocks(self, blocks: list[list]) -> For:
+        return replace(self, body=blocks[0])
+
 
 @dataclass(eq=False)
-class While:
+class While(Statement):
     """``while True`` around ``test`` (statements computing ``cond``), then ``if not cond: break``, then ``body``."""
 
     test: list
@@ -197,9 +238,18 @@ class While:
     col: int = 0
     carried: list = field(default_factory=list)
 
+    def blocks(self) -> list[list]:
+        return [self.test, self.body]
+
+    def header_reads(self) -> list[Operand]:
+        return [self.cond]
+
+    def with_blocks(self, blocks: list[list]) -> While:
+        return replace(self, test=blocks[0], body=blocks[1])
+
 
 @dataclass(eq=False)
-class With:
+class With(Statement):
     """``with manager [as target]: body``; ``manager`` is computed before the statement by ``context`` (the ops of the
     context expression, run again around the reverse sweep of ``body`` when ``reenter``)."""
 
@@ -211,6 +261,15 @@ class With:
     checked: bool = True  # the manager may suppress an exception: the gradient checks that the body ran to its end
     line: int = 0
     col: int = 0
+
+    def blocks(self) -> list[list]:
+        return [self.body]
+
+    def header_reads(self) -> list[Operand]:
+        return [self.manager]  # (entered for what it does, whatever the body computes)
+
+    def with_blocks(self, blocks: list[list]) -> With:
+        return replace(self, body=blocks[0])
 
 
 @dataclass(eq=False)
@@ -224,7 +283,7 @@ class Handler:
 
 
 @dataclass(eq=False)
-class Try:
+class Try(Statement):
     """``try: body / except ...: handler.body / else: orelse / finally: final``. ``path`` is bound to 0 when the body
     completes (then ``orelse`` runs) and to ``k`` when handler ``k`` (1-based) runs: the reverse sweep follows it."""
 
@@ -236,35 +295,86 @@ class Try:
     line: int = 0
     col: int = 0
 
+    def blocks(self) -> list[list]:
+        return [self.body] + [h.body for h in self.handlers] + [self.orelse, self.final]
+
+    def header_reads(self) -> list[Operand]:
+        # (the reverse sweep follows the path)
+        return [Var(self.path)] + [h.types for h in self.handlers if h.types is not None]
+
+    def with_blocks(self, blocks: list[list]) -> Try:
+        n = len(self.handlers)
+        handlers = [replace(h, body=b) for h, b in zip(self.handlers, blocks[1:1 + n])]
+        return replace(self, body=blocks[0], handlers=handlers, orelse=blocks[1 + n], final=blocks[2 + n])
+
 
 @dataclass(eq=False)
-class Break:
+class Break(Statement):
     line: int = 0
     col: int = 0
 
 
 @dataclass(eq=False)
-class Continue:
+class Continue(Statement):
     line: int = 0
     col: int = 0
 
 
-Stmt = Union[Op, Return, If, For, While, With, Try, Break, Continue]
+def regions(stmt: Statement) -> list[list]:
+    """The statement lists nested in ``stmt``, in program order (``[]`` for an op or a jump): ``stmt.blocks()``."""
+    return stmt.blocks()
 
 
-def regions(stmt) -> list[list]:
-    """The statement lists nested in a compound statement, in program order (``[]`` for an op or a jump)."""
-    if isinstance(stmt, If):
-        return [stmt.body, stmt.orelse]
-    if isinstance(stmt, For):
-        return [stmt.body]
-    if isinstance(stmt, While):
-        return [stmt.test, stmt.body]
-    if isinstance(stmt, With):
-        return [stmt.body]
-    if isinstance(stmt, Try):
-        return [stmt.body] + [h.body for h in stmt.handlers] + [stmt.orelse, stmt.final]
-    return []
+# --- traversal: the one way passes and builders walk the IR ------------------------------------------------------
+
+
+def walk(body: list):
+    """Every statement in ``body``, nested blocks included, in program order (a compound statement before its
+    blocks)."""
+    for stmt in body:
+        yield stmt
+        for block in stmt.blocks():
+            yield from walk(block)
+
+
+def walk_ops(body: list):
+    """Every :class:`Op` in ``body``, nested blocks included, in program order."""
+    for stmt in walk(body):
+        if isinstance(stmt, Op):
+            yield stmt
+
+
+def map_body(body: list, rewrite: Callable[[Statement], list]) -> list:
+    """A new statement list: each statement, its blocks mapped first (a compound statement is copied with the new
+    blocks; ``body`` is left as it is), replaced by the statements ``rewrite`` returns for it."""
+    out: list = []
+    for stmt in body:
+        blocks = stmt.blocks()
+        if blocks:
+            stmt = stmt.with_blocks([map_body(block, rewrite) for block in blocks])
+        out.extend(rewrite(stmt))
+    return out
+
+
+def copy_body(body: list) -> list:
+    """A copy of ``body`` whose statements (ops included) are new objects: annotating the copy (the alias pass's
+    run-time checks) leaves ``body`` as it was. Operands are immutable and shared."""
+    return map_body(body, lambda stmt: [copy.copy(stmt) if isinstance(stmt, Op) else stmt])
+
+
+def dispatch(obj: Any, prefix: str, stmt: Statement, *args: Any, default: Any = None) -> Any:
+    """``obj.<prefix><class of stmt>(stmt, *args)`` (``reverse_If`` for an :class:`If`), or ``default`` when ``obj``
+    has no such method: one object can hold several visits (a forward and a reverse sweep)."""
+    method = getattr(obj, prefix + stmt.__class__.__name__, None)
+    return default if method is None else method(stmt, *args)
+
+
+class Visitor:
+    """Dispatch on a statement's class: ``visit(stmt, ...)`` calls ``self.visit_If(stmt, ...)`` for an :class:`If`
+    (``visit_Op``, ``visit_For``...); a statement without its method is skipped (None)."""
+
+    def visit(self, stmt: Statement, *args: Any) -> Any:
+        return dispatch(self, "visit_", stmt, *args)
 
 
 @dataclass(eq=False)
@@ -297,64 +407,76 @@ def format_op(op: Op) -> str:
     return f"{op.target} = {op.opname}({', '.join(args)})"
 
 
-def format_function(fn: Function) -> str:
-    lines = [f"def {fn.name}({', '.join(fn.params)}):"]
-    _format_block(fn.body, lines, 1)
+def format_function(fn: Function, notes: Callable[[str], str] | None = None) -> str:
+    """The IR as text (the grammar in the module docstring). ``notes(name)``: what is known about a bound name (the
+    passes' facts, ``t1:A active``), printed after the line of the statement that binds it and after the parameters."""
+    head = f"def {fn.name}({', '.join(fn.params)}):"
+    if notes is not None:
+        facts = "  ".join(filter(None, (notes(p) for p in fn.params)))
+        head = f"{head:<44}# {facts}" if facts else head
+    lines = [head]
+    _Formatter(lines, notes).block(fn.body, 1)
     return "\n".join(lines) + "\n"
 
 
-def _format_block(body: list, out: list[str], depth: int) -> None:
-    pad = "  " * depth
-    if not body:
-        out.append(pad + "pass")
-    for stmt in body:
-        if isinstance(stmt, Op):
-            text = pad + format_op(stmt)
-            out.append(f"{text:<44}# line {stmt.line}")
-        elif isinstance(stmt, Return):
-            out.append(f"{pad + 'return ' + str(stmt.value):<44}# line {stmt.line}")
-        elif isinstance(stmt, If):
-            out.append(f"{pad}if {stmt.cond}:")
-            _format_block(stmt.body, out, depth + 1)
-            if stmt.orelse:
-                out.append(f"{pad}else:")
-                _format_block(stmt.orelse, out, depth + 1)
-        elif isinstance(stmt, For):
-            out.append(f"{pad}for {stmt.target} in {stmt.iterable}:")
-            _format_block(stmt.body, out, depth + 1)
-        elif isinstance(stmt, While):
-            out.append(f"{pad}while True:")
-            _format_block(stmt.test, out, depth + 1)
-            out.append(f"{pad}  if not {stmt.cond}: break")
-            _format_block(stmt.body, out, depth + 1)
-        elif isinstance(stmt, With):
-            out.append(f"{pad}with {stmt.manager}" + (f" as {stmt.target}:" if stmt.target else ":"))
-            _format_block(stmt.body, out, depth + 1)
-        elif isinstance(stmt, Try):
-            out.append(f"{pad}try:  # path {stmt.path}")
-            _format_block(stmt.body, out, depth + 1)
-            for h in stmt.handlers:
-                head = "except" + (f" {h.types}" if h.types is not None else "") + (f" as {h.name}" if h.name else "")
-                out.append(f"{pad}{head}:")
-                _format_block(h.body, out, depth + 1)
-            for word, part in (("else", stmt.orelse), ("finally", stmt.final)):
-                if part:
-                    out.append(f"{pad}{word}:")
-                    _format_block(part, out, depth + 1)
-        elif isinstance(stmt, Break):
-            out.append(pad + "break")
-        elif isinstance(stmt, Continue):
-            out.append(pad + "continue")
+class _Formatter(Visitor):
+    def __init__(self, out: list[str], notes: Callable[[str], str] | None):
+        self.out, self.notes = out, notes
 
+    def block(self, body: list, depth: int) -> None:
+        if not body:
+            self.out.append("  " * depth + "pass")
+        for stmt in body:
+            self.visit(stmt, "  " * depth, depth)
 
-def walk_ops(body: list):
-    """Every :class:`Op` in ``body``, nested regions included, in program order."""
-    for stmt in body:
-        if isinstance(stmt, Op):
-            yield stmt
-        else:
-            for region in regions(stmt):
-                yield from walk_ops(region)
+    def line(self, text: str, stmt: Any, bound: str | None = None) -> None:
+        note = self.notes(bound) if self.notes is not None and bound else ""
+        self.out.append(f"{text:<44}# line {stmt.line}" + (f"  {note}" if note else ""))
+
+    def visit_Op(self, stmt: Op, pad: str, depth: int) -> None:
+        self.line(pad + format_op(stmt), stmt, stmt.target)
+
+    def visit_Return(self, stmt: Return, pad: str, depth: int) -> None:
+        self.line(f"{pad}return {stmt.value}", stmt)
+
+    def visit_If(self, stmt: If, pad: str, depth: int) -> None:
+        self.out.append(f"{pad}if {stmt.cond}:")
+        self.block(stmt.body, depth + 1)
+        if stmt.orelse:
+            self.out.append(f"{pad}else:")
+            self.block(stmt.orelse, depth + 1)
+
+    def visit_For(self, stmt: For, pad: str, depth: int) -> None:
+        self.out.append(f"{pad}for {stmt.target} in {stmt.iterable}:")
+        self.block(stmt.body, depth + 1)
+
+    def visit_While(self, stmt: While, pad: str, depth: int) -> None:
+        self.out.append(f"{pad}while True:")
+        self.block(stmt.test, depth + 1)
+        self.out.append(f"{pad}  if not {stmt.cond}: break")
+        self.block(stmt.body, depth + 1)
+
+    def visit_With(self, stmt: With, pad: str, depth: int) -> None:
+        self.out.append(f"{pad}with {stmt.manager}" + (f" as {stmt.target}:" if stmt.target else ":"))
+        self.block(stmt.body, depth + 1)
+
+    def visit_Try(self, stmt: Try, pad: str, depth: int) -> None:
+        self.out.append(f"{pad}try:  # path {stmt.path}")
+        self.block(stmt.body, depth + 1)
+        for h in stmt.handlers:
+            head = "except" + (f" {h.types}" if h.types is not None else "") + (f" as {h.name}" if h.name else "")
+            self.out.append(f"{pad}{head}:")
+            self.block(h.body, depth + 1)
+        for word, part in (("else", stmt.orelse), ("finally", stmt.final)):
+            if part:
+                self.out.append(f"{pad}{word}:")
+                self.block(part, depth + 1)
+
+    def visit_Break(self, stmt: Break, pad: str, depth: int) -> None:
+        self.out.append(pad + "break")
+
+    def visit_Continue(self, stmt: Continue, pad: str, depth: int) -> None:
+        self.out.append(pad + "continue")
 
 
 def fresh_name(base: str, taken: set[str]) -> str:

@@ -71,9 +71,10 @@ class Lowerer:
         self.pf = pf
         self.node = pf.node
         self.params = parameter_names(pf.node.args)
-        self.locals = self._assigned_names(pf.node) | set(self.params)
-        self.used = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(self.params)
-        self.loaded = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+        names = [n for n in pf.nodes if isinstance(n, gast.Name)]
+        self.locals = {n.id for n in names if isinstance(n.ctx, gast.Store)} | set(self.params)
+        self.used = {n.id for n in names} | set(self.params)
+        self.loaded = {n.id for n in names if isinstance(n.ctx, gast.Load)}
         self.env: dict[str, str] = {p: p for p in self.params}
         self.defined: set[str] = set(self.params)
         self.n_temps = 0
@@ -94,12 +95,6 @@ class Lowerer:
 
     # --- names -----------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _assigned_names(fn: gast.FunctionDef) -> set[str]:
-        return {
-            n.id for n in gast.walk(fn)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
-        }
 
     def fresh_temp(self) -> str:
         while True:
@@ -211,8 +206,8 @@ class Lowerer:
     def init_returned_flag(self, fn_node: Any) -> None:
         """A function that returns from inside a loop gets its `returned` flag at its start, so the flag is bound on
         every path (code after an early return is lowered once per path that reaches it)."""
-        loops = [n for n in gast.walk(fn_node) if isinstance(n, (gast.For, gast.While, gast.With, gast.Try))
-                 and n is not fn_node]
+        nodes = self.pf.nodes if fn_node is self.node else gast.walk(fn_node)
+        loops = [n for n in nodes if isinstance(n, (gast.For, gast.While, gast.With, gast.Try)) and n is not fn_node]
         if any(_contains(loop, gast.Return) for loop in loops):
             self.assign_name(self.returned_name, ir.Const(False), fn_node, retarget=False)
 
@@ -1428,7 +1423,19 @@ def _assignments(stmts: list, name: str) -> int:
 
 
 def _contains(node: Any, kind: type) -> bool:
-    return any(isinstance(n, kind) for n in gast.walk(node))
+    """Does the tree of ``node`` hold a node of ``kind``? (Asked of every statement: a walk without generators.)"""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, kind):
+            return True
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, gast.AST):
+                stack.append(value)
+            elif value.__class__ is list:
+                stack.extend([v for v in value if isinstance(v, gast.AST)])
+    return False
 
 
 def _contains_jump(node: Any, kind: type) -> bool:

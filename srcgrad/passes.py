@@ -16,7 +16,8 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ class Facts:
     varied: set[str] = field(default_factory=set)
     useful: set[str] = field(default_factory=set)
     shapes: dict[str, str] = field(default_factory=dict)  # values with the same symbol have the same shape
+    checked: frozenset = frozenset()  # values whose op a run-time alias check comes before (the inplace pass)
 
     def same_shape(self, a: str, b: str) -> bool:
         return a in self.shapes and self.shapes.get(a) == self.shapes.get(b)
@@ -48,6 +50,18 @@ class Facts:
 
     def is_active(self, name: str) -> bool:
         return name in self.varied and name in self.useful
+
+    def describe(self, name: str) -> str:
+        """The facts about ``name`` as ``SRCGRAD_DUMP`` prints them: ``t1:A active shape=param:x``; kinds ``S``/
+        ``A``/``L``, ``active`` (varied and useful), ``varied`` or ``useful`` alone, ``checked``, and a shape
+        shared with another value."""
+        words = [f"{name}:{self.kinds[name]}" if name in self.kinds else ""]
+        activity = "active" if self.is_active(name) else "varied" if name in self.varied else \
+            "useful" if name in self.useful else ""
+        shape = self.shapes.get(name, "")
+        words += [activity, "checked" if name in self.checked else "",
+                  f"shape={shape}" if shape not in ("", SCALAR, f"own:{name}") else ""]
+        return " ".join(w for w in words if w)
 
 
 def const_kind(c: ir.Const) -> str:
@@ -64,6 +78,16 @@ def location(fn: ir.Function, stmt) -> Location:
 def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
     """Map the rule's parameter names to the op's operands (defaults filled in as constants)."""
     rule = op.rule
+    if not op.kwargs:
+        plan = _positional_plan(rule.signature)
+        if plan is not None and len(op.args) <= len(plan):
+            params = dict(zip([name for name, _ in plan], op.args))
+            for name, default in plan[len(op.args):]:
+                if default is inspect.Parameter.empty:
+                    break  # a required parameter missing: Signature.bind below says which
+                params[name] = ir.Const(default)
+            else:
+                return params
     try:
         bound = rule.signature.bind(*op.args, **dict(op.kwargs))
     except TypeError as exc:
@@ -83,6 +107,22 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
     return params
 
 
+_PLANS: dict[int, tuple[inspect.Signature, tuple | None]] = {}
+
+
+def _positional_plan(signature: inspect.Signature) -> tuple | None:
+    """(name, default) of each parameter when all of them can be given by position (no ``*args``, no keyword-only),
+    else None: then binding positional operands is a zip, which a long function does for every op several times."""
+    known = _PLANS.get(id(signature))
+    if known is not None and known[0] is signature:
+        return known[1]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = signature.parameters.values()
+    plan = tuple((p.name, p.default) for p in params) if all(p.kind in positional for p in params) else None
+    _PLANS[id(signature)] = (signature, plan)  # (the signature kept alive: its id stays its own)
+    return plan
+
+
 # --- kinds -------------------------------------------------------------------------------------------------------
 
 
@@ -96,7 +136,7 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str], call_kind: Any = Non
     changed = True
     while changed:  # loops make this a fixpoint; kinds only move from S to A (unknown yet counts as S)
         changed = False
-        for stmt in _walk_stmts(fn.body):
+        for stmt in ir.walk(fn.body):
             if isinstance(stmt, ir.For) and kinds.get(stmt.target) != ARRAY:
                 new = _iter_kind(stmt.iterable, facts)
                 changed |= kinds.get(stmt.target) != new
@@ -243,23 +283,8 @@ def check_undifferentiated(fn: ir.Function, ops: list[ir.Op], varied: set[str]) 
     if not any(_takes_undifferentiated(op.rule) for op in ops):
         return  # the common case: no rule here has such a parameter
     edges = {id(op): diff_operands(fn, op) + undifferentiated_operands(fn, op) for op in ops}
-    depends, changed = set(varied), True
-    while changed:
-        changed = False
-        for op in ops:
-            if op.target not in depends and any(isinstance(a, ir.Var) and a.name in depends for _, a in edges[id(op)]):
-                depends.add(op.target)
-                changed = True
-    reaching = {r.value.name for r in _walk_stmts(fn.body) if isinstance(r, ir.Return) and isinstance(r.value, ir.Var)}
-    changed = True
-    while changed:
-        changed = False
-        for op in reversed(ops):
-            if op.target in reaching:
-                for _, a in edges[id(op)]:
-                    if isinstance(a, ir.Var) and a.name not in reaching:
-                        reaching.add(a.name)
-                        changed = True
+    depends = _depending(ops, lambda op: edges[id(op)], set(varied))
+    reaching = _reaching(ops, lambda op: edges[id(op)], _returned(fn))
     for op in ops:
         if op.target not in reaching:
             continue
@@ -275,34 +300,13 @@ def check_undifferentiated(fn: ir.Function, ops: list[ir.Op], varied: set[str]) 
                 )
 
 
-def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
-    varied = set(wrt)
-    changed = True
-    while changed:
-        changed = False
-        for op in ir.walk_ops(fn.body):
-            if op.target in varied:
-                continue
-            if any(isinstance(a, ir.Var) and a.name in varied for _, a in diff_operands(fn, op)):
-                varied.add(op.target)
-                changed = True
-    useful = set()
-    returns = [s for s in _walk_stmts(fn.body) if isinstance(s, ir.Return)]
-    for r in returns:
-        if isinstance(r.value, ir.Var):
-            useful.add(r.value.name)
+def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
+    """``facts`` with what is varied (depends on ``wrt``) and useful (reaches a returned value through
+    differentiable operations); refuses what no rule differentiates where a gradient would flow through it."""
     ops = list(ir.walk_ops(fn.body))
-    changed = True
-    while changed:
-        changed = False
-        for op in reversed(ops):
-            if op.target not in useful or op.target not in varied:
-                continue
-            for _, a in diff_operands(fn, op):
-                if isinstance(a, ir.Var) and a.name not in useful:
-                    useful.add(a.name)
-                    changed = True
-    facts.varied, facts.useful = varied, useful
+    varied = _varied_values(fn, ops, set(wrt))
+    useful = _useful_values(fn, ops, varied)
+    facts = replace(facts, varied=varied, useful=useful)
     check_undifferentiated(fn, ops, varied)
     check_opaque_methods(fn, ops, facts)
     for op in ops:
@@ -311,6 +315,50 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> None:
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
+    return facts
+
+
+def _varied_values(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> set[str]:
+    """``varied`` and every value computed from one through an operand a gradient can flow through."""
+    return _depending(ops, lambda op: diff_operands(fn, op), varied)
+
+
+def _useful_values(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> set[str]:
+    """The returned values, and the operands a gradient flows to from a useful varied value."""
+    return _reaching(ops, lambda op: diff_operands(fn, op), _returned(fn), through=varied)
+
+
+def _returned(fn: ir.Function) -> set[str]:
+    return {s.value.name for s in ir.walk(fn.body) if isinstance(s, ir.Return) and isinstance(s.value, ir.Var)}
+
+
+def _depending(ops: list[ir.Op], edges: Callable, names: set[str]) -> set[str]:
+    """``names`` and the targets of ops with an operand (``edges(op)``: (parameter, operand) pairs) among them, to
+    a fixpoint (``names`` is extended)."""
+    changed = True
+    while changed:
+        changed = False
+        for op in ops:
+            if op.target not in names and any(isinstance(a, ir.Var) and a.name in names for _, a in edges(op)):
+                names.add(op.target)
+                changed = True
+    return names
+
+
+def _reaching(ops: list[ir.Op], edges: Callable, names: set[str], through: set[str] | None = None) -> set[str]:
+    """``names`` and the operands (``edges(op)``) of ops whose targets are among them (and in ``through``, when
+    given), to a fixpoint (``names`` is extended)."""
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed(ops):
+            if op.target not in names or (through is not None and op.target not in through):
+                continue
+            for _, a in edges(op):
+                if isinstance(a, ir.Var) and a.name not in names:
+                    names.add(a.name)
+                    changed = True
+    return names
 
 
 def _check_gathered(fn: ir.Function, op: ir.Op, varied: set[str]) -> None:
@@ -341,21 +389,26 @@ def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> Non
     read_by_result = {a.name for op in ops if op.target in facts.useful and op not in opaque
                       for a in op.operands() if isinstance(a, ir.Var)}
     for op in opaque:
-        receiver, name = op.args[0].name, f"`.{op.form.symbol}()`"
-        group = shared.get(receiver, {receiver})
-        if receiver in facts.varied:
-            problem = f"srcgrad has no rule for the method {name}, called here on a differentiated value"
-        elif group & read_by_result and any(isinstance(a, ir.Var) and a.name in facts.varied
-                                            for a in op.operands()[1:]):
-            problem = (f"the method {name} gets a differentiated value here, and srcgrad cannot tell whether it "
-                       f"keeps it in `{_user_name(fn, receiver)}`, which the result depends on")
-        elif group & read_by_gradient - {op.target}:
-            problem = (f"the method {name} may change `{_user_name(fn, receiver)}`, which the gradient reads")
-        else:
-            continue
-        raise NoRuleError(problem, location(fn, op),
-                          hint="call a numpy function with a rule instead (np.sort(x) for x.sort()), build a new "
-                               "value instead of changing one, or call the method on a constant")
+        group = shared.get(op.args[0].name, {op.args[0].name})
+        problem = _opaque_problem(fn, op, facts, group & read_by_result, group & read_by_gradient - {op.target})
+        if problem is not None:
+            raise NoRuleError(problem, location(fn, op),
+                              hint="call a numpy function with a rule instead (np.sort(x) for x.sort()), build a new "
+                                   "value instead of changing one, or call the method on a constant")
+
+
+def _opaque_problem(fn: ir.Function, op: ir.Op, facts: Facts, read_by_result: set, read_by_gradient: set) -> str | None:
+    """Why a method without a rule cannot run here (None: it can). ``read_by_result``/``read_by_gradient``: the
+    names of its receiver's object the result or the gradient code reads."""
+    receiver, name = op.args[0].name, f"`.{op.form.symbol}()`"
+    if receiver in facts.varied:
+        return f"srcgrad has no rule for the method {name}, called here on a differentiated value"
+    if read_by_result and any(isinstance(a, ir.Var) and a.name in facts.varied for a in op.operands()[1:]):
+        return (f"the method {name} gets a differentiated value here, and srcgrad cannot tell whether it "
+                f"keeps it in `{_user_name(fn, receiver)}`, which the result depends on")
+    if read_by_gradient:
+        return f"the method {name} may change `{_user_name(fn, receiver)}`, which the gradient reads"
+    return None
 
 
 def _copy_groups(ops: list[ir.Op]) -> dict[str, set[str]]:
@@ -465,10 +518,16 @@ def _defgrad_example(name: str, func: Any) -> str:
 
 
 def eliminate_dead_code(fn: ir.Function) -> ir.Function:
-    live: set[str] = set()
-    for stmt in _walk_stmts(fn.body):
-        if isinstance(stmt, ir.Return):
-            live.update(a.name for a in _reads(stmt))
+    """A copy of ``fn`` without the ops whose values nothing reads (``fn`` itself is left as it is)."""
+    live = _live_names(fn)
+    body = ir.map_body(fn.body, lambda stmt: [stmt] if not isinstance(stmt, ir.Op) or stmt.target in live
+                       or _keep(stmt) else [])
+    return replace(fn, body=body)
+
+
+def _live_names(fn: ir.Function) -> set[str]:
+    """The values the result, control flow, or a kept op reads (transitively)."""
+    live = {a.name for stmt in ir.walk(fn.body) if not isinstance(stmt, ir.Op) for a in _reads(stmt)}
     ops = list(ir.walk_ops(fn.body))
     changed = True
     while changed:
@@ -479,13 +538,7 @@ def eliminate_dead_code(fn: ir.Function) -> ir.Function:
                     if isinstance(a, ir.Var) and a.name not in live:
                         live.add(a.name)
                         changed = True
-        for stmt in _walk_stmts(fn.body):
-            for a in _reads(stmt):
-                if not isinstance(stmt, ir.Op) and a.name not in live:
-                    live.add(a.name)
-                    changed = True
-    fn.body = _filter(fn.body, live)
-    return fn
+    return live
 
 
 def _keep(op: ir.Op) -> bool:
@@ -515,58 +568,14 @@ def fails_on_bad_input(op: ir.Op) -> bool:
     return getattr(op.callee, "__module__", None) == "math" or op.rule.out_kind == "scalar"
 
 
-def _reads(stmt) -> list[ir.Var]:
-    if isinstance(stmt, ir.Return):
-        vals = [stmt.value]
-    elif isinstance(stmt, ir.If):
-        vals = [stmt.cond]
-    elif isinstance(stmt, ir.For):
-        vals = [stmt.iterable]
-    elif isinstance(stmt, ir.While):
-        vals = [stmt.cond]
-    elif isinstance(stmt, ir.With):
-        vals = [stmt.manager]  # (entered for what it does, whatever the body computes)
-    elif isinstance(stmt, ir.Try):
-        vals = [ir.Var(stmt.path)] + [h.types for h in stmt.handlers]  # (the reverse sweep follows the path)
-    else:
-        return []
-    return [v for v in vals if isinstance(v, ir.Var)]
-
-
-def _filter(body: list, live: set[str]) -> list:
-    out = []
-    for stmt in body:
-        if isinstance(stmt, ir.Op):
-            if stmt.target in live or _keep(stmt):
-                out.append(stmt)
-            continue
-        if isinstance(stmt, ir.If):
-            stmt.body, stmt.orelse = _filter(stmt.body, live), _filter(stmt.orelse, live)
-        elif isinstance(stmt, ir.For):
-            stmt.body = _filter(stmt.body, live)
-        elif isinstance(stmt, ir.While):
-            stmt.test, stmt.body = _filter(stmt.test, live), _filter(stmt.body, live)
-        elif isinstance(stmt, ir.With):
-            stmt.body = _filter(stmt.body, live)
-        elif isinstance(stmt, ir.Try):
-            stmt.body, stmt.orelse, stmt.final = (_filter(part, live) for part in (stmt.body, stmt.orelse, stmt.final))
-            for handler in stmt.handlers:
-                handler.body = _filter(handler.body, live)
-        out.append(stmt)
-    return out
-
-
-def _walk_stmts(body: list):
-    for stmt in body:
-        yield stmt
-        for region in ir.regions(stmt):
-            yield from _walk_stmts(region)
+def _reads(stmt: ir.Statement) -> list[ir.Var]:
+    return [v for v in stmt.header_reads() if isinstance(v, ir.Var)]
 
 
 # --- shapes -----------------------------------------------------------------------------------------------------
 
 
-def infer_shapes(fn: ir.Function, facts: Facts) -> None:
+def infer_shapes(fn: ir.Function, facts: Facts) -> dict[str, str]:
     """Which arrays certainly have the same shape: an elementwise operation whose array operands share a shape gives
     that shape (Python numbers do not change it); a copy keeps it; anything else gets a shape of its own. The adjoint
     stage then undoes broadcasting only where shapes can differ."""
@@ -588,7 +597,7 @@ def infer_shapes(fn: ir.Function, facts: Facts) -> None:
                 changed = True
         if not changed:
             break
-    facts.shapes = shapes
+    return shapes
 
 
 def _op_shape(op: ir.Op, facts: Facts, shapes: dict, kind_of: Any) -> str:
@@ -619,27 +628,74 @@ def returns_view(fn: ir.Function, op: ir.Op) -> bool:
 # --- the pass table ----------------------------------------------------------------------------------------------
 
 
-def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
-               call_kind: Any = None) -> tuple[ir.Function, Facts]:
-    """Run the pass table in order; dump the IR after each pass named in SRCGRAD_DUMP."""
+@dataclass(frozen=True)
+class Request:
+    """What a generation asks the passes about: the differentiated parameters, the arguments' kinds, and how to find
+    the result kind of a call to a user function (``call_kind(func, arg_kinds)``)."""
+
+    wrt: tuple[str, ...]
+    arg_kinds: dict
+    call_kind: Any = None
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A named pass: ``run(fn, facts, request)`` returns the function and the facts after it. A pass never changes
+    the facts it is given; an analysis returns new facts, a rewrite (``dce``) a new function."""
+
+    name: str
+    run: Callable[[ir.Function, Facts, Request], tuple[ir.Function, Facts]]
+
+
+def _kinds_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
+    return fn, replace(facts, kinds=infer_kinds(fn, request.arg_kinds, request.call_kind))
+
+
+def _inplace_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
+    """Writes another name could see: refused, or given run-time checks (the ops' ``guard_*`` fields, on the
+    pipeline's own copy of the IR); the facts name the values whose op is checked."""
     from srcgrad import aliasing  # (it reads this module's helpers)
 
+    aliasing.check_writes(fn, facts.kinds, list(request.wrt))
+    return fn, replace(facts, checked=frozenset(op.target for op in ir.walk_ops(fn.body) if op.guarded))
+
+
+def _dce_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
+    return eliminate_dead_code(fn), facts
+
+
+def _activity_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
+    return fn, analyse_activity(fn, list(request.wrt), facts)
+
+
+def _shapes_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
+    return fn, replace(facts, shapes=infer_shapes(fn, facts))
+
+
+# The passes, in order. ``inplace`` comes before ``dce``: an unused write still changes the object.
+PASSES = (
+    Pass("kinds", _kinds_pass),
+    Pass("inplace", _inplace_pass),
+    Pass("dce", _dce_pass),
+    Pass("activity", _activity_pass),
+    Pass("shapes", _shapes_pass),
+)
+
+
+def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
+               call_kind: Any = None) -> tuple[ir.Function, Facts]:
+    """Run :data:`PASSES` in order; ``SRCGRAD_DUMP=lower,kinds,...`` (or ``all``) prints the IR, with the facts on
+    each bound name, before the first pass (``lower``) and after each pass named."""
     dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
+    request = Request(tuple(wrt), dict(arg_kinds), call_kind)
     facts = Facts()
-    _dump("lower", fn, dump)
-    table = [
-        ("kinds", lambda: facts.kinds.update(infer_kinds(fn, arg_kinds, call_kind))),
-        ("inplace", lambda: aliasing.check_writes(fn, facts.kinds, wrt)),  # before dce: an unused write counts
-        ("dce", lambda: eliminate_dead_code(fn)),
-        ("activity", lambda: analyse_activity(fn, wrt, facts)),
-        ("shapes", lambda: infer_shapes(fn, facts)),
-    ]
-    for name, run in table:
-        run()
-        _dump(name, fn, dump)
+    dump_ir("lower", fn, facts, dump)
+    for p in PASSES:
+        fn, facts = p.run(fn, facts, request)
+        dump_ir(p.name, fn, facts, dump)
     return fn, facts
 
 
-def _dump(name: str, fn: ir.Function, dump: set[str]) -> None:
+def dump_ir(name: str, fn: ir.Function, facts: Facts, dump: set[str]) -> None:
     if name in dump or "all" in dump:
-        print(f"--- after {name} ---\n{fn}", file=sys.stderr)
+        print(f"--- after {name} ---\n{ir.format_function(fn, facts.describe)}", file=sys.stderr)

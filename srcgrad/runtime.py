@@ -7,6 +7,11 @@ their in-process twins, raising srcgrad's own errors, are in :mod:`srcgrad.check
 call into here (they are inlined).
 Each helper is the adjoint of one numpy operation (or a piece of one); none of them undoes broadcasting of an
 elementwise operation's operands — the adjoint stage does that, once, with :func:`unbroadcast`.
+Arrays of other libraries that implement numpy's protocols (Dask, CuPy: :func:`foreign_array`) go through the same
+code: numpy's functions dispatch to the library (``__array_function__``), so a Dask array stays lazy. Nothing here
+converts such an array to numpy (``np.asarray``, ``float``, ``bool`` of it would compute a Dask array): shapes come
+from ``np.shape``, new arrays from ``np.zeros_like``/``np.full_like`` of the argument (``np.zeros(shape)`` would be
+a numpy array), and a helper that needs the values refuses (:func:`need_values`).
 """
 
 import math
@@ -14,6 +19,37 @@ import math
 import numpy as np
 
 # --- plumbing: broadcasting, types, zeros -------------------------------------------------------------------------
+
+
+def foreign_array(x):
+    """Is ``x`` an array of another library that implements numpy's protocols (a Dask or CuPy array)?"""
+    return hasattr(type(x), "__array_function__") and not isinstance(x, np.ndarray)
+
+
+def as_array(x, dtype=None):
+    """``np.asarray(x, dtype)``, except that an array of another library stays one (a Dask array stays lazy)."""
+    if foreign_array(x):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
+def need_values(x, what):
+    """``x`` as a numpy array for a helper that needs its values (``what``: the gradient it computes); an array of
+    another library is refused: converting it would compute a Dask array behind the user's back."""
+    if foreign_array(x):
+        raise ValueError(f"srcgrad: {what} needs the values of a {type(x).__module__.split('.')[0]} array, and "
+                         "srcgrad keeps such arrays lazy; compute that part first (np.asarray(value)), or write it "
+                         "with other functions")
+    return np.asarray(x)
+
+
+def broadcast_like(g, x, shape):
+    """``g`` broadcast to ``shape`` (the shape of ``x``): a numpy view, or, when ``x`` is an array of another library
+    and ``g`` is not, an array of that library with ``x``'s chunks (a numpy view of a Dask array's shape would put a
+    numpy array that large in the graph)."""
+    if foreign_array(x) and not foreign_array(g):
+        return np.zeros_like(x, dtype=np.result_type(g, float_dtype(x))) + g
+    return np.broadcast_to(g, shape)
 
 
 def unbroadcast(g, x):
@@ -53,6 +89,8 @@ def zeros_like(x):
         return 0.0
     if isinstance(x, (tuple, list)):
         return SeqGrad(zeros_like(v) for v in x)
+    if foreign_array(x):
+        return np.zeros_like(x, dtype=float_dtype(x))
     x = np.asarray(x)
     return np.zeros(x.shape, dtype=x.dtype if x.dtype.kind == "f" else np.float64)
 
@@ -64,17 +102,19 @@ def uniform_to(g, x):
         return g
     if isinstance(g, (float, int)):
         g = np.asarray(g, dtype=float_dtype(x))
-    return np.broadcast_to(g, shape)
+    return broadcast_like(g, x, shape)
 
 
 def match_grad(g, x):
     """Give the adjoint ``g`` of argument ``x`` the type, shape and float dtype of ``x`` (a fresh, writable array)."""
-    if type(x) in (float, int, bool):
-        return float(g) if np.ndim(g) == 0 else float(np.sum(g))
     if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype \
             and g.dtype.kind == "f":
         return g.copy()  # the common case, without the general path's conversions
-    x_arr = np.asarray(x)
+    if foreign_array(g) or foreign_array(x):
+        return foreign_grad(g, x).copy()
+    if type(x) in (float, int, bool):
+        return float(g) if np.ndim(g) == 0 else float(np.sum(g))
+    x_arr = as_array(x)
     dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.dtype(np.float64)
     if np.ndim(g) < x_arr.ndim:  # an adjoint that is the same everywhere (a folded constant) fills x's shape
         g = np.broadcast_to(g, x_arr.shape)
@@ -93,7 +133,29 @@ def owned_grad(g, x, *others):
             and g.dtype == x.dtype and g.dtype.kind == "f" and g.flags.writeable and g is not x \
             and not any(g is o for o in others):
         return g
+    if foreign_array(g) or foreign_array(x):
+        out = foreign_grad(g, x)
+        return out.copy() if out is x or any(out is o for o in others) else out
     return match_grad(g, x)
+
+
+def foreign_grad(g, x):
+    """:func:`match_grad` when the gradient or the argument is an array of another library (Dask, CuPy): an array of
+    that library, of ``x``'s shape and float dtype, never converted to numpy — a Dask gradient stays lazy, for the
+    user to compute (``dask.compute(value, grad)`` shares one pass over the data). A number ``x`` gets a 0-d array;
+    a gradient the foreign data did not reach becomes an array of ``x``'s library (with its chunks)."""
+    shape = () if type(x) in (float, int, bool) else np.shape(x)
+    dtype = np.dtype(np.float64) if type(x) in (float, int, bool) else float_dtype(x)
+    if np.ndim(g) < len(shape):  # an adjoint that is the same everywhere fills x's shape
+        g = broadcast_like(g, x, shape)
+    g = unbroadcast(g, x)
+    if not foreign_array(g):
+        g = np.zeros_like(x, dtype=dtype) + g
+    if np.shape(g) != shape:
+        g = np.reshape(g, shape)
+    g = g if g.dtype == dtype else g.astype(dtype)
+    chunks = getattr(x, "chunks", None)  # (a chunked array: the gradient gets the argument's chunks)
+    return g.rechunk(chunks) if chunks is not None and getattr(g, "chunks", chunks) != chunks else g
 
 
 def check_scalar_output(y, where):
@@ -116,11 +178,12 @@ def check_numeric_output(y, where):
 def real_valued(y):
     if isinstance(y, (int, float)):
         return True
-    return isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf"
+    return (isinstance(y, (np.ndarray, np.generic)) or foreign_array(y)) and y.dtype.kind in "biuf"
 
 
 def non_numeric_message(y, where):
-    what = f"dtype {y.dtype}" if isinstance(y, (np.ndarray, np.generic)) else f"{type(y).__name__} {y!r:.40}"
+    array = isinstance(y, (np.ndarray, np.generic)) or (foreign_array(y) and hasattr(y, "dtype"))
+    what = f"dtype {y.dtype}" if array else f"{type(y).__name__} {y!r:.40}"
     return f"{where} returned {what}, not a real number or array: it has no gradient"
 
 
@@ -133,7 +196,7 @@ def cast_grad(g, dtype):
     integer or boolean type (rounding is piecewise constant)."""
     if dtype is None or np.dtype(dtype).kind in "fc":
         return g
-    return np.zeros(np.shape(g))
+    return np.zeros_like(g, dtype=float) if foreign_array(g) else np.zeros(np.shape(g))
 
 
 def linspace_grad(g, ans, end, num, endpoint, axis):
@@ -155,7 +218,7 @@ def fill_grad(g, x):
 def clip_grad(g, ans, a, a_min, a_max):
     """Adjoint of ``np.clip`` with respect to ``a``: ``g`` where ``a`` is inside the bounds, half of it where ``a``
     equals a bound (a tie), zero outside. A bound of None is no bound."""
-    inside = np.asarray(ans == a, dtype=float)
+    inside = as_array(ans == a, float)
     for bound in (a_min, a_max):
         if bound is not None:
             inside = inside - 0.5 * ((a == bound) & (ans == bound))
@@ -213,20 +276,24 @@ def restore_axes(g, x, axis, keepdims):
     """Broadcast the adjoint of a reduction over ``axis`` back to the shape of its input ``x``."""
     shape = np.shape(x)
     if isinstance(g, (float, int)):
-        g = np.asarray(g, dtype=float_dtype(x))
+        g = as_array(g, float_dtype(x))
     if not keepdims and axis is not None:
         g = np.expand_dims(g, normalize_axes(axis, len(shape)))
-    return np.broadcast_to(g, shape)
+    return broadcast_like(g, x, shape)
 
 
 def reduced_count(x, ans):
     """How many elements of ``x`` each element of the reduction ``ans`` summarises."""
-    return np.size(x) / max(np.size(ans), 1)
+    return _size(x) / max(_size(ans), 1)
+
+
+def _size(x):
+    return math.prod(np.shape(x))  # (Dask implements no np.size)
 
 
 def extremum_grad(g, ans, a, axis, keepdims):
     """Adjoint of ``np.max``/``np.min``: ``g`` goes to the extreme elements, split equally among ties."""
-    a = np.asarray(a)
+    a = as_array(a)
     mask = a == restore_axes(ans, a, axis, keepdims)
     count = np.sum(mask, axis=normalize_axes(axis, a.ndim), keepdims=True)
     return restore_axes(g, a, axis, keepdims) * (mask / count)
@@ -235,7 +302,7 @@ def extremum_grad(g, ans, a, axis, keepdims):
 def prod_grad(g, a, axis, keepdims):
     """Adjoint of ``np.prod``: each element gets the product of the others (computed without division, so zeros
     are handled exactly: products of exclusive prefix and suffix cumulative products)."""
-    a = np.asarray(a)
+    a = as_array(a)
     axes = normalize_axes(axis, a.ndim)
     g = restore_axes(g, a, axis, keepdims)
     if not axes:
@@ -253,7 +320,7 @@ def prod_grad(g, a, axis, keepdims):
 
 def var_grad(g, a, axis, ddof, keepdims):
     """Adjoint of ``np.var(a, axis, ddof=ddof)``: ``2 (a - mean) / (N - ddof)``."""
-    a = np.asarray(a)
+    a = as_array(a)
     axes = normalize_axes(axis, a.ndim)
     n = np.prod([a.shape[i] for i in axes]) if axes else 1
     centred = a - np.mean(a, axis=axes, keepdims=True)
@@ -264,11 +331,14 @@ def std_grad(g, ans, a, axis, ddof, keepdims):
     """Adjoint of ``np.std``: the adjoint of var scaled by ``1 / (2 std)``, and 0 where std is 0. One element's std
     is identically 0; constant data's std grows like ``|t|`` along every direction ``t``, whose central difference
     is 0 (as for ``abs`` at 0)."""
-    scale = np.divide(g, 2.0 * ans, out=np.zeros(np.shape(ans), dtype=np.result_type(g, ans, 1.0)), where=ans != 0)
+    scale = _safe_divide(g, 2.0 * ans) if foreign_array(ans) or foreign_array(g) else \
+        np.divide(g, 2.0 * ans, out=np.zeros(np.shape(ans), dtype=np.result_type(g, ans, 1.0)), where=ans != 0)
     return var_grad(scale, a, axis, ddof, keepdims)
 
 
 def _safe_divide(x, y):
+    if foreign_array(x) or foreign_array(y):  # (Dask's divide takes no out=)
+        return np.where(y != 0, x / np.where(y != 0, y, 1.0), 0.0)
     return np.divide(x, y, out=np.zeros(np.broadcast_shapes(np.shape(x), np.shape(y))), where=y != 0)
 
 
@@ -277,7 +347,7 @@ def norm_grad(g, ans, x, ord, axis, keepdims):
     gradient); matrices (2-D with axis None, or a pair of axes): 'fro' (also ord None), 'nuc', 2, -2, 1, -1, inf, -inf.
     At ties (inf/1 orders, a repeated extreme singular value for 2/-2) the gradient is split equally; a zero singular
     value (a kink, like ``abs`` at 0) contributes none to 'nuc' and -2."""
-    x = np.asarray(x)
+    x = as_array(x)
     matrix = (axis is None and ord is not None and x.ndim == 2) or (
         axis is not None and not isinstance(axis, (int, np.integer)) and len(axis) == 2)
     g = restore_axes(g, x, axis, keepdims)
@@ -327,7 +397,7 @@ def cumsum_grad(g, a, axis):
 def cumprod_grad(g, ans, a, axis):
     """Adjoint of ``np.cumprod``. Without zeros: ``revcumsum(g * ans) / a``; with zeros, exact products of the
     other elements (one cumulative product per position along the axis)."""
-    a = np.asarray(a)
+    a = as_array(a)
     if axis is None:
         return np.reshape(cumprod_grad(np.ravel(g), np.ravel(ans), np.ravel(a), 0), a.shape)
     if np.all(a != 0):
@@ -566,7 +636,7 @@ def solve_grad_b(g, a, b):
     """Adjoint of ``x = np.linalg.solve(a, b)`` with respect to ``b``: ``solve(a.T, g)``."""
     at = np.swapaxes(a, -1, -2)
     if np.ndim(b) == 1:
-        return unbroadcast(np.linalg.solve(at, np.asarray(g)[..., None])[..., 0], b)
+        return unbroadcast(np.linalg.solve(at, as_array(g)[..., None])[..., 0], b)
     return unbroadcast(np.linalg.solve(at, g), b)
 
 
@@ -574,15 +644,15 @@ def solve_grad_a(g, ans, a, b):
     """Adjoint of ``x = np.linalg.solve(a, b)`` with respect to ``a``: ``-solve(a.T, g) x.T``."""
     at = np.swapaxes(a, -1, -2)
     if np.ndim(b) == 1:
-        gb = np.linalg.solve(at, np.asarray(g)[..., None])[..., 0]
-        return unbroadcast(-gb[..., :, None] * np.asarray(ans)[..., None, :], a)
+        gb = np.linalg.solve(at, as_array(g)[..., None])[..., 0]
+        return unbroadcast(-gb[..., :, None] * as_array(ans)[..., None, :], a)
     gb = np.linalg.solve(at, g)
     return unbroadcast(-gb @ np.swapaxes(ans, -1, -2), a)
 
 
 def det_grad(g, ans, a):
     """Adjoint of ``np.linalg.det``: ``g det(a) inv(a).T`` (``a`` must be invertible)."""
-    scale = np.asarray(g * ans)[..., None, None]
+    scale = as_array(g * ans)[..., None, None]
     return scale * np.swapaxes(np.linalg.inv(a), -1, -2)
 
 
@@ -590,7 +660,7 @@ def slogdet_grad(g, a):
     """Adjoint of ``np.linalg.slogdet`` (a pair ``(sign, logabsdet)``): ``g_logabsdet inv(a).T``; the sign is
     piecewise constant."""
     g_logdet = g[1]
-    return np.asarray(g_logdet)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)
+    return as_array(g_logdet)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)
 
 
 def cholesky_grad(g, L):
@@ -632,7 +702,7 @@ def _as_diag(v):
 
 def _adjoint_part(g, like):
     """One element of the adjoint of a tuple result, as a float array shaped like that element."""
-    return np.broadcast_to(np.asarray(g, dtype=float_dtype(like)), np.shape(like))
+    return np.broadcast_to(as_array(g, float_dtype(like)), np.shape(like))
 
 
 def _read_triangle(a, uplo):
@@ -656,7 +726,7 @@ def _triangle_grad(grad, uplo):
 
 def _ties(values):
     """``(..., k, k)``: True where ``i != j`` and values ``i`` and ``j`` are equal to working precision."""
-    values = np.asarray(values)
+    values = as_array(values)
     k = values.shape[-1]
     eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
     scale = np.max(np.abs(values), axis=-1, keepdims=True)[..., None] if k else 0.0
@@ -666,7 +736,7 @@ def _ties(values):
 
 def _negligible(values):
     """True where a (non-negative) value is zero to working precision, relative to the largest."""
-    values = np.asarray(values)
+    values = as_array(values)
     eps = np.finfo(values.dtype if values.dtype.kind == "f" else np.float64).eps
     scale = np.max(values, axis=-1, keepdims=True) if values.shape[-1] else 0.0
     return values <= 16 * values.shape[-1] * eps * scale
@@ -677,7 +747,7 @@ def _tie_mean(g, ties):
     split equally among its copies, as ``np.max`` splits it among tied maxima (then it depends on the repeated
     value's eigenspace only, not on the basis numpy chose in it)."""
     together = (ties | np.eye(np.shape(ties)[-1], dtype=bool)).astype(float)
-    return (together @ np.asarray(g)[..., None])[..., 0] / np.sum(together, axis=-1)
+    return (together @ as_array(g)[..., None])[..., 0] / np.sum(together, axis=-1)
 
 
 def _inverse_gaps(x, ties):
@@ -687,7 +757,7 @@ def _inverse_gaps(x, ties):
 
 
 def _used_columns(g):
-    return np.any(np.asarray(g) != 0, axis=-2)
+    return np.any(as_array(g) != 0, axis=-2)
 
 
 def _refuse_tied_vectors(ties, what, *adjoints):
@@ -782,7 +852,7 @@ def svd_grad(g, ans, a, full_matrices, compute_uv, hermitian):
     the symmetric matrix built from it): the adjoint is with respect to those entries, as for ``eigh``."""
     if not compute_uv:
         u, s, vt = np.linalg.svd(a, full_matrices=False, hermitian=hermitian)
-        grad = _singular_values_adjoint(u, s, vt, np.asarray(g))
+        grad = _singular_values_adjoint(u, s, vt, as_array(g))
     else:
         u, s, vt = ans
         k = np.shape(s)[-1]
@@ -851,7 +921,7 @@ def eigvalsh_grad(g, a, UPLO):
     """Adjoint of ``np.linalg.eigvalsh`` (see :func:`eigh_grad`); a repeated eigenvalue's gradient is split
     equally among its copies."""
     w, v = np.linalg.eigh(a, UPLO)
-    return _triangle_grad(_eigh_adjoint(w, v, np.asarray(g), None), UPLO)
+    return _triangle_grad(_eigh_adjoint(w, v, as_array(g), None), UPLO)
 
 
 def eigh_tangent(a_dot, ans, UPLO):
@@ -911,7 +981,7 @@ def _eig_in_order_of(a, values):
     """``eig(a)`` with its eigenpairs in the order of ``values`` (what ``np.linalg.eigvals(a)`` returned: LAPACK
     computes them without vectors there, so the order is matched, by value)."""
     w, v = np.linalg.eig(a)
-    order = np.argmin(np.abs(np.asarray(values)[..., :, None] - w[..., None, :]), axis=-1)
+    order = np.argmin(np.abs(as_array(values)[..., :, None] - w[..., None, :]), axis=-1)
     return np.take_along_axis(w, order, axis=-1), np.take_along_axis(v, order[..., None, :], axis=-1)
 
 
@@ -935,7 +1005,7 @@ def _pinv_parts(a, kept=None, pinv=None):
     if pinv is not None:
         kept = np.sum(_mT(vt) * (pinv @ u), axis=-2) * s > 0.5
     else:
-        kept = np.arange(np.shape(s)[-1]) < np.asarray(kept)[..., None]
+        kept = np.arange(np.shape(s)[-1]) < as_array(kept)[..., None]
     return u, s, _mT(vt), kept
 
 
@@ -988,7 +1058,7 @@ def pinv_grad(g, ans, a, hermitian):
     cutoff (``rcond``/``rtol``) set to zero, away from the cutoff (where it jumps). Exact for any rank, with
     repeated singular values too. ``hermitian=True`` reads the lower triangle of ``a`` (as ``svd``)."""
     seen = _read_triangle(a, "L") if hermitian else a
-    grad = _pinv_adjoint(*_pinv_parts(seen, pinv=ans), np.asarray(g))
+    grad = _pinv_adjoint(*_pinv_parts(seen, pinv=ans), as_array(g))
     return _triangle_grad(grad, "L") if hermitian else grad
 
 
@@ -999,7 +1069,7 @@ def pinv_tangent(a, a_dot, ans, hermitian):
 
 
 def _as_columns(x):
-    x = np.asarray(x)
+    x = as_array(x)
     return x[:, None] if x.ndim == 1 else x
 
 
@@ -1079,7 +1149,7 @@ def _check_full_rank(r):
 def qr_grad(g, ans, a, mode):
     """Adjoint of ``np.linalg.qr`` for modes ``reduced``, ``complete`` and ``r`` (``raw`` is LAPACK's encoding:
     refused), any shape: for ``m < n`` the first ``m`` columns are factorised and the rest is ``q.T a[:, m:]``."""
-    a = np.asarray(a)
+    a = as_array(a)
     if mode == "raw":
         raise ValueError("srcgrad: no gradient for np.linalg.qr(mode='raw') (LAPACK's Householder encoding); use "
                          "mode='reduced'")
@@ -1112,7 +1182,7 @@ def _qr_square_tangent(q, r, a_dot):
 
 
 def qr_tangent(a, a_dot, ans, mode):
-    a = np.asarray(a)
+    a = as_array(a)
     if mode == "raw":
         raise ValueError("srcgrad: no tangent for np.linalg.qr(mode='raw') (LAPACK's Householder encoding); use "
                          "mode='reduced'")
@@ -1147,7 +1217,7 @@ def _powers(a, n):
 def matrix_power_grad(g, a, n):
     """Adjoint of ``np.linalg.matrix_power(a, n)``: ``sum_k (a.T)^k g (a.T)^(n-1-k)``; a negative ``n`` is the
     power ``-n`` of ``inv(a)``, whose adjoint is ``-inv(a).T G inv(a).T``."""
-    a = np.asarray(a, dtype=float_dtype(a))
+    a = as_array(a, float_dtype(a))
     if n == 0:
         return np.zeros(np.shape(a))
     base = np.linalg.inv(a) if n < 0 else a
@@ -1157,7 +1227,7 @@ def matrix_power_grad(g, a, n):
 
 
 def matrix_power_tangent(a, a_dot, n):
-    a = np.asarray(a, dtype=float_dtype(a))
+    a = as_array(a, float_dtype(a))
     if n == 0:
         return np.zeros(np.shape(a))
     base = np.linalg.inv(a) if n < 0 else a
@@ -1172,7 +1242,7 @@ def cond_grad(g, ans, x, p):
     the matrix norm and the inverse. An infinite condition number (a singular matrix) is refused."""
     if not np.all(np.isfinite(ans)):
         raise ValueError("srcgrad: np.linalg.cond is infinite here (a singular matrix): no gradient")
-    g = np.asarray(g, dtype=float)
+    g = as_array(g, float)
     if p is None or (not isinstance(p, str) and p in (2, -2)):
         u, s, vt = np.linalg.svd(x, full_matrices=False)
         big, small = s[..., :1], s[..., -1:]
@@ -1202,14 +1272,23 @@ def inverse_axes(axes):
     return tuple(int(i) for i in np.argsort([a % len(axes) for a in axes]))
 
 
+def _split(g, ends, axis):
+    """``np.split(g, ends, axis)`` by slicing (any array library has slices; Dask has no np.split)."""
+    if not foreign_array(g):
+        return np.split(g, ends, axis=axis)
+    bounds = [0, *(int(e) for e in ends), np.shape(g)[axis]]
+    before = (slice(None),) * (axis % np.ndim(g))
+    return [g[before + (slice(a, b),)] for a, b in zip(bounds, bounds[1:])]
+
+
 def concatenate_grad(g, arrays, axis):
     """Adjoint of ``np.concatenate(arrays, axis)``: ``g`` split back into one piece per array."""
     shapes = _element_shapes(arrays)
     if axis is None:
         sizes = [int(np.prod(s)) for s in shapes]
-        parts = np.split(np.ravel(g), np.cumsum(sizes)[:-1])
+        parts = _split(np.ravel(g), np.cumsum(sizes)[:-1], 0)
     else:
-        parts = np.split(g, np.cumsum([s[axis] for s in shapes])[:-1], axis=axis)
+        parts = _split(g, np.cumsum([s[axis] for s in shapes])[:-1], axis)
     return parts_grad(parts, arrays)
 
 
@@ -1222,13 +1301,13 @@ def hstack_grad(g, tup):
     """Adjoint of ``np.hstack``: split along axis 0 (1-D inputs) or 1, each piece shaped like its input."""
     shapes = [np.shape(np.atleast_1d(a)) for a in tup]
     axis = 0 if len(shapes[0]) == 1 else 1
-    return parts_grad(np.split(g, np.cumsum([s[axis] for s in shapes])[:-1], axis=axis), tup)
+    return parts_grad(_split(g, np.cumsum([s[axis] for s in shapes])[:-1], axis), tup)
 
 
 def vstack_grad(g, tup):
     """Adjoint of ``np.vstack``: split along axis 0, each piece shaped like its input."""
     shapes = [np.shape(np.atleast_2d(a)) for a in tup]
-    return parts_grad(np.split(g, np.cumsum([s[0] for s in shapes])[:-1], axis=0), tup)
+    return parts_grad(_split(g, np.cumsum([s[0] for s in shapes])[:-1], 0), tup)
 
 
 def split_grad(g, ary, axis):
@@ -1266,7 +1345,7 @@ def repeat_grad(g, a, repeats, axis):
 def diff_grad(g, a, n, axis):
     """Adjoint of ``np.diff(a, n, axis)``: the adjoint of one difference, ``n`` times."""
     for _ in range(n):
-        g = np.asarray(g)
+        g = as_array(g)
         pad = [(0, 0)] * g.ndim
         pad[axis % g.ndim] = (1, 0)
         before = np.pad(g, pad)
@@ -1314,14 +1393,40 @@ def getitem_grad(g, x, index):
         else:
             parts[index] = g
         return SeqGrad(parts)
-    g = np.asarray(g)
+    g = as_array(g)
     dtype = g.dtype if g.dtype.kind == "f" else np.float64
+    if foreign_array(x) or foreign_array(g):
+        return _foreign_scatter(g, x, index, dtype)
     out = np.zeros(np.shape(x), dtype=dtype)
     if _is_basic_index(index) or _is_mask(index):
         out[index] = g
     else:
         np.add.at(out, index, g)
     return out
+
+
+def _foreign_scatter(g, x, index, dtype):
+    """:func:`getitem_grad` for an array of another library: its item assignment into zeros of its own (Dask: lazy)
+    for an index that selects each element once; integer arrays that may repeat an index need ``np.add.at``, which
+    such libraries need not have, so they are refused unless the indices are distinct."""
+    like = x if foreign_array(x) else g
+    out = np.zeros_like(like, dtype=dtype, shape=np.shape(x)) if like is g else np.zeros_like(x, dtype=dtype)
+    if not (_is_basic_index(index) or _is_mask(index) or _distinct_indices(index)):
+        need_values(like, "the gradient of indexing with repeated integer indices (np.add.at)")
+    out[index] = g
+    return out
+
+
+def _distinct_indices(index):
+    """An index made of numbers, slices and one integer numpy array without repeats (its items are written once)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = [p for p in parts if isinstance(p, (np.ndarray, list))]
+    if len(arrays) != 1 or not all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer, np.ndarray,
+                                                                                   list)) for p in parts):
+        return False
+    flat = np.ravel(arrays[0])
+    one_sign = flat.size == 0 or flat.min() >= 0 or flat.max() < 0  # (-1 and n - 1 are one element)
+    return flat.dtype.kind in "iu" and one_sign and len(np.unique(flat)) == flat.size
 
 
 def take_grad(g, a, indices, axis, mode="raise"):
@@ -1385,7 +1490,7 @@ def real_zero(x, name):
 
 def _vector_last(v, axis):
     """``v`` with its vector axis last, and as a 3-vector (a 2-vector gets a zero third component)."""
-    v = np.moveaxis(np.asarray(v), axis, -1)
+    v = np.moveaxis(as_array(v), axis, -1)
     if v.shape[-1] == 2:
         return v, np.concatenate([v, np.zeros(v.shape[:-1] + (1,), dtype=v.dtype)], axis=-1)
     return v, v
@@ -1400,7 +1505,7 @@ def cross_grad(g, a, b, axisa, axisb, axisc, axis, which):
         axisa = axisb = axisc = axis
     a_last, a3 = _vector_last(a, axisa)
     b_last, b3 = _vector_last(b, axisb)
-    g = np.asarray(g)
+    g = as_array(g)
     if a_last.shape[-1] == 2 and b_last.shape[-1] == 2:
         g3 = np.stack([np.zeros_like(g), np.zeros_like(g), g], axis=-1)
     else:
@@ -1414,7 +1519,7 @@ def kron_grad(g, a, b, which):
     """Adjoint of ``np.kron(a, b)`` with respect to ``a`` (``which=0``) or ``b``: element ``(i, j)`` of each axis
     pair of the result is ``a[i] b[j]``, so ``g`` viewed with axes ``(a0, b0, a1, b1, ...)`` is contracted with the
     other operand."""
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = as_array(a), as_array(b)
     nd = max(a.ndim, b.ndim)
     sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape
     pairs = np.reshape(g, [n for pair in zip(sa, sb) for n in pair])
@@ -1458,7 +1563,7 @@ def _difference_transpose(g, n, h, axis, edge_order):
     first or last ``w`` at the edges), whose positions modulo ``w`` differ; so the coefficient of input ``j`` in
     output ``i`` is output ``i`` of np.gradient applied to the comb that is 1 where the position is ``j`` modulo
     ``w`` — numpy's own coefficients, for any spacing and edge order."""
-    g = np.moveaxis(np.asarray(g), axis, -1)
+    g = np.moveaxis(as_array(g), axis, -1)
     w = min(3, n)
     position = np.arange(n)
     coefficients = np.stack([np.gradient((position % w == r).astype(float), h, edge_order=edge_order)
@@ -1499,7 +1604,7 @@ def atleast_grad(g, arys):
 def column_stack_grad(g, tup):
     """Adjoint of ``np.column_stack(tup)``: ``g`` split into columns, 1-D (and 0-D) arrays being one column each."""
     widths = [np.shape(a)[1] if np.ndim(a) >= 2 else 1 for a in tup]
-    return parts_grad(np.split(np.asarray(g), np.cumsum(widths)[:-1], axis=1), tup)
+    return parts_grad(_split(as_array(g), np.cumsum(widths)[:-1], 1), tup)
 
 
 def append_grad(g, arr, values, axis, which):
@@ -1508,7 +1613,7 @@ def append_grad(g, arr, values, axis, which):
     if axis is None:
         flat, n = np.ravel(g), np.size(arr)
         return np.reshape(flat[:n] if which == 0 else flat[n:], np.shape(arr if which == 0 else values))
-    return np.split(g, [np.shape(arr)[axis]], axis=axis)[which]
+    return _split(g, [np.shape(arr)[axis]], axis)[which]
 
 
 PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
@@ -1522,7 +1627,7 @@ def pad_grad(g, array, pad_width, mode, reflect_type):
     which); constants get nothing."""
     _check_pad_mode(mode)
     shape = np.shape(array)
-    g = np.asarray(g)
+    g = as_array(g)
     odd = mode in ("reflect", "symmetric") and reflect_type == "odd"
     for ax, (before, after) in reversed(list(enumerate(_pad_widths(len(shape), pad_width)))):
         n = shape[ax]
@@ -1585,7 +1690,7 @@ def partition_source(a, ans, axis):
 def partition_grad(g, a, ans, axis):
     """Adjoint of ``np.partition``: ``g`` sent back to where each element came from (:func:`partition_source`)."""
     out = np.zeros(np.size(a) if axis is None else np.shape(a), dtype=np.result_type(g, float))
-    np.put_along_axis(out, partition_source(a, ans, axis), np.asarray(g), -1 if axis is None else axis)
+    np.put_along_axis(out, partition_source(a, ans, axis), as_array(g), -1 if axis is None else axis)
     return np.reshape(out, np.shape(a))
 
 
@@ -1594,7 +1699,7 @@ def select_masks(condlist, shape):
     taken = np.zeros(shape, dtype=bool)
     masks = []
     for cond in condlist:
-        cond = np.broadcast_to(np.asarray(cond, dtype=bool), shape)
+        cond = np.broadcast_to(as_array(cond, bool), shape)
         masks.append(cond & ~taken)
         taken = taken | cond
     return masks, ~taken
@@ -1603,7 +1708,7 @@ def select_masks(condlist, shape):
 def select_grad(g, condlist, choicelist, default, which):
     """Adjoint of ``np.select(condlist, choicelist, default)`` with respect to the choices (``which=0``, one adjoint
     per choice) or the default: ``g`` where each is taken, 0 elsewhere (as ``np.where``), summed over broadcasting."""
-    g = np.asarray(g)
+    g = as_array(g)
     masks, rest = select_masks(condlist, g.shape)
     if which == 1:
         return unbroadcast(np.where(rest, g, 0.0), default)
@@ -1619,7 +1724,7 @@ def nan_to_num_grad(g, ans, x, which):
     ``x`` is finite) or a replacement value (the sum of ``g`` where it was used)."""
     if ans is x and isinstance(x, np.ndarray):
         raise ValueError("srcgrad: " + NAN_TO_NUM_IN_PLACE)
-    x = np.asarray(x)
+    x = as_array(x)
     if which == "x":
         return np.where(np.isfinite(x), g, 0.0)
     used = {"nan": np.isnan, "posinf": np.isposinf, "neginf": np.isneginf}[which](x)
@@ -1630,7 +1735,7 @@ def nan_to_num_tangent(ans, x, x_dot, nan_dot, posinf_dot, neginf_dot):
     """Tangent of ``np.nan_to_num``: ``x_dot`` where ``x`` is finite, each replacement's tangent where it is used."""
     if ans is x and isinstance(x, np.ndarray):
         raise ValueError("srcgrad: " + NAN_TO_NUM_IN_PLACE)
-    x = np.asarray(x)
+    x = as_array(x)
     return (np.where(np.isfinite(x), x_dot, 0.0) + np.where(np.isnan(x), nan_dot, 0.0)
             + np.where(np.isposinf(x), posinf_dot, 0.0) + np.where(np.isneginf(x), neginf_dot, 0.0))
 
@@ -1648,7 +1753,7 @@ def logspace_grad(g, ans, start, stop, num, endpoint, base, axis, which):
     ``stop`` (1) or ``base`` (2): ``d/dy base**y = ans log(base)``, ``d/dbase = ans y / base``. An integer result
     has no gradient."""
     b = _logspace_base(start, stop, base, axis)
-    value = np.asarray(ans, dtype=float)
+    value = as_array(ans, float)
     g = cast_grad(g, ans.dtype)
     if which < 2:
         return linspace_grad(g * value * np.log(b), ans, which, num, endpoint, axis)
@@ -1659,7 +1764,7 @@ def logspace_grad(g, ans, start, stop, num, endpoint, base, axis, which):
 def logspace_tangent(ans, start, stop, num, endpoint, base, axis, start_dot, stop_dot, base_dot):
     """Tangent of ``np.logspace`` (see :func:`logspace_grad`)."""
     b = _logspace_base(start, stop, base, axis)
-    value = np.asarray(ans, dtype=float)
+    value = as_array(ans, float)
     y_dot = np.linspace(start_dot, stop_dot, num, endpoint, axis=axis)
     y = np.linspace(start, stop, num, endpoint, axis=axis)
     b_dot = _logspace_base(start, stop, base_dot, axis) if np.ndim(base) else base_dot
@@ -1676,12 +1781,12 @@ def geomspace_grad(g, ans, start, stop, num, endpoint, axis, which):
     """Adjoint of ``np.geomspace``, whose samples are ``start**(1 - t) stop**t`` (signs apart, which must agree):
     ``d/dstart = (1 - t) ans / start`` and ``d/dstop = t ans / stop``. An integer result has no gradient."""
     end = _geomspace_end(stop if which else start, start, stop, ans, axis)
-    return linspace_grad(g * (np.asarray(ans, dtype=float) / end), ans, which, num, endpoint, axis)
+    return linspace_grad(g * (as_array(ans, float) / end), ans, which, num, endpoint, axis)
 
 
 def geomspace_tangent(ans, start, stop, num, endpoint, axis, start_dot, stop_dot):
     """Tangent of ``np.geomspace`` (see :func:`geomspace_grad`)."""
-    value = np.asarray(ans, dtype=float)
+    value = as_array(ans, float)
     shape = [1] * value.ndim
     shape[axis % value.ndim] = num
     t = np.reshape(np.linspace(0.0, 1.0, num, endpoint=endpoint), shape)
@@ -1700,7 +1805,7 @@ def extreme_items_grad(g, ans, iterable):
             ties = [item is ans for item in iterable]
         share = g / max(sum(ties), 1)
         return SeqGrad(share if tie else 0.0 * g for tie in ties)
-    items = np.asarray(iterable)
+    items = as_array(iterable)
     ties = items == ans
     if not ties.any():
         ties = np.isnan(items) & np.isnan(ans) if np.isnan(ans) else ties
@@ -1739,8 +1844,8 @@ def cholesky_jvp(L, a_dot):
 def cumprod_tangent(a, a_dot, axis):
     """Tangent of ``np.cumprod(a, axis)``, exact with zeros in ``a``: out[i] = sum over k <= i of
     a_dot[k] * prod(a[j] for j <= i, j != k)."""
-    a = np.asarray(a, dtype=float)
-    a_dot = np.broadcast_to(np.asarray(a_dot, dtype=float), a.shape)
+    a = as_array(a, float)
+    a_dot = np.broadcast_to(as_array(a_dot, float), a.shape)
     if axis is None:
         return cumprod_tangent(a.ravel(), a_dot.ravel(), 0)
     a = np.moveaxis(a, axis, 0)
@@ -1799,9 +1904,21 @@ LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start)
 def setitem(x, index, value):
     """``x[index] = value`` as a value: a copy of ``x`` with the item replaced (generated code never writes into an
     array that another variable of the forward sweep still holds)."""
-    out = list(x) if isinstance(x, (list, tuple)) else np.array(x, dtype=np.result_type(x, value), copy=True)
+    if isinstance(x, (list, tuple)):
+        out = list(x)
+    elif foreign_array(x) or foreign_array(value):  # the library's own item assignment (Dask: lazy)
+        out = _foreign_copy(x, np.result_type(x, value))
+    else:
+        out = np.array(x, dtype=np.result_type(x, value), copy=True)
     out[index] = value
     return out
+
+
+def _foreign_copy(x, dtype):
+    """A new array of ``dtype`` with ``x``'s values, of the library of ``x`` (of numpy when ``x`` is numpy's)."""
+    if foreign_array(x):  # (Dask's astype returns the array itself for its own dtype; its item assignment changes
+        return x.astype(dtype).copy()  # the array object: a new object keeps x as it was)
+    return np.array(x, dtype=dtype, copy=True)
 
 
 def setitem_rest_grad(g, index):
@@ -1810,7 +1927,7 @@ def setitem_rest_grad(g, index):
         parts = list(g)
         parts[index] = zeros_like(parts[index])
         return SeqGrad(parts)
-    out = np.array(g, dtype=np.result_type(g, float), copy=True)
+    out = _foreign_copy(g, np.result_type(g, float))
     out[index] = 0.0
     return out
 
@@ -1818,7 +1935,7 @@ def setitem_rest_grad(g, index):
 def setitem_value_grad(g, index, value):
     """Adjoint of ``setitem(x, index, v)`` with respect to ``v``: the written items of ``g``, summed to v's shape
     (a value broadcast into a slice, a scalar written to many places)."""
-    return unbroadcast(np.asarray(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)
+    return unbroadcast(as_array(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)
 
 
 def solve_tangent(a, a_dot, b, b_dot, x):
@@ -1902,8 +2019,8 @@ def check_completed(done, filename, line, col):
 def power_base_grad(x, y):
     """d(x ** y)/dx = y * x ** (y - 1), and 0 where y == 0 (also at x == 0, where the formula gives 0 * inf)."""
     if np.ndim(y) == 0:
-        return y * np.power(x, y - 1.0) if y != 0 else 0.0 * np.asarray(x, dtype=float)
-    y = np.asarray(y)
+        return y * np.power(x, y - 1.0) if y != 0 else 0.0 * as_array(x, float)
+    y = as_array(y)
     safe = np.where(y == 0, 1.0, y)
     return np.where(y == 0, 0.0, safe * np.power(x, safe - 1.0))
 
@@ -1967,7 +2084,7 @@ def _trapezoid_widths(y, x, dx, axis):
     """The interval widths along ``axis`` (an array broadcasting against the intervals of ``y``, or ``dx``)."""
     if x is None:
         return dx
-    x = np.asarray(x, dtype=float)
+    x = as_array(x, float)
     d = np.diff(x, axis=axis if x.ndim > 1 else -1)
     if x.ndim == 1:
         shape = [1] * np.ndim(y)
@@ -1978,7 +2095,7 @@ def _trapezoid_widths(y, x, dx, axis):
 
 def trapezoid_grad_y(g, y, x, dx, axis):
     """Adjoint of ``np.trapezoid(y, x, dx, axis)`` for ``y``: each sample weighs half its two intervals."""
-    y = np.asarray(y, dtype=float)
+    y = as_array(y, float)
     widths = np.broadcast_to(_trapezoid_widths(y, x, dx, axis),
                              y.shape[:axis % y.ndim] + (y.shape[axis] - 1,) + y.shape[axis % y.ndim + 1:])
     pad = [(0, 0)] * y.ndim
@@ -1992,7 +2109,7 @@ def trapezoid_grad_y(g, y, x, dx, axis):
 def trapezoid_grad_x(g, y, x, axis):
     """Adjoint for the sample points ``x`` (1-D along ``axis``, or shaped like ``y``): interval i has width
     x[i+1] - x[i] and height (y[i] + y[i+1]) / 2."""
-    y = np.asarray(y, dtype=float)
+    y = as_array(y, float)
     heights = 0.5 * (np.take(y, range(1, y.shape[axis]), axis=axis) + np.take(y, range(y.shape[axis] - 1), axis=axis))
     per_interval = np.expand_dims(g, axis) * heights
     pad = [(0, 0)] * y.ndim
@@ -2007,7 +2124,7 @@ def trapezoid_grad_x(g, y, x, axis):
 
 def trapezoid_grad_dx(g, y, axis):
     """Adjoint for the spacing ``dx``: the sum of the interval heights."""
-    y = np.asarray(y, dtype=float)
+    y = as_array(y, float)
     inner = np.sum(y, axis=axis) - 0.5 * (np.take(y, 0, axis=axis) + np.take(y, -1, axis=axis))
     return np.sum(g * inner)
 
@@ -2015,11 +2132,11 @@ def trapezoid_grad_dx(g, y, axis):
 def polyval_grad_p(g, p, x):
     """Adjoint of ``np.polyval(p, x)`` for the coefficients (highest power first): sum of g * x**k."""
     n = np.shape(p)[0]
-    powers = np.asarray(x, dtype=float)[..., None] ** np.arange(n - 1, -1, -1)
-    return np.reshape(np.sum(np.asarray(g)[..., None] * powers, axis=tuple(range(powers.ndim - 1))), np.shape(p))
+    powers = as_array(x, float)[..., None] ** np.arange(n - 1, -1, -1)
+    return np.reshape(np.sum(as_array(g)[..., None] * powers, axis=tuple(range(powers.ndim - 1))), np.shape(p))
 
 
 def polyval_tangent(p_dot, x_dot, p, x):
-    p = np.asarray(p, dtype=float)
+    p = as_array(p, float)
     return np.polyval(np.broadcast_to(p_dot, p.shape), x) + np.polyval(np.polyder(p), x) * x_dot
 

@@ -45,7 +45,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import ir
+from srcgrad import arrays, ir
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
@@ -93,7 +93,8 @@ def is_object(value: Any) -> bool:
     """An instance of a user class with attributes (what a constant structure may also be: ``self``)."""
     return hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType, types.FunctionType,
                                                                   types.BuiltinFunctionType, types.MethodType,
-                                                                  np.ndarray, np.generic))
+                                                                  np.ndarray, np.generic)) \
+        and not arrays.is_protocol_array(value)
 
 
 class _Bad(Exception):
@@ -2181,7 +2182,7 @@ def attribute_params(pf: Any, params: list[str]) -> frozenset:
     """The parameters whose attributes the function reads (``cfg.scale``, ``self.W``): when such an argument is a
     dataclass, a namedtuple or an object, it is a constant structure."""
     found = set()
-    for node in gast.walk(pf.node):
+    for node in pf.nodes:
         if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and node.value.id in params:
             found.add(node.value.id)
     return frozenset(found)

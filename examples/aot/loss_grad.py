@@ -97,7 +97,7 @@ def uniform_to(g, x):
         return g
     if isinstance(g, (float, int)):
         g = np.asarray(g, dtype=float_dtype(x))
-    return np.broadcast_to(g, shape)
+    return broadcast_like(g, x, shape)
 
 
 def log_sigmoid_bwd(saved, g):
@@ -136,13 +136,16 @@ def owned_grad(g, x, *others):
             and g.dtype == x.dtype and g.dtype.kind == "f" and g.flags.writeable and g is not x \
             and not any(g is o for o in others):
         return g
+    if foreign_array(g) or foreign_array(x):
+        out = foreign_grad(g, x)
+        return out.copy() if out is x or any(out is o for o in others) else out
     return match_grad(g, x)
 
 
 def real_valued(y):
     if isinstance(y, (int, float)):
         return True
-    return isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biuf"
+    return (isinstance(y, (np.ndarray, np.generic)) or foreign_array(y)) and y.dtype.kind in "biuf"
 
 
 def _non_numeric(y, where):
@@ -162,18 +165,53 @@ def float_dtype(x):
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
+def broadcast_like(g, x, shape):
+    """``g`` broadcast to ``shape`` (the shape of ``x``): a numpy view, or, when ``x`` is an array of another library
+    and ``g`` is not, an array of that library with ``x``'s chunks (a numpy view of a Dask array's shape would put a
+    numpy array that large in the graph)."""
+    if foreign_array(x) and not foreign_array(g):
+        return np.zeros_like(x, dtype=np.result_type(g, float_dtype(x))) + g
+    return np.broadcast_to(g, shape)
+
+
 def _ndim(x):
     return x.ndim if type(x) is np.ndarray else np.ndim(x)  # the attribute is ten times faster than np.ndim
 
 
+def foreign_array(x):
+    """Is ``x`` an array of another library that implements numpy's protocols (a Dask or CuPy array)?"""
+    return hasattr(type(x), "__array_function__") and not isinstance(x, np.ndarray)
+
+
+def foreign_grad(g, x):
+    """:func:`match_grad` when the gradient or the argument is an array of another library (Dask, CuPy): an array of
+    that library, of ``x``'s shape and float dtype, never converted to numpy — a Dask gradient stays lazy, for the
+    user to compute (``dask.compute(value, grad)`` shares one pass over the data). A number ``x`` gets a 0-d array;
+    a gradient the foreign data did not reach becomes an array of ``x``'s library (with its chunks)."""
+    shape = () if type(x) in (float, int, bool) else np.shape(x)
+    dtype = np.dtype(np.float64) if type(x) in (float, int, bool) else float_dtype(x)
+    if np.ndim(g) < len(shape):  # an adjoint that is the same everywhere fills x's shape
+        g = broadcast_like(g, x, shape)
+    g = unbroadcast(g, x)
+    if not foreign_array(g):
+        g = np.zeros_like(x, dtype=dtype) + g
+    if np.shape(g) != shape:
+        g = np.reshape(g, shape)
+    g = g if g.dtype == dtype else g.astype(dtype)
+    chunks = getattr(x, "chunks", None)  # (a chunked array: the gradient gets the argument's chunks)
+    return g.rechunk(chunks) if chunks is not None and getattr(g, "chunks", chunks) != chunks else g
+
+
 def match_grad(g, x):
     """Give the adjoint ``g`` of argument ``x`` the type, shape and float dtype of ``x`` (a fresh, writable array)."""
-    if type(x) in (float, int, bool):
-        return float(g) if np.ndim(g) == 0 else float(np.sum(g))
     if type(g) is np.ndarray and type(x) is np.ndarray and g.shape == x.shape and g.dtype == x.dtype \
             and g.dtype.kind == "f":
         return g.copy()  # the common case, without the general path's conversions
-    x_arr = np.asarray(x)
+    if foreign_array(g) or foreign_array(x):
+        return foreign_grad(g, x).copy()
+    if type(x) in (float, int, bool):
+        return float(g) if np.ndim(g) == 0 else float(np.sum(g))
+    x_arr = as_array(x)
     dtype = x_arr.dtype if x_arr.dtype.kind == "f" else np.dtype(np.float64)
     if np.ndim(g) < x_arr.ndim:  # an adjoint that is the same everywhere (a folded constant) fills x's shape
         g = np.broadcast_to(g, x_arr.shape)
@@ -185,5 +223,13 @@ def match_grad(g, x):
 
 
 def non_numeric_message(y, where):
-    what = f"dtype {y.dtype}" if isinstance(y, (np.ndarray, np.generic)) else f"{type(y).__name__} {y!r:.40}"
+    array = isinstance(y, (np.ndarray, np.generic)) or (foreign_array(y) and hasattr(y, "dtype"))
+    what = f"dtype {y.dtype}" if array else f"{type(y).__name__} {y!r:.40}"
     return f"{where} returned {what}, not a real number or array: it has no gradient"
+
+
+def as_array(x, dtype=None):
+    """``np.asarray(x, dtype)``, except that an array of another library stays one (a Dask array stays lazy)."""
+    if foreign_array(x):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
