@@ -2142,22 +2142,7 @@ def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
 
 def replace_leaf(value: Any, index: int, new: Any) -> Any:
     """A copy of a structure with its leaf number ``index`` (in the order of :func:`leaves`) replaced."""
-    counter = [index]
-
-    def walk(v: Any) -> Any:
-        t = type(v)
-        if t is dict:
-            return {k: walk(x) for k, x in v.items()}
-        if t in (list, tuple):
-            return t(walk(x) for x in v)
-        kind = _class_kind(t)
-        if kind is not None:
-            items = [walk(getattr(v, f)) for f in kind[1]]
-            return t(*items) if kind[0] == NAMEDTUPLE else dataclasses.replace(v, **dict(zip(kind[1], items)))
-        counter[0] -= 1
-        return new if counter[0] == -1 else v
-
-    return walk(value)
+    return with_leaves(value, lambda k, v: new if k == index else v)
 
 
 def with_leaves(value: Any, new: Any) -> Any:
