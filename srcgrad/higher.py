@@ -196,8 +196,8 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
         values = transform.bind(args, kwargs)
         x = values[position]
         if structures.is_structure(x):  # blocks in x's structure
-            y_shape = np.shape(_call_generated(transform, transform.func, values, {}))
-            return structures.structured_jacobian(x, y_shape, pull=(lambda s: pull(*args, **kwargs, seed=s)) if
+            out_shape = np.shape(_call_generated(transform, transform.func, values, {}))
+            return structures.structured_jacobian(x, out_shape, pull=(lambda s: pull(*args, **kwargs, seed=s)) if
                                                   mode == "rev" else None, push=lambda t: push(*args, **kwargs, t=t)[1])
         x_shape = np.shape(x)
         if mode == "rev":
