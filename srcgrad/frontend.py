@@ -153,7 +153,9 @@ SUPPORTED = {
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
     "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param", "Raise", "JoinedStr", "FormattedValue",
     "NamedExpr", "With", "withitem", "Try", "ExceptHandler",
-    "Dict",  # a dict display: a value passed through (has_aux), never differentiated through (lower.py)
+    # dicts built in the body (structures.rewrite_locals: their items become variables; what it cannot rewrite it
+    # refuses), and `del` of their items
+    "Dict", "DictComp", "Delete", "Del",
 }
 
 # What to do instead, for the constructs outside SUPPORTED.
@@ -168,12 +170,10 @@ HINTS = {
     "Global": "pass the value as an argument instead of assigning a global",
     "Nonlocal": "return the value instead of assigning an enclosing variable",
     "ClassDef": "define the class outside the differentiated function",
-    "Delete": "remove the `del` statement (rebind the name instead)",
     "Import": "import at module level, outside the differentiated function",
     "ImportFrom": "import at module level, outside the differentiated function",
     "Starred": "pass arguments explicitly instead of unpacking with *",
     "SetComp": "sets are not differentiable; use a list",
-    "DictComp": "dicts are not differentiable; use separate variables or a list",
     "Set": "sets are not differentiable; use a list",
     "Match": "use if/elif/else instead of `match`",
     "BitAnd": "bitwise operators are not differentiable",

@@ -108,6 +108,8 @@ def hessian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callab
     def entry(*args: Any, **kwargs: Any) -> Any:
         values = second.direction.bind(args, kwargs)
         x = values[second.position]
+        if structures.is_structure(x):  # a structure of structures of blocks
+            return structures.structured_hessian(lambda v: second.hvp(values, v), x)
         if type(x) in (float, int):
             return float(second.hvp(values, 1.0))
         x = np.asarray(x)
@@ -144,9 +146,10 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
     def entry(*args: Any, **kwargs: Any) -> Any:
         values = transform.bind(args, kwargs)
         x = values[position]
-        if structures.is_structure(x):
-            raise InvalidArgument(f"jacobian does not take structured arguments (yet): `{param}` is a "
-                                  f"{type(x).__name__}", hint="use vjp or jvp, which take structures")
+        if structures.is_structure(x):  # blocks in x's structure
+            out_shape = np.shape(api.call_generated(transform, transform.func, values, {}))
+            return structures.structured_jacobian(x, out_shape, pull=(lambda s: pull(*args, **kwargs, seed=s)) if
+                                                  mode == "rev" else None, push=lambda t: push(*args, **kwargs, t=t)[1])
         x_shape = np.shape(x)
         if mode == "rev":
             y = api.call_generated(transform, transform.func, values, {})

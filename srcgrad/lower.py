@@ -1541,6 +1541,8 @@ _SETITEM = setitem
 
 
 def lower(pf: ParsedFunction) -> ir.Function:
-    """Lower a fenced, parsed function to the linear IR."""
-    return Lowerer(pf).lower()
+    """Lower a fenced, parsed function to the linear IR (the dicts its body builds are variables first)."""
+    from srcgrad import structures
+
+    return Lowerer(structures.rewrite_locals(pf)).lower()
 

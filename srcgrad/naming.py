@@ -66,3 +66,14 @@ def function(name: str, mode: str) -> str:
 
 
 __all__ = ["SEED", "adjoint", "forward_parameter", "fresh", "function", "tangent", "temporary", "version"]
+
+
+_TITLES = {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product",
+           "value_and_grad_aux": "Value (with auxiliary output) and gradient",
+           "explain": "Value and gradient (every step kept)", "jvp": "Jacobian-vector product",
+           "direction": "Directional derivative"}
+
+
+def title(mode: str) -> str:
+    """What a generated function of ``mode`` computes, as its docstring starts."""
+    return _TITLES[mode]

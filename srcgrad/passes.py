@@ -476,10 +476,10 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
         )
     if op.form.kind == "dict":
         return NoRuleError(
-            "differentiating through a dict display is not supported yet (a dict of parameters is: pass it as an "
-            "argument)", location(fn, op),
-            hint="keep differentiated values in separate variables; dicts in the body may hold what is not "
-                 "differentiated, such as an auxiliary output",
+            "differentiating through this dict is not supported: srcgrad follows a dict through its items when "
+            "its keys are constants, it is assigned to a name and read by key (a helper's dict: `r = helper(...)`)",
+            location(fn, op),
+            hint="build the dict with constant keys, assign it to a name and read its items with constant keys",
         )
     if op.form.kind in ("tuple", "list"):
         return NoRuleError(

@@ -45,12 +45,13 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import arrays, ir, naming
+from srcgrad import arrays, frontend, ir, naming
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 from srcgrad.generated import Generated
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
     "object"
+CLASS = "class"  # a class a constant parameter holds (``cls`` of a class method): read through, never passed
 DIFF, CONST, NONE = "diff", "const", "none"  # what a leaf is: differentiated, a constant argument, None
 
 
@@ -81,6 +82,12 @@ def is_structure(value: Any) -> bool:
     or an array)."""
     t = type(value)
     return t is dict or t is list or t is tuple or _class_kind(t) is not None
+
+
+def is_callable_instance(value: Any) -> bool:
+    """An instance of a user class whose ``__call__`` is a function (``grad(model)`` differentiates it)."""
+    call = next((vars(k)["__call__"] for k in type(value).__mro__ if "__call__" in vars(k)), None)
+    return is_object(value) and not isinstance(value, type) and isinstance(call, types.FunctionType)
 
 
 def is_object(value: Any) -> bool:
@@ -132,6 +139,8 @@ def _spec(value: Any, const: bool, depth: int) -> tuple:
         if kind[0] == NAMEDTUPLE:
             return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
         return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
+    if const and depth == 0 and isinstance(value, type):
+        return CLASS, value
     if const and depth < 8 and is_object(value) and not isinstance(value, (list, tuple, dict)):
         attrs = tuple(vars(value))
         return OBJECT, t, attrs, _children([getattr(value, a) for a in attrs], attrs, const, depth, "attr")
@@ -190,6 +199,8 @@ def describe(spec: tuple) -> str:
     """A deterministic text for a description (the on-disk cache tells structures apart by it)."""
     if spec[0] == LEAF:
         return f"{_class_name(spec[1])}{':' + spec[2] if spec[2] else ''}"
+    if spec[0] == CLASS:
+        return f"class {_class_name(spec[1])}"
     if spec[0] == DICT:
         return "{" + ", ".join(f"{k!r}: {describe(c)}" for k, c in zip(spec[1], spec[2])) + "}"
     if spec[0] in (LIST, TUPLE):
@@ -230,6 +241,18 @@ class SNode:
     order: int
     const: bool
     param: str | None = None
+    local: str = ""  # a dict built in the body: the base of its items' variable names (``d`` -> ``d_a``)
+    region: Any = None  # (a local dict) the region it was built in: its keys change only there
+    escaped: str = ""  # (a local dict) where it was passed on as a whole value: no read or write after that
+
+
+@dataclass(eq=False)
+class SSlot:
+    """An item of a dict built in the body: the variable of the generated code that holds it (``d["a"]`` ->
+    ``d_a``); ``scope`` is the function (or nested function) that owns the variable."""
+
+    name: str
+    scope: Any
 
 
 @dataclass(eq=False)
@@ -257,6 +280,8 @@ def build_tree(spec: tuple, const: bool, path: tuple = (), counter: list | None 
     kind = spec[0]
     if kind == LEAF:
         return SLeaf(spec, role(spec, const), path, order)
+    if kind == CLASS:
+        return SStatic(spec[1])
     if kind == DICT:
         keys, children, how, cls = list(spec[1]), spec[2], "key", None
     elif kind in (LIST, TUPLE):
@@ -296,6 +321,15 @@ class MissingAttribute(UnsupportedSyntax, AttributeError):
 
 _NO = object()  # not a value known when the code is generated
 _LITERALS = (str, int, float, bool, type(None))
+_KEYS = (str, int, bool)  # the keys of dicts built in the body (constants)
+_MUTATORS = ("pop", "popitem", "setdefault", "update", "clear")  # dict methods that change a dict built in the body
+
+
+class _Region:
+    """A stretch of statements that runs as a whole: the function, a branch, a loop body, a nested function."""
+
+    def __init__(self, what: str, parent: Any = None, repeats: bool = False):
+        self.what, self.parent, self.repeats = what, parent, repeats
 
 
 def _name(ident: str, where: Any, ctx: Any = None) -> Any:
@@ -340,6 +374,18 @@ class _Rewriter:
         for r in roots.values():
             for item in _walk_tree(r.tree):
                 self.owner[id(item)] = r
+        self.region: Any = _Region("the function")  # where statements run now (a branch, a loop body...)
+        self.scope: Any = self.region  # the function whose variables an assignment binds
+        self.returning = False  # rewriting the value of a return statement
+        self.iterating: set[int] = set()  # dicts built in the body that an unrolled loop iterates over now
+        # closures: a nested function or lambda was defined; writes_parameters: items of dict and list parameters
+        # may be assigned (the differentiated function's own: a helper's would change its caller's dict)
+        self.flags = {"closures": False, "writes_parameters": True}
+        self.pending: list = []  # statements the statement being rewritten needs before it (inlined helpers)
+        self.inlining: tuple = ()  # the helpers being inlined, outermost first
+        self.returned: Any = None  # (an inlined helper) what its returns give: "value", or a dict's shape
+        self.method: Any = None  # (an inlined method) (the instance's class, the class defining the method)
+        self.guarded: list = []  # (class, attributes, object) the code assumed (methods, properties, constants)
 
     # --- errors ---
 
@@ -369,6 +415,8 @@ class _Rewriter:
             if ct.role == NONE:
                 return _const(None, where)
             return _name(self.use(ct), where)
+        if isinstance(ct, SSlot):
+            return _name(ct.name, where)
         if isinstance(ct, SStatic):
             if type(ct.value) not in _LITERALS:
                 raise self.reject(where, f"`{self.text(where)}` cannot be used as a value here")
@@ -380,6 +428,8 @@ class _Rewriter:
         leaves; anything else is refused."""
         if node.const:
             return _name(self.use(node), where)
+        if node.local:
+            return self.display_of(node, where)
         if node.kind in (LIST, TUPLE):
             elts = [self.ct_expr(c, where) for c in node.children]
             display = gast.List(elts, gast.Load()) if node.kind == LIST else gast.Tuple(elts, gast.Load())
@@ -391,14 +441,509 @@ class _Rewriter:
                    "reads such a structure through constant keys and attributes, unpacking, `for` loops and len()",
             hint="read the items you need here (e.g. helper(params[\"W\"], params[\"b\"]) instead of helper(params))")
 
+    # --- dicts built in the body: each item a variable of the generated code ---
+
+    def display_of(self, node: SNode, where: Any) -> Any:
+        """A dict built in the body, used as a whole value: a display of its items' variables. Python passes on the
+        dict object itself, so nothing may read or write the dict through its name after that (what the object's
+        new holder does to it is not followed) — except after ``return``, where nothing runs after."""
+        if not self.returning:
+            crossed = self.crossed(node.region)
+            if crossed:
+                raise self.reject(where, f"the dict `{self.text(where)}`, built outside this {crossed}, is passed on "
+                                         "as a whole value here: srcgrad keeps a dict's items in variables, and the "
+                                         "dict object would be shared by every pass",
+                                  hint="build the dict inside the loop, or pass the items needed")
+            node.escaped = f"line {self.pf.file_line(where)}"
+        keys = [_const(k, where) for k in node.keys]
+        values = [self.ct_expr(c, where) for c in node.children]
+        return gast.copy_location(gast.Dict(keys, values), where)
+
+    def crossed(self, region: Any) -> str:
+        """The kind of the first loop or nested function between the current region and ``region`` ('' if none)."""
+        current = self.region
+        while current is not None and current is not region:
+            if current.repeats:
+                return current.what
+            current = current.parent
+        return "" if current is region else "function"
+
+    def in_region(self, what: str, repeats: bool, rewrite: Any, *args: Any) -> Any:
+        saved = self.region
+        self.region = _Region(what, saved, repeats)
+        try:
+            return rewrite(*args)
+        finally:
+            self.region = saved
+
+    def dict_value(self, value: Any, base: str) -> tuple[SNode, list] | None:
+        """A new dict built by ``value`` (a display with constant keys, ``dict(...)``, ``.copy()``, a comprehension
+        over a structure): the dict and the statements that assign its items' variables; None for any other value
+        (a display with a key that is not a constant stays a display: a value passed through)."""
+        t = type(value)
+        if t is gast.Dict:
+            pairs = []
+            for k, v in zip(value.keys, value.values):
+                if k is None:  # {**other, ...}: other's items
+                    source = self.static(v)
+                    if not (isinstance(source, SNode) and source.kind == DICT):
+                        return None
+                    pairs += list(zip(source.keys, source.children))
+                    continue
+                key = self.value_of(k)
+                if key is _NO or type(key) not in _KEYS:
+                    return None
+                pairs.append((key, v))
+            return self.filled(pairs, base, value)
+        if t is gast.DictComp:
+            return self.dict_comprehension(value, base)
+        if t is gast.Call:
+            return self.dict_call(value, base)
+        return None
+
+    def filled(self, pairs: list, base: str, where: Any) -> tuple[SNode, list]:
+        node = SNode(DICT, None, [], [], (), 0, False, local=base, region=self.region)
+        out: list = []
+        for key, value in pairs:
+            out += self.set_item(node, key, value, where)
+        return node, out
+
+    def dict_call(self, call: Any, base: str) -> tuple[SNode, list] | None:
+        """``dict(other, k=v)``, ``dict(k=v)``, ``other.copy()``: a new dict (a shallow copy: containers shared)."""
+        func, args = call.func, call.args
+        if isinstance(func, gast.Attribute) and func.attr == "copy" and not args and not call.keywords:
+            source = self.static(func.value)
+            if isinstance(source, SNode) and source.kind == DICT:
+                return self.filled(list(zip(source.keys, source.children)), base, call)
+            return None
+        if self.builtin(func) is not dict or len(args) > 1 or any(isinstance(a, gast.Starred) for a in args):
+            return None
+        pairs: list = []
+        sources = ([args[0]] if args else []) + [k.value for k in call.keywords if k.arg is None]
+        for s in sources:
+            source = self.static(s)
+            if not (isinstance(source, SNode) and source.kind == DICT):
+                return None
+            pairs += list(zip(source.keys, source.children))
+        pairs += [(k.arg, k.value) for k in call.keywords if k.arg is not None]
+        return self.filled(pairs, base, call)
+
+    def dict_comprehension(self, comp: Any, base: str) -> tuple[SNode, list] | None:
+        """``{k: f(v) for k, v in d.items()}`` over structures whose keys are known: unrolled."""
+        node = SNode(DICT, None, [], [], (), 0, False, local=base, region=self.region)
+
+        def item() -> list | None:
+            key = self.value_of(comp.key)
+            if key is _NO or type(key) not in _KEYS:
+                return None
+            return self.set_item(node, key, comp.value, comp)
+
+        saved = self.bindings, self.poisoned
+        try:
+            out = self._unroll_generators(comp, list(comp.generators), item)
+        finally:
+            self.bindings, self.poisoned = saved
+        return None if out is None else (node, out)
+
+    def set_item(self, node: SNode, key: Any, value: Any, where: Any) -> list:
+        """``node[key] = value`` for a dict built in the body (``value``: an expression, or an item being copied):
+        an existing item's variable is assigned; a new key, or a dict in place of a value, changes the dict's
+        keys, which only the region that built it may do."""
+        new, out = self.item_of(value, node, key, where)
+        index = node.keys.index(key) if key in node.keys else None
+        old = node.children[index] if index is not None else None
+        if isinstance(old, SSlot) and not isinstance(new, SNode):
+            self.check_scope(old, where)
+            return out + [_assign(_name(old.name, where, gast.Store()), new, where)]
+        self.check_keys_change(node, key, where, replaces=index is not None)
+        if isinstance(new, SNode):
+            child: Any = new
+        else:
+            child = SSlot(self.names(node.local + _piece(("key", key))), self.scope)
+            out.append(_assign(_name(child.name, where, gast.Store()), new, where))
+        if index is None:
+            node.keys.append(key)
+            node.children.append(child)
+        else:
+            node.children[index] = child
+        return out
+
+    def item_of(self, value: Any, node: SNode, key: Any, where: Any) -> tuple[Any, list]:
+        """What an item becomes: a container known now (shared, as Python shares it) or an expression."""
+        if isinstance(value, SNode):
+            return value, []
+        if isinstance(value, (SLeaf, SSlot, SStatic)):
+            return self.ct_expr(value, where), []
+        built = self.dict_value(value, node.local + _piece(("key", key)))
+        if built is not None:
+            return built
+        ct = self.static(value)
+        if isinstance(ct, SNode):
+            return ct, []
+        return self.expr(value), []
+
+    def check_scope(self, slot: SSlot, where: Any) -> None:
+        if slot.scope is not self.scope and self.inlining:
+            raise self.reject(where, f"`{self.text(where)}` runs a helper that writes into a dict it is passed: "
+                                     "Python changes the caller's dict, which srcgrad keeps in variables of the "
+                                     "caller, so it cannot follow the write",
+                              hint="return the new values from the helper and assign them in the caller")
+        if slot.scope is not self.scope:
+            raise self.reject(where, f"`{self.text(where)}` writes into a dict of the enclosing function from a nested "
+                                     "function: srcgrad keeps a dict's items in variables of the function that built "
+                                     "it, and cannot follow the write",
+                              hint="return the new value from the nested function and write it in the enclosing one")
+
+    def check_keys_change(self, node: SNode, key: Any, where: Any, replaces: bool) -> None:
+        what = f"replaces the dict at key {key!r}" if replaces else f"adds the key {key!r}"
+        if node.region is not self.region:
+            raise self.reject(where, f"`{self.text(where)}` {what} of a dict built outside this "
+                                     f"{self.region.what}: srcgrad fixes a dict's keys when it generates code, so "
+                                     "they change only in the straight-line code that built the dict",
+                              hint="give the dict every key where it is built (e.g. d = {\"a\": 0.0}) and assign "
+                                   "existing keys in branches and loops")
+        if id(node) in self.iterating:
+            raise self.reject(where, f"`{self.text(where)}` {what} of a dict while a loop iterates over it (Python "
+                                     "raises RuntimeError: dictionary changed size during iteration)")
+        if replaces and self.flags["closures"]:
+            raise self.reject(where, f"`{self.text(where)}` {what} after a nested function or lambda was defined: "
+                                     "srcgrad cannot tell which version it reads", hint="change the dict first")
+
+    def key_of(self, target: Any) -> Any:
+        """The key a subscript of a dict built in the body names (a constant), or a refusal."""
+        key = self.value_of(target.slice)
+        if key is _NO or type(key) not in _KEYS:
+            raise self.reject(target.slice, f"`{self.text(target.slice)}` is a key known only when the code runs: "
+                                            "srcgrad keeps a dict's items in variables, so it reads and writes dicts "
+                                            "with constant keys (or the keys of a `for` loop over the dict)",
+                              hint="use a constant key, iterate over the dict (for k in d), or use a list or an "
+                                   "array indexed by an integer")
+        return key
+
+    def write_item(self, target: Any, value: Any, where: Any) -> list:
+        """``d[k] = value`` where ``d`` is known now: a dict built in the body, or an item of a dict or list
+        parameter (its variable is assigned; Python would also change the caller's dict, as it changes an array
+        argument written in place, and srcgrad's gradient leaves its arguments as they are)."""
+        base = self.static(target.value)
+        if isinstance(target, gast.Subscript) and isinstance(base, SNode):
+            if base.local:
+                return self.set_item(base, self.key_of(target), value, where)
+            leaf = self.static(target) if base.kind in (DICT, LIST) and not base.const else None
+            if isinstance(leaf, SLeaf) and leaf.role != NONE and self.flags["writes_parameters"]:
+                new, out = self.item_of(value, base, None, where)
+                if not isinstance(new, SNode):
+                    return out + [_assign(_name(self.use(leaf), target, gast.Store()), new, where)]
+        raise self.write_error(target)
+
+    def aug_write(self, s: Any) -> list | None:
+        """``d[k] += v`` on an item known now: the item's variable updated (in place for an array, as in Python)."""
+        target = s.target
+        base = self.static(target.value) if isinstance(target, gast.Subscript) else None
+        if not isinstance(base, SNode):
+            return None
+        if base.local:
+            key = self.key_of(target)
+        item = self.static(target)
+        if isinstance(item, SSlot):
+            self.check_scope(item, target)
+            name = item.name
+        elif isinstance(item, SLeaf) and item.role != NONE and not base.const and base.kind in (DICT, LIST) \
+                and self.flags["writes_parameters"]:
+            name = self.use(item)
+        elif base.local and key not in base.keys:
+            raise self.reject(target, f"`{self.text(target.value)}` has no key {key!r}", cls=MissingKey)
+        else:
+            raise self.write_error(target)
+        return [gast.copy_location(gast.AugAssign(_name(name, target, gast.Store()), s.op, self.expr(s.value)), s)]
+
+    def mutator(self, call: Any) -> tuple[Any, list] | None:
+        """``d.pop(k)``, ``d.setdefault(k, v)``, ``d.update(...)``, ``d.clear()``, ``d.popitem()`` on a dict built
+        in the body, as a statement or the value of an assignment: (what it returns, statements)."""
+        func = call.func if isinstance(call, gast.Call) else None
+        if not (isinstance(func, gast.Attribute) and func.attr in _MUTATORS):
+            return None
+        node = self.static(func.value)
+        if not (isinstance(node, SNode) and node.local):
+            return None
+        if any(isinstance(a, gast.Starred) for a in call.args):
+            raise self.reject(call, f"srcgrad cannot unpack arguments into `.{func.attr}()` of a dict")
+        return getattr(self, "dict_" + func.attr)(node, call)
+
+    def dict_pop(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if not 1 <= len(call.args) <= 2 or call.keywords:
+            raise self.reject(call, "pop takes a key and an optional default")
+        key = self.key_of(gast.copy_location(gast.Subscript(call.func.value, call.args[0], gast.Load()), call))
+        if key not in node.keys:
+            if len(call.args) == 2:
+                return call.args[1], []  # (an expression: the default)
+            raise self.reject(call, f"`{self.text(call.func.value)}` has no key {key!r}", cls=MissingKey)
+        self.check_keys_change(node, key, call, replaces=True)
+        index = node.keys.index(key)
+        child = node.children.pop(index)
+        del node.keys[index]
+        return child, []
+
+    def dict_popitem(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if call.args or call.keywords:
+            raise self.reject(call, "popitem takes no arguments")
+        if not node.keys:
+            raise self.reject(call, "popitem(): the dict is empty", cls=MissingKey)
+        key = node.keys[-1]
+        self.check_keys_change(node, key, call, replaces=True)
+        child = node.children.pop()
+        node.keys.pop()
+        return _pair(SStatic(key), child), []
+
+    def dict_setdefault(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if not 1 <= len(call.args) <= 2 or call.keywords:
+            raise self.reject(call, "setdefault takes a key and an optional default")
+        key = self.key_of(gast.copy_location(gast.Subscript(call.func.value, call.args[0], gast.Load()), call))
+        if key in node.keys:
+            return node.children[node.keys.index(key)], []
+        default = call.args[1] if len(call.args) == 2 else _const(None, call)
+        out = self.set_item(node, key, default, call)
+        return node.children[node.keys.index(key)], out
+
+    def dict_update(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if len(call.args) > 1:
+            raise self.reject(call, "update takes one positional argument")
+        pairs: list = []
+        for source in list(call.args) + [k.value for k in call.keywords if k.arg is None]:
+            pairs += self.pairs_of(source)
+        pairs += [(k.arg, k.value) for k in call.keywords if k.arg is not None]
+        out: list = []
+        for key, value in pairs:
+            out += self.set_item(node, key, value, call)
+        return SStatic(None), out
+
+    def pairs_of(self, source: Any) -> list:
+        """The (key, value) pairs of a display with constant keys or of a dict known now."""
+        if isinstance(source, gast.Dict) and all(k is not None for k in source.keys):
+            keys = [self.value_of(k) for k in source.keys]
+            if all(k is not _NO and type(k) in _KEYS for k in keys):
+                return list(zip(keys, source.values))
+        found = self.static(source)
+        if isinstance(found, SNode) and found.kind == DICT:
+            return list(zip(found.keys, found.children))
+        raise self.reject(source, f"srcgrad updates a dict from a dict whose keys it knows (`{self.text(source)}` is "
+                                  "not one)", hint="assign the keys one by one")
+
+    def dict_clear(self, node: SNode, call: Any) -> tuple[Any, list]:
+        if call.args or call.keywords:
+            raise self.reject(call, "clear takes no arguments")
+        for key in list(node.keys):
+            self.check_keys_change(node, key, call, replaces=True)
+        node.keys.clear()
+        node.children.clear()
+        return SStatic(None), []
+
+    # --- user helpers that take a dict or a structure, or return a dict: inlined as nested functions ---
+
+    def inline_call(self, call: Any, result: str | None = None) -> Any:
+        """``h(d, x)`` where ``d`` is a dict or structure known now (or ``r = h(x)`` where ``h`` returns a dict), ``h``
+        a user function: ``h`` becomes a nested function of this one whose body reads the structure's items (the
+        lowering inlines nested functions where they are called). Returns the new call, or (for ``result``) the
+        statements and the dict the result is; None when ``call`` is not such a call."""
+        method = self.method_callee(call.func)
+        if method is not None:
+            return self.inline(method[0], call, result, method[1], method[2])
+        func = self.user_helper(call.func)
+        if func is None:
+            return None
+        arguments = [self.static(a) for a in call.args] + [self.static(k.value) for k in call.keywords]
+        if not any(isinstance(a, SNode) for a in arguments) and not (result and _returns_dict(func)):
+            return None
+        return self.inline(func, call, result)
+
+    def method_callee(self, func: Any) -> tuple | None:
+        """``self.m(...)`` on an object, dataclass or namedtuple known now, ``super().m(...)`` in an inlined method,
+        ``cls.m(...)`` in an inlined class method: (the function, what its first parameter is, the method's
+        context), found through the class's method resolution order; None for other calls."""
+        if not isinstance(func, gast.Attribute):
+            return None
+        base = func.value
+        if isinstance(base, gast.Call) and self.builtin(base.func) is super and not base.args and self.method:
+            return self.super_callee(func)
+        node = self.static(base)
+        cls = node.cls if isinstance(node, SNode) and node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) else \
+            node.value if isinstance(node, SStatic) and isinstance(node.value, type) else None
+        if cls is None or (isinstance(node, SNode) and func.attr in node.keys):
+            return None
+        found = self.class_member(cls, func.attr, func)
+        owner = next((k for k in cls.__mro__ if func.attr in vars(k)), cls)
+        if isinstance(found, types.FunctionType) and isinstance(node, SNode):
+            return found, node, (cls, owner)
+        if isinstance(found, staticmethod):
+            return found.__func__, None, None
+        if isinstance(found, classmethod):
+            return found.__func__, SStatic(cls), (cls, owner)
+        return None
+
+    def super_callee(self, func: Any) -> tuple:
+        """``super().m(...)`` in a method inlined for an instance of ``cls``, defined in ``owner``: the next ``m``
+        in ``cls``'s method resolution order after ``owner``."""
+        cls, owner, first = self.method
+        mro = cls.__mro__
+        after = [k for k in mro[mro.index(owner) + 1:] if func.attr in vars(k)]
+        found = vars(after[0])[func.attr] if after else _NO
+        if not isinstance(found, types.FunctionType):
+            raise self.reject(func, f"srcgrad follows super().{func.attr}(...) to a method defined with def in a "
+                                    "base class")
+        self.guarded.append((cls, ("__mro__",), cls.__mro__))  # (the bases: fixed unless __bases__ is assigned)
+        self.guarded.append((after[0], (func.attr,), found))
+        return found, first, (cls, after[0])
+
+    def user_helper(self, node: Any) -> Any:
+        from srcgrad import usercode
+        from srcgrad.rules import lookup
+
+        if not isinstance(node, gast.Name) or node.id in self.local_names or node.id in self.bindings:
+            return None
+        func = self.pf.resolve(node.id)
+        if not usercode.is_user_function(func) or lookup(func) is not None:
+            return None
+        return func
+
+    def inline(self, func: Any, call: Any, result: str | None, first: Any = None, method: Any = None) -> Any:
+        from srcgrad import usercode
+
+        if not usercode.is_user_function(func):
+            raise self.reject(call, f"`{self.text(call.func)}` is {usercode.qualified_name(func)}, not a function of "
+                                    "your code: srcgrad inlines methods and helpers from their source")
+        if func in self.inlining:
+            raise self.reject(call, f"`{func.__name__}` calls itself with a dict or a structure: srcgrad inlines such "
+                                    "helpers, and cannot inline a recursive one", hint="pass the items it needs")
+        fnode = _relocated(frontend.parse_helper(func).node, call)
+        args = fnode.args
+        if args.vararg is not None or args.kwarg is not None or set(func.__code__.co_freevars) - {"__class__"}:
+            raise self.reject(call, f"srcgrad inlines `{func.__name__}` (it takes or returns a dict or a structure), "
+                                    "and cannot inline a helper with *args, **kwargs or variables of an enclosing "
+                                    "function", hint="list the parameters explicitly, at module level")
+        self.check_free_names(func, fnode, call)
+        bound = self.bind_arguments(func, fnode, call, first)
+        name = self.names(f"{func.__name__}_inlined")
+        self.names.taken.update(n.id for n in gast.walk(fnode) if isinstance(n, gast.Name))
+        inner = _Rewriter.__new__(_Rewriter)
+        inner.__dict__.update(self.__dict__)
+        inner.bindings = {p: v for p, v in bound.items() if isinstance(v, (SNode, SStatic))}
+        inner.poisoned, inner.pending, inner.iterating, inner.returned = {}, [], set(), None
+        inner.region = inner.scope = _Region("helper", self.region, True)
+        inner.flags = {"closures": True, "writes_parameters": False}
+        inner.inlining = self.inlining + (func,)
+        inner.method = None if method is None else (method[0], method[1], first)
+        inner.local_names = frozenset(_stored([fnode]) | set(bound))
+        self.flags["closures"] = True
+        runtime = [p for p, v in bound.items() if not isinstance(v, (SNode, SStatic))]
+        new = copy.copy(fnode)
+        new.name = name
+        new.args = gast.arguments([_name(p, call, gast.Param()) for p in runtime], [], None, [], [], None, [])
+        new.body = inner.block(list(fnode.body)) or [gast.Pass()]
+        self.pending.append(new)
+        value = gast.copy_location(gast.Call(_name(name, call), [bound[p] for p in runtime], []), call)
+        return self.inlined_result(inner.returned, value, call, result)
+
+    def inlined_result(self, returned: Any, value: Any, call: Any, result: str | None) -> Any:
+        if returned is None or returned == "value":
+            return value if result is None else None
+        if result is None:
+            raise self.reject(call, f"`{self.text(call)}` returns a dict: srcgrad reads a dict a helper returns "
+                                    "when the call is the value of an assignment (r = helper(...))",
+                              hint="assign the result to a name first")
+        node = self.shaped(returned, result, call)
+        names = [_name(s.name, call, gast.Store()) for s in _slots(node)]
+        target = names[0] if len(names) == 1 else gast.Tuple(names, gast.Store())
+        return node, [_assign(target, value, call)] if names else [gast.Expr(value)]
+
+    def shaped(self, shape: tuple, base: str, where: Any) -> SNode:
+        """A new dict with the structure ``shape`` (what an inlined helper returns), its items fresh variables."""
+        node = SNode(DICT, None, list(shape[1]), [], (), 0, False, local=base, region=self.region)
+        for key, child in zip(shape[1], shape[2]):
+            sub = base + _piece(("key", key))
+            node.children.append(self.shaped(child, sub, where) if child is not None else
+                                 SSlot(self.names(sub), self.scope))
+        return node
+
+    def check_free_names(self, func: Any, fnode: Any, where: Any) -> None:
+        from srcgrad import guards
+
+        own = frontend.parse_helper(func)
+        for name, _ in guards.free_paths(fnode):
+            if name in self.local_names or own.resolve(name) is not self.pf.resolve(name):
+                raise self.reject(where, f"srcgrad inlines `{func.__name__}` here (it takes or returns a dict or a "
+                                         f"structure), and `{name}` means something else here than where "
+                                         f"{func.__name__} is defined", hint=f"rename `{name}` in one of them")
+
+    def bind_arguments(self, func: Any, fnode: Any, call: Any, first: Any = None) -> dict:
+        """Each parameter of the inlined helper -> the caller's expression, or the structure known now (``first``:
+        what a method's ``self`` or a class method's ``cls`` is)."""
+        args = fnode.args
+        positional = [a.id for a in args.posonlyargs + args.args]
+        bound_first = {}
+        if first is not None:
+            if not positional:
+                raise self.reject(call, f"`{func.__name__}` takes no `self` (or `cls`) parameter")
+            bound_first, positional = {positional[0]: first}, positional[1:]
+        kwonly = [a.id for a in args.kwonlyargs]
+        if len(call.args) > len(positional) or any(isinstance(a, gast.Starred) for a in call.args):
+            raise self.reject(call, f"`{func.__name__}` takes {len(positional)} positional arguments")
+        given = dict(zip(positional, call.args))
+        for k in call.keywords:
+            if k.arg is None or k.arg not in positional + kwonly or k.arg in given:
+                raise self.reject(k.value, f"`{func.__name__}` got an unexpected or repeated argument `{k.arg}`")
+            given[k.arg] = k.value
+        defaults = dict(zip(positional[len(positional) - len(func.__defaults__ or ()):], func.__defaults__ or ()))
+        defaults.update(func.__kwdefaults__ or {})
+        bound = dict(bound_first)
+        for p in positional + kwonly:
+            if p in given:
+                ct = self.static(given[p])
+                bound[p] = ct if isinstance(ct, SNode) else self.expr(given[p])
+            elif p in defaults and type(defaults[p]) in _LITERALS:
+                bound[p] = _const(defaults[p], call)
+            else:
+                raise self.reject(call, f"`{func.__name__}` is missing the argument `{p}` (or its default is not a "
+                                        "number, a string or None)")
+        return bound
+
+    def returned_value(self, s: Any) -> list | None:
+        """In an inlined helper: ``return d`` of a dict built in it, as the tuple of its items' variables (the
+        caller rebuilds the dict); every return then gives a dict with the same keys."""
+        if self.scope.what != "helper" or s.value is None:
+            return None
+        made = self.dict_value(s.value, "result")
+        out = made[1] if made else []
+        node = made[0] if made else self.static(s.value)
+        shape = _shape(node) if isinstance(node, SNode) and node.local else None
+        if node is not None and isinstance(node, SNode) and shape is None:
+            raise self.reject(s, "srcgrad inlines this helper (it takes a structure), and reads the dicts it returns "
+                                 "when they are built in it", hint="return a new dict ({**d}) or the items")
+        if shape is None:
+            if self.returned not in (None, "value"):
+                raise self.reject(s, "this helper returns a dict on some paths only")
+            self.returned = "value"
+            return None
+        if self.returned not in (None, shape):
+            raise self.reject(s, "this helper returns dicts with different keys (or a dict on some paths only)")
+        self.returned = shape
+        items = [_name(slot.name, s) for slot in _slots(node)]
+        value = items[0] if len(items) == 1 else gast.copy_location(gast.Tuple(items, gast.Load()), s)
+        return out + [gast.copy_location(gast.Return(value), s)]
+
     # --- values known when the code is generated ---
 
     def lookup(self, node: Any) -> Any:
         if node.id in self.poisoned:
-            raise self.reject(node, f"`{node.id}` holds a part of a structured parameter on some paths only "
+            raise self.reject(node, f"`{node.id}` holds a dict or a part of a structured parameter on some paths only "
                                     f"({self.poisoned[node.id]}): srcgrad resolves such names when it generates code",
-                              hint="read the structure directly where it is needed, or assign the name on every path")
-        return self.bindings.get(node.id)
+                              hint="read the structure directly where it is needed, or assign the name on every path "
+                                   "(a dict: build it before the if or loop and write its keys inside)")
+        found = self.bindings.get(node.id)
+        if isinstance(found, SNode) and found.escaped:
+            raise self.reject(node, f"the dict `{node.id}` is used after it was passed on as a whole value "
+                                    f"({found.escaped}): srcgrad keeps a dict's items in variables, and cannot follow "
+                                    "what happens to the dict object it passed on",
+                              hint="pass on a copy made last (dict(d) after the last use), or pass the items needed")
+        return found
 
     def static(self, node: Any) -> Any:
         """The compile-time value (SNode, SLeaf, SStatic) an expression denotes, or None."""
@@ -410,6 +955,9 @@ class _Rewriter:
             return self.child_by_index(base, node.slice, node) if isinstance(base, SNode) else None
         if t is gast.Attribute:
             base = self.static(node.value)
+            if isinstance(base, SStatic) and isinstance(base.value, type):  # (cls in an inlined class method)
+                found = self.class_member(base.value, node.attr, node)
+                return found if isinstance(found, SStatic) else None
             return self.child_by_attr(base, node.attr, node) if isinstance(base, SNode) else None
         if t is gast.Call:
             return self.static_call(node)
@@ -420,6 +968,17 @@ class _Rewriter:
         if node.keywords or any(isinstance(a, gast.Starred) for a in args):
             return None
         builtin = self.builtin(func)
+        if builtin is not None:
+            return self.static_builtin(builtin, node)
+        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items", "get"):
+            base = self.static(func.value)
+            if isinstance(base, SNode) and base.kind == DICT:
+                return self.static_dict_method(base, func.attr, args)
+        return None
+
+    def static_builtin(self, builtin: Any, node: Any) -> Any:
+        """``len``, ``enumerate``, ``zip``, ``list`` and ``tuple`` of structures known now."""
+        args = node.args
         if builtin is len and len(args) == 1:
             base = self.static(args[0])
             if isinstance(base, SNode):
@@ -429,41 +988,42 @@ class _Rewriter:
             return None
         if builtin in (enumerate, zip) and args:
             seqs = [self.items(self.static(a), a) for a in args]
-            if any(s is None for s in seqs):
+            if any(s is None for s in seqs) or (builtin is enumerate and len(args) != 1):
                 return None
             if builtin is enumerate:
-                if len(args) != 1:
-                    return None
                 rows = [_pair(SStatic(i), v) for i, v in enumerate(seqs[0])]
             else:
                 rows = [_pair(*vs) for vs in zip(*seqs)]
             return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
-        if isinstance(func, gast.Attribute) and func.attr in ("keys", "values", "items") and not args:
-            base = self.static(func.value)
-            if isinstance(base, SNode) and base.kind == DICT:
-                if func.attr == "keys":
-                    rows = [SStatic(k) for k in base.keys]
-                elif func.attr == "values":
-                    rows = list(base.children)
-                else:
-                    rows = [_pair(SStatic(k), v) for k, v in zip(base.keys, base.children)]
-                return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
-        if isinstance(func, gast.Attribute) and func.attr == "get" and 1 <= len(args) <= 2:
-            base = self.static(func.value)
-            if isinstance(base, SNode) and base.kind == DICT:
-                key = self.value_of(args[0])
-                if key is not _NO and key in base.keys:
-                    return base.children[base.keys.index(key)]
-                if key is not _NO:  # a missing key: the default, when it is a constant
-                    default = self.value_of(args[1]) if len(args) == 2 else None
-                    return None if default is _NO else SStatic(default)
+        return None
+
+    def static_dict_method(self, base: SNode, method: str, args: list) -> Any:
+        """``.keys()``, ``.values()``, ``.items()`` (lists of the items known now) and ``.get(k)`` of a dict."""
+        if method != "get":
+            if args:
+                return None
+            if method == "keys":
+                rows = [SStatic(k) for k in base.keys]
+            elif method == "values":
+                rows = list(base.children)
+            else:
+                rows = [_pair(SStatic(k), v) for k, v in zip(base.keys, base.children)]
+            return SNode(LIST, None, list(range(len(rows))), rows, (), 0, False)
+        if not 1 <= len(args) <= 2:
+            return None
+        key = self.value_of(args[0])
+        if key is not _NO and key in base.keys:
+            return base.children[base.keys.index(key)]
+        if key is not _NO:  # a missing key: the default, when it is a constant
+            default = self.value_of(args[1]) if len(args) == 2 else None
+            return None if default is _NO else SStatic(default)
         return None
 
     def builtin(self, func: Any) -> Any:
         """The builtin a call's function name denotes (not shadowed by a local or a bound name), or None."""
         if isinstance(func, gast.Name) and func.id not in self.bindings and func.id not in self.local_names:
             obj = self.pf.resolve(func.id)
-            return obj if obj in (len, enumerate, zip, range, sum, list, tuple) else None
+            return obj if obj in (len, enumerate, zip, range, sum, list, tuple, dict, super) else None
         return None
 
     def items(self, ct: Any, where: Any) -> list | None:
@@ -494,8 +1054,8 @@ class _Rewriter:
         if node.kind == DICT:
             if key not in node.keys:
                 raise self.reject(where, f"`{self.text(where.value)}` has no key {key!r} (its keys: "
-                                         f"{', '.join(map(repr, node.keys))})", cls=MissingKey)
-            return node.children[node.keys.index(key)]
+                                         f"{', '.join(map(repr, node.keys)) or 'none'})", cls=MissingKey)
+            return self.live(node.children[node.keys.index(key)], where)
         if node.kind in (LIST, TUPLE, NAMEDTUPLE):
             if type(key) is not int:
                 return None
@@ -505,9 +1065,20 @@ class _Rewriter:
             return node.children[key]
         raise self.reject(where, f"`{self.text(where.value)}` (a {node.cls.__name__} instance) is not subscriptable")
 
+    def live(self, child: Any, where: Any) -> Any:
+        """``child``, unless it is a dict that was passed on as a whole value before."""
+        if isinstance(child, SNode) and child.escaped:
+            raise self.reject(where, f"the dict `{self.text(where)}` is used after it was passed on as a whole "
+                                     f"value ({child.escaped})", hint="pass on a copy made last")
+        return child
+
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
-        if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and attr in node.keys:
-            return node.children[node.keys.index(attr)]
+        if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
+            found = self.class_member(node.cls, attr, where)
+            if attr in node.keys and not isinstance(found, property):
+                return node.children[node.keys.index(attr)]
+            if found is not _NO:
+                return found if isinstance(found, SStatic) else None  # (a method or property: the rewrite inlines it)
         if node.kind in (DICT, LIST, TUPLE) and attr in ("keys", "values", "items", "get"):
             return None  # a method: the call decides
         owner = node.cls if node.cls is not None else {DICT: dict, LIST: list, TUPLE: tuple}[node.kind]
@@ -524,6 +1095,27 @@ class _Rewriter:
                               hint="compute the value in the function, or pass it as an argument")
         raise self.reject(where, f"`{self.text(where.value)}` ({owner.__name__}) has no attribute `{attr}`",
                           cls=MissingAttribute)
+
+    def class_member(self, cls: Any, attr: str, where: Any) -> Any:
+        """What ``attr`` is on ``cls`` through its method resolution order: a function, static or class method or
+        property (the rewrite inlines them), a class attribute that is a number, string or None (a constant:
+        SStatic), or ``_NO``. What the code assumed is a guard: rebinding it on the class regenerates."""
+        for klass in cls.__mro__:
+            if attr in vars(klass):
+                found = vars(klass)[attr]
+                break
+        else:
+            return _NO
+        if isinstance(found, (types.FunctionType, staticmethod, property)):
+            self.guarded.append((cls, (attr,), getattr(cls, attr)))
+            return found
+        if isinstance(found, classmethod):
+            self.guarded.append((cls, (attr, "__func__"), found.__func__))
+            return found
+        if type(found) in _LITERALS:
+            self.guarded.append((cls, (attr,), found))
+            return SStatic(found)
+        return _NO
 
     def value_of(self, node: Any) -> Any:
         """The Python value of an expression known when the code is generated (constants, keys bound by unrolled
@@ -603,7 +1195,10 @@ class _Rewriter:
     def block(self, stmts: list) -> list:
         out = []
         for s in stmts:
-            out.extend(self.stmt(s))
+            saved, self.pending = self.pending, []  # (nested functions its expressions need, defined before it)
+            new = self.stmt(s)
+            out += self.pending + new
+            self.pending = saved
         return out
 
     def stmt(self, s: Any) -> list:
@@ -611,6 +1206,9 @@ class _Rewriter:
         return method(s) if method is not None else [self.generic_stmt(s)]
 
     def stmt_Assign(self, s: Any) -> list:
+        built = self.assign_dict(s)
+        if built is not None:
+            return built
         if not isinstance(s.value, gast.Lambda):
             ct = self.static(s.value)
             if ct is not None:
@@ -619,8 +1217,57 @@ class _Rewriter:
                     out += self.bind(target, ct, s)
                 return out
         value = self.expr(s.value)
-        targets = [self.store_target(t) for t in s.targets]
-        return [gast.copy_location(gast.Assign(targets=targets, value=value, type_comment=None), s)]
+        deferred: list = []
+        targets = [self.store_target(t, deferred) for t in s.targets]
+        return [gast.copy_location(gast.Assign(targets=targets, value=value, type_comment=None), s)] + deferred
+
+    def assign_dict(self, s: Any) -> list | None:
+        """``d = {...}`` (a display with constant keys, dict(...), a copy, a comprehension over a structure) and
+        ``v = d.pop(k)``-like calls: the dict is known when the code is generated, its items are variables."""
+        made = self.mutator(s.value)
+        if made is None and all(isinstance(t, gast.Name) for t in s.targets):
+            made = self.dict_value(s.value, s.targets[0].id)
+            if made is None and isinstance(s.value, gast.Call):
+                made = self.inline_call(s.value, s.targets[0].id)
+        if made is None:
+            return None
+        ct, out = made
+        if isinstance(ct, gast.AST):  # (an expression: pop's default)
+            return out + self.stmt_Assign(gast.copy_location(gast.Assign(targets=s.targets, value=ct,
+                                                                         type_comment=None), s))
+        for target in s.targets:
+            out += self.bind(target, ct, s)
+        return out
+
+    def stmt_Expr(self, s: Any) -> list:
+        made = self.mutator(s.value)
+        if made is not None:
+            return made[1]
+        return [self.generic_stmt(s)]
+
+    def stmt_Return(self, s: Any) -> list:
+        self.returning = True
+        try:
+            returned = self.returned_value(s)
+            return returned if returned is not None else [self.generic_stmt(s)]
+        finally:
+            self.returning = False
+
+    def stmt_Delete(self, s: Any) -> list:
+        for target in s.targets:
+            node = self.static(target.value) if isinstance(target, gast.Subscript) else None
+            if not (isinstance(node, SNode) and node.local):
+                raise self.reject(target, "srcgrad cannot differentiate a `del` statement (except of a constant key "
+                                          "of a dict built in the function)",
+                                  hint="remove the `del` statement (rebind the name instead)")
+            key = self.key_of(target)
+            if key not in node.keys:
+                raise self.reject(target, f"`{self.text(target.value)}` has no key {key!r}", cls=MissingKey)
+            self.check_keys_change(node, key, target, replaces=True)
+            index = node.keys.index(key)
+            del node.keys[index]
+            del node.children[index]
+        return []
 
     def stmt_AnnAssign(self, s: Any) -> list:
         if s.value is None:
@@ -635,23 +1282,28 @@ class _Rewriter:
             value = gast.copy_location(gast.BinOp(self.ct_expr(ct, target), s.op, self.expr(s.value)), s)
             return [_assign(_name(target.id, target, gast.Store()), value, s)]
         if isinstance(target, gast.Name) and self.lookup(target) is not None:
-            raise self.reject(target, f"`{target.id}` is a structured parameter (or a part of one): srcgrad cannot "
-                                      "update it in place", hint="compute the new value into a fresh variable")
-        if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
+            raise self.reject(target, f"`{target.id}` is a dict or a structured parameter (or a part of one): srcgrad "
+                                      "cannot update it in place", hint="compute the new value into a fresh variable")
+        written = self.aug_write(s)
+        if written is not None:
+            return written
+        if isinstance(target, gast.Attribute) and isinstance(self.static(target.value), SNode):
             raise self.write_error(target)
         return [self.generic_stmt(s)]
 
     def write_error(self, target: Any) -> Exception:
         return self.reject(target, f"`{self.text(target)}` writes into a structured parameter: srcgrad reads "
-                                   "structures, it does not update them (yet)",
+                                   "structures and assigns existing items of dicts and lists, it does not update "
+                                   "tuples, namedtuples, dataclasses or objects (Python refuses or the caller would "
+                                   "see the change)",
                            hint="compute the new value into a local variable (e.g. W = params[\"W\"] + delta)")
 
     def bind(self, target: Any, ct: Any, where: Any) -> list:
         """Bind an assignment target to a compile-time value: a name holds a container or a constant without code;
-        a name bound to a leaf is assigned the leaf (so the generated code keeps the user's name)."""
+        a name bound to a leaf or a dict's item is assigned it (so the generated code keeps the user's name)."""
         if isinstance(target, gast.Name):
             self.poisoned.pop(target.id, None)
-            if isinstance(ct, SLeaf):
+            if isinstance(ct, (SLeaf, SSlot)):
                 self.bindings.pop(target.id, None)
                 return [_assign(_name(target.id, target, gast.Store()), self.ct_expr(ct, where), where)]
             self.bindings[target.id] = ct
@@ -670,40 +1322,59 @@ class _Rewriter:
                 out += self.bind(t, item, where)
             return out
         if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
-            raise self.write_error(target)
+            return self.write_item(target, ct, where)
         return [_assign(self.store_target(target), self.ct_expr(ct, where), where)]
 
-    def store_target(self, target: Any) -> Any:
+    def store_target(self, target: Any, deferred: list | None = None) -> Any:
+        """A target of an assignment whose value is computed when the code runs. A write into a structure known now
+        (``d["a"]``) is given a fresh variable, written into the structure after the assignment (``deferred``)."""
         if isinstance(target, gast.Name):
             self.bindings.pop(target.id, None)
             self.poisoned.pop(target.id, None)
             return copy.copy(target)
         if isinstance(target, (gast.Tuple, gast.List)):
             new = copy.copy(target)
-            new.elts = [self.store_target(e) for e in target.elts]
+            new.elts = [self.store_target(e, deferred) for e in target.elts]
             return new
         if isinstance(target, gast.Starred):
             new = copy.copy(target)
-            new.value = self.store_target(target.value)
+            new.value = self.store_target(target.value, deferred)
             return new
         if isinstance(target, (gast.Subscript, gast.Attribute)) and isinstance(self.static(target.value), SNode):
-            raise self.write_error(target)
+            if deferred is None or isinstance(target, gast.Attribute):
+                raise self.write_error(target)
+            temp = self.names("item")
+            deferred += self.write_item(target, _name(temp, target), target)
+            return _name(temp, target, gast.Store())
         return self.generic_expr(target)
 
     def stmt_For(self, s: Any) -> list:
         items = None if s.orelse else self.items(self.static(s.iter), s.iter)
         if items is None and not s.orelse:
             items = self.range_items(s)
-        if items is not None:
-            if _has_jump(s.body):
-                raise self.reject(s, "srcgrad unrolls a loop over a structured parameter, and cannot unroll one with "
-                                     "break or continue", hint="use an if around the rest of the body instead")
-            out = []
+        if items is None:
+            return [self.loop(s)]
+        if _has_jump(s.body):
+            raise self.reject(s, "srcgrad unrolls a loop over a structured parameter or a dict, and cannot unroll one "
+                                 "with break or continue", hint="use an if around the rest of the body instead")
+        source = self.iterated_dict(s.iter)
+        out = []
+        self.iterating.add(id(source))
+        try:
             for item in items:
                 out += self.bind(s.target, item, s)
                 out += self.block(s.body)
-            return out
-        return [self.loop(s)]
+        finally:
+            self.iterating.discard(id(source))
+        return out
+
+    def iterated_dict(self, it: Any) -> Any:
+        """The dict a loop iterates over (``d``, ``d.keys()``, ``.values()``, ``.items()``), or None."""
+        if isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and not it.args \
+                and it.func.attr in ("keys", "values", "items"):
+            it = it.func.value
+        found = self.static(it) if isinstance(it, (gast.Name, gast.Subscript, gast.Attribute)) else None
+        return found if isinstance(found, SNode) and found.kind == DICT else None
 
     def range_items(self, s: Any) -> list | None:
         """``for i in range(len(params)):`` (constant bounds) whose body indexes a structure with ``i``: unrolled, so
@@ -746,12 +1417,33 @@ class _Rewriter:
         new = copy.copy(s)
         new.test = self.expr(s.test)
         before = (dict(self.bindings), dict(self.poisoned))
-        new.body = self.block(s.body)
+        new.body = self.in_region("if", False, self.block, s.body)
         after_body = (self.bindings, self.poisoned)
         self.bindings, self.poisoned = dict(before[0]), dict(before[1])
-        new.orelse = self.block(s.orelse)
+        new.orelse = self.in_region("if", False, self.block, s.orelse)
+        self.unify_dicts(after_body[0], new)
         self.merge(after_body, f"it is bound differently on the branches of the if on line {self.pf.file_line(s)}")
         return [new]
+
+    def unify_dicts(self, body: dict, new: Any) -> None:
+        """``d = {...}`` built on both branches with the same keys (items that are values): the else branch ends by
+        copying its items into the if branch's variables, so ``d`` is one dict after the if."""
+        if self.flags["closures"] or _ends_in_jump(new.body) or _ends_in_jump(new.orelse):
+            return
+        for n, a in body.items():
+            b = self.bindings.get(n)
+            if a is b or not (self.branch_dict(a, body) and self.branch_dict(b, self.bindings)) or a.keys != b.keys:
+                continue
+            new.orelse = new.orelse + [_assign(_name(x.name, new, gast.Store()), _name(y.name, new), new)
+                                       for x, y in zip(a.children, b.children)]
+            a.region = self.region
+            self.bindings[n] = a
+
+    def branch_dict(self, node: Any, bindings: dict) -> bool:
+        """A dict built on a branch just left, whose items are values, held by one name only."""
+        return isinstance(node, SNode) and bool(node.local) and not node.escaped \
+            and node.region.parent is self.region and all(isinstance(c, SSlot) for c in node.children) \
+            and sum(1 for v in bindings.values() if v is node) == 1
 
     def merge(self, other: tuple, reason: str) -> None:
         bindings, poisoned = other
@@ -770,6 +1462,8 @@ class _Rewriter:
         shadow = {a.id for a in s.args.posonlyargs + s.args.args + s.args.kwonlyargs} | _stored(s.body)
         inner.bindings = {k: v for k, v in self.bindings.items() if k not in shadow}
         inner.poisoned = {k: v for k, v in self.poisoned.items() if k not in shadow}
+        inner.region = inner.scope = _Region("nested function", self.region, True)
+        self.flags["closures"] = True
         new.body = inner.block(s.body)
         self.bindings.pop(s.name, None)
         return [new]
@@ -778,10 +1472,12 @@ class _Rewriter:
         """Any other statement: its expressions rewritten; the statement lists it holds (``with``, ``try``...)
         rewritten in turn, names they bind differently given up."""
         new = copy.copy(s)
+        what = {gast.For: "loop", gast.While: "loop", gast.With: "with statement"}.get(type(s), "try statement")
         for name, value in gast.iter_fields(s):
             if isinstance(value, list) and value and isinstance(value[0], gast.stmt):
                 before = (dict(self.bindings), dict(self.poisoned))
-                setattr(new, name, self.block(value))
+                repeats = name == "body" and what == "loop"
+                setattr(new, name, self.in_region(what, repeats, self.block, value))
                 self.merge(before, f"it is rebound in the statement on line {self.pf.file_line(s)}")
             elif isinstance(value, list):
                 setattr(new, name, [self.generic_node(v) for v in value])
@@ -803,26 +1499,9 @@ class _Rewriter:
             return None
         t = type(node)
         if t is gast.Name:
-            if isinstance(node.ctx, gast.Load):
-                ct = self.lookup(node)
-                if ct is not None:
-                    return self.ct_expr(ct, node)
-            elif node.id in self.bindings or node.id in self.poisoned:
-                self.bindings.pop(node.id, None)  # (a walrus target or another binding in an expression)
-                self.poisoned.pop(node.id, None)
-            return copy.copy(node)
+            return self.expr_name(node)
         if t in (gast.Subscript, gast.Attribute) and isinstance(node.ctx, gast.Load):
-            base = self.static(node.value)
-            if isinstance(base, SNode):
-                ct = self.static(node)
-                if ct is not None:
-                    return self.ct_expr(ct, node)
-                if t is gast.Subscript:
-                    new = copy.copy(node)
-                    new.value = self.materialise(base, node.value)
-                    new.slice = self.generic_node(node.slice)
-                    return new
-            return self.generic_expr(node)
+            return self.expr_access(node)
         if t is gast.Call:
             return self.call(node)
         if t in (gast.Compare, gast.BoolOp, gast.UnaryOp):
@@ -831,14 +1510,73 @@ class _Rewriter:
                 return _const(value, node)
             return self.generic_expr(node)
         if t in (gast.ListComp, gast.GeneratorExp, gast.SetComp, gast.DictComp):
-            unrolled = self.comprehension(node)
-            if unrolled is not None:
-                return gast.copy_location(gast.List(unrolled, gast.Load()), node)
-            return self.shadowed(node, {n.id for g in node.generators for n in gast.walk(g.target)
-                                        if isinstance(n, gast.Name)})
+            return self.expr_comprehension(node)
         if t is gast.Lambda:
+            self.flags["closures"] = True
             return self.shadowed(node, {a.id for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs})
         return self.generic_expr(node)
+
+    def expr_name(self, node: Any) -> Any:
+        if isinstance(node.ctx, gast.Load):
+            ct = self.lookup(node)
+            if ct is not None:
+                return self.ct_expr(ct, node)
+        elif node.id in self.bindings or node.id in self.poisoned:
+            self.bindings.pop(node.id, None)  # (a walrus target or another binding in an expression)
+            self.poisoned.pop(node.id, None)
+        return copy.copy(node)
+
+    def expr_access(self, node: Any) -> Any:
+        """``s[k]`` and ``s.a`` of a structure known now: the item; a subscript with a key known only when the code
+        runs reads a display of a list or tuple."""
+        base = self.static(node.value)
+        if isinstance(base, SNode):
+            getter = self.property_getter(base, node)
+            if getter is not None:  # self.area: the property's getter, inlined with self bound
+                call = gast.copy_location(gast.Call(node, [], []), node)
+                return self.inline(getter, call, None, base, (base.cls, base.cls))
+            ct = self.static(node)
+            if ct is not None:
+                return self.ct_expr(ct, node)
+            if isinstance(node, gast.Subscript):
+                if base.local:
+                    self.key_of(node)  # (refuses a key that is a variable)
+                new = copy.copy(node)
+                new.value = self.materialise(base, node.value)
+                new.slice = self.generic_node(node.slice)
+                return new
+        elif isinstance(base, SStatic) and isinstance(base.value, type) and isinstance(node, gast.Attribute):
+            ct = self.static(node)  # (cls.CONSTANT in an inlined class method)
+            if ct is None:
+                raise self.reject(node, f"srcgrad reads class attributes that are numbers, strings or None through "
+                                        f"`{self.text(node.value)}` (and calls its methods)")
+            return self.ct_expr(ct, node)
+        return self.generic_expr(node)
+
+    def property_getter(self, base: SNode, node: Any) -> Any:
+        if not isinstance(node, gast.Attribute) or base.kind not in (NAMEDTUPLE, DATACLASS, OBJECT):
+            return None
+        found = self.class_member(base.cls, node.attr, node)
+        if not isinstance(found, property):
+            return None
+        if found.fget is None:
+            raise self.reject(node, f"the property `{node.attr}` of {base.cls.__name__} has no getter",
+                              cls=MissingAttribute)
+        return found.fget
+
+    def expr_comprehension(self, node: Any) -> Any:
+        if isinstance(node, gast.DictComp):
+            pairs = self.comprehension(node)
+            if pairs is None:
+                raise self.reject(node, "srcgrad builds a dict comprehension when it iterates over a structure or a "
+                                        "dict whose keys it knows, with constant keys",
+                                  hint="build the dict with a display ({\"a\": ..., ...}) or a for loop over a dict")
+            return gast.copy_location(gast.Dict([k for k, _ in pairs], [v for _, v in pairs]), node)
+        unrolled = self.comprehension(node)
+        if unrolled is not None:
+            return gast.copy_location(gast.List(unrolled, gast.Load()), node)
+        return self.shadowed(node, {n.id for g in node.generators for n in gast.walk(g.target)
+                                    if isinstance(n, gast.Name)})
 
     def shadowed(self, node: Any, names: set) -> Any:
         saved = self.bindings, self.poisoned
@@ -852,7 +1590,11 @@ class _Rewriter:
     def generic_expr(self, node: Any) -> Any:
         new = copy.copy(node)
         for name, value in gast.iter_fields(node):
-            if isinstance(value, list):
+            if isinstance(value, list) and value and isinstance(value[0], gast.stmt):  # (an except handler's body)
+                before = (dict(self.bindings), dict(self.poisoned))
+                setattr(new, name, self.in_region("except clause", False, self.block, value))
+                self.merge(before, f"it is rebound in the except clause on line {self.pf.file_line(node)}")
+            elif isinstance(value, list):
                 setattr(new, name, [self.generic_node(v) if isinstance(v, gast.AST) else v for v in value])
             elif isinstance(value, gast.AST):
                 setattr(new, name, self.generic_node(value))
@@ -862,25 +1604,56 @@ class _Rewriter:
         ct = self.static_call(node)
         if ct is not None:
             return self.ct_expr(ct, node)
+        inlined = self.inline_call(node)
+        if inlined is not None:
+            return inlined
         func = node.func
         if isinstance(func, gast.Attribute):
             base = self.static(func.value)
             if isinstance(base, SNode):
-                if base.kind == DICT and func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
-                    if self.value_of(node.args[0]) is not _NO:  # (a present key was resolved above)
-                        return self.expr(node.args[1]) if len(node.args) == 2 else _const(None, node)
-                if not base.const:
-                    self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
-                    raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
-                if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
-                    self.child_by_attr(base, func.attr, func)
+                found = self.structure_method(base, node)
+                if found is not None:
+                    return found
         builtin = self.builtin(func)
+        if builtin in (list, tuple) and len(node.args) == 1 and not node.keywords:
+            source = self.static(node.args[0])
+            if isinstance(source, SNode) and source.kind == DICT:  # list(d): its keys
+                keys = [_const(k, node) for k in source.keys]
+                return gast.copy_location(gast.List(keys, gast.Load()) if builtin is list else
+                                          gast.Tuple(keys, gast.Load()), node)
         if builtin in (sum, list, tuple) and len(node.args) in (1, 2) and not node.keywords \
                 and isinstance(node.args[0], (gast.GeneratorExp, gast.ListComp)):
             items = self.comprehension(node.args[0])
             if items is not None:
                 return self.reduce(builtin, items, node)
         return self.generic_expr(node)
+
+    def structure_method(self, base: SNode, node: Any) -> Any:
+        """``d.get(k, default)`` with a missing key (its default); other methods of structures known now are
+        refused, except the fields of constant objects that hold callables (called as written)."""
+        func = node.func
+        if base.kind == DICT and func.attr == "get" and 1 <= len(node.args) <= 2 and not node.keywords:
+            if base.local:
+                self.key_of(gast.copy_location(gast.Subscript(func.value, node.args[0], gast.Load()), node))
+            if self.value_of(node.args[0]) is not _NO:  # (a present key was resolved above)
+                return self.expr(node.args[1]) if len(node.args) == 2 else _const(None, node)
+        if base.local:
+            raise self.local_method_error(func)
+        if not base.const:
+            self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
+            raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
+        if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
+            self.child_by_attr(base, func.attr, func)
+        return None
+
+    def local_method_error(self, func: Any) -> Exception:
+        if func.attr in _MUTATORS or func.attr == "copy":
+            return self.reject(func, f"srcgrad calls `.{func.attr}()` of a dict built in the function as a statement "
+                                     "of its own or as the whole value of an assignment",
+                               hint=f"write it as its own statement (e.g. v = d.{func.attr}(...)) and use v here")
+        return self.reject(func, f"srcgrad cannot call `.{func.attr}()` of a dict built in the function",
+                           hint="it reads and writes such dicts with constant keys and keys(), values(), items(), "
+                                "get(), pop(), popitem(), setdefault(), update(), copy() and clear()")
 
     def reduce(self, builtin: Any, items: list, node: Any) -> Any:
         """``sum(f(v) for v in params)`` unrolled: ``start + f(v0) + f(v1)``; list()/tuple() of it: a display."""
@@ -896,39 +1669,59 @@ class _Rewriter:
     def comprehension(self, node: Any) -> list | None:
         """The elements of a comprehension over structures (every ``for`` over a structure, every ``if`` known when
         the code is generated), or None."""
-        if not isinstance(node, (gast.ListComp, gast.GeneratorExp)):
+        if isinstance(node, gast.DictComp):
+            def item() -> list | None:
+                key = self.value_of(node.key)
+                return None if key is _NO or type(key) not in _KEYS else [(_const(key, node.key),
+                                                                           self.expr(node.value))]
+        elif isinstance(node, (gast.ListComp, gast.GeneratorExp)):
+            def item() -> list | None:
+                return [self.expr(node.elt)]
+        else:
             return None
         saved = self.bindings, self.poisoned
         try:
-            return self._unroll_generators(node, list(node.generators))
+            return self._unroll_generators(node, list(node.generators), item)
         finally:
             self.bindings, self.poisoned = saved
 
-    def _unroll_generators(self, node: Any, generators: list) -> list | None:
+    def _unroll_generators(self, node: Any, generators: list, item: Any) -> list | None:
         if not generators:
-            return [self.expr(node.elt)]
+            return item()
         gen, rest = generators[0], generators[1:]
         items = self.items(self.static(gen.iter), gen.iter)
+        if items is None and isinstance(node, gast.DictComp):
+            items = self.constant_range(gen.iter)
         if items is None:
             return None
         out = []
         outer = self.bindings, self.poisoned
-        for item in items:
+        for value in items:
             self.bindings, self.poisoned = dict(outer[0]), dict(outer[1])
-            if not self.bind_scoped(gen.target, item, gen.iter):
+            if not self.bind_scoped(gen.target, value, gen.iter):
                 return None
             keep = True
             for cond in gen.ifs:
-                value = self.value_of(cond)
-                if value is _NO:
+                test = self.value_of(cond)
+                if test is _NO:
                     return None
-                keep = keep and bool(value)
+                keep = keep and bool(test)
             if keep:
-                inner = self._unroll_generators(node, rest)
+                inner = self._unroll_generators(node, rest, item)
                 if inner is None:
                     return None
                 out += inner
         return out
+
+    def constant_range(self, it: Any) -> list | None:
+        """``range(...)`` with bounds known now, as the items a dict comprehension's keys come from."""
+        if not (isinstance(it, gast.Call) and self.builtin(it.func) is range and not it.keywords
+                and 1 <= len(it.args) <= 3):
+            return None
+        bounds = [self.value_of(a) for a in it.args]
+        if any(type(b) is not int for b in bounds):
+            return None
+        return [SStatic(i) for i in range(*bounds)]
 
     def bind_scoped(self, target: Any, ct: Any, where: Any) -> bool:
         """Bind a comprehension variable (its reads are substituted; a leaf included)."""
@@ -944,6 +1737,61 @@ class _Rewriter:
         return False
 
     local_names: frozenset = frozenset()
+
+
+def _shape(node: SNode) -> tuple | None:
+    """A dict built in the body as (DICT, keys, child shapes: None for an item that is a value), or None when it
+    holds something else (a parameter's structure)."""
+    children = []
+    for c in node.children:
+        if isinstance(c, SSlot):
+            children.append(None)
+        elif isinstance(c, SNode) and c.local:
+            sub = _shape(c)
+            if sub is None:
+                return None
+            children.append(sub)
+        else:
+            return None
+    return DICT, tuple(node.keys), tuple(children)
+
+
+def _slots(node: SNode) -> list:
+    return [s for c in node.children for s in ([c] if isinstance(c, SSlot) else _slots(c))]
+
+
+def _returns_dict(func: Any) -> bool:
+    """Does a user function return a dict it builds (a display, a comprehension, dict(...), or a name assigned
+    one)? Such a helper is inlined where its result is assigned to a name."""
+    from srcgrad.errors import SrcgradError
+
+    try:
+        fn = frontend.parse_helper(func).node
+    except (SrcgradError, OSError, TypeError):
+        return False
+    built = {t.id for n in gast.walk(fn) if isinstance(n, gast.Assign) and _builds_dict(n.value)
+             for t in n.targets if isinstance(t, gast.Name)}
+    return any(isinstance(n, gast.Return) and n.value is not None and (
+        _builds_dict(n.value) or (isinstance(n.value, gast.Name) and n.value.id in built)) for n in gast.walk(fn))
+
+
+def _builds_dict(value: Any) -> bool:
+    return isinstance(value, (gast.Dict, gast.DictComp)) or (
+        isinstance(value, gast.Call) and isinstance(value.func, gast.Name) and value.func.id == "dict")
+
+
+def _relocated(fnode: Any, where: Any) -> Any:
+    """A copy of a helper's definition whose every node is at ``where`` (the call inlining it: what errors and the
+    generated code's line comments name)."""
+    new = copy.deepcopy(fnode)
+    for node in gast.walk(new):
+        if hasattr(node, "lineno"):
+            gast.copy_location(node, where)
+    return new
+
+
+def _ends_in_jump(stmts: list) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (gast.Return, gast.Raise, gast.Break, gast.Continue))
 
 
 def _pair(*items: Any) -> SNode:
@@ -979,6 +1827,7 @@ class Lowered:
     reads: dict[str, Any]  # its parameter -> (user parameter, accessor path)
     kinds: dict[str, str]
     wrt: list[str]  # the differentiated leaves and plain parameters, in the order of the user's wrt
+    guarded: list = field(default_factory=list)  # (class, attributes, object) read through classes
 
 
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
@@ -991,14 +1840,7 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
         if isinstance(kind, tuple):
             const = p not in wrt
             roots[p] = Root(p, kind, const, build_tree(kind, const))
-    taken = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(user_params)
-
-    def fresh(base: str) -> str:
-        name = naming.fresh(base, lambda n: n in taken or keyword.iskeyword(n), first=2)
-        taken.add(name)
-        return name
-
-    rewriter = _Rewriter(pf, roots, fresh)
+    rewriter = _Rewriter(pf, roots, _fresh_names(pf, user_params))
     rewriter.local_names = frozenset(_stored([pf.node]) | set(user_params))
     for r in roots.values():
         if not r.const:  # every differentiated leaf is a parameter, read or not (its gradient is then zero)
@@ -1037,8 +1879,62 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
     node.body = body or [gast.Pass()]
     marker = "\n# srcgrad structures: " + "; ".join(f"{r.name}={'const ' if r.const else ''}{describe(r.spec)}"
                                                      for r in roots.values()) + "\n"
-    new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker)
-    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt), roots
+    new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker + _digest_line(node))
+    new_pf.dicts_rewritten = True  # (lower.lower does not rewrite it again)
+    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt, rewriter.guarded), roots
+
+
+def _fresh_names(pf: Any, params: list[str]) -> Any:
+    """``fresh(base)``: a name no name of the function (or its parameters, or a keyword) is."""
+    taken = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(params) | {
+        n.name for n in gast.walk(pf.node) if isinstance(n, gast.FunctionDef)}
+
+    def fresh(base: str) -> str:
+        name = naming.fresh(base, lambda n: n in taken or keyword.iskeyword(n), first=2)
+        taken.add(name)
+        return name
+
+    fresh.taken = taken  # type: ignore[attr-defined]  # (inlined helpers' names are added)
+    return fresh
+
+
+def rewrite_locals(pf: Any) -> Any:
+    """``pf`` with the dicts its body builds (displays with constant keys, ``dict(...)``, comprehensions, copies)
+    rewritten into variables, one per item (``d["a"]`` -> ``d_a``); ``pf`` itself when it builds none. Run by the
+    lowering on every function (helpers too); the structured-argument rewrite (:func:`rewrite`) does it as well."""
+    if getattr(pf, "dicts_rewritten", False) or not _builds_dicts(pf):
+        return pf
+    params = [a.id for a in pf.node.args.posonlyargs + pf.node.args.args + pf.node.args.kwonlyargs] + [
+        a.id for a in (pf.node.args.vararg, pf.node.args.kwarg) if a is not None]
+    rewriter = _Rewriter(pf, {}, _fresh_names(pf, params))
+    rewriter.local_names = frozenset(_stored([pf.node]) | set(params))
+    node = copy.copy(pf.node)
+    node.body = rewriter.block(list(pf.node.body)) or [gast.Pass()]
+    new_pf = dataclasses.replace(pf, node=node, source=pf.source + _digest_line(node))
+    new_pf.dicts_rewritten = True
+    return new_pf
+
+
+def _digest_line(node: Any) -> str:
+    """A comment naming the rewritten function's tree: the on-disk cache keys on the source, and the rewrite
+    depends on more than it (inlined helpers and methods, class constants)."""
+    return f"\n# srcgrad rewritten: {hashlib.sha256(gast.dump(node).encode()).hexdigest()[:16]}\n"
+
+
+def _builds_dicts(pf: Any) -> bool:
+    """Does the function build a dict, delete a key, or assign what a helper returning a dict returns?"""
+    from srcgrad import usercode
+
+    for node in gast.walk(pf.node):
+        t = type(node)
+        if t is gast.Dict or t is gast.DictComp or t is gast.Delete or (
+                t is gast.Call and isinstance(node.func, gast.Name) and node.func.id == "dict"):
+            return True
+        if t is gast.Assign and isinstance(node.value, gast.Call) and isinstance(node.value.func, gast.Name):
+            func = pf.resolve(node.value.func.id)
+            if usercode.is_user_function(func) and func is not pf.func and _returns_dict(func):
+                return True
+    return False
 
 
 def _access(root: str, path: tuple, where: Any = None) -> ast.expr:
@@ -1169,9 +2065,7 @@ def structured(kinds: Any) -> bool:
 def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str) -> Any:
     """The variant for argument descriptions that hold structures: the function of leaves generated by
     ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front function."""
-    from srcgrad.pipeline import _mode_title
-
-    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp"):
+    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp", "direction"):
         raise InvalidArgument(f"srcgrad's {mode} does not take structured arguments (yet)",
                               hint="pass the leaves as separate arguments")
     sig = transform.signature.parameters.values()
@@ -1183,29 +2077,42 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
             "float array (ints, strings and None are constants)", hint="use floats, e.g. 1.0 rather than 1")
     inner = inner_generate(lowered.pf, lowered.wrt, lowered.kinds)
     suffix = {"grad": "grad", "value_and_grad": "value_and_grad", "value_and_grad_aux": "value_and_grad",
-              "vjp": "vjp", "jvp": "jvp"}[mode]
+              "vjp": "vjp", "jvp": "jvp", "direction": "dir"}[mode]
     name = f"{transform.pf.name}_{suffix}"
     extra = []
     taken = set(transform.params)
     if mode == "vjp":
         extra = [ir.fresh_name(naming.SEED, taken)]
-    elif mode == "jvp":
-        extra = [ir.fresh_name(naming.tangent(p), taken) for p in transform.wrt]
-    title = "Jacobian-vector product" if mode == "jvp" else _mode_title(mode)
+    elif mode in ("jvp", "direction"):  # (direction: the tangent alone, what hvp differentiates again)
+        extra = [ir.fresh_name(naming.forward_parameter(p, mode), taken) for p in transform.wrt]
+    title = naming.title(mode)
     doc = (f"{title} of {transform.pf.name} with respect to {', '.join(transform.wrt)}: reads the leaves of "
            f"{', '.join(r.name for r in roots.values())}, calls {inner.function.__name__} below, rebuilds the "
            "structure; generated by srcgrad.")
     text, _, cells, _ = front_source(name, doc, transform.params, kwonly, lowered, roots, inner.function,
-                                     inner.function.__name__, transform.wrt, mode, transform.as_tuple, extra,
-                                     inner.seeds if mode == "vjp" else inner.tangent_params)
+                                     inner.function.__name__, transform.wrt, "jvp" if mode == "direction" else mode,
+                                     transform.as_tuple, extra, inner.seeds if mode == "vjp" else inner.tangent_params)
     function = compile_front(text, name, cells, transform.func)
     generated = Generated(text + "\n\n" + inner.source, function, tuple(kinds[p] for p in transform.params),
                           dict(inner.bound), main=text, helpers=(inner.source,),
                           seeds=tuple(extra) if mode == "vjp" else (),
-                          tangent_params=tuple(extra) if mode == "jvp" else ())
+                          tangent_params=tuple(extra) if mode in ("jvp", "direction") else ())
     generated.structured = True
     generated.inner = inner
+    generated.extra_guards = class_guards(lowered.guarded)
     return generated
+
+
+def class_guards(guarded: list) -> list:
+    """Guards (srcgrad/guards.py) on what the code read through classes: ``Model.forward is <function>``."""
+    from srcgrad.guards import Guard
+
+    out, seen = [], set()
+    for cls, attrs, obj in guarded:
+        if (id(cls), attrs) not in seen:
+            seen.add((id(cls), attrs))
+            out.append(Guard(cls, "", attrs, obj, False))
+    return out
 
 
 # --- reading and rebuilding values in Python (checks, tests) --------------------------------------------------------
@@ -1226,7 +2133,12 @@ def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
 
 def replace_leaf(value: Any, index: int, new: Any) -> Any:
     """A copy of a structure with its leaf number ``index`` (in the order of :func:`leaves`) replaced."""
-    counter = [index]
+    return with_leaves(value, lambda k, v: new if k == index else v)
+
+
+def with_leaves(value: Any, new: Any) -> Any:
+    """A copy of a structure whose leaf number ``k`` (in the order of :func:`leaves`) is ``new(k, leaf)``."""
+    counter = [0]
 
     def walk(v: Any) -> Any:
         t = type(v)
@@ -1238,10 +2150,67 @@ def replace_leaf(value: Any, index: int, new: Any) -> Any:
         if kind is not None:
             items = [walk(getattr(v, f)) for f in kind[1]]
             return t(*items) if kind[0] == NAMEDTUPLE else dataclasses.replace(v, **dict(zip(kind[1], items)))
-        counter[0] -= 1
-        return new if counter[0] == -1 else v
+        counter[0] += 1
+        return new(counter[0] - 1, v)
 
     return walk(value)
+
+
+def unit_tangents(x: Any) -> Any:
+    """(leaf number, tangent) for each element of each differentiated leaf of ``x``: ``x`` with that element 1,
+    the other differentiated leaves 0 (what jvp and hvp take, one column at a time)."""
+    zero = with_leaves(x, lambda k, v: np.zeros(np.shape(v)) if is_differentiated_leaf(v) and np.ndim(v) else
+                       0.0 if is_differentiated_leaf(v) else v)
+    for k, (_, leaf) in enumerate(leaves(x)):
+        if not is_differentiated_leaf(leaf):
+            continue
+        for j in range(int(np.size(leaf))):
+            e = np.zeros(int(np.size(leaf)))
+            e[j] = 1.0
+            t = e.reshape(np.shape(leaf)) if np.ndim(leaf) else 1.0
+            yield k, with_leaves(zero, lambda i, v, k=k, t=t: t if i == k else v)
+
+
+def _block(columns: list, shape_out: tuple, shape_in: tuple) -> Any:
+    block = (np.stack([np.reshape(c, -1) for c in columns], axis=-1) if columns else np.zeros((0, 0)))
+    block = block.reshape(shape_out + shape_in)
+    return float(block) if block.ndim == 0 else block
+
+
+def structured_hessian(hvp_at: Any, x: Any) -> Any:
+    """The Hessian with respect to a structure, as a structure of structures (JAX's convention): leaf ``i`` of
+    leaf ``j`` is the block d2f / dx_i dx_j, shaped ``x_i.shape + x_j.shape``; None where a leaf is a constant."""
+    columns: dict[int, list] = {}
+    for k, t in unit_tangents(x):
+        columns.setdefault(k, []).append([leaf for _, leaf in leaves(hvp_at(t))])
+    return with_leaves(x, lambda i, xi: None if i not in columns else with_leaves(
+        x, lambda j, xj: None if j not in columns else _block([col[i] for col in columns[j]], np.shape(xi),
+                                                              np.shape(xj))))
+
+
+def structured_jacobian(x: Any, out_shape: tuple, pull: Any = None, push: Any = None) -> Any:
+    """The Jacobian with respect to a structure, in its structure: each differentiated leaf's block shaped
+    ``out_shape + leaf.shape``; None for constants. Reverse mode: ``pull(seed) -> gradient`` for each unit seed of
+    the output; forward mode: ``push(tangent) -> tangent of the output`` for each unit tangent."""
+    if pull is not None:
+        rows = []
+        for i in range(int(np.prod(out_shape))):
+            seed: Any = np.zeros(int(np.prod(out_shape)))
+            seed[i] = 1.0
+            rows.append([leaf for _, leaf in leaves(pull(seed.reshape(out_shape) if out_shape else 1.0))])
+        return with_leaves(x, lambda k, leaf: None if not is_differentiated_leaf(leaf) else _rows_block(
+            [r[k] for r in rows], out_shape, np.shape(leaf)))
+    columns: dict[int, list] = {}
+    for k, t in unit_tangents(x):
+        columns.setdefault(k, []).append(push(t))
+    return with_leaves(x, lambda k, leaf: None if k not in columns else _block(
+        columns[k], out_shape, np.shape(leaf)))
+
+
+def _rows_block(rows: list, shape_out: tuple, shape_in: tuple) -> Any:
+    block = np.stack([np.reshape(r, -1) for r in rows]) if rows else np.zeros((0, int(np.prod(shape_in))))
+    block = block.reshape(shape_out + shape_in)
+    return float(block) if block.ndim == 0 else block
 
 
 def is_differentiated_leaf(value: Any) -> bool:
@@ -1279,7 +2248,8 @@ def is_constant_structure(value: Any) -> bool:
     t = type(value)
     if t is dict or t is list or t is tuple:
         return False
-    return _class_kind(t) is not None or is_object(value)
+    return _class_kind(t) is not None or is_object(value) or (isinstance(value, type) and not issubclass(
+        value, (np.generic, np.ndarray)) and value.__module__ != "builtins")
 
 
 # --- the call-time check: do these arguments have the structures of a variant? -------------------------------------
@@ -1308,6 +2278,8 @@ def matcher(kinds: tuple) -> Any:
 
 def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
     kind = spec[0]
+    if kind == CLASS:
+        return [f"{e} is {ref(spec[1])}"]
     if kind == LEAF:
         t, dtype_kind = spec[1], spec[2]
         if t is type(None):

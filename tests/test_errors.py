@@ -55,9 +55,9 @@ def uses_genexp_outside_sum(x):
     return sorted(x * i for i in range(3))[0]
 
 
-def uses_dict(x):
+def uses_dict(x, k="a"):
     d = {"a": x}
-    return d["a"]
+    return d[k]  # (constant keys are read and written: tests/test_dicts.py)
 
 
 def uses_fstring(x):

@@ -254,9 +254,9 @@ NODES = {
         def f(x):
             return x * x if x > 0.0 else -x
     """),
-    "Dict": Entry(REJECTED, """
+    "Dict": Entry(SUPPORTED, """
         def f(x):
-            d = {"a": x}  # <-
+            d = {"a": x}
             return d["a"] * 2.0
     """),
     "Set": Entry(REJECTED, """
@@ -273,10 +273,10 @@ NODES = {
             s = {x * i for i in range(3)}  # <-
             return len(s) * x
     """),
-    "DictComp": Entry(REJECTED, """
+    "DictComp": Entry(SUPPORTED, """
         def f(x):
-            d = {i: x * i for i in range(3)}  # <-
-            return d[1]
+            d = {i: x * i for i in range(3)}
+            return d[1] + d[2] * x
     """),
     "GeneratorExp": Entry(SUPPORTED, """
         def f(x):

@@ -245,13 +245,17 @@ def missing_key(p):
     return p["W3"] * 2.0
 
 
-def writes(p):
-    p["W"] = p["W"] * 2.0
-    return np.sum(p["W"])
+def writes_a_tuple(p):
+    p[0] = p[0] * 2.0  # (Python: TypeError, tuples do not support item assignment)
+    return np.sum(p[0])
 
 
 def whole_dict(p):
-    return helper_of_dict(p)
+    return p["a"] * len(str(p))
+
+
+def dict_to_a_helper(p):
+    return helper_of_dict(p)  # (inlined: tests/test_dicts.py)
 
 
 def helper_of_dict(p):
@@ -273,9 +277,10 @@ def test_errors_at_the_users_line():
     assert isinstance(info.value, SrcgradError) and "has no key 'W3'" in str(info.value)
     assert "test_structures.py" in str(info.value)
     with pytest.raises(UnsupportedSyntax, match="writes into a structured parameter"):
-        srcgrad.grad(writes)({"W": np.ones(2)})
+        srcgrad.grad(writes_a_tuple)((np.ones(2),))
     with pytest.raises(UnsupportedSyntax, match="used here as a whole value"):
         srcgrad.grad(whole_dict)({"a": 1.0})
+    assert srcgrad.grad(dict_to_a_helper)({"a": 1.0}) == {"a": 1.0}
     with pytest.raises(UnsupportedSyntax, match="on some paths only"):
         srcgrad.grad(branch_alias)({"a": 1.0, "layers": [1.0], "other": [2.0]}, 1.0)
     with pytest.raises(AttributeError):
@@ -325,10 +330,43 @@ def test_not_yet_refused_clearly(mlp_dict, rng):
     assert "p_W1" in text
     with pytest.raises(InvalidArgument, match="explain does not take structured arguments"):
         srcgrad.explain(dict_mlp, mlp_dict, rng.normal(size=(5, 3)))
-    with pytest.raises(InvalidArgument, match="does not take structured arguments"):
-        srcgrad.hvp(scalar_tuple)((0.3, 1.2, -0.7), (1.0, 0.0, 0.0))
-    with pytest.raises(InvalidArgument, match="jacobian does not take structured arguments"):
-        srcgrad.jacobian(scalar_tuple)((0.3, 1.2, -0.7))
+
+
+def test_hvp_hessian_jacobian_of_structures(mlp_dict, rng):
+    """hvp takes a tangent of the parameters' structure and gives one; hessian is a structure of structures of
+    blocks (JAX's convention); jacobian has the parameters' structure, each block out.shape + leaf.shape."""
+    t = (0.3, 1.2, -0.7)
+    hv = srcgrad.hvp(scalar_tuple)(t, (1.0, 0.0, 0.5))
+    assert type(hv) is tuple
+    a, b, c = t
+    expected = np.array([[-math.sin(a) * b, math.cos(a), 0.0], [math.cos(a), 0.0, 0.0], [0.0, 0.0, 2.0]])
+    np.testing.assert_allclose(hv, expected @ np.array([1.0, 0.0, 0.5]), rtol=1e-12)
+    h = srcgrad.hessian(scalar_tuple)(t)
+    np.testing.assert_allclose([[h[i][j] for j in range(3)] for i in range(3)], expected, rtol=1e-12)
+    x = rng.normal(size=(5, 3))
+    v = {k: rng.normal(size=np.shape(w)) if k != "scale" else 0.0 for k, w in mlp_dict.items()}
+    hv = srcgrad.hvp(dict_mlp)(mlp_dict, x, v)
+    g, eps = srcgrad.grad(dict_mlp), 1e-5
+    plus = g({k: w + eps * v[k] for k, w in mlp_dict.items()}, x)
+    minus = g({k: w - eps * v[k] for k, w in mlp_dict.items()}, x)
+    for k in mlp_dict:
+        np.testing.assert_allclose(hv[k], (plus[k] - minus[k]) / (2 * eps), rtol=1e-5, atol=1e-8)
+    for mode in ("rev", "fwd"):
+        jac = srcgrad.jacobian(scalar_tuple, mode=mode)(t)
+        np.testing.assert_allclose(jac, [math.cos(a) * b, math.sin(a), 2 * c], rtol=1e-12)
+        jac = srcgrad.jacobian(hidden_layer, mode=mode)(mlp_dict, x)
+        assert list(jac) == list(mlp_dict) and jac["W1"].shape == (5, 4) + mlp_dict["W1"].shape
+        for k in ("W1", "b1"):
+            def at(w, k=k):
+                return hidden_layer({**mlp_dict, k: w}, x)
+            fd = np.stack([(at(mlp_dict[k] + eps * e.reshape(mlp_dict[k].shape)) -
+                            at(mlp_dict[k] - eps * e.reshape(mlp_dict[k].shape))) / (2 * eps)
+                           for e in np.eye(mlp_dict[k].size)], axis=-1)
+            np.testing.assert_allclose(jac[k], fd.reshape(jac[k].shape), rtol=1e-5, atol=1e-8)
+
+
+def hidden_layer(p, x):
+    return np.tanh(x @ p["W1"] + p["b1"])
 
 
 def test_jvp_of_a_dict(mlp_dict, rng):
