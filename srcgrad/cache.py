@@ -554,7 +554,7 @@ def _well_formed(entry: Any) -> bool:
     fields = {"key": str, "name": str, "source": str, "kinds": list, "bound": list, "names": list, "rules": list}
     if any(not isinstance(entry.get(k), t) for k, t in fields.items()):
         return False
-    if not _identifier(entry["name"]) or not all(k in ("S", "A") for k in entry["kinds"]):
+    if not _identifier(entry["name"]) or not all(_known_kind(k) for k in entry["kinds"]):
         return False
     for item in entry["bound"]:
         if not (isinstance(item, list) and len(item) == 2 and _identifier(item[0]) and _is_ref(item[1])):
@@ -567,6 +567,11 @@ def _well_formed(entry: Any) -> bool:
         if not (isinstance(item, list) and len(item) == 2 and _is_ref(item[0]) and isinstance(item[1], str)):
             return False
     return True
+
+
+def _known_kind(kind: Any) -> bool:
+    """"S", "A", or an array kind with its layout ("A:n1", srcgrad/layouts.py)."""
+    return isinstance(kind, str) and (kind in ("S", "A") or (kind.startswith("A:") and set(kind[2:]) <= {"1", "n"}))
 
 
 def _identifier(text: Any) -> bool:

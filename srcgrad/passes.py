@@ -7,6 +7,8 @@
   through differentiable operations (useful). Only active operations get adjoint code.
 - ``inplace``: writes another name could see (``y[i] = v`` on an array ``z = y`` also names) are refused or checked
   where they run (srcgrad/aliasing.py); before ``dce``, since an unused write still changes the object.
+- ``shapes``: which values certainly share a shape, and each value's layout (rank and axes of length 1,
+  srcgrad/layouts.py) where the arguments' layouts decide it.
 - ``dce``: forward operations whose result reaches neither the output nor an active operation are removed
   (known primitives only; calls to unknown functions stay, they may have effects).
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import checks, ir, usercode
+from srcgrad import checks, ir, layouts, usercode
 from srcgrad.errors import Location, NoRuleError, SrcgradError
 
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
@@ -37,9 +39,16 @@ class Facts:
     useful: set[str] = field(default_factory=set)
     shapes: dict[str, str] = field(default_factory=dict)  # values with the same symbol have the same shape
     checked: frozenset = frozenset()  # values whose op a run-time alias check comes before (the inplace pass)
+    layouts: dict[str, str | None] = field(default_factory=dict)  # rank and axes of length 1 (srcgrad/layouts.py)
 
     def same_shape(self, a: str, b: str) -> bool:
         return a in self.shapes and self.shapes.get(a) == self.shapes.get(b)
+
+    def layout(self, operand: ir.Operand) -> str | None:
+        """The layout of a value (srcgrad/layouts.py), None when not known; a Python number's is ``""``."""
+        if isinstance(operand, ir.Var):
+            return self.layouts.get(operand.name)
+        return "" if isinstance(operand, ir.Const) and const_kind(operand) == SCALAR else None
 
     def kind(self, operand: ir.Operand) -> str:
         if isinstance(operand, ir.Var):
@@ -636,6 +645,7 @@ class Request:
     wrt: tuple[str, ...]
     arg_kinds: dict
     call_kind: Any = None
+    arg_layouts: dict = field(default_factory=dict)  # array arguments' layouts (srcgrad/layouts.py)
 
 
 @dataclass(frozen=True)
@@ -669,7 +679,8 @@ def _activity_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.
 
 
 def _shapes_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return fn, replace(facts, shapes=infer_shapes(fn, facts))
+    return fn, replace(facts, shapes=infer_shapes(fn, facts),
+                       layouts=layouts.infer(fn, facts.kinds, request.arg_layouts))
 
 
 # The passes, in order. ``inplace`` comes before ``dce``: an unused write still changes the object.
@@ -687,7 +698,9 @@ def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
     """Run :data:`PASSES` in order; ``SRCGRAD_DUMP=lower,kinds,...`` (or ``all``) prints the IR, with the facts on
     each bound name, before the first pass (``lower``) and after each pass named."""
     dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
-    request = Request(tuple(wrt), dict(arg_kinds), call_kind)
+    split = {p: layouts.split(k) for p, k in arg_kinds.items()}  # "A:nn": kind "A", layout "nn"
+    request = Request(tuple(wrt), {p: k for p, (k, _) in split.items()}, call_kind,
+                      {p: lay for p, (_, lay) in split.items() if lay is not None})
     facts = Facts()
     dump_ir("lower", fn, facts, dump)
     for p in PASSES:
