@@ -45,7 +45,7 @@ def emit_text(program: Program, name: str, signature: str, returns: list[ast.exp
     _emit_items(program.reverse, lines, 1, printed)
     value = returns[0] if len(returns) == 1 else ast.Tuple(elts=returns, ctx=ast.Load())
     ret = ast.Return(value=value)
-    lines.append(INDENT + printer.stmt_text(ret))
+    lines.extend(printer.stmt_lines(ret, INDENT))
     printed.append(ret)
     source = "\n".join(lines) + "\n"
     printer.check_function(source, printed, name)
@@ -78,7 +78,7 @@ def _emit_items(items: list, lines: list[str], depth: int, printed: list[ast.stm
                     lines.append(pad + word + ":")
                     _emit_items(_with_statement(part), lines, depth + 1, filled)
         else:
-            lines.extend(pad + ln for ln in printer.stmt_text(item).split("\n"))
+            lines.extend(printer.stmt_lines(item, pad))
             printed.append(item)
 
 
