@@ -663,6 +663,8 @@ def _scaled_by(expr: ast.expr, names: set[str]) -> bool:
     that its value is a whole array even when the adjoint in it is a number?"""
     if isinstance(expr, ast.IfExp):
         return _scaled_by(expr.body, names) and _scaled_by(expr.orelse, names)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub)):  # (x * x: two scaled terms)
+        return _scaled_by(expr.left, names) and _scaled_by(expr.right, names)
     if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Mult, ast.Div))):
         return False
     return any(isinstance(node, ast.Name) and node.id in names

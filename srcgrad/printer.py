@@ -119,7 +119,8 @@ def _broken(head: str, items: list, close: str, pad: str, after: str) -> list[st
 
 def _item_text(item: tuple[str, ast.expr]) -> str:
     prefix, node = item
-    return prefix + expr_text(node)
+    text = expr_text(node)
+    return prefix + (f"({text})" if isinstance(node, ast.Tuple) else text)  # (a tuple among items keeps its brackets)
 
 
 def _call_parts(value: ast.expr, prefix: str) -> tuple[str, list, str] | None:
