@@ -10,7 +10,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import readability  # noqa: E402
-
 from srcgrad.testing import check_grad  # noqa: E402
 
 
