@@ -188,7 +188,7 @@ def _bound_names(stmt: Any) -> list[str]:
 
 def _op_layout(fn: Any, op: Any, found: dict, kinds: dict) -> Any:
     from srcgrad import ir
-    from srcgrad.passes import SCALAR, bind_params, const_kind
+    from srcgrad.passes import SCALAR, const_kind
 
     def layout(a: Any) -> Any:
         if isinstance(a, ir.Var):
@@ -202,6 +202,13 @@ def _op_layout(fn: Any, op: Any, found: dict, kinds: dict) -> Any:
         return _WAIT
     if kinds.get(op.target) == SCALAR:  # a number made of numbers (math.prod of an array is an array)
         return "" if all(lay == "" for lay in operands) else None
+    return _primitive_layout(fn, op, operands, found)
+
+
+def _primitive_layout(fn: Any, op: Any, operands: list, found: dict) -> str | None:
+    """The layout of a primitive's result from its operands' (all known or None)."""
+    from srcgrad.passes import bind_params
+
     rule = op.rule
     if rule is None or rule.nondiff or op.form.kind in ("bound", "append", "tuple", "list"):
         return None
@@ -426,6 +433,17 @@ def _subscript_layout(node: ast.Subscript, env: dict, np_name: str) -> str | Non
     return "".join(out) + inner[i:]
 
 
+def _sum_layout(node: ast.Call, layout: str) -> str | None:
+    """``np.sum(e, axis=..., keepdims=...)`` with constant keywords."""
+    keywords = {k.arg: k.value for k in node.keywords}
+    if not set(keywords) <= {"axis", "keepdims"} or not all(isinstance(v, (ast.Constant, ast.Tuple))
+                                                          for v in keywords.values()):
+        return None
+    axes = axes_of(ast.literal_eval(keywords["axis"]) if "axis" in keywords else None, len(layout))
+    keep = ast.literal_eval(keywords["keepdims"]) if "keepdims" in keywords else False
+    return None if axes is False or type(keep) is not bool else reduce(layout, axes, keep)
+
+
 def _whole(node: ast.expr) -> bool:
     return isinstance(node, ast.Slice) and node.lower is None and node.upper is None and node.step is None
 
@@ -445,14 +463,7 @@ def _call_layout(node: ast.Call, env: dict, np_name: str) -> str | None:
     if attr == "outer" and len(args) == 2 and all(a is not None and len(a) == 1 for a in args):
         return args[0] + args[1]
     if attr == "sum" and len(args) == 1 and args[0] is not None:
-        keywords = {k.arg: k.value for k in node.keywords}
-        if not set(keywords) <= {"axis", "keepdims"} or not all(isinstance(v, (ast.Constant, ast.Tuple))
-                                                              for v in keywords.values()):
-            return None
-        axis = ast.literal_eval(keywords["axis"]) if "axis" in keywords else None
-        axes = axes_of(axis, len(args[0]))
-        keep = ast.literal_eval(keywords["keepdims"]) if "keepdims" in keywords else False
-        return None if axes is False or type(keep) is not bool else reduce(args[0], axes, keep)
+        return _sum_layout(node, args[0])
     if attr == "broadcast_to" and len(node.args) == 2:
         shape = node.args[1]
         if isinstance(shape, ast.Attribute) and shape.attr == "shape":
