@@ -195,6 +195,8 @@ def _op_layout(fn: Any, op: Any, found: dict, kinds: dict) -> Any:
             return found[a.name] if a.name in found else _WAIT
         return "" if isinstance(a, ir.Const) and const_kind(a) == SCALAR else None
 
+    if op.form.kind == "bound":  # what a with or an except binds
+        return None
     if op.form.kind == "copy":
         return layout(op.args[0])
     operands = [layout(a) for a in op.operands()]

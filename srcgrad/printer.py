@@ -124,6 +124,9 @@ def _item_text(item: tuple[str, ast.expr]) -> str:
 
 
 def _call_parts(value: ast.expr, prefix: str) -> tuple[str, list, str] | None:
+    """A call's (or a tuple's) opening text, items and closing bracket; None for other expressions."""
+    if isinstance(value, ast.Tuple) and value.elts:
+        return prefix + "(", [("", e) for e in value.elts], ")"
     if not isinstance(value, ast.Call) or not (value.args or value.keywords):
         return None
     items = [("", a) for a in value.args]
@@ -143,8 +146,8 @@ def _split_point(node: ast.stmt) -> tuple[str, list, str] | None:
         prefix, value = "", node.value
     else:
         return None
-    if isinstance(value, ast.Tuple) and value.elts and prefix == "return ":
-        return prefix + "(", [("", e) for e in value.elts], ")"
+    if isinstance(value, ast.Tuple) and prefix != "return ":
+        return None  # (``x = a, b`` and a bare tuple: left as they are)
     return _call_parts(value, prefix)
 
 
