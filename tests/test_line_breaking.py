@@ -9,8 +9,8 @@ import srcgrad
 from srcgrad import printer
 
 
-def many(a, b, c, d, e, ff, g, h, i, j, k, l, mm, nn, oo, pp, qq, rr, ss, tt, uu, vv, ww, xx, yy, zz, aaa, bbb):
-    return np.sum(a * b * c * d * e * ff * g * h * i * j * k * l * mm * nn * oo * pp * qq * rr * ss * tt * uu * vv
+def many(a, b, c, d, e, ff, g, h, i, j, k, ll, mm, nn, oo, pp, qq, rr, ss, tt, uu, vv, ww, xx, yy, zz, aaa, bbb):
+    return np.sum(a * b * c * d * e * ff * g * h * i * j * k * ll * mm * nn * oo * pp * qq * rr * ss * tt * uu * vv
                   * ww * xx * yy * zz * aaa * bbb)
 
 
