@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import codegen, ir, naming, runtime
-from srcgrad.passes import SCALAR, Facts, is_user_call
+from srcgrad import codegen, ir, layouts, naming, runtime
+from srcgrad.binding import SCALAR
+from srcgrad.passes import Facts, is_user_call
 
 
 class Adjoints:
@@ -92,12 +93,17 @@ class Adjoints:
 
     def spread(self, name: str) -> ast.stmt:
         """``name = uniform_to(name, var)``: a uniform adjoint becomes an array of its value's shape."""
-        value = self.ref(name)
+        value = self.spread_value(name)
         self.consts.pop(name, None)
         self.uniform.discard(name)
-        call = ast.Call(func=self.helper(runtime.uniform_to), args=[value, codegen.name(self.var_of(name))],
-                        keywords=[])
-        return codegen.assign(name, call)
+        return codegen.assign(name, value)
+
+    def spread_value(self, name: str) -> ast.expr:
+        """A uniform adjoint (a number, or an array that broadcasts to its value's shape) as an array of it."""
+        value, var = self.ref(name), self.var_of(name)
+        if self.facts.layouts.get(var):  # (known rank, float64: what uniform_to would give)
+            return layouts.spread(self.scope.bind("np", np), value, var)
+        return ast.Call(func=self.helper(runtime.uniform_to), args=[value, codegen.name(var)], keywords=[])
 
     def zero_of(self, var: str) -> ast.expr:
         if self.facts.kinds.get(var) == SCALAR:
@@ -127,8 +133,15 @@ class Adjoints:
             return False
         if not (rule.broadcast or isinstance(op.callee, np.ufunc) or op.form.kind == "unaryop"):
             return False
-        return all(self.facts.same_shape(a.name, op.target) for a in op.operands()
+        return all(self.facts.same_shape(a.name, op.target) or _same_layout(self.facts, a.name, op.target)
+                   for a in op.operands()
                    if isinstance(a, ir.Var) and (self.facts.kind(a) != SCALAR or a.name in self.facts.varied))
+
+
+def _same_layout(facts: Facts, a: str, result: str) -> bool:
+    """An operand of a broadcasting operation with its result's layout has its result's shape."""
+    layout = facts.layouts.get(a)
+    return layout is not None and layout == facts.layouts.get(result)
 
 
 def _is_number(node: ast.expr) -> bool:

@@ -22,22 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import checks, codegen, generated, ir, runtime
+from srcgrad import checks, codegen, generated, ir, layouts, runtime
 from srcgrad.accumulate import Adjoints
+from srcgrad.binding import ARRAY, SCALAR, SEQUENCE, bind_params, location
 from srcgrad.errors import NonScalarOutput
 from srcgrad.loops import LoopReversal
-from srcgrad.passes import (
-    ARRAY,
-    SCALAR,
-    SEQUENCE,
-    Facts,
-    bind_call,
-    bind_params,
-    fails_on_bad_input,
-    is_user_call,
-    location,
-    may_raise_on_arrays,
-)
+from srcgrad.passes import Facts, bind_call, fails_on_bad_input, is_user_call, may_raise_on_arrays
 from srcgrad.program import Block, Comment, Program, link, loads
 from srcgrad.tape import TapePlan
 
@@ -209,6 +199,10 @@ class GradientBuilder(ProgramBuilder):
             return out
         if full_reduction:
             return self._reverse_full_reduction(op, g, out)
+        if op.rule is not None and not is_user_call(op):
+            reduced = self._reverse_reduction(op, g, out)
+            if reduced is not None:
+                return reduced
         if is_user_call(op):
             return out + self._reverse_call(op, g)
         if op.form.kind == "append":
@@ -242,6 +236,9 @@ class GradientBuilder(ProgramBuilder):
                        out: list) -> dict:
         """The rule's contribution for each differentiated parameter index: its expression inlined, or a call of
         the rule."""
+        plain = self._plain_contributions(op, params, g)
+        if plain is not None:
+            return plain
         adjoint = op.rule.adjoint_for(all_scalar)
         templates = op.rule.inline_exprs(adjoint)
         mapping = {"g": g, "ans": codegen.name(op.target)}
@@ -249,6 +246,35 @@ class GradientBuilder(ProgramBuilder):
         if templates is None:
             return self._call_rule(out, op, adjoint, mapping, params)
         return {i: codegen.instantiate(templates[i], mapping, adjoint.__globals__, self.scope) for i in sorted(indices)}
+
+    def _plain_contributions(self, op: ir.Op, params: dict, g: ast.expr) -> dict | None:
+        """The contributions of ``x @ y`` written as a person writes them, where the operands' layouts are known
+        (srcgrad/layouts.py); None for other ops."""
+        if op.rule.func not in layouts.MATMULS or len(op.args) != 2 or op.kwargs:
+            return None
+        x, y = op.args
+        found = layouts.matmul_adjoints(self.scope.bind("np", np), g, self._operand_as_read(op, x),
+                                        self._operand_as_read(op, y), self.facts.layout(x), self.facts.layout(y))
+        return None if found is None else dict(enumerate(found))
+
+    def _reverse_reduction(self, op: ir.Op, g: ast.expr, out: list) -> list | None:
+        """``np.sum``/``np.mean`` over constant axes of a value with a layout, at the top level: the adjoint is
+        ``g`` with the reduced axes restored (``g[:, None]``), divided by the count for a mean, and held as an
+        array that broadcasts to the value's shape (a uniform adjoint) until an operation needs the whole array.
+        None when this op is not one."""
+        if self.adjoints.control_depth or not any(op.rule.func is f for f in (np.sum, np.mean)) \
+                or op.form.kind != "call":
+            return None
+        parts = layouts.reduction_parts(bind_params(self.fn, op), self.facts.layouts)
+        if parts is None:
+            return None
+        a, layout, axes, keepdims = parts
+        if a.name in self.facts.varied:
+            c = layouts.restored(g, layout, axes, keepdims)
+            if op.rule.func is np.mean:
+                c = ast.BinOp(left=c, op=ast.Div(), right=layouts.count(codegen.name(a.name), layout, axes))
+            self.adjoints.accumulate(out, a.name, c, True, uniform=True)
+        return out
 
     def _unbroadcast(self, op: ir.Op, needed: list, contribs: dict, n_arrays: int) -> dict[str, ast.expr]:
         """The contributions summed per operand, each summed back to its operand's shape where shapes may differ:
@@ -264,10 +290,18 @@ class GradientBuilder(ProgramBuilder):
             spread = own == SCALAR and (n_arrays or result_kind != SCALAR)
             if op.rule.broadcast and (spread or (own == ARRAY and n_arrays > 1)) \
                     and not self.facts.same_shape(var.name, op.target):
-                c = ast.Call(func=self.helper(runtime.unbroadcast), args=[c, codegen.operand(var)], keywords=[])
+                c = self._sum_to(c, var, op)
             grouped[var.name] = c if var.name not in grouped else ast.BinOp(
                 left=grouped[var.name], op=ast.Add(), right=c)
         return grouped
+
+    def _sum_to(self, c: ast.expr, var: ir.Var, op: ir.Op) -> ast.expr:
+        """``c`` (of ``op``'s result's shape) summed to ``var``'s: in plain numpy where both layouts are known,
+        else by ``unbroadcast`` at run time."""
+        have, want = self.facts.layouts.get(op.target), self.facts.layout(var)
+        if have is not None and want is not None:
+            return layouts.unbroadcast(self.scope.bind("np", np), c, have, want)
+        return ast.Call(func=self.helper(runtime.unbroadcast), args=[c, codegen.operand(var)], keywords=[])
 
     def _reverse_full_reduction(self, op: ir.Op, g: ast.expr, out: list) -> list:
         """``np.sum(a)`` / ``np.mean(a)`` over every axis: ``a``'s adjoint is uniform, ``g`` (or ``g / a.size``)
@@ -278,8 +312,11 @@ class GradientBuilder(ProgramBuilder):
         if op.rule.uniform == "mean":
             # `or 1`: the mean of an empty array is nan (numpy warns), its gradient an empty array: the uniform
             # adjoint fills no element, and must not divide by zero on the way.
-            g = codegen.template_expr("G / (NP.size(A) or 1)", G=g, NP=self.scope.bind("np", np),
-                                      A=self._same_shape_source(a.name))
+            source = self._same_shape_source(a.name)
+            if self.facts.layout(a):  # (an array with a layout has no empty axis)
+                g = codegen.template_expr("G / A.size", G=g, A=source)
+            else:
+                g = codegen.template_expr("G / (NP.size(A) or 1)", G=g, NP=self.scope.bind("np", np), A=source)
         self.adjoints.accumulate(out, a.name, g, True, uniform=True)
         return out
 
@@ -611,6 +648,8 @@ def _scaled_by(expr: ast.expr, names: set[str]) -> bool:
     that its value is a whole array even when the adjoint in it is a number?"""
     if isinstance(expr, ast.IfExp):
         return _scaled_by(expr.body, names) and _scaled_by(expr.orelse, names)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub)):  # (x * x: two scaled terms)
+        return _scaled_by(expr.left, names) and _scaled_by(expr.right, names)
     if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Mult, ast.Div))):
         return False
     return any(isinstance(node, ast.Name) and node.id in names
@@ -671,7 +710,7 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
     prologue.extend(_output_checks(builder, ret, mode))
     _seed(builder, ret, mode, seed_name, prologue)
     reverse = builder.reverse_block(fn.body, 0)
-    results = _results(builder, wrt, mode)
+    results = _results(builder, wrt, mode, prologue + reverse)
     seeds = loads(prologue + reverse + results)
     if mode in ("value_and_grad", "split"):
         seeds |= loads([value])
@@ -701,7 +740,8 @@ def _output_checks(builder: GradientBuilder, ret: ir.Return, mode: str) -> list:
             "separately",
         )
     unsure = out_var is None or fn.may_return_non_number
-    if mode in ("grad", "value_and_grad") and (unsure or kind != SCALAR) and not _full_reduction(fn, out_var):
+    if mode in ("grad", "value_and_grad") and (unsure or kind != SCALAR) and not _full_reduction(fn, out_var) \
+            and facts.layouts.get(out_var) != "":  # (a float64 value with no dimensions: a number)
         check = checks.check_scalar_output
     elif mode == "vjp" and (unsure or kind not in (SCALAR, SEQUENCE)) and not _full_reduction(fn, out_var):
         check = checks.check_numeric_output
@@ -722,10 +762,12 @@ def _seed(builder: GradientBuilder, ret: ir.Return, mode: str, seed_name: str | 
         builder.adjoints.uniform.discard(builder.adjoints.adj(out_var))
 
 
-def _results(builder: GradientBuilder, wrt: list[str], mode: str) -> list[ast.expr]:
-    """One expression per differentiated parameter: its adjoint, shaped like the argument."""
+def _results(builder: GradientBuilder, wrt: list[str], mode: str, reverse: list) -> list[ast.expr]:
+    """One expression per differentiated parameter: its adjoint, shaped like the argument (returned as it is where
+    the code shows it is a new array of the argument's layout and dtype: :func:`_bare_results`)."""
     facts, adjoints = builder.facts, builder.adjoints
     results = []
+    bare = _bare_results(builder, wrt, reverse) if mode in ("grad", "value_and_grad") else set()
     for p in wrt:
         adj = adjoints.names.get(p)
         scalar = facts.kinds.get(p) == SCALAR
@@ -733,21 +775,56 @@ def _results(builder: GradientBuilder, wrt: list[str], mode: str) -> list[ast.ex
             results.append(ast.Constant(value=0.0) if scalar else ast.Call(
                 func=builder.helper(runtime.zeros_like), args=[codegen.name(p)], keywords=[]))
         elif mode == "split" and adj in adjoints.uniform:
-            results.append(ast.Call(func=builder.helper(runtime.uniform_to), args=[adjoints.ref(adj), codegen.name(p)],
-                                    keywords=[]))
+            results.append(adjoints.spread_value(adj))
         elif mode == "split" or (scalar and adj not in adjoints.arrays):
             results.append(adjoints.ref(adj))
+        elif p in bare and scalar:
+            results.append(ast.Call(func=codegen.name(builder.scope.bind("float", float)), args=[codegen.name(adj)],
+                                    keywords=[]))
+        elif p in bare:
+            results.append(codegen.name(adj))
         elif mode in ("grad", "value_and_grad") and not scalar:
-            results.append(_owned(builder, p, adj, wrt))
+            results.append(_owned(builder, p, adj, wrt, bare))
         else:
-            results.append(ast.Call(func=builder.helper(runtime.match_grad), args=[adjoints.ref(adj), codegen.name(p)],
+            value = adjoints.spread_value(adj) if adj in adjoints.uniform else adjoints.ref(adj)
+            results.append(ast.Call(func=builder.helper(runtime.match_grad), args=[value, codegen.name(p)],
                                     keywords=[]))
     return results
 
 
-def _owned(builder: GradientBuilder, p: str, adj: str, wrt: list[str]) -> ast.expr:
+def _bare_results(builder: GradientBuilder, wrt: list[str], reverse: list) -> set[str]:
+    """The differentiated parameters whose adjoint is returned as it is: in straight-line code where every value has
+    a layout (so every array is float64, srcgrad/layouts.py), the adjoint's last value is a new array the gradient
+    code made (an arithmetic result, ``@``, ``np.sum`` over axes: not an argument, a view, or another name's value)
+    of the argument's layout. (``owned_grad`` would return it as it is, after checking at run time.)"""
+    facts, adjoints, fn = builder.facts, builder.adjoints, builder.fn
+    straight = all(isinstance(s, (ir.Op, ir.Return)) for s in fn.body) and \
+        all(isinstance(s, (ast.stmt, Comment)) and not isinstance(s, Block) for s in reverse)
+    if not straight or any(layout is None for layout in facts.layouts.values()):
+        return set()
+    helpers = {name: _SHAPED_LIKE[obj] for name, obj in builder.scope.bound.items()
+               if callable(obj) and obj in _SHAPED_LIKE}
+    owned = layouts.owned_results(reverse, facts.layouts, builder.scope.bind("np", np), helpers)
+    out = set()
+    for p in wrt:
+        adj = adjoints.names.get(p)
+        layout = facts.layouts.get(p)
+        if adj not in adjoints.assigned or adj in adjoints.uniform or adj in adjoints.consts:
+            continue
+        found, fresh = owned.get(adj, (None, False))
+        if layout is not None and found == layout and (fresh or (layout == "" and facts.kinds.get(p) == SCALAR)):
+            out.add(p)  # (a Python number's adjoint: a number, made a float below)
+    return out
+
+
+# srcgrad's helpers whose result has the shape of one of their arguments (its position)
+_SHAPED_LIKE = {runtime.extremum_grad: 2, runtime.restore_axes: 1, runtime.unbroadcast: 1, runtime.uniform_to: 1,
+                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2}
+
+
+def _owned(builder: GradientBuilder, p: str, adj: str, wrt: list[str], bare: set[str]) -> ast.expr:
     """``owned_grad(p_bar, p, others...)``: no copy of an array the gradient code made itself, unless another result
-    or argument is it."""
+    (earlier, or returned as it is) or argument is it."""
     facts, adjoints, fn = builder.facts, builder.adjoints, builder.fn
     gathering = _gathering(fn.signature)
     others: list[ast.expr] = [codegen.name(a) for a in fn.params if a != p and facts.kinds.get(a) != SCALAR
@@ -755,10 +832,10 @@ def _owned(builder: GradientBuilder, p: str, adj: str, wrt: list[str]) -> ast.ex
     for a, star in gathering.items():
         gathered = codegen.name(a) if star == "*" else codegen.template_expr("KWARGS.values()", KWARGS=a)
         others.append(ast.Starred(value=gathered, ctx=ast.Load()))
-    earlier = [adjoints.names.get(q) for q in wrt[:wrt.index(p)]]
+    earlier = [adjoints.names.get(q) for q in wrt[:wrt.index(p)] + sorted(bare - set(wrt[:wrt.index(p)]))]
     others += [codegen.name(a) for a in earlier if a in adjoints.assigned and a not in adjoints.consts]
-    return ast.Call(func=builder.helper(runtime.owned_grad), args=[adjoints.ref(adj), codegen.name(p), *others],
-                    keywords=[])
+    value = adjoints.spread_value(adj) if adj in adjoints.uniform else adjoints.ref(adj)
+    return ast.Call(func=builder.helper(runtime.owned_grad), args=[value, codegen.name(p), *others], keywords=[])
 
 
 def _gathering(signature: str) -> dict[str, str]:

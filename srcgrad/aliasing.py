@@ -39,18 +39,9 @@ from typing import Any
 import numpy as np
 
 from srcgrad import ir, locks, runtime, usercode
+from srcgrad.binding import SCALAR, SEQUENCE, call_fact, location
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
-from srcgrad.passes import (
-    SCALAR,
-    SEQUENCE,
-    _useful_values,
-    _varied_values,
-    bind_call,
-    call_fact,
-    infer_kinds,
-    is_user_call,
-    location,
-)
+from srcgrad.passes import _useful_values, _varied_values, bind_call, infer_kinds, is_user_call
 
 # Whether a function with a derivative rule may return an argument, a view of one, or hold one (np.split: a list of
 # views) is its rule's ``view`` (np.reshape, np.rot90, np.einsum...); tests/test_trust_aliasing.py calls every rule's

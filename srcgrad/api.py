@@ -8,7 +8,8 @@ other way round).
 What holds:
 - the source is parsed and fenced when the transform is made (errors come early), but names are resolved and code is
   generated at the first call, so helpers defined later in the module work;
-- generated code is specialised to the kinds of the arguments (Python number or array), cached per kind; generation
+- generated code is specialised to the kinds of the arguments (Python number or array, and an array's number of
+  dimensions and axes of length 1: srcgrad/layouts.py), cached per kind; generation
   is guarded by a lock, so concurrent first calls transform once;
 - a variant is used only while its guards hold (srcgrad/guards.py): when a name the function reads now denotes
   another object (a rebound global, a redefined helper, a module attribute whose kind changed), it is generated
@@ -30,7 +31,8 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import arrays, guards, lazy, locks, naming, pipeline, structures
+from srcgrad import arrays, guards, layouts, lazy, locks, naming, pipeline, structures
+from srcgrad.binding import ARRAY, SCALAR
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import (
     InvalidArgument,
@@ -43,7 +45,6 @@ from srcgrad.errors import (
 )
 from srcgrad.generated import Generated
 from srcgrad.notebook import SourceText
-from srcgrad.passes import ARRAY, SCALAR
 
 Wrt = int | str | tuple[Any, ...]
 
@@ -158,7 +159,7 @@ class Transform:
             check_representable(name, value)
             if name in self.wrt:
                 check_differentiable(name, value)
-            out.append(SCALAR if type(value) in (float, int, bool) else ARRAY)
+            out.append(SCALAR if type(value) in (float, int, bool) else layouts.kind_of(value, ARRAY))
         return tuple(out)
 
     def specialise(self, values: list[Any]) -> Generated:
@@ -302,9 +303,11 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
         if kwargs or len(args) != n_params or has_defaults or spread is not None:
             args = tuple(transform.bind(args, kwargs))
         key: Any = tuple(map(type, args))
+        if np.ndarray in key:  # an array's layout is part of its kind (srcgrad/layouts.py)
+            key = tuple(layouts.key_of(a) if t is np.ndarray else t for t, a in zip(key, args))
         for i in structure_positions:
-            if key[i] not in PLAIN_TYPES and not arrays.is_protocol_type(key[i]):  # a structure: the key holds its
-                # description (O(leaves))
+            if type(args[i]) not in PLAIN_TYPES and not arrays.is_protocol_type(type(args[i])):  # a structure: the
+                # key holds its description (O(leaves))
                 known = structured_last.get(key)
                 key = known[0] if known is not None and known[1](*args) else (key, transform.kinds(list(args)))
                 break

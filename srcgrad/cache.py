@@ -559,7 +559,7 @@ def _well_formed(entry: Any) -> bool:
     parameters of the scope function that :func:`compile_function` writes)."""
     if not isinstance(entry, dict) or any(not isinstance(entry.get(k), t) for k, t in _FIELDS.items()):
         return False
-    return (_identifier(entry["name"]) and all(k in ("S", "A") for k in entry["kinds"])
+    return (_identifier(entry["name"]) and all(_known_kind(k) for k in entry["kinds"])
             and all(_pair(item, _identifier, _is_ref) for item in entry["bound"])
             and all(_pair(item, _dotted_name, _is_text) for item in entry["names"])
             and all(_pair(item, _is_ref, _is_text) for item in entry["rules"])
@@ -586,6 +586,11 @@ def _origin_item(item: Any) -> bool:
     return (isinstance(item, list) and len(item) == 4 and item[0] in ("", FORWARD, REVERSE)
             and (item[1] is None or type(item[1]) is int) and (item[2] is None or isinstance(item[2], str))
             and isinstance(item[3], str))
+
+
+def _known_kind(kind: Any) -> bool:
+    """"S", "A", or an array kind with its layout ("A:n1", srcgrad/layouts.py)."""
+    return isinstance(kind, str) and (kind in ("S", "A") or (kind.startswith("A:") and set(kind[2:]) <= {"1", "n"}))
 
 
 def _identifier(text: Any) -> bool:

@@ -53,7 +53,8 @@ def emit_text(program: Program, name: str, signature: str, returns: list[ast.exp
     ret = ast.Return(value=value)
     # the return belongs to the last sweep (it hands out what that sweep computed) and to the user's return
     line = program.return_line if program.return_line is not None else writer.last_line
-    writer.add(INDENT + printer.stmt_text(ret), Origin(REVERSE if program.reverse else FORWARD, line))
+    for text in printer.stmt_lines(ret, INDENT):
+        writer.add(text, Origin(REVERSE if program.reverse else FORWARD, line))
     printed.append(ret)
     source = "\n".join(writer.lines) + "\n"
     printer.check_function(source, printed, name)
@@ -90,8 +91,8 @@ class _Writer:
 
     def statement(self, item: ast.stmt, depth: int, group: _Group) -> None:
         origin = group.origin(item)
-        for line in printer.stmt_text(item).split("\n"):
-            self.add(INDENT * depth + line, origin)
+        for line in printer.stmt_lines(item, INDENT * depth):
+            self.add(line, origin)
 
     def items(self, items: list, depth: int, printed: list[ast.stmt], group: _Group) -> None:
         pad = INDENT * depth

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import arrays, lazy, locks
+from srcgrad import arrays, layouts, lazy, locks
 from srcgrad.emitter import INDENT, compile_in_scope
 from srcgrad.generated import NO_ORIGIN, register
 from srcgrad.guards import Consts
@@ -159,8 +159,11 @@ def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, ge
         if p.default is not p.empty:
             where = f"__kwdefaults__[{p.name!r}]" if p.kind is p.KEYWORD_ONLY else f"__defaults__[{i - n_positional}]"
             prologue += [f"if {p.name} is {consts.ref(OMITTED)}:", f"{INDENT}{p.name} = {consts.ref(func)}.{where}"]
+        t, layout = (t.type, t.layout) if isinstance(t, layouts.Keyed) else (t, None)  # (srcgrad/layouts.py)
         checks.append(f"{consts.type_of(p.name)} is {consts.ref(t)}")
-        if (t is np.ndarray or arrays.is_protocol_type(t)) and p.name in transform.wrt:
+        if layout is not None:
+            checks += layouts.check(p.name, layout, consts.ref(layouts.FLOAT64))
+        elif (t is np.ndarray or arrays.is_protocol_type(t)) and p.name in transform.wrt:
             checks.append(f"{p.name}.dtype.kind in 'fiub'")
     guards = [generated.guards.expression(consts)] if generated.guards is not None and generated.guards.items else []
     return _Check(prologue, checks, guards, consts.ref(Exception))

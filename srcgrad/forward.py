@@ -22,9 +22,10 @@ import numpy as np
 
 from srcgrad import checks, codegen, generated, ir, naming, runtime
 from srcgrad.adjoint import ProgramBuilder, segments, try_block
+from srcgrad.binding import SCALAR, SEQUENCE, bind_params, location
 from srcgrad.errors import NoRuleError
 from srcgrad.loops import while_block
-from srcgrad.passes import SCALAR, SEQUENCE, Facts, bind_call, bind_params, is_user_call, location
+from srcgrad.passes import Facts, bind_call, is_user_call
 from srcgrad.program import Block, Comment, Program, link
 from srcgrad.rules import forward as forward_rules
 from srcgrad.rules.registry import single_return

@@ -17,7 +17,7 @@ What holds:
 - a fused expression stays at most :data:`MAX_HEIGHT` levels deep (a long chain keeps a name every so often), so
   printing and compiling it never recurse deeply;
 - copies of adjoints (``a_bar = b_bar``) are read through, up to where either name is assigned again, and dropped
-  once nothing reads them;
+  once nothing reads them (or nothing reads them before the block assigns the name again);
 - ``a + -b`` is written ``a - b`` (the same IEEE result), and ``(1.0 * a) * b`` is ``a * b`` where ``b`` cannot be a
   bool array;
 - ``a = a + e`` becomes ``a += e`` only where ``a`` holds a float value the block itself just made and nothing else
@@ -133,12 +133,26 @@ def _propagate_copies(items: list, loads: Counter, stores: Counter, adjoints: fr
             copies.append(i)
     for i in reversed(copies):  # last first: dropping a copy may leave an earlier one unread
         a, b = _copy_of(items[i], adjoints)
-        if loads[a] == 0 and stores[a] == 1:
+        if (loads[a] == 0 and stores[a] == 1) or _overwritten_unread(items, i, a, dead):
             dead.add(i)
             loads[b] -= 1
             stores[a] -= 1
     if dead:
         items[:] = [item for k, item in enumerate(items) if k not in dead]
+
+
+def _overwritten_unread(items: list, i: int, name: str, dead: set[int]) -> bool:
+    """Is ``name``, assigned by ``items[i]``, assigned again later in the block by a plain assignment, with nothing
+    reading it in between (and no loop, branch or other statement in between, which might)?"""
+    for k in range(i + 1, len(items)):
+        item = items[k]
+        if isinstance(item, Comment) or k in dead:
+            continue
+        if not isinstance(item, ast.Assign) or name in _names(item.value):
+            return False
+        if name in _assigned(item):  # (a plain name rebound; a subscript's target reads the object)
+            return len(item.targets) == 1 and isinstance(item.targets[0], ast.Name)
+    return False
 
 
 def _read_through(expr: ast.expr, live: dict[str, str], loads: Counter) -> ast.expr:

@@ -19,7 +19,8 @@ import ast
 from typing import Any
 
 from srcgrad import codegen, generated, ir
-from srcgrad.passes import bind_call, bind_params, is_user_call
+from srcgrad.binding import bind_params
+from srcgrad.passes import bind_call, is_user_call
 from srcgrad.program import Block, Comment
 
 

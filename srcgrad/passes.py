@@ -7,6 +7,8 @@
   through differentiable operations (useful). Only active operations get adjoint code.
 - ``inplace``: writes another name could see (``y[i] = v`` on an array ``z = y`` also names) are refused or checked
   where they run (srcgrad/aliasing.py); before ``dce``, since an unused write still changes the object.
+- ``shapes``: which values certainly share a shape, and each value's layout (rank and axes of length 1,
+  srcgrad/layouts.py) where the arguments' layouts decide it.
 - ``dce``: forward operations whose result reaches neither the output nor an active operation are removed
   (known primitives only; calls to unknown functions stay, they may have effects).
 """
@@ -22,10 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir, usercode
-from srcgrad.errors import Location, NoRuleError, SrcgradError
-
-SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
+from srcgrad import ir, layouts, usercode
+from srcgrad.binding import ARRAY, SCALAR, SEQUENCE, bind_params, call_fact, const_kind, location
+from srcgrad.errors import NoRuleError, SrcgradError
 
 
 @dataclass
@@ -37,9 +38,16 @@ class Facts:
     useful: set[str] = field(default_factory=set)
     shapes: dict[str, str] = field(default_factory=dict)  # values with the same symbol have the same shape
     checked: frozenset = frozenset()  # values whose op a run-time alias check comes before (the inplace pass)
+    layouts: dict[str, str | None] = field(default_factory=dict)  # rank and axes of length 1 (srcgrad/layouts.py)
 
     def same_shape(self, a: str, b: str) -> bool:
         return a in self.shapes and self.shapes.get(a) == self.shapes.get(b)
+
+    def layout(self, operand: ir.Operand) -> str | None:
+        """The layout of a value (srcgrad/layouts.py), None when not known; a Python number's is ``""``."""
+        if isinstance(operand, ir.Var):
+            return self.layouts.get(operand.name)
+        return "" if isinstance(operand, ir.Const) and const_kind(operand) == SCALAR else None
 
     def kind(self, operand: ir.Operand) -> str:
         if isinstance(operand, ir.Var):
@@ -62,81 +70,6 @@ class Facts:
         words += [activity, "checked" if name in self.checked else "",
                   f"shape={shape}" if shape not in ("", SCALAR, f"own:{name}") else ""]
         return " ".join(w for w in words if w)
-
-
-def const_kind(c: ir.Const) -> str:
-    if c.live:
-        return ARRAY
-    return SCALAR if type(c.value) in (int, float, bool) else ARRAY
-
-
-def location(fn: ir.Function, stmt) -> Location:
-    line = getattr(stmt, "line", fn.first_line)
-    return Location(fn.filename, line, getattr(stmt, "col", 0), fn.source_lines.get(line, ""))
-
-
-def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
-    """Map the rule's parameter names to the op's operands (defaults filled in as constants)."""
-    rule = op.rule
-    if not op.kwargs:
-        plan = _positional_plan(rule.signature)
-        if plan is not None and len(op.args) <= len(plan):
-            params = dict(zip([name for name, _ in plan], op.args))
-            for name, default in plan[len(op.args):]:
-                if default is inspect.Parameter.empty:
-                    break  # a required parameter missing: Signature.bind below says which
-                params[name] = ir.Const(default)
-            else:
-                return params
-    try:
-        bound = rule.signature.bind(*op.args, **dict(op.kwargs))
-    except TypeError as exc:
-        raise SrcgradError(
-            f"srcgrad's rule for {rule.name} does not accept these arguments ({exc})",
-            location(fn, op),
-            hint=f"call {rule.name} with the arguments its rule supports: {rule.signature}",
-        ) from None
-    params = {}
-    for name, param in rule.signature.parameters.items():
-        if name in bound.arguments:
-            params[name] = bound.arguments[name]
-        elif param.default is not param.empty:
-            params[name] = ir.Const(param.default)
-        elif param.kind is param.VAR_POSITIONAL:
-            params[name] = ()  # no extra positional arguments (np.gradient(f) has no spacing)
-    return params
-
-
-def call_fact(op: ir.Op, fact: str, unbound: bool) -> bool:
-    """A fact of the op's rule that may depend on the call (``view``, ``full_reduction``, ``raises``: see
-    :class:`~srcgrad.rules.registry.Rule`); ``unbound`` when the arguments do not fit the rule (refused where the
-    call is bound)."""
-    value = getattr(op.rule, fact)
-    if isinstance(value, bool):
-        return value
-    try:
-        bound = op.rule.signature.bind(*op.args, **dict(op.kwargs))
-    except TypeError:
-        return unbound
-    bound.apply_defaults()
-    return op.rule.holds(fact, {k: v if isinstance(v, (ir.Var, ir.Const, tuple)) else ir.Const(v)
-                                for k, v in bound.arguments.items()})
-
-
-_PLANS: dict[int, tuple[inspect.Signature, tuple | None]] = {}
-
-
-def _positional_plan(signature: inspect.Signature) -> tuple | None:
-    """(name, default) of each parameter when all of them can be given by position (no ``*args``, no keyword-only),
-    else None: then binding positional operands is a zip, which a long function does for every op several times."""
-    known = _PLANS.get(id(signature))
-    if known is not None and known[0] is signature:
-        return known[1]
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    params = signature.parameters.values()
-    plan = tuple((p.name, p.default) for p in params) if all(p.kind in positional for p in params) else None
-    _PLANS[id(signature)] = (signature, plan)  # (the signature kept alive: its id stays its own)
-    return plan
 
 
 # --- kinds -------------------------------------------------------------------------------------------------------
@@ -653,6 +586,7 @@ class Request:
     wrt: tuple[str, ...]
     arg_kinds: dict
     call_kind: Any = None
+    arg_layouts: dict = field(default_factory=dict)  # array arguments' layouts (srcgrad/layouts.py)
 
 
 @dataclass(frozen=True)
@@ -686,7 +620,8 @@ def _activity_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.
 
 
 def _shapes_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return fn, replace(facts, shapes=infer_shapes(fn, facts))
+    return fn, replace(facts, shapes=infer_shapes(fn, facts),
+                       layouts=layouts.infer(fn, facts.kinds, request.arg_layouts))
 
 
 # The passes, in order. ``inplace`` comes before ``dce``: an unused write still changes the object.
@@ -704,7 +639,9 @@ def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
     """Run :data:`PASSES` in order; ``SRCGRAD_DUMP=lower,kinds,...`` (or ``all``) prints the IR, with the facts on
     each bound name, before the first pass (``lower``) and after each pass named."""
     dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
-    request = Request(tuple(wrt), dict(arg_kinds), call_kind)
+    split = {p: layouts.split(k) for p, k in arg_kinds.items()}  # "A:nn": kind "A", layout "nn"
+    request = Request(tuple(wrt), {p: k for p, (k, _) in split.items()}, call_kind,
+                      {p: lay for p, (_, lay) in split.items() if lay is not None})
     facts = Facts()
     dump_ir("lower", fn, facts, dump)
     for p in PASSES:

@@ -70,15 +70,85 @@ def _spelled_with_minus(value: Any) -> bool:
     return False
 
 
+LINE_LENGTH = 120  # the project's line length: a longer statement is broken the way black breaks it
+
+
+def _one_line(pieces: list[str]) -> str:
+    """astor's pieces of text joined as they are: no line is broken inside an expression (astor's own
+    ``pretty_source`` breaks lines at 79 characters, in the middle of a call's arguments)."""
+    return "".join(pieces)
+
+
 def stmt_text(node: ast.stmt) -> str:
     """The text of one statement (several lines for a compound statement), without a final newline."""
-    return astor.to_source(node, source_generator_class=_Printer, pretty_string=sourcetext.string_literal).rstrip("\n")
+    return astor.to_source(node, source_generator_class=_Printer, pretty_string=sourcetext.string_literal,
+                           pretty_source=_one_line).rstrip("\n")
 
 
 def expr_text(node: ast.expr) -> str:
     """The text of one expression."""
     return astor.to_source(ast.Expr(value=node), source_generator_class=_Printer,
-                           pretty_string=sourcetext.string_literal).strip()
+                           pretty_string=sourcetext.string_literal, pretty_source=_one_line).strip()
+
+
+def stmt_lines(node: ast.stmt, pad: str) -> list[str]:
+    """The lines of one statement indented by ``pad``: one line, unless it is longer than :data:`LINE_LENGTH`; then
+    a call's arguments (or a returned tuple's elements) go on a line of their own between the brackets, or one per
+    line with a trailing comma when that line is too long as well (each such item broken again the same way), as
+    black writes them."""
+    text = stmt_text(node)
+    lines = [pad + ln for ln in text.split("\n")]
+    if len(lines) > 1 or len(lines[0]) <= LINE_LENGTH:
+        return lines
+    split = _split_point(node)
+    return lines if split is None else _broken(*split, pad, "")
+
+
+def _broken(head: str, items: list, close: str, pad: str, after: str) -> list[str]:
+    inner = pad + "    "
+    one = inner + ", ".join(_item_text(item) for item in items)
+    if len(one) <= LINE_LENGTH:
+        return [pad + head, one, pad + close + after]
+    out = [pad + head]
+    for item in items:
+        line = f"{inner}{_item_text(item)},"
+        split = _call_parts(item[1], item[0]) if len(line) > LINE_LENGTH else None
+        out += [line] if split is None else _broken(*split, inner, ",")
+    return out + [pad + close + after]
+
+
+def _item_text(item: tuple[str, ast.expr]) -> str:
+    prefix, node = item
+    text = expr_text(node)
+    return prefix + (f"({text})" if isinstance(node, ast.Tuple) else text)  # (a tuple among items keeps its brackets)
+
+
+def _call_parts(value: ast.expr, prefix: str) -> tuple[str, list, str] | None:
+    """A call's (or a tuple's) opening text, items and closing bracket; None for other expressions."""
+    if isinstance(value, ast.Tuple) and value.elts:
+        return prefix + "(", [("", e) for e in value.elts], ")"
+    if not isinstance(value, ast.Call) or not (value.args or value.keywords):
+        return None
+    items = [("", a) for a in value.args]
+    items += [(f"{k.arg}=" if k.arg else "**", k.value) for k in value.keywords]
+    return f"{prefix}{expr_text(value.func)}(", items, ")"
+
+
+def _split_point(node: ast.stmt) -> tuple[str, list, str] | None:
+    """``(text up to the opening bracket, the items as (prefix, node), the closing bracket)`` of a statement black
+    breaks at its last opening bracket: ``x = f(...)``, ``f(...)``, ``return f(...)``, ``return a, b``; None for
+    others."""
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        prefix, value = f"{expr_text(node.targets[0])} = ", node.value
+    elif isinstance(node, ast.Return) and node.value is not None:
+        prefix, value = "return ", node.value
+    elif isinstance(node, ast.Expr):
+        prefix, value = "", node.value
+    else:
+        return None
+    if isinstance(value, ast.Tuple) and prefix != "return ":
+        return None  # (``x = a, b`` and a bare tuple: left as they are)
+    return _call_parts(value, prefix)
 
 
 # --- reading back ---------------------------------------------------------------------------------------------------

@@ -1833,7 +1833,7 @@ class Lowered:
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
             wrt: list[str]) -> tuple[Lowered, dict[str, Root]]:
     """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind)."""
-    from srcgrad.passes import ARRAY, SCALAR
+    from srcgrad.binding import ARRAY, SCALAR
 
     roots: dict[str, Root] = {}
     for p, kind in values_kinds.items():

@@ -20,7 +20,8 @@ import ast
 from typing import Any
 
 from srcgrad import codegen, ir, runtime
-from srcgrad.passes import SCALAR, Facts
+from srcgrad.binding import SCALAR
+from srcgrad.passes import Facts
 
 
 class TapePlan:

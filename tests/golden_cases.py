@@ -47,3 +47,8 @@ def recurrence(x, n):
     for _ in range(n):
         s = s + math.sin(x * s) * math.cos(x)
     return s
+
+
+def mlp(w1, b1, w2, x, y):
+    h = np.tanh(x @ w1 + b1)
+    return np.mean((h @ w2 - y) ** 2)

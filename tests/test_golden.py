@@ -4,6 +4,7 @@ Regenerate deliberately with ``SRCGRAD_UPDATE_GOLDEN=1 python -m pytest tests/te
 """
 
 import os
+import sys
 from pathlib import Path
 
 import golden_cases as gc
@@ -11,6 +12,9 @@ import numpy as np
 import pytest
 
 import srcgrad
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import readability  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("SRCGRAD_UPDATE_GOLDEN") == "1"
@@ -24,6 +28,9 @@ CASES = {
     "calls_helper": (gc.calls_helper, (0.5,), 0),
     "recurrence": (gc.recurrence, (0.5, 3), 0),
 }
+# The four array functions of benchmarks/readability.py (issue 18): their gradients as a person would write them.
+for _name, (_func, _, _wrt) in readability.CASES.items():
+    CASES[f"readability_{_name}"] = (_func, readability.ARGUMENTS[_name], _wrt)
 
 
 def _compare(name: str, text: str) -> None:

@@ -163,7 +163,7 @@ def test_failure_in_runtime_helper_is_internal_error(monkeypatch):
          namespace)
     monkeypatch.setattr(runtime, "owned_grad", namespace["owned_grad"])
     with pytest.raises(srcgrad.InternalError) as info:
-        srcgrad.grad(smooth_array)(np.ones(3))
+        srcgrad.grad(smooth_array)(np.ones(3, dtype=np.float32))  # (float32: the variant that calls owned_grad)
     assert_internal(info.value, smooth_array.__code__.co_firstlineno + 1)
 
 

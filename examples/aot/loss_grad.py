@@ -38,10 +38,8 @@ def loss_grad(w, b, x, y):
     # grad of line 21: nll = -np.mean(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))
     t9_bar = -unbroadcast(1.0, nll) / (np.size(t9) or 1)
     t9_bar = uniform_to(t9_bar, t9)
-    z_bar = -log_sigmoid_bwd(t7_saved, unbroadcast(unbroadcast(t9_bar, t8) * t5,
-        t7))
-    z_bar = z_bar + log_sigmoid_bwd(t3_saved, unbroadcast(unbroadcast(t9_bar,
-        t4) * y, t3))
+    z_bar = -log_sigmoid_bwd(t7_saved, unbroadcast(unbroadcast(t9_bar, t8) * t5, t7))
+    z_bar = z_bar + log_sigmoid_bwd(t3_saved, unbroadcast(unbroadcast(t9_bar, t4) * y, t3))
     # grad of line 20: z = x @ w + b
     b_bar = unbroadcast(z_bar, b)
     w_bar = w_bar + matmul_grad_right(unbroadcast(z_bar, t1), x, w)

@@ -8,7 +8,7 @@ from irsamples import every_statement, lowered, scalar_loop
 
 from srcgrad import codegen, ir, passes, tape
 from srcgrad.accumulate import Adjoints
-from srcgrad.passes import ARRAY, SCALAR
+from srcgrad.binding import ARRAY, SCALAR
 from srcgrad.program import Block, Comment, Program, loads, stores, walk_items
 
 

@@ -9,7 +9,7 @@ from irsamples import lowered, scalar_loop, straight
 
 import srcgrad
 from srcgrad import calls, driver, frontend, lower, pipeline
-from srcgrad.passes import ARRAY, SCALAR
+from srcgrad.binding import ARRAY, SCALAR
 
 
 def helper(v):

@@ -5,8 +5,8 @@ import pytest
 from irsamples import branches, lowered, scalar_loop, shapes, straight, tuple_out, with_effects, writes_argument
 
 from srcgrad import ir, passes
+from srcgrad.binding import ARRAY, SCALAR, SEQUENCE
 from srcgrad.errors import NoRuleError
-from srcgrad.passes import ARRAY, SCALAR, SEQUENCE
 
 
 def run(func, wrt, kinds, upto):
