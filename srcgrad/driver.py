@@ -86,6 +86,17 @@ class PythonBackend(Backend):
 
 
 PYTHON = PythonBackend()
+BACKENDS = ("python", "numba")
+
+
+def backend(name: str) -> Backend:
+    """The backend called ``name`` (one of :data:`BACKENDS`; numba's is loaded only when asked for)."""
+    if name == "python":
+        return PYTHON
+    from srcgrad import numba_backend
+
+    numba_backend.require()
+    return numba_backend.NUMBA
 
 
 @dataclass

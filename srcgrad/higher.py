@@ -25,15 +25,16 @@ from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line, refusal
 class ForwardTransform(api.Transform):
     """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
 
-    def __init__(self, func: Callable[..., Any], wrt: Any, style: str) -> None:
-        super().__init__(func, wrt, style)
+    def __init__(self, func: Callable[..., Any], wrt: Any, style: str, backend: str = "python") -> None:
+        super().__init__(func, wrt, style, backend)
         self.style = style
 
     def generate(self, kinds: dict[str, str]) -> pipeline.Generated:
         if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
+            api.check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
             generated: pipeline.Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
             return generated
-        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
+        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style, self.backend)
 
     def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> pipeline.Generated:
         return pipeline.generate_forward(pf, wrt, kinds, self.style)
@@ -65,13 +66,13 @@ def _tangent_names(function: Callable[..., Any], count: int) -> list[str]:
 
 
 
-def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
+def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, *, backend: str = "python") -> Callable[..., Any]:
     """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
-    (a tuple of tangents for a tuple ``wrt``)."""
+    (a tuple of tangents for a tuple ``wrt``). ``backend``: as for :func:`srcgrad.grad`."""
     if func is api.AS_DECORATOR:
-        return lambda f: jvp(f, wrt)
+        return lambda f: jvp(f, wrt, backend=backend)
     api.check_function(func, "jvp")
-    transform = ForwardTransform(func, wrt, "jvp")
+    transform = ForwardTransform(func, wrt, "jvp", backend)
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, t = api.split_last(args, kwargs, "t", f"{func.__name__}_jvp", "the tangent")

@@ -42,14 +42,17 @@ def lower_function(pf: frontend.ParsedFunction) -> ir.Function:
 
 
 def generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict[str, str],
-             as_tuple: bool = False) -> Generated:
+             as_tuple: bool = False, backend: str = "python") -> Generated:
     """Run every stage for one specialisation; unexpected failures become an InternalError with a location.
 
     ``as_tuple``: return the gradients as a tuple even for one parameter (``wrt`` was given as a tuple).
-    The on-disk cache (srcgrad/cache.py) is looked up first and written after a generation.
+    The on-disk cache (srcgrad/cache.py) is looked up first and written after a generation (Python backend only:
+    the numba backend compiles at the first call, in-process).
     """
     try:
         with collector_paused():
+            if backend != "python":
+                return _generated(driver.run(pf, Reverse(wrt, kinds, mode, as_tuple), driver.backend(backend)), kinds)
             return cache.cached(_generate, pf, wrt, mode, kinds, as_tuple)
     except SrcgradError:
         raise
@@ -155,12 +158,13 @@ def _short(filename: str) -> str:
     return filename.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[str, str], style: str) -> Generated:
+def generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[str, str], style: str,
+                     backend: str = "python") -> Generated:
     """Forward mode. ``jvp``: ``f_jvp(params, *, x_dot...) -> (value, tangent)``. ``direction``:
     ``f_dir(params, *, x_dir...) -> tangent`` (a plain function reverse mode can differentiate again: Hessian-vector
     products). ``unit``: ``f_dd(params) -> tangent`` along 1.0 for scalar parameters (second derivatives)."""
     try:
-        return _generate_forward(pf, wrt, kinds, style)
+        return _generate_forward(pf, wrt, kinds, style, backend)
     except SrcgradError:
         raise
     except Exception as exc:  # noqa: BLE001 - an internal failure must still name the user's code
@@ -170,8 +174,9 @@ def generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[st
         ) from exc
 
 
-def _generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[str, str], style: str) -> Generated:
-    return _generated(driver.run(pf, Forward(wrt, kinds, style)), kinds)
+def _generate_forward(pf: frontend.ParsedFunction, wrt: list[str], kinds: dict[str, str], style: str,
+                      backend: str = "python") -> Generated:
+    return _generated(driver.run(pf, Forward(wrt, kinds, style), driver.backend(backend)), kinds)
 
 
 class Forward(driver.Product):
