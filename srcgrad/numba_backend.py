@@ -67,17 +67,15 @@ def compile_function(source: str, name: str, bound: dict[str, Any], user_func: A
     """The function ``name`` of ``source`` compiled by numba, behind a Python function of the same signature."""
     numba = require()
     python = compile_python(Emitted(name, source, bound), user_func, label)  # its signature, defaults
-    space = _namespace(source, bound, user_func)
-    functions = _exec(source, space, label)
-    dispatcher = numba.njit(functions[name])
+    space = _user_names(source, bound, user_func)
+    dispatcher = numba.njit(_exec(source, space, label)[name])
+    _bind(space, bound)
     return _wrapper(python, dispatcher, _Source(source, user_func))
 
 
-def _namespace(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, Any]:
-    """The globals numba compiles the text in: the user's globals and closure values, srcgrad's bound names (as
-    their twins). A user name bound to an array is refused (numba would freeze a copy of it)."""
-    from srcgrad import numba_runtime
-
+def _user_names(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, Any]:
+    """The user's globals and closure values, the globals numba compiles the text in (srcgrad's names are added by
+    :func:`_bind`). A user name bound to an array or a container is refused (numba would freeze a copy of it)."""
     space = dict(user_func.__globals__)
     code = user_func.__code__
     for free, cell in zip(code.co_freevars, user_func.__closure__ or ()):
@@ -85,8 +83,6 @@ def _namespace(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, 
             space[free] = cell.cell_contents
         except ValueError:
             continue
-    for key, value in bound.items():
-        space[key] = _helper_dispatcher(value) if _is_cell_ref(value) else numba_runtime.twin(value)
     read = set(re.findall(r"[A-Za-z_]\w*", source))
     for key in sorted(read - set(bound)):
         if isinstance(space.get(key), (np.ndarray, list, dict)):
@@ -95,6 +91,16 @@ def _namespace(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, 
                 f"it into the code, so a later change to it would not be seen",
                 _definition(user_func), hint=f"pass `{key}` as an argument, or use backend='python'")
     return space
+
+
+def _bind(space: dict[str, Any], bound: dict[str, Any]) -> None:
+    """srcgrad's names in ``space``: their compiled twins, and the compiled functions of generated helpers. (After
+    the text's own functions exist: numba reads the globals when it compiles, at the first call, so a helper that
+    calls itself finds its own compiled function.)"""
+    from srcgrad import numba_runtime
+
+    for key, value in bound.items():
+        space[key] = _helper_dispatcher(value) if _is_cell_ref(value) else numba_runtime.twin(value)
 
 
 def _definition(user_func: Any) -> Location | None:
@@ -148,10 +154,10 @@ def _compiled_helper(v: Any) -> dict[str, Any]:
     _HELPERS[v] = compiled
     names = [n for n in (v.fwd_name, v.bwd_name) if n]
     try:
-        space = _namespace(v.source, v.bound, v.func)
-        _exec(v.source, space, f"{v.func.__qualname__}:helper")
+        space = _exec(v.source, _user_names(v.source, v.bound, v.func), f"{v.func.__qualname__}:helper")
         for n in names:
             compiled[n] = numba.njit(space[n])
+        _bind(space, v.bound)
     except BaseException:
         _HELPERS.pop(v, None)
         raise
@@ -189,7 +195,8 @@ def refusal(exc: BaseException, where: _Source) -> NumbaUnsupported:
     text = _plain(str(exc))
     lines = [int(n) for n in re.findall(r'File "<srcgrad numba [^"]*>", line (\d+)', text)]
     location = where.user_location(lines[-1]) if lines else _definition(where.user_func)
-    reason = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Failed in")), text)
+    said = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Failed in")]
+    reason = " ".join(said[:2]) if said and said[0].endswith(":") else (said[0] if said else text)
     statement = ""
     if lines:
         statement = f" (in the generated statement `{where.lines[lines[-1] - 1].strip()}`)"

@@ -210,29 +210,66 @@ def _power_base_grad(x, y):
     return lambda x, y: y * x ** (y - 1.0) if y != 0 else 0.0 * x
 
 
+def uniform_to(g, x):  # pragma: no cover - a name for numba
+    return runtime.uniform_to(g, x)
+
+
+@overload(uniform_to)
+def _uniform_to(g, x):
+    if _is_number(x) or (_is_array(x) and _is_array(g) and g.ndim == x.ndim):
+        return lambda g, x: g
+    if _is_array(x) and _is_number(g):
+        dtype = _float_dtype(x)
+        return lambda g, x: np.full(x.shape, g, dtype)
+    return None
+
+
+def check_scalar_output(y, where):  # pragma: no cover - a name for numba
+    return runtime.check_scalar_output(y, where)
+
+
+def check_numeric_output(y, where):  # pragma: no cover - a name for numba
+    return runtime.check_numeric_output(y, where)
+
+
+def _real(t: Any) -> bool:
+    dtype = t.dtype if _is_array(t) else t
+    return isinstance(dtype, (types.Float, types.Integer, types.Boolean))
+
+
+@overload(check_scalar_output)
+def _check_scalar_output(y, where):
+    if not _real(y):
+        return None  # (numba names the type it cannot take)
+    if _is_array(y) and y.ndim > 0:
+        def refuse(y, where):
+            raise ValueError("grad needs a scalar output, but the function returned an array; reduce the output "
+                             "(e.g. np.sum), or emit a vjp instead")
+        return refuse
+    return lambda y, where: None
+
+
+@overload(check_numeric_output)
+def _check_numeric_output(y, where):
+    return (lambda y, where: None) if _real(y) else None
+
+
 # --- the table -----------------------------------------------------------------------------------------------------
 
-_TWINS: dict[Any, Any] = {
-    reversed: reversed_range,
-    runtime.unbroadcast: unbroadcast,
-    runtime.match_grad: match_grad,
-    runtime.owned_grad: owned_grad,
-    runtime.zeros_like: zeros_like,
-    runtime.matmul_grad_left: matmul_grad_left,
-    runtime.matmul_grad_right: matmul_grad_right,
-    runtime.power_base_grad: power_base_grad,
+_TWINS: dict[str, Any] = {  # by name: srcgrad.runtime's helpers and their in-process twins in srcgrad.checks
+    "unbroadcast": unbroadcast, "match_grad": match_grad, "owned_grad": owned_grad, "zeros_like": zeros_like,
+    "matmul_grad_left": matmul_grad_left, "matmul_grad_right": matmul_grad_right, "power_base_grad": power_base_grad,
+    "uniform_to": uniform_to, "check_scalar_output": check_scalar_output, "check_numeric_output": check_numeric_output,
 }
+_HOMES = ("srcgrad.runtime", "srcgrad.checks")
 
 
 def twin(value: Any) -> Any:
     """What numba compiles in place of ``value`` (``value`` itself when numba knows it: ``np``, ``math``, ``range``);
     a runtime helper without a twin is compiled as it is (numba refuses it if it cannot)."""
-    try:
-        found = _TWINS.get(value)
-    except TypeError:  # (an unhashable value)
+    if value is reversed:
+        return reversed_range
+    if getattr(value, "__module__", None) not in _HOMES or not callable(value):
         return value
-    if found is not None:
-        return found
-    if getattr(value, "__module__", None) == runtime.__name__ and callable(value):
-        return numba.njit(value)
-    return value
+    found = _TWINS.get(getattr(value, "__name__", ""))
+    return found if found is not None else numba.njit(value)
