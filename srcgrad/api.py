@@ -382,6 +382,12 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
     srcgrad's fault; return (the caller re-raises ``exc``) when it is the user's, e.g. ``math.log(-1.0)``."""
 
     def failed(exc: Exception) -> None:
+        if transform.backend == "numba":  # (the entry calls numba's compiled code itself: it compiles at a call)
+            from srcgrad.numba_backend import compile_failure
+
+            compiled = compile_failure(exc)
+            if compiled is not None:
+                raise compiled from None
         if isinstance(exc, NonNumericOutput) and exc.location is None:
             raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
         refused = refusal(exc, transform.pf)

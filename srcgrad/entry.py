@@ -97,7 +97,7 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
             if version is None:
                 consts = Consts(_K)  # (what the fused version referred to is not needed)
                 check = _check(params, arg_types, transform, generated, consts)
-                impl = consts.ref(generated.function)
+                impl = consts.ref(getattr(generated.function, "__srcgrad_direct__", generated.function))
                 version = _compile_version(name, header, _checked(check, args, [f"return {impl}({args})"], consts,
                                                                   failed), [], f"<srcgrad entry {name} (checked)>")
             # The contents of the version's cells: the dispatcher's (unchanged), the constants, and on the first swap

@@ -68,9 +68,11 @@ def compile_function(source: str, name: str, bound: dict[str, Any], user_func: A
     numba = require()
     python = compile_python(Emitted(name, source, bound), user_func, label)  # its signature, defaults
     space = _user_names(source, bound, user_func)
-    dispatcher = numba.njit(_exec(source, space, label)[name])
+    filename = _filename(source, label)
+    dispatcher = numba.njit(_exec(source, space, filename)[name])
     _bind(space, bound)
-    return _wrapper(python, dispatcher, _Source(source, user_func))
+    _SOURCES[filename] = _Source(source, user_func)
+    return _wrapper(python, dispatcher)
 
 
 def _user_names(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, Any]:
@@ -115,14 +117,14 @@ def _is_cell_ref(value: Any) -> bool:
     return isinstance(value, calls.CellRef)
 
 
-_EXEC_COUNT = [0]
+def _filename(source: str, label: str) -> str:
+    """The file name the text is compiled under: numba's messages name it (and :func:`compile_failure` reads it)."""
+    return f"<srcgrad numba {label} {hashlib.sha256(source.encode()).hexdigest()[:10]}>"
 
 
-def _exec(source: str, space: dict[str, Any], label: str) -> dict[str, Any]:
+def _exec(source: str, space: dict[str, Any], filename: str) -> dict[str, Any]:
     """Define the functions of ``source`` in ``space`` (under a file name linecache knows: numba's messages quote
     the lines); returns ``space``."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:10]
-    filename = f"<srcgrad numba {label} {digest}>"
     linecache.cache[filename] = (len(source), None, sourcetext.lines(source), filename)
     exec(compile(source, filename, "exec"), space)  # noqa: S102 - srcgrad's own generated text, checked by emit
     return space
@@ -154,7 +156,9 @@ def _compiled_helper(v: Any) -> dict[str, Any]:
     _HELPERS[v] = compiled
     names = [n for n in (v.fwd_name, v.bwd_name) if n]
     try:
-        space = _exec(v.source, _user_names(v.source, v.bound, v.func), f"{v.func.__qualname__}:helper")
+        filename = _filename(v.source, f"{v.func.__qualname__}:helper")
+        space = _exec(v.source, _user_names(v.source, v.bound, v.func), filename)
+        _SOURCES[filename] = _Source(v.source, v.func)
         for n in names:
             compiled[n] = numba.njit(space[n])
         _bind(space, v.bound)
@@ -190,16 +194,29 @@ def _indent(text: str) -> int:
     return len(text.encode("utf-8")) - len(text.lstrip().encode("utf-8"))
 
 
-def refusal(exc: BaseException, where: _Source) -> NumbaUnsupported:
+_SOURCES: dict[str, _Source] = {}  # by the file name the text was compiled under
+
+
+def compile_failure(exc: BaseException) -> NumbaUnsupported | None:
+    """numba's compile error (raised at a call) as a NumbaUnsupported at the user's line; None for other errors."""
+    from numba.core.errors import NumbaError
+
+    return refusal(exc) if isinstance(exc, NumbaError) else None
+
+
+def refusal(exc: BaseException) -> NumbaUnsupported:
     """numba's compile error as a NumbaUnsupported at the user's line, with numba's reason (its first lines)."""
     text = _plain(str(exc))
-    lines = [int(n) for n in re.findall(r'File "<srcgrad numba [^"]*>", line (\d+)', text)]
-    location = where.user_location(lines[-1]) if lines else _definition(where.user_func)
+    found = re.findall(r'File "(<srcgrad numba [^"]*>)", line (\d+)', text)
+    where = _SOURCES.get(found[-1][0]) if found else None
+    if where is None:
+        return NumbaUnsupported(f"numba cannot compile the gradient: {text.strip().splitlines()[0] if text else exc}",
+                                hint="use backend='python'")
+    lines = [int(found[-1][1])]
+    location = where.user_location(lines[-1])
     said = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Failed in")]
     reason = " ".join(said[:2]) if said and said[0].endswith(":") else (said[0] if said else text)
-    statement = ""
-    if lines:
-        statement = f" (in the generated statement `{where.lines[lines[-1] - 1].strip()}`)"
+    statement = f" (in the generated statement `{where.lines[lines[-1] - 1].strip()}`)"
     return NumbaUnsupported(
         f"numba cannot compile the gradient of this line: {reason}{statement}", location,
         hint="use numpy and math functions numba supports (see numba's documentation), or backend='python'")
@@ -209,9 +226,11 @@ def _plain(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
-def _wrapper(python: types.FunctionType, dispatcher: Any, where: _Source) -> types.FunctionType:
+def _wrapper(python: types.FunctionType, dispatcher: Any) -> types.FunctionType:
     """A function with ``python``'s signature and defaults that calls ``dispatcher`` with every argument by position
-    (numba takes no keyword-only parameters), and turns numba's compile errors into NumbaUnsupported."""
+    (numba takes no keyword-only parameters), and turns numba's compile errors into NumbaUnsupported. Its
+    ``__srcgrad_compiled__`` is the dispatcher; ``__srcgrad_direct__`` too when a call may skip this function (the
+    parameters are positional: the entry calls it so, and its failure handler reads :func:`compile_failure`)."""
     from numba.core.errors import NumbaError
 
     code = python.__code__
@@ -221,12 +240,14 @@ def _wrapper(python: types.FunctionType, dispatcher: Any, where: _Source) -> typ
     header = positional + (f", *, {keywords}" if keywords else "")
     text = (f"def {python.__name__}({header}):\n"
             f"    try:\n        return __compiled({', '.join(params)})\n"
-            f"    except __numba_error as exc:\n        raise __refusal(exc, __where) from None\n")
-    space = {"__compiled": dispatcher, "__numba_error": NumbaError, "__refusal": refusal, "__where": where}
+            f"    except __numba_error as exc:\n        raise __refusal(exc) from None\n")
+    space = {"__compiled": dispatcher, "__numba_error": NumbaError, "__refusal": refusal}
     exec(compile(text, f"<srcgrad numba call {python.__name__}>", "exec"), space)  # noqa: S102
     wrapper = space[python.__name__]
     wrapper.__defaults__ = python.__defaults__
     wrapper.__kwdefaults__ = python.__kwdefaults__
     wrapper.__doc__ = python.__doc__
-    wrapper.__srcgrad_compiled__ = dispatcher  # the entry calls it through this function (srcgrad/entry.py)
+    wrapper.__srcgrad_compiled__ = dispatcher  # (srcgrad/entry.py: never fused into the entry)
+    if not keywords and python.__defaults__ is None:
+        wrapper.__srcgrad_direct__ = dispatcher
     return wrapper

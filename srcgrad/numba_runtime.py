@@ -173,7 +173,7 @@ def _matmul_grad_left(g, x, y):
     if shapes == (2, 1):
         return lambda g, x, y: np.outer(g, y)
     if shapes == (2, 2):
-        return lambda g, x, y: g @ np.ascontiguousarray(y.T)
+        return lambda g, x, y: g @ y.T
     if shapes == (1, 2):
         return lambda g, x, y: y @ g
     if shapes == (1, 1):
@@ -189,7 +189,7 @@ def _matmul_grad_right(g, x, y):
     if shapes == (2, 1):
         return lambda g, x, y: g @ x
     if shapes == (2, 2):
-        return lambda g, x, y: np.ascontiguousarray(x.T) @ g
+        return lambda g, x, y: x.T @ g
     if shapes == (1, 2):
         return lambda g, x, y: np.outer(x, g)
     if shapes == (1, 1):
