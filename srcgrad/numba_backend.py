@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import driver, sourcetext
+from srcgrad import driver, locks, sourcetext
 from srcgrad.emit import Emitted
 from srcgrad.emit import compile_function as compile_python
 from srcgrad.errors import Location, SrcgradError
@@ -133,6 +133,7 @@ def _exec(source: str, space: dict[str, Any], filename: str) -> dict[str, Any]:
 # --- generated helper pairs ----------------------------------------------------------------------------------------
 
 _HELPERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # HelperVariant -> {name: dispatcher}
+_HELPERS_LOCK = locks.rlock()  # (re-entered: compiling a helper binds the helpers it calls)
 
 
 def _helper_dispatcher(ref: Any) -> Any:
@@ -148,10 +149,13 @@ def _helper_dispatcher(ref: Any) -> Any:
 
 def _compiled_helper(v: Any) -> dict[str, Any]:
     """Both functions of a helper variant compiled (lazily: names resolve at their first call, so recursion works)."""
+    with _HELPERS_LOCK:
+        found = _HELPERS.get(v)
+        return found if found is not None else _compile_helper(v)
+
+
+def _compile_helper(v: Any) -> dict[str, Any]:
     numba = require()
-    found = _HELPERS.get(v)
-    if found is not None:
-        return found
     compiled: dict[str, Any] = {}
     _HELPERS[v] = compiled
     names = [n for n in (v.fwd_name, v.bwd_name) if n]
