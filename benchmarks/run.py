@@ -71,7 +71,7 @@ def progress(message: str) -> None:
 def load_columns() -> tuple[list[Loaded], dict[str, str]]:
     loaded, versions = [], {}
     for column in COLUMNS:
-        tool = column.title.split()[0]
+        tool = column.tool_name
         try:
             module = importlib.import_module(column.module)
             loaded.append(Loaded(column, builder=getattr(module, column.builder)))
@@ -105,7 +105,7 @@ def inputs_changed(args: tuple, pristine: tuple) -> bool:
 def failure_cell(loaded: Loaded, case_name: str, error: BaseException, notes: report.Notes) -> str:
     title = loaded.column.title
     if loaded.error is not None:
-        tool = title.split()[0]  # one note for both jax columns
+        tool = loaded.column.tool_name  # one note for both jax columns
         note = notes.ref(f"{tool}: could not be loaded: {report.error_text(loaded.error)}")
         return f"import failed {note}" if loaded.is_srcgrad else f"n/a {note}"
     note = notes.ref(f"{title} on {case_name}: {report.error_text(error)}")
@@ -289,6 +289,7 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
     lines += ["## Gradient time", "", "Median time per call; `(×r)` = this column's time / hand-written time.", ""]
     headers = ["case", "primal", "hand-written"] + [loaded.column.title for loaded in columns]
     lines += report.table(headers, timing_rows)
+    lines += numba_compile_table(columns, cases)
     lines += ["", "## srcgrad generation time (cold)", ""]
     lines += [
         "Each case in a fresh process, after one call of the primal (numpy's own first-call costs are not "
@@ -312,6 +313,21 @@ def build_report(settings: Settings, only: str | None) -> list[str]:
     if footnotes:
         lines += ["", "## Notes", "", *footnotes]
     return lines
+
+
+def numba_compile_table(columns: list[Loaded], cases: list[Case]) -> list[str]:
+    """The seconds of the numba column's first call per case (generation and numba's compilation, in this process:
+    later cases reuse what numba compiled for earlier ones), not in its timings."""
+    if not any(loaded.column.title == "srcgrad numba" and loaded.error is None for loaded in columns):
+        return []
+    from benchmarks.peers.srcgrad_numba_peer import COMPILE_SECONDS
+
+    rows = [[case.name, report.format_time(COMPILE_SECONDS[case.name]) if case.name in COMPILE_SECONDS else "n/a"]
+            for case in cases]
+    return ["", "## srcgrad numba: first call (generation and compilation)", "",
+            "Seconds of the first call of `srcgrad.grad(f, wrt=..., backend=\"numba\")` in the timing process "
+            "(numba compiles at the first call; not in the timings above).", "",
+            *report.table(["case", "first call"], rows)]
 
 
 def limit_threads(count: int) -> None:

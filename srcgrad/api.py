@@ -52,7 +52,8 @@ Wrt = int | str | tuple[Any, ...]
 class Transform:
     """One (function, wrt, mode): parsed once, generated once per argument-kind signature."""
 
-    def __init__(self, func: Callable[..., Any], wrt: Wrt, mode: str) -> None:
+    def __init__(self, func: Callable[..., Any], wrt: Wrt, mode: str, backend: str = "python") -> None:
+        check_backend(backend)
         if getattr(func, "__srcgrad_transform__", None) is not None:
             raise SrcgradError(
                 f"{func.__name__} is already a srcgrad-generated function; higher-order derivatives are not "
@@ -61,6 +62,7 @@ class Transform:
             )
         self.func = func
         self.mode = mode
+        self.backend = backend
         with reading(func):
             self.pf = pipeline.parse_and_fence(func)
         self.signature = inspect.signature(func)
@@ -190,9 +192,10 @@ class Transform:
 
     def generate(self, kinds: dict[str, str]) -> Generated:
         if structures.structured(kinds.values()):
+            check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
             generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
             return generated
-        return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple)
+        return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple, self.backend)
 
     def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
         """The function of the leaves of structured arguments (its gradients always a tuple)."""
@@ -200,6 +203,24 @@ class Transform:
 
 
 PLAIN_TYPES = frozenset({float, int, bool, np.ndarray})  # arguments that are never structures
+
+
+def check_backend(backend: Any) -> None:
+    """``backend`` names a backend (srcgrad/driver.py: BACKENDS); numba's must be installed."""
+    from srcgrad import driver
+
+    if backend not in driver.BACKENDS:
+        raise InvalidArgument(f"backend must be one of {', '.join(map(repr, driver.BACKENDS))}, got {backend!r}")
+    if backend != "python":
+        pipeline.backend_named(backend)
+
+
+def check_plain_backend(transform: Transform, what: str) -> None:
+    """What only the Python backend generates: refused for another backend, naming the function."""
+    if transform.backend != "python":
+        raise SrcgradError(f"backend={transform.backend!r} does not support {what} yet",
+                           transform.pf.location(transform.pf.node),
+                           hint="pass arrays and numbers as separate arguments, or use backend='python'")
 
 
 def split_last(args: tuple[Any, ...], kwargs: dict[str, Any], key: str, name: str, what: str
@@ -384,6 +405,12 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
     srcgrad's fault; return (the caller re-raises ``exc``) when it is the user's, e.g. ``math.log(-1.0)``."""
 
     def failed(exc: Exception) -> None:
+        if transform.backend == "numba":  # (the entry calls numba's compiled code itself: it compiles at a call)
+            from srcgrad.numba_backend import compile_failure
+
+            compiled = compile_failure(exc)
+            if compiled is not None:
+                raise compiled from None
         if isinstance(exc, NonNumericOutput) and exc.location is None:
             raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
         refused = refusal(exc, transform.pf)
@@ -433,22 +460,26 @@ def check_function(func: Any, name: str) -> None:
                               hint=f"use @srcgrad.{name} or @srcgrad.{name}(wrt=...)")
 
 
-def _decorator_or_call(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[..., Any]:
+def _decorator_or_call(func: Any, wrt: Wrt, mode: str, suffix: str, backend: str = "python") -> Callable[..., Any]:
     if func is AS_DECORATOR:
-        return lambda f: _decorator_or_call(f, wrt, mode, suffix)
+        return lambda f: _decorator_or_call(f, wrt, mode, suffix, backend)
     if getattr(func, "__srcgrad_transform__", None) is not None and mode in ("grad", "value_and_grad",
                                                                               "value_and_grad_aux"):
+        check_backend(backend)
+        if backend != "python":
+            raise InvalidArgument(f"second derivatives (grad of a srcgrad function) have no backend={backend!r}",
+                                  hint="use backend='python' for the outer derivative")
         return grad_of_grad(func, wrt, mode)  # second order: reverse mode over generated forward-mode code
     check_function(func, mode)
     if structures.is_callable_instance(func):  # grad(model): its __call__, bound to it
         func = func.__call__
     if inspect.ismethod(func) or isinstance(func, functools.partial):
-        return _bound_entry(func, wrt, mode, suffix)
-    transform = Transform(func, wrt, mode)
+        return _bound_entry(func, wrt, mode, suffix, backend)
+    transform = Transform(func, wrt, mode, backend)
     return _make_entry(transform, f"{func.__name__}_{suffix}")
 
 
-def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[..., Any]:
+def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str, backend: str = "python") -> Callable[..., Any]:
     """``grad(model.loss)`` and ``grad(functools.partial(f, a, k=v))``: the function itself is differentiated, the
     bound arguments passed first at each call (``self`` is an argument like any other: when the function reads its
     attributes, an object is a constant structure). ``wrt`` counts the parameters the caller sees."""
@@ -471,7 +502,7 @@ def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[..., A
         elif isinstance(item, str) and item not in visible:
             raise InvalidArgument(f"wrt={item!r} is not a parameter the caller passes: its parameters are {visible}")
         names.append(item)
-    transform = Transform(function, tuple(names) if isinstance(wrt, (tuple, list)) else names[0], mode)
+    transform = Transform(function, tuple(names) if isinstance(wrt, (tuple, list)) else names[0], mode, backend)
     entry = _make_entry(transform, f"{function.__name__}_{suffix}")
 
     def bound(*args: Any, **kwargs: Any) -> Any:
@@ -484,33 +515,36 @@ def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str) -> Callable[..., A
     return bound
 
 
-def grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., Any]:
+def grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0, *, backend: str = "python") -> Callable[..., Any]:
     """The gradient of a scalar-valued function.
 
     ``wrt`` is a parameter position, a parameter name, or a tuple of them (then a tuple of gradients is returned).
-    Usable as ``srcgrad.grad(f)``, ``@srcgrad.grad`` and ``@srcgrad.grad(wrt=...)``.
+    Usable as ``srcgrad.grad(f)``, ``@srcgrad.grad`` and ``@srcgrad.grad(wrt=...)``. ``backend="numba"``: the same
+    generated code compiled by numba's nopython mode at the first call (srcgrad/numba_backend.py).
     """
-    return _decorator_or_call(func, wrt, "grad", "grad")
+    return _decorator_or_call(func, wrt, "grad", "grad", backend)
 
 
-def value_and_grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0, has_aux: bool = False) -> Callable[..., Any]:
+def value_and_grad(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0, has_aux: bool = False, *,
+                   backend: str = "python") -> Callable[..., Any]:
     """Like :func:`grad`, but the generated function returns ``(value, gradient)``.
 
     ``has_aux=True``: ``func`` returns ``(loss, aux)``; the result is ``((loss, aux), gradient of loss)``, ``aux``
-    any Python value passed through (JAX's convention).
+    any Python value passed through (JAX's convention). ``backend``: as for :func:`grad`.
     """
     if type(has_aux) is not bool:
         raise InvalidArgument(f"has_aux must be True or False, got {has_aux!r}")
     mode = "value_and_grad_aux" if has_aux else "value_and_grad"
-    return _decorator_or_call(func, wrt, mode, "value_and_grad")
+    return _decorator_or_call(func, wrt, mode, "value_and_grad", backend)
 
 
-def vjp(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., Any]:
+def vjp(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0, *, backend: str = "python") -> Callable[..., Any]:
     """The vector-Jacobian product ``g(*args, seed)`` of a function with any output shape.
 
-    ``seed`` has the shape of the output; the result has the shape of the ``wrt`` argument(s).
+    ``seed`` has the shape of the output; the result has the shape of the ``wrt`` argument(s). ``backend``: as for
+    :func:`grad`.
     """
-    return _decorator_or_call(func, wrt, "vjp", "vjp")
+    return _decorator_or_call(func, wrt, "vjp", "vjp", backend)
 
 
 # --- forward mode and second order: the transforms srcgrad/higher.py builds on ------------------------------------
@@ -519,15 +553,16 @@ def vjp(func: Callable[..., Any] = AS_DECORATOR, wrt: Wrt = 0) -> Callable[..., 
 class ForwardTransform(Transform):
     """A function, ``wrt`` and a forward style: generated once per argument-kind signature."""
 
-    def __init__(self, func: Callable[..., Any], wrt: Any, style: str) -> None:
-        super().__init__(func, wrt, style)
+    def __init__(self, func: Callable[..., Any], wrt: Any, style: str, backend: str = "python") -> None:
+        super().__init__(func, wrt, style, backend)
         self.style = style
 
     def generate(self, kinds: dict[str, str]) -> Generated:
         if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
+            check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
             generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
             return generated
-        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style)
+        return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style, self.backend)
 
     def generate_leaves(self, pf: Any, wrt: list[str], kinds: dict[str, str]) -> Generated:
         return pipeline.generate_forward(pf, wrt, kinds, self.style)

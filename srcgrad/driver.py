@@ -86,6 +86,7 @@ class PythonBackend(Backend):
 
 
 PYTHON = PythonBackend()
+BACKENDS = ("python", "numba")  # (srcgrad.pipeline.backend finds one by name: numba's is loaded when asked for)
 
 
 @dataclass

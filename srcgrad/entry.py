@@ -100,7 +100,7 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
             if version is None:
                 consts = Consts(_K)  # (what the fused version referred to is not needed)
                 check = _check(params, arg_types, transform, generated, consts)
-                impl = consts.ref(generated.function)
+                impl = consts.ref(getattr(generated.function, "__srcgrad_direct__", generated.function))
                 version = _compile_version(name, header, _checked(check, args, [f"return {impl}({args})"], consts,
                                                                   failed), [], f"<srcgrad entry {name} (checked)>")
             # The contents of the version's cells: the dispatcher's (unchanged), the constants, and on the first swap
@@ -183,6 +183,8 @@ def _fused(name: str, label: str, header: str, args: str, check: _Check, generat
     The generated code's names become the entry's cells, also those it shares with the user's function (``np`` when
     the user's ``np`` is numpy: a cell is read faster than a global in a loop); the guards read the user's own name
     from the module's dict then."""
+    if getattr(generated.function, "__srcgrad_compiled__", None) is not None:
+        return None  # compiled by another backend (numba): the entry calls it
     if user_func.__code__.co_freevars:
         return None  # the user's closure cells cannot move into the entry (and a rebinding must be seen)
     for value in generated.bound.values():

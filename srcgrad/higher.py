@@ -24,13 +24,13 @@ from srcgrad import api, locks, structures
 from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
 
 
-def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
+def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, *, backend: str = "python") -> Callable[..., Any]:
     """Forward mode: ``g(*args, t) -> (value, directional derivative)``; ``t`` is shaped like the ``wrt`` argument
-    (a tuple of tangents for a tuple ``wrt``)."""
+    (a tuple of tangents for a tuple ``wrt``). ``backend``: as for :func:`srcgrad.grad`."""
     if func is api.AS_DECORATOR:
-        return lambda f: jvp(f, wrt)
+        return lambda f: jvp(f, wrt, backend=backend)
     api.check_function(func, "jvp")
-    transform = api.ForwardTransform(func, wrt, "jvp")
+    transform = api.ForwardTransform(func, wrt, "jvp", backend)
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, t = api.split_last(args, kwargs, "t", f"{func.__name__}_jvp", "the tangent")

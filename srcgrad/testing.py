@@ -41,14 +41,15 @@ def numerical_grad(func: Callable[..., Any], args: tuple[Any, ...], position: in
 
 
 def check_grad(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int | str, ...] = 0, rtol: float = 1e-5,
-               atol: float = 1e-7, eps: float = 1e-6) -> None:
-    """Assert that srcgrad's value and gradient of ``func`` at ``args`` match the function and finite differences."""
+               atol: float = 1e-7, eps: float = 1e-6, backend: str = "python") -> None:
+    """Assert that srcgrad's value and gradient of ``func`` at ``args`` match the function and finite differences
+    (``backend``: the one that compiles the generated code, as for :func:`srcgrad.grad`)."""
     import inspect
 
     params = list(inspect.signature(func).parameters)
     items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]
     positions = [params.index(w) if isinstance(w, str) else w % len(params) for w in items]
-    value, grads = value_and_grad(func, wrt=tuple(items))(*args)
+    value, grads = value_and_grad(func, wrt=tuple(items), backend=backend)(*args)
     expected_value = func(*args)
     np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=0, err_msg="value differs from f(*args)")
     for position, g in zip(positions, grads):

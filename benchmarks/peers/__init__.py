@@ -24,10 +24,16 @@ class Column:
     title: str
     module: str
     builder: str = "build"
+    tool: str = ""  # the tool whose version the report names (default: the title's first word)
+
+    @property
+    def tool_name(self) -> str:
+        return self.tool or self.title.split()[0]
 
 
 COLUMNS: list[Column] = [
     Column("srcgrad", "benchmarks.peers.srcgrad_peer"),
+    Column("srcgrad numba", "benchmarks.peers.srcgrad_numba_peer", tool="srcgrad numba"),
     Column("autograd", "benchmarks.peers.autograd_peer"),
     Column("jax (eager)", "benchmarks.peers.jax_peer", "build_eager"),
     Column("jax (jit)", "benchmarks.peers.jax_peer", "build_jit"),
