@@ -225,7 +225,7 @@ class GradientBuilder(ProgramBuilder):
         all_scalar = all(k == SCALAR for k in kinds)
         contribs = self._contributions(op, params, g, all_scalar, {i for i, _, _ in needed}, out)
         result_is_array = g_is_array or not all_scalar or self.facts.kind(ir.Var(op.target)) != SCALAR
-        grouped = self._unbroadcast(op, needed, contribs, sum(k == ARRAY for k in kinds))
+        grouped = self._unbroadcast(op, needed, contribs, sum(k in (ARRAY, SEQUENCE) for k in kinds))
         whole = {a.name for a in op.operands() if isinstance(a, ir.Var) and self.facts.kind(a) != SCALAR}
         for var_name, c in grouped.items():
             self.adjoints.accumulate(out, var_name, c, result_is_array,
@@ -286,9 +286,9 @@ class GradientBuilder(ProgramBuilder):
             c = contribs[i]
             if j is not None:
                 c = ast.Subscript(value=c, slice=ast.Constant(value=j), ctx=ast.Load())
-            own = self.facts.kind(var)
+            own = self.facts.kind(var)  # (a list a numpy function reads is an array: np.add([[y], [2 * y]], m))
             spread = own == SCALAR and (n_arrays or result_kind != SCALAR)
-            if op.rule.broadcast and (spread or (own == ARRAY and n_arrays > 1)) \
+            if op.rule.broadcast and (spread or (own in (ARRAY, SEQUENCE) and n_arrays > 1)) \
                     and not self.facts.same_shape(var.name, op.target):
                 c = self._sum_to(c, var, op)
             grouped[var.name] = c if var.name not in grouped else ast.BinOp(

@@ -259,12 +259,30 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
     check_undifferentiated(fn, ops, varied)
     check_opaque_methods(fn, ops, facts)
     for op in ops:
+        if facts.is_active(op.target) and _sequence_arithmetic(op, facts.kinds):
+            raise NoRuleError(
+                f"`{op.form.symbol}` of lists or tuples {'joins' if op.form.symbol == '+' else 'repeats'} them "
+                "(Python's sequence arithmetic), and a differentiated value is in them", location(fn, op),
+                hint="build the sequence with its elements ([a, b, c]) or make arrays and use np.concatenate / "
+                     "np.tile",
+            )
         if facts.is_active(op.target) and is_user_call(op):
             _check_gathered(fn, op, varied)
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
     return facts
+
+
+def _sequence_arithmetic(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """``[a] + [b]``, ``[a] * 2``: an operator whose operands are lists or tuples and numbers, no array — Python
+    joins or repeats the sequences (with an array among them, numpy's elementwise arithmetic runs instead)."""
+    if op.form.kind != "binop" or op.form.symbol not in ("+", "*"):
+        return False
+    operand_kinds = sorted(kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else const_kind(a)
+                           if isinstance(a, ir.Const) else ARRAY for a in op.args)
+    # (other mixes, a list times a list, are Python's TypeError: they run and fail as in Python)
+    return operand_kinds == ([SEQUENCE, SEQUENCE] if op.form.symbol == "+" else [SEQUENCE, SCALAR])
 
 
 def _varied_values(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> set[str]:
