@@ -366,18 +366,29 @@ def norm_grad(g, ans, x, ord, axis, keepdims):
     r = restore_axes(ans, x, axis, keepdims)
     if ord is None or (matrix and ord == "fro") or (not matrix and ord == 2):
         return g * _safe_divide(x, r)
-    sign = np.sign(x)
     if not matrix:
-        ax = normalize_axes(axis, x.ndim)
-        if ord == 0:
-            return np.zeros(x.shape) * g
-        if ord == 1:
-            return g * sign
-        if ord in (np.inf, -np.inf):
-            mask = np.abs(x) == r
-            return g * sign * mask / np.sum(mask, axis=ax, keepdims=True)
-        p = float(ord)
-        return g * sign * _safe_divide(np.abs(x) ** (p - 1.0), r ** (p - 1.0))
+        return _vector_norm_grad(g, r, x, ord, axis)
+    return _matrix_norm_grad(g, r, x, ord, axis)
+
+
+def _vector_norm_grad(g, r, x, ord, axis):
+    """``norm_grad`` of a vector norm other than ord None/2 (``g`` and ``r`` with the reduced axes restored)."""
+    sign = np.sign(x)
+    ax = normalize_axes(axis, x.ndim)
+    if ord == 0:
+        return np.zeros(x.shape) * g
+    if ord == 1:
+        return g * sign
+    if ord in (np.inf, -np.inf):
+        mask = np.abs(x) == r
+        return g * sign * mask / np.sum(mask, axis=ax, keepdims=True)
+    p = float(ord)
+    return g * sign * _safe_divide(np.abs(x) ** (p - 1.0), r ** (p - 1.0))
+
+
+def _matrix_norm_grad(g, r, x, ord, axis):
+    """``norm_grad`` of a matrix norm other than 'fro' (``g`` and ``r`` with the reduced axes restored)."""
+    sign = np.sign(x)
     rows, cols = (0, 1) if axis is None else tuple(int(a) % x.ndim for a in axis)
     if ord in ("nuc", 2, -2):
         m = np.moveaxis(x, (rows, cols), (-2, -1))
