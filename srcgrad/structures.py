@@ -1124,22 +1124,9 @@ class _Rewriter:
         if t is gast.Constant:
             return node.value if type(node.value) in _LITERALS else _NO
         if t is gast.UnaryOp:
-            v = self.value_of(node.operand)
-            if v is _NO:
-                return _NO
-            if isinstance(node.op, gast.USub) and type(v) in (int, float):
-                return -v
-            if isinstance(node.op, gast.Not):
-                return not v
-            return _NO
+            return self.unary_value(node)
         if t is gast.BoolOp:
-            values = [self.value_of(v) for v in node.values]
-            if any(v is _NO for v in values):
-                return _NO
-            result = values[0]
-            for v in values[1:]:
-                result = (result and v) if isinstance(node.op, gast.And) else (result or v)
-            return result
+            return self.boolop_value(node)
         if t is gast.Compare:
             return self.compare(node)
         if t in (gast.Name, gast.Subscript, gast.Attribute, gast.Call):
@@ -1149,6 +1136,27 @@ class _Rewriter:
             if isinstance(ct, SLeaf) and ct.role == NONE:
                 return None
         return _NO
+
+    def unary_value(self, node: Any) -> Any:
+        """``value_of`` a unary operation (``-`` of a number, ``not``)."""
+        v = self.value_of(node.operand)
+        if v is _NO:
+            return _NO
+        if isinstance(node.op, gast.USub) and type(v) in (int, float):
+            return -v
+        if isinstance(node.op, gast.Not):
+            return not v
+        return _NO
+
+    def boolop_value(self, node: Any) -> Any:
+        """``value_of`` an ``and``/``or`` whose operands are all known."""
+        values = [self.value_of(v) for v in node.values]
+        if any(v is _NO for v in values):
+            return _NO
+        result = values[0]
+        for v in values[1:]:
+            result = (result and v) if isinstance(node.op, gast.And) else (result or v)
+        return result
 
     def compare(self, node: Any) -> Any:
         left = node.left
