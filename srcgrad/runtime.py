@@ -541,20 +541,22 @@ def _dot_axes(x, y):
 
 def dot_grad_left(g, x, y):
     """Adjoint of ``np.dot(x, y)`` with respect to ``x`` (scalars, vectors, matrices, N-D: a tensordot)."""
-    if np.ndim(x) == 0 or np.ndim(y) == 0:
-        return unbroadcast(g * y, x)
-    if np.ndim(x) <= 2 and np.ndim(y) <= 2:
-        return matmul_grad_left(g, x, y)
-    return tensordot_grad_left(g, x, y, _dot_axes(x, y))
+    return _dot_grad(g, x, y, True)
 
 
 def dot_grad_right(g, x, y):
     """Adjoint of ``np.dot(x, y)`` with respect to ``y``."""
+    return _dot_grad(g, x, y, False)
+
+
+def _dot_grad(g, x, y, left):
+    """Adjoint of ``np.dot(x, y)`` with respect to ``x`` (``left``) or ``y``."""
     if np.ndim(x) == 0 or np.ndim(y) == 0:
-        return unbroadcast(g * x, y)
+        return unbroadcast(g * y, x) if left else unbroadcast(g * x, y)
     if np.ndim(x) <= 2 and np.ndim(y) <= 2:
-        return matmul_grad_right(g, x, y)
-    return tensordot_grad_right(g, x, y, _dot_axes(x, y))
+        return matmul_grad_left(g, x, y) if left else matmul_grad_right(g, x, y)
+    axes = _dot_axes(x, y)
+    return tensordot_grad_left(g, x, y, axes) if left else tensordot_grad_right(g, x, y, axes)
 
 
 def inner_grad_left(g, a, b):
