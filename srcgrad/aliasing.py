@@ -296,16 +296,27 @@ class _Objects:
         if kind in ("tuple", "list"):
             return self._container(new) | self._add(t, new) | self._hold(new, operands)
         if kind == "subscript":  # an element of a list, or a view of an array
-            base = self.of(args[0])
-            held = set().union(*(self.holds.get(o, set()) for o in base)) if base else set()
-            return self._add(t, held | (base if self.kind(args[0]) != SEQUENCE else set()))
-        if kind in ("binop", "unaryop", "compare"):  # new; `xs + ys` holds what both lists hold
-            lists = operands & self.containers - self.arrays
-            held = set().union(*(self.holds.get(o, set()) for o in lists)) if lists else set()
-            same = self.of(args[0]) if op.inplace else set()  # `y += v` is y itself when y is an array
-            return (self._container(new) if lists else False) | self._add(t, new | same) | self._hold(new, held)
+            return self._flow_subscript(op)
+        if kind in ("binop", "unaryop", "compare"):
+            return self._flow_operator(op, new, operands)
         if self.kinds.get(t) == SCALAR:
             return False
+        return self._flow_call(op, new, operands)
+
+    def _flow_subscript(self, op: ir.Op) -> bool:
+        base = self.of(op.args[0])
+        held = set().union(*(self.holds.get(o, set()) for o in base)) if base else set()
+        return self._add(op.target, held | (base if self.kind(op.args[0]) != SEQUENCE else set()))
+
+    def _flow_operator(self, op: ir.Op, new: set, operands: set) -> bool:
+        """New; `xs + ys` holds what both lists hold."""
+        lists = operands & self.containers - self.arrays
+        held = set().union(*(self.holds.get(o, set()) for o in lists)) if lists else set()
+        same = self.of(op.args[0]) if op.inplace else set()  # `y += v` is y itself when y is an array
+        return (self._container(new) if lists else False) | self._add(op.target, new | same) | self._hold(new, held)
+
+    def _flow_call(self, op: ir.Op, new: set, operands: set) -> bool:
+        t = op.target
         if is_user_call(op):
             effects, bound = self.effects[id(op)], _bind(op)
             shared = self.reach_all(bound[p] for p in effects.returns if p in bound)

@@ -269,6 +269,22 @@ ARGS_HELP = ("argument values, each a Python expression (np and math are availab
              "can (there is no sandbox), so pass only text you would run yourself")
 
 
+WRT_OPTION = (("--wrt",), {"metavar": "NAME[,NAME]", "help": WRT_HELP})
+MODE_OPTION = (("--mode",), {"choices": MODES, "help": MODE_HELP})
+ARGS_OPTION = (("--args",), {"nargs": "+", "metavar": "VALUE", "help": ARGS_HELP})
+
+
+def _command(sub: Any, name: str, run: Any, *options: tuple, **texts: str) -> argparse.ArgumentParser:
+    """A subcommand (``help``, ``description``, ``epilog``) run by ``run``, whose first argument is the function and
+    the next ones these ``options`` (each the arguments of ``add_argument``)."""
+    p = sub.add_parser(name, **texts, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("function", metavar="FILE.py:FUNC", help=FUNCTION_HELP)
+    for flags, settings in options:
+        p.add_argument(*flags, **settings)
+    p.set_defaults(run=run)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -278,47 +294,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srcgrad {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser(
-        "emit", help="write the gradient as a standalone module (ahead of time)",
+    p = _command(
+        sub, "emit", cmd_emit, WRT_OPTION, MODE_OPTION,
+        help="write the gradient as a standalone module (ahead of time)",
         description="Write the gradient of FUNC as a standalone Python module: it imports numpy, math and the "
                     "function's own module, never srcgrad. Output is byte-identical from run to run.",
         epilog="examples:\n  srcgrad emit model.py:loss --wrt w -o loss_grad.py\n"
                "  srcgrad emit model.py:loss --wrt w -o loss_grad.py --check   # exit 1 when loss_grad.py is stale",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("function", metavar="FILE.py:FUNC", help=FUNCTION_HELP)
-    p.add_argument("--wrt", metavar="NAME[,NAME]", help=WRT_HELP)
-    p.add_argument("--mode", choices=MODES, help=MODE_HELP)
     p.add_argument("-o", "--output", metavar="OUT.py", help="the module to write (default: print it)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when OUT.py differs from what emit would write (for CI)")
     p.add_argument("--force", action="store_true",
                    help="write OUT.py even when it exists and is not a module srcgrad emitted")
-    p.set_defaults(run=cmd_emit)
 
-    p = sub.add_parser(
-        "show", help="print the generated gradient source",
+    _command(
+        sub, "show", cmd_show, WRT_OPTION, MODE_OPTION, ARGS_OPTION,
+        help="print the generated gradient source",
         description="Print the gradient source srcgrad generates for FUNC: the general variant, or with --args the "
                     "variant specialised to those arguments' kinds (Python numbers or arrays).",
         epilog="example:\n  srcgrad show examples/seed.py:eq4 --args 1.5",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("function", metavar="FILE.py:FUNC", help=FUNCTION_HELP)
-    p.add_argument("--wrt", metavar="NAME[,NAME]", help=WRT_HELP)
-    p.add_argument("--mode", choices=MODES, help=MODE_HELP)
-    p.add_argument("--args", nargs="+", metavar="VALUE", help=ARGS_HELP)
-    p.set_defaults(run=cmd_show)
 
-    p = sub.add_parser(
-        "graph", help="draw the compute graph (DOT, SVG, PNG, PDF)",
+    p = _command(
+        sub, "graph", cmd_graph,
+        help="draw the compute graph (DOT, SVG, PNG, PDF)",
         description="Draw the compute graph of FUNC (its linear IR). -o OUT.dot needs nothing else; .svg is drawn by "
                     "Graphviz's `dot` program, or without it by srcgrad's built-in layout; .png and .pdf need "
                     "Graphviz. Without -o, print the DOT text.",
         epilog="examples:\n  srcgrad graph examples/seed.py:eq3 -o eq3.svg\n"
                "  srcgrad graph examples/seed.py:eq3 -o eq3.svg --adjoint --args 1.5   # reverse sweep, values",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("function", metavar="FILE.py:FUNC", help=FUNCTION_HELP)
     p.add_argument("-o", "--output", metavar="OUT.{dot,svg,png,pdf}", help="the picture to write")
     p.add_argument("--adjoint", action="store_true", help="also draw the reverse sweep (the adjoint computations)")
     p.add_argument("--wrt", metavar="NAME[,NAME]", help=WRT_HELP + "; for --adjoint and --args")
@@ -327,19 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ir", action="store_true", help="print the linear IR as text instead")
     p.add_argument("--engine", choices=["builtin", "graphviz"],
                    help="who draws .svg (default: $SRCGRAD_GRAPH_ENGINE, else Graphviz when installed, else built in)")
-    p.set_defaults(run=cmd_graph)
 
-    p = sub.add_parser(
-        "explain", help="print each node's value and gradient, in backprop order",
+    _command(
+        sub, "explain", cmd_explain, ARGS_OPTION, WRT_OPTION,
+        help="print each node's value and gradient, in backprop order",
         description="Run FUNC's gradient at --args and print a table: every node of the compute graph with its "
                     "operation, source line, forward value and adjoint, from the output back to the inputs.",
         epilog="example:\n  srcgrad explain examples/seed.py:eq3 --args 1.5",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("function", metavar="FILE.py:FUNC", help=FUNCTION_HELP)
-    p.add_argument("--args", nargs="+", metavar="VALUE", help=ARGS_HELP)
-    p.add_argument("--wrt", metavar="NAME[,NAME]", help=WRT_HELP)
-    p.set_defaults(run=cmd_explain)
     return parser
 
 

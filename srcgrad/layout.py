@@ -22,6 +22,7 @@ clusters do not overlap; readable up to about 200 nodes (Graphviz routes edges a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from srcgrad.picture import Edge, GraphModel, Node
@@ -127,6 +128,21 @@ def _layout_direction(edge: Edge) -> tuple[str, str]:
 def assign_layers(model: GraphModel) -> dict[str, int]:
     """Each node's column."""
     ids = list(model.nodes)
+    find = _rank_groups(model, ids)
+    groups = list(dict.fromkeys(find(n) for n in ids))
+    succ = _group_successors(model, find, groups)
+    _break_cycles(groups, succ)
+    pred: dict[str, list[str]] = {g: [] for g in groups}
+    for g in groups:
+        for s in succ[g]:
+            pred[s].append(g)
+    layer = _group_layers(_topological(groups, succ, pred), succ, pred)
+    low = min(layer.values(), default=0)
+    return {n: layer[find(n)] - low for n in ids}
+
+
+def _rank_groups(model: GraphModel, ids: list[str]) -> Callable[[str], str]:
+    """The leader of each node's group of nodes that share a rank (a union-find; the earlier node leads)."""
     rank = {n: i for i, n in enumerate(ids)}
     group = {n: n for n in ids}
 
@@ -140,7 +156,11 @@ def assign_layers(model: GraphModel) -> dict[str, int]:
         ra, rb = find(a), find(b)
         if ra != rb:
             group[max(ra, rb, key=rank.__getitem__)] = min(ra, rb, key=rank.__getitem__)  # the earlier leads
-    groups = list(dict.fromkeys(find(n) for n in ids))
+    return find
+
+
+def _group_successors(model: GraphModel, find: Callable[[str], str], groups: list[str]) -> dict[str, list[str]]:
+    """The constraining edges between groups, in order, without repeats or self-loops."""
     succ: dict[str, list[str]] = {g: [] for g in groups}
     for edge in model.edges:
         if not edge.constraint:
@@ -148,20 +168,17 @@ def assign_layers(model: GraphModel) -> dict[str, int]:
         u, v = (find(n) for n in _layout_direction(edge))
         if u != v and v not in succ[u]:
             succ[u].append(v)
-    _break_cycles(groups, succ)
-    pred: dict[str, list[str]] = {g: [] for g in groups}
-    for g in groups:
-        for s in succ[g]:
-            pred[s].append(g)
-    order = _topological(groups, succ, pred)
+    return succ
+
+
+def _group_layers(order: list[str], succ: dict[str, list[str]], pred: dict[str, list[str]]) -> dict[str, int]:
     layer: dict[str, int] = {}
     for g in order:
         layer[g] = max((layer[p] + 1 for p in pred[g]), default=0)
     for g in reversed(order):  # a source sits just before the first node it feeds
         if not pred[g] and succ[g]:
             layer[g] = min(layer[s] for s in succ[g]) - 1
-    low = min(layer.values(), default=0)
-    return {n: layer[find(n)] - low for n in ids}
+    return layer
 
 
 def _break_cycles(nodes: list[str], succ: dict[str, list[str]]) -> None:

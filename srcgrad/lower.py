@@ -426,13 +426,29 @@ class Lowerer:
         for flag in (loop.break_name, returned if returned not in self.env else None):
             if flag:
                 self.assign_name(flag, ir.Const(False), node, retarget=False)
+        direct_target = [node.target.id] if isinstance(node, gast.For) and plan is not None \
+            and plan[1][0][1] is None else []
+        header = self.loop_header(node, loop, direct_target, line)
+        test, cond, index_name, body, end_env = self.loop_body(node, plan, loop, header)
+        body_raises, self.terminated = self.terminated, False  # (the loop may run no iteration)
+        if not body_raises:  # (when an iteration never ends, nothing flows to the next one)
+            body.extend(_copy(header[n], end_env[n], line) for n in sorted(header)
+                        if n in end_env and end_env[n] != header[n] and n not in direct_target)
+        self.loop_exit(node, body, header, [header[f] for f in (loop.break_name, returned) if f], line)
+        self.env.update(header)
+        carried = sorted(header.values())
+        if plan is not None:
+            self.block.append(ir.For(index_name, plan[0], body, line, node.col_offset, carried))
+        else:
+            self.block.append(ir.While(test, cond, body, line, node.col_offset, carried))
+
+    def loop_header(self, node: Any, loop: Any, direct_target: list, line: Any) -> dict[str, str]:
+        """The header versions of the names a loop carries, each set to its value before the loop."""
         header: dict[str, str] = {}
         # Names assigned in the loop and read somewhere flow between iterations (and out of the loop).
         calls = {n.func.id for n in gast.walk(node) if isinstance(n, gast.Call) and isinstance(n.func, gast.Name)}
         stored = _stored_names(node).union(*(self.written_captures(f) for f in sorted(calls)))
         carried = sorted(n for n in stored if n in self.loaded)
-        direct_target = [node.target.id] if isinstance(node, gast.For) and plan is not None \
-            and plan[1][0][1] is None else []
         for n in carried + loop.flags() + direct_target:
             if n in header:
                 continue
@@ -442,6 +458,10 @@ class Lowerer:
             # Before the first iteration a header holds the value from before the loop, or None when there is
             # none (a name first assigned inside the loop), so copying it never fails.
             self.block.append(_copy(header[n], self.env[n] if n in self.env else ir.Const(None), line))
+        return header
+
+    def loop_body(self, node: Any, plan: tuple | None, loop: Any, header: dict[str, str]) -> tuple:
+        """The loop's test (a while loop's), its index name (a for loop's), its body and the names at its end."""
         saved_block, saved_env = self.block, self.env
         self.block, self.env = [], {**saved_env, **header}
         self.loops.append(loop)
@@ -466,29 +486,21 @@ class Lowerer:
         finally:
             self.loops.pop()
             self.block, self.env = saved_block, saved_env
-        body_raises, self.terminated = self.terminated, False  # (the loop may run no iteration)
-        for n in sorted(header):
-            if body_raises:
-                break  # an iteration never ends: nothing flows to the next one
-            if n in end_env and end_env[n] != header[n] and n not in direct_target:
-                body.append(_copy(header[n], end_env[n], line))
-        exits = [header[f] for f in (loop.break_name, returned) if f]
-        if exits:
-            self.env.update(header)
-            if len(exits) == 1:
-                exit_cond: ir.Operand = ir.Var(exits[0])
-            else:
-                saved = self.block
-                self.block = body
-                exit_cond = self.op(_BOOLOP_RULE, ir.Form("boolop", "or"), tuple(ir.Var(e) for e in exits), (), node)
-                self.block = saved
-            body.append(ir.If(exit_cond, [ir.Break(line)], [], line, node.col_offset))
+        return test, cond, index_name, body, end_env
+
+    def loop_exit(self, node: Any, body: list, header: dict[str, str], exits: list, line: Any) -> None:
+        """End the body with a break when a break or return flag is set."""
+        if not exits:
+            return
         self.env.update(header)
-        carried = sorted(header.values())
-        if plan is not None:
-            self.block.append(ir.For(index_name, plan[0], body, line, node.col_offset, carried))
+        if len(exits) == 1:
+            exit_cond: ir.Operand = ir.Var(exits[0])
         else:
-            self.block.append(ir.While(test, cond, body, line, node.col_offset, carried))
+            saved = self.block
+            self.block = body
+            exit_cond = self.op(_BOOLOP_RULE, ir.Form("boolop", "or"), tuple(ir.Var(e) for e in exits), (), node)
+            self.block = saved
+        body.append(ir.If(exit_cond, [ir.Break(line)], [], line, node.col_offset))
 
     def bind_loop_target(self, tnode: Any, how: tuple, index_name: str, header: dict[str, str]) -> None:
         """Bind one target of a loop (a name, or a tuple of names that unpacks the item) for the current index."""
@@ -1050,6 +1062,14 @@ class Lowerer:
         return self.value(node)
 
     def expr_Call(self, node: Any) -> ir.Var:
+        self.reject_call_unpacking(node)
+        result = self.special_call(node)
+        if result is not None:
+            return result
+        return self.named_call(node)
+
+    def reject_call_unpacking(self, node: Any) -> None:
+        """``f(*xs)`` and ``f(**kw)`` are refused."""
         for a in node.args:
             if isinstance(a, gast.Starred):
                 raise self.reject(a, "srcgrad cannot differentiate star-unpacking in a call",
@@ -1058,6 +1078,10 @@ class Lowerer:
             if k.arg is None:
                 raise self.reject(k.value, "srcgrad cannot differentiate **keyword unpacking in a call",
                                   hint="pass keyword arguments explicitly")
+
+    def special_call(self, node: Any) -> Any:
+        """A call lowered its own way (a nested function, ``xs.append``, a method, ``sum`` of a comprehension,
+        ``max``/``min`` of items, ``list``/``tuple`` of a generator); None for a call of a named function."""
         func = node.func
         if isinstance(func, gast.Name) and func.id in self.local_functions:
             return self.inline_call(func.id, node)
@@ -1073,10 +1097,20 @@ class Lowerer:
             return self.sum_comprehension(args["iterable"], args.get("start"))
         if any(self.builtin_callee(node) is f for f in PACKED_BUILTINS) and (len(node.args) != 2 or node.keywords):
             return self.extreme(node)
-        if isinstance(func, gast.Name) and func.id in ("list", "tuple") and func.id not in self.locals \
-                and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.GeneratorExp) \
-                and self.pf.resolve(func.id) in (list, tuple):
+        if self.is_sequence_of_generator(node):
             return self.expr_ListComp(node.args[0])  # list(f(v) for v in xs) is a list comprehension
+        return None
+
+    def is_sequence_of_generator(self, node: Any) -> bool:
+        """``list(f(v) for v in xs)`` or ``tuple(...)``, the builtins themselves."""
+        func = node.func
+        return isinstance(func, gast.Name) and func.id in ("list", "tuple") and func.id not in self.locals \
+            and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], gast.GeneratorExp) \
+            and self.pf.resolve(func.id) in (list, tuple)
+
+    def named_call(self, node: Any) -> ir.Var:
+        """A call of a named function (``np.exp(x)``, ``helper(x)``): one op, by the callee's rule."""
+        func = node.func
         callee = self.expr(func)
         if not isinstance(callee, _Ref) or not callable(callee.obj):
             raise self.reject(func, "only named functions can be called here",

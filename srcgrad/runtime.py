@@ -366,18 +366,29 @@ def norm_grad(g, ans, x, ord, axis, keepdims):
     r = restore_axes(ans, x, axis, keepdims)
     if ord is None or (matrix and ord == "fro") or (not matrix and ord == 2):
         return g * _safe_divide(x, r)
-    sign = np.sign(x)
     if not matrix:
-        ax = normalize_axes(axis, x.ndim)
-        if ord == 0:
-            return np.zeros(x.shape) * g
-        if ord == 1:
-            return g * sign
-        if ord in (np.inf, -np.inf):
-            mask = np.abs(x) == r
-            return g * sign * mask / np.sum(mask, axis=ax, keepdims=True)
-        p = float(ord)
-        return g * sign * _safe_divide(np.abs(x) ** (p - 1.0), r ** (p - 1.0))
+        return _vector_norm_grad(g, r, x, ord, axis)
+    return _matrix_norm_grad(g, r, x, ord, axis)
+
+
+def _vector_norm_grad(g, r, x, ord, axis):
+    """``norm_grad`` of a vector norm other than ord None/2 (``g`` and ``r`` with the reduced axes restored)."""
+    sign = np.sign(x)
+    ax = normalize_axes(axis, x.ndim)
+    if ord == 0:
+        return np.zeros(x.shape) * g
+    if ord == 1:
+        return g * sign
+    if ord in (np.inf, -np.inf):
+        mask = np.abs(x) == r
+        return g * sign * mask / np.sum(mask, axis=ax, keepdims=True)
+    p = float(ord)
+    return g * sign * _safe_divide(np.abs(x) ** (p - 1.0), r ** (p - 1.0))
+
+
+def _matrix_norm_grad(g, r, x, ord, axis):
+    """``norm_grad`` of a matrix norm other than 'fro' (``g`` and ``r`` with the reduced axes restored)."""
+    sign = np.sign(x)
     rows, cols = (0, 1) if axis is None else tuple(int(a) % x.ndim for a in axis)
     if ord in ("nuc", 2, -2):
         m = np.moveaxis(x, (rows, cols), (-2, -1))
@@ -530,20 +541,22 @@ def _dot_axes(x, y):
 
 def dot_grad_left(g, x, y):
     """Adjoint of ``np.dot(x, y)`` with respect to ``x`` (scalars, vectors, matrices, N-D: a tensordot)."""
-    if np.ndim(x) == 0 or np.ndim(y) == 0:
-        return unbroadcast(g * y, x)
-    if np.ndim(x) <= 2 and np.ndim(y) <= 2:
-        return matmul_grad_left(g, x, y)
-    return tensordot_grad_left(g, x, y, _dot_axes(x, y))
+    return _dot_grad(g, x, y, True)
 
 
 def dot_grad_right(g, x, y):
     """Adjoint of ``np.dot(x, y)`` with respect to ``y``."""
+    return _dot_grad(g, x, y, False)
+
+
+def _dot_grad(g, x, y, left):
+    """Adjoint of ``np.dot(x, y)`` with respect to ``x`` (``left``) or ``y``."""
     if np.ndim(x) == 0 or np.ndim(y) == 0:
-        return unbroadcast(g * x, y)
+        return unbroadcast(g * y, x) if left else unbroadcast(g * x, y)
     if np.ndim(x) <= 2 and np.ndim(y) <= 2:
-        return matmul_grad_right(g, x, y)
-    return tensordot_grad_right(g, x, y, _dot_axes(x, y))
+        return matmul_grad_left(g, x, y) if left else matmul_grad_right(g, x, y)
+    axes = _dot_axes(x, y)
+    return tensordot_grad_left(g, x, y, axes) if left else tensordot_grad_right(g, x, y, axes)
 
 
 def inner_grad_left(g, a, b):

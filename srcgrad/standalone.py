@@ -333,31 +333,18 @@ class _ModuleWriter:
     def define(self, ref: str, obj: Any, origin: str, home: str) -> str | None:
         """Make ``obj`` available at module level (preferably as ``ref``); its module-level name (None: a builtin)."""
         if origin == "srcgrad" and _is_builtin(obj):  # a builtin srcgrad's code calls: the builtin, whatever else
-            name, new = self.reserve(ref, obj)          # the module defines under that name
-            if new and name != obj.__name__:
-                if self.names.setdefault("builtins", builtins) is not builtins:
-                    raise EmitError("cannot emit: `builtins` names something else in the copied code")
-                self.imports["builtins"] = "import builtins"
-                self.definitions.append(_Definition(name, f"{name} = builtins.{obj.__name__}\n", "constant"))
-            return name
+            return self.define_builtin(ref, obj)        # the module defines under that name
         if origin == "builtin":
             if ref in self.names and self.names[ref] is not obj:
                 raise EmitError(f"cannot emit: `{ref}` is both the builtin and a copied name")
             return None
-        substitute = _SUBSTITUTES.get(id(obj))
-        if substitute is not None:
-            obj = substitute
-        cell = getattr(obj, "cell", None)
-        if isinstance(cell, types.CellType):  # a generated helper pair, shared through a cell
-            obj = cell.cell_contents
+        obj = _unwrapped(obj)
         if isinstance(obj, types.ModuleType):
             name, new = self.reserve(ref, obj)
             if new:
                 self.imports[name] = _import_line(obj.__name__, name)
             return name
-        copyable = isinstance(obj, (types.FunctionType, type)) and (
-            origin == "srcgrad" or _is_generated(obj) or _is_srcgrad_module(getattr(obj, "__module__", "") or ""))
-        if copyable:
+        if _copyable(obj, origin):
             name, new = self.reserve(ref, obj)
             if new:
                 self.queue.append((name, obj, _origin(obj)))
@@ -368,6 +355,16 @@ class _ModuleWriter:
         name, new = self.reserve(ref, obj)
         if new:
             self.from_imports.setdefault(source_module, []).append((attr, name))
+        return name
+
+    def define_builtin(self, ref: str, obj: Any) -> str:
+        """A builtin srcgrad's code calls, as ``builtins.<name>`` when ``ref`` is taken."""
+        name, new = self.reserve(ref, obj)
+        if new and name != obj.__name__:
+            if self.names.setdefault("builtins", builtins) is not builtins:
+                raise EmitError("cannot emit: `builtins` names something else in the copied code")
+            self.imports["builtins"] = "import builtins"
+            self.definitions.append(_Definition(name, f"{name} = builtins.{obj.__name__}\n", "constant"))
         return name
 
     def literal(self, ref: str, obj: Any) -> str:
@@ -383,6 +380,23 @@ class _ModuleWriter:
         if new:
             self.definitions.append(_Definition(name, f"{name} = {text}\n", "constant"))
         return name
+
+
+def _unwrapped(obj: Any) -> Any:
+    """The object to define for ``obj``: its substitute, or the helper pair a generated wrapper shares in a cell."""
+    substitute = _SUBSTITUTES.get(id(obj))
+    if substitute is not None:
+        obj = substitute
+    cell = getattr(obj, "cell", None)
+    if isinstance(cell, types.CellType):  # a generated helper pair, shared through a cell
+        obj = cell.cell_contents
+    return obj
+
+
+def _copyable(obj: Any, origin: str) -> bool:
+    """Is ``obj`` a function or class whose text is copied into the module?"""
+    return isinstance(obj, (types.FunctionType, type)) and (
+        origin == "srcgrad" or _is_generated(obj) or _is_srcgrad_module(getattr(obj, "__module__", "") or ""))
 
 
 # --- text surgery --------------------------------------------------------------------------------------------------
@@ -427,22 +441,31 @@ def _free_name_nodes(node: ast.AST) -> list[ast.Name]:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         local = _local_names(node)
         roots = [node.args, *node.body] + ([node.returns] if node.returns else [])
-        found = [n for r in roots for n in ast.walk(r)
-                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in local]
+        found = [n for r in roots for n in _loaded_names(r) if n.id not in local]
     elif isinstance(node, ast.ClassDef):
-        class_level = {n.id for stmt in node.body if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
-                       for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        class_level |= {stmt.name for stmt in node.body
-                        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-        for part in [*node.bases, *node.keywords]:
-            found.extend(n for n in ast.walk(part) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
-        for stmt in node.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                found.extend(_free_name_nodes(stmt))
-            else:
-                found.extend(n for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-                             and n.id not in class_level)
+        found = _class_free_name_nodes(node)
     return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def _loaded_names(root: ast.AST) -> list[ast.Name]:
+    return [n for n in ast.walk(root) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+
+
+def _class_free_name_nodes(node: ast.ClassDef) -> list[ast.Name]:
+    """``_free_name_nodes`` of a class (not yet in source order)."""
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    class_level = {n.id for stmt in node.body if not isinstance(stmt, functions)
+                   for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    class_level |= {stmt.name for stmt in node.body if isinstance(stmt, (*functions, ast.ClassDef))}
+    found: list[ast.Name] = []
+    for part in [*node.bases, *node.keywords]:
+        found.extend(_loaded_names(part))
+    for stmt in node.body:
+        if isinstance(stmt, functions):
+            found.extend(_free_name_nodes(stmt))
+        else:
+            found.extend(n for n in _loaded_names(stmt) if n.id not in class_level)
+    return found
 
 
 def _free_names(node: ast.AST) -> list[str]:

@@ -1124,22 +1124,9 @@ class _Rewriter:
         if t is gast.Constant:
             return node.value if type(node.value) in _LITERALS else _NO
         if t is gast.UnaryOp:
-            v = self.value_of(node.operand)
-            if v is _NO:
-                return _NO
-            if isinstance(node.op, gast.USub) and type(v) in (int, float):
-                return -v
-            if isinstance(node.op, gast.Not):
-                return not v
-            return _NO
+            return self.unary_value(node)
         if t is gast.BoolOp:
-            values = [self.value_of(v) for v in node.values]
-            if any(v is _NO for v in values):
-                return _NO
-            result = values[0]
-            for v in values[1:]:
-                result = (result and v) if isinstance(node.op, gast.And) else (result or v)
-            return result
+            return self.boolop_value(node)
         if t is gast.Compare:
             return self.compare(node)
         if t in (gast.Name, gast.Subscript, gast.Attribute, gast.Call):
@@ -1149,6 +1136,27 @@ class _Rewriter:
             if isinstance(ct, SLeaf) and ct.role == NONE:
                 return None
         return _NO
+
+    def unary_value(self, node: Any) -> Any:
+        """``value_of`` a unary operation (``-`` of a number, ``not``)."""
+        v = self.value_of(node.operand)
+        if v is _NO:
+            return _NO
+        if isinstance(node.op, gast.USub) and type(v) in (int, float):
+            return -v
+        if isinstance(node.op, gast.Not):
+            return not v
+        return _NO
+
+    def boolop_value(self, node: Any) -> Any:
+        """``value_of`` an ``and``/``or`` whose operands are all known."""
+        values = [self.value_of(v) for v in node.values]
+        if any(v is _NO for v in values):
+            return _NO
+        result = values[0]
+        for v in values[1:]:
+            result = (result and v) if isinstance(node.op, gast.And) else (result or v)
+        return result
 
     def compare(self, node: Any) -> Any:
         left = node.left
@@ -1833,8 +1841,6 @@ class Lowered:
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
             wrt: list[str]) -> tuple[Lowered, dict[str, Root]]:
     """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind)."""
-    from srcgrad.binding import ARRAY, SCALAR
-
     roots: dict[str, Root] = {}
     for p, kind in values_kinds.items():
         if isinstance(kind, tuple):
@@ -1848,7 +1854,32 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
                 if isinstance(item, SLeaf) and item.role == DIFF:
                     rewriter.use(item)
     body = rewriter.block(list(pf.node.body))
-    params, kw, reads, kinds = [], [], {}, {}
+    params, kw, reads, kinds = _leaf_params(user_params, kwonly, values_kinds, roots)
+    inner_wrt = []
+    for p in wrt:
+        if p in roots:
+            inner_wrt += [item.name for item in _diff_params(roots[p])]
+        else:
+            inner_wrt.append(p)
+    new_pf = _leaves_function(pf, params, kw, body, roots)
+    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt, rewriter.guarded), roots
+
+
+def _diff_params(root: Root) -> list[SLeaf]:
+    """A structure's differentiated leaves among its parameters, in order."""
+    ordered = sorted(root.params, key=lambda i: i.order)
+    return [item for item in ordered if isinstance(item, SLeaf) and item.role == DIFF]
+
+
+def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
+                 roots: dict[str, Root]) -> tuple[list[str], list[str], dict, dict]:
+    """The function of leaves' positional and keyword-only parameters, where each reads from, and their kinds."""
+    from srcgrad.binding import ARRAY, SCALAR
+
+    params: list[str] = []
+    kw: list[str] = []
+    reads: dict = {}
+    kinds: dict = {}
     for p in user_params:
         if p in roots:
             ordered = sorted(roots[p].params, key=lambda item: item.order)
@@ -1861,13 +1892,11 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
             reads[p] = (p, ())
             kinds[p] = values_kinds[p]
         (kw if p in kwonly else params).extend(names)
-    inner_wrt = []
-    for p in wrt:
-        if p in roots:
-            inner_wrt += [item.name for item in sorted(roots[p].params, key=lambda i: i.order)
-                          if isinstance(item, SLeaf) and item.role == DIFF]
-        else:
-            inner_wrt.append(p)
+    return params, kw, reads, kinds
+
+
+def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, roots: dict[str, Root]) -> Any:
+    """The parsed function of leaves: ``pf``'s function renamed, with these parameters and body."""
     node = copy.copy(pf.node)
     node.name = f"{pf.node.name}_leaves"
     args = copy.copy(pf.node.args)
@@ -1881,7 +1910,7 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
                                                      for r in roots.values()) + "\n"
     new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker + _digest_line(node))
     new_pf.dicts_rewritten = True  # (lower.lower does not rewrite it again)
-    return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt, rewriter.guarded), roots
+    return new_pf
 
 
 def _fresh_names(pf: Any, params: list[str]) -> Any:
@@ -2006,37 +2035,12 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
         seed = inner_params[0]
         keywords.append(ast.keyword(arg=seed, value=ast.Name(id=extra[0], ctx=ast.Load())))
     if mode == "jvp":
-        tangent_names = list(inner_params)
-        leaf_tangents = iter(tangent_names)
-        for p, t in zip(wrt, extra):
-            if p in roots:
-                for item in sorted(roots[p].params, key=lambda i: i.order):
-                    if isinstance(item, SLeaf) and item.role == DIFF:
-                        keywords.append(ast.keyword(arg=next(leaf_tangents), value=_access(t, item.path)))
-            else:
-                keywords.append(ast.keyword(arg=next(leaf_tangents), value=ast.Name(id=t, ctx=ast.Load())))
+        keywords += _tangent_keywords(wrt, extra, roots, inner_params)
     call = ast.Call(func=ast.Name(id=inner_ref, ctx=ast.Load()), args=args, keywords=keywords)
     if mode == "jvp":
         statements.append(ast.Return(value=call))
     else:
-        grads = front.local("grads")
-        target: ast.expr = ast.Name(id=grads, ctx=ast.Store())
-        value = None
-        if mode in ("value_and_grad", "value_and_grad_aux"):
-            value = front.local("value")
-            target = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Store()), target], ctx=ast.Store())
-        statements.append(ast.Assign(targets=[target], value=call))
-        counter = iter(range(len(lowered.wrt)))
-
-        def leaf_value() -> ast.expr:
-            return ast.Subscript(value=ast.Name(id=grads, ctx=ast.Load()), slice=ast.Constant(value=next(counter)),
-                                 ctx=ast.Load())
-
-        results = [front.rebuild(roots[p].spec, False, leaf_value) if p in roots else leaf_value() for p in wrt]
-        out = results[0] if len(results) == 1 and not as_tuple else ast.Tuple(elts=results, ctx=ast.Load())
-        if value is not None:
-            out = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Load()), out], ctx=ast.Load())
-        statements.append(ast.Return(value=out))
+        statements += _gradient_statements(front, call, lowered, roots, wrt, mode, as_tuple)
     header = [p for p in user_params if p not in user_kwonly]
     kw = [p for p in user_params if p in user_kwonly] + extra
     signature = ", ".join(header + (["*"] + kw if kw else []))
@@ -2045,6 +2049,44 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     text = "\n".join(lines) + "\n"
     printer.check_function(text, statements, name)
     return text, statements, front.cells, signature
+
+
+def _tangent_keywords(wrt: list[str], extra: list[str], roots: dict[str, Root],
+                      inner_params: tuple[str, ...]) -> list[ast.keyword]:
+    """jvp: the function of leaves' tangent arguments, read from the front's tangents (leaves of structures)."""
+    keywords = []
+    leaf_tangents = iter(list(inner_params))
+    for p, t in zip(wrt, extra):
+        if p in roots:
+            for item in _diff_params(roots[p]):
+                keywords.append(ast.keyword(arg=next(leaf_tangents), value=_access(t, item.path)))
+        else:
+            keywords.append(ast.keyword(arg=next(leaf_tangents), value=ast.Name(id=t, ctx=ast.Load())))
+    return keywords
+
+
+def _gradient_statements(front: Any, call: ast.Call, lowered: Lowered, roots: dict[str, Root], wrt: list[str],
+                         mode: str, as_tuple: bool) -> list[ast.stmt]:
+    """Call the function of leaves, and return its gradients rebuilt as structures (after the value, if any)."""
+    grads = front.local("grads")
+    target: ast.expr = ast.Name(id=grads, ctx=ast.Store())
+    value = None
+    if mode in ("value_and_grad", "value_and_grad_aux"):
+        value = front.local("value")
+        target = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Store()), target], ctx=ast.Store())
+    statements: list[ast.stmt] = [ast.Assign(targets=[target], value=call)]
+    counter = iter(range(len(lowered.wrt)))
+
+    def leaf_value() -> ast.expr:
+        return ast.Subscript(value=ast.Name(id=grads, ctx=ast.Load()), slice=ast.Constant(value=next(counter)),
+                             ctx=ast.Load())
+
+    results = [front.rebuild(roots[p].spec, False, leaf_value) if p in roots else leaf_value() for p in wrt]
+    out = results[0] if len(results) == 1 and not as_tuple else ast.Tuple(elts=results, ctx=ast.Load())
+    if value is not None:
+        out = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Load()), out], ctx=ast.Load())
+    statements.append(ast.Return(value=out))
+    return statements
 
 
 def compile_front(text: str, name: str, cells: dict[str, Any], user_func: Any) -> types.FunctionType:
