@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir, locks, runtime, usercode
+from srcgrad import frontend, ir, locks, lower, runtime, usercode
 from srcgrad.binding import SCALAR, SEQUENCE, call_fact, location
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
 from srcgrad.passes import _useful_values, _varied_values, bind_call, infer_kinds, is_user_call
@@ -86,11 +86,12 @@ class HelperEffects:
 # --- entry points ---------------------------------------------------------------------------------------------
 
 
-def check_writes(fn: ir.Function, kinds: dict[str, str], wrt: list[str]) -> None:
-    """Refuse (or guard at run time) every write that another way to the same object could see."""
+def check_writes(fn: ir.Function, kinds: dict[str, str], wrt: list[str], call_kind: Any = None) -> None:
+    """Refuse (or guard at run time) every write that another way to the same object could see. ``call_kind``: the
+    result kind of a call to a user function (``call_kind(func, arg_kinds)``, as the kinds pass asks)."""
     if not any(_may_write(op) for op in ir.walk_ops(fn.body)):
         return  # the common case: nothing is changed in place, nothing to check
-    objects = _Objects(fn, kinds)
+    objects = _Objects(fn, kinds, call_kind)
     objects.wrt = wrt
     writes = objects.writes()
     if not writes:
@@ -108,7 +109,7 @@ def _active_calls(fn: ir.Function, wrt: list[str]) -> set[str]:
     return {op.target for op in ops if is_user_call(op) and op.target in varied and op.target in useful}
 
 
-def helper_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
+def helper_effects(func: Any, kinds: tuple[str, ...], call_kind: Any = None) -> HelperEffects:
     """The parameters a user function writes into and those its result may be, for arguments of these kinds
     (cached). A function srcgrad cannot lower may do anything to any argument. Recursion: a call of a function
     being analysed counts as writing nothing (its own body's writes are found where they are)."""
@@ -121,7 +122,7 @@ def helper_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
             return HelperEffects(returns=frozenset(_params_of(func)))
         _IN_PROGRESS.add(key)
         try:
-            effects = _compute_effects(func, kinds)
+            effects = _compute_effects(func, kinds, call_kind)
         finally:
             _IN_PROGRESS.discard(key)
         _EFFECTS[key] = effects
@@ -140,17 +141,15 @@ def _params_of(func: Any) -> list[str]:
         return []
 
 
-def _compute_effects(func: Any, kinds: tuple[str, ...]) -> HelperEffects:
-    from srcgrad import calls, driver, frontend  # (they import the passes, which import this module)
-
+def _compute_effects(func: Any, kinds: tuple[str, ...], call_kind: Any) -> HelperEffects:
     params = _params_of(func)
     try:
-        fn = driver.lowered(frontend.parse_helper(func))
-        value_kinds = infer_kinds(fn, dict(zip(fn.params, kinds)), calls.return_kind)
+        fn = lower.lowered(frontend.parse_helper(func))
+        value_kinds = infer_kinds(fn, dict(zip(fn.params, kinds)), call_kind)
     except SrcgradError:  # not lowered: it runs as it is, and may do anything to what it is given
         everything = frozenset(p for p, k in zip(params, kinds) if k != SCALAR)
         return HelperEffects({p: (None, True, True) for p in everything}, everything, writes_globals=True)
-    objects = _Objects(fn, value_kinds)
+    objects = _Objects(fn, value_kinds, call_kind)
     writes: dict = {}
     found = objects.writes()
     writes_globals, guards_globals = _global_writes(fn, found)
@@ -191,7 +190,7 @@ class _Objects:
     or tuples (``containers``: displays, arguments, globals, results of calls srcgrad cannot see into) hold anything:
     writing an array into an item of an array copies its values."""
 
-    def __init__(self, fn: ir.Function, kinds: dict[str, str]):
+    def __init__(self, fn: ir.Function, kinds: dict[str, str], call_kind: Any = None):
         self.fn = fn
         self.kinds = kinds
         self.pts: dict[str, set] = {}
@@ -208,7 +207,7 @@ class _Objects:
         ops = list(ir.walk_ops(fn.body))
         for op in ops:
             if is_user_call(op):
-                self.effects[id(op)] = helper_effects(op.callee, _call_kinds(op, self.kind))
+                self.effects[id(op)] = helper_effects(op.callee, _call_kinds(op, self.kind), call_kind)
         changed = True
         while changed:
             changed = False

@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import driver, freshness, frontend, ir, locks, usercode, version
+from srcgrad import freshness, frontend, ir, locks, lower, usercode, version
 from srcgrad.emitter import Emitted, compile_function
 from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
 from srcgrad.rules import registry
@@ -320,7 +320,7 @@ class Slot:
             if ref is None:
                 return None  # e.g. a helper variant's cell (calls.CellRef): helpers are not cached
             bound.append([name, ref])
-        fn = driver.lowered(self.pf)  # it names the rules the code uses and the names code generation avoids
+        fn = lower.lowered(self.pf)  # it names the rules the code uses and the names code generation avoids
         names = _dependencies(self.pf, fn)
         rules = _rules_used(fn)
         if names is None or rules is None:

@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, naming, passes
+from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, lower, naming, passes
 from srcgrad.program import Block, Program, loads, stores
 
 
@@ -79,7 +79,7 @@ def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
         _IN_PROGRESS.add(key)
         try:
             found = guards.collect(func, parsed(func), defaults=True)
-            fn = passes.eliminate_dead_code(driver.lowered(parsed(func)))
+            fn = passes.eliminate_dead_code(lower.lowered(parsed(func)))
             arg_kinds = dict(zip(fn.params, kinds))
             kinds_map = passes.infer_kinds(fn, arg_kinds, return_kind)
             ret = fn.body[-1].value

@@ -7,9 +7,9 @@ the program, the scope of bound names, and each unit's emitted text and compiled
 
 The stages (:data:`STAGES`), in order::
 
-    lower     the function's IR (srcgrad/lower.py), lowered once per parsed function (:func:`lowered`)
+    lower     the function's IR (srcgrad/lower.py), lowered once per parsed function (:func:`srcgrad.lower.lowered`)
     prepare   the product's rewrite of the IR (has_aux: the returned pair is split; srcgrad/outputs.py)
-    passes    kinds, inplace, dce, activity, shapes (srcgrad/passes.py: PASSES; SRCGRAD_DUMP prints their facts)
+    passes    kinds, inplace, dce, activity, shapes (srcgrad/pass_table.py: PASSES; SRCGRAD_DUMP prints their facts)
     build     the product's program: a reverse sweep (srcgrad/adjoint.py) or tangents (srcgrad/forward.py)
     fuse      single-use temporaries written into their use (srcgrad/fuse.py), when the product asks for it
     units     the functions the product makes of the program (names, signatures, returned values, docstrings)
@@ -26,7 +26,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from srcgrad import codegen, emitter, fuse, guards, ir, locks, lower, passes
+from srcgrad import codegen, emitter, fuse, ir, lower, pass_table, passes
 from srcgrad.adjoint import Program
 from srcgrad.frontend import ParsedFunction
 
@@ -111,7 +111,7 @@ class Made:
 
 
 def _lower(made: Made) -> None:
-    made.fn = lowered(made.pf)
+    made.fn = lower.lowered(made.pf)
 
 
 def _prepare(made: Made) -> None:
@@ -120,7 +120,7 @@ def _prepare(made: Made) -> None:
 
 def _passes(made: Made) -> None:
     product = made.product
-    made.fn, made.facts = passes.run_passes(made.fn, list(product.wrt), product.kinds, product.call_kind)
+    made.fn, made.facts = pass_table.run_passes(made.fn, list(product.wrt), product.kinds, product.call_kind)
 
 
 def _build(made: Made) -> None:
@@ -163,36 +163,3 @@ def run(pf: ParsedFunction, product: Product, backend: Backend = PYTHON) -> Made
     for _, stage in STAGES:
         stage(made)
     return made
-
-
-# --- lowering, once per parsed function ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Lowered:
-    fn: ir.Function
-    guards: Any  # what the names the source reads denoted when it was lowered (guards.Guards)
-
-
-_LOCK = locks.lock()
-
-
-def lowered(pf: ParsedFunction) -> ir.Function:
-    """The IR of ``pf``, a copy of its own for the caller (the passes annotate theirs). The function is lowered once
-    and the lowering reused while the names its source reads (and its defaults) denote what they did: what a call
-    resolves to, a global's kind, decide the IR (the same guards decide when generated code is stale)."""
-    with _LOCK:
-        known = pf.lowered
-    if known is None or not known.guards.hold():
-        found = guards.collect(pf.func, pf, defaults=True)
-        known = _Lowered(lower.lower(pf), found)
-        with _LOCK:
-            pf.lowered = known
-    return copy_function(known.fn)
-
-
-def copy_function(fn: ir.Function) -> ir.Function:
-    """``fn`` with a body of new statement objects (the operands, immutable, are shared)."""
-    from dataclasses import replace
-
-    return replace(fn, body=ir.copy_body(fn.body))

@@ -34,7 +34,7 @@ class ParsedFunction:
     col_offset: int  # file column = AST column + col_offset (the dedent)
     file_lines: dict[int, str] = field(default_factory=dict)
     source: str = ""  # the dedented source the AST was parsed from
-    # its IR, lowered once (srcgrad.driver.lowered); not copied by dataclasses.replace (a new node is lowered anew)
+    # its IR, lowered once (srcgrad.lower.lowered); not copied by dataclasses.replace (a new node is lowered anew)
     lowered: Any = field(default=None, init=False, repr=False, compare=False)
     _nodes: list | None = field(default=None, init=False, repr=False, compare=False)  # (replace() walks anew)
 

@@ -17,13 +17,13 @@ import operator
 import sys
 import types
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gast
 import numpy as np
 
-from srcgrad import ir, naming, usercode
+from srcgrad import guards, ir, locks, naming, usercode
 from srcgrad.errors import UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
@@ -1580,3 +1580,33 @@ def lower(pf: ParsedFunction) -> ir.Function:
 
     return Lowerer(structures.rewrite_locals(pf)).lower()
 
+
+# --- lowering, once per parsed function ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Lowered:
+    fn: ir.Function
+    guards: Any  # what the names the source reads denoted when it was lowered (guards.Guards)
+
+
+_LOCK = locks.lock()
+
+
+def lowered(pf: ParsedFunction) -> ir.Function:
+    """The IR of ``pf``, a copy of its own for the caller (the passes annotate theirs). The function is lowered once
+    and the lowering reused while the names its source reads (and its defaults) denote what they did: what a call
+    resolves to, a global's kind, decide the IR (the same guards decide when generated code is stale)."""
+    with _LOCK:
+        known = pf.lowered
+    if known is None or not known.guards.hold():
+        found = guards.collect(pf.func, pf, defaults=True)
+        known = _Lowered(lower(pf), found)
+        with _LOCK:
+            pf.lowered = known
+    return copy_function(known.fn)
+
+
+def copy_function(fn: ir.Function) -> ir.Function:
+    """``fn`` with a body of new statement objects (the operands, immutable, are shared)."""
+    return replace(fn, body=ir.copy_body(fn.body))

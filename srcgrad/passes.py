@@ -1,4 +1,4 @@
-"""Passes: IR in, IR (or facts about it) out. Run as a visible table; ``SRCGRAD_DUMP=lower,dce`` prints the IR.
+"""Passes: IR in, facts about it (or a new IR) out; srcgrad/pass_table.py runs them in order as a visible table.
 
 - ``kinds``: which values are Python numbers ("S", float paths: no numpy, no broadcasting helpers) and which may be
   arrays ("A"). Arguments get their kind from the first call; globals and closure variables are always "A" because
@@ -16,15 +16,13 @@
 from __future__ import annotations
 
 import inspect
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from srcgrad import ir, layouts, usercode
+from srcgrad import ir, usercode
 from srcgrad.binding import ARRAY, SCALAR, SEQUENCE, bind_params, call_fact, const_kind, location
 from srcgrad.errors import NoRuleError, SrcgradError
 
@@ -591,83 +589,3 @@ def returns_view(fn: ir.Function, op: ir.Op) -> bool:
     if rule is None or rule.nondiff or not rule.view:
         return False
     return rule.view is True or bool(rule.view(bind_params(fn, op)))
-
-
-# --- the pass table ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a generation asks the passes about: the differentiated parameters, the arguments' kinds, and how to find
-    the result kind of a call to a user function (``call_kind(func, arg_kinds)``)."""
-
-    wrt: tuple[str, ...]
-    arg_kinds: dict
-    call_kind: Any = None
-    arg_layouts: dict = field(default_factory=dict)  # array arguments' layouts (srcgrad/layouts.py)
-
-
-@dataclass(frozen=True)
-class Pass:
-    """A named pass: ``run(fn, facts, request)`` returns the function and the facts after it. A pass never changes
-    the facts it is given; an analysis returns new facts, a rewrite (``dce``) a new function."""
-
-    name: str
-    run: Callable[[ir.Function, Facts, Request], tuple[ir.Function, Facts]]
-
-
-def _kinds_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return fn, replace(facts, kinds=infer_kinds(fn, request.arg_kinds, request.call_kind))
-
-
-def _inplace_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    """Writes another name could see: refused, or given run-time checks (the ops' ``guard_*`` fields, on the
-    pipeline's own copy of the IR); the facts name the values whose op is checked."""
-    from srcgrad import aliasing  # (it reads this module's helpers)
-
-    aliasing.check_writes(fn, facts.kinds, list(request.wrt))
-    return fn, replace(facts, checked=frozenset(op.target for op in ir.walk_ops(fn.body) if op.guarded))
-
-
-def _dce_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return eliminate_dead_code(fn, facts.kinds), facts
-
-
-def _activity_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return fn, analyse_activity(fn, list(request.wrt), facts)
-
-
-def _shapes_pass(fn: ir.Function, facts: Facts, request: Request) -> tuple[ir.Function, Facts]:
-    return fn, replace(facts, shapes=infer_shapes(fn, facts),
-                       layouts=layouts.infer(fn, facts.kinds, request.arg_layouts))
-
-
-# The passes, in order. ``inplace`` comes before ``dce``: an unused write still changes the object.
-PASSES = (
-    Pass("kinds", _kinds_pass),
-    Pass("inplace", _inplace_pass),
-    Pass("dce", _dce_pass),
-    Pass("activity", _activity_pass),
-    Pass("shapes", _shapes_pass),
-)
-
-
-def run_passes(fn: ir.Function, wrt: list[str], arg_kinds: dict[str, str],
-               call_kind: Any = None) -> tuple[ir.Function, Facts]:
-    """Run :data:`PASSES` in order; ``SRCGRAD_DUMP=lower,kinds,...`` (or ``all``) prints the IR, with the facts on
-    each bound name, before the first pass (``lower``) and after each pass named."""
-    dump = set(filter(None, os.environ.get("SRCGRAD_DUMP", "").split(",")))
-    split = {p: layouts.split(k) for p, k in arg_kinds.items()}  # "A:nn": kind "A", layout "nn"
-    request = Request(tuple(wrt), {p: k for p, (k, _) in split.items()}, call_kind,
-                      {p: lay for p, (_, lay) in split.items() if lay is not None})
-    facts = Facts()
-    dump_ir("lower", fn, facts, dump)
-    for p in PASSES:
-        fn, facts = p.run(fn, facts, request)
-        dump_ir(p.name, fn, facts, dump)
-    return fn, facts
-
-
-def dump_ir(name: str, fn: ir.Function, facts: Facts, dump: set[str]) -> None:
-    if name in dump or "all" in dump:
-        print(f"--- after {name} ---\n{ir.format_function(fn, facts.describe)}", file=sys.stderr)

@@ -15,8 +15,21 @@ import contextlib
 import gc
 from typing import Any
 
-from srcgrad import adjoint, cache, calls, codegen, driver, frontend, ir, locks, naming, outputs, runtime, sourcetext
-from srcgrad.aliasing import check_writes  # noqa: F401 - the passes' write check: loaded with the pipeline, not by the first call
+from srcgrad import (
+    adjoint,
+    cache,
+    calls,
+    codegen,
+    driver,
+    frontend,
+    ir,
+    locks,
+    lower,
+    naming,
+    outputs,
+    runtime,
+    sourcetext,
+)
 from srcgrad.errors import InternalError, SrcgradError
 from srcgrad.generated import Generated
 from srcgrad.version import __version__
@@ -29,8 +42,8 @@ def parse_and_fence(func: Any) -> frontend.ParsedFunction:
 
 
 def lower_function(pf: frontend.ParsedFunction) -> ir.Function:
-    """The IR of ``pf`` as lowered (a copy of the one lowering the generations share: srcgrad.driver.lowered)."""
-    return driver.lowered(pf)
+    """The IR of ``pf`` as lowered (a copy of the one lowering the generations share: srcgrad.lower.lowered)."""
+    return lower.lowered(pf)
 
 
 def generate(pf: frontend.ParsedFunction, wrt: list[str], mode: str, kinds: dict[str, str],

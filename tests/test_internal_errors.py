@@ -18,7 +18,7 @@ import pytest
 import srcgrad
 from srcgrad import adjoint as ADJOINT
 from srcgrad import emitter as EMIT
-from srcgrad import frontend, lower, passes
+from srcgrad import frontend, lower, pass_table
 
 HERE = __file__
 
@@ -45,7 +45,7 @@ def boom(*args, **kwargs):
     raise KeyError("injected")
 
 
-STAGES = [(frontend, "parse"), (frontend, "fence"), (lower, "lower"), (passes, "run_passes"),
+STAGES = [(frontend, "parse"), (frontend, "fence"), (lower, "lower"), (pass_table, "run_passes"),
           (ADJOINT, "build_program"), (EMIT, "emit_text"), (EMIT, "compile_function")]
 ENTRY_POINTS = {
     "grad": lambda: srcgrad.grad(smooth)(0.5),

@@ -4,12 +4,12 @@ import math
 
 import numpy as np
 
-from srcgrad import driver, pipeline
+from srcgrad import lower, pipeline
 
 
 def lowered(func):
     """The IR of ``func`` as the driver's first stage gives it (a copy of its own)."""
-    return driver.lowered(pipeline.parse_and_fence(func))
+    return lower.lowered(pipeline.parse_and_fence(func))
 
 
 def straight(x, y):

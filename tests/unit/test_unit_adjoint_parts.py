@@ -6,7 +6,7 @@ import ast
 import numpy as np
 from irsamples import every_statement, lowered, scalar_loop
 
-from srcgrad import codegen, ir, passes, tape
+from srcgrad import codegen, ir, pass_table, passes, tape
 from srcgrad.accumulate import Adjoints
 from srcgrad.binding import ARRAY, SCALAR
 from srcgrad.program import Block, Comment, Program, loads, stores, walk_items
@@ -32,7 +32,7 @@ def test_loop_defined_and_invariant():
 
 
 def test_plan_records_recomputes_scalar_work():
-    fn, facts = passes.run_passes(lowered(scalar_loop), ["x"], {"x": SCALAR, "n": SCALAR})
+    fn, facts = pass_table.run_passes(lowered(scalar_loop), ["x"], {"x": SCALAR, "n": SCALAR})
     plan = tape.TapePlan(fn, facts, codegen.scope_for(fn, lambda name: None))
     loop = next(s for s in ir.walk(fn.body) if isinstance(s, ir.For))
     ops = [s for s in loop.body if isinstance(s, ir.Op)]

@@ -66,16 +66,16 @@ def test_a_function_is_lowered_once(monkeypatch):
 def test_a_lowering_is_redone_when_a_name_it_read_changes(monkeypatch):
     original, other = helper, (lambda v: v)
     pf = pipeline.parse_and_fence(calls_helper)
-    first = driver.lowered(pf)
+    first = lower.lowered(pf)
     monkeypatch.setitem(calls_helper.__globals__, "helper", other)  # (this module's globals)
-    second = driver.lowered(pf)
+    second = lower.lowered(pf)
     assert {op.callee for op in first.body if getattr(op, "callee", None) in (original, other)} == {original}
     assert {op.callee for op in second.body if getattr(op, "callee", None) in (original, other)} == {other}
 
 
 def test_each_caller_gets_a_copy_of_its_own():
     pf = pipeline.parse_and_fence(straight)
-    a, b = driver.lowered(pf), driver.lowered(pf)
+    a, b = lower.lowered(pf), lower.lowered(pf)
     assert a is not b and a.body[0] is not b.body[0] and str(a) == str(b)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from irsamples import branches, lowered, scalar_loop, shapes, straight, tuple_out, with_effects, writes_argument
 
-from srcgrad import ir, passes
+from srcgrad import ir, pass_table, passes
 from srcgrad.binding import ARRAY, SCALAR, SEQUENCE
 from srcgrad.errors import NoRuleError
 
@@ -12,8 +12,8 @@ from srcgrad.errors import NoRuleError
 def run(func, wrt, kinds, upto):
     """The function and facts after the passes up to ``upto`` (included)."""
     fn, facts = lowered(func), passes.Facts()
-    request = passes.Request(tuple(wrt), kinds, None)
-    for p in passes.PASSES:
+    request = pass_table.Request(tuple(wrt), kinds, None)
+    for p in pass_table.PASSES:
         fn, facts = p.run(fn, facts, request)
         if p.name == upto:
             return fn, facts
@@ -25,7 +25,7 @@ def target_of(fn, text):
 
 
 def test_pass_table_order():
-    assert [p.name for p in passes.PASSES] == ["kinds", "inplace", "dce", "activity", "shapes"]
+    assert [p.name for p in pass_table.PASSES] == ["kinds", "inplace", "dce", "activity", "shapes"]
 
 
 def test_kinds_numbers_arrays_sequences():
@@ -96,8 +96,8 @@ def test_inplace_names_the_checked_writes():
 
 def test_passes_never_change_the_facts_they_are_given():
     fn, facts = lowered(straight), passes.Facts()
-    request = passes.Request(("x",), {"x": ARRAY, "y": SCALAR}, None)
-    for p in passes.PASSES:
+    request = pass_table.Request(("x",), {"x": ARRAY, "y": SCALAR}, None)
+    for p in pass_table.PASSES:
         before = (dict(facts.kinds), set(facts.varied), set(facts.useful), dict(facts.shapes))
         fn, new = p.run(fn, facts, request)
         assert before == (facts.kinds, facts.varied, facts.useful, facts.shapes)
@@ -106,7 +106,7 @@ def test_passes_never_change_the_facts_they_are_given():
 
 def test_dump_prints_the_facts_and_they_change_from_pass_to_pass(monkeypatch, capsys):
     monkeypatch.setenv("SRCGRAD_DUMP", "all")
-    passes.run_passes(lowered(straight), ["x"], {"x": ARRAY, "y": SCALAR})
+    pass_table.run_passes(lowered(straight), ["x"], {"x": ARRAY, "y": SCALAR})
     dumps = {}
     for part in capsys.readouterr().err.split("--- after ")[1:]:
         name, _, text = part.partition(" ---\n")
