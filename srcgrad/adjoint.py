@@ -277,9 +277,9 @@ class GradientBuilder(ProgramBuilder):
         return out
 
     def _unbroadcast(self, op: ir.Op, needed: list, contribs: dict, n_arrays: int) -> dict[str, ast.expr]:
-        """The contributions summed per operand, each summed back to its operand's shape where shapes may differ:
-        a number with arrays, or a number that a constructor spreads over an array (np.full(3, w): no operand is an
-        array, the result is)."""
+        """The contributions summed per operand, each summed back to its operand's shape where shapes may differ
+        (the shapes pass knows where they do not): a number with arrays, a number or a 0-d array that a constructor
+        spreads over an array (np.full(3, w)), a list numpy reads as an array."""
         grouped: dict[str, ast.expr] = {}
         result_kind = self.facts.kind(ir.Var(op.target))
         for i, j, var in needed:
@@ -288,7 +288,8 @@ class GradientBuilder(ProgramBuilder):
                 c = ast.Subscript(value=c, slice=ast.Constant(value=j), ctx=ast.Load())
             own = self.facts.kind(var)  # (a list a numpy function reads is an array: np.add([[y], [2 * y]], m))
             spread = own == SCALAR and (n_arrays or result_kind != SCALAR)
-            if op.rule.broadcast and (spread or (own in (ARRAY, SEQUENCE) and n_arrays > 1)) \
+            # (one maybe-array operand may be smaller than the result too: np.full(3, w) for a 0-d w)
+            if op.rule.broadcast and (spread or own in (ARRAY, SEQUENCE)) \
                     and not self.facts.same_shape(var.name, op.target):
                 c = self._sum_to(c, var, op)
             grouped[var.name] = c if var.name not in grouped else ast.BinOp(

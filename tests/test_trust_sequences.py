@@ -66,3 +66,17 @@ def joins_constant_lists(x):
 
 def test_sequence_arithmetic_of_constants_runs():
     check_grad(joins_constant_lists, 0.7)
+
+
+VEC = np.array([0.5, -1.0, 2.0])
+
+
+def spreads_a_fill_value(x):
+    return np.sum(np.full(3, -x) * VEC) + -x
+
+
+@pytest.mark.parametrize("x", [0.7, np.float64(0.7), np.array(0.7)], ids=["float", "float64", "0-d array"])
+def test_a_fill_value_a_constructor_spreads_is_summed_back(x):
+    # found by the fuzzer's emitted-module check: a maybe-array fill value (np.float64, a 0-d array, or any value in
+    # the general variant an emitted module holds) got the adjoint of the whole array: -4.5 for -2.5
+    check_grad(spreads_a_fill_value, x)
