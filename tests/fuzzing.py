@@ -1421,6 +1421,8 @@ class _Evaluator:
             raise Rejected(f"f raised {type(exc).__name__}") from None
         if y is None or isinstance(y, str):
             raise NotANumber(repr(y))
+        if np.ndim(y) != 0:  # (an item of an array of arrays: not a point of a function with a gradient)
+            raise Rejected("value is not a scalar")
         y = float(y)
         if not math.isfinite(y) or abs(y) > 1e8:
             raise Rejected("value not finite or too large")
