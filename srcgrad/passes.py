@@ -485,10 +485,12 @@ def _defgrad_example(name: str, func: Any) -> str:
 def eliminate_dead_code(fn: ir.Function, kinds: dict[str, str] | None = None) -> ir.Function:
     """A copy of ``fn`` without the ops whose values nothing reads (``fn`` itself is left as it is). With the
     ``kinds`` of the values, an unused op that may raise on its arrays is kept (see :func:`may_raise_on_arrays`)."""
-    keep = [_keep] if kinds is None else [lambda op: _keep(op) or may_raise_on_arrays(op, kinds)]
-    live = _live_names(fn, keep[0])
+    def keep(op: ir.Op) -> bool:
+        return _keep(op) or (kinds is not None and may_raise_on_arrays(op, kinds))
+
+    live = _live_names(fn, keep)
     body = ir.map_body(fn.body, lambda stmt: [stmt] if not isinstance(stmt, ir.Op) or stmt.target in live
-                       or keep[0](stmt) else [])
+                       or keep(stmt) else [])
     return replace(fn, body=body)
 
 
