@@ -587,7 +587,7 @@ class GradientBuilder(ProgramBuilder):
 
     def _emit_forward(self, op: ir.Op) -> bool:
         """Is the op's value needed: by the reverse sweep, the result, control flow, or for its effects?"""
-        return self.live is None or op.target in self.live or not _pure(op, self.facts.kinds)
+        return self.live is None or op.target in self.live or not _pure(op, self.facts)
 
     def compute_live(self, seeds: set[str]) -> None:
         """Forward values worth computing: what the reverse sweep and the results read, what control flow reads,
@@ -601,7 +601,7 @@ class GradientBuilder(ProgramBuilder):
         while changed:
             changed = False
             for op in ops:
-                if op.target in live or not _pure(op, self.facts.kinds) or id(op) in self.split_calls or op.guarded:
+                if op.target in live or not _pure(op, self.facts) or id(op) in self.split_calls or op.guarded:
                     for a in op.operands():
                         if isinstance(a, ir.Var) and a.name not in live:
                             live.add(a.name)
@@ -617,7 +617,7 @@ def try_block(stmt: ir.Try, block: Any) -> Block:
                  final=block(stmt.final))
 
 
-def _pure(op: ir.Op, kinds: dict[str, str]) -> bool:
+def _pure(op: ir.Op, facts: Facts) -> bool:
     """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
     ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``), and numpy raises on shapes, axes, indices and
     matrices (``np.linalg.cholesky`` of a matrix that is not positive definite); those stay, so the gradient fails
@@ -628,7 +628,7 @@ def _pure(op: ir.Op, kinds: dict[str, str]) -> bool:
     if op.form.kind == "copy":
         return True
     return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op) \
-        and not may_raise_on_arrays(op, kinds)
+        and not may_raise_on_arrays(op, facts.kinds, facts.shapes)
 
 
 

@@ -515,18 +515,27 @@ def _keep(op: ir.Op) -> bool:
         or op.effect or fails_on_bad_input(op)
 
 
-def may_raise_on_arrays(op: ir.Op, kinds: dict[str, str]) -> bool:
+def may_raise_on_arrays(op: ir.Op, kinds: dict[str, str], shapes: dict[str, str] | None = None) -> bool:
     """Can the op raise because of what its arrays or lists hold (shapes that do not broadcast, an axis or index out
     of range, a matrix that is not positive definite)? Then an unused one is kept, so the gradient fails where the
     function fails: validation code (``np.linalg.cholesky(cov)`` on its own line) is code. An elementwise op or a
     reduction over all axes of one array cannot (numpy warns there), so a gradient still skips the value it does
-    not need (``np.mean(r ** 2)``)."""
+    not need (``np.mean(r ** 2)``); nor can an elementwise op of arrays the ``shapes`` facts say share one shape
+    (``np.tanh(x) ** 2 * np.exp(-x)``)."""
     if op.rule is None or op.form.kind in ("copy", "append"):
         return False
     arrays = [a for a in op.operands() if isinstance(a, ir.Var) and kinds.get(a.name, SCALAR) != SCALAR]
+    elementwise = op.rule.forward == "elementwise"
     if len(arrays) > 1:
-        return True
-    return bool(arrays) and op.rule.forward != "elementwise" and not call_fact(op, "full_reduction", unbound=True)
+        return not (elementwise and shapes is not None and _one_shape(op, arrays, shapes))
+    return bool(arrays) and not elementwise and not call_fact(op, "full_reduction", unbound=True)
+
+
+def _one_shape(op: ir.Op, arrays: list[ir.Var], shapes: dict[str, str]) -> bool:
+    """Do the op's array operands certainly share one shape (and no constant operand is an array or a list)?"""
+    labels = {shapes.get(a.name) for a in arrays}
+    return len(labels) == 1 and None not in labels \
+        and not any(isinstance(a, ir.Const) and const_kind(a) != SCALAR for a in op.operands())
 
 
 def fails_on_bad_input(op: ir.Op) -> bool:
