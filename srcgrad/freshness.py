@@ -62,13 +62,59 @@ def source_lines(func: Any) -> tuple[list[str], int]:
     :class:`SourceUnavailable` when the file no longer holds the function's code."""
     filename = inspect.getsourcefile(func) or func.__code__.co_filename
     try:
-        lines, start = inspect.getsourcelines(func)
+        lines, start = _getsourcelines(func)
     except OSError:
         # inspect looks the function up at the line it was defined on: gone when the file got shorter since
         if _unchecked(func.__code__, filename) or not linecache.getlines(filename):
             raise
         lines, start = [], 0
     return checked_source(func, filename, lines, start)
+
+
+def _getsourcelines(func: Any) -> tuple[list[str], int]:
+    """What ``inspect.getsourcelines(func)`` gives, without running Python's tokenizer over the block where the code
+    object says where the block ends (the tokenizer is most of the time of reading a long function's source)."""
+    target = inspect.unwrap(func)
+    lines, first = inspect.findsource(target)
+    end = _block_end(getattr(target, "__code__", None), lines, first)
+    if end is None:
+        return inspect.getblock(lines[first:]), first + 1
+    return lines[first:end], first + 1
+
+
+def _block_end(code: Any, lines: list[str], first: int) -> int | None:
+    """The index after the last line of the block starting at ``lines[first]``, from the positions of ``code``'s
+    instructions (and its nested code's): the last line any of them spans, when the next line that holds code is
+    indented no deeper than the block's first line and the last line is in the body (else None: code the compiler
+    dropped, such as statements after a ``return``, or a line the positions do not reach, and the tokenizer
+    decides)."""
+    if not isinstance(code, types.CodeType) or not hasattr(code, "co_positions") or first >= len(lines):
+        return None
+    last = _last_line(code)
+    if last is None or last <= first or last > len(lines):
+        return None
+    indent = _indent(lines[first])
+    if _indent(lines[last - 1]) <= indent:
+        return None  # (the last line reached is not in the body: a docstring-only body, a one-line def)
+    for line in lines[last:]:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return last if _indent(line) <= indent else None
+    return last
+
+
+def _last_line(code: types.CodeType) -> int | None:
+    ends = [end for _, end, _, _ in code.co_positions() if end is not None]
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            nested = _last_line(const)
+            if nested is not None:
+                ends.append(nested)
+    return max(ends, default=None)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def checked_source(func: Any, filename: str, lines: list[str], start: int) -> tuple[list[str], int]:

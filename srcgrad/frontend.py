@@ -19,7 +19,7 @@ from typing import Any
 
 import gast
 
-from srcgrad import freshness, locks
+from srcgrad import freshness, gast_tree, locks
 from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
 
 _MISSING = object()
@@ -109,7 +109,7 @@ def parse(func: Any) -> ParsedFunction:
     first = next((ln for ln in lines if ln.strip()), "")
     col_offset = len(first) - len(first.lstrip()) if dedented != text else 0
     try:
-        module = gast.parse(dedented)
+        module = gast_tree.to_gast(ast.parse(dedented))
     except SyntaxError as exc:
         raise SourceUnavailable(f"cannot parse the source of {func.__qualname__}: {exc}") from None
     node = module.body[0]
