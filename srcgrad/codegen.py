@@ -302,8 +302,11 @@ class Transformer(ast.NodeTransformer):
         return visitor(self, node)
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
+        held = node.__dict__
         for field in program.node_fields(node.__class__):  # (markers, names and flags hold nothing to visit)
-            old = getattr(node, field, None)
+            old = held.get(field)
+            if old is None:
+                continue
             if isinstance(old, ast.AST):
                 new = self.visit(old)
                 if new is not old:

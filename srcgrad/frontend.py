@@ -43,7 +43,7 @@ class ParsedFunction:
         """Every node of the function's tree, parents first: one walk, shared by the passes that scan the whole tree
         (the tree is never changed after parsing; transformations work on copies)."""
         if self._nodes is None:
-            self._nodes = list(gast.walk(self.node))
+            self._nodes = _walk(self.node)
         return self._nodes
 
     def segment(self, node: Any) -> str:
@@ -79,6 +79,25 @@ class ParsedFunction:
 
     def is_closure_name(self, name: str) -> bool:
         return name in self.func.__code__.co_freevars
+
+
+def _walk(tree: Any) -> list:
+    """``list(gast.walk(tree))`` (the same nodes in the same order, markers included) without its generators."""
+    out = [tree]
+    append = out.append
+    k = 0
+    while k < len(out):
+        node = out[k]
+        k += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        append(item)
+            elif isinstance(value, gast.AST):
+                append(value)
+    return out
 
 
 def parse(func: Any) -> ParsedFunction:

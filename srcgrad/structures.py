@@ -1954,7 +1954,7 @@ def _builds_dicts(pf: Any) -> bool:
     """Does the function build a dict, delete a key, or assign what a helper returning a dict returns?"""
     from srcgrad import usercode
 
-    for node in gast.walk(pf.node):
+    for node in pf.nodes:  # (the walk the fence made, not another)
         t = type(node)
         if t is gast.Dict or t is gast.DictComp or t is gast.Delete or (
                 t is gast.Call and isinstance(node.func, gast.Name) and node.func.id == "dict"):

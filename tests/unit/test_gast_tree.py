@@ -1,5 +1,5 @@
-"""srcgrad.gast_tree.to_gast builds the tree gast.ast_to_gast builds (classes, fields, positions), over whole source
-trees: srcgrad's own, its tests, and numpy's."""
+"""srcgrad.gast_tree.to_gast builds the tree gast.ast_to_gast builds (classes, fields, positions), and the fence's
+walk visits what gast.walk visits, over whole source trees: srcgrad's own, its tests, and numpy's."""
 
 import ast
 import math
@@ -9,6 +9,7 @@ import gast
 import numpy as np
 import pytest
 
+from srcgrad import frontend
 from srcgrad.gast_tree import to_gast
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,12 @@ def test_a_source_file_converts_as_gast_converts_it(path):
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError, ValueError):
         pytest.skip("not parseable here")
-    assert _difference(gast.ast_to_gast(tree), to_gast(tree)) is None
+    converted = to_gast(tree)
+    assert _difference(gast.ast_to_gast(tree), converted) is None
+    # the fence's walk (ParsedFunction.nodes) visits what gast.walk visits, in its order
+    walked = frontend._walk(converted)
+    assert len(walked) == len(list(gast.walk(converted)))
+    assert all(a is b for a, b in zip(walked, gast.walk(converted)))
 
 
 @pytest.mark.parametrize("text", SNIPPETS)
