@@ -39,8 +39,14 @@ class Emitted:
     source: str  # the function's text, as users read it
     bound: dict[str, Any]  # names the text uses that srcgrad provides
     lines: tuple = ()  # the origin of each line of ``source`` (srcgrad.generated.Origin)
-    # ``source`` read back (srcgrad.printer.check_function), compiled instead of the text; None: compile the text
-    tree: ast.Module | None = field(default=None, repr=False, compare=False)
+    # (text, its tree): the text as read back by srcgrad.printer.check_function, compiled instead of the text while
+    # ``source`` is that very text
+    read: tuple[str, ast.Module] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def tree(self) -> ast.Module | None:
+        """``source`` parsed (line ``k`` at ``k + 1``, see compile_in_scope), or None: compile the text."""
+        return self.read[1] if self.read is not None and self.read[0] is self.source else None
 
 
 def emit_text(program: Program, name: str, signature: str, returns: list[ast.expr], doc: str,
@@ -60,7 +66,7 @@ def emit_text(program: Program, name: str, signature: str, returns: list[ast.exp
     printed.append(ret)
     source = "\n".join(writer.lines) + "\n"
     tree = printer.check_function(source, printed, name)
-    return Emitted(name, source, bound, tuple(writer.origins), tree)
+    return Emitted(name, source, bound, tuple(writer.origins), (source, tree))
 
 
 @dataclass(frozen=True)

@@ -164,11 +164,16 @@ class Op(Statement):
         return bool(self.guard_unshared or self.guard_distinct)
 
     def operands(self) -> list[Operand]:
-        """The atomic operands (indices flattened) this op reads."""
+        """The atomic operands (indices flattened) this op reads. (Kept on the op while its argument tuples are the
+        very ones they were made of: every pass asks, several times.)"""
+        held = self.__dict__.get("_operands")
+        if held is not None and held[0] is self.args and held[1] is self.kwargs:
+            return list(held[2])
         out: list = []
         for a in list(self.args) + [v for _, v in self.kwargs]:
             out.extend(a.operands() if isinstance(a, Index) else [a])
-        return out
+        self.__dict__["_operands"] = (self.args, self.kwargs, out)
+        return list(out)
 
     @property
     def opname(self) -> str:
