@@ -311,6 +311,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
     structure_positions = transform.structure_positions
     structured_last: dict[Any, Any] = {}  # argument types -> (key, check) of the last structured variant
     lazy_keys: set[Any] = set()  # keys with a Dask array among the arguments: run by srcgrad.lazy
+    unswapped: dict[Any, Generated] = {}  # variants made at a call: the entry's code becomes them at the next one
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
@@ -345,11 +346,14 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
             entry.__wrapped__ = impl
-            on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
-            if on_variant is not None:
-                on_variant(generated, key)
+            unswapped[key] = generated  # the entry takes it on at the next call (compiling that is not worth it for
+            # a function called once)
         else:
             impl = generated.function
+            if unswapped and unswapped.pop(key, None) is generated:
+                on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
+                if on_variant is not None:
+                    on_variant(generated, key)
             for i in wrt_positions:
                 a = args[i]
                 if (type(a) is np.ndarray or arrays.is_protocol_type(type(a))) and a.dtype.kind not in "fiub":
