@@ -19,6 +19,7 @@ not compile to it.
 from __future__ import annotations
 import __future__
 
+import ast
 import functools
 import inspect
 import linecache
@@ -42,7 +43,10 @@ _MAX_BLOCKS = 4096
 
 _lock = locks.lock()
 _modules: OrderedDict[tuple[str, int], _Compiled] = OrderedDict()
-_imports: OrderedDict[int, tuple[list[str], str]] = OrderedDict()  # id(linecache's lines) -> (them, the imports)
+_imports: OrderedDict[int, tuple[list[str], tuple[str, list]]] = OrderedDict()  # id(linecache's lines) -> (them,
+# the imports: text, statements)
+_trees: OrderedDict[tuple[str, str], ast.Module] = OrderedDict()  # blocks parsed by the check, for the frontend
+_MAX_TREES = 16
 _blocks: OrderedDict[tuple[str, int, str], types.CodeType] = OrderedDict()  # a function's block, compiled
 
 
@@ -225,14 +229,18 @@ def _block_is_code(lines: list[str], filename: str, code: types.CodeType, text: 
     if code.co_freevars or not lines or not lines[0].startswith(("def ", "@", "async def ")):
         return False  # (inspect may also give other lines: comments above, a block at a line that moved)
     flags = code.co_flags & _FUTURE_FLAGS
-    key = (filename, flags, _top_level_imports(text) + "".join(lines))
+    block = "".join(lines)
+    imports = _top_level_imports(text)
+    key = (filename, flags, imports[0] + block)
     with _lock:
         known = _blocks.get(key)
     if known is not None:
         return known is code or _same_code(known, code)
     try:
-        module = compile(key[2], filename, "exec", flags=flags, dont_inherit=True, optimize=sys.flags.optimize)
-    except (SyntaxError, ValueError, OverflowError, RecursionError):
+        tree = ast.parse(block, filename, feature_version=None)
+        module = compile(ast.Module(body=[*imports[1], *tree.body], type_ignores=[]), filename, "exec", flags=flags,
+                         dont_inherit=True, optimize=sys.flags.optimize)
+    except (SyntaxError, ValueError, OverflowError, RecursionError, TypeError):
         return False
     found = next((c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name), None)
     if found is None:
@@ -241,16 +249,32 @@ def _block_is_code(lines: list[str], filename: str, code: types.CodeType, text: 
         _blocks[key] = found
         while len(_blocks) > _MAX_BLOCKS:
             _blocks.popitem(last=False)
+        _trees[(filename, block)] = tree  # (the parse the frontend would do next: parsed_block hands it over)
+        while len(_trees) > _MAX_TREES:
+            _trees.popitem(last=False)
     return _same_code(found, code)
 
 
-def _top_level_imports(text: list[str]) -> str:
-    """The ``import``/``from`` statements at the left margin of a file's text (continuation lines included)."""
+def parsed_block(filename: str, block: str) -> ast.Module | None:
+    """The tree of ``block`` (a function's lines from ``filename``) as the freshness check just parsed it, once (it
+    is handed over: the caller owns it), or None."""
+    with _lock:
+        return _trees.pop((filename, block), None)
+
+
+def _top_level_imports(text: list[str]) -> tuple[str, list[ast.stmt]]:
+    """The ``import``/``from`` statements at the left margin of a file's text (continuation lines included), as text
+    and parsed (no statements when they do not parse on their own)."""
     with _lock:
         known = _imports.get(id(text))
     if known is not None and known[0] is text:
         return known[1]
-    found = _scan_imports(text)
+    scanned = _scan_imports(text)
+    try:
+        statements = ast.parse(scanned).body
+    except (SyntaxError, ValueError, RecursionError):
+        statements = []
+    found = (scanned, statements)
     with _lock:
         _imports[id(text)] = (text, found)
         while len(_imports) > _MAX_FILES:

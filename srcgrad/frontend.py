@@ -128,7 +128,8 @@ def parse(func: Any) -> ParsedFunction:
     first = next((ln for ln in lines if ln.strip()), "")
     col_offset = len(first) - len(first.lstrip()) if dedented != text else 0
     try:
-        module = gast_tree.to_gast(ast.parse(dedented))
+        parsed = freshness.parsed_block(filename, text) if dedented == text else None  # (the check's own parse)
+        module = gast_tree.to_gast(parsed if parsed is not None else ast.parse(dedented))
     except SyntaxError as exc:
         raise SourceUnavailable(f"cannot parse the source of {func.__qualname__}: {exc}") from None
     node = module.body[0]

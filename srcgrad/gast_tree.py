@@ -92,9 +92,7 @@ def _converter(cls: type) -> Any:
     """How nodes of ``cls`` convert: copied field by field when gast's class of that name has the same fields and
     gast's converter does nothing special with it; by gast's converter otherwise."""
     target = getattr(gast, cls.__name__, None)
-    special = any("visit_" + cls.__name__ in vars(klass) for klass in Ast3ToGAst.__mro__
-                  if klass.__module__.startswith("gast"))
-    if target is None or special or set(target._fields) != set(cls._fields):
+    if target is None or cls.__name__ in _SPECIAL or set(target._fields) != set(cls._fields):
         convert = _delegate
     else:
         def convert(node: ast.AST) -> Any:
@@ -103,6 +101,9 @@ def _converter(cls: type) -> Any:
     return convert
 
 
+# The classes gast's converter treats specially (its visit_ methods; not ast.NodeVisitor's own).
+_SPECIAL = frozenset(name[len("visit_"):] for klass in Ast3ToGAst.__mro__ if klass.__module__.startswith("gast")
+                     for name in vars(klass) if name.startswith("visit_"))
 _CONVERTERS: dict[type, Any] = {
     ast.Name: _name,
     ast.arg: _arg,
