@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 import math
 from typing import Any
 
@@ -95,7 +96,24 @@ def name(n: str) -> ast.Name:
 
 
 def parse_expr(text: str) -> ast.expr:
-    return ast.parse(text, mode="eval").body
+    """``text`` as an expression tree (a new one each time). A dotted name (``np.logaddexp``: how calls are
+    spelled, in ASCII: the parser would normalise other identifiers) is built directly; other text is parsed once
+    per process."""
+    parts = text.split(".")
+    if text.isascii() and all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
+        tree: ast.expr = ast.Name(id=parts[0], ctx=ast.Load())
+        for part in parts[1:]:
+            tree = ast.Attribute(value=tree, attr=part, ctx=ast.Load())
+        return tree
+    parsed = _PARSED_EXPRS.get(text)
+    if parsed is None:
+        parsed = ast.parse(text, mode="eval").body
+        if len(_PARSED_EXPRS) < 4096:
+            _PARSED_EXPRS[text] = parsed
+    return clone(parsed)
+
+
+_PARSED_EXPRS: dict[str, ast.expr] = {}
 
 
 def literal(value: Any) -> ast.expr:
