@@ -483,10 +483,10 @@ def _defgrad_example(name: str, func: Any) -> str:
 
 
 def eliminate_dead_code(fn: ir.Function, kinds: dict[str, str] | None = None) -> ir.Function:
-    """A copy of ``fn`` without the ops whose values nothing reads (``fn`` itself is left as it is). With the
-    ``kinds`` of the values, an unused op that may raise on its arrays is kept (see :func:`may_raise_on_arrays`)."""
+    """A copy of ``fn`` without the ops whose values nothing reads and that :func:`droppable` lets go (``fn`` itself
+    is left as it is). Without the ``kinds`` of the values, no op is taken to raise on its arrays."""
     def keep(op: ir.Op) -> bool:
-        return _keep(op) or (kinds is not None and may_raise_on_arrays(op, kinds))
+        return not droppable(op, kinds)
 
     live = _live_names(fn, keep)
     body = ir.map_body(fn.body, lambda stmt: [stmt] if not isinstance(stmt, ir.Op) or stmt.target in live
@@ -510,9 +510,19 @@ def _live_names(fn: ir.Function, keep: Any) -> set[str]:
     return live
 
 
-def _keep(op: ir.Op) -> bool:
-    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guarded or op.keep \
-        or op.effect or fails_on_bad_input(op)
+def droppable(op: ir.Op, kinds: dict[str, str] | None, shapes: dict[str, str] | None = None) -> bool:
+    """May the op go when nothing reads its value? The one answer the dead-code pass and the forward sweep's live
+    set (srcgrad/adjoint.py) both ask. Not when it has an effect, a run-time check, is marked kept, or may raise
+    where the function would: a call without a rule, an append, Python's float arithmetic and the ``math``
+    module on bad input (:func:`fails_on_bad_input`: ``math.log(-1)``, ``1 / 0``), numpy on shapes, axes, indices
+    and matrices (:func:`may_raise_on_arrays`: ``np.linalg.cholesky`` of a matrix that is not positive definite).
+    A copy, and numpy's elementwise functions of arrays of one shape, which only warn, may go."""
+    if op.keep or op.effect or op.guarded:
+        return False
+    if op.form.kind == "copy":
+        return True
+    return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op) \
+        and not (kinds is not None and may_raise_on_arrays(op, kinds, shapes))
 
 
 def may_raise_on_arrays(op: ir.Op, kinds: dict[str, str], shapes: dict[str, str] | None = None) -> bool:
