@@ -183,8 +183,15 @@ class Transform:
             with self.lock:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
-                    found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
-                    generated = self.generate(dict(zip(self.params, kinds)))
+                    # before generating (see srcgrad/guards.py); the lowering takes the same collection, which
+                    # also guards the function's defaults (the entry reads those live: not this variant's guards)
+                    found = guards.collect(self.func, self.pf, defaults=True)
+                    self.pf.fresh_guards = found
+                    found = found.without_defaults_of(self.func)
+                    try:
+                        generated = self.generate(dict(zip(self.params, kinds)))
+                    finally:
+                        self.pf.fresh_guards = None  # (not taken: the lowering was still good)
                     found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated

@@ -36,6 +36,9 @@ class ParsedFunction:
     source: str = ""  # the dedented source the AST was parsed from
     # its IR, lowered once (srcgrad.lower.lowered); not copied by dataclasses.replace (a new node is lowered anew)
     lowered: Any = field(default=None, init=False, repr=False, compare=False)
+    # guards (with the function's defaults) the entry collected just before generating: the lowering takes them
+    # instead of collecting the same again (srcgrad.lower.lowered)
+    fresh_guards: Any = field(default=None, init=False, repr=False, compare=False)
     _nodes: list | None = field(default=None, init=False, repr=False, compare=False)  # (replace() walks anew)
 
     @property
