@@ -336,20 +336,25 @@ def regions(stmt: Statement) -> list[list]:
 # --- traversal: the one way passes and builders walk the IR ------------------------------------------------------
 
 
-def walk(body: list):
+def walk(body: list) -> list[Statement]:
     """Every statement in ``body``, nested blocks included, in program order (a compound statement before its
-    blocks)."""
+    blocks). (A list, made in one go: every pass walks the whole function, some several times.)"""
+    out: list[Statement] = []
+    _walk_into(body, out)
+    return out
+
+
+def _walk_into(body: list, out: list) -> None:
     for stmt in body:
-        yield stmt
-        for block in stmt.blocks():
-            yield from walk(block)
+        out.append(stmt)
+        if stmt.__class__ is not Op:
+            for block in stmt.blocks():
+                _walk_into(block, out)
 
 
-def walk_ops(body: list):
+def walk_ops(body: list) -> list[Op]:
     """Every :class:`Op` in ``body``, nested blocks included, in program order."""
-    for stmt in walk(body):
-        if isinstance(stmt, Op):
-            yield stmt
+    return [stmt for stmt in walk(body) if isinstance(stmt, Op)]
 
 
 def map_body(body: list, rewrite: Callable[[Statement], list]) -> list:
