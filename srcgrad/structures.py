@@ -51,6 +51,7 @@ from srcgrad.generated import Generated
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
     "object"
+REGISTERED = "registered"  # an instance of a class registered with srcgrad.register_structure
 CLASS = "class"  # a class a constant parameter holds (``cls`` of a class method): read through, never passed
 DIFF, CONST, NONE = "diff", "const", "none"  # what a leaf is: differentiated, a constant argument, None
 
@@ -61,7 +62,8 @@ _CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # class -> (k
 
 
 def _class_kind(cls: type) -> tuple | None:
-    """(NAMEDTUPLE, fields) or (DATACLASS, init fields) for such classes, else None (cached per class)."""
+    """(NAMEDTUPLE, fields), (DATACLASS, init fields) or (REGISTERED, registration) for such classes, else None
+    (cached per class)."""
     try:
         return _CLASSES[cls]
     except KeyError:
@@ -69,12 +71,151 @@ def _class_kind(cls: type) -> tuple | None:
     except TypeError:
         return None
     found = None
-    if issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple):
+    registration = _REGISTRY.get(cls)
+    if registration is not None:
+        found = (REGISTERED, registration)
+    elif issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple):
         found = (NAMEDTUPLE, tuple(cls._fields))
     elif dataclasses.is_dataclass(cls):
         found = (DATACLASS, tuple(f.name for f in dataclasses.fields(cls) if f.init))
     _CLASSES[cls] = found
     return found
+
+
+# --- classes the user registers as structures ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Registration:
+    """How srcgrad takes apart and rebuilds instances of a registered class (srcgrad.register_structure)."""
+
+    cls: type
+    flatten: Any
+    unflatten: Any
+
+
+_REGISTRY: dict[type, Registration] = {}
+_NOT_REGISTRABLE = (dict, list, tuple, float, int, bool, complex, str, bytes, type(None), np.ndarray, np.generic)
+
+
+def register_structure(cls: type, flatten: Any, unflatten: Any) -> type:
+    """Make instances of ``cls`` structures srcgrad differentiates with respect to (JAX's pytree registration, with
+    named children): the gradient comes back as a ``cls`` instance rebuilt by ``unflatten``.
+
+    ``flatten(obj) -> (children, aux)``: ``children`` is either a dict ``{name: value}`` — names are the attribute
+    names of ``obj`` the values are read from (``{"W": obj.W, "b": obj.b}``), so ``obj.W`` in the differentiated code
+    is that child — or a list or tuple of values (then srcgrad cannot tell which child an attribute is, and reading
+    attributes of such an object in the differentiated code is refused). A child is a float, an array, a constant
+    leaf (int, str, None...) or a structure itself (a dict, a list, a dataclass, another registered instance...).
+    ``aux`` is whatever else rebuilding needs; it must be hashable and compare by value: it is part of the key of the
+    generated code (another ``aux``, or other child names, is another variant, generated once).
+    ``unflatten(aux, children) -> obj`` rebuilds an instance from ``aux`` and children in the container ``flatten``
+    returned (the same dict keys in the same order, or a list or tuple of the same length): srcgrad calls it with
+    the gradients of the children (None for constant leaves) and, for ``jvp``/``hvp`` tangents built by the user,
+    reads tangents with ``flatten``. Methods, properties and ``super()`` of ``cls`` work as for dataclasses.
+    Registering a class twice, or a builtin container or number type, is an InvalidArgument. Returns ``cls``."""
+    if not isinstance(cls, type):
+        raise InvalidArgument(f"register_structure takes a class, got {type(cls).__name__}")
+    if issubclass(cls, _NOT_REGISTRABLE) and _class_kind(cls) is None:
+        raise InvalidArgument(f"register_structure: {cls.__name__} is a builtin number, container or array type, "
+                              "which srcgrad already knows", hint="register your own class")
+    if not callable(flatten) or not callable(unflatten):
+        raise InvalidArgument("register_structure(cls, flatten, unflatten) takes two functions: flatten(obj) -> "
+                              "(children, aux) and unflatten(aux, children) -> obj")
+    known = _REGISTRY.get(cls)
+    if known is not None:
+        if known.flatten is flatten and known.unflatten is unflatten:
+            return cls
+        raise InvalidArgument(f"{cls.__qualname__} is already registered as a structure, with other functions",
+                              hint="register a class once (code generated for it assumes its functions)")
+    _REGISTRY[cls] = Registration(cls, flatten, unflatten)
+    _CLASSES.pop(cls, None)  # (its kind was cached as an object or a dataclass)
+    return cls
+
+
+def _flattened(registration: Registration, value: Any) -> tuple:
+    """(child names, child values, aux, the children's container, attribute -> child number, the names and values
+    of the other attributes that hold no float: constants the code may read); raises _Bad when ``flatten`` returns
+    something else than the contract says. An attribute is a child when it holds that very object (a dict's child
+    named like the attribute first)."""
+    name = registration.cls.__qualname__
+    out = registration.flatten(value)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise _Bad(f"flatten of {name} returned {type(out).__name__}, not a pair (children, aux)",
+                   "return (children, aux): children a dict {name: value} or a list of values")
+    children, aux = out
+    try:
+        hash(aux)
+    except TypeError:
+        raise _Bad(f"flatten of {name} returned aux data that is not hashable ({type(aux).__name__})",
+                   "return hashable aux data (a tuple, a string, a number, None, a frozen dataclass): it is part of "
+                   "the key of the generated code") from None
+    if type(children) is dict:
+        names = tuple(children)
+        bad = next((k for k in names if not (type(k) is str and k.isidentifier())), _NO)
+        if bad is not _NO:
+            raise _Bad(f"flatten of {name} named a child {bad!r}", "name children by attribute names (strings)")
+    elif type(children) in (list, tuple):
+        names = tuple(range(len(children)))
+    else:
+        raise _Bad(f"flatten of {name} returned children of type {type(children).__name__}",
+                   "return the children as a dict {name: value}, a list or a tuple")
+    values = list(children.values()) if type(children) is dict else list(children)
+    attr_map, extra_names, extra_values = _attributes(value, names, values)
+    return names, values, aux, type(children), attr_map, extra_names, extra_values
+
+
+def _attributes(value: Any, names: tuple, values: list) -> tuple[tuple, tuple, list]:
+    """Which attributes of a registered instance are which children, and its other attributes that hold no float
+    (constants, e.g. a configuration); an attribute holding floats that is no child is left out (not readable)."""
+    found = {n: i for i, n in enumerate(names) if type(n) is str and getattr(value, n, _NO) is values[i]}
+    by_id = {id(v): i for i, v in reversed(list(enumerate(values)))}
+    extra_names, extra_values = [], []
+    for attr, v in (vars(value).items() if hasattr(value, "__dict__") else ()):
+        if attr in found:
+            continue
+        if id(v) in by_id:
+            found[attr] = by_id[id(v)]
+        elif not _holds_float(v, 0):
+            extra_names.append(attr)
+            extra_values.append(v)
+    return tuple(found.items()), tuple(extra_names), extra_values
+
+
+def _holds_float(value: Any, depth: int) -> bool:
+    """Could ``value`` hold something srcgrad would differentiate (a float, a float array), looking into containers,
+    dataclasses and namedtuples? (Deep or unknown objects count as holding one.)"""
+    if depth > 8:
+        return True
+    t = type(value)
+    if t in (int, bool, str, bytes, type(None)) or isinstance(value, (types.FunctionType, type)):
+        return False
+    if t is float or isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).dtype.kind in "fc"
+    if t is dict:
+        return any(_holds_float(v, depth + 1) for v in value.values())
+    if t in (list, tuple, frozenset):
+        return any(_holds_float(v, depth + 1) for v in value)
+    kind = _class_kind(t)
+    if kind is not None and kind[0] in (NAMEDTUPLE, DATACLASS):
+        return any(_holds_float(getattr(value, f), depth + 1) for f in kind[1])
+    return True
+
+
+def _registered_spec(value: Any, registration: Registration, const: bool, depth: int) -> tuple:
+    names, values, aux, container, attr_map, extra_names, extra_values = _flattened(registration, value)
+    extras = _children(extra_values, extra_names, True, depth, "attr")  # (constants)
+    return (REGISTERED, registration.cls, names, _children(values, names, const, depth, "child"), aux, container,
+            attr_map, extra_names, extras)
+
+
+def _flat_for_check(registration: Registration, value: Any) -> tuple | None:
+    """What the call-time check compares: :func:`_flattened` without its errors (None when flatten breaks its
+    contract: the full description then names the problem)."""
+    try:
+        return _flattened(registration, value)
+    except _Bad:
+        return None
 
 
 def is_structure(value: Any) -> bool:
@@ -135,7 +276,9 @@ def _spec(value: Any, const: bool, depth: int) -> tuple:
     if t is list or t is tuple:
         return (LIST if t is list else TUPLE), _children(value, range(len(value)), const, depth, "index")
     kind = _class_kind(t)
-    if kind is not None:
+    if kind is not None and not (kind[0] == REGISTERED and const):  # (a constant one is read as an object)
+        if kind[0] == REGISTERED:
+            return _registered_spec(value, kind[1], const, depth)
         if kind[0] == NAMEDTUPLE:
             return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
         return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
@@ -155,7 +298,7 @@ def _children(values: Any, names: Any, const: bool, depth: int, how: str) -> tup
             out.append(_leaf(v, type(v), True) if const and type(v) in (list, tuple, dict) else _spec(v, const,
                                                                                                       depth + 1))
         except _Bad as bad:
-            bad.path.append(f"[{n!r}]" if how == "key" else f"[{n}]" if how == "index" else f".{n}")
+            bad.path.append(f"[{n!r}]" if how == "key" else f"[{n}]" if how == "index" or type(n) is int else f".{n}")
             raise
     return tuple(out)
 
@@ -178,8 +321,9 @@ def _leaf(value: Any, t: type, const: bool) -> tuple:
         return LEAF, t, ""
     if t is complex:
         raise _Bad("got complex", "split the value into real and imaginary parts")
-    hint = ("make it a dataclass or a namedtuple (srcgrad rebuilds those), or pass what the function reads as "
-            "separate arguments") if is_object(value) else "use floats, arrays and containers of them"
+    hint = ("make it a dataclass or a namedtuple (srcgrad rebuilds those), register its class with "
+            "srcgrad.register_structure(cls, flatten, unflatten), or pass what the function reads as separate "
+            "arguments") if is_object(value) else "use floats, arrays and containers of them"
     raise _Bad(f"got {t.__name__}", hint)
 
 
@@ -206,6 +350,7 @@ def describe(spec: tuple) -> str:
     if spec[0] in (LIST, TUPLE):
         inner = ", ".join(describe(c) for c in spec[1])
         return f"[{inner}]" if spec[0] == LIST else f"({inner})"
+    # (a registered class's aux data is left out: it is not in the function of leaves, only in the front)
     return f"{spec[0]} {_class_name(spec[1])}(" + ", ".join(f"{n}={describe(c)}" for n, c in zip(spec[2], spec[3])) \
         + ")"
 
@@ -244,6 +389,7 @@ class SNode:
     local: str = ""  # a dict built in the body: the base of its items' variable names (``d`` -> ``d_a``)
     region: Any = None  # (a local dict) the region it was built in: its keys change only there
     escaped: str = ""  # (a local dict) where it was passed on as a whole value: no read or write after that
+    attrs: Any = None  # (a registered class) attribute -> the number of the child it is (constant attributes too)
 
 
 @dataclass(eq=False)
@@ -286,6 +432,15 @@ def build_tree(spec: tuple, const: bool, path: tuple = (), counter: list | None 
         keys, children, how, cls = list(spec[1]), spec[2], "key", None
     elif kind in (LIST, TUPLE):
         keys, children, how, cls = list(range(len(spec[1]))), spec[1], "index", None
+    elif kind == REGISTERED:  # (the front reads children that are not attributes through flatten: the step says how)
+        registration = _class_kind(spec[1])[1]
+        keys = list(spec[2])
+        named = {a for a, i in spec[6] if a == spec[2][i]}  # (read as attributes by the front, as by hvp's)
+        nodes = [build_tree(c, const, path + ((("attr", k) if k in named else ("child", k, registration)),),
+                            counter) for k, c in zip(keys, spec[3])]
+        nodes += [build_tree(c, True, path + (("attr", a),), counter) for a, c in zip(spec[7], spec[8])]
+        attrs = dict(spec[6]) | {a: len(keys) + j for j, a in enumerate(spec[7])}
+        return SNode(kind, spec[1], keys + list(spec[7]), nodes, path, order, const, attrs=attrs)
     else:
         keys, children, how, cls = list(spec[2]), spec[3], "attr", spec[1]
     nodes = [build_tree(c, const, path + ((how, k),), counter) for k, c in zip(keys, children)]
@@ -320,6 +475,7 @@ class MissingAttribute(UnsupportedSyntax, AttributeError):
 # --- the rewriting ---------------------------------------------------------------------------------------------------
 
 _NO = object()  # not a value known when the code is generated
+_CLASS_KINDS = (NAMEDTUPLE, DATACLASS, OBJECT, REGISTERED)  # structures whose class has methods and properties
 _LITERALS = (str, int, float, bool, type(None))
 _KEYS = (str, int, bool)  # the keys of dicts built in the body (constants)
 _MUTATORS = ("pop", "popitem", "setdefault", "update", "clear")  # dict methods that change a dict built in the body
@@ -434,8 +590,8 @@ class _Rewriter:
             elts = [self.ct_expr(c, where) for c in node.children]
             display = gast.List(elts, gast.Load()) if node.kind == LIST else gast.Tuple(elts, gast.Load())
             return gast.copy_location(display, where)
-        what = {DICT: "a dict", NAMEDTUPLE: "a namedtuple", DATACLASS: "a dataclass instance"}.get(node.kind,
-                                                                                                  "an object")
+        what = {DICT: "a dict", NAMEDTUPLE: "a namedtuple", DATACLASS: "a dataclass instance",
+                REGISTERED: "a registered structure"}.get(node.kind, "an object")
         raise self.reject(
             where, f"`{self.text(where)}` is {what} of differentiated parameters, used here as a whole value: srcgrad "
                    "reads such a structure through constant keys and attributes, unpacking, `for` loops and len()",
@@ -765,9 +921,9 @@ class _Rewriter:
         if isinstance(base, gast.Call) and self.builtin(base.func) is super and not base.args and self.method:
             return self.super_callee(func)
         node = self.static(base)
-        cls = node.cls if isinstance(node, SNode) and node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) else \
+        cls = node.cls if isinstance(node, SNode) and node.kind in _CLASS_KINDS else \
             node.value if isinstance(node, SStatic) and isinstance(node.value, type) else None
-        if cls is None or (isinstance(node, SNode) and func.attr in node.keys):
+        if cls is None or (isinstance(node, SNode) and func.attr in node.keys and node.kind != REGISTERED):
             return None
         found = self.class_member(cls, func.attr, func)
         owner = next((k for k in cls.__mro__ if func.attr in vars(k)), cls)
@@ -982,7 +1138,7 @@ class _Rewriter:
         if builtin is len and len(args) == 1:
             base = self.static(args[0])
             if isinstance(base, SNode):
-                if base.kind in (DATACLASS, OBJECT):
+                if base.kind in (DATACLASS, OBJECT, REGISTERED):
                     raise self.reject(node, f"`{self.text(args[0])}` has no len()", cls=UnsupportedSyntax)
                 return SStatic(len(base.children))
             return None
@@ -1032,7 +1188,7 @@ class _Rewriter:
             return None
         if ct.kind == DICT:
             return [SStatic(k) for k in ct.keys]
-        if ct.kind in (DATACLASS, OBJECT):
+        if ct.kind in (DATACLASS, OBJECT, REGISTERED):
             raise self.reject(where, f"`{self.text(where)}` is not iterable (a {ct.cls.__name__} instance)",
                               cls=UnsupportedSyntax)
         return list(ct.children)
@@ -1073,6 +1229,8 @@ class _Rewriter:
         return child
 
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
+        if node.kind == REGISTERED:
+            return self.registered_child(node, attr, where)
         if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
             found = self.class_member(node.cls, attr, where)
             if attr in node.keys and not isinstance(found, property):
@@ -1095,6 +1253,35 @@ class _Rewriter:
                               hint="compute the value in the function, or pass it as an argument")
         raise self.reject(where, f"`{self.text(where.value)}` ({owner.__name__}) has no attribute `{attr}`",
                           cls=MissingAttribute)
+
+    def registered_child(self, node: SNode, attr: str, where: Any) -> Any:
+        """``m.W`` of an instance of a registered class: the child flatten names ``W`` when it is the attribute
+        ``W``; a method, property or class constant as for other classes; anything else is refused (srcgrad reads
+        a registered object only through its children)."""
+        found = self.class_member(node.cls, attr, where)
+        if isinstance(found, (types.FunctionType, staticmethod, classmethod, property)):
+            return None  # (the rewrite inlines it)
+        if attr in node.attrs:
+            return node.children[node.attrs[attr]]
+        if isinstance(found, SStatic):
+            return found
+        name = node.cls.__name__
+        if attr in node.keys:
+            raise self.reject(where, f"flatten of the registered {name} names a child `{attr}` that is not the "
+                                     f"attribute `{attr}` of the object: srcgrad cannot read `{self.text(where)}` "
+                                     "as that child", hint=f"return the attribute itself: {{{attr!r}: obj.{attr}}}")
+        children = [k for k in node.keys if k not in node.attrs or type(k) is int]
+        if children and type(children[0]) is int:
+            raise self.reject(where, f"`{self.text(where)}`: flatten of the registered {name} returns its children "
+                                     "as a sequence, and the attribute does not hold any of them, so srcgrad cannot "
+                                     "tell which child it is", cls=MissingAttribute,
+                              hint="make flatten return the attributes themselves, or a dict of named children, "
+                                   "e.g. ({'W': obj.W, 'b': obj.b}, aux): attribute reads then resolve to them")
+        raise self.reject(where, f"`{self.text(where)}` is not a child of the registered {name} (flatten names "
+                                 f"{', '.join(map(str, children))}) and holds floats: srcgrad reads a registered "
+                                 "object through its children, its attributes that hold no float (constants), "
+                                 "methods, properties and class constants",
+                          hint=f"return `{attr}` among the children, or pass it as an argument", cls=MissingAttribute)
 
     def class_member(self, cls: Any, attr: str, where: Any) -> Any:
         """What ``attr`` is on ``cls`` through its method resolution order: a function, static or class method or
@@ -1562,7 +1749,7 @@ class _Rewriter:
         return self.generic_expr(node)
 
     def property_getter(self, base: SNode, node: Any) -> Any:
-        if not isinstance(node, gast.Attribute) or base.kind not in (NAMEDTUPLE, DATACLASS, OBJECT):
+        if not isinstance(node, gast.Attribute) or base.kind not in _CLASS_KINDS:
             return None
         found = self.class_member(base.cls, node.attr, node)
         if not isinstance(found, property):
@@ -1650,7 +1837,7 @@ class _Rewriter:
         if not base.const:
             self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
             raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
-        if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
+        if base.kind in _CLASS_KINDS and func.attr not in base.keys:
             self.child_by_attr(base, func.attr, func)
         return None
 
@@ -1982,6 +2169,30 @@ class _Front:
     def __init__(self, user_params: list[str]):
         self.taken = set(user_params)
         self.cells: dict[str, Any] = {}
+        self.prelude: list[ast.stmt] = []  # the children of registered structures, read once through flatten
+        self.flat: dict[tuple, str] = {}  # (root, path) of a registered structure -> the name holding its children
+
+    def access(self, root: str, path: tuple) -> ast.expr:
+        """The expression reading the leaf or container at ``path`` of ``root``: attributes, keys and indices as
+        written (a registered structure's children that are its attributes too, so that reverse mode over this
+        front — hvp — reads them as children); other children of a registered structure through its flatten,
+        called once per structure."""
+        for i in range(len(path) - 1, -1, -1):
+            if path[i][0] == "child":
+                holder = self.children_of(root, path[:i], path[i][2])
+                rest = path[i + 1:]
+                return _access(holder, (("key", path[i][1]),) + rest)
+        return _access(root, path)
+
+    def children_of(self, root: str, path: tuple, registration: Any) -> str:
+        found = self.flat.get((root, path))
+        if found is None:
+            found = self.flat[(root, path)] = self.local((root + "".join(_piece(p) for p in path)) + "_children")
+            flatten = self.ref(registration.flatten, f"{registration.cls.__name__}_flatten")
+            call = ast.Call(func=ast.Name(id=flatten, ctx=ast.Load()), args=[self.access(root, path)], keywords=[])
+            read = ast.Subscript(value=call, slice=ast.Constant(value=0), ctx=ast.Load())
+            self.prelude.append(ast.Assign(targets=[ast.Name(id=found, ctx=ast.Store())], value=read))
+        return found
 
     def local(self, base: str) -> str:
         name = naming.fresh(base, self.taken, first=2)
@@ -2006,12 +2217,29 @@ class _Front:
         if spec[0] in (LIST, TUPLE):
             elts = [self.rebuild(c, const, leaf_value) for c in spec[1]]
             return ast.List(elts=elts, ctx=ast.Load()) if spec[0] == LIST else ast.Tuple(elts=elts, ctx=ast.Load())
-        cls = self.ref(spec[1], spec[1].__name__)
         children = [self.rebuild(c, const, leaf_value) for c in spec[3]]
+        if spec[0] == REGISTERED:
+            return self.unflatten(spec, children)
+        cls = self.ref(spec[1], spec[1].__name__)
         if spec[0] == NAMEDTUPLE:
             return ast.Call(func=ast.Name(id=cls, ctx=ast.Load()), args=children, keywords=[])
         return ast.Call(func=ast.Name(id=cls, ctx=ast.Load()), args=[],
                         keywords=[ast.keyword(arg=n, value=c) for n, c in zip(spec[2], children)])
+
+
+    def unflatten(self, spec: tuple, children: list) -> ast.expr:
+        """``unflatten(aux, children)`` of a registered class, the children in the container flatten returned."""
+        registration = _class_kind(spec[1])[1]
+        unflatten = self.ref(registration.unflatten, f"{spec[1].__name__}_unflatten")
+        aux = ast.Constant(value=spec[4]) if type(spec[4]) in _LITERALS else ast.Name(
+            id=self.ref(spec[4], f"{spec[1].__name__}_aux"), ctx=ast.Load())
+        container = spec[5]
+        if container is dict:
+            held: ast.expr = ast.Dict(keys=[ast.Constant(value=k) for k in spec[2]], values=children)
+        else:
+            held = ast.List(elts=children, ctx=ast.Load()) if container is list else ast.Tuple(elts=children,
+                                                                                              ctx=ast.Load())
+        return ast.Call(func=ast.Name(id=unflatten, ctx=ast.Load()), args=[aux, held], keywords=[])
 
 
 def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[str], lowered: Lowered,
@@ -2028,14 +2256,14 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     front.cells[front.local(inner_name)] = inner
     inner_ref = next(iter(front.cells))
     positional = [n for n in lowered.params if n not in lowered.kwonly]
-    args = [_access(*lowered.reads[n]) for n in positional]
-    keywords = [ast.keyword(arg=n, value=_access(*lowered.reads[n])) for n in lowered.kwonly]
-    statements: list[ast.stmt] = []
+    args = [front.access(*lowered.reads[n]) for n in positional]
+    keywords = [ast.keyword(arg=n, value=front.access(*lowered.reads[n])) for n in lowered.kwonly]
     if mode == "vjp":
         seed = inner_params[0]
         keywords.append(ast.keyword(arg=seed, value=ast.Name(id=extra[0], ctx=ast.Load())))
     if mode == "jvp":
-        keywords += _tangent_keywords(wrt, extra, roots, inner_params)
+        keywords += _tangent_keywords(front, wrt, extra, roots, inner_params)
+    statements: list[ast.stmt] = list(front.prelude)
     call = ast.Call(func=ast.Name(id=inner_ref, ctx=ast.Load()), args=args, keywords=keywords)
     if mode == "jvp":
         statements.append(ast.Return(value=call))
@@ -2051,7 +2279,7 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     return text, statements, front.cells, signature
 
 
-def _tangent_keywords(wrt: list[str], extra: list[str], roots: dict[str, Root],
+def _tangent_keywords(front: _Front, wrt: list[str], extra: list[str], roots: dict[str, Root],
                       inner_params: tuple[str, ...]) -> list[ast.keyword]:
     """jvp: the function of leaves' tangent arguments, read from the front's tangents (leaves of structures)."""
     keywords = []
@@ -2059,7 +2287,7 @@ def _tangent_keywords(wrt: list[str], extra: list[str], roots: dict[str, Root],
     for p, t in zip(wrt, extra):
         if p in roots:
             for item in _diff_params(roots[p]):
-                keywords.append(ast.keyword(arg=next(leaf_tangents), value=_access(t, item.path)))
+                keywords.append(ast.keyword(arg=next(leaf_tangents), value=front.access(t, item.path)))
         else:
             keywords.append(ast.keyword(arg=next(leaf_tangents), value=ast.Name(id=t, ctx=ast.Load())))
     return keywords
@@ -2168,9 +2396,27 @@ def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
     if t in (list, tuple):
         return [x for i, v in enumerate(value) for x in leaves(v, f"{path}[{i}]")]
     kind = _class_kind(t)
+    if kind is not None and kind[0] == REGISTERED:
+        names, values = _flattened_or_raise(kind[1], value)[:2]
+        return [x for n, v in zip(names, values) for x in leaves(v, f"{path}.{n}" if type(n) is str else
+                                                                 f"{path}<{n}>")]
     if kind is not None:
         return [x for f in kind[1] for x in leaves(getattr(value, f), f"{path}.{f}")]
     return [(path, value)]
+
+
+def _flattened_or_raise(registration: Registration, value: Any) -> tuple:
+    try:
+        return _flattened(registration, value)
+    except _Bad as bad:
+        raise InvalidArgument(bad.what, hint=bad.hint) from None
+
+
+def _rebuilt(registration: Registration, value: Any, walk: Any) -> Any:
+    """A registered instance rebuilt by unflatten with each child mapped by ``walk``."""
+    names, values, aux, container = _flattened_or_raise(registration, value)[:4]
+    items = [walk(v) for v in values]
+    return registration.unflatten(aux, dict(zip(names, items)) if container is dict else container(items))
 
 
 def replace_leaf(value: Any, index: int, new: Any) -> Any:
@@ -2189,6 +2435,8 @@ def with_leaves(value: Any, new: Any) -> Any:
         if t in (list, tuple):
             return t(walk(x) for x in v)
         kind = _class_kind(t)
+        if kind is not None and kind[0] == REGISTERED:
+            return _rebuilt(kind[1], v, walk)
         if kind is not None:
             items = [walk(getattr(v, f)) for f in kind[1]]
             return t(*items) if kind[0] == NAMEDTUPLE else dataclasses.replace(v, **dict(zip(kind[1], items)))
@@ -2268,6 +2516,9 @@ def same_structure(a: Any, b: Any) -> bool:
         if ta is dict:
             return list(a) == list(b) and all(same_structure(a[k], b[k]) for k in a)
         kind = _class_kind(ta)
+        if kind is not None and kind[0] == REGISTERED:
+            fa, fb = _flattened_or_raise(kind[1], a), _flattened_or_raise(kind[1], b)
+            return fa[0] == fb[0] and fa[2] == fb[2] and all(same_structure(x, y) for x, y in zip(fa[1], fb[1]))
         if kind is not None and kind[0] == DATACLASS:
             return all(same_structure(getattr(a, f), getattr(b, f)) for f in kind[1])
         return len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b))
@@ -2340,11 +2591,28 @@ def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
         for i, child in enumerate(spec[1]):
             out += _tests(child, f"{e}[{i}]", ref)
         return out
+    if kind == REGISTERED:
+        return _registered_tests(spec, e, ref)
     out = [f"type({e}) is {ref(spec[1])}"]
     if kind == OBJECT:
         out.append(f"tuple({e}.__dict__) == {ref(spec[2])}")
     for i, (name, child) in enumerate(zip(spec[2], spec[3])):
         out += _tests(child, f"{e}[{i}]" if kind == NAMEDTUPLE else f"{e}.{name}", ref)
+    return out
+
+
+def _registered_tests(spec: tuple, e: str, ref: Any) -> list[str]:
+    """An instance of a registered class: flattened once (a name bound in the check's expression), then its child
+    names, aux data, container and attribute children compared, and each child tested."""
+    flat = f"f_{hashlib.sha256(e.encode()).hexdigest()[:12]}"  # (a name of its own for each place)
+    registration = _class_kind(spec[1])[1]
+    out = [f"type({e}) is {ref(spec[1])}", f"({flat} := {ref(_flat_for_check)}({ref(registration)}, {e})) is not None",
+           f"{flat}[0] == {ref(spec[2])}", f"{flat}[2] == {ref(spec[4])}", f"{flat}[3] is {ref(spec[5])}",
+           f"{flat}[4] == {ref(spec[6])}", f"{flat}[5] == {ref(spec[7])}"]
+    for i, child in enumerate(spec[3]):
+        out += _tests(child, f"{flat}[1][{i}]", ref)
+    for i, child in enumerate(spec[8]):
+        out += _tests(child, f"{flat}[6][{i}]", ref)
     return out
 
 
