@@ -164,9 +164,11 @@ class Transform:
             out.append(SCALAR if type(value) in (float, int, bool) else layouts.kind_of(value, ARRAY))
         return tuple(out)
 
-    def specialise(self, values: list[Any]) -> Generated:
-        """The variant for the kinds of these argument values (generated on first use, once, under the lock)."""
-        generated = self.variant(self.kinds(values))
+    def specialise(self, values: list[Any], output: tuple | None = None) -> Generated:
+        """The variant for the kinds of these argument values (generated on first use, once, under the lock);
+        ``output``: the description of a vjp's structured seed (structures.seed_spec), part of the variant's key."""
+        kinds = self.kinds(values)
+        generated = self.variant(kinds if output is None else (*kinds, output))
         self.last = generated
         return generated
 
@@ -184,16 +186,18 @@ class Transform:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
                     found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
-                    generated = self.generate(dict(zip(self.params, kinds)))
+                    extra = {"output": kinds[-1]} if len(kinds) > len(self.params) else {}  # (a vjp's seed)
+                    generated = self.generate(dict(zip(self.params, kinds)), **extra)
                     found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
 
-    def generate(self, kinds: dict[str, str]) -> Generated:
-        if structures.structured(kinds.values()):
-            check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
-            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
+    def generate(self, kinds: dict[str, str], output: tuple | None = None) -> Generated:
+        if structures.structured(kinds.values()) or output is not None:
+            check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)" if output is None
+                                else "seeds that are tuples, lists or dicts")
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode, output)
             return generated
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple, self.backend)
 
@@ -317,10 +321,11 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
     spread = spreader(transform.signature)
 
     def dispatch(*args: Any, **kwargs: Any) -> Any:
+        output = None
         if vjp:
             args, seed = split_last(args, kwargs, "seed", name, "the seed (the output's adjoint)")
             if type(seed) is not float:
-                check_seed(name, seed)
+                output = structures.seed_spec(name, seed) if structures.is_structure(seed) else check_seed(name, seed)
         if kwargs or len(args) != n_params or has_defaults or spread is not None:
             args = tuple(transform.bind(args, kwargs))
         key: Any = tuple(map(type, args))
@@ -332,11 +337,14 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 known = structured_last.get(key)
                 key = known[0] if known is not None and known[1](*args) else (key, transform.kinds(list(args)))
                 break
+        if output is not None:  # (a structured seed: its description is part of the key, O(its leaves))
+            key = (key, output)
         generated = cache.get(key)
         if generated is None or not generated.guards.hold():
-            generated = transform.specialise(list(args))
+            generated = transform.specialise(list(args), output)
             impl = generated.function
-            if getattr(generated, "structured", False):  # the next call checks its structures in one expression
+            if getattr(generated, "structured", False) and output is None:
+                # the next call checks its structures in one expression
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = generated.seeds[0]

@@ -327,6 +327,34 @@ def _leaf(value: Any, t: type, const: bool) -> tuple:
     raise _Bad(f"got {t.__name__}", hint)
 
 
+def seed_spec(name: str, seed: Any) -> tuple:
+    """The description of a vjp seed that is a structure (the adjoint of a structured output): tuples, lists, dicts
+    and namedtuples of real numbers and arrays. Raises InvalidArgument naming the seed's leaf otherwise."""
+    spec = spec_of("seed", seed)
+    bad = _bad_seed_part(spec, "seed")
+    if bad is not None:
+        raise InvalidArgument(f"{name}(*args, seed): {bad}",
+                              hint="a seed has the output's structure: numbers and arrays in tuples, lists, dicts "
+                                   "and namedtuples")
+    return spec
+
+
+def _bad_seed_part(spec: tuple, path: str) -> str | None:
+    kind = spec[0]
+    if kind == LEAF:
+        t = spec[1]
+        if t in (float, int, bool) or (issubclass(t, (np.ndarray, np.generic)) and spec[2] in "fiub"):
+            return None
+        return f"{path} is {'None' if t is type(None) else 'a ' + t.__name__}, not a number or an array"
+    if kind == DICT:
+        children = [(f"{path}[{k!r}]", c) for k, c in zip(spec[1], spec[2])]
+    elif kind in (LIST, TUPLE, NAMEDTUPLE):
+        children = [(f"{path}[{i}]", c) for i, c in enumerate(spec[-1])]
+    else:
+        return f"{path} is a {kind} instance ({spec[1].__name__}): srcgrad reads seeds through items, not attributes"
+    return next((b for b in (_bad_seed_part(c, p) for p, c in children) if b is not None), None)
+
+
 def role(spec: tuple, const: bool) -> str:
     """What a leaf is: differentiated, a constant argument, or None (a constant of the structure)."""
     t, kind = spec[1], spec[2]
@@ -542,6 +570,7 @@ class _Rewriter:
         self.returned: Any = None  # (an inlined helper) what its returns give: "value", or a dict's shape
         self.method: Any = None  # (an inlined method) (the instance's class, the class defining the method)
         self.guarded: list = []  # (class, attributes, object) the code assumed (methods, properties, constants)
+        self.output: Any = None  # (a vjp with a structured seed) the seed's description: returns give its leaves
 
     # --- errors ---
 
@@ -1085,6 +1114,126 @@ class _Rewriter:
         value = items[0] if len(items) == 1 else gast.copy_location(gast.Tuple(items, gast.Load()), s)
         return out + [gast.copy_location(gast.Return(value), s)]
 
+    # --- a structured output (vjp with a seed of the output's structure) ---
+
+    def flat_return(self, s: Any) -> list:
+        """``return value`` as ``return (leaf, ...)``: the leaves of what the function returns, in the order of the
+        seed's leaves (srcgrad/api.py passes the seed's leaves as a tuple)."""
+        if s.value is None:
+            raise self.reject(s, "the function returns None: a vjp seed of a structure needs an output of that "
+                                 "structure", cls=InvalidArgument)
+        statements, leaves = self.output_leaves(s.value, self.output, s)
+        value = gast.copy_location(gast.Tuple(leaves, gast.Load()), s)
+        return statements + [gast.copy_location(gast.Return(value), s)]
+
+    def output_leaves(self, value: Any, spec: tuple, where: Any) -> tuple[list, list]:
+        """The statements and leaf expressions of ``value`` read in the structure ``spec``: a dict built in the body
+        by its keys (which must be the seed's), a tuple or list display by its items, any other value unpacked
+        (Python's ValueError when its length is not the seed's)."""
+        if spec[0] == LEAF:
+            return [], [self.expr(value)]
+        made = self.dict_value(value, "output") if spec[0] == DICT else None
+        ct = made[0] if made else self.static(value)
+        if isinstance(ct, SNode):
+            statements, leaves = self.tree_leaves(ct, spec, where)
+            return (made[1] if made else []) + statements, leaves
+        if type(value) in (gast.Tuple, gast.List) and spec[0] != DICT and not any(
+                isinstance(e, gast.Starred) for e in value.elts):
+            self.check_length(len(value.elts), spec, where)
+            return self.items_leaves(value.elts, spec[-1], where)
+        fields = self.namedtuple_fields(value) if spec[0] != DICT else None
+        if fields is not None:  # Out(a, b=...): the items as a display's
+            self.check_length(len(fields), spec, where)
+            return self.items_leaves(fields, spec[-1], where)
+        if spec[0] == DICT:
+            raise self.reject(where, f"`{self.text(value)}` is not a dict srcgrad follows (built in the function with "
+                                     "constant keys): the seed is a dict", cls=InvalidArgument,
+                              hint="build the returned dict in the function, or pass a seed of the output's shape")
+        holder = self.names("output")
+        items = [self.names(f"{holder}_{i}") for i in range(len(spec[-1]))]
+        target = gast.Tuple([_name(n, where, gast.Store()) for n in items], gast.Store())
+        statements = [_assign(_name(holder, where, gast.Store()), self.expr(value), where),
+                      self.length_check(holder, len(items), where),
+                      gast.copy_location(gast.Assign([target], _name(holder, where), None), where)]
+        more, leaves = self.items_leaves([_name(n, where) for n in items], spec[-1], where)
+        return statements + more, leaves
+
+    def namedtuple_fields(self, value: Any) -> list | None:
+        """The field values of ``Cls(a, b=...)`` building a namedtuple (every field given), in field order."""
+        if not (type(value) is gast.Call and isinstance(value.func, gast.Name)) or value.func.id in self.local_names:
+            return None
+        cls = self.pf.resolve(value.func.id)
+        kind = _class_kind(cls) if isinstance(cls, type) else None
+        if kind is None or kind[0] != NAMEDTUPLE or any(isinstance(a, gast.Starred) for a in value.args):
+            return None
+        given = dict(zip(kind[1], value.args)) | {k.arg: k.value for k in value.keywords}
+        if set(given) != set(kind[1]):
+            return None
+        self.guarded.append((cls, ("_fields",), cls._fields))
+        return [given[f] for f in kind[1]]
+
+    def items_leaves(self, items: list, specs: tuple, where: Any) -> tuple[list, list]:
+        """The leaves of items evaluated in order: a leaf computed before an item that needs statements is
+        assigned to a variable first (Python evaluates a display's items left to right)."""
+        statements: list = []
+        leaves: list = []
+        for item, child in zip(items, specs):
+            more, found = self.output_leaves(item, child, where)
+            if more:
+                for i, leaf in enumerate(leaves):
+                    if not isinstance(leaf, (gast.Name, gast.Constant)):
+                        held = self.names("output")
+                        statements.append(_assign(_name(held, where, gast.Store()), leaf, where))
+                        leaves[i] = _name(held, where)
+            statements += more
+            leaves += found
+        return statements, leaves
+
+    def tree_leaves(self, ct: SNode, spec: tuple, where: Any) -> tuple[list, list]:
+        """The leaves of a structure known now (a dict built in the body, a parameter's list...) in ``spec``'s
+        order, after checking it has ``spec``'s containers."""
+        if spec[0] == DICT:
+            if ct.kind != DICT or set(ct.keys) != set(spec[1]):
+                what = f"a dict with the keys {list(ct.keys)}" if ct.kind == DICT else f"a {ct.kind}"
+                raise self.reject(where, f"the function returns {what}, the seed is a dict with the keys "
+                                         f"{list(spec[1])}", cls=InvalidArgument,
+                                  hint="pass a seed of the output's structure")
+            children = [ct.children[ct.keys.index(k)] for k in spec[1]]
+        else:
+            if ct.kind not in (LIST, TUPLE, NAMEDTUPLE):
+                raise self.reject(where, f"the function returns a {ct.kind}, the seed is a {spec[0]}",
+                                  cls=InvalidArgument, hint="pass a seed of the output's structure")
+            self.check_length(len(ct.children), spec, where)
+            children = list(ct.children)
+        statements: list = []
+        leaves: list = []
+        for child, sub in zip(children, spec[2] if spec[0] == DICT else spec[-1]):
+            if isinstance(child, SNode):
+                more, found = self.tree_leaves(child, sub, where)
+            else:
+                more, found = self.output_leaves(self.ct_expr(child, where), sub, where)
+            statements += more
+            leaves += found
+        return statements, leaves
+
+    def length_check(self, holder: str, n: int, where: Any) -> Any:
+        """``if len(holder) != n: raise ValueError(...)``: an output computed at run time must have as many items as
+        the seed (the unpacking that follows reads them by index)."""
+        if self.pf.resolve("len") is not len or "len" in self.local_names:
+            raise self.reject(where, "srcgrad checks the length of the output with len(), which names something else "
+                                     "here", hint="do not rebind len")
+        size = gast.Call(_name("len", where), [_name(holder, where)], [])
+        test = gast.Compare(size, [gast.NotEq()], [_const(n, where)])
+        message = _const(f"the seed has {n} items here, the function's output another number (a vjp seed has the "
+                         "output's structure)", where)
+        fail = gast.Raise(gast.Call(_name("ValueError", where), [message], []), None)
+        return gast.copy_location(gast.If(test, [gast.copy_location(fail, where)], []), where)
+
+    def check_length(self, n: int, spec: tuple, where: Any) -> None:
+        if n != len(spec[-1]):
+            raise self.reject(where, f"the function returns {n} items here, the seed has {len(spec[-1])}",
+                              cls=InvalidArgument, hint="pass a seed of the output's structure")
+
     # --- values known when the code is generated ---
 
     def lookup(self, node: Any) -> Any:
@@ -1443,6 +1592,8 @@ class _Rewriter:
     def stmt_Return(self, s: Any) -> list:
         self.returning = True
         try:
+            if self.output is not None and self.scope.what == "the function":
+                return self.flat_return(s)
             returned = self.returned_value(s)
             return returned if returned is not None else [self.generic_stmt(s)]
         finally:
@@ -2026,8 +2177,9 @@ class Lowered:
 
 
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
-            wrt: list[str]) -> tuple[Lowered, dict[str, Root]]:
-    """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind)."""
+            wrt: list[str], output: tuple | None = None) -> tuple[Lowered, dict[str, Root]]:
+    """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind);
+    ``output``: the description of a vjp's structured seed (the function of leaves returns the output's leaves)."""
     roots: dict[str, Root] = {}
     for p, kind in values_kinds.items():
         if isinstance(kind, tuple):
@@ -2035,6 +2187,7 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
             roots[p] = Root(p, kind, const, build_tree(kind, const))
     rewriter = _Rewriter(pf, roots, _fresh_names(pf, user_params))
     rewriter.local_names = frozenset(_stored([pf.node]) | set(user_params))
+    rewriter.output = output
     for r in roots.values():
         if not r.const:  # every differentiated leaf is a parameter, read or not (its gradient is then zero)
             for item in _walk_tree(r.tree):
@@ -2048,7 +2201,7 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
             inner_wrt += [item.name for item in _diff_params(roots[p])]
         else:
             inner_wrt.append(p)
-    new_pf = _leaves_function(pf, params, kw, body, roots)
+    new_pf = _leaves_function(pf, params, kw, body, roots, output)
     return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt, rewriter.guarded), roots
 
 
@@ -2082,7 +2235,8 @@ def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[st
     return params, kw, reads, kinds
 
 
-def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, roots: dict[str, Root]) -> Any:
+def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, roots: dict[str, Root],
+                     output: tuple | None = None) -> Any:
     """The parsed function of leaves: ``pf``'s function renamed, with these parameters and body."""
     node = copy.copy(pf.node)
     node.name = f"{pf.node.name}_leaves"
@@ -2095,6 +2249,8 @@ def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, root
     node.body = body or [gast.Pass()]
     marker = "\n# srcgrad structures: " + "; ".join(f"{r.name}={'const ' if r.const else ''}{describe(r.spec)}"
                                                      for r in roots.values()) + "\n"
+    if output is not None:
+        marker += f"# srcgrad output: {describe(output)}\n"
     new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker + _digest_line(node))
     new_pf.dicts_rewritten = True  # (lower.lower does not rewrite it again)
     return new_pf
@@ -2244,11 +2400,12 @@ class _Front:
 
 def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[str], lowered: Lowered,
                  roots: dict[str, Root], inner: Any, inner_name: str, wrt: list[str], mode: str, as_tuple: bool,
-                 extra: list[str], inner_params: tuple[str, ...] = ()
+                 extra: list[str], inner_params: tuple[str, ...] = (), output: tuple | None = None
                  ) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
     """The front function's text, its statements, the objects it reads (cells) and its parameter list.
     ``inner_params``: the seed (vjp) or tangent (jvp) parameters of the function of leaves, as its generation named
-    them (``Generated.seeds``, ``Generated.tangent_params``)."""
+    them (``Generated.seeds``, ``Generated.tangent_params``); ``output``: the description of a structured seed (its
+    leaves are passed as a tuple, the output of the function of leaves)."""
     from srcgrad import printer, sourcetext
     from srcgrad.emitter import INDENT
 
@@ -2259,8 +2416,10 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     args = [front.access(*lowered.reads[n]) for n in positional]
     keywords = [ast.keyword(arg=n, value=front.access(*lowered.reads[n])) for n in lowered.kwonly]
     if mode == "vjp":
-        seed = inner_params[0]
-        keywords.append(ast.keyword(arg=seed, value=ast.Name(id=extra[0], ctx=ast.Load())))
+        seed: ast.expr = ast.Name(id=extra[0], ctx=ast.Load())
+        if output is not None:
+            seed = ast.Tuple(elts=[front.access(extra[0], path) for path in _leaf_paths(output)], ctx=ast.Load())
+        keywords.append(ast.keyword(arg=inner_params[0], value=seed))
     if mode == "jvp":
         keywords += _tangent_keywords(front, wrt, extra, roots, inner_params)
     statements: list[ast.stmt] = list(front.prelude)
@@ -2277,6 +2436,15 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     text = "\n".join(lines) + "\n"
     printer.check_function(text, statements, name)
     return text, statements, front.cells, signature
+
+
+def _leaf_paths(spec: tuple, path: tuple = ()) -> list[tuple]:
+    """The accessor paths of a seed's leaves, in the order the function of leaves returns the output's leaves."""
+    if spec[0] == LEAF:
+        return [path]
+    if spec[0] == DICT:
+        return [p for k, c in zip(spec[1], spec[2]) for p in _leaf_paths(c, path + (("key", k),))]
+    return [p for i, c in enumerate(spec[-1]) for p in _leaf_paths(c, path + (("index", i),))]
 
 
 def _tangent_keywords(front: _Front, wrt: list[str], extra: list[str], roots: dict[str, Root],
@@ -2332,15 +2500,17 @@ def structured(kinds: Any) -> bool:
     return any(isinstance(k, tuple) for k in kinds)
 
 
-def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str) -> Any:
-    """The variant for argument descriptions that hold structures: the function of leaves generated by
-    ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front function."""
+def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str, output: tuple | None = None
+             ) -> Any:
+    """The variant for argument descriptions that hold structures (or a vjp's seed described by ``output``): the
+    function of leaves generated by ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front
+    function."""
     if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp", "direction"):
         raise InvalidArgument(f"srcgrad's {mode} does not take structured arguments (yet)",
                               hint="pass the leaves as separate arguments")
     sig = transform.signature.parameters.values()
     kwonly = [p.name for p in sig if p.kind is p.KEYWORD_ONLY]
-    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt)
+    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt, output)
     if not lowered.wrt:
         raise InvalidArgument(
             f"cannot differentiate with respect to {', '.join(transform.wrt)}: the structure holds no float or "
@@ -2356,12 +2526,13 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
     elif mode in ("jvp", "direction"):  # (direction: the tangent alone, what hvp differentiates again)
         extra = [ir.fresh_name(naming.forward_parameter(p, mode), taken) for p in transform.wrt]
     title = naming.title(mode)
+    read = [r.name for r in roots.values()] + ([extra[0]] if output is not None else [])
     doc = (f"{title} of {transform.pf.name} with respect to {', '.join(transform.wrt)}: reads the leaves of "
-           f"{', '.join(r.name for r in roots.values())}, calls {inner.function.__name__} below, rebuilds the "
-           "structure; generated by srcgrad.")
+           f"{', '.join(read)}, calls {inner.function.__name__} below, rebuilds the structure; generated by srcgrad.")
     text, _, cells, _ = front_source(name, doc, transform.params, kwonly, lowered, roots, inner.function,
                                      inner.function.__name__, transform.wrt, "jvp" if mode == "direction" else mode,
-                                     transform.as_tuple, extra, inner.seeds if mode == "vjp" else inner.tangent_params)
+                                     transform.as_tuple, extra, inner.seeds if mode == "vjp" else inner.tangent_params,
+                                     output)
     function = compile_front(text, name, cells, transform.func)
     generated = Generated(text + "\n\n" + inner.source, function, tuple(kinds[p] for p in transform.params),
                           dict(inner.bound), main=text, helpers=(inner.source,),
@@ -2495,6 +2666,58 @@ def structured_jacobian(x: Any, out_shape: tuple, pull: Any = None, push: Any = 
         columns.setdefault(k, []).append(push(t))
     return with_leaves(x, lambda k, leaf: None if k not in columns else _block(
         columns[k], out_shape, np.shape(leaf)))
+
+
+def is_output_structure(y: Any) -> bool:
+    """Is a function's output a structure a Jacobian is laid out in (a tuple, list, dict or namedtuple)?"""
+    return type(y) in (tuple, list, dict) or (_class_kind(type(y)) or ("",))[0] == NAMEDTUPLE
+
+
+def unit_seeds(y: Any) -> Any:
+    """(output leaf number, seed) for each element of each leaf of the output ``y``: a structure like ``y`` with that
+    element 1.0 and every other element 0.0 (what vjp takes, one row of the Jacobian at a time)."""
+    zero = with_leaves(y, lambda k, v: np.zeros(np.shape(v)) if np.ndim(v) else 0.0)
+    for k, (_, leaf) in enumerate(leaves(y)):
+        for j in range(int(np.size(leaf))):
+            e = np.zeros(int(np.size(leaf)))
+            e[j] = 1.0
+            t = e.reshape(np.shape(leaf)) if np.ndim(leaf) else 1.0
+            yield k, with_leaves(zero, lambda i, v, k=k, t=t: t if i == k else v)
+
+
+def output_jacobian(x: Any, y: Any, pull: Any = None, push: Any = None) -> Any:
+    """The Jacobian of a structured output ``y`` with respect to ``x`` (JAX's layout): ``y``'s structure, each leaf
+    the Jacobian of that output leaf — an array ``y_leaf.shape + x.shape``, or ``x``'s structure of such blocks when
+    ``x`` is a structure. Reverse mode: ``pull(seed)`` for each unit seed of ``y``; forward mode: ``push(tangent)``
+    (the output's tangent, ``y``'s structure) for each unit tangent of ``x``."""
+    y_leaves = [leaf for _, leaf in leaves(y)]
+    x_shapes = [np.shape(leaf) for _, leaf in leaves(x)] if is_structure(x) else [np.shape(x)]
+    if pull is not None:  # blocks[k][m]: rows for output leaf k, input leaf m
+        rows: dict[int, list] = {}
+        for k, seed in unit_seeds(y):
+            g = pull(seed)
+            rows.setdefault(k, []).append([leaf for _, leaf in leaves(g)] if is_structure(x) else [g])
+        blocks = {k: [None if r[0][m] is None else _rows_block([row[m] for row in r], np.shape(y_leaves[k]), shape)
+                      for m, shape in enumerate(x_shapes)] for k, r in rows.items()}
+    else:
+        columns: dict[int, list] = {}
+        tangents = unit_tangents(x) if is_structure(x) else ((0, t) for t in _unit_arrays(x))
+        for m, t in tangents:
+            out = [leaf for _, leaf in leaves(push(t))]
+            columns.setdefault(m, []).append(out)
+        blocks = {k: [None if m not in columns else _block([col[k] for col in columns[m]], np.shape(y_leaves[k]),
+                                                           shape) for m, shape in enumerate(x_shapes)]
+                  for k in range(len(y_leaves))}
+    if not is_structure(x):
+        return with_leaves(y, lambda k, _: blocks[k][0] if k in blocks else None)
+    return with_leaves(y, lambda k, _: with_leaves(x, lambda m, _: blocks[k][m]) if k in blocks else None)
+
+
+def _unit_arrays(x: Any) -> Any:
+    for j in range(int(np.size(x))):
+        e = np.zeros(int(np.size(x)))
+        e[j] = 1.0
+        yield e.reshape(np.shape(x)) if np.ndim(x) else 1.0
 
 
 def _rows_block(rows: list, shape_out: tuple, shape_in: tuple) -> Any:
