@@ -168,13 +168,19 @@ class Transform:
         """The variant for the kinds of these argument values (generated on first use, once, under the lock);
         ``output``: the description of a vjp's structured seed (structures.seed_spec), part of the variant's key."""
         kinds = self.kinds(values)
-        generated = self.variant(kinds if output is None else (*kinds, output))
+        generated = self.variant(kinds if output is None else (*kinds, ("output", output)))
         self.last = generated
         return generated
 
-    def generic(self) -> Generated:
-        """The variant that makes no assumption about argument kinds (what `emit` writes); a differentiated parameter
-        read as a structure is refused (structures.check_no_structure_reads)."""
+    def generic(self, example: tuple[Any, ...] | None = None) -> Generated:
+        """The variant that makes no assumption about argument kinds (what `emit` writes). Structured parameters
+        need ``example`` arguments: the variant is made for their structures (every leaf of the general kind, and the
+        generated code checks the structures); without them, a differentiated parameter read as a structure is
+        refused (structures.check_no_structure_reads)."""
+        if example is not None:
+            kinds = tuple(k if isinstance(k, tuple) else ARRAY for k in self.kinds(self.bind(tuple(example), {})))
+            if structures.structured(kinds):
+                return self.variant((*kinds, ("generic", True)))
         structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
@@ -186,18 +192,18 @@ class Transform:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
                     found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
-                    extra = {"output": kinds[-1]} if len(kinds) > len(self.params) else {}  # (a vjp's seed)
-                    generated = self.generate(dict(zip(self.params, kinds)), **extra)
+                    options = dict(kinds[len(self.params):])  # (a vjp's structured seed, the generic structures)
+                    generated = self.generate(dict(zip(self.params, kinds)), **options)
                     found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
 
-    def generate(self, kinds: dict[str, str], output: tuple | None = None) -> Generated:
+    def generate(self, kinds: dict[str, str], output: tuple | None = None, generic: bool = False) -> Generated:
         if structures.structured(kinds.values()) or output is not None:
             check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)" if output is None
                                 else "seeds that are tuples, lists or dicts")
-            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode, output)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode, output, generic)
             return generated
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple, self.backend)
 

@@ -2177,9 +2177,10 @@ class Lowered:
 
 
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
-            wrt: list[str], output: tuple | None = None) -> tuple[Lowered, dict[str, Root]]:
+            wrt: list[str], output: tuple | None = None, generic: bool = False) -> tuple[Lowered, dict[str, Root]]:
     """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind);
-    ``output``: the description of a vjp's structured seed (the function of leaves returns the output's leaves)."""
+    ``output``: the description of a vjp's structured seed (the function of leaves returns the output's leaves);
+    ``generic``: every leaf has the general kind (code valid for numbers and arrays alike: what ``emit`` writes)."""
     roots: dict[str, Root] = {}
     for p, kind in values_kinds.items():
         if isinstance(kind, tuple):
@@ -2194,7 +2195,7 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
                 if isinstance(item, SLeaf) and item.role == DIFF:
                     rewriter.use(item)
     body = rewriter.block(list(pf.node.body))
-    params, kw, reads, kinds = _leaf_params(user_params, kwonly, values_kinds, roots)
+    params, kw, reads, kinds = _leaf_params(user_params, kwonly, values_kinds, roots, generic)
     inner_wrt = []
     for p in wrt:
         if p in roots:
@@ -2212,7 +2213,7 @@ def _diff_params(root: Root) -> list[SLeaf]:
 
 
 def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
-                 roots: dict[str, Root]) -> tuple[list[str], list[str], dict, dict]:
+                 roots: dict[str, Root], generic: bool = False) -> tuple[list[str], list[str], dict, dict]:
     """The function of leaves' positional and keyword-only parameters, where each reads from, and their kinds."""
     from srcgrad.binding import ARRAY, SCALAR
 
@@ -2226,7 +2227,8 @@ def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[st
             names = [item.name if isinstance(item, SLeaf) else item.param for item in ordered]
             for n, item in zip(names, ordered):
                 reads[n] = (p, item.path)
-                kinds[n] = SCALAR if isinstance(item, SLeaf) and item.spec[1] in (float, int, bool) else ARRAY
+                scalar = not generic and isinstance(item, SLeaf) and item.spec[1] in (float, int, bool)
+                kinds[n] = SCALAR if scalar else ARRAY
         else:
             names = [p]
             reads[p] = (p, ())
@@ -2400,12 +2402,13 @@ class _Front:
 
 def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[str], lowered: Lowered,
                  roots: dict[str, Root], inner: Any, inner_name: str, wrt: list[str], mode: str, as_tuple: bool,
-                 extra: list[str], inner_params: tuple[str, ...] = (), output: tuple | None = None
-                 ) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
+                 extra: list[str], inner_params: tuple[str, ...] = (), output: tuple | None = None,
+                 checked: dict[str, Any] | None = None) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
     """The front function's text, its statements, the objects it reads (cells) and its parameter list.
     ``inner_params``: the seed (vjp) or tangent (jvp) parameters of the function of leaves, as its generation named
     them (``Generated.seeds``, ``Generated.tangent_params``); ``output``: the description of a structured seed (its
-    leaves are passed as a tuple, the output of the function of leaves)."""
+    leaves are passed as a tuple, the output of the function of leaves); ``checked``: the argument descriptions the
+    front checks its arguments against first."""
     from srcgrad import printer, sourcetext
     from srcgrad.emitter import INDENT
 
@@ -2422,7 +2425,8 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
         keywords.append(ast.keyword(arg=inner_params[0], value=seed))
     if mode == "jvp":
         keywords += _tangent_keywords(front, wrt, extra, roots, inner_params)
-    statements: list[ast.stmt] = list(front.prelude)
+    statements: list[ast.stmt] = [] if checked is None else _structure_checks(front, checked, name)
+    statements += front.prelude
     call = ast.Call(func=ast.Name(id=inner_ref, ctx=ast.Load()), args=args, keywords=keywords)
     if mode == "jvp":
         statements.append(ast.Return(value=call))
@@ -2436,6 +2440,46 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     text = "\n".join(lines) + "\n"
     printer.check_function(text, statements, name)
     return text, statements, front.cells, signature
+
+
+def _structure_checks(front: _Front, kinds: dict[str, Any], name: str) -> list[ast.stmt]:
+    """``if not (<the arguments have these structures>): raise ValueError(...)``, one statement per structured
+    argument: containers, lengths, dict keys in order and classes (leaves are numbers or arrays of any kind)."""
+    out: list[ast.stmt] = []
+    for param, spec in kinds.items():
+        if not isinstance(spec, tuple):
+            continue
+        tests = " and ".join(_shape_tests(front, spec, param)) or "True"
+        message = f"{name}: `{param}` must have the structure it was emitted for: {describe(spec)}"
+        text = f"if not ({tests}):\n    raise ValueError({message!r})\n"
+        out += ast.parse(text).body
+    return out
+
+
+def _shape_tests(front: _Front, spec: tuple, e: str) -> list[str]:
+    kind = spec[0]
+    if kind == LEAF:
+        return [f"{e} is None"] if spec[1] is type(None) else []
+    if kind == DICT:
+        out = [f"type({e}) is dict", f"tuple({e}) == {tuple(spec[1])!r}"]
+        return out + [t for k, c in zip(spec[1], spec[2]) for t in _shape_tests(front, c, f"{e}[{k!r}]")]
+    if kind in (LIST, TUPLE):
+        out = [f"type({e}) is {kind}", f"len({e}) == {len(spec[1])}"]
+        return out + [t for i, c in enumerate(spec[1]) for t in _shape_tests(front, c, f"{e}[{i}]")]
+    if kind == CLASS:
+        return [f"{e} is {front.ref(spec[1], spec[1].__name__)}"]
+    out = [f"type({e}) is {front.ref(spec[1], spec[1].__name__)}"]
+    if kind == REGISTERED:
+        flatten = front.ref(_class_kind(spec[1])[1].flatten, f"{spec[1].__name__}_flatten")
+        children = f"{flatten}({e})[0]"
+        out.append(f"tuple({children}) == {tuple(spec[2])!r}" if spec[5] is dict else f"len({children}) == "
+                                                                                       f"{len(spec[2])}")
+        return out + [t for k, c in zip(spec[2], spec[3]) for t in _shape_tests(front, c, f"{children}[{k!r}]")]
+    if kind == OBJECT:
+        return out
+    accessor = "[{i}]" if kind == NAMEDTUPLE else ".{n}"
+    return out + [t for i, (n, c) in enumerate(zip(spec[2], spec[3]))
+                  for t in _shape_tests(front, c, e + accessor.format(i=i, n=n))]
 
 
 def _leaf_paths(spec: tuple, path: tuple = ()) -> list[tuple]:
@@ -2467,7 +2511,7 @@ def _gradient_statements(front: Any, call: ast.Call, lowered: Lowered, roots: di
     grads = front.local("grads")
     target: ast.expr = ast.Name(id=grads, ctx=ast.Store())
     value = None
-    if mode in ("value_and_grad", "value_and_grad_aux"):
+    if mode in ("value_and_grad", "value_and_grad_aux", "explain"):
         value = front.local("value")
         target = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Store()), target], ctx=ast.Store())
     statements: list[ast.stmt] = [ast.Assign(targets=[target], value=call)]
@@ -2500,24 +2544,25 @@ def structured(kinds: Any) -> bool:
     return any(isinstance(k, tuple) for k in kinds)
 
 
-def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str, output: tuple | None = None
-             ) -> Any:
+def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str, output: tuple | None = None,
+             generic: bool = False) -> Any:
     """The variant for argument descriptions that hold structures (or a vjp's seed described by ``output``): the
     function of leaves generated by ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front
-    function."""
-    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp", "direction"):
+    function. ``generic``: leaves of the general kind, and a front that checks the arguments have the structures
+    it was made for (raising ValueError): what ``emit`` writes, where no dispatcher checks them."""
+    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp", "direction", "explain"):
         raise InvalidArgument(f"srcgrad's {mode} does not take structured arguments (yet)",
                               hint="pass the leaves as separate arguments")
     sig = transform.signature.parameters.values()
     kwonly = [p.name for p in sig if p.kind is p.KEYWORD_ONLY]
-    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt, output)
+    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt, output, generic)
     if not lowered.wrt:
         raise InvalidArgument(
             f"cannot differentiate with respect to {', '.join(transform.wrt)}: the structure holds no float or "
             "float array (ints, strings and None are constants)", hint="use floats, e.g. 1.0 rather than 1")
     inner = inner_generate(lowered.pf, lowered.wrt, lowered.kinds)
     suffix = {"grad": "grad", "value_and_grad": "value_and_grad", "value_and_grad_aux": "value_and_grad",
-              "vjp": "vjp", "jvp": "jvp", "direction": "dir"}[mode]
+              "vjp": "vjp", "jvp": "jvp", "direction": "dir", "explain": "explain"}[mode]
     name = f"{transform.pf.name}_{suffix}"
     extra = []
     taken = set(transform.params)
@@ -2532,7 +2577,7 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
     text, _, cells, _ = front_source(name, doc, transform.params, kwonly, lowered, roots, inner.function,
                                      inner.function.__name__, transform.wrt, "jvp" if mode == "direction" else mode,
                                      transform.as_tuple, extra, inner.seeds if mode == "vjp" else inner.tangent_params,
-                                     output)
+                                     output, kinds if generic else None)
     function = compile_front(text, name, cells, transform.func)
     generated = Generated(text + "\n\n" + inner.source, function, tuple(kinds[p] for p in transform.params),
                           dict(inner.bound), main=text, helpers=(inner.source,),
@@ -2540,6 +2585,9 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
                           tangent_params=tuple(extra) if mode in ("jvp", "direction") else ())
     generated.structured = True
     generated.inner = inner
+    generated.leaves_pf = lowered.pf  # (explain and graph show the function of leaves)
+    generated.leaves_wrt = lowered.wrt
+    generated.front_cells = cells  # (emit imports or copies what the front reads)
     generated.extra_guards = class_guards(lowered.guarded)
     return generated
 
@@ -2856,7 +2904,9 @@ def check_no_structure_reads(pf: Any, wrt: list[str], what: str) -> None:
         else:
             continue
         raise UnsupportedSyntax(
-            f"{read} reads `{base.id}` as a structure (a dict, a dataclass, a namedtuple): {what} makes code for "
-            "numbers and arrays, and does not take structured parameters yet", pf.location(node),
-            hint="call the gradient with example arguments (srcgrad.source(df, *args) shows the code for them), or "
-                 "pass the leaves as separate parameters")
+            f"{read} reads `{base.id}` as a structure (a dict, a dataclass, a namedtuple...): {what} makes code for "
+            "numbers and arrays; for a structure it needs example arguments (their structures: dict keys, lengths, "
+            "classes)", pf.location(node),
+            hint="pass example arguments: srcgrad.source(df, *args), srcgrad.emit(f, example=args), "
+                 "srcgrad.graph(f, adjoint=True, example=args), or --args on the command line (srcgrad "
+                 "emit/show/graph); or pass the leaves as separate parameters")
