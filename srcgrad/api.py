@@ -164,7 +164,7 @@ class Transform:
             out.append(SCALAR if type(value) in (float, int, bool) else layouts.kind_of(value, ARRAY))
         return tuple(out)
 
-    def specialise(self, values: list[Any], output: tuple | None = None) -> Generated:
+    def specialise(self, values: list[Any], output: tuple[Any, ...] | None = None) -> Generated:
         """The variant for the kinds of these argument values (generated on first use, once, under the lock);
         ``output``: the description of a vjp's structured seed (structures.seed_spec), part of the variant's key."""
         kinds = self.kinds(values)
@@ -184,7 +184,7 @@ class Transform:
         structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
-    def variant(self, kinds: tuple[str, ...]) -> Generated:
+    def variant(self, kinds: tuple[Any, ...]) -> Generated:
         """The variant for these kinds: the one generated before while its guards hold, else a new one."""
         generated = self.by_kinds.get(kinds)
         if generated is None or not generated.guards.hold():
@@ -192,14 +192,16 @@ class Transform:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
                     found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
-                    options = dict(kinds[len(self.params):])  # (a vjp's structured seed, the generic structures)
+                    # (a vjp's structured seed, the generic structures)
+                    options: dict[str, Any] = dict(kinds[len(self.params):])
                     generated = self.generate(dict(zip(self.params, kinds)), **options)
                     found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
 
-    def generate(self, kinds: dict[str, str], output: tuple | None = None, generic: bool = False) -> Generated:
+    def generate(self, kinds: dict[str, str], output: tuple[Any, ...] | None = None, generic: bool = False
+                 ) -> Generated:
         if structures.structured(kinds.values()) or output is not None:
             check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)" if output is None
                                 else "seeds that are tuples, lists or dicts")
@@ -330,8 +332,10 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
         output = None
         if vjp:
             args, seed = split_last(args, kwargs, "seed", name, "the seed (the output's adjoint)")
-            if type(seed) is not float:
-                output = structures.seed_spec(name, seed) if structures.is_structure(seed) else check_seed(name, seed)
+            if structures.is_structure(seed):
+                output = structures.seed_spec(name, seed)
+            elif type(seed) is not float:
+                check_seed(name, seed)
         if kwargs or len(args) != n_params or has_defaults or spread is not None:
             args = tuple(transform.bind(args, kwargs))
         key: Any = tuple(map(type, args))
@@ -571,10 +575,11 @@ class ForwardTransform(Transform):
         super().__init__(func, wrt, style, backend)
         self.style = style
 
-    def generate(self, kinds: dict[str, str]) -> Generated:
+    def generate(self, kinds: dict[str, str], output: tuple[Any, ...] | None = None, generic: bool = False
+                 ) -> Generated:
         if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
             check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
-            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style, None, generic)
             return generated
         return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style, self.backend)
 

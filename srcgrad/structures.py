@@ -277,17 +277,23 @@ def _spec(value: Any, const: bool, depth: int) -> tuple:
         return (LIST if t is list else TUPLE), _children(value, range(len(value)), const, depth, "index")
     kind = _class_kind(t)
     if kind is not None and not (kind[0] == REGISTERED and const):  # (a constant one is read as an object)
-        if kind[0] == REGISTERED:
-            return _registered_spec(value, kind[1], const, depth)
-        if kind[0] == NAMEDTUPLE:
-            return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
-        return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
+        return _class_spec(value, kind, const, depth)
     if const and depth == 0 and isinstance(value, type):
         return CLASS, value
     if const and depth < 8 and is_object(value) and not isinstance(value, (list, tuple, dict)):
         attrs = tuple(vars(value))
         return OBJECT, t, attrs, _children([getattr(value, a) for a in attrs], attrs, const, depth, "attr")
     return _leaf(value, t, const)
+
+
+def _class_spec(value: Any, kind: tuple, const: bool, depth: int) -> tuple:
+    """A namedtuple, a dataclass instance or an instance of a registered class."""
+    if kind[0] == REGISTERED:
+        return _registered_spec(value, kind[1], const, depth)
+    t = type(value)
+    if kind[0] == NAMEDTUPLE:
+        return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
+    return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
 
 
 def _children(values: Any, names: Any, const: bool, depth: int, how: str) -> tuple:
@@ -2738,27 +2744,33 @@ def output_jacobian(x: Any, y: Any, pull: Any = None, push: Any = None) -> Any:
     the Jacobian of that output leaf — an array ``y_leaf.shape + x.shape``, or ``x``'s structure of such blocks when
     ``x`` is a structure. Reverse mode: ``pull(seed)`` for each unit seed of ``y``; forward mode: ``push(tangent)``
     (the output's tangent, ``y``'s structure) for each unit tangent of ``x``."""
-    y_leaves = [leaf for _, leaf in leaves(y)]
+    y_shapes = [np.shape(leaf) for _, leaf in leaves(y)]
     x_shapes = [np.shape(leaf) for _, leaf in leaves(x)] if is_structure(x) else [np.shape(x)]
-    if pull is not None:  # blocks[k][m]: rows for output leaf k, input leaf m
-        rows: dict[int, list] = {}
-        for k, seed in unit_seeds(y):
-            g = pull(seed)
-            rows.setdefault(k, []).append([leaf for _, leaf in leaves(g)] if is_structure(x) else [g])
-        blocks = {k: [None if r[0][m] is None else _rows_block([row[m] for row in r], np.shape(y_leaves[k]), shape)
-                      for m, shape in enumerate(x_shapes)] for k, r in rows.items()}
-    else:
-        columns: dict[int, list] = {}
-        tangents = unit_tangents(x) if is_structure(x) else ((0, t) for t in _unit_arrays(x))
-        for m, t in tangents:
-            out = [leaf for _, leaf in leaves(push(t))]
-            columns.setdefault(m, []).append(out)
-        blocks = {k: [None if m not in columns else _block([col[k] for col in columns[m]], np.shape(y_leaves[k]),
-                                                           shape) for m, shape in enumerate(x_shapes)]
-                  for k in range(len(y_leaves))}
+    blocks = _pulled_blocks(x, y, pull, y_shapes, x_shapes) if pull is not None else \
+        _pushed_blocks(x, push, y_shapes, x_shapes)
     if not is_structure(x):
         return with_leaves(y, lambda k, _: blocks[k][0] if k in blocks else None)
     return with_leaves(y, lambda k, _: with_leaves(x, lambda m, _: blocks[k][m]) if k in blocks else None)
+
+
+def _pulled_blocks(x: Any, y: Any, pull: Any, y_shapes: list, x_shapes: list) -> dict[int, list]:
+    """blocks[k][m]: the Jacobian of output leaf k with respect to input leaf m, row by row (reverse mode)."""
+    rows: dict[int, list] = {}
+    for k, seed in unit_seeds(y):
+        g = pull(seed)
+        rows.setdefault(k, []).append([leaf for _, leaf in leaves(g)] if is_structure(x) else [g])
+    return {k: [None if r[0][m] is None else _rows_block([row[m] for row in r], y_shapes[k], shape)
+                for m, shape in enumerate(x_shapes)] for k, r in rows.items()}
+
+
+def _pushed_blocks(x: Any, push: Any, y_shapes: list, x_shapes: list) -> dict[int, list]:
+    """blocks[k][m], column by column (forward mode): None for an input leaf that is a constant."""
+    columns: dict[int, list] = {}
+    tangents = unit_tangents(x) if is_structure(x) else ((0, t) for t in _unit_arrays(x))
+    for m, t in tangents:
+        columns.setdefault(m, []).append([leaf for _, leaf in leaves(push(t))])
+    return {k: [None if m not in columns else _block([col[k] for col in columns[m]], y_shapes[k], shape)
+                for m, shape in enumerate(x_shapes)] for k in range(len(y_shapes))}
 
 
 def _unit_arrays(x: Any) -> Any:

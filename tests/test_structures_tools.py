@@ -24,14 +24,16 @@ from collections import namedtuple
 
 import numpy as np
 
-Pair = namedtuple("Pair", "w b")
+Pair = namedtuple("Pair", ["w", "b"])
 
 
 @dataclasses.dataclass
 class Linear:
+    """A dense layer (its name is a constant leaf)."""
+
     W: np.ndarray
     b: np.ndarray
-    name: str = "layer"
+    name: str = "dense"
 
 
 class Layer:
