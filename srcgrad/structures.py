@@ -25,7 +25,16 @@ What holds:
 - a missing key, index or attribute raises a SrcgradError that is also the KeyError/IndexError/AttributeError
   Python raises;
 - a parameter that is not differentiated is rewritten the same way when the function reads attributes of it and
-  it is a dataclass, a namedtuple or an object (``self``): its leaves are constants.
+  it is a dataclass, a namedtuple or an object (``self``): its leaves are constants;
+- classes registered with :func:`register_structure` are structures too: their children come from the user's
+  ``flatten`` (the front calls it, or reads the attributes that hold the children), the gradient is rebuilt by
+  ``unflatten``; an attribute read in the body is the child it holds, a constant when it holds no float, and is
+  refused otherwise;
+- a vjp seed that is a tuple, list, dict or namedtuple (:func:`seed_spec`) makes the function of leaves return the
+  output's leaves in the seed's order (``_Rewriter.flat_return``); :func:`output_jacobian` lays a Jacobian out in the
+  output's structure;
+- ``generic`` variants (emit, graph with example arguments) give every leaf the general kind, and their front checks
+  the arguments' structures (ValueError), since no dispatcher does where they run.
 """
 
 from __future__ import annotations
@@ -1223,15 +1232,21 @@ class _Rewriter:
         return statements, leaves
 
     def length_check(self, holder: str, n: int, where: Any) -> Any:
-        """``if len(holder) != n: raise ValueError(...)``: an output computed at run time must have as many items as
-        the seed (the unpacking that follows reads them by index)."""
-        if self.pf.resolve("len") is not len or "len" in self.local_names:
-            raise self.reject(where, "srcgrad checks the length of the output with len(), which names something else "
-                                     "here", hint="do not rebind len")
+        """``if not isinstance(holder, (tuple, list)) or len(holder) != n: raise ValueError(...)``: an output computed
+        at run time must be a sequence of as many items as the seed (the unpacking that follows reads them by
+        index)."""
+        for builtin in (len, isinstance, tuple, list, ValueError):
+            name = builtin.__name__
+            if self.pf.resolve(name) is not builtin or name in self.local_names:
+                raise self.reject(where, f"srcgrad checks the output's structure with `{name}`, which names something "
+                                         "else here", hint=f"do not rebind {name}")
+        kind = gast.Call(_name("isinstance", where), [_name(holder, where), gast.Tuple(
+            [_name("tuple", where), _name("list", where)], gast.Load())], [])
         size = gast.Call(_name("len", where), [_name(holder, where)], [])
-        test = gast.Compare(size, [gast.NotEq()], [_const(n, where)])
-        message = _const(f"the seed has {n} items here, the function's output another number (a vjp seed has the "
-                         "output's structure)", where)
+        test = gast.BoolOp(gast.Or(), [gast.UnaryOp(gast.Not(), kind),
+                                       gast.Compare(size, [gast.NotEq()], [_const(n, where)])])
+        message = _const(f"the seed is a sequence of {n} items here, the function's output is not (a vjp seed has "
+                         "the output's structure)", where)
         fail = gast.Raise(gast.Call(_name("ValueError", where), [message], []), None)
         return gast.copy_location(gast.If(test, [gast.copy_location(fail, where)], []), where)
 

@@ -58,6 +58,10 @@ def early(x):
     return {"a": x ** 3, "b": x[1]}
 
 
+def scalar_output(x):
+    return np.sum(x * x)
+
+
 def two(x):
     return np.sin(x), x * 2.0
 
@@ -148,9 +152,11 @@ def test_mismatched_seeds_are_refused(x):
         srcgrad.vjp(pair)(x, (np.ones(3), 1.0, 1.0))
     with pytest.raises(InvalidArgument, match="returns 2 items here, the seed has 3"):
         srcgrad.vjp(pair)(x, (np.ones(3), (np.ones(3), 1.0, 2.0)))
-    with pytest.raises(ValueError, match="the seed has 1 items here"):  # a tuple made at run time: checked then
+    with pytest.raises(ValueError, match="the seed is a sequence of 1 items here"):  # (a tuple made at run time)
         srcgrad.vjp(via_helper)(x, (np.ones(3),))
     check_vjp(via_helper, (x,), (np.ones(3), 2.0 * np.ones(3)))
+    with pytest.raises(ValueError, match="the seed is a sequence of 1 items here, the function's output is not"):
+        srcgrad.vjp(scalar_output)(x, [1.0])  # (a list seed is a structure: the output is not one)
     with pytest.raises(InvalidArgument, match=r"seed\[1\]\['b'\] is a str, not a number"):
         srcgrad.vjp(pair)(x, (np.ones(3), {"b": "no"}))
     with pytest.raises(InvalidArgument, match="complex"):
