@@ -150,6 +150,9 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
         x = values[position]
         y = api.call_generated(transform, transform.func, values, {})
         if structures.is_output_structure(y):  # y's structure of blocks (of x's structure of blocks)
+            if mode == "fwd" and structures.holds_dict(y):
+                raise InvalidArgument(f"jacobian(mode='fwd') of {func.__name__}: forward mode follows tuples and "
+                                      "lists in the output, and it returns a dict", hint="use mode='rev'")
             return structures.output_jacobian(
                 x, y, pull=(lambda s: pull(*args, **kwargs, seed=s)) if mode == "rev" else None,
                 push=lambda t: push(*args, **kwargs, t=t)[1])

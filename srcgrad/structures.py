@@ -2742,6 +2742,13 @@ def is_output_structure(y: Any) -> bool:
     return type(y) in (tuple, list, dict) or (_class_kind(type(y)) or ("",))[0] == NAMEDTUPLE
 
 
+def holds_dict(y: Any) -> bool:
+    """Does an output structure hold a dict (what forward mode does not follow)?"""
+    if type(y) is dict:
+        return True
+    return is_output_structure(y) and any(holds_dict(v) for v in y)
+
+
 def unit_seeds(y: Any) -> Any:
     """(output leaf number, seed) for each element of each leaf of the output ``y``: a structure like ``y`` with that
     element 1.0 and every other element 0.0 (what vjp takes, one row of the Jacobian at a time)."""

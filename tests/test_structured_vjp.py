@@ -186,6 +186,14 @@ def test_jacobian_of_structured_outputs(x):
                 np.testing.assert_allclose(block, fd, rtol=1e-6, atol=1e-8)
 
 
+def test_forward_jacobian_of_a_dict_output_is_refused(x):
+    with pytest.raises(InvalidArgument, match="forward mode follows tuples and lists in the output, and it returns a "
+                                              "dict") as info:
+        srcgrad.jacobian(built, mode="fwd")(x)
+    assert info.value.hint == "use mode='rev'"
+    assert list(srcgrad.jacobian(built)(x)) == ["a", "b", "c"]
+
+
 def test_jacobian_of_structured_outputs_and_parameters(rng):
     params = {"W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)}
     x = rng.normal(size=(4, 3))
