@@ -218,13 +218,29 @@ def _registered_spec(value: Any, registration: Registration, const: bool, depth:
             attr_map, extra_names, extras)
 
 
-def _flat_for_check(registration: Registration, value: Any) -> tuple | None:
-    """What the call-time check compares: :func:`_flattened` without its errors (None when flatten breaks its
-    contract: the full description then names the problem)."""
-    try:
-        return _flattened(registration, value)
-    except _Bad:
+def _registered_check(registration: Registration, spec: tuple, value: Any) -> tuple | None:
+    """The call-time check of a registered instance against its description: (child values, values of the constant
+    attributes) when flatten gives the same child names, container and aux data, and the attributes read as
+    children still hold them; None otherwise (the full description is then made again, naming any problem). Leaner
+    than :func:`_flattened`: what it does not look at, the generated code does not read."""
+    out = registration.flatten(value)
+    if type(out) is not tuple or len(out) != 2 or type(out[0]) is not spec[5]:
         return None
+    children, aux = out
+    if spec[5] is dict:
+        if tuple(children) != spec[2]:
+            return None
+        values = list(children.values())
+    elif len(children) != len(spec[2]):
+        return None
+    else:
+        values = children
+    if aux != spec[4] or any(getattr(value, a, _NO) is not values[i] for a, i in spec[6]):
+        return None
+    held = vars(value) if spec[7] else {}
+    if any(a not in held for a in spec[7]):
+        return None
+    return values, [held[a] for a in spec[7]]
 
 
 def is_structure(value: Any) -> bool:
@@ -2907,17 +2923,16 @@ def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
 
 
 def _registered_tests(spec: tuple, e: str, ref: Any) -> list[str]:
-    """An instance of a registered class: flattened once (a name bound in the check's expression), then its child
-    names, aux data, container and attribute children compared, and each child tested."""
+    """An instance of a registered class: flattened once and compared (:func:`_registered_check`, its result a name
+    bound in the check's expression), then each child and constant attribute tested."""
     flat = f"f_{hashlib.sha256(e.encode()).hexdigest()[:12]}"  # (a name of its own for each place)
     registration = _class_kind(spec[1])[1]
-    out = [f"type({e}) is {ref(spec[1])}", f"({flat} := {ref(_flat_for_check)}({ref(registration)}, {e})) is not None",
-           f"{flat}[0] == {ref(spec[2])}", f"{flat}[2] == {ref(spec[4])}", f"{flat}[3] is {ref(spec[5])}",
-           f"{flat}[4] == {ref(spec[6])}", f"{flat}[5] == {ref(spec[7])}"]
+    out = [f"type({e}) is {ref(spec[1])}",
+           f"({flat} := {ref(_registered_check)}({ref(registration)}, {ref(spec)}, {e})) is not None"]
     for i, child in enumerate(spec[3]):
-        out += _tests(child, f"{flat}[1][{i}]", ref)
+        out += _tests(child, f"{flat}[0][{i}]", ref)
     for i, child in enumerate(spec[8]):
-        out += _tests(child, f"{flat}[6][{i}]", ref)
+        out += _tests(child, f"{flat}[1][{i}]", ref)
     return out
 
 
