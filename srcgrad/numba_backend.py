@@ -255,3 +255,60 @@ def _wrapper(python: types.FunctionType, dispatcher: Any) -> types.FunctionType:
     if not keywords and python.__defaults__ is None:
         wrapper.__srcgrad_direct__ = dispatcher
     return wrapper
+
+
+# --- emitted modules (``srcgrad emit --backend numba``) ------------------------------------------------------------
+
+
+def check_emittable(generated: Any, user_func: Any, helpers: list[Any], imported: dict[str, Any]) -> None:
+    """What numba cannot compile, refused as the module is emitted: a user global bound to an array or a container
+    (numba would freeze a copy of it, as in-process), and a plain Python function of the user's the compiled code
+    would call or take (``imported``: the module's names imported from the user's modules, by name)."""
+    require()
+    _user_names(generated.main, generated.bound, user_func)
+    for variant in helpers:
+        _user_names(variant.source, variant.bound, variant.func)
+    for name, obj in sorted(imported.items()):
+        if isinstance(obj, types.FunctionType):
+            raise NumbaUnsupported(
+                f"the gradient uses `{name}`, a Python function: numba's compiled code can call (or take) only "
+                f"functions numba compiles", _definition(user_func),
+                hint=f"decorate `{name}` with numba.njit (or register a derivative rule that numba can compile), "
+                     "or emit without --backend numba")
+
+
+def emitted_section(compiled: list[str], names: dict[str, Any], define: Any) -> str:
+    """The end of a module emitted for numba: numba taught the helpers' copies and ranges (the typing functions of
+    srcgrad/numba_runtime.py, copied), then each function of ``compiled`` (the gradient, the generated helpers, the
+    runtime helpers numba compiles as written) replaced by ``numba.njit(cache=True)`` of itself. ``names``: the
+    module's names so far (name -> the object it holds); ``define(ref, obj, origin)`` makes ``obj`` available at
+    module level (imported or copied) and returns its name."""
+    import operator
+
+    from srcgrad import numba_runtime
+
+    numba = require()
+    numba_name = define("numba", numba, "global")
+    registered = []
+    for func, typing in numba_runtime.RANGES:
+        target = (f"{define('operator', operator, 'global')}.getitem" if func is operator.getitem
+                  else define(func.__name__, func, "srcgrad"))
+        registered.append((target, typing))
+    for name, obj in names.items():
+        typing = numba_runtime.typing_of(obj)
+        if typing is not None:
+            registered.append((name, typing))
+    lines = ["# --- numba: the code above compiled by numba's nopython mode at its first call, for the argument",
+             "# types of that call (cache=True: kept on disk next to this file); numba is taught srcgrad's helpers",
+             "# and ranges first"]
+    lines += [f"{numba_name}.extending.overload({target})({define(typing.__name__, typing, 'srcgrad')})"
+              for target, typing in registered]
+    lines += [f"{name} = {numba_name}.njit(cache=True)({name})" for name in compiled]
+    return "\n".join(lines) + "\n"
+
+
+def taught(obj: Any) -> bool:
+    """Whether numba is taught ``obj`` (a runtime helper with a twin in srcgrad/numba_runtime.py)."""
+    from srcgrad import numba_runtime
+
+    return numba_runtime.typing_of(obj) is not None

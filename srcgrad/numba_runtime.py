@@ -59,15 +59,15 @@ def _numba_range_slice(r, s):
 # --- adjoint helpers -----------------------------------------------------------------------------------------------
 
 
-def _is_array(t: Any) -> bool:
+def _is_array(t):
     return isinstance(t, types.Array)
 
 
-def _is_number(t: Any) -> bool:
+def _is_number(t):
     return isinstance(t, (types.Float, types.Integer, types.Boolean))
 
 
-def _float_dtype(t: Any) -> Any:
+def _float_dtype(t):
     """The numpy dtype of the adjoint of a value of numba type ``t``: its float dtype, float64 otherwise."""
     dtype = t.dtype if _is_array(t) else t
     return np.dtype(str(dtype)).type if isinstance(dtype, types.Float) else np.float64
@@ -193,7 +193,7 @@ def _numba_uniform_to(g, x):
     return None
 
 
-def _real(t: Any) -> bool:
+def _real(t):
     dtype = t.dtype if _is_array(t) else t
     return isinstance(dtype, (types.Float, types.Integer, types.Boolean))
 

@@ -59,15 +59,16 @@ class EmitError(SrcgradError):
 
 
 def emit(func: Callable[..., Any], wrt: int | str | tuple[int | str, ...] | None = None, *, mode: str | None = None,
-         module: str | None = None) -> str:
+         module: str | None = None, backend: str = "python") -> str:
     """The text of a standalone module with the gradient of ``func`` (it never imports srcgrad).
 
     ``wrt`` and ``mode`` (``"grad"``, ``"value_and_grad"`` or ``"vjp"``) default to those of a function made by
     ``srcgrad.grad``/``value_and_grad``/``vjp``, else to ``0`` and ``"grad"``. ``module`` is the import name of the
     module that defines ``func`` (default: ``func.__module__``, or the file's stem for a script run as
-    ``__main__``); the emitted module imports the user's globals from it.
+    ``__main__``); the emitted module imports the user's globals from it. ``backend="numba"``: the module imports
+    numba and compiles the same text with ``numba.njit(cache=True)`` (what numba cannot compile is refused here).
     """
-    return build(func, wrt, mode=mode, module=module).text
+    return build(func, wrt, mode=mode, module=module, backend=backend).text
 
 
 @dataclass
@@ -81,7 +82,7 @@ class EmittedModule:
 
 
 def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | None = None,
-          module: str | None = None) -> EmittedModule:
+          module: str | None = None, backend: str = "python") -> EmittedModule:
     """Like :func:`emit`, with the gradient function's name and the user's module name."""
     transform = getattr(func, "__srcgrad_transform__", None)
     if transform is not None:
@@ -93,11 +94,15 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     mode = mode or "grad"
     if mode not in ("grad", "value_and_grad", "vjp"):
         raise InvalidArgument(f"mode must be 'grad', 'value_and_grad' or 'vjp', got {mode!r}")
+    if backend not in ("python", "numba"):
+        raise InvalidArgument(f"backend must be 'python' or 'numba', got {backend!r}")
     transform = api.Transform(func, wrt, mode)
     generated = transform.generic()
     home = module or _module_name(func)
     writer = _ModuleWriter(home, _user_files(transform, generated))
     main_name = writer.add_main(generated, transform.pf)
+    if backend == "numba":
+        _add_numba(writer, main_name, transform, generated)
     text = _assemble(writer, main_name, transform, generated, home)
     _check_module(text, writer.meant, transform.pf)
     return EmittedModule(text, main_name, _spec(func, home), home)
@@ -179,6 +184,7 @@ class _ModuleWriter:
     queue: list[tuple[str, Any, str]] = field(default_factory=list)  # (name, object to copy, origin)
     keep: list[Any] = field(default_factory=list)  # objects kept alive while their id() is a key
     meant: dict[str, ast.AST] = field(default_factory=dict)  # module-level name -> the definition it must read as
+    tail: str = ""  # module-level statements after the definitions (numba's compilation of them)
 
     def reserve(self, preferred: str, obj: Any) -> tuple[str, bool]:
         """The module-level name of ``obj`` and whether it is new."""
@@ -672,10 +678,36 @@ def _source_hash(transform: api.Transform, generated: Any) -> str:
     return digest.hexdigest()
 
 
+def _called_from(writer: _ModuleWriter, main: str, taught: Callable[[Any], bool]) -> list[str]:
+    """The module's functions the gradient ``main`` calls, directly or through each other, in definition order;
+    but not those numba is ``taught`` (numba compiles its own twin of them, not what they call)."""
+    reached, todo = {main}, [main]
+    while todo:
+        for ref in _free_names(writer.meant[todo.pop()]):
+            obj = writer.names.get(ref)
+            if ref in writer.meant and ref not in reached and isinstance(obj, types.FunctionType) and not taught(obj):
+                reached.add(ref)
+                todo.append(ref)
+    return [d.name for d in writer.definitions if d.name in reached]
+
+
+def _add_numba(writer: _ModuleWriter, main: str, transform: api.Transform, generated: Any) -> None:
+    """The module compiled by numba (srcgrad/numba_backend.py: what it refuses, the statements at its end)."""
+    from srcgrad import numba_backend
+
+    imported = {name: writer.names[name] for pairs in writer.from_imports.values() for _, name in pairs}
+    numba_backend.check_emittable(generated, transform.pf.func, calls.helpers_of(generated.bound), imported)
+    writer.tail = numba_backend.emitted_section(
+        _called_from(writer, main, numba_backend.taught), dict(writer.names),
+        lambda ref, obj, origin: writer.define(ref, obj, origin, writer.home))
+    writer.drain()
+
+
 def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, generated: Any, home: str) -> str:
     func = transform.func
     spec = _spec(func, home)
     mode_option = "" if transform.mode == "grad" else f" --mode {transform.mode}"
+    mode_option += " --backend numba" if writer.tail else ""
     what = {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product"}
     filename = Path(inspect.getsourcefile(func) or func.__code__.co_filename).name
     line = func.__code__.co_firstlineno
@@ -715,7 +747,7 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
                  "# here so that this module does not import srcgrad\n")
         for d in writer.definitions[1:]:
             text += "\n\n" + d.text
-    return text
+    return text + ("\n\n" + writer.tail if writer.tail else "")
 
 
 __all__ = ["EmitError", "EmittedModule", "build", "emit", "is_current", "is_emitted", "write"]
