@@ -6,6 +6,8 @@
     python scripts/fuzz.py --known-bugs                       # also generate constructs of known, unfixed bugs
     python scripts/fuzz.py --count 2000 --cache               # also load each program's code back from the cache
     python scripts/fuzz.py --features aliasing,lists          # only these grammar features (fuzzing.FEATURES)
+    python scripts/fuzz.py --count 300 --backend numba        # gradients compiled by numba (a program numba
+                                                              # refuses at its line counts as refused)
 
 The programs come from the Hypothesis strategy ``tests/fuzzing.py:cases`` (see its docstring for what they contain and
 how points near kinks are avoided). "programs" counts checked programs; examples whose point is invalid (the plain
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import re
 import sys
 import tempfile
 import time
@@ -48,6 +51,15 @@ def signature(outcome: fuzzing.Outcome) -> str:
     if outcome.kind == "emitted" and last and "the emitted module above gives" in last[0]:
         return "emitted: another result than the in-process gradient"
     return f"{outcome.kind}: {last[0][:160] if last else ''}"
+
+
+def refusal_reason(detail: str) -> str:
+    """A refusal's reason without the user's names and numbers (what numba said), to count refusals by kind."""
+    text = detail.split("\n")[0]
+    text = text.split(": ", 1)[-1] if text.startswith("/") else text  # (the location)
+    text = re.sub(r"`[^`]*`", "`.`", text)
+    text = re.sub(r"\(in the generated statement.*", "", text)
+    return re.sub(r"\d+", "N", text)[:150]
 
 
 def run(count: int, seed: int, avoid: frozenset, known: bool, save: str | None,
@@ -84,7 +96,9 @@ def run(count: int, seed: int, avoid: frozenset, known: bool, save: str | None,
                 path = os.path.join(save, f"{outcome.kind}-{stats[outcome.kind]:04d}.py")
                 with open(path, "w") as fh:
                     fh.write('"""' + outcome.detail.replace('"""', "'''") + '"""\n\n' + case.reproducer())
-        if progress and stats["programs"] % 1000 == 0:
+        elif outcome.kind == "refused" and fuzzing.BACKEND != "python":
+            stats["refusal:" + refusal_reason(outcome.detail)] += 1
+        if progress and stats["programs"] % (1000 if fuzzing.BACKEND == "python" else 50) == 0:
             print(f"  {stats['programs']} programs, {sum(stats[k] for k in FAILURES)} failures, "
                   f"{time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
 
@@ -140,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
                              + ", ".join(fuzzing.FEATURES))
     parser.add_argument("--no-emit", action="store_true", help="do not run the modules srcgrad.emit writes")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--backend", choices=("python", "numba"), default="python",
+                        help="the backend of the gradients (numba: compiled, seconds per program)")
     args = parser.parse_args(argv)
+    fuzzing.set_backend(args.backend)
     features = None
     if args.features:
         features = frozenset() if args.features == "none" else frozenset(args.features.split(","))
@@ -173,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     if known:
         print(f"  known bugs (fuzzing.KNOWN_BUGS, not counted above): {stats['known']} failures matched; "
               f"constructs left out: {', '.join(sorted(avoid)) or '-'}")
+    if args.backend != "python":
+        print(f"  refused, by reason (backend {args.backend}):")
+        for reason, n in sorted(((k[8:], v) for k, v in stats.items() if k.startswith("refusal:")),
+                                key=lambda item: -item[1]):
+            print(f"    {n:5}  {reason}")
     for sig in sorted(first):
         print(f"\n[{stats['sig:' + sig]}x] {sig}")
     for sig in sorted(first)[:args.shrink]:

@@ -14,11 +14,13 @@ What holds:
   would copy) is refused, since changing it in place would not be seen; other names are guarded as in Python
   (srcgrad/guards.py regenerates when a name is rebound);
 - compiled code is cached in-process with its generated variant (api.Transform: per argument kinds, while the
-  guards hold); numba's own on-disk cache needs a file, which generated code has not.
+  guards hold), and on disk by numba's own cache where srcgrad/numba_cache.py can key it exactly (the text is then
+  compiled from a file in srcgrad's cache directory, so a later process loads the compiled code).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import linecache
 import re
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import driver, locks, sourcetext
+from srcgrad import driver, locks, numba_cache, sourcetext
 from srcgrad.emitter import Emitted
 from srcgrad.emitter import compile_function as compile_python
 from srcgrad.errors import Location, SrcgradError
@@ -68,11 +70,24 @@ def compile_function(source: str, name: str, bound: dict[str, Any], user_func: A
     numba = require()
     python = compile_python(Emitted(name, source, bound), user_func, label)  # its signature, defaults
     space = _user_names(source, bound, user_func)
-    filename = _filename(source, label)
-    dispatcher = numba.njit(_exec(source, space, filename)[name])
+    on_disk = numba_cache.source_file(source, _read_values(source, space, bound))
+    filename = on_disk or _filename(source, label)
+    dispatcher = numba.njit(cache=on_disk is not None)(_exec(source, space, filename)[name])
     _bind(space, bound)
     _SOURCES[filename] = _Source(source, user_func)
     return _wrapper(python, dispatcher)
+
+
+def _read_values(source: str, space: dict[str, Any], bound: dict[str, Any]) -> dict[str, Any]:
+    """The objects the names of ``source`` denote where numba compiles it (srcgrad's bound names, then the user's
+    globals and closure values; builtins aside), by name: what numba's on-disk cache is keyed by besides the text."""
+    values = {}
+    for key in sorted({n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}):
+        if key in bound:
+            values[key] = bound[key]
+        elif key in space and key != "__builtins__":
+            values[key] = space[key]
+    return values
 
 
 def _user_names(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, Any]:
@@ -211,7 +226,7 @@ def compile_failure(exc: BaseException) -> NumbaUnsupported | None:
 def refusal(exc: BaseException) -> NumbaUnsupported:
     """numba's compile error as a NumbaUnsupported at the user's line, with numba's reason (its first lines)."""
     text = _plain(str(exc))
-    found = re.findall(r'File "(<srcgrad numba [^"]*>)", line (\d+)', text)
+    found = [(f, n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in _SOURCES]
     where = _SOURCES.get(found[-1][0]) if found else None
     if where is None:
         return NumbaUnsupported(f"numba cannot compile the gradient: {text.strip().splitlines()[0] if text else exc}",

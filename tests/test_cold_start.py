@@ -31,7 +31,8 @@ def run_fresh(script: str, tmp_path: Path | None = None) -> str:
     return done.stdout
 
 
-NOT_AT_IMPORT = ("scipy", "dask", "numba", "srcgrad.numba_backend", "srcgrad.numba_runtime", "srcgrad.scipy_runtime",
+NOT_AT_IMPORT = ("scipy", "dask", "numba", "srcgrad.numba_backend", "srcgrad.numba_runtime", "srcgrad.numba_cache",
+                 "srcgrad.scipy_runtime",
                  "srcgrad.drawing", "srcgrad.svg", "srcgrad.explanation", "srcgrad.standalone", "srcgrad.cli",
                  "srcgrad.rules.numpy_elementwise", "srcgrad.rules.arithmetic", "numpy.f2py", "numpy.testing",
                  "xml.sax", "urllib.request")

@@ -1,18 +1,18 @@
 """``srcgrad emit --backend numba`` (issue 21, item 1): the emitted module imports numba, never srcgrad, and compiles
 the same readable text with ``numba.njit(cache=True)``.
 
-Checked in fresh processes where srcgrad cannot be imported (tests/standalone_runner.py's finder): the gradients of a
-scalar loop, a Newton iteration (a while loop), a helper function with a break (both branches), an MLP and an RNN
-equal the Python backend's and central differences; a second process loads the compiled code from numba's cache
-instead of compiling it again. What numba cannot compile is refused as the module is emitted (a global array, a
-plain Python function of the user's the compiled code would call). Skipped without numba.
+Checked in fresh processes where srcgrad cannot be imported (tests/standalone_runner.py's finder): the gradients of
+the functions tests/test_numba_backend.py checks in process (a scalar loop, a Newton iteration, a helper function
+with a break on both branches, an MLP, an RNN) equal the Python backend's and central differences; a second process
+loads the compiled code from numba's cache instead of compiling it again. What numba cannot compile is refused as
+the module is emitted (a global array, a plain Python function of the user's the compiled code would call).
+Skipped without numba.
 """
 
-import importlib.util
+import inspect
 import pickle
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,57 +24,22 @@ from srcgrad.testing import numerical_grad
 
 pytest.importorskip("numba")
 
+from module_files import load as load_module  # noqa: E402
+from test_numba_backend import (  # noqa: E402
+    _scaled_sin,
+    cube_root,
+    loop_with_helper_and_break,
+    mlp_loss,
+    rnn,
+    scalar_loop,
+)
+
 from srcgrad.numba_backend import NumbaUnsupported  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 
-MODEL = '''
-import math
-
-import numpy as np
-
-
-def scalar_loop(x, n):
-    s = 1.0
-    for _ in range(n):
-        s = s + math.sin(x * s) * math.cos(x)
-    return s
-
-
-def cube_root(a):
-    w = 1.0 + a / 3.0
-    step = 1.0
-    while abs(step) > 1e-13:
-        step = (w * w * w - a) / (3.0 * w * w)
-        w = w - step
-    return w * math.exp(-a)
-
-
-def _scaled_sin(a, b):
-    return a * math.sin(b)
-
-
-def helper_and_break(x, n):
-    s = 0.0
-    for i in range(n):
-        s = s + _scaled_sin(x, s + i)
-        if s > 3.0:
-            break
-    return s * x
-
-
-def mlp_loss(W1, W2, X, y):
-    h = np.tanh(X @ W1)
-    out = h @ W2
-    return np.mean((out - y) ** 2)
-
-
-def rnn(W, U, xs, h0):
-    h = h0
-    for t in range(xs.shape[0]):
-        h = np.tanh(W @ h + U @ xs[t])
-    return np.sum(h**2)
-'''
+MODEL = "import math\n\nimport numpy as np\n\n\n" + "\n\n".join(  # (the functions test_numba_backend checks)
+    inspect.getsource(f) for f in (scalar_loop, cube_root, _scaled_sin, loop_with_helper_and_break, mlp_loss, rnn))
 
 REFUSED = '''
 import numpy as np
@@ -115,13 +80,7 @@ open({out!r}, "wb").write(pickle.dumps((results, stats)))
 
 
 def load(directory: Path, name: str, text: str):
-    path = directory / f"{name}.py"
-    path.write_text(textwrap.dedent(text))
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module(directory / f"{name}.py", text)
 
 
 def run_without_srcgrad(directory: Path, calls: list) -> tuple[list, dict]:
@@ -144,7 +103,7 @@ def emitted(tmp_path_factory):
     W, U, xs, h0 = 0.5 * rng.normal(size=(3, 3)), rng.normal(size=(3, 2)), rng.normal(size=(4, 2)), rng.normal(size=3)
     cases = [  # (function, wrt, args)
         (model.scalar_loop, 0, (0.7, 20)), (model.scalar_loop, 0, (0.7, 0)), (model.cube_root, 0, (0.5,)),
-        (model.helper_and_break, 0, (0.9, 2)), (model.helper_and_break, 0, (0.9, 40)),
+        (model.loop_with_helper_and_break, 0, (0.9, 2)), (model.loop_with_helper_and_break, 0, (0.9, 40)),
         (model.mlp_loss, (0, 1), (W1, W2, X, y)), (model.rnn, (0, 3), (W, U, xs, h0)),
     ]
     calls, texts = [], {}
@@ -156,8 +115,7 @@ def emitted(tmp_path_factory):
         calls.append((name, f"{func.__name__}_grad", args))
     first = run_without_srcgrad(directory, calls)
     second = run_without_srcgrad(directory, calls)
-    yield model, cases, texts, first, second
-    sys.modules.pop("nb_model", None)
+    return model, cases, texts, first, second
 
 
 def test_gradients_match_python_backend_and_differences(emitted):
@@ -181,7 +139,7 @@ def test_the_text_is_the_readable_gradient_compiled_by_numba(emitted):
     python_def = plain.split("def scalar_loop_grad")[1].split("\n\n\n")[0]
     assert python_def in text  # the same readable function
     assert srcgrad.emit(model.scalar_loop, backend="numba") == text  # deterministic
-    helper_text = texts["helper_and_break_nb"]
+    helper_text = texts["loop_with_helper_and_break_nb"]
     helpers = [line.split(" = ")[0] for line in helper_text.splitlines() if "numba.njit(cache=True)" in line]
     assert len(helpers) >= 2  # the gradient and its generated helper pair are compiled
 
@@ -195,8 +153,7 @@ def test_second_process_loads_compiled_code_from_numbas_cache(emitted):
 
 @pytest.fixture
 def refused(tmp_path):
-    yield load(tmp_path, "nb_refused", REFUSED)
-    sys.modules.pop("nb_refused", None)
+    return load(tmp_path, "nb_refused", REFUSED)
 
 
 def test_global_array_refused_at_emit(refused):
@@ -219,7 +176,8 @@ def test_unknown_backend_refused():
 
 
 def test_cli_flag_writes_and_checks_the_numba_module(emitted, tmp_path, capsys, monkeypatch):
-    model_dir = Path(sys.modules["nb_model"].__file__).parent
+    model = emitted[0]
+    model_dir = Path(model.__file__).parent
     monkeypatch.chdir(model_dir)
     out = tmp_path / "sl_grad.py"
     assert cli.main(["emit", "nb_model.py:scalar_loop", "--backend", "numba", "-o", str(out)]) == 0
@@ -229,6 +187,6 @@ def test_cli_flag_writes_and_checks_the_numba_module(emitted, tmp_path, capsys, 
     assert cli.main(["emit", "nb_model.py:scalar_loop", "-o", str(out), "--check"]) == 1
     stale = capsys.readouterr().err.splitlines()[0]
     assert "stale" in stale and "--backend" not in stale
-    out.write_text(srcgrad.emit(sys.modules["nb_model"].scalar_loop))
+    out.write_text(srcgrad.emit(model.scalar_loop))
     assert cli.main(["emit", "nb_model.py:scalar_loop", "--backend", "numba", "-o", str(out), "--check"]) == 1
     assert "--backend numba -o" in capsys.readouterr().err.splitlines()[0]
