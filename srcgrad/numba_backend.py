@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import linecache
+import os
 import re
 import types
 import weakref
@@ -226,7 +227,8 @@ def compile_failure(exc: BaseException) -> NumbaUnsupported | None:
 def refusal(exc: BaseException) -> NumbaUnsupported:
     """numba's compile error as a NumbaUnsupported at the user's line, with numba's reason (its first lines)."""
     text = _plain(str(exc))
-    found = [(f, n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text) if f in _SOURCES]
+    found = [(known, n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text)  # (numba writes paths relative
+             for known in {f, os.path.abspath(f)} & set(_SOURCES)]                     # to the working directory)
     where = _SOURCES.get(found[-1][0]) if found else None
     if where is None:
         return NumbaUnsupported(f"numba cannot compile the gradient: {text.strip().splitlines()[0] if text else exc}",
