@@ -7,7 +7,8 @@
     python scripts/fuzz.py --count 2000 --cache               # also load each program's code back from the cache
     python scripts/fuzz.py --features aliasing,lists          # only these grammar features (fuzzing.FEATURES)
     python scripts/fuzz.py --count 300 --backend numba        # gradients compiled by numba (a program numba
-                                                              # refuses at its line counts as refused)
+                                                              # refuses at its line counts as refused); the
+                                                              # cache is on (--cache: compiled code loaded back)
 
 The programs come from the Hypothesis strategy ``tests/fuzzing.py:cases`` (see its docstring for what they contain and
 how points near kinks are avoided). "programs" counts checked programs; examples whose point is invalid (the plain
@@ -166,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--features: unknown {', '.join(sorted(unknown))}")
     if args.cache and not fuzzing.cache_in_use():
         parser.error("--cache: this srcgrad has no on-disk cache")
-    cache_dir = tempfile.TemporaryDirectory(prefix="srcgrad-fuzz-cache-") if args.cache else None
+    # (numba: the cache is on, as for users, so code is compiled from its file there; --cache also loads it back)
+    on_disk = args.cache or (args.backend != "python" and fuzzing.cache_in_use())
+    cache_dir = tempfile.TemporaryDirectory(prefix="srcgrad-fuzz-cache-") if on_disk else None
     fuzzing.set_disk_cache(cache_dir.name if cache_dir is not None else None)
     known = not args.known_bugs
     avoid = frozenset(n for n, bug in fuzzing.KNOWN_BUGS.items() if bug.avoid and known)
