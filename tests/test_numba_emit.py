@@ -35,6 +35,7 @@ from test_numba_backend import (  # noqa: E402
 )
 
 from srcgrad.numba_backend import NumbaUnsupported  # noqa: E402
+from srcgrad.rules import registry  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 
@@ -153,7 +154,9 @@ def test_second_process_loads_compiled_code_from_numbas_cache(emitted):
 
 @pytest.fixture
 def refused(tmp_path):
-    return load(tmp_path, "nb_refused", REFUSED)
+    model = load(tmp_path, "nb_refused", REFUSED)
+    yield model
+    registry._RULES.pop(registry._key(model.count), None)  # (its nondifferentiable declaration)
 
 
 def test_global_array_refused_at_emit(refused):
