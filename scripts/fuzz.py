@@ -140,6 +140,35 @@ def shrink(target: str, seed: int, count: int, avoid: frozenset, known: bool,
     return found[-1] if found else None
 
 
+def summarize(stats: collections.Counter, first: dict, args: argparse.Namespace, avoid: frozenset,
+              known: bool) -> None:
+    """Print the counts: programs, outcomes, per feature, known bugs, refusals by reason (another backend), and each
+    kind of failure once."""
+    rate = stats["programs"] / max(stats["seconds"], 1e-9)
+    print(f"srcgrad fuzz: seed {args.seed}, {stats['programs']} programs in {stats['seconds']:.0f} s "
+          f"({rate:.1f} programs/s; {stats['redrawn']} redrawn: point on a kink or outside the domain)")
+    reasons = sorted((k[4:], v) for k, v in stats.items() if k.startswith("why:"))
+    print("  redrawn: " + "; ".join(f"{why} {n}" for why, n in reasons))
+    print(f"  ok {stats['ok']}, refused by design {stats['refused']}, mismatches {stats['mismatch']}, "
+          f"crashes {stats['crash']}, unsupported {stats['unsupported']}, round-trip {stats['round-trip']}, "
+          f"emitted {stats['emitted']}")
+    print("  per feature: programs using it / refused / failures")
+    for feature in sorted(fuzzing.FEATURES):
+        if stats["uses:" + feature]:
+            failed = sum(stats[f"{k}:{feature}"] for k in FAILURES)
+            print(f"    {feature:24} {stats['uses:' + feature]:6} {stats['refused:' + feature]:6} {failed:6}")
+    if known:
+        print(f"  known bugs (fuzzing.KNOWN_BUGS, not counted above): {stats['known']} failures matched; "
+              f"constructs left out: {', '.join(sorted(avoid)) or '-'}")
+    if args.backend != "python":
+        print(f"  refused, by reason (backend {args.backend}):")
+        for reason, n in sorted(((k[8:], v) for k, v in stats.items() if k.startswith("refusal:")),
+                                key=lambda item: -item[1]):
+            print(f"    {n:5}  {reason}")
+    for sig in sorted(first):
+        print(f"\n[{stats['sig:' + sig]}x] {sig}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10000, help="programs to check (default 10000)")
@@ -176,35 +205,12 @@ def main(argv: list[str] | None = None) -> int:
 
     stats, first = run(args.count, args.seed, avoid, known, args.save, not args.quiet, args.cache, features,
                        not args.no_emit)
-    failures = sum(stats[k] for k in FAILURES)
-    rate = stats["programs"] / max(stats["seconds"], 1e-9)
-    print(f"srcgrad fuzz: seed {args.seed}, {stats['programs']} programs in {stats['seconds']:.0f} s "
-          f"({rate:.1f} programs/s; {stats['redrawn']} redrawn: point on a kink or outside the domain)")
-    reasons = sorted((k[4:], v) for k, v in stats.items() if k.startswith("why:"))
-    print("  redrawn: " + "; ".join(f"{why} {n}" for why, n in reasons))
-    print(f"  ok {stats['ok']}, refused by design {stats['refused']}, mismatches {stats['mismatch']}, "
-          f"crashes {stats['crash']}, unsupported {stats['unsupported']}, round-trip {stats['round-trip']}, "
-          f"emitted {stats['emitted']}")
-    print("  per feature: programs using it / refused / failures")
-    for feature in sorted(fuzzing.FEATURES):
-        if stats["uses:" + feature]:
-            failed = sum(stats[f"{k}:{feature}"] for k in FAILURES)
-            print(f"    {feature:24} {stats['uses:' + feature]:6} {stats['refused:' + feature]:6} {failed:6}")
-    if known:
-        print(f"  known bugs (fuzzing.KNOWN_BUGS, not counted above): {stats['known']} failures matched; "
-              f"constructs left out: {', '.join(sorted(avoid)) or '-'}")
-    if args.backend != "python":
-        print(f"  refused, by reason (backend {args.backend}):")
-        for reason, n in sorted(((k[8:], v) for k, v in stats.items() if k.startswith("refusal:")),
-                                key=lambda item: -item[1]):
-            print(f"    {n:5}  {reason}")
-    for sig in sorted(first):
-        print(f"\n[{stats['sig:' + sig]}x] {sig}")
+    summarize(stats, first, args, avoid, known)
     for sig in sorted(first)[:args.shrink]:
         print(f"\n=== shrinking: {sig}", flush=True)
         found = shrink(sig, args.seed, args.count, avoid, known, features) or first[sig]
         print(fuzzing.describe(*found))
-    return 1 if failures else 0
+    return 1 if sum(stats[k] for k in FAILURES) else 0
 
 
 if __name__ == "__main__":
