@@ -389,7 +389,8 @@ def _np_attr(node: ast.expr, np_name: str) -> str | None:
     return None
 
 
-_UFUNCS = frozenset(n for n in dir(np) if isinstance(getattr(np, n, None), np.ufunc))
+# (numpy's namespace itself: dir(np) and getattr would import every lazy submodule — f2py, testing — at import)
+_UFUNCS = frozenset(n for n, value in vars(np).items() if isinstance(value, np.ufunc))
 
 
 def expression_layout(node: ast.expr, env: dict, np_name: str) -> str | None:
