@@ -516,9 +516,26 @@ def reads_module_object(x):
     return x * settings_object.W
 
 
-@known("emitted-module-object (12.7)")
+settings_namespace = __import__("types").SimpleNamespace(W=-0.5)
+
+
+def reads_namespace_object(x):
+    return x * settings_namespace.W * settings_object.W
+
+
 def test_emitted_module_reads_a_module_object_of_the_user_module():
+    # A module object the user's module made at run time is not importable by its name (`import settings_object`
+    # raised ModuleNotFoundError): the emitted module imports it from the user's module, like any other global.
     assert run_emitted(reads_module_object, 1.5) == srcgrad.grad(reads_module_object)(1.5) == 2.0
+    assert run_emitted(reads_namespace_object, 1.5) == srcgrad.grad(reads_namespace_object)(1.5) == -1.0
+    text = srcgrad.emit(reads_module_object, module=__name__)
+    assert f"from {__name__} import settings_object" in text.splitlines()
+    assert "import settings_object" not in text.splitlines()
+    settings_object.W = 4.0  # the very object: an attribute rebound later is seen, as in process
+    try:
+        assert run_emitted(reads_module_object, 1.5) == srcgrad.grad(reads_module_object)(1.5) == 4.0
+    finally:
+        settings_object.W = 2.0
 
 
 VEC_3 = np.array([0.5, -1.0, 2.0])
