@@ -95,7 +95,29 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str], call_kind: Any = Non
             if merged != old:
                 kinds[op.target] = merged
                 changed = True
+            if _holds_sequences(op, kinds) and kinds.get(f"{op.target}:elements") != SEQUENCE:
+                kinds[f"{op.target}:elements"] = SEQUENCE
+                changed = True
     return kinds
+
+
+def _holds_sequences(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """Whether the list or tuple ``op`` makes may hold lists or tuples (``[[x], [y]]``, a copy or slice of one, one
+    appended to): its items (``n[0]``, a loop's variable) are then sequences, so that Python's sequence arithmetic
+    on them is seen (``n[0] + n[1]`` joins them)."""
+    def kind(a: Any) -> str:
+        return kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else ARRAY
+
+    def holds(a: Any) -> bool:
+        return isinstance(a, ir.Var) and kinds.get(f"{a.name}:elements") == SEQUENCE
+
+    if op.form.kind in ("tuple", "list"):
+        return any(kind(a) == SEQUENCE for a in op.args)
+    if op.form.kind == "append":
+        return holds(op.args[0]) or kind(op.args[1]) == SEQUENCE
+    if op.form.kind == "copy" or _slices_a_sequence(op, kind):
+        return holds(op.args[0])
+    return False
 
 
 def _iter_kind(iterable: ir.Operand, facts: Facts) -> str:
@@ -115,6 +137,8 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
         return arg_kinds[0]
     if op.form.kind in ("tuple", "list", "append"):
         return SEQUENCE
+    if _slices_a_sequence(op, kind) or _item_of_sequences(op, facts.kinds):
+        return SEQUENCE
     if op.form.symbol == "setitem" and op.args and isinstance(op.args[0], ir.Var):
         return kind(op.args[0]) if kind(op.args[0]) != SCALAR else ARRAY
     if op.form.kind in ("compare", "boolop"):
@@ -131,6 +155,18 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
     if op.rule.out_kind == "same":
         return SCALAR if all_scalar else ARRAY
     return ARRAY
+
+
+def _slices_a_sequence(op: ir.Op, kind: Callable[[ir.Operand], str]) -> bool:
+    """``a[1:]`` of a list or tuple is a list or tuple (an item, ``a[1]``, is whatever the sequence holds)."""
+    return op.form.kind == "subscript" and len(op.args) == 2 and isinstance(op.args[1], ir.Index) and \
+        not op.args[1].is_tuple and isinstance(op.args[1].parts[0], ir.Slice) and kind(op.args[0]) == SEQUENCE
+
+
+def _item_of_sequences(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """``n[0]`` of a list or tuple that may hold lists or tuples (:func:`_holds_sequences`)."""
+    return op.form.kind == "subscript" and isinstance(op.args[0], ir.Var) and \
+        kinds.get(f"{op.args[0].name}:elements") == SEQUENCE
 
 
 def is_user_call(op: ir.Op) -> bool:
@@ -259,10 +295,11 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
     for op in ops:
         if facts.is_active(op.target) and _sequence_arithmetic(op, facts.kinds):
             raise NoRuleError(
-                f"`{op.form.symbol}` of lists or tuples {'joins' if op.form.symbol == '+' else 'repeats'} them "
-                "(Python's sequence arithmetic), and a differentiated value is in them", location(fn, op),
+                f"`{op.form.symbol}` of a list or tuple {'joins' if op.form.symbol == '+' else 'repeats'} it when "
+                "the other operand is a list, tuple or int (Python's sequence arithmetic), which it is or may be "
+                "here, and a differentiated value is in them", location(fn, op),
                 hint="build the sequence with its elements ([a, b, c]) or make arrays and use np.concatenate / "
-                     "np.tile",
+                     "np.tile (np.asarray(...) for numpy's elementwise arithmetic)",
             )
         if facts.is_active(op.target) and is_user_call(op):
             _check_gathered(fn, op, varied)
@@ -273,14 +310,29 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
 
 
 def _sequence_arithmetic(op: ir.Op, kinds: dict[str, str]) -> bool:
-    """``[a] + [b]``, ``[a] * 2``: an operator whose operands are lists or tuples and numbers, no array — Python
-    joins or repeats the sequences (with an array among them, numpy's elementwise arithmetic runs instead)."""
+    """``[a] + [b]``, ``[a] * 2``, ``(x,) + t``: an operator with a list or tuple operand whose other operand is a
+    list, tuple or number — or may be one (kind ``A``: a parameter, an item of a list, a value an opaque call
+    returned) — so Python may join or repeat the sequences (with an array as the other operand, numpy's elementwise
+    arithmetic runs instead; the kinds cannot tell which before the call)."""
     if op.form.kind != "binop" or op.form.symbol not in ("+", "*"):
         return False
-    operand_kinds = sorted(kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else const_kind(a)
+    operand_kinds = sorted(kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else _constant_kind(a)
                            if isinstance(a, ir.Const) else ARRAY for a in op.args)
     # (other mixes, a list times a list, are Python's TypeError: they run and fail as in Python)
-    return operand_kinds == ([SEQUENCE, SEQUENCE] if op.form.symbol == "+" else [SEQUENCE, SCALAR])
+    if op.form.symbol == "+":
+        return operand_kinds in ([ARRAY, SEQUENCE], [SEQUENCE, SEQUENCE])
+    return operand_kinds in ([ARRAY, SEQUENCE], [SEQUENCE, SCALAR])
+
+
+_AN_ARRAY = "array"  # a constant known to be an array: numpy's arithmetic, never Python's sequence arithmetic
+
+
+def _constant_kind(c: ir.Const) -> str:
+    """What a constant is to Python's ``+`` and ``*``: a tuple or list (``(3.0,)``, a global tuple) is a sequence,
+    an ndarray an array (a global's kind is what the call-time guards check: a change regenerates)."""
+    if isinstance(c.value, (tuple, list)):
+        return SEQUENCE
+    return _AN_ARRAY if isinstance(c.value, np.ndarray) else const_kind(c)
 
 
 def _varied_values(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> set[str]:
