@@ -28,10 +28,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import gast
 import numpy as np
 
-from srcgrad import arrays, guards, layouts, lazy, locks, naming, pipeline, structures
+from srcgrad import arrays, guards, layouts, lazy, locks, lower, naming, pipeline, structures
 from srcgrad.binding import ARRAY, SCALAR
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import (
@@ -412,7 +411,7 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
             if compiled is not None:
                 raise compiled from None
         if isinstance(exc, NonNumericOutput) and exc.location is None:
-            raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
+            raise NonNumericOutput(exc.message, lower.return_location(transform.pf), exc.hint) from None
         refused = refusal(exc, transform.pf)
         if refused is not None:
             raise refused from None
@@ -421,19 +420,6 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
             raise internal from exc
 
     return failed
-
-
-def _return_location(pf: Any) -> Any:
-    """Where the function returns: its return of a constant that is not a number (``return None``) if it has
-    one, else its last return statement."""
-    returns = [node for node in gast.walk(pf.node) if isinstance(node, gast.Return)]
-    if not returns:
-        return pf.location(pf.node)
-    for node in returns:
-        if node.value is None or (isinstance(node.value, gast.Constant)
-                                  and not isinstance(node.value.value, (int, float))):
-            return pf.location(node)
-    return pf.location(returns[-1])
 
 
 class _AsDecorator:
@@ -582,7 +568,7 @@ def call_generated(transform: Transform, function: Callable[..., Any], values: l
     except NonNumericOutput as exc:  # (checked where the function returns: name its return of no number)
         if exc.location is not None:
             raise
-        raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
+        raise NonNumericOutput(exc.message, lower.return_location(transform.pf), exc.hint) from None
     except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
         refused = refusal(exc, transform.pf)
         if refused is not None:
@@ -626,12 +612,20 @@ def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[...
         try:
             return call_generated(unit, found[0], values, {})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
-            located = at_user_line(exc, unit.pf)
+            located = at_users_line(exc, unit.pf)
             if located is exc:
                 raise
             raise located from None
 
     return transform_entry(second, outer, f"{inner.func.__name__}_{mode}2")
+
+
+def at_users_line(exc: SrcgradError, pf: Any) -> SrcgradError:
+    """``exc``, raised about generated code differentiated again, at the user's line it came from; a returned
+    non-number at the return that gave it (the output is checked after the returns join)."""
+    if isinstance(exc, NonNumericOutput) and exc.location is not None and exc.location.filename.startswith("<srcgrad "):
+        return NonNumericOutput(exc.message, lower.return_location(pf), exc.hint)
+    return at_user_line(exc, pf)
 
 
 def _transform_of(func: Any) -> Transform:

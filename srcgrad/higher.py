@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, locks, structures
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
+from srcgrad.errors import InvalidArgument, SrcgradError
 
 
 def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, *, backend: str = "python") -> Callable[..., Any]:
@@ -76,7 +76,7 @@ class _SecondOrder:
         try:
             return api.call_generated(self.direction, grad_of_direction, values, {direction_name: v})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
-            located = at_user_line(exc, self.direction.pf)
+            located = api.at_users_line(exc, self.direction.pf)
             if located is exc:
                 raise
             raise located from None
