@@ -399,6 +399,9 @@ def _may_share(op: ir.Op) -> bool:
     return call_fact(op, "view", unbound=True)
 
 
+_SRCGRAD_HELPERS = ("srcgrad.runtime", "srcgrad.scipy_runtime")
+
+
 def _opaque_writer(op: ir.Op) -> bool:
     """A call that runs as it is and may change an argument: no derivative rule, not a user function srcgrad
     differentiates, and not known to leave its arguments alone."""
@@ -412,6 +415,8 @@ def _opaque_writer(op: ir.Op) -> bool:
     if any(k == "out" for k, _ in op.kwargs):
         return True
     module = getattr(callee, "__module__", None) or ""
+    if module in _SRCGRAD_HELPERS:
+        return False  # (srcgrad's runtime helpers build new values; generated code differentiated again calls them)
     if module in ("math", "warnings", "_warnings", "logging") \
             or (isinstance(callee, type) and issubclass(callee, BaseException)):
         return False  # (exceptions are made, warnings and log records written: their arguments are only read)

@@ -597,10 +597,7 @@ def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[...
     grads: dict[tuple[str, ...], tuple[Callable[..., Any], Any]] = {}
     lock = locks.lock()
 
-    def second(*args: Any, **kwargs: Any) -> Any:
-        values = unit.bind(args, kwargs)
-        key = unit.kinds(values)
-        generated = unit.specialise(values)  # (generated again when its guards fail)
+    def reverse_of(key: tuple[str, ...], generated: Any) -> Callable[..., Any]:
         found = grads.get(key)
         if found is None or found[1] is not generated:
             with lock:
@@ -609,8 +606,14 @@ def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[...
                     wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
                     grads[key] = (_decorator_or_call(generated.function, wrt_spec, mode, mode), generated)
                 found = grads[key]
-        try:
-            return call_generated(unit, found[0], values, {})
+        return found[0]
+
+    def second(*args: Any, **kwargs: Any) -> Any:
+        values = unit.bind(args, kwargs)
+        key = unit.kinds(values)
+        generated = unit.specialise(values)  # (generated again when its guards fail)
+        try:  # (reading the generated forward mode may refuse it too: named at the user's line as well)
+            return call_generated(unit, reverse_of(key, generated), values, {})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
             located = at_users_line(exc, unit.pf)
             if located is exc:
