@@ -205,6 +205,7 @@ class _Objects:
             if kinds.get(p) != SCALAR:
                 self._external(p, f"param:{p}", ir.Var(p))
         ops = list(ir.walk_ops(fn.body))
+        self.defined_by = {op.target: op for op in ops}
         for op in ops:
             if is_user_call(op):
                 self.effects[id(op)] = helper_effects(op.callee, _call_kinds(op, self.kind), call_kind)
@@ -333,7 +334,8 @@ class _Objects:
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, True, written=(op.args[2],)))
             elif op.form.kind == "append":
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, True, written=(op.args[1],)))
-            elif op.inplace and op.form.kind == "binop" and self.kind(op.args[0]) != SCALAR:
+            elif op.inplace and op.form.kind == "binop" and self.kind(op.args[0]) != SCALAR \
+                    and not self._updates_an_array_item(op):
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, False, op.args[0],
                                   written=(op.args[1],)))
             elif is_user_call(op):
@@ -343,6 +345,15 @@ class _Objects:
                 if changed:
                     out.append(_Write(op, frozenset(changed), None, True, real=True, written=tuple(op.operands())))
         return out
+
+    def _updates_an_array_item(self, op: ir.Op) -> bool:
+        """``A[i] += v`` with A an array: Python changes the item A[i] (a view of A) in place, then writes it back
+        into A, as the item assignment that follows does; an item of a list is an object of its own (another name may
+        hold it), so ``lst[0] += v`` is a write to that object."""
+        item = op.args[0]
+        source = self.defined_by.get(item.name) if isinstance(item, ir.Var) else None
+        return source is not None and source.form.kind == "subscript" and item.name in self.fn.temporaries \
+            and self.kind(source.args[0]) not in (SEQUENCE, SCALAR)
 
     def runs_generated_code(self, op: ir.Op) -> bool:
         """Does this call of a user function run its generated code (not the function as it is)?"""

@@ -830,7 +830,9 @@ class Lowerer:
             gast.copy_location(read, target)
             binop = gast.BinOp(read, stmt.op, stmt.value)
             gast.copy_location(binop, stmt)
-            self.bind(target, self.value(binop), stmt)
+            value = self.value(binop)
+            self.mark_in_place(value)  # `lst[0] += v` changes the item itself when it is an array or a list
+            self.bind(target, value, stmt)
             return
         if not isinstance(target, gast.Name):
             raise self.reject(target, "augmented assignment to an attribute is not supported",
@@ -840,10 +842,15 @@ class Lowerer:
         binop = gast.BinOp(load, stmt.op, stmt.value)
         gast.copy_location(binop, stmt)
         value = self.value(binop)
+        self.mark_in_place(value)
+        self.bind(target, value, stmt)
+
+    def mark_in_place(self, value: ir.Operand) -> None:
+        """The operation of ``x op= v`` just emitted is in place when x is an array (checked once kinds are known:
+        srcgrad.aliasing)."""
         last = self.block[-1] if self.block else None
         if isinstance(last, ir.Op) and isinstance(value, ir.Var) and last.target == value.name:
-            last.inplace = True  # checked once kinds are known (srcgrad.aliasing)
-        self.bind(target, value, stmt)
+            last.inplace = True
 
     def assign_parallel(self, targets: Any, values: Any) -> None:
         if len(targets.elts) != len(values.elts):
