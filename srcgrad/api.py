@@ -64,6 +64,7 @@ class Transform:
         self.backend = backend
         with reading(func):
             self.pf = pipeline.parse_and_fence(func)
+        self.code = func.__code__  # the code the source was read for (see refresh_source)
         self.signature = inspect.signature(func)
         self.params = list(self.signature.parameters)
         self.positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values())
@@ -182,12 +183,32 @@ class Transform:
             with self.lock:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
+                    self.refresh_source()
                     found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
                     generated = self.generate(dict(zip(self.params, kinds)))
                     found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
+
+    def refresh_source(self) -> None:
+        """Read the function's source again when its code object was replaced (``f.__code__ = ...``, IPython's
+        autoreload updating a function in place): code generated from the old source would be stale (its guard on
+        ``__code__`` fails). New parameters are refused: the entry was made for the old ones."""
+        if self.func.__code__ is self.code:
+            return
+        now = inspect.signature(self.func)
+        if [(p.name, p.kind) for p in now.parameters.values()] != \
+                [(p.name, p.kind) for p in self.signature.parameters.values()]:
+            raise InvalidArgument(f"the parameters of {self.func.__name__} changed since its transform was made: "
+                                  f"{self.signature} is now {now}", hint="make the transform again (srcgrad.grad(f))")
+        with reading(self.func):
+            self.pf = pipeline.parse_and_fence(self.func)
+        self.code = self.func.__code__
+        self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.structure_positions = sorted({*self.wrt_positions,
+                                           *(self.params.index(p) for p in self.attribute_params)})
+        self.by_kinds.clear()
 
     def generate(self, kinds: dict[str, str]) -> Generated:
         if structures.structured(kinds.values()):
