@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -293,14 +294,8 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
     check_undifferentiated(fn, ops, varied)
     check_opaque_methods(fn, ops, facts)
     for op in ops:
-        if facts.is_active(op.target) and _sequence_arithmetic(op, facts.kinds):
-            raise NoRuleError(
-                f"`{op.form.symbol}` of a list or tuple {'joins' if op.form.symbol == '+' else 'repeats'} it when "
-                "the other operand is a list, tuple or int (Python's sequence arithmetic), which it is or may be "
-                "here, and a differentiated value is in them", location(fn, op),
-                hint="build the sequence with its elements ([a, b, c]) or make arrays and use np.concatenate / "
-                     "np.tile (np.asarray(...) for numpy's elementwise arithmetic)",
-            )
+        if facts.is_active(op.target) and (_sequence_arithmetic(op, facts.kinds) or _sums_sequences(op, facts.kinds)):
+            raise _sequence_refusal(fn, op)
         if facts.is_active(op.target) and is_user_call(op):
             _check_gathered(fn, op, varied)
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
@@ -325,6 +320,30 @@ def _sequence_arithmetic(op: ir.Op, kinds: dict[str, str]) -> bool:
 
 
 _AN_ARRAY = "array"  # a constant known to be an array: numpy's arithmetic, never Python's sequence arithmetic
+
+
+def _sequence_refusal(fn: ir.Function, op: ir.Op) -> NoRuleError:
+    if op.form.kind == "binop":
+        what = (f"`{op.form.symbol}` of a list or tuple {'joins' if op.form.symbol == '+' else 'repeats'} it when "
+                "the other operand is a list, tuple or int (Python's sequence arithmetic), which it is or may be here")
+    else:
+        what = "`sum` of lists or tuples joins them (Python's sum adds with `+`: sequence arithmetic)"
+    return NoRuleError(
+        f"{what}, and a differentiated value is in them", location(fn, op),
+        hint="build the sequence with its elements ([a, b, c]) or make arrays and use np.concatenate / np.tile "
+             "(np.asarray(...) for numpy's elementwise arithmetic)",
+    )
+
+
+def _sums_sequences(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """``sum(rows, [])``, ``sum([[x], [y]], start)``: Python's ``sum`` adds with ``+``, which joins lists when the
+    start or the items are lists or tuples."""
+    if op.rule is None or op.rule.func is not builtins.sum or not op.args:
+        return False
+    items, start = op.args[0], op.args[1] if len(op.args) > 1 else dict(op.kwargs).get("start")
+    holds = isinstance(items, ir.Var) and kinds.get(f"{items.name}:elements") == SEQUENCE
+    return holds or (start is not None and (kinds.get(start.name, ARRAY) if isinstance(start, ir.Var)
+                                            else _constant_kind(start)) == SEQUENCE)
 
 
 def _constant_kind(c: ir.Const) -> str:

@@ -176,3 +176,62 @@ def test_numbers_and_arrays_next_to_sequences_still_run(f, args):
     eps = 1e-6
     assert value == pytest.approx(f(*args))
     assert tangent == pytest.approx((f(args[0] + eps, *args[1:]) - f(args[0] - eps, *args[1:])) / (2 * eps), rel=1e-6)
+
+
+# `sum(rows, [])` joins lists (Python's sum adds with `+`): the builtin sum's rule added them as numbers (gradient 2.6
+# for 5.2). Refused like `+` of lists; sums of numbers and arrays still run.
+
+
+def sums_lists(x):
+    return sum([[x], [2.0 * x]], [])[1] * x
+
+
+def sums_list_items(x):
+    rows = [[x, 1.0], [2.0 * x, 3.0]]
+    return sum(rows, [0.0])[3] * x
+
+
+@pytest.mark.parametrize("f", [sums_lists, sums_list_items])
+@pytest.mark.parametrize("transform", ["grad", "jvp"])
+def test_sum_of_lists_is_refused(f, transform):
+    with pytest.raises(srcgrad.NoRuleError, match="`sum` of lists or tuples joins them") as info:
+        srcgrad.grad(f)(0.7) if transform == "grad" else srcgrad.jvp(f)(0.7, 1.0)
+    assert info.value.location.line in (f.__code__.co_firstlineno + 1, f.__code__.co_firstlineno + 2)
+
+
+def sums_arrays(x):
+    return np.sum(sum([x * 1.0, x * 2.0], np.zeros(2)))
+
+
+def sums_numbers(x):
+    return sum([x[0], x[1] * x[0]], 1.0)
+
+
+@pytest.mark.parametrize("f", [sums_arrays, sums_numbers])
+def test_sum_of_numbers_and_arrays_still_runs(f):
+    check_grad(f, np.array([0.7, -1.3]))
+
+
+# Forward mode of a list built by append from an empty one (a comprehension inside max(), a loop): the empty list's
+# zero tangent was an immutable SeqGrad, and `append` raised AttributeError.
+
+
+def appends_in_a_loop(x):
+    acc = []
+    for v in (x, 2.0 * x):
+        acc.append(v * v)
+    return acc[0] + acc[1]
+
+
+def max_of_a_generator(x):
+    return max(v * v for v in (x, 2.0, -x))
+
+
+@pytest.mark.parametrize("f", [appends_in_a_loop, max_of_a_generator])
+@pytest.mark.parametrize("x", [0.7, 1.3])
+def test_forward_mode_appends_to_a_new_list(f, x):
+    value, tangent = srcgrad.jvp(f)(x, 1.0)
+    eps = 1e-6
+    assert value == pytest.approx(f(x))
+    assert tangent == pytest.approx((f(x + eps) - f(x - eps)) / (2 * eps), rel=1e-6)
+    check_grad(f, x)
