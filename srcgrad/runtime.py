@@ -1993,8 +1993,32 @@ def setitem_rest_grad(g, index):
 
 def setitem_value_grad(g, index, value):
     """Adjoint of ``setitem(x, index, v)`` with respect to ``v``: the written items of ``g``, summed to v's shape
-    (a value broadcast into a slice, a scalar written to many places)."""
-    return unbroadcast(as_array(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)
+    (a value broadcast into a slice, a scalar written to many places). An index that names one place twice
+    (``y[[0, 0]] = v``) keeps the last write there, as numpy does: the earlier ones get no gradient."""
+    if isinstance(g, (list, tuple)):
+        return unbroadcast(g[index], value)
+    written = as_array(g)[index]
+    if _advanced(index):
+        written = written * _last_writes(np.shape(g), index)
+    return unbroadcast(written, value)
+
+
+def _advanced(index):
+    """Does ``index`` hold an integer array or list (numpy's advanced indexing: the same place may come twice)?"""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu" for p in parts)
+
+
+def _last_writes(shape, index):
+    """For each item ``x[index] = v`` writes, whether it is the last write to its place."""
+    places = np.reshape(np.arange(math.prod(shape)), shape)[index]
+    flat = np.ravel(places)
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    if len(first_from_end) == flat.size:
+        return 1.0  # every place once
+    last = np.zeros(flat.size, dtype=bool)
+    last[flat.size - 1 - first_from_end] = True
+    return np.reshape(last, np.shape(places))
 
 
 def solve_tangent(a, a_dot, b, b_dot, x):
