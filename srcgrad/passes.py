@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 
 from srcgrad import ir, usercode
-from srcgrad.binding import ARRAY, SCALAR, SEQUENCE, bind_params, call_fact, const_kind, location
+from srcgrad.binding import (
+    ARRAY,
+    SCALAR,
+    SEQUENCE,
+    SEQUENCE_OF_SEQUENCES,
+    bind_params,
+    call_fact,
+    const_kind,
+    location,
+)
 from srcgrad.errors import NoRuleError, SrcgradError
 
 
@@ -96,7 +105,8 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str], call_kind: Any = Non
             if merged != old:
                 kinds[op.target] = merged
                 changed = True
-            if _holds_sequences(op, kinds) and kinds.get(f"{op.target}:elements") != SEQUENCE:
+            if (new is SEQUENCE_OF_SEQUENCES or _holds_sequences(op, kinds)) \
+                    and kinds.get(f"{op.target}:elements") != SEQUENCE:
                 kinds[f"{op.target}:elements"] = SEQUENCE
                 changed = True
     return kinds
