@@ -815,8 +815,8 @@ class Lowerer:
             self.assign_parallel(stmt.targets[0], stmt.value)
             return
         value = self.value(stmt.value)
-        for target in stmt.targets:
-            self.bind(target, value, stmt)
+        for target in stmt.targets:  # (`a = b = v`: each name a copy of v; renaming v to `a` would lose it for b)
+            self.bind(target, value, stmt, retarget=len(stmt.targets) == 1)
 
     def stmt_AnnAssign(self, stmt: Any) -> None:
         if stmt.value is None:
