@@ -670,7 +670,7 @@ def chained_shared_array(x):
 def test_chained_assignment():
     check_grad(chained_names, 1.3)
     check_grad(chained_into_an_item, 1.3)
-    assert srcgrad.jvp(chained_names)(1.3, 1.0) == (pytest.approx(chained_names(1.3)), pytest.approx(4 * 1.3 + 2))
+    assert srcgrad.jvp(chained_names)(1.3, 1.0) == (pytest.approx(chained_names(1.3)), pytest.approx(8 * 1.3 + 2))
     with pytest.raises(srcgrad.SrcgradError) as info:
         srcgrad.grad(chained_shared_array)(1.3)
     assert info.value.location.line == chained_shared_array.__code__.co_firstlineno + 2
