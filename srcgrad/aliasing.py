@@ -291,8 +291,13 @@ class _Objects:
             return self._add(t, operands)
         if kind == "append":
             return self._add(t, self.of(args[0])) | self._hold(self.of(args[0]), self.of(args[1]))
-        if op.callee is runtime.setitem:
+        if _item_assignment(op):
             return self._add(t, self.of(args[0])) | self._hold(self.of(args[0]), self.of(args[2]))
+        if op.callee is runtime.setitem:  # called by name (generated code read again): a copy, the item replaced
+            lists = self.of(args[0]) & self.containers
+            held = set().union(*(self.holds.get(o, set()) for o in lists)) if lists else set()
+            return (self._container(new) if lists else False) | self._add(t, new) \
+                | self._hold(new, held | self.of(args[2]))
         if kind in ("tuple", "list"):
             return self._container(new) | self._add(t, new) | self._hold(new, operands)
         if kind == "subscript":  # an element of a list, or a view of an array
@@ -330,7 +335,7 @@ class _Objects:
     def writes(self) -> list[_Write]:
         out = []
         for op in ir.walk_ops(self.fn.body):
-            if op.callee is runtime.setitem:
+            if _item_assignment(op):
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, True, written=(op.args[2],)))
             elif op.form.kind == "append":
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, True, written=(op.args[1],)))
@@ -385,8 +390,14 @@ def _numeric_array(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype != object
 
 
+def _item_assignment(op: ir.Op) -> bool:
+    """``y[i] = v`` (Python writes into y's object); a call of srcgrad's ``setitem`` by name, in generated code
+    that is differentiated again, makes a copy instead."""
+    return op.callee is runtime.setitem and op.inplace
+
+
 def _may_write(op: ir.Op) -> bool:
-    return op.callee is runtime.setitem or op.form.kind == "append" or (op.inplace and op.form.kind == "binop") \
+    return _item_assignment(op) or op.form.kind == "append" or (op.inplace and op.form.kind == "binop") \
         or is_user_call(op) or _opaque_writer(op)
 
 
