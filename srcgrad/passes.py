@@ -146,9 +146,7 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
         if isinstance(src, ir.Const) and src.value is None:
             return SCALAR  # a loop header's placeholder: it takes its kind from the loop's real values
         return arg_kinds[0]
-    if op.form.kind in ("tuple", "list", "append"):
-        return SEQUENCE
-    if _slices_a_sequence(op, kind) or _item_of_sequences(op, facts.kinds):
+    if _makes_a_sequence(op, kind, facts.kinds):
         return SEQUENCE
     if op.form.symbol == "setitem" and op.args and isinstance(op.args[0], ir.Var):
         return kind(op.args[0]) if kind(op.args[0]) != SCALAR else ARRAY
@@ -166,6 +164,12 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
     if op.rule.out_kind == "same":
         return SCALAR if all_scalar else ARRAY
     return ARRAY
+
+
+def _makes_a_sequence(op: ir.Op, kind: Callable[[ir.Operand], str], kinds: dict[str, str]) -> bool:
+    """A display, an append, a slice of a list or tuple, an item of a list of lists."""
+    return op.form.kind in ("tuple", "list", "append") or _slices_a_sequence(op, kind) \
+        or _item_of_sequences(op, kinds)
 
 
 def _slices_a_sequence(op: ir.Op, kind: Callable[[ir.Operand], str]) -> bool:
