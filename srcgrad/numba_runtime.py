@@ -232,6 +232,10 @@ def check_numeric_output(y, where):  # pragma: no cover - a name for numba
     return runtime.check_numeric_output(y, where)
 
 
+def check_seed_shape(seed, y, where):  # pragma: no cover - a name for numba
+    return runtime.check_seed_shape(seed, y, where)
+
+
 def _real(t: Any) -> bool:
     dtype = t.dtype if _is_array(t) else t
     return isinstance(dtype, (types.Float, types.Integer, types.Boolean))
@@ -254,12 +258,30 @@ def _check_numeric_output(y, where):
     return (lambda y, where: None) if _real(y) else None
 
 
+@overload(check_seed_shape)
+def _check_seed_shape(seed, y, where):
+    if not _is_array(seed) or seed.ndim == 0:
+        return lambda seed, y, where: None  # (a number stands for an array filled with it)
+    if _is_array(y) and y.ndim == seed.ndim:
+        def check(seed, y, where):
+            if seed.shape != y.shape:
+                raise ValueError("the seed of the vjp has another shape than the output; pass a number, or an "
+                                 "array of the output's shape")
+        return check
+
+    def refuse(seed, y, where):
+        raise ValueError("the seed of the vjp has another number of dimensions than the output; pass a number, or "
+                         "an array of the output's shape")
+    return refuse
+
+
 # --- the table -----------------------------------------------------------------------------------------------------
 
 _TWINS: dict[str, Any] = {  # by name: srcgrad.runtime's helpers and their in-process twins in srcgrad.checks
     "unbroadcast": unbroadcast, "match_grad": match_grad, "owned_grad": owned_grad, "zeros_like": zeros_like,
     "matmul_grad_left": matmul_grad_left, "matmul_grad_right": matmul_grad_right, "power_base_grad": power_base_grad,
     "uniform_to": uniform_to, "check_scalar_output": check_scalar_output, "check_numeric_output": check_numeric_output,
+    "check_seed_shape": check_seed_shape,
 }
 _HOMES = ("srcgrad.runtime", "srcgrad.checks")
 

@@ -187,6 +187,23 @@ def check_numeric_output(y, where):
         _non_numeric(y, where)
 
 
+def check_seed_shape(seed, y, where):
+    """``vjp``: the seed is the adjoint of the output, so it has the output's shape (a number stands for an array
+    filled with it); another shape would be broadcast into a plausible, meaningless product."""
+    if not seed_fits(seed, y):
+        raise ValueError(seed_shape_message(seed, y, where) + "; pass a number, or an array of the output's shape")
+
+
+def seed_fits(seed, y):
+    if isinstance(y, (tuple, list)) or isinstance(seed, (tuple, list)):
+        return True  # (structured outputs: their seeds are checked where they are built)
+    return np.ndim(seed) == 0 or np.shape(seed) == np.shape(y)
+
+
+def seed_shape_message(seed, y, where):
+    return f"the seed of the vjp of {where} has shape {np.shape(seed)}, and {where} returned shape {np.shape(y)}"
+
+
 def real_valued(y):
     if isinstance(y, (int, float)):
         return True
