@@ -265,13 +265,13 @@ def _check_seed_shape(seed, y, where):
     if _is_array(y) and y.ndim == seed.ndim:
         def check(seed, y, where):
             if seed.shape != y.shape:
-                raise ValueError("the seed of the vjp has another shape than the output; pass a number, or an "
+                raise ValueError("srcgrad: the seed of the vjp has another shape than the output; pass a number, or an "
                                  "array of the output's shape")
         return check
 
     def refuse(seed, y, where):
-        raise ValueError("the seed of the vjp has another number of dimensions than the output; pass a number, or "
-                         "an array of the output's shape")
+        raise ValueError("srcgrad: the seed of the vjp has another number of dimensions than the output; pass a "
+                         "number, or an array of the output's shape")
     return refuse
 
 

@@ -37,3 +37,11 @@ def test_emitted_module_refuses_too():
     np.testing.assert_allclose(function(X, seed=np.ones(3)), EXPECTED)
     with pytest.raises(ValueError, match="has shape"):
         function(X, seed=np.ones((3, 3)))
+
+
+def test_numba_backend_refuses_too():
+    pytest.importorskip("numba")
+    vjp = srcgrad.vjp(doubled_tanh, backend="numba")
+    np.testing.assert_allclose(vjp(X, np.ones(3)), EXPECTED)
+    with pytest.raises(srcgrad.SrcgradError, match="the seed of the vjp has another"):
+        vjp(X, np.ones((3, 3)))
