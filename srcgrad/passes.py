@@ -312,6 +312,7 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
             raise _sequence_refusal(fn, op)
         if facts.is_active(op.target) and is_user_call(op):
             _check_gathered(fn, op, varied)
+            _check_nested_lists(fn, op, varied, facts.kinds)
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
@@ -423,6 +424,17 @@ def _check_gathered(fn: ir.Function, op: ir.Op, varied: set[str]) -> None:
                 f"a differentiated value is passed into {star}{name} of {op.form.symbol}: srcgrad differentiates "
                 "helpers with respect to their named parameters", location(fn, op),
                 hint=f"give the value a parameter of its own in {op.form.symbol}")
+
+
+def _check_nested_lists(fn: ir.Function, op: ir.Op, varied: set[str], kinds: dict[str, str]) -> None:
+    """A list of lists carrying a derivative, passed to a helper: the helper's kinds know it is a list, not that its
+    items are lists (``n[0] + n[1]`` there would be taken for numpy's ``+``), so it is refused."""
+    for a in op.operands():
+        if isinstance(a, ir.Var) and a.name in varied and kinds.get(f"{a.name}:elements") == SEQUENCE:
+            raise NoRuleError(
+                f"a list or tuple holding lists or tuples, with a differentiated value in them, is passed to "
+                f"{op.form.symbol}: srcgrad does not follow the kinds of the inner lists into a helper",
+                location(fn, op), hint="pass the inner lists as separate arguments, or make them arrays (np.array)")
 
 
 def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> None:
