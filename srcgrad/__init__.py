@@ -22,11 +22,13 @@ from srcgrad.explanation import Explanation, explain
 from srcgrad.higher import hessian, hvp, jacobian, jvp
 from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.standalone import emit
+from srcgrad.structures import register_structure
 from srcgrad.version import __version__
 
 __all__ = [
     "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
     "NonScalarOutput", "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__",
     "defgrad", "emit", "explain", "grad",
-    "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
+    "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "register_structure", "source", "value_and_grad",
+    "vjp", "defjvp",
 ]

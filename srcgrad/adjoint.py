@@ -27,7 +27,7 @@ from srcgrad.accumulate import Adjoints
 from srcgrad.binding import ARRAY, SCALAR, SEQUENCE, bind_params, location
 from srcgrad.errors import NonScalarOutput
 from srcgrad.loops import LoopReversal
-from srcgrad.passes import Facts, bind_call, fails_on_bad_input, is_user_call, may_raise_on_arrays
+from srcgrad.passes import Facts, bind_call, droppable, is_user_call
 from srcgrad.program import Block, Comment, Program, link, loads
 from srcgrad.tape import TapePlan
 
@@ -587,7 +587,7 @@ class GradientBuilder(ProgramBuilder):
 
     def _emit_forward(self, op: ir.Op) -> bool:
         """Is the op's value needed: by the reverse sweep, the result, control flow, or for its effects?"""
-        return self.live is None or op.target in self.live or not _pure(op, self.facts.kinds)
+        return self.live is None or op.target in self.live or not droppable(op, self.facts.kinds, self.facts.shapes)
 
     def compute_live(self, seeds: set[str]) -> None:
         """Forward values worth computing: what the reverse sweep and the results read, what control flow reads,
@@ -601,7 +601,8 @@ class GradientBuilder(ProgramBuilder):
         while changed:
             changed = False
             for op in ops:
-                if op.target in live or not _pure(op, self.facts.kinds) or id(op) in self.split_calls or op.guarded:
+                if op.target in live or id(op) in self.split_calls \
+                        or not droppable(op, self.facts.kinds, self.facts.shapes):
                     for a in op.operands():
                         if isinstance(a, ir.Var) and a.name not in live:
                             live.add(a.name)
@@ -615,20 +616,6 @@ def try_block(stmt: ir.Try, block: Any) -> Block:
                 for h in stmt.handlers]
     return Block("try", body=block(stmt.body) or [ast.Pass()], handlers=handlers, orelse=block(stmt.orelse),
                  final=block(stmt.final))
-
-
-def _pure(op: ir.Op, kinds: dict[str, str]) -> bool:
-    """Ops without effects: dropping one whose value is unused changes nothing. Python's float arithmetic and the
-    ``math`` module raise on bad input (``math.log(-1)``, ``1 / 0``), and numpy raises on shapes, axes, indices and
-    matrices (``np.linalg.cholesky`` of a matrix that is not positive definite); those stay, so the gradient fails
-    where the function fails (:func:`srcgrad.passes.fails_on_bad_input`, :func:`srcgrad.passes.may_raise_on_arrays`).
-    numpy's elementwise functions of one array only warn, so they may go."""
-    if op.keep or op.effect:
-        return False
-    if op.form.kind == "copy":
-        return True
-    return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op) \
-        and not may_raise_on_arrays(op, kinds)
 
 
 

@@ -164,19 +164,27 @@ class Transform:
             out.append(SCALAR if type(value) in (float, int, bool) else layouts.kind_of(value, ARRAY))
         return tuple(out)
 
-    def specialise(self, values: list[Any]) -> Generated:
-        """The variant for the kinds of these argument values (generated on first use, once, under the lock)."""
-        generated = self.variant(self.kinds(values))
+    def specialise(self, values: list[Any], output: tuple[Any, ...] | None = None) -> Generated:
+        """The variant for the kinds of these argument values (generated on first use, once, under the lock);
+        ``output``: the description of a vjp's structured seed (structures.seed_spec), part of the variant's key."""
+        kinds = self.kinds(values)
+        generated = self.variant(kinds if output is None else (*kinds, ("output", output)))
         self.last = generated
         return generated
 
-    def generic(self) -> Generated:
-        """The variant that makes no assumption about argument kinds (what `emit` writes); a differentiated parameter
-        read as a structure is refused (structures.check_no_structure_reads)."""
+    def generic(self, example: tuple[Any, ...] | None = None) -> Generated:
+        """The variant that makes no assumption about argument kinds (what `emit` writes). Structured parameters
+        need ``example`` arguments: the variant is made for their structures (every leaf of the general kind, and the
+        generated code checks the structures); without them, a differentiated parameter read as a structure is
+        refused (structures.check_no_structure_reads)."""
+        if example is not None:
+            kinds = tuple(k if isinstance(k, tuple) else ARRAY for k in self.kinds(self.bind(tuple(example), {})))
+            if structures.structured(kinds):
+                return self.variant((*kinds, ("generic", True)))
         structures.check_no_structure_reads(self.pf, self.wrt, "code made without example arguments")
         return self.variant(tuple(ARRAY for _ in self.params))
 
-    def variant(self, kinds: tuple[str, ...]) -> Generated:
+    def variant(self, kinds: tuple[Any, ...]) -> Generated:
         """The variant for these kinds: the one generated before while its guards hold, else a new one."""
         generated = self.by_kinds.get(kinds)
         if generated is None or not generated.guards.hold():
@@ -184,8 +192,17 @@ class Transform:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
                     self.refresh_source()
-                    found = guards.collect(self.func, self.pf)  # before generating: see srcgrad/guards.py
-                    generated = self.generate(dict(zip(self.params, kinds)))
+                    # before generating (see srcgrad/guards.py); the lowering takes the same collection, which
+                    # also guards the function's defaults (the entry reads those live: not this variant's guards)
+                    found = guards.collect(self.func, self.pf, defaults=True)
+                    self.pf.fresh_guards = found
+                    found = found.without_defaults_of(self.func)
+                    # (a vjp's structured seed, the generic structures)
+                    options: dict[str, Any] = dict(kinds[len(self.params):])
+                    try:
+                        generated = self.generate(dict(zip(self.params, kinds)), **options)
+                    finally:
+                        self.pf.fresh_guards = None  # (not taken: the lowering was still good)
                     found.items += getattr(generated, "extra_guards", [])  # (methods read through classes)
                     generated.guards = found
                     self.by_kinds[kinds] = generated
@@ -210,10 +227,12 @@ class Transform:
                                            *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds.clear()
 
-    def generate(self, kinds: dict[str, str]) -> Generated:
-        if structures.structured(kinds.values()):
-            check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
-            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode)
+    def generate(self, kinds: dict[str, str], output: tuple[Any, ...] | None = None, generic: bool = False
+                 ) -> Generated:
+        if structures.structured(kinds.values()) or output is not None:
+            check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)" if output is None
+                                else "seeds that are tuples, lists or dicts")
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.mode, output, generic)
             return generated
         return pipeline.generate(self.pf, self.wrt, self.mode, kinds, self.as_tuple, self.backend)
 
@@ -331,15 +350,19 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
     structure_positions = transform.structure_positions
     structured_last: dict[Any, Any] = {}  # argument types -> (key, check) of the last structured variant
     lazy_keys: set[Any] = set()  # keys with a Dask array among the arguments: run by srcgrad.lazy
+    unswapped: dict[Any, Generated] = {}  # variants made at a call: the entry's code becomes them at the next one
     vjp = transform.mode == "vjp"
     kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
     n_pos = n_params - len(kwonly)
     spread = spreader(transform.signature)
 
     def dispatch(*args: Any, **kwargs: Any) -> Any:
+        output = None
         if vjp:
             args, seed = split_last(args, kwargs, "seed", name, "the seed (the output's adjoint)")
-            if type(seed) is not float:
+            if structures.is_structure(seed):
+                output = structures.seed_spec(name, seed)
+            elif type(seed) is not float:
                 check_seed(name, seed)
         if kwargs or len(args) != n_params or has_defaults or spread is not None:
             args = tuple(transform.bind(args, kwargs))
@@ -352,11 +375,14 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 known = structured_last.get(key)
                 key = known[0] if known is not None and known[1](*args) else (key, transform.kinds(list(args)))
                 break
+        if output is not None:  # (a structured seed: its description is part of the key, O(its leaves))
+            key = (key, output)
         generated = cache.get(key)
         if generated is None or not generated.guards.hold():
-            generated = transform.specialise(list(args))
+            generated = transform.specialise(list(args), output)
             impl = generated.function
-            if getattr(generated, "structured", False):  # the next call checks its structures in one expression
+            if getattr(generated, "structured", False) and output is None:
+                # the next call checks its structures in one expression
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = generated.seeds[0]
@@ -365,11 +391,14 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
             entry.__wrapped__ = impl
-            on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
-            if on_variant is not None:
-                on_variant(generated, key)
+            unswapped[key] = generated  # the entry takes it on at the next call (compiling that is not worth it for
+            # a function called once)
         else:
             impl = generated.function
+            if unswapped and unswapped.pop(key, None) is generated:
+                on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
+                if on_variant is not None:
+                    on_variant(generated, key)
             for i in wrt_positions:
                 a = args[i]
                 if (type(a) is np.ndarray or arrays.is_protocol_type(type(a))) and a.dtype.kind not in "fiub":
@@ -564,10 +593,11 @@ class ForwardTransform(Transform):
         super().__init__(func, wrt, style, backend)
         self.style = style
 
-    def generate(self, kinds: dict[str, str]) -> Generated:
+    def generate(self, kinds: dict[str, str], output: tuple[Any, ...] | None = None, generic: bool = False
+                 ) -> Generated:
         if structures.structured(kinds.values()):  # (jvp only; the other styles are refused there)
             check_plain_backend(self, "structured arguments (dataclasses, namedtuples, dicts, lists)")
-            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style)
+            generated: Generated = structures.generate(self, kinds, self.generate_leaves, self.style, None, generic)
             return generated
         return pipeline.generate_forward(self.pf, self.wrt, kinds, self.style, self.backend)
 

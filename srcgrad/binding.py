@@ -37,7 +37,18 @@ def location(fn: ir.Function, stmt) -> Location:
 
 
 def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
-    """Map the rule's parameter names to the op's operands (defaults filled in as constants)."""
+    """Map the rule's parameter names to the op's operands (defaults filled in as constants). Every pass asks this
+    of every op, some several times: the binding is kept on the op for as long as its rule and operands (tuples)
+    are the very ones it was made of."""
+    held = op.__dict__.get("_binding")
+    if held is not None and held[0] is op.args and held[1] is op.kwargs and held[2] is op.rule:
+        return dict(held[3])
+    params = _bind(fn, op)
+    op.__dict__["_binding"] = (op.args, op.kwargs, op.rule, params)
+    return dict(params)
+
+
+def _bind(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
     rule = op.rule
     if not op.kwargs:
         plan = _positional_plan(rule.signature)

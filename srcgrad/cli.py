@@ -18,6 +18,7 @@ import importlib
 import inspect
 import math
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -126,18 +127,25 @@ def parse_wrt(text: str | None, func: Callable) -> int | str | tuple | None:
 
 def parse_args_values(texts: Sequence[str] | None) -> list[Any]:
     """``--args 1.5 "[1, 2]" "np.ones(3)"``: each a Python expression (``np`` and ``math`` available); lists and
-    tuples of numbers become float arrays."""
+    tuples of numbers become float arrays (other lists, tuples and dicts stay structures: ``"{'W': np.ones(3)}"``)."""
     values = []
     for text in texts or []:
         try:
             value = eval(compile(ast.parse(text, mode="eval"), "<--args>", "eval"),  # the user's own command line
                          {"__builtins__": {}, "np": np, "numpy": np, "math": math})
+            if isinstance(value, (list, tuple)) and _numbers_only(value):
+                value = np.asarray(value, dtype=float)
         except Exception as exc:  # noqa: BLE001
             raise UsageError(f"--args: cannot read {text!r} as a value ({type(exc).__name__}: {exc})") from None
-        if isinstance(value, (list, tuple)):
-            value = np.asarray(value, dtype=float)
         values.append(value)
     return values
+
+
+def _numbers_only(value: Any) -> bool:
+    """A list or tuple of numbers (nested): what an array is written as on the command line."""
+    if isinstance(value, (list, tuple)):
+        return all(_numbers_only(v) for v in value)
+    return type(value) in (int, float, bool)
 
 
 def _name(func: Callable) -> str:
@@ -151,7 +159,9 @@ def cmd_emit(ns: argparse.Namespace) -> int:
     from srcgrad import standalone
 
     func = load_function(ns.function)
-    module = standalone.build(func, parse_wrt(ns.wrt, func), mode=ns.mode)
+    example = tuple(parse_args_values(ns.args)) if ns.args else None
+    module = standalone.build(func, parse_wrt(ns.wrt, func), mode=ns.mode, example=example,
+                              example_text=shlex.join(ns.args) if ns.args else None)
     if ns.check:
         if ns.output is None:
             raise UsageError("emit --check needs -o OUT.py: the file to compare with")
@@ -159,7 +169,8 @@ def cmd_emit(ns: argparse.Namespace) -> int:
             print(f"{ns.output} is current")
             return 0
         command = f"srcgrad emit {ns.function}" + (f" --wrt {ns.wrt}" if ns.wrt else "") + \
-            (f" --mode {ns.mode}" if ns.mode else "") + f" -o {ns.output}"
+            (f" --mode {ns.mode}" if ns.mode else "") + f" -o {ns.output}" + \
+            (f" --args {shlex.join(ns.args)}" if ns.args else "")
         if not Path(ns.output).is_file():
             print(f"{PROG}: {ns.output} does not exist; write it with: {command}", file=sys.stderr)
             return 1
@@ -215,11 +226,12 @@ def cmd_graph(ns: argparse.Namespace) -> int:
 
     func = load_function(ns.function)
     wrt = parse_wrt(ns.wrt, func)
-    g = srcgrad.graph(func, adjoint=ns.adjoint, wrt=wrt)
+    values = parse_args_values(ns.args)
+    g = srcgrad.graph(func, adjoint=ns.adjoint, wrt=wrt, example=tuple(values) if ns.args else None)
     if ns.ir:
         sys.stdout.write(str(g))
         return 0
-    explanation = _explain(func, parse_args_values(ns.args), ns.args, wrt) if ns.args else None
+    explanation = _explain(func, values, ns.args, wrt) if ns.args else None
     if ns.output is None:
         sys.stdout.write(g.to_dot(explanation))
         return 0
@@ -296,11 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub, "emit", cmd_emit, WRT_OPTION, MODE_OPTION,
+        (("--args",), {"nargs": "+", "metavar": "VALUE", "help": "example arguments whose structures (dicts, lists, "
+                       "dataclasses... of the parameters) the module is written for; " + ARGS_HELP}),
         help="write the gradient as a standalone module (ahead of time)",
         description="Write the gradient of FUNC as a standalone Python module: it imports numpy, math and the "
                     "function's own module, never srcgrad. Output is byte-identical from run to run.",
         epilog="examples:\n  srcgrad emit model.py:loss --wrt w -o loss_grad.py\n"
-               "  srcgrad emit model.py:loss --wrt w -o loss_grad.py --check   # exit 1 when loss_grad.py is stale",
+               "  srcgrad emit model.py:loss --wrt w -o loss_grad.py --check   # exit 1 when loss_grad.py is stale\n"
+               "  srcgrad emit model.py:loss --wrt params --args \"{'W': np.ones((3, 2))}\" \"np.ones(3)\"",
     )
     p.add_argument("-o", "--output", metavar="OUT.py", help="the module to write (default: print it)")
     p.add_argument("--check", action="store_true",

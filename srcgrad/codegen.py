@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 import math
 from typing import Any
 
@@ -95,7 +96,24 @@ def name(n: str) -> ast.Name:
 
 
 def parse_expr(text: str) -> ast.expr:
-    return ast.parse(text, mode="eval").body
+    """``text`` as an expression tree (a new one each time). A dotted name (``np.logaddexp``: how calls are
+    spelled, in ASCII: the parser would normalise other identifiers) is built directly; other text is parsed once
+    per process."""
+    parts = text.split(".")
+    if text.isascii() and all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
+        tree: ast.expr = ast.Name(id=parts[0], ctx=ast.Load())
+        for part in parts[1:]:
+            tree = ast.Attribute(value=tree, attr=part, ctx=ast.Load())
+        return tree
+    parsed = _PARSED_EXPRS.get(text)
+    if parsed is None:
+        parsed = ast.parse(text, mode="eval").body
+        if len(_PARSED_EXPRS) < 4096:
+            _PARSED_EXPRS[text] = parsed
+    return clone(parsed)
+
+
+_PARSED_EXPRS: dict[str, ast.expr] = {}
 
 
 def literal(value: Any) -> ast.expr:
@@ -302,8 +320,11 @@ class Transformer(ast.NodeTransformer):
         return visitor(self, node)
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
+        held = node.__dict__
         for field in program.node_fields(node.__class__):  # (markers, names and flags hold nothing to visit)
-            old = getattr(node, field, None)
+            old = held.get(field)
+            if old is None:
+                continue
             if isinstance(old, ast.AST):
                 new = self.visit(old)
                 if new is not old:
@@ -382,25 +403,48 @@ def clone(node: Any) -> Any:
 
 
 def instantiate(template: ast.expr, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope) -> ast.expr:
-    """Substitute ``mapping`` into a rule's return expression; bind its other free names through ``scope``."""
-    tree = _Substitute(mapping, rule_globals, scope).visit(clone(template))
-    return simplify(tree, modules_env(scope))
+    """Substitute ``mapping`` into a rule's return expression; bind its other free names through ``scope``; fold
+    what :func:`simplify` folds. (One walk that copies, substitutes and folds: the same tree as ``simplify`` of the
+    substituted copy, built bottom-up as simplify folds. Every adjoint of every op is made here.)"""
+    return _Instantiate(mapping, rule_globals, scope).copy(template)
 
 
-class _Substitute(Transformer):
+class _Instantiate:
     """A rule's parameters become the operands of the call; its other free names are bound through the scope
     (builtins too: the user's module may define the same names)."""
 
     def __init__(self, mapping: dict[str, ast.expr], rule_globals: dict, scope: Scope):
         self.mapping, self.rule_globals, self.scope = mapping, rule_globals, scope
+        self.fold = _Fold(modules_env(scope))
 
-    def visit_Name(self, node: ast.Name) -> ast.expr:
+    def copy(self, node: Any) -> Any:
+        if node.__class__ is ast.Name:
+            return self._name(node)
+        if isinstance(node, ast.expr_context) or not isinstance(node, ast.AST):
+            return node
+        new = node.__class__.__new__(node.__class__)
+        fields = new.__dict__
+        copy = self.copy
+        for key, value in node.__dict__.items():
+            if value.__class__ is list:
+                fields[key] = [copy(item) for item in value]
+            elif isinstance(value, ast.AST):
+                fields[key] = copy(value)
+            else:
+                fields[key] = value
+        folder = _FOLDS.get(new.__class__)
+        return new if folder is None else folder(self.fold, new)
+
+    def _name(self, node: ast.Name) -> ast.expr:
         if node.id in self.mapping:
-            return clone(self.mapping[node.id])
+            return self.fold.visit(clone(self.mapping[node.id]))
         obj = self.rule_globals.get(node.id, getattr(builtins, node.id, _MISSING))
         if obj is _MISSING:
             raise NameError(f"rule refers to unknown name {node.id}")
-        return name(self.scope.bind(node.id, obj))
+        bound = self.scope.bind(node.id, obj)
+        if obj is np or obj is math or any(obj is b for b in _FOLDED_BUILTINS):
+            self.fold.env[bound] = obj  # (what modules_env would say now: the folds above read it)
+        return name(bound)
 
 
 def _is_num(node: ast.expr) -> bool:
@@ -492,6 +536,9 @@ class _Fold(Transformer):
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
         self.generic_visit(node)
+        return self.fold_BinOp(node)
+
+    def fold_BinOp(self, node: ast.BinOp) -> ast.expr:
         left, right, op = node.left, node.right, type(node.op)
         if _is_num(left) and _is_num(right) and op in _FOLD_BIN:
             try:
@@ -516,12 +563,18 @@ class _Fold(Transformer):
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
         self.generic_visit(node)
+        return self.fold_UnaryOp(node)
+
+    def fold_UnaryOp(self, node: ast.UnaryOp) -> ast.expr:
         if isinstance(node.op, ast.USub) and _is_num(node.operand):
             return ast.Constant(value=-node.operand.value)
         return node
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
         self.generic_visit(node)
+        return self.fold_Compare(node)
+
+    def fold_Compare(self, node: ast.Compare) -> ast.expr:
         if len(node.ops) == 1 and isinstance(node.left, ast.Constant) \
                 and isinstance(node.comparators[0], ast.Constant):
             a, b = node.left.value, node.comparators[0].value
@@ -535,6 +588,9 @@ class _Fold(Transformer):
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.expr:
         self.generic_visit(node)
+        return self.fold_BoolOp(node)
+
+    def fold_BoolOp(self, node: ast.BoolOp) -> ast.expr:
         if all(isinstance(v, ast.Constant) and isinstance(v.value, bool) for v in node.values):
             values = [v.value for v in node.values]
             return ast.Constant(value=all(values) if isinstance(node.op, ast.And) else any(values))
@@ -542,12 +598,18 @@ class _Fold(Transformer):
 
     def visit_IfExp(self, node: ast.IfExp) -> ast.expr:
         self.generic_visit(node)
+        return self.fold_IfExp(node)
+
+    def fold_IfExp(self, node: ast.IfExp) -> ast.expr:
         if isinstance(node.test, ast.Constant):
             return node.body if node.test.value else node.orelse
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.expr:
         self.generic_visit(node)
+        return self.fold_Call(node)
+
+    def fold_Call(self, node: ast.Call) -> ast.expr:
         func = node.func
         if isinstance(func, ast.Name) and self.env.get(func.id) is isinstance and len(node.args) == 2 \
                 and isinstance(node.args[0], ast.Constant) and _is_number_types(node.args[1], self.env):
@@ -560,3 +622,8 @@ class _Fold(Transformer):
             except (ValueError, OverflowError, AttributeError, TypeError):
                 return node
         return node
+
+
+# The folds of _Fold by node class, for a tree built bottom-up (its children folded already): _Instantiate.copy.
+_FOLDS = {getattr(ast, cls): getattr(_Fold, "fold_" + cls) for cls in ("BinOp", "UnaryOp", "Compare", "BoolOp",
+                                                                     "IfExp", "Call")}

@@ -50,11 +50,12 @@ class Graph:
     """The compute graph of a function: its linear IR. ``str(graph)`` prints it; ``to_dot``/``render`` draw it."""
 
     def __init__(self, function: ir.Function, func: Callable[..., Any] | None = None, adjoint: bool = False,
-                 wrt: int | str | tuple[int | str, ...] = 0) -> None:
+                 wrt: int | str | tuple[int | str, ...] = 0, code: Generated | None = None) -> None:
         self.function = function
         self.func = func
         self.adjoint = adjoint
         self.wrt = wrt
+        self.code = code  # (structured example arguments) the step-by-step code of the function of leaves
 
     def __str__(self) -> str:
         return str(self.function)
@@ -71,7 +72,10 @@ class Graph:
         if not self.adjoint:
             return None
         if explain is not None:
-            return explain.generated
+            generated = explain.generated
+            return generated.inner if getattr(generated, "structured", False) else generated
+        if self.code is not None:
+            return self.code
         return api.Transform(self.func, self.wrt, "explain").generic()
 
     def to_dot(self, explain: Any = None) -> str:
@@ -145,22 +149,29 @@ def _draw(model: GraphModel, fmt: str, what: str, engine: str | None) -> bytes:
     return run_dot(to_dot(model), fmt, what)
 
 
-def graph(func: Callable[..., Any], *, adjoint: bool = False, wrt: int | str | tuple[int | str, ...] | None = None
-          ) -> Graph:
+def graph(func: Callable[..., Any], *, adjoint: bool = False, wrt: int | str | tuple[int | str, ...] | None = None,
+          example: tuple[Any, ...] | None = None) -> Graph:
     """The compute graph of ``func``: its linear IR as lowered from the source (``str()``), drawable with
     ``to_dot()``/``render(path)``. ``adjoint=True`` adds the reverse sweep of the gradient with respect to ``wrt``
-    (default: that of a function made by ``srcgrad.grad``, else the first parameter)."""
+    (default: that of a function made by ``srcgrad.grad``, else the first parameter). ``example``: arguments whose
+    structures (dicts, lists, dataclasses... of the parameters) the graph is drawn for: the graph of the function of
+    their leaves (``p["W"]`` is the input ``p_W``), what the gradient of a structured parameter needs."""
     transform = getattr(func, "__srcgrad_transform__", None)
     if transform is not None:
         pf = transform.pf
         if wrt is None:
             wrt = tuple(transform.wrt) if transform.as_tuple else transform.wrt[0]
         func = transform.func
+    wrt = 0 if wrt is None else wrt
     with reading(func):
         if transform is None:
             pf = pipeline.parse_and_fence(func)
+        if example is not None:
+            code = api.Transform(func, wrt, "explain").generic(tuple(example))
+            if getattr(code, "structured", False):
+                return Graph(pipeline.lower_function(code.leaves_pf), func, adjoint, wrt, code.inner)
         function = pipeline.lower_function(pf)
-    return Graph(function, func, adjoint, 0 if wrt is None else wrt)
+    return Graph(function, func, adjoint, wrt)
 
 
 def dot_program() -> str | None:

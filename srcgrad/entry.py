@@ -1,8 +1,9 @@
 """The entry: the function ``grad``/``value_and_grad`` return, with the user's own signature.
 
 In: a transform, the general dispatcher (binds arguments, picks or generates the variant for their kinds and checks
-its guards) and the failure handler. Out: a function object whose code is swapped after the first call has generated
-a variant:
+its guards) and the failure handler. Out: a function object whose code is swapped at the call after the one that
+generated a variant (that call runs the variant through the dispatcher: compiling a version is not worth it for a
+function called once):
 - *fused*: the generated code itself, behind a check of the argument types (``type(x) is float``) and of the
   variant's guards (srcgrad/guards.py: ``act is <np.tanh>``, ``type(cfg.W) is float``), inside a ``try`` that lets
   srcgrad's own failures become an InternalError — so a call is one Python call, as for a hand-written gradient;

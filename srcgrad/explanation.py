@@ -86,7 +86,8 @@ class Explanation:
 
     def graph(self, adjoint: bool = False) -> Graph:
         """The compute graph of the function; ``.render(path, explain=self)`` draws these values on it."""
-        return graph(self.func, adjoint=adjoint, wrt=tuple(self.wrt))
+        example = self.args if getattr(self.generated, "structured", False) else None
+        return graph(self.func, adjoint=adjoint, wrt=tuple(self.wrt), example=example)
 
 
 def explain(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int | str, ...] | None = None) -> Explanation:
@@ -103,23 +104,30 @@ def explain(func: Callable[..., Any], *args: Any, wrt: int | str | tuple[int | s
     vg = api.Transform(func, wrt, "explain")  # value_and_grad that keeps every value and adjoint in a variable
     values = vg.bind(args, {})
     generated = vg.specialise(values)
+    # structured arguments: the nodes are those of the function of their leaves (srcgrad/structures.py), whose
+    # generated code runs behind the front that reads the leaves and rebuilds the gradients
+    structured = getattr(generated, "structured", False)
+    steps = generated.inner if structured else generated
     try:
-        (value, gradient), namespace = _run_keeping_locals(generated.function, vg, values)
+        (value, gradient), namespace = _run_keeping_locals(generated.function, vg, values, steps.function.__code__)
     except Exception:
         _check_scalar(vg, _call(vg.func, vg, values))  # a non-scalar output makes the reverse sweep fail: say so
         raise
     _check_scalar(vg, value)
-    fn = pipeline.lower_function(vg.pf)
+    fn = pipeline.lower_function(generated.leaves_pf if structured else vg.pf)
     grads = gradient if vg.as_tuple else (gradient,)
-    rows, seen_values, adjoints = _rows(fn, namespace, generated.adjoints)
-    for p, v in zip(fn.params, values):
-        adj = dict(zip(vg.wrt, grads)).get(p, NO_VALUE)
+    rows, seen_values, adjoints = _rows(fn, namespace, steps.adjoints)
+    inputs = [namespace.get(p, NO_VALUE) for p in fn.params] if structured else values
+    by_param = dict(zip(generated.leaves_wrt, namespace[_RESULT][1])) if structured else dict(zip(vg.wrt, grads))
+    for p, v in zip(fn.params, inputs):
+        adj = by_param.get(p, NO_VALUE)
         rows.append(Row(p, "input", fn.first_line, v, adj))
         seen_values[p] = v
         if adj is not NO_VALUE:
             adjoints[p] = adj
     return Explanation(
-        name=fn.name, params=list(fn.params), args=tuple(values), wrt=list(vg.wrt), value=value, gradient=gradient,
+        name=vg.pf.name if structured else fn.name, params=list(vg.params if structured else fn.params),
+        args=tuple(values), wrt=list(vg.wrt), value=value, gradient=gradient,
         rows=rows, source=generated.main, source_lines=dict(fn.source_lines), values=seen_values, adjoints=adjoints,
         namespace=namespace, func=func, generated=generated,
     )
@@ -148,10 +156,11 @@ def _rows(fn: ir.Function, namespace: dict, adjoint_names: dict[str, str]
 # --- running the generated code -----------------------------------------------------------------------------------
 
 
-def _run_keeping_locals(function: Callable, transform: api.Transform, values: list) -> tuple[Any, dict[str, Any]]:
-    """Call the generated ``function``; its result and its local variables as it returns (read from its frame by
-    a profile hook of this thread, which is restored after the call)."""
-    code = function.__code__
+def _run_keeping_locals(function: Callable, transform: api.Transform, values: list, code: Any
+                        ) -> tuple[Any, dict[str, Any]]:
+    """Call the generated ``function``; its result and the local variables of the call of ``code`` (the function
+    itself, or the function of leaves it calls) as it returns (read from its frame by a profile hook of this thread,
+    which is restored after the call)."""
     kept: dict[str, Any] = {}
     previous = sys.getprofile()
 
@@ -159,6 +168,7 @@ def _run_keeping_locals(function: Callable, transform: api.Transform, values: li
         if event == "return" and frame.f_code is code:
             kept.clear()
             kept.update(frame.f_locals)
+            kept[_RESULT] = arg
 
     sys.setprofile(keep)
     try:
@@ -166,6 +176,9 @@ def _run_keeping_locals(function: Callable, transform: api.Transform, values: li
     finally:
         sys.setprofile(previous)
     return result, kept
+
+
+_RESULT = " result"  # (what the function of leaves returned: not a name of the generated code)
 
 
 def _check_scalar(transform: api.Transform, value: Any) -> None:

@@ -19,6 +19,7 @@ not compile to it.
 from __future__ import annotations
 import __future__
 
+import ast
 import functools
 import inspect
 import linecache
@@ -42,7 +43,10 @@ _MAX_BLOCKS = 4096
 
 _lock = locks.lock()
 _modules: OrderedDict[tuple[str, int], _Compiled] = OrderedDict()
-_imports: OrderedDict[int, tuple[list[str], str]] = OrderedDict()  # id(linecache's lines) -> (them, the imports)
+_imports: OrderedDict[int, tuple[list[str], tuple[str, list]]] = OrderedDict()  # id(linecache's lines) -> (them,
+# the imports: text, statements)
+_trees: OrderedDict[tuple[str, str], ast.Module] = OrderedDict()  # blocks parsed by the check, for the frontend
+_MAX_TREES = 16
 _blocks: OrderedDict[tuple[str, int, str], types.CodeType] = OrderedDict()  # a function's block, compiled
 
 
@@ -62,13 +66,59 @@ def source_lines(func: Any) -> tuple[list[str], int]:
     :class:`SourceUnavailable` when the file no longer holds the function's code."""
     filename = inspect.getsourcefile(func) or func.__code__.co_filename
     try:
-        lines, start = inspect.getsourcelines(func)
+        lines, start = _getsourcelines(func)
     except OSError:
         # inspect looks the function up at the line it was defined on: gone when the file got shorter since
         if _unchecked(func.__code__, filename) or not linecache.getlines(filename):
             raise
         lines, start = [], 0
     return checked_source(func, filename, lines, start)
+
+
+def _getsourcelines(func: Any) -> tuple[list[str], int]:
+    """What ``inspect.getsourcelines(func)`` gives, without running Python's tokenizer over the block where the code
+    object says where the block ends (the tokenizer is most of the time of reading a long function's source)."""
+    target = inspect.unwrap(func)
+    lines, first = inspect.findsource(target)
+    end = _block_end(getattr(target, "__code__", None), lines, first)
+    if end is None:
+        return inspect.getblock(lines[first:]), first + 1
+    return lines[first:end], first + 1
+
+
+def _block_end(code: Any, lines: list[str], first: int) -> int | None:
+    """The index after the last line of the block starting at ``lines[first]``, from the positions of ``code``'s
+    instructions (and its nested code's): the last line any of them spans, when the next line that holds code is
+    indented no deeper than the block's first line and the last line is in the body (else None: code the compiler
+    dropped, such as statements after a ``return``, or a line the positions do not reach, and the tokenizer
+    decides)."""
+    if not isinstance(code, types.CodeType) or not hasattr(code, "co_positions") or first >= len(lines):
+        return None
+    last = _last_line(code)
+    if last is None or last <= first or last > len(lines):
+        return None
+    indent = _indent(lines[first])
+    if _indent(lines[last - 1]) <= indent:
+        return None  # (the last line reached is not in the body: a docstring-only body, a one-line def)
+    for line in lines[last:]:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return last if _indent(line) <= indent else None
+    return last
+
+
+def _last_line(code: types.CodeType) -> int | None:
+    ends = [end for _, end, _, _ in code.co_positions() if end is not None]
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            nested = _last_line(const)
+            if nested is not None:
+                ends.append(nested)
+    return max(ends, default=None)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def checked_source(func: Any, filename: str, lines: list[str], start: int) -> tuple[list[str], int]:
@@ -179,14 +229,18 @@ def _block_is_code(lines: list[str], filename: str, code: types.CodeType, text: 
     if code.co_freevars or not lines or not lines[0].startswith(("def ", "@", "async def ")):
         return False  # (inspect may also give other lines: comments above, a block at a line that moved)
     flags = code.co_flags & _FUTURE_FLAGS
-    key = (filename, flags, _top_level_imports(text) + "".join(lines))
+    block = "".join(lines)
+    imports = _top_level_imports(text)
+    key = (filename, flags, imports[0] + block)
     with _lock:
         known = _blocks.get(key)
     if known is not None:
         return known is code or _same_code(known, code)
     try:
-        module = compile(key[2], filename, "exec", flags=flags, dont_inherit=True, optimize=sys.flags.optimize)
-    except (SyntaxError, ValueError, OverflowError, RecursionError):
+        tree = ast.parse(block, filename, feature_version=None)
+        module = compile(ast.Module(body=[*imports[1], *tree.body], type_ignores=[]), filename, "exec", flags=flags,
+                         dont_inherit=True, optimize=sys.flags.optimize)
+    except (SyntaxError, ValueError, OverflowError, RecursionError, TypeError):
         return False
     found = next((c for c in module.co_consts if isinstance(c, types.CodeType) and c.co_name == code.co_name), None)
     if found is None:
@@ -195,16 +249,32 @@ def _block_is_code(lines: list[str], filename: str, code: types.CodeType, text: 
         _blocks[key] = found
         while len(_blocks) > _MAX_BLOCKS:
             _blocks.popitem(last=False)
+        _trees[(filename, block)] = tree  # (the parse the frontend would do next: parsed_block hands it over)
+        while len(_trees) > _MAX_TREES:
+            _trees.popitem(last=False)
     return _same_code(found, code)
 
 
-def _top_level_imports(text: list[str]) -> str:
-    """The ``import``/``from`` statements at the left margin of a file's text (continuation lines included)."""
+def parsed_block(filename: str, block: str) -> ast.Module | None:
+    """The tree of ``block`` (a function's lines from ``filename``) as the freshness check just parsed it, once (it
+    is handed over: the caller owns it), or None."""
+    with _lock:
+        return _trees.pop((filename, block), None)
+
+
+def _top_level_imports(text: list[str]) -> tuple[str, list[ast.stmt]]:
+    """The ``import``/``from`` statements at the left margin of a file's text (continuation lines included), as text
+    and parsed (no statements when they do not parse on their own)."""
     with _lock:
         known = _imports.get(id(text))
     if known is not None and known[0] is text:
         return known[1]
-    found = _scan_imports(text)
+    scanned = _scan_imports(text)
+    try:
+        statements = ast.parse(scanned).body
+    except (SyntaxError, ValueError, RecursionError):
+        statements = []
+    found = (scanned, statements)
     with _lock:
         _imports[id(text)] = (text, found)
         while len(_imports) > _MAX_FILES:

@@ -19,7 +19,7 @@ from typing import Any
 
 import gast
 
-from srcgrad import freshness, locks
+from srcgrad import freshness, gast_tree, locks
 from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
 
 _MISSING = object()
@@ -36,6 +36,9 @@ class ParsedFunction:
     source: str = ""  # the dedented source the AST was parsed from
     # its IR, lowered once (srcgrad.lower.lowered); not copied by dataclasses.replace (a new node is lowered anew)
     lowered: Any = field(default=None, init=False, repr=False, compare=False)
+    # guards (with the function's defaults) the entry collected just before generating: the lowering takes them
+    # instead of collecting the same again (srcgrad.lower.lowered)
+    fresh_guards: Any = field(default=None, init=False, repr=False, compare=False)
     _nodes: list | None = field(default=None, init=False, repr=False, compare=False)  # (replace() walks anew)
 
     @property
@@ -43,7 +46,7 @@ class ParsedFunction:
         """Every node of the function's tree, parents first: one walk, shared by the passes that scan the whole tree
         (the tree is never changed after parsing; transformations work on copies)."""
         if self._nodes is None:
-            self._nodes = list(gast.walk(self.node))
+            self._nodes = _walk(self.node)
         return self._nodes
 
     def segment(self, node: Any) -> str:
@@ -81,6 +84,25 @@ class ParsedFunction:
         return name in self.func.__code__.co_freevars
 
 
+def _walk(tree: Any) -> list:
+    """``list(gast.walk(tree))`` (the same nodes in the same order, markers included) without its generators."""
+    out = [tree]
+    append = out.append
+    k = 0
+    while k < len(out):
+        node = out[k]
+        k += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, gast.AST):
+                        append(item)
+            elif isinstance(value, gast.AST):
+                append(value)
+    return out
+
+
 def parse(func: Any) -> ParsedFunction:
     """Read and parse ``func``'s source; raise :class:`SourceUnavailable` when there is none."""
     if inspect.ismethod(func):
@@ -109,7 +131,8 @@ def parse(func: Any) -> ParsedFunction:
     first = next((ln for ln in lines if ln.strip()), "")
     col_offset = len(first) - len(first.lstrip()) if dedented != text else 0
     try:
-        module = gast.parse(dedented)
+        parsed = freshness.parsed_block(filename, text) if dedented == text else None  # (the check's own parse)
+        module = gast_tree.to_gast(parsed if parsed is not None else ast.parse(dedented))
     except SyntaxError as exc:
         raise SourceUnavailable(f"cannot parse the source of {func.__qualname__}: {exc}") from None
     node = module.body[0]

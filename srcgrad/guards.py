@@ -76,6 +76,10 @@ class Guards:
         self.items = items
         self._check: Any = None
 
+    def without_defaults_of(self, func: Any) -> Guards:
+        """These guards but those on ``func``'s own defaults (its ``__code__`` stays guarded)."""
+        return Guards(self.func, [g for g in self.items if g.name or g.owner is not func or g.attrs == ("__code__",)])
+
     def expression(self, consts: Consts, shadowed: frozenset = frozenset()) -> str:
         """Python text that is True when every guard holds, read inside a function running in ``func``'s globals
         where the names in ``shadowed`` are its own variables (they are read from the module's dict instead)."""

@@ -132,7 +132,9 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
     """The Jacobian of ``func`` with respect to one parameter, shaped ``out.shape + arg.shape``.
 
     ``mode="rev"``: one vector-Jacobian product per output element; ``mode="fwd"``: one Jacobian-vector product per
-    input element (cheaper when the input is smaller than the output)."""
+    input element (cheaper when the input is smaller than the output). A parameter that is a structure gives its
+    structure of blocks ``out.shape + leaf.shape``; an output that is a tuple, list, dict or namedtuple gives its
+    structure, each leaf the Jacobian of that output leaf (JAX's layout; forward mode follows tuples and lists)."""
     if func is api.AS_DECORATOR:
         return lambda f: jacobian(f, wrt, mode)
     api.check_function(func, "jacobian")
@@ -150,13 +152,20 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
     def entry(*args: Any, **kwargs: Any) -> Any:
         values = transform.bind(args, kwargs)
         x = values[position]
+        y = api.call_generated(transform, transform.func, values, {})
+        if structures.is_output_structure(y):  # y's structure of blocks (of x's structure of blocks)
+            if mode == "fwd" and structures.holds_dict(y):
+                raise InvalidArgument(f"jacobian(mode='fwd') of {func.__name__}: forward mode follows tuples and "
+                                      "lists in the output, and it returns a dict", hint="use mode='rev'")
+            return structures.output_jacobian(
+                x, y, pull=(lambda s: pull(*args, **kwargs, seed=s)) if mode == "rev" else None,
+                push=lambda t: push(*args, **kwargs, t=t)[1])
         if structures.is_structure(x):  # blocks in x's structure
-            out_shape = np.shape(api.call_generated(transform, transform.func, values, {}))
+            out_shape = np.shape(y)
             return structures.structured_jacobian(x, out_shape, pull=(lambda s: pull(*args, **kwargs, seed=s)) if
                                                   mode == "rev" else None, push=lambda t: push(*args, **kwargs, t=t)[1])
         x_shape = np.shape(x)
         if mode == "rev":
-            y = api.call_generated(transform, transform.func, values, {})
             y_shape: tuple[int, ...] = np.shape(y)
             rows = []
             for i in range(int(np.prod(y_shape))):

@@ -164,11 +164,16 @@ class Op(Statement):
         return bool(self.guard_unshared or self.guard_distinct)
 
     def operands(self) -> list[Operand]:
-        """The atomic operands (indices flattened) this op reads."""
+        """The atomic operands (indices flattened) this op reads. (Kept on the op while its argument tuples are the
+        very ones they were made of: every pass asks, several times.)"""
+        held = self.__dict__.get("_operands")
+        if held is not None and held[0] is self.args and held[1] is self.kwargs:
+            return list(held[2])
         out: list = []
         for a in list(self.args) + [v for _, v in self.kwargs]:
             out.extend(a.operands() if isinstance(a, Index) else [a])
-        return out
+        self.__dict__["_operands"] = (self.args, self.kwargs, out)
+        return list(out)
 
     @property
     def opname(self) -> str:
@@ -331,20 +336,25 @@ def regions(stmt: Statement) -> list[list]:
 # --- traversal: the one way passes and builders walk the IR ------------------------------------------------------
 
 
-def walk(body: list):
+def walk(body: list) -> list[Statement]:
     """Every statement in ``body``, nested blocks included, in program order (a compound statement before its
-    blocks)."""
+    blocks). (A list, made in one go: every pass walks the whole function, some several times.)"""
+    out: list[Statement] = []
+    _walk_into(body, out)
+    return out
+
+
+def _walk_into(body: list, out: list) -> None:
     for stmt in body:
-        yield stmt
-        for block in stmt.blocks():
-            yield from walk(block)
+        out.append(stmt)
+        if stmt.__class__ is not Op:
+            for block in stmt.blocks():
+                _walk_into(block, out)
 
 
-def walk_ops(body: list):
+def walk_ops(body: list) -> list[Op]:
     """Every :class:`Op` in ``body``, nested blocks included, in program order."""
-    for stmt in walk(body):
-        if isinstance(stmt, Op):
-            yield stmt
+    return [stmt for stmt in walk(body) if isinstance(stmt, Op)]
 
 
 def map_body(body: list, rewrite: Callable[[Statement], list]) -> list:

@@ -1666,7 +1666,10 @@ def lowered(pf: ParsedFunction) -> ir.Function:
     with _LOCK:
         known = pf.lowered
     if known is None or not known.guards.hold():
-        found = guards.collect(pf.func, pf, defaults=True)
+        with _LOCK:
+            found, pf.fresh_guards = pf.fresh_guards, None
+        if found is None:
+            found = guards.collect(pf.func, pf, defaults=True)
         known = _Lowered(lower(pf), found)
         with _LOCK:
             pf.lowered = known

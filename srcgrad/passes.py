@@ -580,10 +580,10 @@ def _defgrad_example(name: str, func: Any) -> str:
 
 
 def eliminate_dead_code(fn: ir.Function, kinds: dict[str, str] | None = None) -> ir.Function:
-    """A copy of ``fn`` without the ops whose values nothing reads (``fn`` itself is left as it is). With the
-    ``kinds`` of the values, an unused op that may raise on its arrays is kept (see :func:`may_raise_on_arrays`)."""
+    """A copy of ``fn`` without the ops whose values nothing reads and that :func:`droppable` lets go (``fn`` itself
+    is left as it is). Without the ``kinds`` of the values, no op is taken to raise on its arrays."""
     def keep(op: ir.Op) -> bool:
-        return _keep(op) or (kinds is not None and may_raise_on_arrays(op, kinds))
+        return not droppable(op, kinds)
 
     live = _live_names(fn, keep)
     body = ir.map_body(fn.body, lambda stmt: [stmt] if not isinstance(stmt, ir.Op) or stmt.target in live
@@ -607,23 +607,42 @@ def _live_names(fn: ir.Function, keep: Any) -> set[str]:
     return live
 
 
-def _keep(op: ir.Op) -> bool:
-    return (op.rule is None and op.form.kind == "call") or op.form.kind == "append" or op.guarded or op.keep \
-        or op.effect or fails_on_bad_input(op)
+def droppable(op: ir.Op, kinds: dict[str, str] | None, shapes: dict[str, str] | None = None) -> bool:
+    """May the op go when nothing reads its value? The one answer the dead-code pass and the forward sweep's live
+    set (srcgrad/adjoint.py) both ask. Not when it has an effect, a run-time check, is marked kept, or may raise
+    where the function would: a call without a rule, an append, Python's float arithmetic and the ``math``
+    module on bad input (:func:`fails_on_bad_input`: ``math.log(-1)``, ``1 / 0``), numpy on shapes, axes, indices
+    and matrices (:func:`may_raise_on_arrays`: ``np.linalg.cholesky`` of a matrix that is not positive definite).
+    A copy, and numpy's elementwise functions of arrays of one shape, which only warn, may go."""
+    if op.keep or op.effect or op.guarded:
+        return False
+    if op.form.kind == "copy":
+        return True
+    return op.rule is not None and op.form.kind != "append" and not fails_on_bad_input(op) \
+        and not (kinds is not None and may_raise_on_arrays(op, kinds, shapes))
 
 
-def may_raise_on_arrays(op: ir.Op, kinds: dict[str, str]) -> bool:
+def may_raise_on_arrays(op: ir.Op, kinds: dict[str, str], shapes: dict[str, str] | None = None) -> bool:
     """Can the op raise because of what its arrays or lists hold (shapes that do not broadcast, an axis or index out
     of range, a matrix that is not positive definite)? Then an unused one is kept, so the gradient fails where the
     function fails: validation code (``np.linalg.cholesky(cov)`` on its own line) is code. An elementwise op or a
     reduction over all axes of one array cannot (numpy warns there), so a gradient still skips the value it does
-    not need (``np.mean(r ** 2)``)."""
+    not need (``np.mean(r ** 2)``); nor can an elementwise op of arrays the ``shapes`` facts say share one shape
+    (``np.tanh(x) ** 2 * np.exp(-x)``)."""
     if op.rule is None or op.form.kind in ("copy", "append"):
         return False
     arrays = [a for a in op.operands() if isinstance(a, ir.Var) and kinds.get(a.name, SCALAR) != SCALAR]
+    elementwise = op.rule.forward == "elementwise"
     if len(arrays) > 1:
-        return True
-    return bool(arrays) and op.rule.forward != "elementwise" and not call_fact(op, "full_reduction", unbound=True)
+        return not (elementwise and shapes is not None and _one_shape(op, arrays, shapes))
+    return bool(arrays) and not elementwise and not call_fact(op, "full_reduction", unbound=True)
+
+
+def _one_shape(op: ir.Op, arrays: list[ir.Var], shapes: dict[str, str]) -> bool:
+    """Do the op's array operands certainly share one shape (and no constant operand is an array or a list)?"""
+    labels = {shapes.get(a.name) for a in arrays}
+    return len(labels) == 1 and None not in labels \
+        and not any(isinstance(a, ir.Const) and const_kind(a) != SCALAR for a in op.operands())
 
 
 def fails_on_bad_input(op: ir.Op) -> bool:

@@ -2,7 +2,8 @@
 as the tree that was printed.
 
 What holds:
-- every tree srcgrad turns into text goes through :func:`stmt_text` / :func:`expr_text` (astor, with one fix below);
+- every tree srcgrad turns into text goes through :func:`stmt_text` / :func:`expr_text` (astor, with one fix below;
+  the common statements are written by :mod:`srcgrad.quickprint`, to the same text, without astor's machinery);
 - what astor records on a node while printing it (the precedence its parent needs) is dropped afterwards, so a node
   printed twice, or shared by two trees, is printed the same way each time;
 - a number whose spelling starts with a minus (``-2.0``, ``-1``, ``-0.0``, ``-1e1000``, ``-2j``) is printed with the
@@ -30,7 +31,7 @@ import astor
 from astor.code_gen import SourceGenerator
 from astor.op_util import Precedence
 
-from srcgrad import sourcetext
+from srcgrad import quickprint, sourcetext
 
 
 class Misprinted(Exception):
@@ -80,7 +81,14 @@ def _one_line(pieces: list[str]) -> str:
 
 
 def stmt_text(node: ast.stmt) -> str:
-    """The text of one statement (several lines for a compound statement), without a final newline."""
+    """The text of one statement (several lines for a compound statement), without a final newline: astor's, which
+    :mod:`srcgrad.quickprint` writes itself for the statements made of the nodes it knows."""
+    text = quickprint.stmt_text(node)
+    return text if text is not None else astor_stmt_text(node)
+
+
+def astor_stmt_text(node: ast.stmt) -> str:
+    """:func:`stmt_text` as astor prints it."""
     return astor.to_source(node, source_generator_class=_Printer, pretty_string=sourcetext.string_literal,
                            pretty_source=_one_line).rstrip("\n")
 
@@ -251,12 +259,13 @@ def _number_of(node: ast.expr) -> Any:
     raise ValueError("not a number")
 
 
-def check_function(source: str, meant: list[ast.stmt], what: str) -> None:
+def check_function(source: str, meant: list[ast.stmt], what: str) -> ast.Module:
     """Check that ``source`` (one ``def`` whose body is a docstring and then the printed statements) reads back as
     the statements ``meant``; raise :class:`Misprinted` naming the first statement that does not (``what``: the
-    generated function, for the message)."""
+    generated function, for the message). Returns the tree read, with line ``k`` of ``source`` at line ``k + 1``
+    (where :func:`srcgrad.emitter.compile_in_scope` compiles it, below the header of a scope function)."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse("\n" + source)
     except SyntaxError as exc:
         raise Misprinted(f"the generated code of {what} is not valid Python: {exc}") from exc
     body = tree.body[0].body[1:] if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef) else None
@@ -264,7 +273,8 @@ def check_function(source: str, meant: list[ast.stmt], what: str) -> None:
         raise Misprinted(f"the generated code of {what} does not have the statements that were printed")
     for printed, read in zip(meant, body):
         if not same_tree(printed, read):
-            raise Misprinted(_mismatch(what, source, read))
+            raise Misprinted(_mismatch(what, "\n" + source, read))
+    return tree
 
 
 def check_text(text: str, meant: ast.AST, what: str) -> None:

@@ -91,19 +91,39 @@ def trees(items: list) -> list[ast.AST]:
 
 def nodes(tree: ast.AST) -> list[ast.AST]:
     """Every node of ``tree`` but the markers (``Load``, ``Add``...), parents before children (``ast.walk`` without its
-    generators: the passes over generated code walk every statement a few times, so the walk is their hot loop)."""
+    generators: the passes over generated code walk every statement a few times, so the walk is their hot loop;
+    :func:`children` is written out in it, and fields are read from the nodes' ``__dict__``)."""
     out = [tree]
+    append = out.append
+    known = _NODE_FIELDS
     k = 0
     while k < len(out):
         node = out[k]
         k += 1
-        out.extend(children(node))
+        cls = node.__class__
+        fields = known.get(cls)
+        if fields is None:
+            fields = node_fields(cls)
+        held = node.__dict__
+        for name in fields:
+            value = held.get(name)
+            if value is None:
+                continue
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, _AST):
+                        append(item)
+            elif isinstance(value, _AST) and not isinstance(value, _MARKERS):
+                append(value)
     return out
+
+
+_AST = ast.AST
 
 
 _MARKERS = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)  # leaves holding nothing
 # Fields that hold names, flags and constants, never a node: the walk does not look at them.
-_PLAIN_FIELDS = frozenset({"ctx", "op", "id", "attr", "arg", "name", "kind", "type_comment", "level", "module",
+_PLAIN_FIELDS = frozenset({"ctx", "op", "ops", "id", "attr", "arg", "name", "kind", "type_comment", "level", "module",
                            "is_async", "simple", "conversion"})
 _NODE_FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -119,11 +139,14 @@ def node_fields(cls: type) -> tuple[str, ...]:
 
 def children(node: ast.AST) -> list[ast.AST]:
     out = []
+    held = node.__dict__
     for name in _NODE_FIELDS.get(node.__class__) or node_fields(node.__class__):
-        value = getattr(node, name, None)
+        value = held.get(name)
+        if value is None:
+            continue
         if value.__class__ is list:
-            out.extend([v for v in value if isinstance(v, ast.AST)])
-        elif isinstance(value, ast.AST) and not isinstance(value, _MARKERS):
+            out.extend([v for v in value if isinstance(v, _AST)])
+        elif isinstance(value, _AST) and not isinstance(value, _MARKERS):
             out.append(value)
     return out
 

@@ -59,15 +59,19 @@ class EmitError(SrcgradError):
 
 
 def emit(func: Callable[..., Any], wrt: int | str | tuple[int | str, ...] | None = None, *, mode: str | None = None,
-         module: str | None = None) -> str:
+         module: str | None = None, example: tuple[Any, ...] | None = None) -> str:
     """The text of a standalone module with the gradient of ``func`` (it never imports srcgrad).
 
     ``wrt`` and ``mode`` (``"grad"``, ``"value_and_grad"`` or ``"vjp"``) default to those of a function made by
     ``srcgrad.grad``/``value_and_grad``/``vjp``, else to ``0`` and ``"grad"``. ``module`` is the import name of the
     module that defines ``func`` (default: ``func.__module__``, or the file's stem for a script run as
-    ``__main__``); the emitted module imports the user's globals from it.
+    ``__main__``); the emitted module imports the user's globals from it. ``example``: arguments (a tuple, in
+    parameter order) whose structures the gradient is written for when parameters are dicts, lists, tuples,
+    namedtuples, dataclasses or registered classes: the module reads their leaves and rebuilds the gradient in the
+    same structure (it imports the classes from their modules), checks that its arguments have those structures
+    (ValueError otherwise), and takes every leaf as a number or an array of any shape.
     """
-    return build(func, wrt, mode=mode, module=module).text
+    return build(func, wrt, mode=mode, module=module, example=example).text
 
 
 @dataclass
@@ -81,8 +85,10 @@ class EmittedModule:
 
 
 def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | None = None,
-          module: str | None = None) -> EmittedModule:
-    """Like :func:`emit`, with the gradient function's name and the user's module name."""
+          module: str | None = None, example: tuple[Any, ...] | None = None,
+          example_text: str | None = None) -> EmittedModule:
+    """Like :func:`emit`, with the gradient function's name and the user's module name; ``example_text``: how the
+    command line wrote ``example`` (its ``--args``, repeated in the header's command)."""
     transform = getattr(func, "__srcgrad_transform__", None)
     if transform is not None:
         func = transform.func
@@ -94,11 +100,13 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     if mode not in ("grad", "value_and_grad", "vjp"):
         raise InvalidArgument(f"mode must be 'grad', 'value_and_grad' or 'vjp', got {mode!r}")
     transform = api.Transform(func, wrt, mode)
-    generated = transform.generic()
+    generated = transform.generic(None if example is None else tuple(example))
     home = module or _module_name(func)
     writer = _ModuleWriter(home, _user_files(transform, generated))
     main_name = writer.add_main(generated, transform.pf)
-    text = _assemble(writer, main_name, transform, generated, home)
+    args_option = "" if not getattr(generated, "structured", False) else \
+        f" --args {example_text}" if example_text else " --args <arguments of the same structures>"
+    text = _assemble(writer, main_name, transform, generated, home, args_option)
     _check_module(text, writer.meant, transform.pf)
     return EmittedModule(text, main_name, _spec(func, home), home)
 
@@ -199,7 +207,11 @@ class _ModuleWriter:
         self.names[name] = generated.function
         self.by_id[id(generated.function)] = name
 
+        cells = getattr(generated, "front_cells", {})  # (what the front of structured parameters reads)
+
         def lookup(ref: str) -> tuple[Any, str]:
+            if ref in cells:
+                return cells[ref], _front_origin(cells[ref])
             if ref in generated.bound:
                 return generated.bound[ref], "srcgrad"
             if pf.is_closure_name(ref):
@@ -382,6 +394,19 @@ class _ModuleWriter:
         if new:
             self.definitions.append(_Definition(name, f"{name} = {text}\n", "constant"))
         return name
+
+
+def _front_origin(obj: Any) -> str:
+    """How the module defines what the front of structured parameters reads: the generated function of leaves is
+    copied, the user's classes and flatten/unflatten functions imported, aux data written as a literal."""
+    if _is_generated(obj):
+        return "srcgrad"
+    if isinstance(obj, (type, types.FunctionType)):
+        if obj.__name__ == "<lambda>":
+            raise EmitError(f"cannot emit: the module would import {obj.__qualname__}, a lambda, which has no name to "
+                            "import", hint="register the structure with functions defined with def at module level")
+        return "global"
+    return "srcgrad"
 
 
 def _unwrapped(obj: Any) -> Any:
@@ -680,7 +705,8 @@ def _source_hash(transform: api.Transform, generated: Any) -> str:
     return digest.hexdigest()
 
 
-def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, generated: Any, home: str) -> str:
+def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, generated: Any, home: str,
+              args_option: str = "") -> str:
     func = transform.func
     spec = _spec(func, home)
     mode_option = "" if transform.mode == "grad" else f" --mode {transform.mode}"
@@ -694,7 +720,8 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
     paragraphs = [
         f"{what[transform.mode]} of {func.__qualname__} ({filename}:{line}) with respect to "
         f"{', '.join(transform.wrt)}, written ahead of time by srcgrad {__version__}. Do not edit.",
-        f"Regenerate it with `srcgrad emit {spec} --wrt {_wrt_option(transform)}{mode_option} -o <this file>`; "
+        f"Regenerate it with `srcgrad emit {spec} --wrt {_wrt_option(transform)}{mode_option} -o <this file>"
+        f"{args_option}`; "
         "with `--check`, the same command only tests that this file is current. This module does not import "
         "srcgrad" + (f"; it needs {needs_text}." if needs else "."),
     ]

@@ -25,7 +25,16 @@ What holds:
 - a missing key, index or attribute raises a SrcgradError that is also the KeyError/IndexError/AttributeError
   Python raises;
 - a parameter that is not differentiated is rewritten the same way when the function reads attributes of it and
-  it is a dataclass, a namedtuple or an object (``self``): its leaves are constants.
+  it is a dataclass, a namedtuple or an object (``self``): its leaves are constants;
+- classes registered with :func:`register_structure` are structures too: their children come from the user's
+  ``flatten`` (the front calls it, or reads the attributes that hold the children), the gradient is rebuilt by
+  ``unflatten``; an attribute read in the body is the child it holds, a constant when it holds no float, and is
+  refused otherwise;
+- a vjp seed that is a tuple, list, dict or namedtuple (:func:`seed_spec`) makes the function of leaves return the
+  output's leaves in the seed's order (``_Rewriter.flat_return``); :func:`output_jacobian` lays a Jacobian out in the
+  output's structure;
+- ``generic`` variants (emit, graph with example arguments) give every leaf the general kind, and their front checks
+  the arguments' structures (ValueError), since no dispatcher does where they run.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from srcgrad.generated import Generated
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
     "object"
+REGISTERED = "registered"  # an instance of a class registered with srcgrad.register_structure
 CLASS = "class"  # a class a constant parameter holds (``cls`` of a class method): read through, never passed
 DIFF, CONST, NONE = "diff", "const", "none"  # what a leaf is: differentiated, a constant argument, None
 
@@ -61,7 +71,8 @@ _CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # class -> (k
 
 
 def _class_kind(cls: type) -> tuple | None:
-    """(NAMEDTUPLE, fields) or (DATACLASS, init fields) for such classes, else None (cached per class)."""
+    """(NAMEDTUPLE, fields), (DATACLASS, init fields) or (REGISTERED, registration) for such classes, else None
+    (cached per class)."""
     try:
         return _CLASSES[cls]
     except KeyError:
@@ -69,12 +80,167 @@ def _class_kind(cls: type) -> tuple | None:
     except TypeError:
         return None
     found = None
-    if issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple):
+    registration = _REGISTRY.get(cls)
+    if registration is not None:
+        found = (REGISTERED, registration)
+    elif issubclass(cls, tuple) and isinstance(getattr(cls, "_fields", None), tuple):
         found = (NAMEDTUPLE, tuple(cls._fields))
     elif dataclasses.is_dataclass(cls):
         found = (DATACLASS, tuple(f.name for f in dataclasses.fields(cls) if f.init))
     _CLASSES[cls] = found
     return found
+
+
+# --- classes the user registers as structures ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Registration:
+    """How srcgrad takes apart and rebuilds instances of a registered class (srcgrad.register_structure)."""
+
+    cls: type
+    flatten: Any
+    unflatten: Any
+
+
+_REGISTRY: dict[type, Registration] = {}
+_NOT_REGISTRABLE = (dict, list, tuple, float, int, bool, complex, str, bytes, type(None), np.ndarray, np.generic)
+
+
+def register_structure(cls: type, flatten: Any, unflatten: Any) -> type:
+    """Make instances of ``cls`` structures srcgrad differentiates with respect to (JAX's pytree registration, with
+    named children): the gradient comes back as a ``cls`` instance rebuilt by ``unflatten``.
+
+    ``flatten(obj) -> (children, aux)``: ``children`` is either a dict ``{name: value}`` — names are the attribute
+    names of ``obj`` the values are read from (``{"W": obj.W, "b": obj.b}``), so ``obj.W`` in the differentiated code
+    is that child — or a list or tuple of values (then srcgrad cannot tell which child an attribute is, and reading
+    attributes of such an object in the differentiated code is refused). A child is a float, an array, a constant
+    leaf (int, str, None...) or a structure itself (a dict, a list, a dataclass, another registered instance...).
+    ``aux`` is whatever else rebuilding needs; it must be hashable and compare by value: it is part of the key of the
+    generated code (another ``aux``, or other child names, is another variant, generated once).
+    ``unflatten(aux, children) -> obj`` rebuilds an instance from ``aux`` and children in the container ``flatten``
+    returned (the same dict keys in the same order, or a list or tuple of the same length): srcgrad calls it with
+    the gradients of the children (None for constant leaves) and, for ``jvp``/``hvp`` tangents built by the user,
+    reads tangents with ``flatten``. Methods, properties and ``super()`` of ``cls`` work as for dataclasses.
+    Registering a class twice, or a builtin container or number type, is an InvalidArgument. Returns ``cls``."""
+    if not isinstance(cls, type):
+        raise InvalidArgument(f"register_structure takes a class, got {type(cls).__name__}")
+    if issubclass(cls, _NOT_REGISTRABLE) and _class_kind(cls) is None:
+        raise InvalidArgument(f"register_structure: {cls.__name__} is a builtin number, container or array type, "
+                              "which srcgrad already knows", hint="register your own class")
+    if not callable(flatten) or not callable(unflatten):
+        raise InvalidArgument("register_structure(cls, flatten, unflatten) takes two functions: flatten(obj) -> "
+                              "(children, aux) and unflatten(aux, children) -> obj")
+    known = _REGISTRY.get(cls)
+    if known is not None:
+        if known.flatten is flatten and known.unflatten is unflatten:
+            return cls
+        raise InvalidArgument(f"{cls.__qualname__} is already registered as a structure, with other functions",
+                              hint="register a class once (code generated for it assumes its functions)")
+    _REGISTRY[cls] = Registration(cls, flatten, unflatten)
+    _CLASSES.pop(cls, None)  # (its kind was cached as an object or a dataclass)
+    return cls
+
+
+def _flattened(registration: Registration, value: Any) -> tuple:
+    """(child names, child values, aux, the children's container, attribute -> child number, the names and values
+    of the other attributes that hold no float: constants the code may read); raises _Bad when ``flatten`` returns
+    something else than the contract says. An attribute is a child when it holds that very object (a dict's child
+    named like the attribute first)."""
+    name = registration.cls.__qualname__
+    out = registration.flatten(value)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise _Bad(f"flatten of {name} returned {type(out).__name__}, not a pair (children, aux)",
+                   "return (children, aux): children a dict {name: value} or a list of values")
+    children, aux = out
+    try:
+        hash(aux)
+    except TypeError:
+        raise _Bad(f"flatten of {name} returned aux data that is not hashable ({type(aux).__name__})",
+                   "return hashable aux data (a tuple, a string, a number, None, a frozen dataclass): it is part of "
+                   "the key of the generated code") from None
+    if type(children) is dict:
+        names = tuple(children)
+        bad = next((k for k in names if not (type(k) is str and k.isidentifier())), _NO)
+        if bad is not _NO:
+            raise _Bad(f"flatten of {name} named a child {bad!r}", "name children by attribute names (strings)")
+    elif type(children) in (list, tuple):
+        names = tuple(range(len(children)))
+    else:
+        raise _Bad(f"flatten of {name} returned children of type {type(children).__name__}",
+                   "return the children as a dict {name: value}, a list or a tuple")
+    values = list(children.values()) if type(children) is dict else list(children)
+    attr_map, extra_names, extra_values = _attributes(value, names, values)
+    return names, values, aux, type(children), attr_map, extra_names, extra_values
+
+
+def _attributes(value: Any, names: tuple, values: list) -> tuple[tuple, tuple, list]:
+    """Which attributes of a registered instance are which children, and its other attributes that hold no float
+    (constants, e.g. a configuration); an attribute holding floats that is no child is left out (not readable)."""
+    found = {n: i for i, n in enumerate(names) if type(n) is str and getattr(value, n, _NO) is values[i]}
+    by_id = {id(v): i for i, v in reversed(list(enumerate(values)))}
+    extra_names, extra_values = [], []
+    for attr, v in (vars(value).items() if hasattr(value, "__dict__") else ()):
+        if attr in found:
+            continue
+        if id(v) in by_id:
+            found[attr] = by_id[id(v)]
+        elif not _holds_float(v, 0):
+            extra_names.append(attr)
+            extra_values.append(v)
+    return tuple(found.items()), tuple(extra_names), extra_values
+
+
+def _holds_float(value: Any, depth: int) -> bool:
+    """Could ``value`` hold something srcgrad would differentiate (a float, a float array), looking into containers,
+    dataclasses and namedtuples? (Deep or unknown objects count as holding one.)"""
+    if depth > 8:
+        return True
+    t = type(value)
+    if t in (int, bool, str, bytes, type(None)) or isinstance(value, (types.FunctionType, type)):
+        return False
+    if t is float or isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).dtype.kind in "fc"
+    if t is dict:
+        return any(_holds_float(v, depth + 1) for v in value.values())
+    if t in (list, tuple, frozenset):
+        return any(_holds_float(v, depth + 1) for v in value)
+    kind = _class_kind(t)
+    if kind is not None and kind[0] in (NAMEDTUPLE, DATACLASS):
+        return any(_holds_float(getattr(value, f), depth + 1) for f in kind[1])
+    return True
+
+
+def _registered_spec(value: Any, registration: Registration, const: bool, depth: int) -> tuple:
+    names, values, aux, container, attr_map, extra_names, extra_values = _flattened(registration, value)
+    extras = _children(extra_values, extra_names, True, depth, "attr")  # (constants)
+    return (REGISTERED, registration.cls, names, _children(values, names, const, depth, "child"), aux, container,
+            attr_map, extra_names, extras)
+
+
+def _registered_check(registration: Registration, spec: tuple, value: Any) -> tuple | None:
+    """The call-time check of a registered instance against its description: (child values, values of the constant
+    attributes) when flatten gives the same child names, container and aux data, and the attributes read as
+    children still hold them; None otherwise (the full description is then made again, naming any problem). Leaner
+    than :func:`_flattened`: what it does not look at, the generated code does not read."""
+    out = registration.flatten(value)
+    if type(out) is not tuple or len(out) != 2 or type(out[0]) is not spec[5]:
+        return None
+    children, aux = out
+    if spec[5] is dict:
+        if tuple(children) != spec[2]:
+            return None
+        values = list(children.values())
+    elif len(children) != len(spec[2]):
+        return None
+    else:
+        values = children
+    if aux != spec[4] or any(getattr(value, a, _NO) is not values[i] for a, i in spec[6]):
+        return None
+    held = vars(value) if spec[7] else {}
+    if any(a not in held for a in spec[7]):
+        return None
+    return values, [held[a] for a in spec[7]]
 
 
 def is_structure(value: Any) -> bool:
@@ -135,16 +301,24 @@ def _spec(value: Any, const: bool, depth: int) -> tuple:
     if t is list or t is tuple:
         return (LIST if t is list else TUPLE), _children(value, range(len(value)), const, depth, "index")
     kind = _class_kind(t)
-    if kind is not None:
-        if kind[0] == NAMEDTUPLE:
-            return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
-        return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
+    if kind is not None and not (kind[0] == REGISTERED and const):  # (a constant one is read as an object)
+        return _class_spec(value, kind, const, depth)
     if const and depth == 0 and isinstance(value, type):
         return CLASS, value
     if const and depth < 8 and is_object(value) and not isinstance(value, (list, tuple, dict)):
         attrs = tuple(vars(value))
         return OBJECT, t, attrs, _children([getattr(value, a) for a in attrs], attrs, const, depth, "attr")
     return _leaf(value, t, const)
+
+
+def _class_spec(value: Any, kind: tuple, const: bool, depth: int) -> tuple:
+    """A namedtuple, a dataclass instance or an instance of a registered class."""
+    if kind[0] == REGISTERED:
+        return _registered_spec(value, kind[1], const, depth)
+    t = type(value)
+    if kind[0] == NAMEDTUPLE:
+        return NAMEDTUPLE, t, kind[1], _children(value, kind[1], const, depth, "attr")
+    return DATACLASS, t, kind[1], _children([getattr(value, f) for f in kind[1]], kind[1], const, depth, "attr")
 
 
 def _children(values: Any, names: Any, const: bool, depth: int, how: str) -> tuple:
@@ -155,7 +329,7 @@ def _children(values: Any, names: Any, const: bool, depth: int, how: str) -> tup
             out.append(_leaf(v, type(v), True) if const and type(v) in (list, tuple, dict) else _spec(v, const,
                                                                                                       depth + 1))
         except _Bad as bad:
-            bad.path.append(f"[{n!r}]" if how == "key" else f"[{n}]" if how == "index" else f".{n}")
+            bad.path.append(f"[{n!r}]" if how == "key" else f"[{n}]" if how == "index" or type(n) is int else f".{n}")
             raise
     return tuple(out)
 
@@ -178,9 +352,38 @@ def _leaf(value: Any, t: type, const: bool) -> tuple:
         return LEAF, t, ""
     if t is complex:
         raise _Bad("got complex", "split the value into real and imaginary parts")
-    hint = ("make it a dataclass or a namedtuple (srcgrad rebuilds those), or pass what the function reads as "
-            "separate arguments") if is_object(value) else "use floats, arrays and containers of them"
+    hint = ("make it a dataclass or a namedtuple (srcgrad rebuilds those), register its class with "
+            "srcgrad.register_structure(cls, flatten, unflatten), or pass what the function reads as separate "
+            "arguments") if is_object(value) else "use floats, arrays and containers of them"
     raise _Bad(f"got {t.__name__}", hint)
+
+
+def seed_spec(name: str, seed: Any) -> tuple:
+    """The description of a vjp seed that is a structure (the adjoint of a structured output): tuples, lists, dicts
+    and namedtuples of real numbers and arrays. Raises InvalidArgument naming the seed's leaf otherwise."""
+    spec = spec_of("seed", seed)
+    bad = _bad_seed_part(spec, "seed")
+    if bad is not None:
+        raise InvalidArgument(f"{name}(*args, seed): {bad}",
+                              hint="a seed has the output's structure: numbers and arrays in tuples, lists, dicts "
+                                   "and namedtuples")
+    return spec
+
+
+def _bad_seed_part(spec: tuple, path: str) -> str | None:
+    kind = spec[0]
+    if kind == LEAF:
+        t = spec[1]
+        if t in (float, int, bool) or (issubclass(t, (np.ndarray, np.generic)) and spec[2] in "fiub"):
+            return None
+        return f"{path} is {'None' if t is type(None) else 'a ' + t.__name__}, not a number or an array"
+    if kind == DICT:
+        children = [(f"{path}[{k!r}]", c) for k, c in zip(spec[1], spec[2])]
+    elif kind in (LIST, TUPLE, NAMEDTUPLE):
+        children = [(f"{path}[{i}]", c) for i, c in enumerate(spec[-1])]
+    else:
+        return f"{path} is a {kind} instance ({spec[1].__name__}): srcgrad reads seeds through items, not attributes"
+    return next((b for b in (_bad_seed_part(c, p) for p, c in children) if b is not None), None)
 
 
 def role(spec: tuple, const: bool) -> str:
@@ -206,6 +409,7 @@ def describe(spec: tuple) -> str:
     if spec[0] in (LIST, TUPLE):
         inner = ", ".join(describe(c) for c in spec[1])
         return f"[{inner}]" if spec[0] == LIST else f"({inner})"
+    # (a registered class's aux data is left out: it is not in the function of leaves, only in the front)
     return f"{spec[0]} {_class_name(spec[1])}(" + ", ".join(f"{n}={describe(c)}" for n, c in zip(spec[2], spec[3])) \
         + ")"
 
@@ -244,6 +448,7 @@ class SNode:
     local: str = ""  # a dict built in the body: the base of its items' variable names (``d`` -> ``d_a``)
     region: Any = None  # (a local dict) the region it was built in: its keys change only there
     escaped: str = ""  # (a local dict) where it was passed on as a whole value: no read or write after that
+    attrs: Any = None  # (a registered class) attribute -> the number of the child it is (constant attributes too)
 
 
 @dataclass(eq=False)
@@ -286,6 +491,15 @@ def build_tree(spec: tuple, const: bool, path: tuple = (), counter: list | None 
         keys, children, how, cls = list(spec[1]), spec[2], "key", None
     elif kind in (LIST, TUPLE):
         keys, children, how, cls = list(range(len(spec[1]))), spec[1], "index", None
+    elif kind == REGISTERED:  # (the front reads children that are not attributes through flatten: the step says how)
+        registration = _class_kind(spec[1])[1]
+        keys = list(spec[2])
+        named = {a for a, i in spec[6] if a == spec[2][i]}  # (read as attributes by the front, as by hvp's)
+        nodes = [build_tree(c, const, path + ((("attr", k) if k in named else ("child", k, registration)),),
+                            counter) for k, c in zip(keys, spec[3])]
+        nodes += [build_tree(c, True, path + (("attr", a),), counter) for a, c in zip(spec[7], spec[8])]
+        attrs = dict(spec[6]) | {a: len(keys) + j for j, a in enumerate(spec[7])}
+        return SNode(kind, spec[1], keys + list(spec[7]), nodes, path, order, const, attrs=attrs)
     else:
         keys, children, how, cls = list(spec[2]), spec[3], "attr", spec[1]
     nodes = [build_tree(c, const, path + ((how, k),), counter) for k, c in zip(keys, children)]
@@ -320,6 +534,7 @@ class MissingAttribute(UnsupportedSyntax, AttributeError):
 # --- the rewriting ---------------------------------------------------------------------------------------------------
 
 _NO = object()  # not a value known when the code is generated
+_CLASS_KINDS = (NAMEDTUPLE, DATACLASS, OBJECT, REGISTERED)  # structures whose class has methods and properties
 _LITERALS = (str, int, float, bool, type(None))
 _KEYS = (str, int, bool)  # the keys of dicts built in the body (constants)
 _MUTATORS = ("pop", "popitem", "setdefault", "update", "clear")  # dict methods that change a dict built in the body
@@ -386,6 +601,7 @@ class _Rewriter:
         self.returned: Any = None  # (an inlined helper) what its returns give: "value", or a dict's shape
         self.method: Any = None  # (an inlined method) (the instance's class, the class defining the method)
         self.guarded: list = []  # (class, attributes, object) the code assumed (methods, properties, constants)
+        self.output: Any = None  # (a vjp with a structured seed) the seed's description: returns give its leaves
 
     # --- errors ---
 
@@ -434,8 +650,8 @@ class _Rewriter:
             elts = [self.ct_expr(c, where) for c in node.children]
             display = gast.List(elts, gast.Load()) if node.kind == LIST else gast.Tuple(elts, gast.Load())
             return gast.copy_location(display, where)
-        what = {DICT: "a dict", NAMEDTUPLE: "a namedtuple", DATACLASS: "a dataclass instance"}.get(node.kind,
-                                                                                                  "an object")
+        what = {DICT: "a dict", NAMEDTUPLE: "a namedtuple", DATACLASS: "a dataclass instance",
+                REGISTERED: "a registered structure"}.get(node.kind, "an object")
         raise self.reject(
             where, f"`{self.text(where)}` is {what} of differentiated parameters, used here as a whole value: srcgrad "
                    "reads such a structure through constant keys and attributes, unpacking, `for` loops and len()",
@@ -765,9 +981,9 @@ class _Rewriter:
         if isinstance(base, gast.Call) and self.builtin(base.func) is super and not base.args and self.method:
             return self.super_callee(func)
         node = self.static(base)
-        cls = node.cls if isinstance(node, SNode) and node.kind in (NAMEDTUPLE, DATACLASS, OBJECT) else \
+        cls = node.cls if isinstance(node, SNode) and node.kind in _CLASS_KINDS else \
             node.value if isinstance(node, SStatic) and isinstance(node.value, type) else None
-        if cls is None or (isinstance(node, SNode) and func.attr in node.keys):
+        if cls is None or (isinstance(node, SNode) and func.attr in node.keys and node.kind != REGISTERED):
             return None
         found = self.class_member(cls, func.attr, func)
         owner = next((k for k in cls.__mro__ if func.attr in vars(k)), cls)
@@ -929,6 +1145,132 @@ class _Rewriter:
         value = items[0] if len(items) == 1 else gast.copy_location(gast.Tuple(items, gast.Load()), s)
         return out + [gast.copy_location(gast.Return(value), s)]
 
+    # --- a structured output (vjp with a seed of the output's structure) ---
+
+    def flat_return(self, s: Any) -> list:
+        """``return value`` as ``return (leaf, ...)``: the leaves of what the function returns, in the order of the
+        seed's leaves (srcgrad/api.py passes the seed's leaves as a tuple)."""
+        if s.value is None:
+            raise self.reject(s, "the function returns None: a vjp seed of a structure needs an output of that "
+                                 "structure", cls=InvalidArgument)
+        statements, leaves = self.output_leaves(s.value, self.output, s)
+        value = gast.copy_location(gast.Tuple(leaves, gast.Load()), s)
+        return statements + [gast.copy_location(gast.Return(value), s)]
+
+    def output_leaves(self, value: Any, spec: tuple, where: Any) -> tuple[list, list]:
+        """The statements and leaf expressions of ``value`` read in the structure ``spec``: a dict built in the body
+        by its keys (which must be the seed's), a tuple or list display by its items, any other value unpacked
+        (Python's ValueError when its length is not the seed's)."""
+        if spec[0] == LEAF:
+            return [], [self.expr(value)]
+        made = self.dict_value(value, "output") if spec[0] == DICT else None
+        ct = made[0] if made else self.static(value)
+        if isinstance(ct, SNode):
+            statements, leaves = self.tree_leaves(ct, spec, where)
+            return (made[1] if made else []) + statements, leaves
+        if type(value) in (gast.Tuple, gast.List) and spec[0] != DICT and not any(
+                isinstance(e, gast.Starred) for e in value.elts):
+            self.check_length(len(value.elts), spec, where)
+            return self.items_leaves(value.elts, spec[-1], where)
+        fields = self.namedtuple_fields(value) if spec[0] != DICT else None
+        if fields is not None:  # Out(a, b=...): the items as a display's
+            self.check_length(len(fields), spec, where)
+            return self.items_leaves(fields, spec[-1], where)
+        if spec[0] == DICT:
+            raise self.reject(where, f"`{self.text(value)}` is not a dict srcgrad follows (built in the function with "
+                                     "constant keys): the seed is a dict", cls=InvalidArgument,
+                              hint="build the returned dict in the function, or pass a seed of the output's shape")
+        holder = self.names("output")
+        items = [self.names(f"{holder}_{i}") for i in range(len(spec[-1]))]
+        target = gast.Tuple([_name(n, where, gast.Store()) for n in items], gast.Store())
+        statements = [_assign(_name(holder, where, gast.Store()), self.expr(value), where),
+                      self.length_check(holder, len(items), where),
+                      gast.copy_location(gast.Assign([target], _name(holder, where), None), where)]
+        more, leaves = self.items_leaves([_name(n, where) for n in items], spec[-1], where)
+        return statements + more, leaves
+
+    def namedtuple_fields(self, value: Any) -> list | None:
+        """The field values of ``Cls(a, b=...)`` building a namedtuple (every field given), in field order."""
+        if not (type(value) is gast.Call and isinstance(value.func, gast.Name)) or value.func.id in self.local_names:
+            return None
+        cls = self.pf.resolve(value.func.id)
+        kind = _class_kind(cls) if isinstance(cls, type) else None
+        if kind is None or kind[0] != NAMEDTUPLE or any(isinstance(a, gast.Starred) for a in value.args):
+            return None
+        given = dict(zip(kind[1], value.args)) | {k.arg: k.value for k in value.keywords}
+        if set(given) != set(kind[1]):
+            return None
+        self.guarded.append((cls, ("_fields",), cls._fields))
+        return [given[f] for f in kind[1]]
+
+    def items_leaves(self, items: list, specs: tuple, where: Any) -> tuple[list, list]:
+        """The leaves of items evaluated in order: a leaf computed before an item that needs statements is
+        assigned to a variable first (Python evaluates a display's items left to right)."""
+        statements: list = []
+        leaves: list = []
+        for item, child in zip(items, specs):
+            more, found = self.output_leaves(item, child, where)
+            if more:
+                for i, leaf in enumerate(leaves):
+                    if not isinstance(leaf, (gast.Name, gast.Constant)):
+                        held = self.names("output")
+                        statements.append(_assign(_name(held, where, gast.Store()), leaf, where))
+                        leaves[i] = _name(held, where)
+            statements += more
+            leaves += found
+        return statements, leaves
+
+    def tree_leaves(self, ct: SNode, spec: tuple, where: Any) -> tuple[list, list]:
+        """The leaves of a structure known now (a dict built in the body, a parameter's list...) in ``spec``'s
+        order, after checking it has ``spec``'s containers."""
+        if spec[0] == DICT:
+            if ct.kind != DICT or set(ct.keys) != set(spec[1]):
+                what = f"a dict with the keys {list(ct.keys)}" if ct.kind == DICT else f"a {ct.kind}"
+                raise self.reject(where, f"the function returns {what}, the seed is a dict with the keys "
+                                         f"{list(spec[1])}", cls=InvalidArgument,
+                                  hint="pass a seed of the output's structure")
+            children = [ct.children[ct.keys.index(k)] for k in spec[1]]
+        else:
+            if ct.kind not in (LIST, TUPLE, NAMEDTUPLE):
+                raise self.reject(where, f"the function returns a {ct.kind}, the seed is a {spec[0]}",
+                                  cls=InvalidArgument, hint="pass a seed of the output's structure")
+            self.check_length(len(ct.children), spec, where)
+            children = list(ct.children)
+        statements: list = []
+        leaves: list = []
+        for child, sub in zip(children, spec[2] if spec[0] == DICT else spec[-1]):
+            if isinstance(child, SNode):
+                more, found = self.tree_leaves(child, sub, where)
+            else:
+                more, found = self.output_leaves(self.ct_expr(child, where), sub, where)
+            statements += more
+            leaves += found
+        return statements, leaves
+
+    def length_check(self, holder: str, n: int, where: Any) -> Any:
+        """``if not isinstance(holder, (tuple, list)) or len(holder) != n: raise ValueError(...)``: an output computed
+        at run time must be a sequence of as many items as the seed (the unpacking that follows reads them by
+        index)."""
+        for builtin in (len, isinstance, tuple, list, ValueError):
+            name = builtin.__name__
+            if self.pf.resolve(name) is not builtin or name in self.local_names:
+                raise self.reject(where, f"srcgrad checks the output's structure with `{name}`, which names something "
+                                         "else here", hint=f"do not rebind {name}")
+        kind = gast.Call(_name("isinstance", where), [_name(holder, where), gast.Tuple(
+            [_name("tuple", where), _name("list", where)], gast.Load())], [])
+        size = gast.Call(_name("len", where), [_name(holder, where)], [])
+        test = gast.BoolOp(gast.Or(), [gast.UnaryOp(gast.Not(), kind),
+                                       gast.Compare(size, [gast.NotEq()], [_const(n, where)])])
+        message = _const(f"the seed is a sequence of {n} items here, the function's output is not (a vjp seed has "
+                         "the output's structure)", where)
+        fail = gast.Raise(gast.Call(_name("ValueError", where), [message], []), None)
+        return gast.copy_location(gast.If(test, [gast.copy_location(fail, where)], []), where)
+
+    def check_length(self, n: int, spec: tuple, where: Any) -> None:
+        if n != len(spec[-1]):
+            raise self.reject(where, f"the function returns {n} items here, the seed has {len(spec[-1])}",
+                              cls=InvalidArgument, hint="pass a seed of the output's structure")
+
     # --- values known when the code is generated ---
 
     def lookup(self, node: Any) -> Any:
@@ -982,7 +1324,7 @@ class _Rewriter:
         if builtin is len and len(args) == 1:
             base = self.static(args[0])
             if isinstance(base, SNode):
-                if base.kind in (DATACLASS, OBJECT):
+                if base.kind in (DATACLASS, OBJECT, REGISTERED):
                     raise self.reject(node, f"`{self.text(args[0])}` has no len()", cls=UnsupportedSyntax)
                 return SStatic(len(base.children))
             return None
@@ -1032,7 +1374,7 @@ class _Rewriter:
             return None
         if ct.kind == DICT:
             return [SStatic(k) for k in ct.keys]
-        if ct.kind in (DATACLASS, OBJECT):
+        if ct.kind in (DATACLASS, OBJECT, REGISTERED):
             raise self.reject(where, f"`{self.text(where)}` is not iterable (a {ct.cls.__name__} instance)",
                               cls=UnsupportedSyntax)
         return list(ct.children)
@@ -1073,6 +1415,8 @@ class _Rewriter:
         return child
 
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
+        if node.kind == REGISTERED:
+            return self.registered_child(node, attr, where)
         if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
             found = self.class_member(node.cls, attr, where)
             if attr in node.keys and not isinstance(found, property):
@@ -1095,6 +1439,35 @@ class _Rewriter:
                               hint="compute the value in the function, or pass it as an argument")
         raise self.reject(where, f"`{self.text(where.value)}` ({owner.__name__}) has no attribute `{attr}`",
                           cls=MissingAttribute)
+
+    def registered_child(self, node: SNode, attr: str, where: Any) -> Any:
+        """``m.W`` of an instance of a registered class: the child flatten names ``W`` when it is the attribute
+        ``W``; a method, property or class constant as for other classes; anything else is refused (srcgrad reads
+        a registered object only through its children)."""
+        found = self.class_member(node.cls, attr, where)
+        if isinstance(found, (types.FunctionType, staticmethod, classmethod, property)):
+            return None  # (the rewrite inlines it)
+        if attr in node.attrs:
+            return node.children[node.attrs[attr]]
+        if isinstance(found, SStatic):
+            return found
+        name = node.cls.__name__
+        if attr in node.keys:
+            raise self.reject(where, f"flatten of the registered {name} names a child `{attr}` that is not the "
+                                     f"attribute `{attr}` of the object: srcgrad cannot read `{self.text(where)}` "
+                                     "as that child", hint=f"return the attribute itself: {{{attr!r}: obj.{attr}}}")
+        children = [k for k in node.keys if k not in node.attrs or type(k) is int]
+        if children and type(children[0]) is int:
+            raise self.reject(where, f"`{self.text(where)}`: flatten of the registered {name} returns its children "
+                                     "as a sequence, and the attribute does not hold any of them, so srcgrad cannot "
+                                     "tell which child it is", cls=MissingAttribute,
+                              hint="make flatten return the attributes themselves, or a dict of named children, "
+                                   "e.g. ({'W': obj.W, 'b': obj.b}, aux): attribute reads then resolve to them")
+        raise self.reject(where, f"`{self.text(where)}` is not a child of the registered {name} (flatten names "
+                                 f"{', '.join(map(str, children))}) and holds floats: srcgrad reads a registered "
+                                 "object through its children, its attributes that hold no float (constants), "
+                                 "methods, properties and class constants",
+                          hint=f"return `{attr}` among the children, or pass it as an argument", cls=MissingAttribute)
 
     def class_member(self, cls: Any, attr: str, where: Any) -> Any:
         """What ``attr`` is on ``cls`` through its method resolution order: a function, static or class method or
@@ -1256,6 +1629,8 @@ class _Rewriter:
     def stmt_Return(self, s: Any) -> list:
         self.returning = True
         try:
+            if self.output is not None and self.scope.what == "the function":
+                return self.flat_return(s)
             returned = self.returned_value(s)
             return returned if returned is not None else [self.generic_stmt(s)]
         finally:
@@ -1562,7 +1937,7 @@ class _Rewriter:
         return self.generic_expr(node)
 
     def property_getter(self, base: SNode, node: Any) -> Any:
-        if not isinstance(node, gast.Attribute) or base.kind not in (NAMEDTUPLE, DATACLASS, OBJECT):
+        if not isinstance(node, gast.Attribute) or base.kind not in _CLASS_KINDS:
             return None
         found = self.class_member(base.cls, node.attr, node)
         if not isinstance(found, property):
@@ -1650,7 +2025,7 @@ class _Rewriter:
         if not base.const:
             self.child_by_attr(base, func.attr, func)  # (refuses methods and missing attributes)
             raise self.reject(func, f"srcgrad cannot call `.{func.attr}()` on a structured parameter here")
-        if base.kind in (NAMEDTUPLE, DATACLASS, OBJECT) and func.attr not in base.keys:
+        if base.kind in _CLASS_KINDS and func.attr not in base.keys:
             self.child_by_attr(base, func.attr, func)
         return None
 
@@ -1839,8 +2214,10 @@ class Lowered:
 
 
 def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
-            wrt: list[str]) -> tuple[Lowered, dict[str, Root]]:
-    """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind)."""
+            wrt: list[str], output: tuple | None = None, generic: bool = False) -> tuple[Lowered, dict[str, Root]]:
+    """The function of leaves for these argument descriptions (a description is a structure's tuple, or a kind);
+    ``output``: the description of a vjp's structured seed (the function of leaves returns the output's leaves);
+    ``generic``: every leaf has the general kind (code valid for numbers and arrays alike: what ``emit`` writes)."""
     roots: dict[str, Root] = {}
     for p, kind in values_kinds.items():
         if isinstance(kind, tuple):
@@ -1848,20 +2225,21 @@ def rewrite(pf: Any, user_params: list[str], kwonly: set[str], values_kinds: dic
             roots[p] = Root(p, kind, const, build_tree(kind, const))
     rewriter = _Rewriter(pf, roots, _fresh_names(pf, user_params))
     rewriter.local_names = frozenset(_stored([pf.node]) | set(user_params))
+    rewriter.output = output
     for r in roots.values():
         if not r.const:  # every differentiated leaf is a parameter, read or not (its gradient is then zero)
             for item in _walk_tree(r.tree):
                 if isinstance(item, SLeaf) and item.role == DIFF:
                     rewriter.use(item)
     body = rewriter.block(list(pf.node.body))
-    params, kw, reads, kinds = _leaf_params(user_params, kwonly, values_kinds, roots)
+    params, kw, reads, kinds = _leaf_params(user_params, kwonly, values_kinds, roots, generic)
     inner_wrt = []
     for p in wrt:
         if p in roots:
             inner_wrt += [item.name for item in _diff_params(roots[p])]
         else:
             inner_wrt.append(p)
-    new_pf = _leaves_function(pf, params, kw, body, roots)
+    new_pf = _leaves_function(pf, params, kw, body, roots, output)
     return Lowered(new_pf, params + kw, kw, reads, kinds, inner_wrt, rewriter.guarded), roots
 
 
@@ -1872,7 +2250,7 @@ def _diff_params(root: Root) -> list[SLeaf]:
 
 
 def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
-                 roots: dict[str, Root]) -> tuple[list[str], list[str], dict, dict]:
+                 roots: dict[str, Root], generic: bool = False) -> tuple[list[str], list[str], dict, dict]:
     """The function of leaves' positional and keyword-only parameters, where each reads from, and their kinds."""
     from srcgrad.binding import ARRAY, SCALAR
 
@@ -1886,7 +2264,8 @@ def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[st
             names = [item.name if isinstance(item, SLeaf) else item.param for item in ordered]
             for n, item in zip(names, ordered):
                 reads[n] = (p, item.path)
-                kinds[n] = SCALAR if isinstance(item, SLeaf) and item.spec[1] in (float, int, bool) else ARRAY
+                scalar = not generic and isinstance(item, SLeaf) and item.spec[1] in (float, int, bool)
+                kinds[n] = SCALAR if scalar else ARRAY
         else:
             names = [p]
             reads[p] = (p, ())
@@ -1895,7 +2274,8 @@ def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[st
     return params, kw, reads, kinds
 
 
-def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, roots: dict[str, Root]) -> Any:
+def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, roots: dict[str, Root],
+                     output: tuple | None = None) -> Any:
     """The parsed function of leaves: ``pf``'s function renamed, with these parameters and body."""
     node = copy.copy(pf.node)
     node.name = f"{pf.node.name}_leaves"
@@ -1908,6 +2288,8 @@ def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, root
     node.body = body or [gast.Pass()]
     marker = "\n# srcgrad structures: " + "; ".join(f"{r.name}={'const ' if r.const else ''}{describe(r.spec)}"
                                                      for r in roots.values()) + "\n"
+    if output is not None:
+        marker += f"# srcgrad output: {describe(output)}\n"
     new_pf = dataclasses.replace(pf, node=node, source=pf.source + marker + _digest_line(node))
     new_pf.dicts_rewritten = True  # (lower.lower does not rewrite it again)
     return new_pf
@@ -1954,7 +2336,7 @@ def _builds_dicts(pf: Any) -> bool:
     """Does the function build a dict, delete a key, or assign what a helper returning a dict returns?"""
     from srcgrad import usercode
 
-    for node in gast.walk(pf.node):
+    for node in pf.nodes:  # (the walk the fence made, not another)
         t = type(node)
         if t is gast.Dict or t is gast.DictComp or t is gast.Delete or (
                 t is gast.Call and isinstance(node.func, gast.Name) and node.func.id == "dict"):
@@ -1982,6 +2364,30 @@ class _Front:
     def __init__(self, user_params: list[str]):
         self.taken = set(user_params)
         self.cells: dict[str, Any] = {}
+        self.prelude: list[ast.stmt] = []  # the children of registered structures, read once through flatten
+        self.flat: dict[tuple, str] = {}  # (root, path) of a registered structure -> the name holding its children
+
+    def access(self, root: str, path: tuple) -> ast.expr:
+        """The expression reading the leaf or container at ``path`` of ``root``: attributes, keys and indices as
+        written (a registered structure's children that are its attributes too, so that reverse mode over this
+        front — hvp — reads them as children); other children of a registered structure through its flatten,
+        called once per structure."""
+        for i in range(len(path) - 1, -1, -1):
+            if path[i][0] == "child":
+                holder = self.children_of(root, path[:i], path[i][2])
+                rest = path[i + 1:]
+                return _access(holder, (("key", path[i][1]),) + rest)
+        return _access(root, path)
+
+    def children_of(self, root: str, path: tuple, registration: Any) -> str:
+        found = self.flat.get((root, path))
+        if found is None:
+            found = self.flat[(root, path)] = self.local((root + "".join(_piece(p) for p in path)) + "_children")
+            flatten = self.ref(registration.flatten, f"{registration.cls.__name__}_flatten")
+            call = ast.Call(func=ast.Name(id=flatten, ctx=ast.Load()), args=[self.access(root, path)], keywords=[])
+            read = ast.Subscript(value=call, slice=ast.Constant(value=0), ctx=ast.Load())
+            self.prelude.append(ast.Assign(targets=[ast.Name(id=found, ctx=ast.Store())], value=read))
+        return found
 
     def local(self, base: str) -> str:
         name = naming.fresh(base, self.taken, first=2)
@@ -2006,21 +2412,40 @@ class _Front:
         if spec[0] in (LIST, TUPLE):
             elts = [self.rebuild(c, const, leaf_value) for c in spec[1]]
             return ast.List(elts=elts, ctx=ast.Load()) if spec[0] == LIST else ast.Tuple(elts=elts, ctx=ast.Load())
-        cls = self.ref(spec[1], spec[1].__name__)
         children = [self.rebuild(c, const, leaf_value) for c in spec[3]]
+        if spec[0] == REGISTERED:
+            return self.unflatten(spec, children)
+        cls = self.ref(spec[1], spec[1].__name__)
         if spec[0] == NAMEDTUPLE:
             return ast.Call(func=ast.Name(id=cls, ctx=ast.Load()), args=children, keywords=[])
         return ast.Call(func=ast.Name(id=cls, ctx=ast.Load()), args=[],
                         keywords=[ast.keyword(arg=n, value=c) for n, c in zip(spec[2], children)])
 
 
+    def unflatten(self, spec: tuple, children: list) -> ast.expr:
+        """``unflatten(aux, children)`` of a registered class, the children in the container flatten returned."""
+        registration = _class_kind(spec[1])[1]
+        unflatten = self.ref(registration.unflatten, f"{spec[1].__name__}_unflatten")
+        aux = ast.Constant(value=spec[4]) if type(spec[4]) in _LITERALS else ast.Name(
+            id=self.ref(spec[4], f"{spec[1].__name__}_aux"), ctx=ast.Load())
+        container = spec[5]
+        if container is dict:
+            held: ast.expr = ast.Dict(keys=[ast.Constant(value=k) for k in spec[2]], values=children)
+        else:
+            held = ast.List(elts=children, ctx=ast.Load()) if container is list else ast.Tuple(elts=children,
+                                                                                              ctx=ast.Load())
+        return ast.Call(func=ast.Name(id=unflatten, ctx=ast.Load()), args=[aux, held], keywords=[])
+
+
 def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[str], lowered: Lowered,
                  roots: dict[str, Root], inner: Any, inner_name: str, wrt: list[str], mode: str, as_tuple: bool,
-                 extra: list[str], inner_params: tuple[str, ...] = ()
-                 ) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
+                 extra: list[str], inner_params: tuple[str, ...] = (), output: tuple | None = None,
+                 checked: dict[str, Any] | None = None) -> tuple[str, list[ast.stmt], dict[str, Any], str]:
     """The front function's text, its statements, the objects it reads (cells) and its parameter list.
     ``inner_params``: the seed (vjp) or tangent (jvp) parameters of the function of leaves, as its generation named
-    them (``Generated.seeds``, ``Generated.tangent_params``)."""
+    them (``Generated.seeds``, ``Generated.tangent_params``); ``output``: the description of a structured seed (its
+    leaves are passed as a tuple, the output of the function of leaves); ``checked``: the argument descriptions the
+    front checks its arguments against first."""
     from srcgrad import printer, sourcetext
     from srcgrad.emitter import INDENT
 
@@ -2028,14 +2453,17 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     front.cells[front.local(inner_name)] = inner
     inner_ref = next(iter(front.cells))
     positional = [n for n in lowered.params if n not in lowered.kwonly]
-    args = [_access(*lowered.reads[n]) for n in positional]
-    keywords = [ast.keyword(arg=n, value=_access(*lowered.reads[n])) for n in lowered.kwonly]
-    statements: list[ast.stmt] = []
+    args = [front.access(*lowered.reads[n]) for n in positional]
+    keywords = [ast.keyword(arg=n, value=front.access(*lowered.reads[n])) for n in lowered.kwonly]
     if mode == "vjp":
-        seed = inner_params[0]
-        keywords.append(ast.keyword(arg=seed, value=ast.Name(id=extra[0], ctx=ast.Load())))
+        seed: ast.expr = ast.Name(id=extra[0], ctx=ast.Load())
+        if output is not None:
+            seed = ast.Tuple(elts=[front.access(extra[0], path) for path in _leaf_paths(output)], ctx=ast.Load())
+        keywords.append(ast.keyword(arg=inner_params[0], value=seed))
     if mode == "jvp":
-        keywords += _tangent_keywords(wrt, extra, roots, inner_params)
+        keywords += _tangent_keywords(front, wrt, extra, roots, inner_params)
+    statements: list[ast.stmt] = [] if checked is None else _structure_checks(front, checked, name)
+    statements += front.prelude
     call = ast.Call(func=ast.Name(id=inner_ref, ctx=ast.Load()), args=args, keywords=keywords)
     if mode == "jvp":
         statements.append(ast.Return(value=call))
@@ -2051,7 +2479,56 @@ def front_source(name: str, doc: str, user_params: list[str], user_kwonly: list[
     return text, statements, front.cells, signature
 
 
-def _tangent_keywords(wrt: list[str], extra: list[str], roots: dict[str, Root],
+def _structure_checks(front: _Front, kinds: dict[str, Any], name: str) -> list[ast.stmt]:
+    """``if not (<the arguments have these structures>): raise ValueError(...)``, one statement per structured
+    argument: containers, lengths, dict keys in order and classes (leaves are numbers or arrays of any kind)."""
+    out: list[ast.stmt] = []
+    for param, spec in kinds.items():
+        if not isinstance(spec, tuple):
+            continue
+        tests = " and ".join(_shape_tests(front, spec, param)) or "True"
+        message = f"{name}: `{param}` must have the structure it was emitted for: {describe(spec)}"
+        text = f"if not ({tests}):\n    raise ValueError({message!r})\n"
+        out += ast.parse(text).body
+    return out
+
+
+def _shape_tests(front: _Front, spec: tuple, e: str) -> list[str]:
+    kind = spec[0]
+    if kind == LEAF:
+        return [f"{e} is None"] if spec[1] is type(None) else []
+    if kind == DICT:
+        out = [f"type({e}) is dict", f"tuple({e}) == {tuple(spec[1])!r}"]
+        return out + [t for k, c in zip(spec[1], spec[2]) for t in _shape_tests(front, c, f"{e}[{k!r}]")]
+    if kind in (LIST, TUPLE):
+        out = [f"type({e}) is {kind}", f"len({e}) == {len(spec[1])}"]
+        return out + [t for i, c in enumerate(spec[1]) for t in _shape_tests(front, c, f"{e}[{i}]")]
+    if kind == CLASS:
+        return [f"{e} is {front.ref(spec[1], spec[1].__name__)}"]
+    out = [f"type({e}) is {front.ref(spec[1], spec[1].__name__)}"]
+    if kind == REGISTERED:
+        flatten = front.ref(_class_kind(spec[1])[1].flatten, f"{spec[1].__name__}_flatten")
+        children = f"{flatten}({e})[0]"
+        out.append(f"tuple({children}) == {tuple(spec[2])!r}" if spec[5] is dict else f"len({children}) == "
+                                                                                       f"{len(spec[2])}")
+        return out + [t for k, c in zip(spec[2], spec[3]) for t in _shape_tests(front, c, f"{children}[{k!r}]")]
+    if kind == OBJECT:
+        return out
+    accessor = "[{i}]" if kind == NAMEDTUPLE else ".{n}"
+    return out + [t for i, (n, c) in enumerate(zip(spec[2], spec[3]))
+                  for t in _shape_tests(front, c, e + accessor.format(i=i, n=n))]
+
+
+def _leaf_paths(spec: tuple, path: tuple = ()) -> list[tuple]:
+    """The accessor paths of a seed's leaves, in the order the function of leaves returns the output's leaves."""
+    if spec[0] == LEAF:
+        return [path]
+    if spec[0] == DICT:
+        return [p for k, c in zip(spec[1], spec[2]) for p in _leaf_paths(c, path + (("key", k),))]
+    return [p for i, c in enumerate(spec[-1]) for p in _leaf_paths(c, path + (("index", i),))]
+
+
+def _tangent_keywords(front: _Front, wrt: list[str], extra: list[str], roots: dict[str, Root],
                       inner_params: tuple[str, ...]) -> list[ast.keyword]:
     """jvp: the function of leaves' tangent arguments, read from the front's tangents (leaves of structures)."""
     keywords = []
@@ -2059,7 +2536,7 @@ def _tangent_keywords(wrt: list[str], extra: list[str], roots: dict[str, Root],
     for p, t in zip(wrt, extra):
         if p in roots:
             for item in _diff_params(roots[p]):
-                keywords.append(ast.keyword(arg=next(leaf_tangents), value=_access(t, item.path)))
+                keywords.append(ast.keyword(arg=next(leaf_tangents), value=front.access(t, item.path)))
         else:
             keywords.append(ast.keyword(arg=next(leaf_tangents), value=ast.Name(id=t, ctx=ast.Load())))
     return keywords
@@ -2071,7 +2548,7 @@ def _gradient_statements(front: Any, call: ast.Call, lowered: Lowered, roots: di
     grads = front.local("grads")
     target: ast.expr = ast.Name(id=grads, ctx=ast.Store())
     value = None
-    if mode in ("value_and_grad", "value_and_grad_aux"):
+    if mode in ("value_and_grad", "value_and_grad_aux", "explain"):
         value = front.local("value")
         target = ast.Tuple(elts=[ast.Name(id=value, ctx=ast.Store()), target], ctx=ast.Store())
     statements: list[ast.stmt] = [ast.Assign(targets=[target], value=call)]
@@ -2104,22 +2581,25 @@ def structured(kinds: Any) -> bool:
     return any(isinstance(k, tuple) for k in kinds)
 
 
-def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str) -> Any:
-    """The variant for argument descriptions that hold structures: the function of leaves generated by
-    ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front function."""
-    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp", "direction"):
+def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: str, output: tuple | None = None,
+             generic: bool = False) -> Any:
+    """The variant for argument descriptions that hold structures (or a vjp's seed described by ``output``): the
+    function of leaves generated by ``inner_generate(pf, wrt, kinds)`` (a pipeline stage), behind a generated front
+    function. ``generic``: leaves of the general kind, and a front that checks the arguments have the structures
+    it was made for (raising ValueError): what ``emit`` writes, where no dispatcher checks them."""
+    if mode not in ("grad", "value_and_grad", "value_and_grad_aux", "vjp", "jvp", "direction", "explain"):
         raise InvalidArgument(f"srcgrad's {mode} does not take structured arguments (yet)",
                               hint="pass the leaves as separate arguments")
     sig = transform.signature.parameters.values()
     kwonly = [p.name for p in sig if p.kind is p.KEYWORD_ONLY]
-    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt)
+    lowered, roots = rewrite(transform.pf, transform.params, set(kwonly), kinds, transform.wrt, output, generic)
     if not lowered.wrt:
         raise InvalidArgument(
             f"cannot differentiate with respect to {', '.join(transform.wrt)}: the structure holds no float or "
             "float array (ints, strings and None are constants)", hint="use floats, e.g. 1.0 rather than 1")
     inner = inner_generate(lowered.pf, lowered.wrt, lowered.kinds)
     suffix = {"grad": "grad", "value_and_grad": "value_and_grad", "value_and_grad_aux": "value_and_grad",
-              "vjp": "vjp", "jvp": "jvp", "direction": "dir"}[mode]
+              "vjp": "vjp", "jvp": "jvp", "direction": "dir", "explain": "explain"}[mode]
     name = f"{transform.pf.name}_{suffix}"
     extra = []
     taken = set(transform.params)
@@ -2128,12 +2608,13 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
     elif mode in ("jvp", "direction"):  # (direction: the tangent alone, what hvp differentiates again)
         extra = [ir.fresh_name(naming.forward_parameter(p, mode), taken) for p in transform.wrt]
     title = naming.title(mode)
+    read = [r.name for r in roots.values()] + ([extra[0]] if output is not None else [])
     doc = (f"{title} of {transform.pf.name} with respect to {', '.join(transform.wrt)}: reads the leaves of "
-           f"{', '.join(r.name for r in roots.values())}, calls {inner.function.__name__} below, rebuilds the "
-           "structure; generated by srcgrad.")
+           f"{', '.join(read)}, calls {inner.function.__name__} below, rebuilds the structure; generated by srcgrad.")
     text, _, cells, _ = front_source(name, doc, transform.params, kwonly, lowered, roots, inner.function,
                                      inner.function.__name__, transform.wrt, "jvp" if mode == "direction" else mode,
-                                     transform.as_tuple, extra, inner.seeds if mode == "vjp" else inner.tangent_params)
+                                     transform.as_tuple, extra, inner.seeds if mode == "vjp" else inner.tangent_params,
+                                     output, kinds if generic else None)
     function = compile_front(text, name, cells, transform.func)
     generated = Generated(text + "\n\n" + inner.source, function, tuple(kinds[p] for p in transform.params),
                           dict(inner.bound), main=text, helpers=(inner.source,),
@@ -2141,6 +2622,9 @@ def generate(transform: Any, kinds: dict[str, Any], inner_generate: Any, mode: s
                           tangent_params=tuple(extra) if mode in ("jvp", "direction") else ())
     generated.structured = True
     generated.inner = inner
+    generated.leaves_pf = lowered.pf  # (explain and graph show the function of leaves)
+    generated.leaves_wrt = lowered.wrt
+    generated.front_cells = cells  # (emit imports or copies what the front reads)
     generated.extra_guards = class_guards(lowered.guarded)
     return generated
 
@@ -2168,9 +2652,27 @@ def leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
     if t in (list, tuple):
         return [x for i, v in enumerate(value) for x in leaves(v, f"{path}[{i}]")]
     kind = _class_kind(t)
+    if kind is not None and kind[0] == REGISTERED:
+        names, values = _flattened_or_raise(kind[1], value)[:2]
+        return [x for n, v in zip(names, values) for x in leaves(v, f"{path}.{n}" if type(n) is str else
+                                                                 f"{path}<{n}>")]
     if kind is not None:
         return [x for f in kind[1] for x in leaves(getattr(value, f), f"{path}.{f}")]
     return [(path, value)]
+
+
+def _flattened_or_raise(registration: Registration, value: Any) -> tuple:
+    try:
+        return _flattened(registration, value)
+    except _Bad as bad:
+        raise InvalidArgument(bad.what, hint=bad.hint) from None
+
+
+def _rebuilt(registration: Registration, value: Any, walk: Any) -> Any:
+    """A registered instance rebuilt by unflatten with each child mapped by ``walk``."""
+    names, values, aux, container = _flattened_or_raise(registration, value)[:4]
+    items = [walk(v) for v in values]
+    return registration.unflatten(aux, dict(zip(names, items)) if container is dict else container(items))
 
 
 def replace_leaf(value: Any, index: int, new: Any) -> Any:
@@ -2189,6 +2691,8 @@ def with_leaves(value: Any, new: Any) -> Any:
         if t in (list, tuple):
             return t(walk(x) for x in v)
         kind = _class_kind(t)
+        if kind is not None and kind[0] == REGISTERED:
+            return _rebuilt(kind[1], v, walk)
         if kind is not None:
             items = [walk(getattr(v, f)) for f in kind[1]]
             return t(*items) if kind[0] == NAMEDTUPLE else dataclasses.replace(v, **dict(zip(kind[1], items)))
@@ -2249,6 +2753,71 @@ def structured_jacobian(x: Any, out_shape: tuple, pull: Any = None, push: Any = 
         columns[k], out_shape, np.shape(leaf)))
 
 
+def is_output_structure(y: Any) -> bool:
+    """Is a function's output a structure a Jacobian is laid out in (a tuple, list, dict or namedtuple)?"""
+    return type(y) in (tuple, list, dict) or (_class_kind(type(y)) or ("",))[0] == NAMEDTUPLE
+
+
+def holds_dict(y: Any) -> bool:
+    """Does an output structure hold a dict (what forward mode does not follow)?"""
+    if type(y) is dict:
+        return True
+    return is_output_structure(y) and any(holds_dict(v) for v in y)
+
+
+def unit_seeds(y: Any) -> Any:
+    """(output leaf number, seed) for each element of each leaf of the output ``y``: a structure like ``y`` with that
+    element 1.0 and every other element 0.0 (what vjp takes, one row of the Jacobian at a time)."""
+    zero = with_leaves(y, lambda k, v: np.zeros(np.shape(v)) if np.ndim(v) else 0.0)
+    for k, (_, leaf) in enumerate(leaves(y)):
+        for j in range(int(np.size(leaf))):
+            e = np.zeros(int(np.size(leaf)))
+            e[j] = 1.0
+            t = e.reshape(np.shape(leaf)) if np.ndim(leaf) else 1.0
+            yield k, with_leaves(zero, lambda i, v, k=k, t=t: t if i == k else v)
+
+
+def output_jacobian(x: Any, y: Any, pull: Any = None, push: Any = None) -> Any:
+    """The Jacobian of a structured output ``y`` with respect to ``x`` (JAX's layout): ``y``'s structure, each leaf
+    the Jacobian of that output leaf — an array ``y_leaf.shape + x.shape``, or ``x``'s structure of such blocks when
+    ``x`` is a structure. Reverse mode: ``pull(seed)`` for each unit seed of ``y``; forward mode: ``push(tangent)``
+    (the output's tangent, ``y``'s structure) for each unit tangent of ``x``."""
+    y_shapes = [np.shape(leaf) for _, leaf in leaves(y)]
+    x_shapes = [np.shape(leaf) for _, leaf in leaves(x)] if is_structure(x) else [np.shape(x)]
+    blocks = _pulled_blocks(x, y, pull, y_shapes, x_shapes) if pull is not None else \
+        _pushed_blocks(x, push, y_shapes, x_shapes)
+    if not is_structure(x):
+        return with_leaves(y, lambda k, _: blocks[k][0] if k in blocks else None)
+    return with_leaves(y, lambda k, _: with_leaves(x, lambda m, _: blocks[k][m]) if k in blocks else None)
+
+
+def _pulled_blocks(x: Any, y: Any, pull: Any, y_shapes: list, x_shapes: list) -> dict[int, list]:
+    """blocks[k][m]: the Jacobian of output leaf k with respect to input leaf m, row by row (reverse mode)."""
+    rows: dict[int, list] = {}
+    for k, seed in unit_seeds(y):
+        g = pull(seed)
+        rows.setdefault(k, []).append([leaf for _, leaf in leaves(g)] if is_structure(x) else [g])
+    return {k: [None if r[0][m] is None else _rows_block([row[m] for row in r], y_shapes[k], shape)
+                for m, shape in enumerate(x_shapes)] for k, r in rows.items()}
+
+
+def _pushed_blocks(x: Any, push: Any, y_shapes: list, x_shapes: list) -> dict[int, list]:
+    """blocks[k][m], column by column (forward mode): None for an input leaf that is a constant."""
+    columns: dict[int, list] = {}
+    tangents = unit_tangents(x) if is_structure(x) else ((0, t) for t in _unit_arrays(x))
+    for m, t in tangents:
+        columns.setdefault(m, []).append([leaf for _, leaf in leaves(push(t))])
+    return {k: [None if m not in columns else _block([col[k] for col in columns[m]], y_shapes[k], shape)
+                for m, shape in enumerate(x_shapes)] for k in range(len(y_shapes))}
+
+
+def _unit_arrays(x: Any) -> Any:
+    for j in range(int(np.size(x))):
+        e = np.zeros(int(np.size(x)))
+        e[j] = 1.0
+        yield e.reshape(np.shape(x)) if np.ndim(x) else 1.0
+
+
 def _rows_block(rows: list, shape_out: tuple, shape_in: tuple) -> Any:
     block = np.stack([np.reshape(r, -1) for r in rows]) if rows else np.zeros((0, int(np.prod(shape_in))))
     block = block.reshape(shape_out + shape_in)
@@ -2268,6 +2837,9 @@ def same_structure(a: Any, b: Any) -> bool:
         if ta is dict:
             return list(a) == list(b) and all(same_structure(a[k], b[k]) for k in a)
         kind = _class_kind(ta)
+        if kind is not None and kind[0] == REGISTERED:
+            fa, fb = _flattened_or_raise(kind[1], a), _flattened_or_raise(kind[1], b)
+            return fa[0] == fb[0] and fa[2] == fb[2] and all(same_structure(x, y) for x, y in zip(fa[1], fb[1]))
         if kind is not None and kind[0] == DATACLASS:
             return all(same_structure(getattr(a, f), getattr(b, f)) for f in kind[1])
         return len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b))
@@ -2340,11 +2912,27 @@ def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
         for i, child in enumerate(spec[1]):
             out += _tests(child, f"{e}[{i}]", ref)
         return out
+    if kind == REGISTERED:
+        return _registered_tests(spec, e, ref)
     out = [f"type({e}) is {ref(spec[1])}"]
     if kind == OBJECT:
         out.append(f"tuple({e}.__dict__) == {ref(spec[2])}")
     for i, (name, child) in enumerate(zip(spec[2], spec[3])):
         out += _tests(child, f"{e}[{i}]" if kind == NAMEDTUPLE else f"{e}.{name}", ref)
+    return out
+
+
+def _registered_tests(spec: tuple, e: str, ref: Any) -> list[str]:
+    """An instance of a registered class: flattened once and compared (:func:`_registered_check`, its result a name
+    bound in the check's expression), then each child and constant attribute tested."""
+    flat = f"f_{hashlib.sha256(e.encode()).hexdigest()[:12]}"  # (a name of its own for each place)
+    registration = _class_kind(spec[1])[1]
+    out = [f"type({e}) is {ref(spec[1])}",
+           f"({flat} := {ref(_registered_check)}({ref(registration)}, {ref(spec)}, {e})) is not None"]
+    for i, child in enumerate(spec[3]):
+        out += _tests(child, f"{flat}[0][{i}]", ref)
+    for i, child in enumerate(spec[8]):
+        out += _tests(child, f"{flat}[1][{i}]", ref)
     return out
 
 
@@ -2365,7 +2953,9 @@ def check_no_structure_reads(pf: Any, wrt: list[str], what: str) -> None:
         else:
             continue
         raise UnsupportedSyntax(
-            f"{read} reads `{base.id}` as a structure (a dict, a dataclass, a namedtuple): {what} makes code for "
-            "numbers and arrays, and does not take structured parameters yet", pf.location(node),
-            hint="call the gradient with example arguments (srcgrad.source(df, *args) shows the code for them), or "
-                 "pass the leaves as separate parameters")
+            f"{read} reads `{base.id}` as a structure (a dict, a dataclass, a namedtuple...): {what} makes code for "
+            "numbers and arrays; for a structure it needs example arguments (their structures: dict keys, lengths, "
+            "classes)", pf.location(node),
+            hint="pass example arguments: srcgrad.source(df, *args), srcgrad.emit(f, example=args), "
+                 "srcgrad.graph(f, adjoint=True, example=args), or --args on the command line (srcgrad "
+                 "emit/show/graph); or pass the leaves as separate parameters")

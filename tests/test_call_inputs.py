@@ -70,7 +70,7 @@ def test_vjp_arguments():
 
 
 @pytest.mark.parametrize("seed,what", [(1j, "complex"), ("s", "str"), (np.ones(2, dtype=complex), "complex"),
-                                       (None, "NoneType"), ([1.0], "list")])
+                                       (None, "NoneType")])
 def test_vjp_seed_must_be_real(seed, what):
     v = srcgrad.vjp(total)
     for _ in range(2):  # first call and cached variant

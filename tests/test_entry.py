@@ -1,5 +1,7 @@
-"""The entry returned by grad/value_and_grad: after the first call it is the generated code behind a type check
-(one Python call), or a trampoline to it; either way every call gives the gradient of the function as it is now."""
+"""The entry returned by grad/value_and_grad: from the second call on it is the generated code behind a type check
+(one Python call), or a trampoline to it (the first call, which generates the code, runs it through the dispatcher:
+compiling the entry is not worth it for a function called once); either way every call gives the gradient of the
+function as it is now."""
 
 import math
 import threading
@@ -41,6 +43,8 @@ def _fused(g):
 def test_fused_entry_gives_the_gradient_on_both_sides_of_a_branch(x):
     g = srcgrad.grad(branchy)
     assert g(x) == pytest.approx(fd_grad(branchy, x), rel=1e-7)
+    assert not _fused(g)  # (the call that generated the code ran it through the dispatcher)
+    assert g(x) == pytest.approx(fd_grad(branchy, x), rel=1e-7)
     assert _fused(g)
     assert g(x) == pytest.approx(fd_grad(branchy, x), rel=1e-7)
     assert g(-x) == pytest.approx(fd_grad(branchy, -x), rel=1e-7)
@@ -55,6 +59,7 @@ def test_fused_entry_keeps_defaults_and_keywords():
 
 def test_other_argument_types_after_fusion_go_through_the_dispatcher():
     g = srcgrad.grad(branchy)
+    assert g(0.7) == pytest.approx(fd_grad(branchy, 0.7), rel=1e-7)
     assert g(0.7) == pytest.approx(fd_grad(branchy, 0.7), rel=1e-7)
     assert _fused(g)
     assert g(2) == pytest.approx(fd_grad(branchy, 2.0), rel=1e-7)
@@ -172,6 +177,7 @@ def _fused_with_room(monkeypatch):
     """The same function without a closure is fused with that room (so the test above tests the closure rule)."""
     g = srcgrad.grad(sine_times_scale)
     assert g(0.3) == pytest.approx(SCALE * math.cos(0.3))
+    assert g(0.3) == pytest.approx(SCALE * math.cos(0.3))
     return _fused(g)
 
 
@@ -185,6 +191,7 @@ def test_a_module_that_rebinds_the_names_of_types_gets_the_fused_entry(tmp_path)
             "def f(x):\n    return math.sin(x) * 2.0\n")
     module = load(tmp_path / "shadowing.py", text)
     g = srcgrad.grad(module.f)
+    assert g(0.5) == pytest.approx(2.0 * math.cos(0.5))
     assert g(0.5) == pytest.approx(2.0 * math.cos(0.5))
     assert _fused(g)
     assert g(0.25) == pytest.approx(2.0 * math.cos(0.25))

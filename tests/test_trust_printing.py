@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad import cache, printer, standalone
+from srcgrad import cache, printer, quickprint, standalone
 from srcgrad import emitter as emit
 from srcgrad.testing import check_grad, numerical_grad
 from tests.module_files import load
@@ -312,11 +312,15 @@ def test_a_different_tree_is_told_apart(meant, text):
 # --- a corrupted printer is caught, and the text never runs -------------------------------------------------------
 
 
-@pytest.fixture
-def corrupted(monkeypatch):
-    """The printer without its fix (astor's own spelling of negative numbers); no cache, and a record of every
-    generated function compiled."""
-    monkeypatch.setattr(printer, "_spelled_with_minus", lambda value: False)
+@pytest.fixture(params=["astor", "quickprint"])
+def corrupted(monkeypatch, request):
+    """The printer without its fix (astor's own spelling of negative numbers: in the astor printer, or in the quick
+    printer that writes the common statements); no cache, and a record of every generated function compiled."""
+    if request.param == "astor":
+        monkeypatch.setattr(printer, "_spelled_with_minus", lambda value: False)
+        monkeypatch.setattr(quickprint, "stmt_text", lambda node: None)
+    else:
+        monkeypatch.setattr(quickprint, "_USUB", quickprint._CONSTANT)
     cache.disable()
     compiled = []
     original = emit.compile_function
