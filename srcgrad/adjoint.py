@@ -745,6 +745,10 @@ def _seed(builder: GradientBuilder, ret: ir.Return, mode: str, seed_name: str | 
     if out_var is None or out_var not in builder.facts.varied:
         return
     seed = codegen.name(seed_name) if seed_name else ast.Constant(value=1.0)
+    if mode == "vjp":  # (the seed's shape is the output's: any other would be broadcast into a meaningless product)
+        check = builder.helper(checks.check_seed_shape)
+        prologue.append(ast.Expr(value=ast.Call(func=check, keywords=[], args=[
+            codegen.name(seed_name), codegen.name(out_var), ast.Constant(value=builder.fn.name)])))
     builder.adjoints.accumulate(prologue, out_var, seed, bool(seed_name) or builder.facts.kind(ret.value) != SCALAR)
     if mode in ("grad", "value_and_grad"):  # the output is a number (checked), its adjoint too
         builder.adjoints.uniform.discard(builder.adjoints.adj(out_var))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import api, locks, structures
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
+from srcgrad.errors import InvalidArgument, SrcgradError
 
 
 def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, *, backend: str = "python") -> Callable[..., Any]:
@@ -64,6 +64,17 @@ class _SecondOrder:
     def hvp(self, values: list[Any], v: Any) -> Any:
         key = self.direction.kinds(values)
         generated = self.direction.specialise(values)  # (generated again when its guards fail)
+        try:  # (reading the generated forward mode may refuse it too: named at the user's line as well)
+            grad_of_direction, direction_name = self.grad_of(key, generated)
+            return api.call_generated(self.direction, grad_of_direction, values, {direction_name: v})
+        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
+            located = api.at_users_line(exc, self.direction.pf)
+            if located is exc:
+                raise
+            raise located from None
+
+    def grad_of(self, key: tuple[str, ...], generated: Any) -> tuple[Callable[..., Any], str]:
+        """The reverse mode of the ``generated`` forward mode, and the name of its direction parameter."""
         found = self.grads.get(key)
         if found is None or found[2] is not generated:
             with self.lock:
@@ -72,14 +83,7 @@ class _SecondOrder:
                     direction_name = generated.tangent_params[0]
                     self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name, generated)
             found = self.grads[key]
-        grad_of_direction, direction_name, _ = found
-        try:
-            return api.call_generated(self.direction, grad_of_direction, values, {direction_name: v})
-        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
-            located = at_user_line(exc, self.direction.pf)
-            if located is exc:
-                raise
-            raise located from None
+        return found[0], found[1]
 
 
 def hvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:

@@ -213,6 +213,22 @@ def _numba_check_numeric_output(y, where):
     return (lambda y, where: None) if _real(y) else None
 
 
+def _numba_check_seed_shape(seed, y, where):
+    if not _is_array(seed) or seed.ndim == 0:
+        return lambda seed, y, where: None  # (a number stands for an array filled with it)
+    if _is_array(y) and y.ndim == seed.ndim:
+        def check(seed, y, where):
+            if seed.shape != y.shape:
+                raise ValueError("srcgrad: the seed of the vjp has another shape than the output; pass a number, or an "
+                                 "array of the output's shape")
+        return check
+
+    def refuse(seed, y, where):
+        raise ValueError("srcgrad: the seed of the vjp has another number of dimensions than the output; pass a "
+                         "number, or an array of the output's shape")
+    return refuse
+
+
 # --- the table -----------------------------------------------------------------------------------------------------
 
 # the name of a runtime helper (or builtin) -> its typing function: what an emitted module registers for its copies
@@ -221,7 +237,7 @@ OVERLOADS: dict[str, Any] = {
     "zeros_like": _numba_zeros_like, "matmul_grad_left": _numba_matmul_grad_left,
     "matmul_grad_right": _numba_matmul_grad_right, "power_base_grad": _numba_power_base_grad,
     "uniform_to": _numba_uniform_to, "check_scalar_output": _numba_check_scalar_output,
-    "check_numeric_output": _numba_check_numeric_output,
+    "check_numeric_output": _numba_check_numeric_output, "check_seed_shape": _numba_check_seed_shape,
 }
 # what every module compiled with numba needs about ranges: (the function overloaded, its typing function)
 RANGES: tuple[tuple[Any, Any], ...] = (

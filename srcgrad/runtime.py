@@ -187,6 +187,23 @@ def check_numeric_output(y, where):
         _non_numeric(y, where)
 
 
+def check_seed_shape(seed, y, where):
+    """``vjp``: the seed is the adjoint of the output, so it has the output's shape (a number stands for an array
+    filled with it); another shape would be broadcast into a plausible, meaningless product."""
+    if not seed_fits(seed, y):
+        raise ValueError(seed_shape_message(seed, y, where) + "; pass a number, or an array of the output's shape")
+
+
+def seed_fits(seed, y):
+    if isinstance(y, (tuple, list)) or isinstance(seed, (tuple, list)):
+        return True  # (structured outputs: their seeds are checked where they are built)
+    return np.ndim(seed) == 0 or np.shape(seed) == np.shape(y)
+
+
+def seed_shape_message(seed, y, where):
+    return f"the seed of the vjp of {where} has shape {np.shape(seed)}, and {where} returned shape {np.shape(y)}"
+
+
 def real_valued(y):
     if isinstance(y, (int, float)):
         return True
@@ -203,12 +220,12 @@ def _non_numeric(y, where):
     raise TypeError(non_numeric_message(y, where) + "; return the number (or array) to differentiate")
 
 
-def cast_grad(g, dtype):
-    """Adjoint of a cast to ``dtype``: the gradient passes a cast to a float type, and is zero through a cast to an
-    integer or boolean type (rounding is piecewise constant)."""
+def cast_grad(dy, dtype):
+    """Adjoint of a cast to ``dtype``: the gradient ``dy`` passes a cast to a float type, and is zero through a cast
+    to an integer or boolean type (rounding is piecewise constant)."""
     if dtype is None or np.dtype(dtype).kind in "fc":
-        return g
-    return np.zeros_like(g, dtype=float) if foreign_array(g) else np.zeros(np.shape(g))
+        return dy
+    return np.zeros_like(dy, dtype=float) if foreign_array(dy) else np.zeros(np.shape(dy))
 
 
 def linspace_grad(g, ans, end, num, endpoint, axis):
@@ -227,20 +244,21 @@ def fill_grad(g, x):
     return np.full(np.shape(x), g, dtype=float_dtype(x))
 
 
-def clip_grad(g, ans, a, a_min, a_max):
-    """Adjoint of ``np.clip`` with respect to ``a``: ``g`` where ``a`` is inside the bounds, half of it where ``a``
-    equals a bound (a tie), zero outside. A bound of None is no bound."""
-    inside = as_array(ans == a, float)
+def clip_grad(dy, y, a, a_min, a_max):
+    """Adjoint of ``y = np.clip(a, a_min, a_max)`` with respect to ``a``: ``dy`` where ``a`` is inside the bounds,
+    half of it where ``a`` equals a bound (a tie), zero outside. A bound of None is no bound."""
+    inside = as_array(y == a, float)
     for bound in (a_min, a_max):
         if bound is not None:
-            inside = inside - 0.5 * ((a == bound) & (ans == bound))
-    return g * inside
+            inside = inside - 0.5 * ((a == bound) & (y == bound))
+    return dy * inside
 
 
-def clip_bound_grad(g, ans, a, bound):
-    """Adjoint of ``np.clip`` with respect to one bound: ``g`` where the bound is the result, half at a tie."""
-    at_bound = ans == bound
-    return g * (at_bound * (1.0 - 0.5 * (a == bound)))
+def clip_bound_grad(dy, y, a, bound):
+    """Adjoint of ``y = np.clip(...)`` with respect to one bound: ``dy`` where the bound is the result, half at a
+    tie."""
+    at_bound = y == bound
+    return dy * (at_bound * (1.0 - 0.5 * (a == bound)))
 
 
 # --- sequences (tuples and lists of values) -----------------------------------------------------------------------
@@ -303,12 +321,24 @@ def _size(x):
     return math.prod(np.shape(x))  # (Dask implements no np.size)
 
 
-def extremum_grad(g, ans, a, axis, keepdims):
-    """Adjoint of ``np.max``/``np.min``: ``g`` goes to the extreme elements, split equally among ties."""
+def extremum_grad(dy, y, a, axis, keepdims):
+    """Adjoint of ``y = np.max(a, axis)``/``np.min``: ``dy`` goes to the extreme elements, split equally among
+    ties."""
+    return restore_axes(dy, as_array(a), axis, keepdims) * _extreme_shares(y, a, axis, keepdims)
+
+
+def extremum_grad_transpose(h, y, a, axis, keepdims):
+    """Adjoint of :func:`extremum_grad` with respect to ``dy`` (it is linear in ``dy``): ``h`` weighted by each
+    extreme element's share, summed over the reduced axes."""
     a = as_array(a)
-    mask = a == restore_axes(ans, a, axis, keepdims)
-    count = np.sum(mask, axis=normalize_axes(axis, a.ndim), keepdims=True)
-    return restore_axes(g, a, axis, keepdims) * (mask / count)
+    shares = _extreme_shares(y, a, axis, keepdims)
+    return np.sum(h * shares, axis=normalize_axes(axis, a.ndim), keepdims=bool(keepdims))
+
+
+def _extreme_shares(y, a, axis, keepdims):
+    a = as_array(a)
+    mask = a == restore_axes(y, a, axis, keepdims)
+    return mask / np.sum(mask, axis=normalize_axes(axis, a.ndim), keepdims=True)
 
 
 def prod_grad(g, a, axis, keepdims):
@@ -330,13 +360,34 @@ def prod_grad(g, a, axis, keepdims):
     return g * others
 
 
-def var_grad(g, a, axis, ddof, keepdims):
-    """Adjoint of ``np.var(a, axis, ddof=ddof)``: ``2 (a - mean) / (N - ddof)``."""
+def var_grad(dy, a, axis, ddof, keepdims):
+    """Adjoint of ``np.var(a, axis, ddof=ddof)``: ``2 (a - mean) / (N - ddof)`` times ``dy``."""
     a = as_array(a)
     axes = normalize_axes(axis, a.ndim)
-    n = np.prod([a.shape[i] for i in axes]) if axes else 1
     centred = a - np.mean(a, axis=axes, keepdims=True)
-    return restore_axes(g, a, axis, keepdims) * centred * (2.0 / (n - ddof))
+    return restore_axes(dy, a, axis, keepdims) * centred * _var_scale(a, axes, ddof)
+
+
+def var_grad_transpose(h, a, axis, ddof, keepdims):
+    """Adjoint of :func:`var_grad` with respect to ``dy`` (it is linear in ``dy``)."""
+    a = as_array(a)
+    axes = normalize_axes(axis, a.ndim)
+    centred = a - np.mean(a, axis=axes, keepdims=True)
+    return np.sum(h * centred, axis=axes, keepdims=bool(keepdims)) * _var_scale(a, axes, ddof)
+
+
+def var_grad_centred(h, dy, a, axis, ddof, keepdims):
+    """Adjoint of :func:`var_grad` with respect to ``a`` (it is linear in ``a``: centring is a symmetric
+    projection, so its adjoint centres ``h`` weighted by ``dy``)."""
+    a = as_array(a)
+    axes = normalize_axes(axis, a.ndim)
+    weighted = restore_axes(dy, a, axis, keepdims) * h
+    return (weighted - np.mean(weighted, axis=axes, keepdims=True)) * _var_scale(a, axes, ddof)
+
+
+def _var_scale(a, axes, ddof):
+    n = math.prod(a.shape[i] for i in axes) if axes else 1
+    return 2.0 / (n - ddof)
 
 
 def std_grad(g, ans, a, axis, ddof, keepdims):
@@ -1959,8 +2010,32 @@ def setitem_rest_grad(g, index):
 
 def setitem_value_grad(g, index, value):
     """Adjoint of ``setitem(x, index, v)`` with respect to ``v``: the written items of ``g``, summed to v's shape
-    (a value broadcast into a slice, a scalar written to many places)."""
-    return unbroadcast(as_array(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)
+    (a value broadcast into a slice, a scalar written to many places). An index that names one place twice
+    (``y[[0, 0]] = v``) keeps the last write there, as numpy does: the earlier ones get no gradient."""
+    if isinstance(g, (list, tuple)):
+        return unbroadcast(g[index], value)
+    written = as_array(g)[index]
+    if _advanced(index):
+        written = written * _last_writes(np.shape(g), index)
+    return unbroadcast(written, value)
+
+
+def _advanced(index):
+    """Does ``index`` hold an integer array or list (numpy's advanced indexing: the same place may come twice)?"""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu" for p in parts)
+
+
+def _last_writes(shape, index):
+    """For each item ``x[index] = v`` writes, whether it is the last write to its place."""
+    places = np.reshape(np.arange(math.prod(shape)), shape)[index]
+    flat = np.ravel(places)
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    if len(first_from_end) == flat.size:
+        return 1.0  # every place once
+    last = np.zeros(flat.size, dtype=bool)
+    last[flat.size - 1 - first_from_end] = True
+    return np.reshape(last, np.shape(places))
 
 
 def solve_tangent(a, a_dot, b, b_dot, x):

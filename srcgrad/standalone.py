@@ -362,11 +362,13 @@ class _ModuleWriter:
                 raise EmitError(f"cannot emit: `{ref}` is both the builtin and a copied name")
             return None
         obj = _unwrapped(obj)
-        if isinstance(obj, types.ModuleType):
+        if _importable_module(obj):
             name, new = self.reserve(ref, obj)
             if new:
                 self.imports[name] = _import_line(obj.__name__, name)
             return name
+        if isinstance(obj, types.ModuleType) and origin != "global":  # srcgrad's code names only real modules
+            raise EmitError(f"cannot emit: the code uses `{ref}`, a module object that no import gives back")
         if _copyable(obj, origin):
             name, new = self.reserve(ref, obj)
             if new:
@@ -427,6 +429,12 @@ def _unwrapped(obj: Any) -> Any:
     if isinstance(cell, types.CellType):  # a generated helper pair, shared through a cell
         obj = cell.cell_contents
     return obj
+
+
+def _importable_module(obj: Any) -> bool:
+    """Is ``obj`` a module that ``import <its name>`` gives back? A module object made at run time
+    (``types.ModuleType("cfg")``) is not: it is imported from the user's module like any other global."""
+    return isinstance(obj, types.ModuleType) and sys.modules.get(obj.__name__) is obj
 
 
 def _copyable(obj: Any, origin: str) -> bool:
@@ -742,8 +750,7 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
     what = {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product"}
     filename = Path(inspect.getsourcefile(func) or func.__code__.co_filename).name
     line = func.__code__.co_firstlineno
-    modules = sorted({obj.__name__.split(".")[0] for obj in writer.names.values()
-                      if isinstance(obj, types.ModuleType)})
+    modules = sorted({obj.__name__.split(".")[0] for obj in writer.names.values() if _importable_module(obj)})
     needs = modules + [f"the module `{m}`" for m in sorted(writer.from_imports)]
     needs_text = (" and ".join(needs) if len(needs) < 3 else ", ".join(needs[:-1]) + " and " + needs[-1])
     filename, spec = sourcetext.comment(filename), sourcetext.comment(spec)  # shown escaped, as in comments

@@ -249,10 +249,6 @@ class KnownBug:
 # unrepresentable arguments and results, emitted defaults) and a list read in a loop then appended to.
 KNOWN_BUGS: dict[str, KnownBug] = {
     # Issue 12 (found by the grammar features of item 9; the other classes of the issue are fixed).
-    "emitted-module-object (12.7)": KnownBug(
-        "the emitted module does `import cfg` for a module object the user's module created (ModuleNotFoundError)",
-        "test_emitted_module_reads_a_module_object_of_the_user_module", avoid=True, pattern=r"No module named 'cfg'",
-        features=("global-rebind",)),
 }
 
 

@@ -264,14 +264,14 @@ def minimum(g, ans, x1, x2):
 
 @defgrad(np.fmax, broadcast=True)  # like maximum, but a NaN operand loses: the other one gets the gradient
 def fmax(g, ans, x1, x2):
-    return (g * ((x1 > x2) + 0.5 * (x1 == x2) + np.isnan(x2) * ~np.isnan(x1)),
-            g * ((x2 > x1) + 0.5 * (x1 == x2) + np.isnan(x1) * ~np.isnan(x2)))
+    return (g * ((x1 > x2) + 0.5 * (x1 == x2) + np.isnan(x2) * np.logical_not(np.isnan(x1))),
+            g * ((x2 > x1) + 0.5 * (x1 == x2) + np.isnan(x1) * np.logical_not(np.isnan(x2))))
 
 
 @defgrad(np.fmin, broadcast=True)
 def fmin(g, ans, x1, x2):
-    return (g * ((x1 < x2) + 0.5 * (x1 == x2) + np.isnan(x2) * ~np.isnan(x1)),
-            g * ((x2 < x1) + 0.5 * (x1 == x2) + np.isnan(x1) * ~np.isnan(x2)))
+    return (g * ((x1 < x2) + 0.5 * (x1 == x2) + np.isnan(x2) * np.logical_not(np.isnan(x1))),
+            g * ((x2 < x1) + 0.5 * (x1 == x2) + np.isnan(x1) * np.logical_not(np.isnan(x2))))
 
 
 @defgrad(np.clip, broadcast=True)  # a bound may be None (no bound); at a bound, value and bound share g
