@@ -317,7 +317,9 @@ class GradientBuilder(ProgramBuilder):
             if self.facts.layout(a):  # (an array with a layout has no empty axis)
                 g = codegen.template_expr("G / A.size", G=g, A=source)
             else:
-                g = codegen.template_expr("G / (NP.size(A) or 1)", G=g, NP=self.scope.bind("np", np), A=source)
+                # (runtime.size_or_one, not np.size: Dask implements no np.size and would compute the array)
+                g = codegen.template_expr("G / N(A)", G=g, N=self.scope.bind("size_or_one", runtime.size_or_one),
+                                          A=source)
         self.adjoints.accumulate(out, a.name, g, True, uniform=True)
         return out
 

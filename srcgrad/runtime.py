@@ -303,6 +303,11 @@ def _size(x):
     return math.prod(np.shape(x))  # (Dask implements no np.size)
 
 
+def size_or_one(x):
+    """How many elements ``x`` has, 1 when it has none (the divisor of an empty mean's uniform adjoint)."""
+    return _size(x) or 1
+
+
 def extremum_grad(g, ans, a, axis, keepdims):
     """Adjoint of ``np.max``/``np.min``: ``g`` goes to the extreme elements, split equally among ties."""
     a = as_array(a)
@@ -810,7 +815,7 @@ def _fold_extra_columns(u, gu, k, what):
     u1, u2 = u[..., :k], u[..., k:]
     g1, g2 = gu[..., :k], gu[..., k:]
     inner = _mT(u2) @ g2
-    scale = np.max(np.abs(g2)) if np.size(g2) else 0.0
+    scale = np.max(np.abs(g2)) if _size(g2) else 0.0
     if scale and np.max(np.abs(inner - _mT(inner))) > 1e-8 * scale:
         raise ValueError(f"srcgrad: the function uses the columns of {what} beyond the first min(m, n) in a way that "
                          "depends on which basis of their space numpy returned (LAPACK's choice): no gradient; use "
@@ -866,7 +871,7 @@ def _svd_vectors_adjoint(u, s, v, gu, gs, gv):
 def _scaled_columns(x, s, zero):
     """``x`` with column ``j`` divided by ``s_j``; a zero singular value's vectors in the complement are not
     unique, so a column that needs it is refused."""
-    if np.any(zero & _used_columns(np.abs(x) > 1e-12 * (np.max(np.abs(x)) if np.size(x) else 0.0))):
+    if np.any(zero & _used_columns(np.abs(x) > 1e-12 * (np.max(np.abs(x)) if _size(x) else 0.0))):
         raise ValueError("srcgrad: np.linalg.svd of a rank-deficient non-square matrix: the function uses singular "
                          "vectors of a zero singular value, which are not unique: no gradient")
     return np.divide(x, s[..., None, :], out=np.zeros(np.shape(x)), where=~zero[..., None, :])
@@ -983,7 +988,7 @@ def eig_grad(g, ans):
     A repeated eigenvalue is refused when the function uses its vectors or its copies differently."""
     w, v, ties = _real_eigen(ans)
     gw, gv = _adjoint_part(g[0], w), _adjoint_part(g[1], v)
-    uneven = np.abs(gw - _tie_mean(gw, ties)) > 1e-12 * (np.max(np.abs(gw)) if np.size(gw) else 0.0)
+    uneven = np.abs(gw - _tie_mean(gw, ties)) > 1e-12 * (np.max(np.abs(gw)) if _size(gw) else 0.0)
     _refuse_tied_vectors(ties, "np.linalg.eig", gv, uneven[..., None, :])
     x = _mT(v) @ gv
     inner = _as_diag(gw) + _inverse_gaps(w, ties) * (x - (_mT(v) @ v) * _diag_of(x)[..., None, :])
@@ -1122,7 +1127,7 @@ def lstsq_grad_a(g, ans, a, b):
     gx = _as_columns(_adjoint_part(g[0], x))
     grad = _pinv_adjoint(u, s, v, kept, gx @ _mT(_as_columns(b)))
     r, gr = _lstsq_residuals(g, ans, a, b)
-    if np.size(gr):
+    if _size(gr):
         grad = grad - 2.0 * (r * gr) @ _mT(_as_columns(x))
     return grad + _singular_values_adjoint(u, s, _mT(v), _adjoint_part(g[3], s_out))
 
@@ -1132,7 +1137,7 @@ def lstsq_grad_b(g, ans, a, b):
     pinv = _lstsq_parts(ans, a)[4]
     grad = _mT(pinv) @ _as_columns(_adjoint_part(g[0], ans[0]))
     r, gr = _lstsq_residuals(g, ans, a, b)
-    if np.size(gr):
+    if _size(gr):
         grad = grad + 2.0 * r * gr
     return np.reshape(grad, np.shape(b))
 
@@ -1145,7 +1150,7 @@ def lstsq_tangent(a, a_dot, b, b_dot, ans):
     bc = _as_columns(b)
     dx = _pinv_tangent(u, s, v, kept, a_dot) @ bc + pinv @ _as_columns(b_dot)
     dres = np.zeros(np.shape(residuals))
-    if np.size(residuals):
+    if _size(residuals):
         r = bc - a @ _as_columns(x)
         dres = 2.0 * np.sum(r * (_as_columns(b_dot) - a_dot @ _as_columns(x)), axis=0)
     ds = _diag_of(_mT(u) @ a_dot @ v)
@@ -1636,7 +1641,7 @@ def append_grad(g, arr, values, axis, which):
     """Adjoint of ``np.append(arr, values, axis)`` with respect to ``arr`` (``which=0``) or ``values``: the part of
     ``g`` each came from (of the flattened result when ``axis`` is None)."""
     if axis is None:
-        flat, n = np.ravel(g), np.size(arr)
+        flat, n = np.ravel(g), _size(arr)
         return np.reshape(flat[:n] if which == 0 else flat[n:], np.shape(arr if which == 0 else values))
     return _split(g, [np.shape(arr)[axis]], axis)[which]
 
@@ -1714,7 +1719,7 @@ def partition_source(a, ans, axis):
 
 def partition_grad(g, a, ans, axis):
     """Adjoint of ``np.partition``: ``g`` sent back to where each element came from (:func:`partition_source`)."""
-    out = np.zeros(np.size(a) if axis is None else np.shape(a), dtype=np.result_type(g, float))
+    out = np.zeros(_size(a) if axis is None else np.shape(a), dtype=np.result_type(g, float))
     np.put_along_axis(out, partition_source(a, ans, axis), as_array(g), -1 if axis is None else axis)
     return np.reshape(out, np.shape(a))
 
