@@ -822,7 +822,7 @@ def _bare_results(builder: GradientBuilder, wrt: list[str], reverse: list) -> se
 
 # srcgrad's helpers whose result has the shape of one of their arguments (its position)
 _SHAPED_LIKE = {runtime.extremum_grad: 2, runtime.restore_axes: 1, runtime.unbroadcast: 1, runtime.uniform_to: 1,
-                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2}
+                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2, runtime.logaddexp_weight: 2}
 
 
 def _owned(builder: GradientBuilder, p: str, adj: str, wrt: list[str], bare: set[str]) -> ast.expr:

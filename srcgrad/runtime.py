@@ -33,6 +33,32 @@ def as_array(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
 
+def logaddexp_weight(x, other, ans):
+    """``np.exp(x - ans)`` for ``ans = np.logaddexp(x, other)``: the derivative of ``ans`` in ``x``. With an array of
+    another library it is the logistic function of ``x - other``, without ``ans``: a lazy gradient that does not need
+    the value then does not compute ``np.logaddexp`` (numpy's is several times slower than ``np.exp``)."""
+    if not foreign_array(ans):
+        return np.exp(x - ans)
+    d, shift = (x, other) if isinstance(other, (int, float)) else (x - other, 0.0)  # (softplus: no subtraction)
+    # (Dask runs the blocks later, outside this errstate: each block runs logistic)
+    return d.map_blocks(logistic, shift, dtype=ans.dtype) if hasattr(d, "map_blocks") else logistic(d, shift)
+
+
+def logistic(d, shift=0.0):
+    """``1 / (1 + exp(shift - d))``, exact to rounding for every ``d`` and without numpy's overflow warning: where
+    the exponential overflows (the result is below about 1e-308, or 1e-38 in float32), ``exp(d - shift)`` is the
+    result."""
+    z = d - shift if shift else d
+    with np.errstate(over="ignore", under="ignore"):
+        out = 1.0 / (1.0 + np.exp(-z))
+        if np.ndim(out) == 0:
+            return np.exp(z) if out == 0 else out
+        tail = out == 0
+        if tail.any():
+            out[tail] = np.exp(z[tail])
+    return out
+
+
 def need_values(x, what):
     """``x`` as a numpy array for a helper that needs its values (``what``: the gradient it computes); an array of
     another library is refused: converting it would compute a Dask array behind the user's back."""
@@ -48,7 +74,8 @@ def broadcast_like(g, x, shape):
     and ``g`` is not, an array of that library with ``x``'s chunks (a numpy view of a Dask array's shape would put a
     numpy array that large in the graph)."""
     if foreign_array(x) and not foreign_array(g):
-        return np.zeros_like(x, dtype=np.result_type(g, float_dtype(x))) + g
+        dtype = np.result_type(g, float_dtype(x))
+        return np.full_like(x, g, dtype=dtype) if np.ndim(g) == 0 else np.zeros_like(x, dtype=dtype) + g
     return np.broadcast_to(g, shape)
 
 
@@ -476,7 +503,7 @@ def _ndim(x):
 def matmul_grad_left(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``x`` (1-D, 2-D and batched operands)."""
     nx, ny = _ndim(x), _ndim(y)
-    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+    if nx == 2 and (type(g) is np.ndarray or foreign_array(g)):  # the common cases first, without helpers
         if ny == 1:
             return g[:, None] * y
         if ny == 2:
@@ -493,7 +520,7 @@ def matmul_grad_left(g, x, y):
 def matmul_grad_right(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``y`` (1-D, 2-D and batched operands)."""
     nx, ny = _ndim(x), _ndim(y)
-    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+    if nx == 2 and (type(g) is np.ndarray or foreign_array(g)):  # the common cases first, without helpers
         if ny == 1:
             return g @ x
         if ny == 2:

@@ -94,6 +94,37 @@ def test_a_mean_over_dask_data_stays_lazy_and_right():
     np.testing.assert_allclose(g_np, numerical_grad(mean_logistic_loss, (w, X, y), 0), rtol=1e-6)
 
 
+def softplus_sum(x, c):
+    return np.sum(np.logaddexp(c, x) * np.linspace(0.5, 1.5, x.shape[0]))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_logaddexp_gradient_over_dask_does_not_compute_logaddexp_and_is_right_at_extremes(dtype):
+    """The lazy gradient of np.logaddexp is the logistic function of the difference (numpy's logaddexp is several
+    times slower than np.exp, and the gradient alone does not need its value), exact and silent where exp overflows."""
+    x = np.array([-800.0, -100.0, -40.0, -1.0, 0.0, 1.0, 40.0, 100.0, 800.0], dtype=dtype)
+    for c in (0.0, np.linspace(-2.0, 2.0, x.size).astype(dtype)):
+        dx = da.from_array(x, chunks=4)
+        with no_compute():
+            g = srcgrad.grad(softplus_sum)(dx, c)
+        assert not any("logaddexp" in str(name) for name in g.__dask_graph__().layers)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (no overflow warning from exp)
+            got = g.compute()
+        expected = srcgrad.grad(softplus_sum)(x, c)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=5e-7 if dtype == np.float32 else 1e-15, atol=0)
+
+
+def test_value_and_gradient_of_logaddexp_over_dask_agree_with_numpy():
+    x, c = np.linspace(-3.0, 3.0, 10), 0.5
+    value, g = srcgrad.value_and_grad(softplus_sum)(da.from_array(x, chunks=3), c)
+    value_np, g_np = srcgrad.value_and_grad(softplus_sum)(x, c)
+    assert float(value.compute()) == pytest.approx(value_np, rel=1e-14)
+    np.testing.assert_allclose(g.compute(), g_np, rtol=1e-14)
+    np.testing.assert_allclose(g_np, numerical_grad(softplus_sum, (x, c), 0), rtol=1e-7)
+
+
 def weighted(w, c):
     return np.sum(w * c) + 0.5 * np.sum(w ** 2)
 
