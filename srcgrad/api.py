@@ -577,6 +577,8 @@ def call_generated(transform: Transform, function: Callable[..., Any], values: l
         kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         n_pos = len(values) - len(kwonly)
         positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
+    if lazy.needs_guard(map(type, (*values, *extra.values()))):  # (forward mode with Dask arrays: see srcgrad.lazy)
+        function = lazy.guarded(function, transform.pf)
     try:
         return function(*positional, **named, **extra)
     except NonNumericOutput as exc:  # (checked where the function returns: name its return of no number)

@@ -33,15 +33,15 @@ def as_array(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
 
-def logaddexp_weight(x, other, ans):
-    """``np.exp(x - ans)`` for ``ans = np.logaddexp(x, other)``: the derivative of ``ans`` in ``x``. With an array of
-    another library it is the logistic function of ``x - other``, without ``ans``: a lazy gradient that does not need
-    the value then does not compute ``np.logaddexp`` (numpy's is several times slower than ``np.exp``)."""
-    if not foreign_array(ans):
-        return np.exp(x - ans)
+def logaddexp_weight(x, other, total):
+    """``np.exp(x - total)`` for ``total = np.logaddexp(x, other)``: the derivative of ``total`` in ``x``. With an
+    array of another library it is the logistic function of ``x - other``, without ``total``: a lazy gradient that
+    does not need the value then does not compute ``np.logaddexp`` (numpy's is ~20 times slower than ``np.exp``)."""
+    if not foreign_array(total):
+        return np.exp(x - total)
     d, shift = (x, other) if isinstance(other, (int, float)) else (x - other, 0.0)  # (softplus: no subtraction)
     # (Dask runs the blocks later, outside this errstate: each block runs logistic)
-    return d.map_blocks(logistic, shift, dtype=ans.dtype) if hasattr(d, "map_blocks") else logistic(d, shift)
+    return d.map_blocks(logistic, shift, dtype=total.dtype) if hasattr(d, "map_blocks") else logistic(d, shift)
 
 
 def logistic(d, shift=0.0):

@@ -150,7 +150,7 @@ def log1p(g, ans, x):
 
 @defgrad(np.logaddexp, broadcast=True)
 def logaddexp(g, ans, x1, x2):
-    return g * logaddexp_weight(x1, x2, ans), g * logaddexp_weight(x2, x1, ans)
+    return g * logaddexp_weight(x1, x2, ans), g * logaddexp_weight(x2, x1, ans)  # (exp(x1 - ans), exp(x2 - ans))
 
 
 @defgrad(np.logaddexp2, broadcast=True)

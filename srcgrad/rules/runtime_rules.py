@@ -1,9 +1,10 @@
 """Rules for srcgrad's own runtime helpers, so that generated code can be differentiated again.
 
-In: the helpers forward-mode code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``broadcast_tangent``,
+In: the helpers generated code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``broadcast_tangent``,
 ``check_scalar_argument``) and the checks lowered loops call (``runtime.LOOP_CHECKS``).
 Out: their rules. What holds: zeros and checks carry no gradient; ``as_tuple`` passes it through;
-``broadcast_tangent`` spreads a tangent over its result's shape (its adjoint is summed back).
+``broadcast_tangent`` spreads a tangent over its result's shape (its adjoint is summed back); ``logaddexp_weight``
+(in np.logaddexp's gradient) is ``exp(x - total)``.
 """
 
 from srcgrad import checks, runtime
@@ -22,6 +23,14 @@ def as_tuple(g, ans, x):
 @defgrad(runtime.broadcast_tangent, wrt=("t",), discrete=("like",), broadcast=True, out_kind="same")
 def broadcast_tangent(g, ans, t, like):
     return g
+
+
+# exp(x - total): the rule of the numpy form. The lazy form (the logistic function of x - other) has the same value
+# where total = np.logaddexp(x, other), as in every call np.logaddexp's rule makes, and so the same total derivative:
+# other enters through total.
+@defgrad(runtime.logaddexp_weight, wrt=("x", "total"), discrete=("other",), broadcast=True)
+def logaddexp_weight(g, ans, x, other, total):
+    return g * ans, -g * ans
 
 
 # srcgrad's own checks (in generated code differentiated again): they raise where the function would not run
