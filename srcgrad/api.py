@@ -340,7 +340,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = generated.seeds[0]
-            if lazy.needs_guard(map(type, args)):
+            if lazy.needs_guard(map(type, args)) or lazy.holds_dask([args[i] for i in structure_positions]):
                 lazy_keys.add(key)
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
