@@ -727,6 +727,7 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
                       derivatives=dict(builder.adjoints.names), return_line=ret.line)
     link(program, scope)
     program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
+    program.numpy_arguments = all(facts.kinds.get(p) == SCALAR or facts.layouts.get(p) is not None for p in fn.params)
     return program
 
 

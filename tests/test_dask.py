@@ -125,6 +125,27 @@ def test_value_and_gradient_of_logaddexp_over_dask_agree_with_numpy():
     np.testing.assert_allclose(g_np, numerical_grad(softplus_sum, (x, c), 0), rtol=1e-7)
 
 
+def regularised_loss(w, X, y):
+    z = X @ w
+    return np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(w ** 2)
+
+
+def test_a_numpy_adjoint_plus_a_dask_contribution_stays_lazy():
+    """w's adjoint is a numpy array (the penalty) plus a Dask one (the data): no in-place update of the numpy one
+    (numpy's ``+=`` would hand Dask an ``out=`` ndarray, which it refuses)."""
+    X, y, dX, dy = data()
+    w = np.linspace(0.5, -0.5, 5)
+    with no_compute():
+        value, g = srcgrad.value_and_grad(regularised_loss)(w, dX, dy)
+        g_only = srcgrad.grad(regularised_loss)(w, dX, dy)
+    value_np, g_np = srcgrad.value_and_grad(regularised_loss)(w, X, y)
+    computed_value, computed_g, computed_g_only = dask.compute(value, g, g_only)
+    assert computed_value == pytest.approx(value_np, rel=1e-12)
+    np.testing.assert_allclose(computed_g, g_np, rtol=1e-12)
+    np.testing.assert_allclose(computed_g_only, g_np, rtol=1e-12)
+    np.testing.assert_allclose(g_np, numerical_grad(regularised_loss, (w, X, y), 0), rtol=1e-6)
+
+
 def weighted(w, c):
     return np.sum(w * c) + 0.5 * np.sum(w ** 2)
 
