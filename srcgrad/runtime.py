@@ -553,7 +553,7 @@ def tensordot_grad_left(g, a, b, axes):
     g_b = list(range(len(a_free), len(a_free) + len(b_free)))
     r = np.tensordot(g, b, axes=(g_b, b_free))
     perm = a_free + [a_axes[b_axes.index(j)] for j in sorted(b_axes)]
-    return np.transpose(r, np.argsort(perm))
+    return np.transpose(r, inverse_axes(perm))
 
 
 def tensordot_grad_right(g, a, b, axes):
@@ -564,7 +564,7 @@ def tensordot_grad_right(g, a, b, axes):
     b_free = [i for i in range(ndb) if i not in b_axes]
     r = np.tensordot(a, g, axes=(a_free, list(range(len(a_free)))))
     perm = [b_axes[a_axes.index(i)] for i in sorted(a_axes)] + b_free
-    return np.transpose(r, np.argsort(perm))
+    return np.transpose(r, inverse_axes(perm))
 
 
 def _dot_axes(x, y):
@@ -1470,8 +1470,31 @@ def _foreign_scatter(g, x, index, dtype):
     out = np.zeros_like(like, dtype=dtype, shape=np.shape(x)) if like is g else np.zeros_like(x, dtype=dtype)
     if not (_is_basic_index(index) or _is_mask(index) or _distinct_indices(index)):
         need_values(like, "the gradient of indexing with repeated integer indices (np.add.at)")
+    g, index = _without_new_axes(g, index, len(np.shape(x)))
     out[index] = g
     return out
+
+
+def _without_new_axes(g, index, ndim):
+    """``g`` (the adjoint of ``x[index]``) and ``index`` without the ``None`` (``np.newaxis``) items of a basic index:
+    the length-1 axes they made are taken out of ``g`` (Dask's item assignment takes no ``None``)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(p is None for p in parts) or not all(
+            p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts):
+        return g, index
+    consumed = sum(1 for p in parts if p is not None and p is not Ellipsis)
+    axis, new_axes = 0, []
+    for p in parts:
+        if p is None:
+            new_axes.append(axis)
+        if p is None or isinstance(p, slice):
+            axis += 1
+        elif p is Ellipsis:
+            axis += ndim - consumed
+    trailing = 0 if Ellipsis in parts else ndim - consumed  # (the axes no item indexes, after the last)
+    if np.ndim(g) != axis + trailing:
+        return g, index  # (not the result's shape: left to the assignment)
+    return np.squeeze(g, axis=tuple(new_axes)), tuple(p for p in parts if p is not None)
 
 
 def _distinct_indices(index):
@@ -1647,7 +1670,7 @@ def rollaxis_grad(g, a, axis, start):
         start -= 1
     axes = [i for i in range(n) if i != axis]
     axes.insert(start, axis)
-    return np.transpose(g, np.argsort(axes))
+    return np.transpose(g, inverse_axes(axes))
 
 
 def atleast_grad(g, arys):
