@@ -49,18 +49,34 @@ def data(n=400, d=5, chunks=100, seed=0):
     return X, y, da.from_array(X, chunks=(chunks, d)), da.from_array(y, chunks=chunks)
 
 
-def test_dask_data_numpy_wrt_gives_a_lazy_gradient():
+def mean_logistic_loss(w, X, y):
+    margins = X @ w
+    return np.mean(np.logaddexp(0.0, margins) - y * margins)
+
+
+def regularised_loss(w, X, y):
+    z = X @ w
+    return np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(w ** 2)
+
+
+# mean: np.mean's uniform adjoint divides by the element count, read from the shape (Dask has no np.size);
+# regularised: w's adjoint is a numpy array (the penalty) plus a Dask one (the data), never added in place (numpy's
+# ``+=`` would hand Dask an ``out=`` ndarray, which it refuses)
+@pytest.mark.parametrize("loss", [logistic_loss, mean_logistic_loss, regularised_loss])
+def test_dask_data_numpy_wrt_gives_a_lazy_gradient(loss):
     X, y, dX, dy = data()
     w = np.linspace(0.5, -0.5, 5)
     with no_compute():
-        value, g = srcgrad.value_and_grad(logistic_loss)(w, dX, dy)
-    assert isinstance(value, da.Array) and isinstance(g, da.Array)
+        value, g = srcgrad.value_and_grad(loss)(w, dX, dy)
+        g_only = srcgrad.grad(loss)(w, dX, dy)
+    assert isinstance(value, da.Array) and isinstance(g, da.Array) and isinstance(g_only, da.Array)
     assert g.shape == w.shape and g.dtype == np.float64
-    value_np, g_np = srcgrad.value_and_grad(logistic_loss)(w, X, y)
-    computed_value, computed_g = dask.compute(value, g)  # one pass over the data for both
+    value_np, g_np = srcgrad.value_and_grad(loss)(w, X, y)
+    computed_value, computed_g, computed_g_only = dask.compute(value, g, g_only)  # one pass over the data
     assert computed_value == pytest.approx(value_np, rel=1e-12)
     np.testing.assert_allclose(computed_g, g_np, rtol=1e-12)
-    np.testing.assert_allclose(g_np, numerical_grad(logistic_loss, (w, X, y), 0), rtol=1e-6)
+    np.testing.assert_allclose(computed_g_only, g_np, rtol=1e-12)
+    np.testing.assert_allclose(g_np, numerical_grad(loss, (w, X, y), 0), rtol=1e-6)
 
 
 def test_dask_wrt_gives_a_dask_gradient_with_its_chunks_and_dtype():
@@ -73,25 +89,6 @@ def test_dask_wrt_gives_a_dask_gradient_with_its_chunks_and_dtype():
     expected = srcgrad.grad(logistic_loss)(w.compute().astype(np.float64), X, y)
     np.testing.assert_allclose(g.compute(), expected, rtol=1e-5)
     np.testing.assert_allclose(g_again.compute(), expected, rtol=1e-5)
-
-
-def mean_logistic_loss(w, X, y):
-    margins = X @ w
-    return np.mean(np.logaddexp(0.0, margins) - y * margins)
-
-
-def test_a_mean_over_dask_data_stays_lazy_and_right():
-    """np.mean's uniform adjoint divides by the element count: read from the shape (Dask has no np.size)."""
-    X, y, dX, dy = data()
-    w = np.linspace(0.5, -0.5, 5)
-    with no_compute():
-        value, g = srcgrad.value_and_grad(mean_logistic_loss)(w, dX, dy)
-    assert isinstance(value, da.Array) and isinstance(g, da.Array)
-    value_np, g_np = srcgrad.value_and_grad(mean_logistic_loss)(w, X, y)
-    computed_value, computed_g = dask.compute(value, g)
-    assert computed_value == pytest.approx(value_np, rel=1e-12)
-    np.testing.assert_allclose(computed_g, g_np, rtol=1e-12)
-    np.testing.assert_allclose(g_np, numerical_grad(mean_logistic_loss, (w, X, y), 0), rtol=1e-6)
 
 
 def softplus_sum(x, c):
@@ -123,27 +120,6 @@ def test_value_and_gradient_of_logaddexp_over_dask_agree_with_numpy():
     assert float(value.compute()) == pytest.approx(value_np, rel=1e-14)
     np.testing.assert_allclose(g.compute(), g_np, rtol=1e-14)
     np.testing.assert_allclose(g_np, numerical_grad(softplus_sum, (x, c), 0), rtol=1e-7)
-
-
-def regularised_loss(w, X, y):
-    z = X @ w
-    return np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(w ** 2)
-
-
-def test_a_numpy_adjoint_plus_a_dask_contribution_stays_lazy():
-    """w's adjoint is a numpy array (the penalty) plus a Dask one (the data): no in-place update of the numpy one
-    (numpy's ``+=`` would hand Dask an ``out=`` ndarray, which it refuses)."""
-    X, y, dX, dy = data()
-    w = np.linspace(0.5, -0.5, 5)
-    with no_compute():
-        value, g = srcgrad.value_and_grad(regularised_loss)(w, dX, dy)
-        g_only = srcgrad.grad(regularised_loss)(w, dX, dy)
-    value_np, g_np = srcgrad.value_and_grad(regularised_loss)(w, X, y)
-    computed_value, computed_g, computed_g_only = dask.compute(value, g, g_only)
-    assert computed_value == pytest.approx(value_np, rel=1e-12)
-    np.testing.assert_allclose(computed_g, g_np, rtol=1e-12)
-    np.testing.assert_allclose(computed_g_only, g_np, rtol=1e-12)
-    np.testing.assert_allclose(g_np, numerical_grad(regularised_loss, (w, X, y), 0), rtol=1e-6)
 
 
 def weighted(w, c):
@@ -326,23 +302,33 @@ def test_rule_case_with_dask_arrays_is_right_or_refused(case):
     if all(a is b for a, b in zip(args, dask_args)):
         pytest.skip("no array argument")
     expected = srcgrad.grad(case.fn, wrt=case.wrt)(*args)
-    try:
-        with no_compute(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            got = srcgrad.grad(case.fn, wrt=case.wrt)(*dask_args)
-    except SrcgradError as refused:
-        assert not isinstance(refused, InternalError), refused
-        assert refused.location is not None and refused.location.filename.endswith(".py"), refused
-        _assert_the_user_called_it(case, refused)
-        return
-    except AttributeError as exc:  # the user's own line calls a method Dask arrays lack (x.item(), x.diagonal())
-        assert "'Array' object has no attribute" in str(exc)
+    got = lazily_or_refused(case, lambda: srcgrad.grad(case.fn, wrt=case.wrt)(*dask_args))
+    if got is REFUSED:
         return
     got, expected = (got, expected) if isinstance(expected, tuple) else ((got,), (expected,))
     for g, e, position in zip(got, expected, case.wrt):
         if isinstance(args[position], np.ndarray):
             assert isinstance(g, da.Array), f"the gradient for argument {position} is not lazy"
         np.testing.assert_allclose(np.asarray(g, dtype=float), np.asarray(e, dtype=float), rtol=1e-6, atol=1e-9)
+
+
+REFUSED = object()
+
+
+def lazily_or_refused(case, call):
+    """``call()`` with Dask computations refused; REFUSED when srcgrad refused it rightly: a SrcgradError at the
+    case's line naming nothing srcgrad called itself, or the user's line calling a method Dask arrays lack."""
+    try:
+        with no_compute(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return call()
+    except SrcgradError as refused:
+        assert not isinstance(refused, InternalError), refused
+        assert refused.location is not None and refused.location.filename.endswith(".py"), refused
+        _assert_the_user_called_it(case, refused)
+    except AttributeError as exc:  # (x.item(), x.diagonal())
+        assert "'Array' object has no attribute" in str(exc)
+    return REFUSED
 
 
 def _assert_the_user_called_it(case, refused):

@@ -87,5 +87,6 @@ def test_an_emitted_module_keeps_dask_arrays_lazy_without_srcgrad(tmp_path):
     _emit(tmp_path, "model.py:products", "grad", "products_grad.py")
     (tmp_path / "run.py").write_text(RUN)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "run.py"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    done = subprocess.run([sys.executable, "run.py"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env=env)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
