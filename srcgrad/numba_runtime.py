@@ -224,6 +224,26 @@ def _uniform_to(g, x):
     return None
 
 
+def logaddexp_weight(x, other, total):  # pragma: no cover - a name for numba
+    return runtime.logaddexp_weight(x, other, total)
+
+
+@overload(logaddexp_weight)
+def _logaddexp_weight(x, other, total):
+    return lambda x, other, total: np.exp(x - total)  # (numba's arrays are numpy's: the numpy form)
+
+
+def size_or_one(x):  # pragma: no cover - a name for numba
+    return runtime.size_or_one(x)
+
+
+@overload(size_or_one)
+def _size_or_one(x):
+    if _is_array(x):
+        return lambda x: max(x.size, 1)
+    return (lambda x: 1) if _is_number(x) else None
+
+
 def check_scalar_output(y, where):  # pragma: no cover - a name for numba
     return runtime.check_scalar_output(y, where)
 
@@ -260,6 +280,7 @@ _TWINS: dict[str, Any] = {  # by name: srcgrad.runtime's helpers and their in-pr
     "unbroadcast": unbroadcast, "match_grad": match_grad, "owned_grad": owned_grad, "zeros_like": zeros_like,
     "matmul_grad_left": matmul_grad_left, "matmul_grad_right": matmul_grad_right, "power_base_grad": power_base_grad,
     "uniform_to": uniform_to, "check_scalar_output": check_scalar_output, "check_numeric_output": check_numeric_output,
+    "logaddexp_weight": logaddexp_weight, "size_or_one": size_or_one,
 }
 _HOMES = ("srcgrad.runtime", "srcgrad.checks")
 
