@@ -386,7 +386,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = generated.seeds[0]
-            if lazy.needs_guard(map(type, args)):
+            if lazy.needs_guard(map(type, args)) or lazy.holds_dask([args[i] for i in structure_positions]):
                 lazy_keys.add(key)
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
@@ -614,6 +614,8 @@ def call_generated(transform: Transform, function: Callable[..., Any], values: l
         kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         n_pos = len(values) - len(kwonly)
         positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
+    if lazy.needs_guard(map(type, (*values, *extra.values()))):  # (forward mode with Dask arrays: see srcgrad.lazy)
+        function = lazy.guarded(function, transform.pf)
     try:
         return function(*positional, **named, **extra)
     except NonNumericOutput as exc:  # (checked where the function returns: name its return of no number)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, locks, structures
+from srcgrad import api, arrays, locks, structures
 from srcgrad.errors import InvalidArgument, SrcgradError
 
 
@@ -116,12 +116,13 @@ def hessian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callab
             return structures.structured_hessian(lambda v: second.hvp(values, v), x)
         if type(x) in (float, int):
             return float(second.hvp(values, 1.0))
-        x = np.asarray(x)
+        x = x if arrays.is_protocol_array(x) else np.asarray(x)  # (a Dask array stays lazy)
         columns = []
         for i in range(x.size):
             e = np.zeros(x.size, dtype=x.dtype if x.dtype.kind == "f" else float)
             e[i] = 1.0
-            columns.append(np.reshape(second.hvp(values, e.reshape(x.shape)), -1))
+            # (a shape tuple, not -1: Dask's reshape takes no bare number)
+            columns.append(np.reshape(second.hvp(values, e.reshape(x.shape)), (-1,)))
         h = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
         return h.reshape(x.shape + x.shape)
 
@@ -172,7 +173,7 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
                 seed: Any = np.zeros(int(np.prod(y_shape)))
                 seed[i] = 1.0
                 seed = seed.reshape(y_shape) if y_shape else 1.0
-                rows.append(np.reshape(pull(*args, **kwargs, seed=seed), -1))
+                rows.append(np.reshape(pull(*args, **kwargs, seed=seed), (-1,)))
             jac = np.stack(rows) if rows else np.zeros((0, int(np.prod(x_shape))))
             return jac.reshape(y_shape + x_shape)
         columns = []
@@ -183,7 +184,7 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
             t = t.reshape(x_shape) if x_shape else 1.0
             _, tangent = push(*args, **kwargs, t=t)
             y_shape = np.shape(tangent)
-            columns.append(np.reshape(tangent, -1))
+            columns.append(np.reshape(tangent, (-1,)))
         jac = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
         return jac.reshape(y_shape + x_shape)
 

@@ -193,6 +193,16 @@ def _numba_uniform_to(g, x):
     return None
 
 
+def _numba_logaddexp_weight(x, other, total):
+    return lambda x, other, total: np.exp(x - total)  # (numba's arrays are numpy's: the numpy form)
+
+
+def _numba_size_or_one(x):
+    if _is_array(x):
+        return lambda x: max(x.size, 1)
+    return (lambda x: 1) if _is_number(x) else None
+
+
 def _real(t):
     dtype = t.dtype if _is_array(t) else t
     return isinstance(dtype, (types.Float, types.Integer, types.Boolean))
@@ -238,6 +248,7 @@ OVERLOADS: dict[str, Any] = {
     "matmul_grad_right": _numba_matmul_grad_right, "power_base_grad": _numba_power_base_grad,
     "uniform_to": _numba_uniform_to, "check_scalar_output": _numba_check_scalar_output,
     "check_numeric_output": _numba_check_numeric_output, "check_seed_shape": _numba_check_seed_shape,
+    "logaddexp_weight": _numba_logaddexp_weight, "size_or_one": _numba_size_or_one,
 }
 # what every module compiled with numba needs about ranges: (the function overloaded, its typing function)
 RANGES: tuple[tuple[Any, Any], ...] = (

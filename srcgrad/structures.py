@@ -343,7 +343,7 @@ def _leaf(value: Any, t: type, const: bool) -> tuple:
             if kind in "cO" or kind not in "fiub":
                 raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
         return LEAF, t, kind
-    if isinstance(value, np.generic):
+    if isinstance(value, np.generic) or arrays.is_protocol_array(value):  # (a Dask array: a leaf, kept lazy)
         kind = value.dtype.kind
         if not const and kind not in "fiub":
             raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
@@ -393,7 +393,7 @@ def role(spec: tuple, const: bool) -> str:
         return NONE
     if const:
         return CONST
-    if t is float or (kind == "f" and (issubclass(t, (np.ndarray, np.generic)))):
+    if t is float or (kind == "f" and (issubclass(t, (np.ndarray, np.generic)) or arrays.is_protocol_type(t))):
         return DIFF
     return CONST
 
@@ -2899,7 +2899,7 @@ def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
         if t is type(None):
             return [f"{e} is None"]
         out = [f"type({e}) is {ref(t)}"]
-        if issubclass(t, (np.ndarray, np.generic)):
+        if issubclass(t, (np.ndarray, np.generic)) or arrays.is_protocol_type(t):
             out.append(f"{e}.dtype.kind == {dtype_kind!r}")
         return out
     if kind == DICT:
