@@ -20,6 +20,7 @@ from srcgrad.errors import (
 )
 from srcgrad.explanation import Explanation, explain
 from srcgrad.higher import hessian, hvp, jacobian, jvp
+from srcgrad.implicit import custom_root
 from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.standalone import emit
 from srcgrad.version import __version__
@@ -27,6 +28,6 @@ from srcgrad.version import __version__
 __all__ = [
     "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
     "NonScalarOutput", "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__",
-    "defgrad", "emit", "explain", "grad",
+    "custom_root", "defgrad", "emit", "explain", "grad",
     "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "source", "value_and_grad", "vjp", "defjvp",
 ]
