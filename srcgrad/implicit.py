@@ -18,7 +18,8 @@ What holds:
   scalar solve): ``dF/dx`` is then the vector-Jacobian product with ones, and two sweeps suffice;
 - solver parameters that are not parameters of the residual (an initial guess, a tolerance, an iteration count) are
   declared discrete: the root does not depend on them;
-- the result must be a root: where one Newton step from it (``|F / F'|``) is larger than ``root_tol * (1 + |x|)``,
+- the result must be a root: where one Newton step from it (``|F / F'|``) is larger than ``root_tol * sqrt(1 + x^2)``
+  (the largest |x| for an array),
   the rule raises :class:`~srcgrad.errors.UnsupportedValue` rather than return the derivative of something else; a
   singular ``dF/dx`` raises it too;
 - second derivatives through the root are refused (NoRuleError at the call of the solver): the tangent rule is an
@@ -62,7 +63,7 @@ def custom_root(residual: Callable[..., Any], *, solve: str = "dense", root_tol:
     Every parameter of ``residual`` after the first must be a parameter of the solver (same name); the solver's
     other parameters (initial guess, tolerance) contribute no gradient. ``solve``: ``"dense"`` (an array unknown's
     Jacobian is formed and solved: small systems) or ``"diagonal"`` (the residual is elementwise in the unknown).
-    ``root_tol``: how far from a root (one Newton step, relative to ``1 + |x|``) the result may be.
+    ``root_tol``: how far from a root (one Newton step, relative to ``sqrt(1 + x^2)``) the result may be.
     """
     if solve not in SOLVES:
         raise InvalidArgument(f"custom_root: solve must be one of {SOLVES}, got {solve!r}")
@@ -130,7 +131,7 @@ class _Root:
         fresh = _Fresh(taken)
         value, scale, local = fresh("value"), fresh("scale"), {n: fresh(f"{n}_partial") for n in (self.unknown,
                                                                                                   *self.theta)}
-        calls = {n: fresh(n) for n in ("float", "type", "abs", "partials", "root_tol", "pull_back")}
+        calls = {n: fresh(n) for n in ("float", "type", "partials", "root_tol_squared", "pull_back")}
         theta = ", ".join(self.theta)
         slope = local[self.unknown]
         scaled = ", ".join(f"{scale} * {local[n]}" for n in self.theta)
@@ -140,14 +141,14 @@ class _Root:
             f'-(dF/dx)^-1 dF/d({theta}) (srcgrad.custom_root)."""\n'
             f"    if {calls['type']}(ans) is {calls['float']}:  # dF/dx is a number: divide by it\n"
             f"        {value}, ({', '.join(local.values())}) = {calls['partials']}(ans, {theta})\n"
-            f"        if {slope} != 0 and {calls['abs']}({value}) <= {calls['root_tol']} * (1.0 + "
-            f"{calls['abs']}(ans)) * {calls['abs']}({slope}):  # an isolated root\n"
+            f"        if {slope} != 0 and {value} * {value} <= {calls['root_tol_squared']} * (1.0 + ans * ans) * "
+            f"({slope} * {slope}):  # an isolated root: one Newton step from it is small\n"
             f"            {scale} = -g / {slope}\n"
             f"            return {scaled}\n"
             f"    return {calls['pull_back']}(g, ans, ({theta}{',' if len(self.theta) == 1 else ''}))\n"
         )
-        namespace = {calls["float"]: float, calls["type"]: type, calls["abs"]: abs,
-                     calls["root_tol"]: self.root_tol, calls["pull_back"]: self._pull_back_packed}
+        namespace = {calls["float"]: float, calls["type"]: type, calls["root_tol_squared"]: self.root_tol ** 2,
+                     calls["pull_back"]: self._pull_back_packed}
         rule = _defined(text, name, namespace, self.solver)
         # (the residual's derivative is made at the first call: the solver may be declared before the residual's
         # module is complete)
@@ -244,7 +245,7 @@ class _Root:
         """``slope`` (dF/dx at ``x``), once ``x`` is known to be an isolated root."""
         if slope == 0:
             raise self._singular()
-        if not abs(value) <= self.root_tol * (1.0 + abs(x)) * abs(slope):  # one Newton step (NaN is no root)
+        if not abs(value) <= self.root_tol * np.hypot(1.0, x) * abs(slope):  # one Newton step (NaN is no root)
             raise self._not_a_root(x, value / slope)
         return slope
 
@@ -257,7 +258,7 @@ class _Root:
         self._check_step(self._solved(jac, np.reshape(value, -1), x), x)
 
     def _check_step(self, step: np.ndarray, x: Any) -> None:
-        if not np.max(np.abs(step), initial=0.0) <= self.root_tol * (1.0 + np.max(np.abs(x), initial=0.0)):
+        if not np.max(np.abs(step), initial=0.0) <= self.root_tol * np.hypot(1.0, np.max(np.abs(x), initial=0.0)):
             raise self._not_a_root(x, step)
 
     def _solved(self, matrix: np.ndarray, rhs: np.ndarray, x: Any) -> np.ndarray:
