@@ -219,6 +219,10 @@ class GradientBuilder(ProgramBuilder):
             value = params.get(pname)
             elements = enumerate(value) if isinstance(value, tuple) else [(None, value)]
             needed.extend((i, j, v) for j, v in elements if isinstance(v, ir.Var) and v.name in self.facts.varied)
+        stacked = self.loops.stacked.get(id(op))
+        if stacked is not None:  # a loop-invariant matrix: its adjoint is summed after the loop (srcgrad/loops.py)
+            out.extend(self.loops.record_step(stacked, g, self._operand_as_read(op, stacked.other)))
+            needed = [n for n in needed if n[2].name != stacked.matrix]
         if not needed:
             return out
         kinds = [self.facts.kind(a) for a in op.operands()]

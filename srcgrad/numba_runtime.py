@@ -197,6 +197,27 @@ def _matmul_grad_right(g, x, y):
     return None
 
 
+def matmul_steps_grad(gs, x, ys, left):  # pragma: no cover - a name for numba
+    return runtime.matmul_steps_grad(gs, x, ys, left)
+
+
+@overload(matmul_steps_grad)
+def _matmul_steps_grad(gs, x, ys, left):
+    if not (_is_array(x) and x.ndim == 2):
+        return None
+
+    def steps(gs, x, ys, left):  # (compiled: the steps one by one cost what one stacked product does)
+        total = np.zeros(x.shape)
+        for i in range(len(gs)):
+            if left:
+                total += matmul_grad_left(gs[i], x, ys[i])
+            else:
+                total += matmul_grad_right(gs[i], ys[i], x)
+        return total
+
+    return steps
+
+
 def power_base_grad(x, y):  # pragma: no cover - a name for numba
     return runtime.power_base_grad(x, y)
 
@@ -259,6 +280,7 @@ def _check_numeric_output(y, where):
 _TWINS: dict[str, Any] = {  # by name: srcgrad.runtime's helpers and their in-process twins in srcgrad.checks
     "unbroadcast": unbroadcast, "match_grad": match_grad, "owned_grad": owned_grad, "zeros_like": zeros_like,
     "matmul_grad_left": matmul_grad_left, "matmul_grad_right": matmul_grad_right, "power_base_grad": power_base_grad,
+    "matmul_steps_grad": matmul_steps_grad,
     "uniform_to": uniform_to, "check_scalar_output": check_scalar_output, "check_numeric_output": check_numeric_output,
 }
 _HOMES = ("srcgrad.runtime", "srcgrad.checks")

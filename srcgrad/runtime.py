@@ -502,6 +502,34 @@ def matmul_grad_right(g, x, y):
     return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g), y)
 
 
+def matmul_steps_grad(gs, x, ys, left):
+    """The adjoint of a loop-invariant matrix ``x`` summed over a loop's steps: the sum over ``i`` of
+    ``matmul_grad_left(gs[i], x, ys[i])`` (``x @ ys[i]``; ``left``) or ``matmul_grad_right(gs[i], ys[i], x)``
+    (``ys[i] @ x``), as one product of the stacked steps where every step is a float vector, or every one a float
+    matrix, of one shape; step by step otherwise. No steps: zeros of ``x``'s shape."""
+    if not gs:
+        return zeros_like(x)
+    if _ndim(x) == 2 and _stackable(gs) and _stackable(ys):
+        if gs[0].ndim == 1 and ys[0].ndim == 1:  # sum of outer products
+            return np.stack(gs, axis=1) @ np.stack(ys) if left else np.stack(ys, axis=1) @ np.stack(gs)
+        if gs[0].ndim == 2 and ys[0].ndim == 2:  # sum of matrix products, side by side
+            if left:
+                return np.concatenate(gs, axis=1) @ np.concatenate(ys, axis=1).T
+            return np.concatenate(ys).T @ np.concatenate(gs)
+    total = matmul_grad_left(gs[0], x, ys[0]) if left else matmul_grad_right(gs[0], ys[0], x)
+    for g, y in zip(gs[1:], ys[1:]):
+        total = total + (matmul_grad_left(g, x, y) if left else matmul_grad_right(g, y, x))
+    return total
+
+
+def _stackable(arrays):
+    """Float arrays of rank 1 or 2, all of one shape (and one dtype)."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.ndim not in (1, 2) or first.dtype.kind != "f":
+        return False
+    return all(type(a) is np.ndarray and a.shape == first.shape and a.dtype == first.dtype for a in arrays)
+
+
 def _tensordot_axes(axes, nda, ndb):
     if isinstance(axes, (int, np.integer)):
         return list(range(nda - axes, nda)), list(range(axes))
