@@ -242,13 +242,7 @@ def lambert_residual(w, a):
 
 @srcgrad.custom_root(lambert_residual)
 def lambert_root(a):
-    w = math.log1p(a)
-    step = 1.0
-    while abs(step) > 1e-12:
-        ew = math.exp(w)
-        step = (w * ew - a) / (ew * (w + 1.0))
-        w = w - step
-    return w
+    return lambert_w(a)  # (the same Newton iteration: here a black box whose result is a root)
 
 
 def lambert_w_implicit(a):

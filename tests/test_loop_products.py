@@ -36,8 +36,9 @@ def _source(func, *args, wrt=0):
 
 def rnn(W, U, xs, h0):
     h = h0
+    inputs = xs @ U.T  # (all steps' inputs in one product, as a hand-written RNN does)
     for t in range(xs.shape[0]):
-        h = np.tanh(W @ h + U @ xs[t])
+        h = np.tanh(W @ h + inputs[t])
     return np.sum(h ** 2)
 
 
@@ -45,23 +46,25 @@ def test_rnn_weights_are_summed_after_the_loop():
     args = _rnn_args()
     check_grad(rnn, *args, wrt=("W", "U", "h0"))
     text = _source(rnn, *args, wrt=("W", "U"))
-    assert "t4_bar_steps.append(" in text and "h_1_steps.append(h_1)" in text
-    assert "W_bar = matmul_steps_grad(t4_bar_steps, W, h_1_steps, True)" in text
-    assert "U_bar = matmul_steps_grad(" in text  # (U @ xs[t]: xs[t] changes too)
+    assert "t6_bar_steps.append(t6_bar)" in text and "h_1_steps.append(h_1)" in text
+    assert "W_bar = matmul_steps_grad(t6_bar_steps, W, h_1_steps, True)" in text
 
 
-def rnn_right(W, xs, h0):
+def rnn_right(W, U, xs, h0):
     h = h0
     for t in range(xs.shape[0]):
-        h = np.tanh(h @ W + xs[t])
+        h = np.tanh(h @ W + U @ xs[t])
     return np.sum(np.sin(h))
 
 
-def test_a_matrix_on_the_right():
+def test_a_matrix_on_the_right_and_one_whose_steps_are_inputs():
     rng = _rng()
-    args = (rng.standard_normal((3, 3)) / 2, rng.standard_normal((5, 3)), rng.standard_normal(3))
-    check_grad(rnn_right, *args, wrt=("W", "xs", "h0"))
-    assert ", False)" in _source(rnn_right, *args)
+    args = (rng.standard_normal((3, 3)) / 2, rng.standard_normal((3, 2)), rng.standard_normal((5, 2)),
+            rng.standard_normal(3))
+    check_grad(rnn_right, *args, wrt=("W", "U", "xs", "h0"))
+    text = _source(rnn_right, *args, wrt=("W", "U"))
+    assert "W_bar = matmul_steps_grad(" in text and ", False)" in text
+    assert "U_bar = matmul_steps_grad(" in text  # (U @ xs[t]: xs[t] changes too)
 
 
 def batched_rnn(W, H0, steps):
@@ -185,8 +188,8 @@ def test_matmul_steps_grad_is_the_sum_of_the_steps(x_shape, y_shapes, left):
 
 
 @pytest.mark.parametrize("func, args, wrt", [
-    (rnn, _rnn_args(), ("W", "U")),
-    (rnn_right, (np.eye(3) / 2, np.ones((4, 3)), np.arange(3.0) / 3), ("W", "h0")),
+    (rnn, _rnn_args(), ("W", "h0")),
+    (rnn_right, (np.eye(3) / 2, np.ones((3, 2)), np.ones((4, 2)), np.arange(3.0) / 3), ("W", "U")),
     (batched_rnn, (np.eye(3) / 2 + 0.1, np.ones((3, 2)), 3), ("W", "H0")),
 ])
 def test_numba_backend_sums_the_same_steps(func, args, wrt):
