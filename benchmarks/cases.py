@@ -249,6 +249,11 @@ def lambert_w_implicit(a):
     return lambert_root(a)
 
 
+def lambert_w_implicit_grad(a):
+    w = lambert_root(a)
+    return (w / (a * (1.0 + w)),)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Inputs
 # ---------------------------------------------------------------------------------------------------------
@@ -347,7 +352,7 @@ CASES: list[Case] = [
     Case("logreg 1000x100", logreg, logreg_grad, ("w",), logreg_args, lambda: logreg_args(12, 5)),
     Case("RNN 20 steps, h=32", rnn, rnn_grad, ("W",), rnn_args, lambda: rnn_args(4, 3, 2)),
     Case("Newton w*exp(w)=a", lambert_w, lambert_w_grad, ("a",), _const(3.0), _const(0.5)),
-    Case("Newton, custom_root", lambert_w_implicit, lambert_w_grad, ("a",), _const(3.0), _const(0.5)),
+    Case("Newton, custom_root", lambert_w_implicit, lambert_w_implicit_grad, ("a",), _const(3.0), _const(0.5)),
 ]
 
 

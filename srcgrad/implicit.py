@@ -134,17 +134,21 @@ class _Root:
         calls = {n: fresh(n) for n in ("float", "type", "partials", "root_tol_squared", "pull_back")}
         theta = ", ".join(self.theta)
         slope = local[self.unknown]
-        scaled = ", ".join(f"{scale} * {local[n]}" for n in self.theta)
+        if len(self.theta) == 1:
+            scaling = f"            return -g / {slope} * {local[self.theta[0]]}\n"
+        else:
+            scaled = ", ".join(f"{scale} * {local[n]}" for n in self.theta)
+            scaling = f"            {scale} = -g / {slope}\n            return {scaled}\n"
         text = (
             f"def {name}(g, ans, {', '.join(params)}):\n"
             f'    """Adjoint of the root of {self.residual.__qualname__} that {self.solver.__qualname__} returns: '
             f'-(dF/dx)^-1 dF/d({theta}) (srcgrad.custom_root)."""\n'
             f"    if {calls['type']}(ans) is {calls['float']}:  # dF/dx is a number: divide by it\n"
             f"        {value}, ({', '.join(local.values())}) = {calls['partials']}(ans, {theta})\n"
+            f"        # an isolated root: one Newton step from it, {value} / {slope}, is small\n"
             f"        if {slope} != 0 and {value} * {value} <= {calls['root_tol_squared']} * (1.0 + ans * ans) * "
-            f"({slope} * {slope}):  # an isolated root: one Newton step from it is small\n"
-            f"            {scale} = -g / {slope}\n"
-            f"            return {scaled}\n"
+            f"({slope} * {slope}):\n"
+            f"{scaling}"
             f"    return {calls['pull_back']}(g, ans, ({theta}{',' if len(self.theta) == 1 else ''}))\n"
         )
         namespace = {calls["float"]: float, calls["type"]: type, calls["root_tol_squared"]: self.root_tol ** 2,
