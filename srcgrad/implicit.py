@@ -17,7 +17,9 @@ What holds:
   ``solve="diagonal"`` is the user's declaration that ``F[i]`` depends on ``x`` through ``x[i]`` only (a vectorised
   scalar solve): ``dF/dx`` is then the vector-Jacobian product with ones, and two sweeps suffice;
 - solver parameters that are not parameters of the residual (an initial guess, a tolerance, an iteration count) are
-  declared discrete: the root does not depend on them;
+  declared discrete: the root does not depend on them; the solver is declared a view (``view=True``): a black box
+  may return an argument itself (an initial guess that is already a root), so an in-place update of either is
+  refused;
 - the result must be a root: where one Newton step from it (``|F / F'|``) is larger than ``root_tol * sqrt(1 + x^2)``
   (the largest |x| for an array),
   the rule raises :class:`~srcgrad.errors.UnsupportedValue` rather than return the derivative of something else; a
@@ -73,7 +75,7 @@ def custom_root(residual: Callable[..., Any], *, solve: str = "dense", root_tol:
         api.check_function(solver, "custom_root")
         root = _Root(residual, solver, solve, root_tol)
         defgrad(solver, wrt=root.theta, discrete=root.discrete, name=solver.__qualname__,
-                out_kind="callee")(root.reverse_rule())
+                out_kind="callee", view=True)(root.reverse_rule())  # (a black box: it may return an argument)
         defjvp(solver)(root.forward_rule())
         return solver
 

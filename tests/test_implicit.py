@@ -229,3 +229,26 @@ def norm_root_loss(w):
 
 def test_scalar_root_of_an_array_parameter():
     check_grad(norm_root_loss, np.array([0.3, -1.2, 0.8]))
+
+
+# --- the solver is a black box: its result may be an argument itself ------------------------------------------------
+
+
+def shifted(x, a):
+    return x - a
+
+
+@srcgrad.custom_root(shifted)
+def solve_shifted(a):
+    return a  # (the root is the argument itself: the same array)
+
+
+def updates_the_root(a):
+    x = solve_shifted(a)
+    x += 1.0  # (would change a too)
+    return np.sum(x * a)
+
+
+def test_an_in_place_update_of_a_root_that_may_be_an_argument_is_refused():
+    with pytest.raises(srcgrad.SrcgradError, match="in place|in-place"):
+        srcgrad.grad(updates_the_root)(np.array([1.0, 2.0]))
