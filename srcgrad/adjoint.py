@@ -219,10 +219,7 @@ class GradientBuilder(ProgramBuilder):
             value = params.get(pname)
             elements = enumerate(value) if isinstance(value, tuple) else [(None, value)]
             needed.extend((i, j, v) for j, v in elements if isinstance(v, ir.Var) and v.name in self.facts.varied)
-        stacked = self.loops.stacked.get(id(op))
-        if stacked is not None:  # a loop-invariant matrix: its adjoint is summed after the loop (srcgrad/loops.py)
-            out.extend(self.loops.record_step(stacked, g, self._operand_as_read(op, stacked.other)))
-            needed = [n for n in needed if n[2].name != stacked.matrix]
+        needed = self._stacked_aside(op, g, needed, out)
         if not needed:
             return out
         kinds = [self.facts.kind(a) for a in op.operands()]
@@ -235,6 +232,15 @@ class GradientBuilder(ProgramBuilder):
             self.adjoints.accumulate(out, var_name, c, result_is_array,
                                      uniform and not _scaled_by(c, whole | {op.target}))
         return out
+
+    def _stacked_aside(self, op: ir.Op, g: ast.expr, needed: list, out: list) -> list:
+        """``needed`` less a loop-invariant matrix whose steps are recorded instead (``out`` gets the recording):
+        its adjoint is summed after the loop (srcgrad/loops.py)."""
+        stacked = self.loops.stacked.get(id(op))
+        if stacked is None:
+            return needed
+        out.extend(self.loops.record_step(stacked, g, self._operand_as_read(op, stacked.other)))
+        return [n for n in needed if n[2].name != stacked.matrix]
 
     def _contributions(self, op: ir.Op, params: dict, g: ast.expr, all_scalar: bool, indices: set[int],
                        out: list) -> dict:
