@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import srcgrad
+
 # ---------------------------------------------------------------------------------------------------------
 # Seed equations on Python floats
 # ---------------------------------------------------------------------------------------------------------
@@ -229,6 +231,29 @@ def lambert_w_grad(a):
     return (w / (a * (1.0 + w)),)
 
 
+# The same solve declared with srcgrad.custom_root: srcgrad differentiates the root through the implicit function
+# theorem (its own derivative of the residual) instead of through the iterations. Other tools differentiate
+# ``lambert_w_implicit`` through ``lambert_root``'s loop, as they do ``lambert_w``.
+
+
+def lambert_residual(w, a):
+    return w * math.exp(w) - a
+
+
+@srcgrad.custom_root(lambert_residual)
+def lambert_root(a):
+    return lambert_w(a)  # (the same Newton iteration: here a black box whose result is a root)
+
+
+def lambert_w_implicit(a):
+    return lambert_root(a)
+
+
+def lambert_w_implicit_grad(a):
+    w = lambert_root(a)
+    return (w / (a * (1.0 + w)),)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Inputs
 # ---------------------------------------------------------------------------------------------------------
@@ -327,6 +352,7 @@ CASES: list[Case] = [
     Case("logreg 1000x100", logreg, logreg_grad, ("w",), logreg_args, lambda: logreg_args(12, 5)),
     Case("RNN 20 steps, h=32", rnn, rnn_grad, ("W",), rnn_args, lambda: rnn_args(4, 3, 2)),
     Case("Newton w*exp(w)=a", lambert_w, lambert_w_grad, ("a",), _const(3.0), _const(0.5)),
+    Case("Newton, custom_root", lambert_w_implicit, lambert_w_implicit_grad, ("a",), _const(3.0), _const(0.5)),
 ]
 
 

@@ -23,6 +23,7 @@ from srcgrad.errors import (
     UnsupportedValue,
 )
 from srcgrad.higher import hessian, hvp, jacobian, jvp
+from srcgrad.implicit import custom_root
 from srcgrad.rules.registry import defgrad, defjvp, nondifferentiable
 from srcgrad.structures import register_structure
 from srcgrad.version import __version__
@@ -57,7 +58,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Explanation", "Graph", "GraphvizNotFound", "InternalError", "InvalidArgument", "NoRuleError", "NonNumericOutput",
     "NonScalarOutput", "SourceUnavailable", "SrcgradError", "UnsupportedSyntax", "UnsupportedValue", "__version__",
-    "defgrad", "emit", "explain", "grad",
+    "custom_root", "defgrad", "emit", "explain", "grad",
     "graph", "hessian", "hvp", "jacobian", "jvp", "nondifferentiable", "register_structure", "source", "value_and_grad",
     "vjp", "defjvp",
 ]

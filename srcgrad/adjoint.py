@@ -219,6 +219,7 @@ class GradientBuilder(ProgramBuilder):
             value = params.get(pname)
             elements = enumerate(value) if isinstance(value, tuple) else [(None, value)]
             needed.extend((i, j, v) for j, v in elements if isinstance(v, ir.Var) and v.name in self.facts.varied)
+        needed = self._stacked_aside(op, g, needed, out)
         if not needed:
             return out
         kinds = [self.facts.kind(a) for a in op.operands()]
@@ -231,6 +232,15 @@ class GradientBuilder(ProgramBuilder):
             self.adjoints.accumulate(out, var_name, c, result_is_array,
                                      uniform and not _scaled_by(c, whole | {op.target}))
         return out
+
+    def _stacked_aside(self, op: ir.Op, g: ast.expr, needed: list, out: list) -> list:
+        """``needed`` less a loop-invariant matrix whose steps are recorded instead (``out`` gets the recording):
+        its adjoint is summed after the loop (srcgrad/loops.py)."""
+        stacked = self.loops.stacked.get(id(op))
+        if stacked is None:
+            return needed
+        out.extend(self.loops.record_step(stacked, g, self._operand_as_read(op, stacked.other)))
+        return [n for n in needed if n[2].name != stacked.matrix]
 
     def _contributions(self, op: ir.Op, params: dict, g: ast.expr, all_scalar: bool, indices: set[int],
                        out: list) -> dict:
@@ -814,7 +824,7 @@ def _bare_results(builder: GradientBuilder, wrt: list[str], reverse: list) -> se
 
 # srcgrad's helpers whose result has the shape of one of their arguments (its position)
 _SHAPED_LIKE = {runtime.extremum_grad: 2, runtime.restore_axes: 1, runtime.unbroadcast: 1, runtime.uniform_to: 1,
-                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2, runtime.logaddexp_weight: 2}
+                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2}
 
 
 def _owned(builder: GradientBuilder, p: str, adj: str, wrt: list[str], bare: set[str]) -> ast.expr:

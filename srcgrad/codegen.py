@@ -517,6 +517,15 @@ def _integer_identity(left: ast.expr, op: type, right: ast.expr) -> ast.expr | N
     return None
 
 
+def _scales_by_float(node: ast.expr) -> bool:
+    return _is_num(node) and isinstance(node.value, float)
+
+
+def _minus_zero(node: ast.expr) -> bool:
+    """``e - 0.0`` (a rule's ``x1 - x2`` with a constant 0.0 operand)."""
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and _num(node.right, 0.0)
+
+
 def _is_number_types(node: ast.expr, env: dict) -> bool:
     """``(int, float)`` in a rule: the test ``isinstance(y, (int, float))`` is folded for a constant y."""
     return isinstance(node, ast.Tuple) and len(node.elts) == 2 and all(
@@ -553,6 +562,8 @@ class _Fold(Transformer):
         are (a product with a number, or a float-valued numpy function): no dtype changes, no copy needed."""
         if op is not ast.Mult:
             return node
+        if _scales_by_float(left) and _minus_zero(right):  # c * (e - 0.0) is c * e: the product is a float anyway
+            return ast.BinOp(left=left, op=node.op, right=right.left)
         if _num(left, 1.0) and never_bool(right, self.env):
             return right
         if _num(left, -1.0) and never_bool(right, self.env):

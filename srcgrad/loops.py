@@ -10,24 +10,43 @@ What holds:
 - every iteration's reverse starts from the same state: an adjoint that accumulates across iterations holds a value
   on entry, one used up by a definition in the body is zero for the iteration before;
 - invariant operations at the top of a top-level loop's body (the same operands in every iteration) have their
-  reverse run once, after the loop's, on the adjoint summed over the iterations (:meth:`LoopReversal.deferred_reverse`).
+  reverse run once, after the loop's, on the adjoint summed over the iterations (:meth:`LoopReversal.deferred_reverse`);
+- a product ``W @ x`` at the top of a top-level loop's body, ``W`` defined before the loop and ``x`` changing: the
+  reverse loop records each step's adjoint of the product and ``x`` in two lists, and ``W``'s adjoint is their sum
+  of outer products computed once after the loop, as one matrix product of the stacked steps
+  (:meth:`LoopReversal._stacked_products`, ``runtime.matmul_steps_grad``: step by step where the steps' shapes do
+  not stack).
 """
 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from typing import Any
 
-from srcgrad import codegen, generated, ir
+from srcgrad import codegen, generated, ir, layouts, runtime
 from srcgrad.binding import bind_params
 from srcgrad.passes import bind_call, is_user_call
 from srcgrad.program import Block, Comment
+
+
+@dataclass(frozen=True)
+class StackedProduct:
+    """``op`` is ``matrix @ other`` (``left``) or ``other @ matrix``; ``lists``: the names of the lists the reverse
+    loop records the steps' adjoints of the product and values of ``other`` in."""
+
+    op: ir.Op
+    matrix: str
+    other: ir.Var
+    left: bool
+    lists: tuple[str, str]
 
 
 class LoopReversal:
     def __init__(self, builder: Any):
         self.builder = builder
         self.deferred: set[str] = set()  # invariant values whose reverse runs once after their loop's reverse
+        self.stacked: dict[int, StackedProduct] = {}  # id(op) -> its product, summed after its loop
 
     # --- reverse sweep ---------------------------------------------------------------------------------------
 
@@ -41,7 +60,10 @@ class LoopReversal:
         # A loop-carried variable with a gradient on entry that the body rebinds (even to a constant) loses it.
         if not written and not any(adjoints.has_gradient(v) for v in loop.carried):
             return []
-        pre = self._entry_values(loop, written)
+        products = self._stacked_products(loop) if not depth else []
+        self.stacked.update((id(p.op), p) for p in products)
+        pre = self._entry_values(loop, written - {p.matrix for p in products})
+        pre += [codegen.assign(name, ast.List(elts=[], ctx=ast.Load())) for p in products for name in p.lists]
         start = set(adjoints.assigned)
         if isinstance(loop, ir.For):
             tape.restored.add(loop.target)  # the reverse loop walks the range backwards: no need to record it
@@ -52,7 +74,53 @@ class LoopReversal:
         header = Comment(f"grad of the loop at line {loop.line}: its iterations in reverse", loop.line)
         walked, block = self._reverse_walk(loop, depth, body)
         tape.loop_counts.setdefault(id(loop), "")
-        return pre + [header, block] + self.deferred_reverse(deferred, walked)
+        return pre + [header, block] + self._summed_products(products) + self.deferred_reverse(deferred, walked)
+
+    # --- a loop-invariant matrix's adjoint: one product after the loop -----------------------------------------
+
+    def _stacked_products(self, loop: ir.For | ir.While) -> list[StackedProduct]:
+        """The products ``W @ x`` (or ``x @ W``) at the top of a top-level loop's body whose matrix ``W`` is defined
+        before the loop (the same in every iteration) and differentiated while ``x`` changes: the reverse sweep
+        records each step's ``(adjoint of the product, x)`` instead of adding an outer product to ``W``'s adjoint,
+        and :meth:`_summed_products` adds them up after the loop in one product of the stacked steps."""
+        b = self.builder
+        found = []
+        for op in loop.body:
+            if not (isinstance(op, ir.Op) and op.rule is not None and op.rule.func in layouts.MATMULS
+                    and len(op.args) == 2 and not op.kwargs and b.facts.is_active(op.target)):
+                continue
+            for position, matrix in enumerate(op.args):
+                other = op.args[1 - position]
+                if self._loop_constant(matrix) and matrix.name in b.facts.varied and isinstance(other, ir.Var) \
+                        and not self._loop_constant(other):
+                    g_name = b.adjoints.adj(op.target)
+                    lists = (b.scope.local(f"{g_name}_steps"), b.scope.local(f"{other.name}_steps"))
+                    found.append(StackedProduct(op, matrix.name, other, position == 0, lists))
+                    break
+        return found
+
+    def _loop_constant(self, operand: Any) -> bool:
+        """A variable defined before any loop (a parameter, a value computed before the loop)."""
+        return isinstance(operand, ir.Var) and operand.name not in self.builder.tape.loop_defined
+
+    def record_step(self, product: StackedProduct, g: ast.expr, other: ast.expr) -> list:
+        """In the reverse loop's body: this step's adjoint of the product and its other operand, recorded."""
+        gs, others = product.lists
+        return [codegen.template_stmt("STEPS.append(G)", STEPS=codegen.name(gs), G=g),
+                codegen.template_stmt("STEPS.append(X)", STEPS=codegen.name(others), X=other)]
+
+    def _summed_products(self, products: list[StackedProduct]) -> list:
+        b = self.builder
+        out: list = []
+        for p in products:
+            gs, others = p.lists
+            text = b.fn.source_lines.get(p.op.line, "").strip()
+            out.append(Comment(f"grad of line {p.op.line} for {p.matrix}, every iteration's in one product: {text}",
+                               p.op.line))
+            total = ast.Call(func=b.helper(runtime.matmul_steps_grad), keywords=[], args=[
+                codegen.name(gs), codegen.name(p.matrix), codegen.name(others), ast.Constant(value=p.left)])
+            b.adjoints.accumulate(out, p.matrix, total, True)
+        return out
 
     def _entry_values(self, loop: ir.For | ir.While, written: set[str]) -> list:
         """Adjoints that accumulate across iterations must hold a value on entry."""

@@ -29,7 +29,7 @@ from numba.core import types
 from numba.extending import overload
 
 from srcgrad import checks, runtime
-from srcgrad.runtime import unbroadcast
+from srcgrad.runtime import matmul_grad_left, matmul_grad_right, unbroadcast
 
 # --- ranges: reversed, truth, slices -------------------------------------------------------------------------------
 
@@ -176,6 +176,22 @@ def _numba_matmul_grad_right(g, x, y):
     return None
 
 
+def _numba_matmul_steps_grad(gs, x, ys, left):
+    if not (_is_array(x) and x.ndim == 2):
+        return None
+
+    def steps(gs, x, ys, left):  # (compiled: the steps one by one cost what one stacked product does)
+        total = np.zeros(x.shape)
+        for i in range(len(gs)):
+            if left:
+                total += matmul_grad_left(gs[i], x, ys[i])
+            else:
+                total += matmul_grad_right(gs[i], ys[i], x)
+        return total
+
+    return steps
+
+
 def _numba_power_base_grad(x, y):
     if not _is_number(y):
         return None  # (an array exponent: not covered)
@@ -191,10 +207,6 @@ def _numba_uniform_to(g, x):
         dtype = _float_dtype(x)
         return lambda g, x: np.full(x.shape, g, dtype)
     return None
-
-
-def _numba_logaddexp_weight(x, other, total):
-    return lambda x, other, total: np.exp(x - total)  # (numba's arrays are numpy's: the numpy form)
 
 
 def _numba_size_or_one(x):
@@ -248,7 +260,8 @@ OVERLOADS: dict[str, Any] = {
     "matmul_grad_right": _numba_matmul_grad_right, "power_base_grad": _numba_power_base_grad,
     "uniform_to": _numba_uniform_to, "check_scalar_output": _numba_check_scalar_output,
     "check_numeric_output": _numba_check_numeric_output, "check_seed_shape": _numba_check_seed_shape,
-    "logaddexp_weight": _numba_logaddexp_weight, "size_or_one": _numba_size_or_one,
+    "size_or_one": _numba_size_or_one,
+    "matmul_steps_grad": _numba_matmul_steps_grad,
 }
 # what every module compiled with numba needs about ranges: (the function overloaded, its typing function)
 RANGES: tuple[tuple[Any, Any], ...] = (

@@ -159,10 +159,21 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
             except TypeError:  # arguments that do not fit the signature: Python reports it at the call
                 return ARRAY
         return ARRAY
-    if op.rule.out_kind == "scalar":
+    return _rule_kind(op, all_scalar, kind, call_kind)
+
+
+def _rule_kind(op: ir.Op, all_scalar: bool, kind: Any, call_kind: Any) -> str:
+    """The kind of a primitive's result, as its rule declares it (``out_kind``)."""
+    out_kind = op.rule.out_kind
+    if out_kind == "scalar":
         return SCALAR
-    if op.rule.out_kind == "same":
+    if out_kind == "same":
         return SCALAR if all_scalar else ARRAY
+    if out_kind == "callee" and call_kind is not None:  # a primitive with source (srcgrad.custom_root): read there
+        try:
+            return call_kind(op.callee, _call_arg_kinds(op, kind))
+        except (TypeError, SrcgradError):  # (arguments that do not fit, or source srcgrad does not read: unsure)
+            return ARRAY
     return ARRAY
 
 

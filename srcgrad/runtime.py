@@ -33,32 +33,6 @@ def as_array(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
 
-def logaddexp_weight(x, other, total):
-    """``np.exp(x - total)`` for ``total = np.logaddexp(x, other)``: the derivative of ``total`` in ``x``. With an
-    array of another library it is the logistic function of ``x - other``, without ``total``: a lazy gradient that
-    does not need the value then does not compute ``np.logaddexp`` (numpy's is ~20 times slower than ``np.exp``)."""
-    if not foreign_array(total):
-        return np.exp(x - total)
-    d, shift = (x, other) if isinstance(other, (int, float)) else (x - other, 0.0)  # (softplus: no subtraction)
-    # (Dask runs the blocks later, outside this errstate: each block runs logistic)
-    return d.map_blocks(logistic, shift, dtype=total.dtype) if hasattr(d, "map_blocks") else logistic(d, shift)
-
-
-def logistic(d, shift=0.0):
-    """``1 / (1 + exp(shift - d))``, exact to rounding for every ``d`` and without numpy's overflow warning: where
-    the exponential overflows (the result is below about 1e-308, or 1e-38 in float32), ``exp(d - shift)`` is the
-    result."""
-    z = d - shift if shift else d
-    with np.errstate(over="ignore", under="ignore"):
-        out = 1.0 / (1.0 + np.exp(-z))
-        if np.ndim(out) == 0:
-            return np.exp(z) if out == 0 else out
-        tail = out == 0
-        if tail.any():
-            out[tail] = np.exp(z[tail])
-    return out
-
-
 def need_values(x, what):
     """``x`` as a numpy array for a helper that needs its values (``what``: the gradient it computes); an array of
     another library is refused: converting it would compute a Dask array behind the user's back."""
@@ -583,6 +557,34 @@ def matmul_grad_right(g, x, y):
     if np.ndim(y) == 1:
         return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g[..., None])[..., 0], y)
     return unbroadcast(np.matmul(np.swapaxes(x, -1, -2), g), y)
+
+
+def matmul_steps_grad(gs, x, ys, left):
+    """The adjoint of a loop-invariant matrix ``x`` summed over a loop's steps: the sum over ``i`` of
+    ``matmul_grad_left(gs[i], x, ys[i])`` (``x @ ys[i]``; ``left``) or ``matmul_grad_right(gs[i], ys[i], x)``
+    (``ys[i] @ x``), as one product of the stacked steps where every step is a float vector, or every one a float
+    matrix, of one shape; step by step otherwise. No steps: zeros of ``x``'s shape."""
+    if not gs:
+        return zeros_like(x)
+    if _ndim(x) == 2 and _stackable(gs) and _stackable(ys):
+        if gs[0].ndim == 1 and ys[0].ndim == 1:  # sum of outer products
+            return np.stack(gs, axis=1) @ np.stack(ys) if left else np.stack(ys, axis=1) @ np.stack(gs)
+        if gs[0].ndim == 2 and ys[0].ndim == 2:  # sum of matrix products, side by side
+            if left:
+                return np.concatenate(gs, axis=1) @ np.concatenate(ys, axis=1).T
+            return np.concatenate(ys).T @ np.concatenate(gs)
+    total = matmul_grad_left(gs[0], x, ys[0]) if left else matmul_grad_right(gs[0], ys[0], x)
+    for g, y in zip(gs[1:], ys[1:]):
+        total = total + (matmul_grad_left(g, x, y) if left else matmul_grad_right(g, y, x))
+    return total
+
+
+def _stackable(arrays):
+    """Float arrays of rank 1 or 2, all of one shape (and one dtype)."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.ndim not in (1, 2) or first.dtype.kind != "f":
+        return False
+    return all(type(a) is np.ndarray and a.shape == first.shape and a.dtype == first.dtype for a in arrays)
 
 
 def _tensordot_axes(axes, nda, ndb):

@@ -1218,15 +1218,6 @@ def as_tuple_case(x, y):
 case(_runtime.as_tuple, as_tuple_case, A(N(), N()), wrt=(0, 1), name="runtime-as-tuple")
 
 
-def logaddexp_weight_case(x, c):
-    return np.sum(_runtime.logaddexp_weight(x, c, np.logaddexp(x, c)) * np.linspace(1.0, 2.0, np.size(x)))
-
-
-case(_runtime.logaddexp_weight, logaddexp_weight_case, A(N((4,)), N()), wrt=(0, 1), name="runtime-logaddexp-weight")
-case(_runtime.logaddexp_weight, logaddexp_weight_case, A(N((4,)), N((4,))), wrt=(0, 1),
-     name="runtime-logaddexp-weight-arrays")
-
-
 def broadcast_tangent_case(x, m):
     return np.sum(_runtime.broadcast_tangent(x * x, m) * m)
 

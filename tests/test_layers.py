@@ -24,8 +24,8 @@ PACKAGE = Path(srcgrad.__file__).parent
 
 CORE = {"frontend", "lower", "ir", "passes", "adjoint", "accumulate", "tape", "loops", "program", "forward", "fuse",
         "emitter", "runtime", "codegen", "printer", "rules", "naming", "generated"}
-TOOLS = {"api", "higher", "drawing", "picture", "layout", "svg", "summary", "explanation", "standalone", "cli",
-         "notebook", "testing", "__main__"}
+TOOLS = {"api", "higher", "implicit", "drawing", "picture", "layout", "svg", "summary", "explanation", "standalone",
+         "cli", "notebook", "testing", "__main__"}
 
 # Edges left out of the cycle check: none (the pass table, srcgrad/pass_table.py, sits above the passes and the
 # alias analysis that reads their helpers).

@@ -58,7 +58,7 @@ def log_sigmoid_fwd(z):
     t1 = -z
     t2 = np.logaddexp(0.0, t1)
     t3 = -t2
-    return t3, (t1, t2)
+    return t3, (t1,)
 
 
 def check_scalar_output(y, where):
@@ -107,11 +107,11 @@ def uniform_to(g, x):
 
 def log_sigmoid_bwd(saved, g):
     """Reverse sweep of log_sigmoid: the gradient with respect to z."""
-    t1, t2 = saved
+    t1, = saved
     t3_bar = g
     # grad of line 15: return -np.logaddexp(0.0, -z)
     t2_bar = -t3_bar
-    t1_bar = t2_bar * logaddexp_weight(t1, 0.0, t2)
+    t1_bar = t2_bar * (0.5 + 0.5 * np.tanh(0.5 * t1))
     z_bar = -t1_bar
     return z_bar
 
@@ -184,17 +184,6 @@ def broadcast_like(g, x, shape):
     return np.broadcast_to(g, shape)
 
 
-def logaddexp_weight(x, other, total):
-    """``np.exp(x - total)`` for ``total = np.logaddexp(x, other)``: the derivative of ``total`` in ``x``. With an
-    array of another library it is the logistic function of ``x - other``, without ``total``: a lazy gradient that
-    does not need the value then does not compute ``np.logaddexp`` (numpy's is ~20 times slower than ``np.exp``)."""
-    if not foreign_array(total):
-        return np.exp(x - total)
-    d, shift = (x, other) if isinstance(other, (int, float)) else (x - other, 0.0)  # (softplus: no subtraction)
-    # (Dask runs the blocks later, outside this errstate: each block runs logistic)
-    return d.map_blocks(logistic, shift, dtype=total.dtype) if hasattr(d, "map_blocks") else logistic(d, shift)
-
-
 def _ndim(x):
     return x.ndim if type(x) is np.ndarray else np.ndim(x)  # the attribute is ten times faster than np.ndim
 
@@ -247,21 +236,6 @@ def non_numeric_message(y, where):
     array = isinstance(y, (np.ndarray, np.generic)) or (foreign_array(y) and hasattr(y, "dtype"))
     what = f"dtype {y.dtype}" if array else f"{type(y).__name__} {y!r:.40}"
     return f"{where} returned {what}, not a real number or array: it has no gradient"
-
-
-def logistic(d, shift=0.0):
-    """``1 / (1 + exp(shift - d))``, exact to rounding for every ``d`` and without numpy's overflow warning: where
-    the exponential overflows (the result is below about 1e-308, or 1e-38 in float32), ``exp(d - shift)`` is the
-    result."""
-    z = d - shift if shift else d
-    with np.errstate(over="ignore", under="ignore"):
-        out = 1.0 / (1.0 + np.exp(-z))
-        if np.ndim(out) == 0:
-            return np.exp(z) if out == 0 else out
-        tail = out == 0
-        if tail.any():
-            out[tail] = np.exp(z[tail])
-    return out
 
 
 def as_array(x, dtype=None):

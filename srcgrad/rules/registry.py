@@ -37,7 +37,7 @@ import numpy as np
 
 from srcgrad import freshness, locks
 
-OutKind = Literal["scalar", "array", "same"]
+OutKind = Literal["scalar", "array", "same", "callee"]
 # How a primitive's tangent follows from its operands' tangents (see srcgrad.rules.forward)
 ForwardKind = Literal["elementwise", "linear", "multilinear", "reduction", "explicit"]
 # A fact that may depend on the call: True/False, or a function of the call's bound parameters (IR operands by name)
@@ -49,7 +49,8 @@ PROPERTIES = {
     "wrt": "the differentiable parameters (default: those without a default value)",
     "discrete": "parameters the result is piecewise constant in (default: none)",
     "broadcast": "broadcasts its differentiable arguments elementwise (default: False)",
-    "out_kind": "the result is 'scalar' (a Python number), 'same' (as its operands) or an 'array' (default)",
+    "out_kind": "the result is 'scalar' (a Python number), 'same' (as its operands), 'callee' (what srcgrad reads "
+                "from the function's own source) or an 'array' (default)",
     "forward": "forward-mode kind (default: 'elementwise' for a ufunc or broadcast=True, 'explicit' with defjvp, "
                "else none: forward mode is refused)",
     "view": "the result may share memory with an argument (default: False)",

@@ -1,15 +1,14 @@
 """Rules for srcgrad's own runtime helpers, so that generated code can be differentiated again.
 
 In: the helpers generated code calls (``zeros_like``, ``zero_list``, ``as_tuple``, ``broadcast_tangent``,
-``check_scalar_argument``, ``logaddexp_weight``; the derivatives of clip, max/min, casts and var that tangents are
-made of) and the checks lowered loops call (``runtime.LOOP_CHECKS``).
+``check_scalar_argument``; the derivatives of clip, max/min, casts and var that tangents are made of) and the checks
+lowered loops call (``runtime.LOOP_CHECKS``).
 Out: their rules. What holds: zeros and checks carry no gradient; ``as_tuple`` passes it through;
-``broadcast_tangent`` spreads a tangent over its result's shape (its adjoint is summed back); ``logaddexp_weight``
-(in np.logaddexp's gradient) is ``exp(x - total)``; the derivatives of clip, max/min and casts are linear in the
-incoming gradient ``dy`` and piecewise constant in everything else (masks of where the bounds or extremes are:
-their second derivative is 0 almost everywhere); var's is linear in ``dy`` and in ``a``. A runtime helper without a
-rule is refused at the user's line when a second derivative reaches it (passes: "srcgrad cannot differentiate this
-line twice").
+``broadcast_tangent`` spreads a tangent over its result's shape (its adjoint is summed back); the derivatives of
+clip, max/min and casts are linear in the incoming gradient ``dy`` and piecewise constant in everything else (masks
+of where the bounds or extremes are: their second derivative is 0 almost everywhere); var's is linear in ``dy`` and
+in ``a``. A runtime helper without a rule is refused at the user's line when a second derivative reaches it
+(passes: "srcgrad cannot differentiate this line twice").
 """
 
 from srcgrad import checks, runtime
@@ -28,14 +27,6 @@ def as_tuple(g, ans, x):
 @defgrad(runtime.broadcast_tangent, wrt=("t",), discrete=("like",), broadcast=True, out_kind="same")
 def broadcast_tangent(g, ans, t, like):
     return g
-
-
-# exp(x - total): the rule of the numpy form. The lazy form (the logistic function of x - other) has the same value
-# where total = np.logaddexp(x, other), as in every call np.logaddexp's rule makes, and so the same total derivative:
-# other enters through total.
-@defgrad(runtime.logaddexp_weight, wrt=("x", "total"), discrete=("other",), broadcast=True)
-def logaddexp_weight(g, ans, x, other, total):
-    return g * ans, -g * ans
 
 
 # srcgrad's own checks (in generated code differentiated again): they raise where the function would not run
