@@ -80,13 +80,13 @@ def _getsourcelines(func: Any) -> tuple[list[str], int]:
     object says where the block ends (the tokenizer is most of the time of reading a long function's source)."""
     target = inspect.unwrap(func)
     lines, first = inspect.findsource(target)
-    end = _block_end(getattr(target, "__code__", None), lines, first)
+    end = block_end(getattr(target, "__code__", None), lines, first)
     if end is None:
         return inspect.getblock(lines[first:]), first + 1
     return lines[first:end], first + 1
 
 
-def _block_end(code: Any, lines: list[str], first: int) -> int | None:
+def block_end(code: Any, lines: list[str], first: int) -> int | None:
     """The index after the last line of the block starting at ``lines[first]``, from the positions of ``code``'s
     instructions (and its nested code's): the last line any of them spans, when the next line that holds code is
     indented no deeper than the block's first line and the last line is in the body (else None: code the compiler

@@ -62,14 +62,35 @@ PROPERTIES = {
 }
 
 
+class _Declared:
+    """A rule's ``signature`` or ``wrt``, made from its adjoint's parameters at the first read when the rule was
+    registered without them (srcgrad's own rules: some 300 signatures made at import would cost a good part of
+    ``import srcgrad``; a test reads every one, so a wrong declaration still fails the suite)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = "_" + name
+
+    def __get__(self, rule: Any, owner: Any = None) -> Any:
+        if rule is None:
+            return None  # (the dataclass's default: declared later)
+        held = rule.__dict__.get(self.key)
+        if held is None:
+            rule.declare()
+            held = rule.__dict__[self.key]
+        return held
+
+    def __set__(self, rule: Any, value: Any) -> None:
+        rule.__dict__[self.key] = value
+
+
 @dataclass(eq=False)
 class Rule:
     """How srcgrad differentiates one primitive."""
 
     func: Any
     name: str
-    signature: inspect.Signature
-    wrt: tuple[str, ...]
+    signature: inspect.Signature = _Declared()  # type: ignore[assignment]
+    wrt: tuple[str, ...] = _Declared()  # type: ignore[assignment]
     adjoint: Callable | None = None
     scalar_adjoint: Callable | None = None
     broadcast: bool = False
@@ -97,6 +118,14 @@ class Rule:
     # gradient fails where the function does
     raises: CallFact = False
     _inline_cache: dict = field(default_factory=dict, repr=False)
+    # (defgrad's wrt and discrete, when ``signature`` and ``wrt`` are made at their first read: see _Declared)
+    declared: tuple | None = field(default=None, repr=False)
+
+    def declare(self) -> None:
+        """Make ``signature`` and ``wrt`` from the adjoint's parameters and the declaration."""
+        if self.adjoint is None or self.declared is None:
+            raise AttributeError(f"the rule for {self.name} has no signature")
+        self.signature, self.wrt = _declaration(self.adjoint, *self.declared)
 
     def holds(self, fact: str, params: dict[str, Any]) -> bool:
         """A :data:`CallFact` field (``view``, ``full_reduction``, ``raises``) for a call with these bound
@@ -203,6 +232,25 @@ def _load_optional_rules() -> bool:
         return bool(ready)
 
 
+def _declaration(adjoint: Callable, wrt: tuple[str, ...] | None, discrete: tuple[str, ...]
+                 ) -> tuple[inspect.Signature, tuple[str, ...]]:
+    """The primitive's signature (the adjoint's, without ``g`` and ``ans``) and the differentiated parameters; a
+    TypeError for a declaration that does not fit them."""
+    sig = _primal_signature(adjoint)
+    names = tuple(wrt) if wrt is not None else tuple(
+        p.name for p in sig.parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    missing = [n for n in names + tuple(discrete) if n not in sig.parameters]
+    if missing:
+        raise TypeError(f"defgrad: wrt or discrete names {missing} are not parameters of {adjoint.__qualname__}")
+    both = sorted(set(names) & set(discrete))
+    if both:
+        raise TypeError(f"defgrad: {both} are declared both differentiable (wrt) and discrete")
+    return sig, names
+
+
 def _primal_signature(adjoint: Callable) -> inspect.Signature:
     params = list(inspect.signature(adjoint).parameters.values())
     if len(params) < 2 or [p.name for p in params[:2]] != ["g", "ans"]:
@@ -263,21 +311,13 @@ def defgrad(
 
     def register(adjoint: Callable) -> Callable:
         load_builtin_rules()
-        sig = _primal_signature(adjoint)
-        names = tuple(wrt) if wrt is not None else tuple(
-            p.name for p in sig.parameters.values()
-            if p.default is inspect.Parameter.empty
-            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        )
-        missing = [n for n in names + tuple(discrete) if n not in sig.parameters]
-        if missing:
-            raise TypeError(f"defgrad: wrt or discrete names {missing} are not parameters of {adjoint.__qualname__}")
-        both = sorted(set(names) & set(discrete))
-        if both:
-            raise TypeError(f"defgrad: {both} are declared both differentiable (wrt) and discrete")
-        if not _keep_text_for_later(adjoint):  # (srcgrad's own rules: read at first use; a test checks the count)
+        if _keep_text_for_later(adjoint):  # srcgrad's own rules: read at first use (tests check every one)
+            sig, names = None, None
+        else:
+            sig, names = _declaration(adjoint, wrt, tuple(discrete))
             check_returned_count(adjoint, names)
-        existing = lookup(func)
+        # (while srcgrad's own modules register, the optional libraries' rules are not looked for at every rule)
+        existing = _RULES.get(_key(func)) if _builtin_state == "loading" else lookup(func)
         if scalar:
             if existing is None:
                 raise TypeError("defgrad(scalar=True) needs the general rule registered first")
@@ -299,6 +339,7 @@ def defgrad(
             full_reduction=full_reduction,
             uniform=uniform,
             raises=out_kind == "scalar" if raises is None else raises,
+            declared=(wrt, tuple(discrete)),
         ), existing)
         return adjoint
 
@@ -441,7 +482,9 @@ def _text_at_registration(rule_fn: Callable) -> ast.stmt | None:
     if kept is None or kept[0] is not rule_fn:
         return None
     try:
-        block = inspect.getblock(kept[1][rule_fn.__code__.co_firstlineno - 1:])
+        first = rule_fn.__code__.co_firstlineno - 1
+        end = freshness.block_end(rule_fn.__code__, kept[1], first)  # (no tokenizer: see freshness)
+        block = kept[1][first:end] if end is not None else inspect.getblock(kept[1][first:])
         fn = ast.parse(textwrap.dedent("".join(block))).body[0]
     except (SyntaxError, IndexError, IndentationError):
         return None
