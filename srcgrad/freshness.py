@@ -79,11 +79,28 @@ def _getsourcelines(func: Any) -> tuple[list[str], int]:
     """What ``inspect.getsourcelines(func)`` gives, without running Python's tokenizer over the block where the code
     object says where the block ends (the tokenizer is most of the time of reading a long function's source)."""
     target = inspect.unwrap(func)
-    lines, first = inspect.findsource(target)
+    lines, first = _findsource(target)
     end = block_end(getattr(target, "__code__", None), lines, first)
     if end is None:
         return inspect.getblock(lines[first:]), first + 1
     return lines[first:end], first + 1
+
+
+def _findsource(func: Any) -> tuple[list[str], int]:
+    """``inspect.findsource(func)`` for a function whose code's first line is its ``def`` (or first decorator), as
+    Python 3.8 and later record it; inspect's own search otherwise (its pattern, compiled at its first use, is most
+    of the time of a first gradient's reading of the source)."""
+    code = getattr(func, "__code__", None)
+    filename = inspect.getsourcefile(func) if code is not None else None
+    if filename is None:
+        return inspect.findsource(func)
+    linecache.checkcache(filename)
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    lines = linecache.getlines(filename, module.__dict__ if module is not None else None)
+    first = code.co_firstlineno - 1
+    if 0 <= first < len(lines) and lines[first].lstrip().startswith(("def ", "async def ", "@")):
+        return lines, first
+    return inspect.findsource(func)
 
 
 def block_end(code: Any, lines: list[str], first: int) -> int | None:
