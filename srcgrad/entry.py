@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import linecache
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
     params = list(transform.signature.parameters.values())
     header, args = _header_and_call(params)
     cells = [types.CellType() for _ in range(ENTRY_CELLS)]
-    code = _compile_version(name, header, [f"return {SLOW}({args})"], [], f"<srcgrad entry {name}>")
+    code = _first_version(name, params) or \
+        _compile_version(name, header, [f"return {SLOW}({args})"], [], f"<srcgrad entry {name}>")
     for cell, free in zip(cells, code.co_freevars):
         cell.cell_contents = dispatch if free == SLOW else None
     func = transform.func
@@ -114,6 +116,64 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
 
     dispatch.__srcgrad_on_variant__ = on_variant
     return entry
+
+
+def _first_version(name: str, params: list[inspect.Parameter]) -> types.CodeType | None:
+    """The entry's first version, ``def NAME(a, b, ...): return <dispatcher>(a, b, ...)``, for up to 8 parameters
+    that can all be given by position or name: one of :data:`_TRAMPOLINES` renamed, not compiled (a function's
+    first gradient should cost what generating it costs); None for other signatures."""
+    if len(params) >= len(_TRAMPOLINES) or ENTRY_CELLS != len(_TRAMPOLINES[0].co_freevars) \
+            or any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    filename = f"<srcgrad entry {name}>"
+    text = f"def {name}({', '.join(p.name for p in params)}): return {SLOW}({', '.join(p.name for p in params)})"
+    linecache.cache[filename] = (len(text) + 40, None, [f"# srcgrad entry {name}: calls the dispatcher\n",
+                                                        text + "\n"], filename)
+    names = {"co_name": name, "co_varnames": tuple(p.name for p in params), "co_filename": filename,
+             "co_firstlineno": 2}
+    if hasattr(types.CodeType, "co_qualname"):
+        names["co_qualname"] = name
+    return _TRAMPOLINES[len(params)].replace(**names)
+
+
+def _trampolines() -> tuple[types.CodeType, ...]:
+    """``def f(a0, ..., ak): return __srcgrad_0slow__(a0, ..., ak)`` for k < 8, each with the entry's
+    ``ENTRY_CELLS`` free variables: the dispatcher's cell, then padding (read in dead code)."""
+    __srcgrad_0slow__ = __srcgrad_pad0__ = __srcgrad_pad1__ = __srcgrad_pad2__ = None  # (the cells)
+
+    def t0():
+        return __srcgrad_0slow__()
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t1(a0):
+        return __srcgrad_0slow__(a0)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t2(a0, a1):
+        return __srcgrad_0slow__(a0, a1)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t3(a0, a1, a2):
+        return __srcgrad_0slow__(a0, a1, a2)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t4(a0, a1, a2, a3):
+        return __srcgrad_0slow__(a0, a1, a2, a3)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t5(a0, a1, a2, a3, a4):
+        return __srcgrad_0slow__(a0, a1, a2, a3, a4)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t6(a0, a1, a2, a3, a4, a5):
+        return __srcgrad_0slow__(a0, a1, a2, a3, a4, a5)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    def t7(a0, a1, a2, a3, a4, a5, a6):
+        return __srcgrad_0slow__(a0, a1, a2, a3, a4, a5, a6)
+        (__srcgrad_pad0__, __srcgrad_pad1__, __srcgrad_pad2__)  # noqa: B018 - unreachable: the padding cells
+
+    return tuple(f.__code__ for f in (t0, t1, t2, t3, t4, t5, t6, t7))
 
 
 def _header_and_call(params: list[inspect.Parameter]) -> tuple[str, str]:
@@ -254,3 +314,6 @@ def _compile(name: str, header: str, statements: list[str], names: list[str], pa
         lines += [f"{INDENT}if False:", f"{INDENT * 2}({', '.join(pads)},)"]
     note = f"# srcgrad entry {name}: the argument types are checked, then the generated code runs"
     return compile_in_scope("\n".join(lines), name, names + pads, filename, note)
+
+
+_TRAMPOLINES = _trampolines()
