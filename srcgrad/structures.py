@@ -528,6 +528,10 @@ class MissingIndex(UnsupportedSyntax, IndexError):
     """A read past the end of a list or tuple parameter (Python raises IndexError)."""
 
 
+class UnpackCount(UnsupportedSyntax, ValueError):
+    """``a, b = value`` where ``value`` is known to have another number of items (Python raises ValueError)."""
+
+
 class MissingAttribute(UnsupportedSyntax, AttributeError):
     """A read of an attribute a parameter does not have (Python raises AttributeError)."""
 
@@ -1700,7 +1704,8 @@ class _Rewriter:
                 raise self.reject(target, "starred unpacking of a structured parameter is not supported",
                                   hint="index the structure instead")
             if len(items) != len(target.elts):
-                raise self.reject(target, f"cannot unpack {len(items)} values into {len(target.elts)} names")
+                raise self.reject(target, f"cannot unpack {len(items)} values into {len(target.elts)} names",
+                                  hint="unpack into as many names as there are values", cls=UnpackCount)
             out = []
             for t, item in zip(target.elts, items):
                 out += self.bind(t, item, where)
