@@ -8,7 +8,11 @@ function called once):
   variant's guards (srcgrad/guards.py: ``act is <np.tanh>``, ``type(cfg.W) is float``), inside a ``try`` that lets
   srcgrad's own failures become an InternalError — so a call is one Python call, as for a hand-written gradient;
 - *trampoline* (when the generated code needs cells the entry cannot hold: the user's closure variables, generated
-  helper functions, or more names than the entry has cells): the same check, then a call to the variant.
+  helper functions, or more names than the entry has cells): the same check, then a call to the variant;
+- a *structured* variant (srcgrad/structures.py) is always a trampoline to its front function, and its check also
+  tests the arguments' structures (structures.structure_tests: containers, dict keys in order, classes, leaf types,
+  dtypes and layouts — what the dispatcher's key tells apart), so a call costs the check, O(number of leaves), and
+  no dispatcher.
 Anything the check refuses (other argument types, a non-float array for a differentiated argument, a name that now
 denotes another object) goes through the dispatcher, which generates the variant again when a guard failed; the
 entry is then swapped to a trampoline to the new variant. (A guarded global that was deleted raises NameError from

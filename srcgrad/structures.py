@@ -3,8 +3,11 @@ depth (and, as constants, objects whose attributes the function reads: ``self.W`
 
 In: the value of an argument. Out:
 - :func:`spec_of`: the structure's description, a hashable tuple (containers, dict keys in order, classes, leaf
-  types). It is part of the key of a generated variant: a different structure is a new variant, as a new argument
-  kind is;
+  types, and the layout of a float64 array leaf, srcgrad/layouts.py). It is part of the key of a generated variant:
+  a different structure is a new variant, as a new argument kind is; a leaf's parameter of the function of leaves
+  has the kind a flat argument of its value would have (the same code);
+- :func:`structure_tests`: the call-time check of the arguments against descriptions (the dispatcher's
+  :func:`matcher`, and the entry's check, srcgrad/entry.py);
 - :func:`generate`: the variant for such descriptions. The function's parsed source is rewritten (:class:`_Rewriter`)
   so that the structure's reads become named leaves (``params["W1"]`` -> ``params_W1``, ``p.w`` -> ``p_w``,
   ``W, b = params[0]`` -> ``W = params_0_0; b = params_0_1``, ``for W, b in params:`` unrolled, ``len(params)`` a
