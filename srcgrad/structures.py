@@ -48,6 +48,7 @@ import copy
 import dataclasses
 import hashlib
 import keyword
+import operator
 import re
 import types
 import weakref
@@ -1510,6 +1511,8 @@ class _Rewriter:
             return self.boolop_value(node)
         if t is gast.Compare:
             return self.compare(node)
+        if t is gast.BinOp:
+            return self.binop_value(node)
         if t in (gast.Name, gast.Subscript, gast.Attribute, gast.Call):
             ct = self.static(node)
             if isinstance(ct, SStatic):
@@ -1517,6 +1520,14 @@ class _Rewriter:
             if isinstance(ct, SLeaf) and ct.role == NONE:
                 return None
         return _NO
+
+    def binop_value(self, node: Any) -> Any:
+        """``value_of`` integer arithmetic (``len(layers) - 1``, ``i + 1``): ``+``, ``-`` and ``*`` of ints."""
+        a, b = self.value_of(node.left), self.value_of(node.right)
+        if type(a) is not int or type(b) is not int:
+            return _NO
+        fold = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul}.get(type(node.op))
+        return _NO if fold is None else fold(a, b)
 
     def unary_value(self, node: Any) -> Any:
         """``value_of`` a unary operation (``-`` of a number, ``not``)."""

@@ -104,3 +104,27 @@ def test_a_wrong_structure_after_the_swap_raises_as_before(data):
         df({"w": w}, x)
     with pytest.raises(KeyError):
         dict_loss({"w": w}, x)
+
+
+def layers_mlp(layers, x):
+    h = x
+    for i, (W, b) in enumerate(layers):
+        h = h @ W + b
+        if i < len(layers) - 1:
+            h = np.tanh(h)
+        elif i * 2 == 2 * len(layers) - 2:
+            h = h * 0.5
+    return np.sum(h ** 2)
+
+
+def test_integer_arithmetic_of_unrolled_indices_and_lengths_is_known_when_generating(data):
+    """``if i < len(layers) - 1`` in a loop over a list of layers: the rewrite knows ``i`` and the length, so each
+    unrolled copy keeps only its branch (straight-line code, as for flat arguments); both branches are taken."""
+    w, b, x = data
+    rng = np.random.default_rng(5)
+    layers = [(w, b), (rng.normal(size=(3, 2)), rng.normal(size=2))]
+    check_grad(layers_mlp, layers, x, wrt=0)
+    df = srcgrad.grad(layers_mlp)
+    df(layers, x)
+    code = "\n".join(ln for ln in srcgrad.source(df).splitlines() if not ln.strip().startswith("#"))
+    assert "if " not in code and code.count("np.tanh(") == 1 and "* 0.5" in code
