@@ -317,7 +317,9 @@ class GradientBuilder(ProgramBuilder):
             if self.facts.layout(a):  # (an array with a layout has no empty axis)
                 g = codegen.template_expr("G / A.size", G=g, A=source)
             else:
-                g = codegen.template_expr("G / (NP.size(A) or 1)", G=g, NP=self.scope.bind("np", np), A=source)
+                # (runtime.size_or_one, not np.size: Dask implements no np.size and would compute the array)
+                g = codegen.template_expr("G / N(A)", G=g, N=self.scope.bind("size_or_one", runtime.size_or_one),
+                                          A=source)
         self.adjoints.accumulate(out, a.name, g, True, uniform=True)
         return out
 
@@ -712,6 +714,7 @@ def build_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: codegen.
                       derivatives=dict(builder.adjoints.names), return_line=ret.line)
     link(program, scope)
     program.float_valued = {**builder.float_valued, **codegen.modules_env(scope)}
+    program.numpy_arguments = all(facts.kinds.get(p) == SCALAR or facts.layouts.get(p) is not None for p in fn.params)
     return program
 
 
@@ -745,6 +748,10 @@ def _seed(builder: GradientBuilder, ret: ir.Return, mode: str, seed_name: str | 
     if out_var is None or out_var not in builder.facts.varied:
         return
     seed = codegen.name(seed_name) if seed_name else ast.Constant(value=1.0)
+    if mode == "vjp":  # (the seed's shape is the output's: any other would be broadcast into a meaningless product)
+        check = builder.helper(checks.check_seed_shape)
+        prologue.append(ast.Expr(value=ast.Call(func=check, keywords=[], args=[
+            codegen.name(seed_name), codegen.name(out_var), ast.Constant(value=builder.fn.name)])))
     builder.adjoints.accumulate(prologue, out_var, seed, bool(seed_name) or builder.facts.kind(ret.value) != SCALAR)
     if mode in ("grad", "value_and_grad"):  # the output is a number (checked), its adjoint too
         builder.adjoints.uniform.discard(builder.adjoints.adj(out_var))
@@ -807,7 +814,7 @@ def _bare_results(builder: GradientBuilder, wrt: list[str], reverse: list) -> se
 
 # srcgrad's helpers whose result has the shape of one of their arguments (its position)
 _SHAPED_LIKE = {runtime.extremum_grad: 2, runtime.restore_axes: 1, runtime.unbroadcast: 1, runtime.uniform_to: 1,
-                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2}
+                runtime.matmul_grad_left: 1, runtime.matmul_grad_right: 2, runtime.logaddexp_weight: 2}
 
 
 def _owned(builder: GradientBuilder, p: str, adj: str, wrt: list[str], bare: set[str]) -> ast.expr:

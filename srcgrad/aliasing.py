@@ -205,6 +205,7 @@ class _Objects:
             if kinds.get(p) != SCALAR:
                 self._external(p, f"param:{p}", ir.Var(p))
         ops = list(ir.walk_ops(fn.body))
+        self.defined_by = {op.target: op for op in ops}
         for op in ops:
             if is_user_call(op):
                 self.effects[id(op)] = helper_effects(op.callee, _call_kinds(op, self.kind), call_kind)
@@ -290,8 +291,13 @@ class _Objects:
             return self._add(t, operands)
         if kind == "append":
             return self._add(t, self.of(args[0])) | self._hold(self.of(args[0]), self.of(args[1]))
-        if op.callee is runtime.setitem:
+        if _item_assignment(op):
             return self._add(t, self.of(args[0])) | self._hold(self.of(args[0]), self.of(args[2]))
+        if op.callee is runtime.setitem:  # called by name (generated code read again): a copy, the item replaced
+            lists = self.of(args[0]) & self.containers
+            held = set().union(*(self.holds.get(o, set()) for o in lists)) if lists else set()
+            return (self._container(new) if lists else False) | self._add(t, new) \
+                | self._hold(new, held | self.of(args[2]))
         if kind in ("tuple", "list"):
             return self._container(new) | self._add(t, new) | self._hold(new, operands)
         if kind == "subscript":  # an element of a list, or a view of an array
@@ -329,11 +335,12 @@ class _Objects:
     def writes(self) -> list[_Write]:
         out = []
         for op in ir.walk_ops(self.fn.body):
-            if op.callee is runtime.setitem:
+            if _item_assignment(op):
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, True, written=(op.args[2],)))
             elif op.form.kind == "append":
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, True, written=(op.args[1],)))
-            elif op.inplace and op.form.kind == "binop" and self.kind(op.args[0]) != SCALAR:
+            elif op.inplace and op.form.kind == "binop" and self.kind(op.args[0]) != SCALAR \
+                    and not self._updates_an_array_item(op):
                 out.append(_Write(op, frozenset(self.of(op.args[0])), op.target, False, op.args[0],
                                   written=(op.args[1],)))
             elif is_user_call(op):
@@ -343,6 +350,15 @@ class _Objects:
                 if changed:
                     out.append(_Write(op, frozenset(changed), None, True, real=True, written=tuple(op.operands())))
         return out
+
+    def _updates_an_array_item(self, op: ir.Op) -> bool:
+        """``A[i] += v`` with A an array: Python changes the item A[i] (a view of A) in place, then writes it back
+        into A, as the item assignment that follows does; an item of a list is an object of its own (another name may
+        hold it), so ``lst[0] += v`` is a write to that object."""
+        item = op.args[0]
+        source = self.defined_by.get(item.name) if isinstance(item, ir.Var) else None
+        return source is not None and source.form.kind == "subscript" and item.name in self.fn.temporaries \
+            and self.kind(source.args[0]) not in (SEQUENCE, SCALAR)
 
     def runs_generated_code(self, op: ir.Op) -> bool:
         """Does this call of a user function run its generated code (not the function as it is)?"""
@@ -374,8 +390,14 @@ def _numeric_array(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype != object
 
 
+def _item_assignment(op: ir.Op) -> bool:
+    """``y[i] = v`` (Python writes into y's object); a call of srcgrad's ``setitem`` by name, in generated code
+    that is differentiated again, makes a copy instead."""
+    return op.callee is runtime.setitem and op.inplace
+
+
 def _may_write(op: ir.Op) -> bool:
-    return op.callee is runtime.setitem or op.form.kind == "append" or (op.inplace and op.form.kind == "binop") \
+    return _item_assignment(op) or op.form.kind == "append" or (op.inplace and op.form.kind == "binop") \
         or is_user_call(op) or _opaque_writer(op)
 
 
@@ -399,6 +421,9 @@ def _may_share(op: ir.Op) -> bool:
     return call_fact(op, "view", unbound=True)
 
 
+_SRCGRAD_HELPERS = ("srcgrad.runtime", "srcgrad.scipy_runtime")
+
+
 def _opaque_writer(op: ir.Op) -> bool:
     """A call that runs as it is and may change an argument: no derivative rule, not a user function srcgrad
     differentiates, and not known to leave its arguments alone."""
@@ -412,6 +437,8 @@ def _opaque_writer(op: ir.Op) -> bool:
     if any(k == "out" for k, _ in op.kwargs):
         return True
     module = getattr(callee, "__module__", None) or ""
+    if module in _SRCGRAD_HELPERS:
+        return False  # (srcgrad's runtime helpers build new values; generated code differentiated again calls them)
     if module in ("math", "warnings", "_warnings", "logging") \
             or (isinstance(callee, type) and issubclass(callee, BaseException)):
         return False  # (exceptions are made, warnings and log records written: their arguments are only read)

@@ -28,10 +28,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-import gast
 import numpy as np
 
-from srcgrad import arrays, guards, layouts, lazy, locks, naming, pipeline, structures
+from srcgrad import arrays, guards, layouts, lazy, locks, lower, naming, pipeline, structures
 from srcgrad.binding import ARRAY, SCALAR
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import (
@@ -65,6 +64,7 @@ class Transform:
         self.backend = backend
         with reading(func):
             self.pf = pipeline.parse_and_fence(func)
+        self.code = func.__code__  # the code the source was read for (see refresh_source)
         self.signature = inspect.signature(func)
         self.params = list(self.signature.parameters)
         self.positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values())
@@ -191,6 +191,7 @@ class Transform:
             with self.lock:
                 generated = self.by_kinds.get(kinds)
                 if generated is None or not generated.guards.hold():
+                    self.refresh_source()
                     # before generating (see srcgrad/guards.py); the lowering takes the same collection, which
                     # also guards the function's defaults (the entry reads those live: not this variant's guards)
                     found = guards.collect(self.func, self.pf, defaults=True)
@@ -206,6 +207,25 @@ class Transform:
                     generated.guards = found
                     self.by_kinds[kinds] = generated
         return generated
+
+    def refresh_source(self) -> None:
+        """Read the function's source again when its code object was replaced (``f.__code__ = ...``, IPython's
+        autoreload updating a function in place): code generated from the old source would be stale (its guard on
+        ``__code__`` fails). New parameters are refused: the entry was made for the old ones."""
+        if self.func.__code__ is self.code:
+            return
+        now = inspect.signature(self.func)
+        if [(p.name, p.kind) for p in now.parameters.values()] != \
+                [(p.name, p.kind) for p in self.signature.parameters.values()]:
+            raise InvalidArgument(f"the parameters of {self.func.__name__} changed since its transform was made: "
+                                  f"{self.signature} is now {now}", hint="make the transform again (srcgrad.grad(f))")
+        with reading(self.func):
+            self.pf = pipeline.parse_and_fence(self.func)
+        self.code = self.func.__code__
+        self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.structure_positions = sorted({*self.wrt_positions,
+                                           *(self.params.index(p) for p in self.attribute_params)})
+        self.by_kinds.clear()
 
     def generate(self, kinds: dict[str, str], output: tuple[Any, ...] | None = None, generic: bool = False
                  ) -> Generated:
@@ -366,7 +386,7 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
                 structured_last[key[0]] = (key, structures.matcher(key[1]))
             if vjp:
                 seed_names[impl] = generated.seeds[0]
-            if lazy.needs_guard(map(type, args)):
+            if lazy.needs_guard(map(type, args)) or lazy.holds_dask([args[i] for i in structure_positions]):
                 lazy_keys.add(key)
             cache[key] = generated
             entry = dispatch.__srcgrad_entry__  # type: ignore[attr-defined]
@@ -375,7 +395,8 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             # a function called once)
         else:
             impl = generated.function
-            if unswapped and unswapped.pop(key, None) is generated:
+            if unswapped and unswapped.pop(key, None) is generated and key not in lazy_keys:  # (Dask arrays,
+                # also in structures: every call goes through srcgrad.lazy)
                 on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
                 if on_variant is not None:
                     on_variant(generated, key)
@@ -441,7 +462,7 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
             if compiled is not None:
                 raise compiled from None
         if isinstance(exc, NonNumericOutput) and exc.location is None:
-            raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
+            raise NonNumericOutput(exc.message, lower.return_location(transform.pf), exc.hint) from None
         refused = refusal(exc, transform.pf)
         if refused is not None:
             raise refused from None
@@ -450,19 +471,6 @@ def _failure_handler(transform: Transform) -> Callable[[Exception], None]:
             raise internal from exc
 
     return failed
-
-
-def _return_location(pf: Any) -> Any:
-    """Where the function returns: its return of a constant that is not a number (``return None``) if it has
-    one, else its last return statement."""
-    returns = [node for node in gast.walk(pf.node) if isinstance(node, gast.Return)]
-    if not returns:
-        return pf.location(pf.node)
-    for node in returns:
-        if node.value is None or (isinstance(node.value, gast.Constant)
-                                  and not isinstance(node.value.value, (int, float))):
-            return pf.location(node)
-    return pf.location(returns[-1])
 
 
 class _AsDecorator:
@@ -607,12 +615,14 @@ def call_generated(transform: Transform, function: Callable[..., Any], values: l
         kwonly = [p.name for p in transform.signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
         n_pos = len(values) - len(kwonly)
         positional, named = values[:n_pos], dict(zip(kwonly, values[n_pos:]))
+    if lazy.needs_guard(map(type, (*values, *extra.values()))):  # (forward mode with Dask arrays: see srcgrad.lazy)
+        function = lazy.guarded(function, transform.pf)
     try:
         return function(*positional, **named, **extra)
     except NonNumericOutput as exc:  # (checked where the function returns: name its return of no number)
         if exc.location is not None:
             raise
-        raise NonNumericOutput(exc.message, _return_location(transform.pf), exc.hint) from None
+        raise NonNumericOutput(exc.message, lower.return_location(transform.pf), exc.hint) from None
     except ValueError as exc:  # a helper's refusal ("srcgrad: no tangent ...") is raised at the user's line
         refused = refusal(exc, transform.pf)
         if refused is not None:
@@ -641,10 +651,7 @@ def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[...
     grads: dict[tuple[str, ...], tuple[Callable[..., Any], Any]] = {}
     lock = locks.lock()
 
-    def second(*args: Any, **kwargs: Any) -> Any:
-        values = unit.bind(args, kwargs)
-        key = unit.kinds(values)
-        generated = unit.specialise(values)  # (generated again when its guards fail)
+    def reverse_of(key: tuple[str, ...], generated: Any) -> Callable[..., Any]:
         found = grads.get(key)
         if found is None or found[1] is not generated:
             with lock:
@@ -653,15 +660,29 @@ def grad_of_grad(entry: Callable[..., Any], wrt: Any, mode: str) -> Callable[...
                     wrt_spec = tuple(outer.wrt) if outer.as_tuple else outer.wrt[0]
                     grads[key] = (_decorator_or_call(generated.function, wrt_spec, mode, mode), generated)
                 found = grads[key]
-        try:
-            return call_generated(unit, found[0], values, {})
+        return found[0]
+
+    def second(*args: Any, **kwargs: Any) -> Any:
+        values = unit.bind(args, kwargs)
+        key = unit.kinds(values)
+        generated = unit.specialise(values)  # (generated again when its guards fail)
+        try:  # (reading the generated forward mode may refuse it too: named at the user's line as well)
+            return call_generated(unit, reverse_of(key, generated), values, {})
         except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
-            located = at_user_line(exc, unit.pf)
+            located = at_users_line(exc, unit.pf)
             if located is exc:
                 raise
             raise located from None
 
     return transform_entry(second, outer, f"{inner.func.__name__}_{mode}2")
+
+
+def at_users_line(exc: SrcgradError, pf: Any) -> SrcgradError:
+    """``exc``, raised about generated code differentiated again, at the user's line it came from; a returned
+    non-number at the return that gave it (the output is checked after the returns join)."""
+    if isinstance(exc, NonNumericOutput) and exc.location is not None and exc.location.filename.startswith("<srcgrad "):
+        return NonNumericOutput(exc.message, lower.return_location(pf), exc.hint)
+    return at_user_line(exc, pf)
 
 
 def _transform_of(func: Any) -> Transform:

@@ -17,6 +17,14 @@ from srcgrad.errors import Location, SrcgradError
 SCALAR, ARRAY, SEQUENCE = "S", "A", "L"  # Python number, maybe-array, list or tuple
 
 
+class _SequenceOfSequences(str):
+    """The kind ``"L"`` (equal to it everywhere) of a helper's result that may hold lists or tuples
+    (``return [[x], [y]]``): its caller's items of it are sequences too (srcgrad.passes.infer_kinds)."""
+
+
+SEQUENCE_OF_SEQUENCES = _SequenceOfSequences(SEQUENCE)
+
+
 def const_kind(c: ir.Const) -> str:
     if c.live:
         return ARRAY

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, lower, naming, passes
+from srcgrad.binding import SEQUENCE_OF_SEQUENCES
 from srcgrad.program import Block, Program, loads, stores
 
 
@@ -86,6 +87,8 @@ def return_kind(func: Any, kinds: tuple[str, ...]) -> str:
             result = kinds_map.get(ret.name, passes.ARRAY) if isinstance(ret, ir.Var) else passes.const_kind(ret)
             if fn.may_return_non_number:
                 result = passes.ARRAY  # (not assumed a number: its caller checks what it returns)
+            elif isinstance(ret, ir.Var) and kinds_map.get(f"{ret.name}:elements") == passes.SEQUENCE:
+                result = SEQUENCE_OF_SEQUENCES  # (its items are lists or tuples for the caller too)
         finally:
             _IN_PROGRESS.discard(key)
         _KINDS[key] = (result, found)

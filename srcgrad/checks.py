@@ -58,9 +58,17 @@ def check_completed(done, filename, line, col):
 
 
 # Each check and the twin a standalone module carries instead.
+def check_seed_shape(seed, y, where):
+    """``vjp``: the seed has the output's shape, or is a number (refused with ``InvalidArgument`` otherwise)."""
+    if not runtime.seed_fits(seed, y):
+        raise InvalidArgument(runtime.seed_shape_message(seed, y, where),
+                              hint="pass a number, or an array of the output's shape (the adjoint of the output)")
+
+
 STANDALONE_TWINS = {
     check_scalar_output: runtime.check_scalar_output,
     check_numeric_output: runtime.check_numeric_output,
+    check_seed_shape: runtime.check_seed_shape,
     check_unshared: runtime.check_unshared,
     check_distinct: runtime.check_distinct,
     check_completed: runtime.check_completed,

@@ -161,7 +161,7 @@ def cmd_emit(ns: argparse.Namespace) -> int:
     func = load_function(ns.function)
     example = tuple(parse_args_values(ns.args)) if ns.args else None
     module = standalone.build(func, parse_wrt(ns.wrt, func), mode=ns.mode, example=example,
-                              example_text=shlex.join(ns.args) if ns.args else None)
+                              example_text=shlex.join(ns.args) if ns.args else None, backend=ns.backend)
     if ns.check:
         if ns.output is None:
             raise UsageError("emit --check needs -o OUT.py: the file to compare with")
@@ -169,7 +169,8 @@ def cmd_emit(ns: argparse.Namespace) -> int:
             print(f"{ns.output} is current")
             return 0
         command = f"srcgrad emit {ns.function}" + (f" --wrt {ns.wrt}" if ns.wrt else "") + \
-            (f" --mode {ns.mode}" if ns.mode else "") + f" -o {ns.output}" + \
+            (f" --mode {ns.mode}" if ns.mode else "") + \
+            (f" --backend {ns.backend}" if ns.backend != "python" else "") + f" -o {ns.output}" + \
             (f" --args {shlex.join(ns.args)}" if ns.args else "")
         if not Path(ns.output).is_file():
             print(f"{PROG}: {ns.output} does not exist; write it with: {command}", file=sys.stderr)
@@ -322,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 when OUT.py differs from what emit would write (for CI)")
     p.add_argument("--force", action="store_true",
                    help="write OUT.py even when it exists and is not a module srcgrad emitted")
+    p.add_argument("--backend", choices=("python", "numba"), default="python",
+                   help="numba: the module imports numba and compiles the gradient with numba.njit(cache=True)")
 
     _command(
         sub, "show", cmd_show, WRT_OPTION, MODE_OPTION, ARGS_OPTION,

@@ -267,11 +267,17 @@ def _code_names(code: Any) -> set[str]:
     return names
 
 
+def generated_from(filename: str, pf: ParsedFunction) -> bool:
+    """Is ``filename`` the code generated from ``pf``: its own variants', or (a structured argument) those of its
+    function of leaves (``f_leaves``, structures.py), whose lines are ``pf``'s?"""
+    return filename.startswith((f"<srcgrad {pf.name}:", f"<srcgrad {pf.name}_leaves:"))
+
+
 def _generated_location(frames: list[tuple[Any, int]], pf: ParsedFunction) -> Location | None:
     """The user's line whose (forward or gradient) code the outermost generated frame of ``pf`` was running."""
     for frame, lineno in frames:
         filename = frame.f_code.co_filename
-        if filename.startswith(f"<srcgrad {pf.name}:"):
+        if generated_from(filename, pf):
             found = generated.origin(filename, lineno)
             if found is not None and found.line is not None:
                 return Location(pf.filename, found.line, 0, pf.file_lines.get(found.line, ""))

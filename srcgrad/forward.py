@@ -44,6 +44,12 @@ class TangentBuilder(ProgramBuilder):
             self.dots[var] = self.scope.local(naming.tangent(var))
         return self.dots[var]
 
+    def zero_of(self, var: str) -> ast.expr:
+        """A zero tangent of ``var``; a list's is a list of its own (``append`` adds the items' tangents to it)."""
+        if self.facts.kinds.get(var) == SEQUENCE:
+            return ast.Call(func=self.helper(runtime.zero_list), args=[codegen.name(var)], keywords=[])
+        return super().zero_of(var)
+
     def has_tangent(self, operand: Any) -> bool:
         return isinstance(operand, ir.Var) and operand.name in self.facts.varied
 

@@ -223,7 +223,8 @@ def describe(node_type: str) -> str:
     return _DESCRIPTIONS.get(node_type, f"`{node_type}`")
 
 
-_PARSED: dict[Any, ParsedFunction] = {}  # a helper function -> its parsed, fenced source (parse_helper)
+# a helper function -> (the code object it was parsed for, its parsed, fenced source) (parse_helper)
+_PARSED: dict[Any, tuple[Any, ParsedFunction]] = {}
 _PARSED_LOCK = locks.rlock()
 
 
@@ -231,11 +232,13 @@ def parse_helper(func: Any) -> ParsedFunction:
     """A user function that differentiated code calls, parsed and fenced once (the generation of its variants,
     their guards and the alias analysis of its effects all read it)."""
     with _PARSED_LOCK:
-        if func not in _PARSED:
+        known = _PARSED.get(func)
+        if known is None or known[0] is not func.__code__:  # (its code replaced: another source)
+            code = func.__code__
             pf = parse(func)
             fence(pf)
-            _PARSED[func] = pf
-        return _PARSED[func]
+            _PARSED[func] = known = (code, pf)
+        return known[1]
 
 
 def fence(pf: ParsedFunction) -> None:

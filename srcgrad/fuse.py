@@ -21,7 +21,8 @@ What holds:
 - ``a + -b`` is written ``a - b`` (the same IEEE result), and ``(1.0 * a) * b`` is ``a * b`` where ``b`` cannot be a
   bool array;
 - ``a = a + e`` becomes ``a += e`` only where ``a`` holds a float value the block itself just made and nothing else
-  refers to (see :func:`_update_in_place`);
+  refers to (see :func:`_update_in_place`), and only where every argument is a number or a float64 ndarray (a Dask
+  ``e`` cannot be added into a numpy ``a`` in place);
 - every step is one walk over each block (with indexes built before it): the time grows with the program's length.
 """
 
@@ -54,7 +55,8 @@ def fuse(program: Program) -> Program:
     _propagate_copies(program.reverse, loads, stores, program.adjoints)
     _fuse_block(program.reverse, loads, stores, program.adjoints)
     _fuse_block(program.forward, loads, stores, program.temporaries)
-    _update_in_place(program.reverse, program.float_valued, program.adjoints)
+    if program.numpy_arguments:
+        _update_in_place(program.reverse, program.float_valued, program.adjoints)
     return program
 
 

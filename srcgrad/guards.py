@@ -77,8 +77,8 @@ class Guards:
         self._check: Any = None
 
     def without_defaults_of(self, func: Any) -> Guards:
-        """These guards but those on ``func``'s own defaults."""
-        return Guards(self.func, [g for g in self.items if g.name or g.owner is not func])
+        """These guards but those on ``func``'s own defaults (its ``__code__`` stays guarded)."""
+        return Guards(self.func, [g for g in self.items if g.name or g.owner is not func or g.attrs == ("__code__",)])
 
     def expression(self, consts: Consts, shadowed: frozenset = frozenset()) -> str:
         """Python text that is True when every guard holds, read inside a function running in ``func``'s globals
@@ -131,6 +131,7 @@ def collect(func: Any, pf: Any, defaults: bool = False) -> Guards:
     """The guards of code generated from ``pf`` (the parsed source of ``func``) as the names resolve now.
     ``defaults``: the code holds ``func``'s defaults too (a helper's; the entry reads the function's own live)."""
     found: dict[tuple, Guard] = {}
+    _guard_code(func, found)
     if defaults:
         _guard_defaults(func, found)
     _collect(func, pf, found, {func})
@@ -153,12 +154,19 @@ def _collect_helper(func: Any, found: dict, seen: set) -> None:
     """A user function the code calls: its defaults are inlined as constants and its names decide its code."""
     from srcgrad.errors import SrcgradError
 
+    _guard_code(func, found)
     _guard_defaults(func, found)
     try:
         pf = frontend.parse_helper(func)
     except (SrcgradError, OSError, TypeError):
         return  # not differentiated from source (the generation refuses it or treats it as opaque)
     _collect(func, pf, found, seen)
+
+
+def _guard_code(func: Any, found: dict) -> None:
+    """The function's code object: replacing it (``f.__code__ = g.__code__``, IPython's autoreload updating a
+    function in place) makes its source another one."""
+    found.setdefault((id(func), "", ("__code__",)), Guard(func, "", ("__code__",), func.__code__, False))
 
 
 def _guard_defaults(func: Any, found: dict) -> None:

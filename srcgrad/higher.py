@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import api, locks, structures
-from srcgrad.errors import InvalidArgument, SrcgradError, at_user_line
+from srcgrad import api, arrays, locks, structures
+from srcgrad.errors import InvalidArgument, SrcgradError
 
 
 def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, *, backend: str = "python") -> Callable[..., Any]:
@@ -64,6 +64,17 @@ class _SecondOrder:
     def hvp(self, values: list[Any], v: Any) -> Any:
         key = self.direction.kinds(values)
         generated = self.direction.specialise(values)  # (generated again when its guards fail)
+        try:  # (reading the generated forward mode may refuse it too: named at the user's line as well)
+            grad_of_direction, direction_name = self.grad_of(key, generated)
+            return api.call_generated(self.direction, grad_of_direction, values, {direction_name: v})
+        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
+            located = api.at_users_line(exc, self.direction.pf)
+            if located is exc:
+                raise
+            raise located from None
+
+    def grad_of(self, key: tuple[str, ...], generated: Any) -> tuple[Callable[..., Any], str]:
+        """The reverse mode of the ``generated`` forward mode, and the name of its direction parameter."""
         found = self.grads.get(key)
         if found is None or found[2] is not generated:
             with self.lock:
@@ -72,14 +83,7 @@ class _SecondOrder:
                     direction_name = generated.tangent_params[0]
                     self.grads[key] = (api.grad(generated.function, wrt=self.param), direction_name, generated)
             found = self.grads[key]
-        grad_of_direction, direction_name, _ = found
-        try:
-            return api.call_generated(self.direction, grad_of_direction, values, {direction_name: v})
-        except SrcgradError as exc:  # about the generated forward mode: name the user's line it came from
-            located = at_user_line(exc, self.direction.pf)
-            if located is exc:
-                raise
-            raise located from None
+        return found[0], found[1]
 
 
 def hvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[..., Any]:
@@ -112,12 +116,13 @@ def hessian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callab
             return structures.structured_hessian(lambda v: second.hvp(values, v), x)
         if type(x) in (float, int):
             return float(second.hvp(values, 1.0))
-        x = np.asarray(x)
+        x = x if arrays.is_protocol_array(x) else np.asarray(x)  # (a Dask array stays lazy)
         columns = []
         for i in range(x.size):
             e = np.zeros(x.size, dtype=x.dtype if x.dtype.kind == "f" else float)
             e[i] = 1.0
-            columns.append(np.reshape(second.hvp(values, e.reshape(x.shape)), -1))
+            # (a shape tuple, not -1: Dask's reshape takes no bare number)
+            columns.append(np.reshape(second.hvp(values, e.reshape(x.shape)), (-1,)))
         h = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
         return h.reshape(x.shape + x.shape)
 
@@ -168,7 +173,7 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
                 seed: Any = np.zeros(int(np.prod(y_shape)))
                 seed[i] = 1.0
                 seed = seed.reshape(y_shape) if y_shape else 1.0
-                rows.append(np.reshape(pull(*args, **kwargs, seed=seed), -1))
+                rows.append(np.reshape(pull(*args, **kwargs, seed=seed), (-1,)))
             jac = np.stack(rows) if rows else np.zeros((0, int(np.prod(x_shape))))
             return jac.reshape(y_shape + x_shape)
         columns = []
@@ -179,7 +184,7 @@ def jacobian(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, mode: st
             t = t.reshape(x_shape) if x_shape else 1.0
             _, tangent = push(*args, **kwargs, t=t)
             y_shape = np.shape(tangent)
-            columns.append(np.reshape(tangent, -1))
+            columns.append(np.reshape(tangent, (-1,)))
         jac = np.stack(columns, axis=-1) if columns else np.zeros((0, 0))
         return jac.reshape(y_shape + x_shape)
 

@@ -322,8 +322,8 @@ def matmul_adjoints(np_name: str, g: ast.expr, x: ast.expr, y: ast.expr, lx: str
 def restored(g: ast.expr, layout: str, axes: tuple[int, ...] | None, keepdims: bool) -> ast.expr:
     """The adjoint of a reduction over ``axes`` of a value of ``layout``, as an array that broadcasts to it:
     ``g`` itself when the axes were kept, ``g[:, None]`` when they were dropped."""
-    if keepdims or axes is None:
-        return g
+    if keepdims or axes is None or not axes:
+        return g  # (``axis=()`` reduces nothing)
     index: list[ast.expr] = [ast.Constant(value=None) if i in axes else ast.Slice() for i in range(len(layout))]
     while isinstance(index[-1], ast.Slice):
         index.pop()
@@ -340,7 +340,7 @@ def count(a: ast.expr, layout: str, axes: tuple[int, ...] | None) -> ast.expr:
         n = ast.Subscript(value=ast.Attribute(value=a, attr="shape", ctx=ast.Load()), slice=ast.Constant(value=i),
                           ctx=ast.Load())
         out = n if out is None else ast.BinOp(left=out, op=ast.Mult(), right=n)
-    return out
+    return out if out is not None else ast.Constant(value=1)  # (``axis=()``: each element is its own mean)
 
 
 def spread(np_name: str, g: ast.expr, var: str) -> ast.expr:
@@ -389,7 +389,8 @@ def _np_attr(node: ast.expr, np_name: str) -> str | None:
     return None
 
 
-_UFUNCS = frozenset(n for n in dir(np) if isinstance(getattr(np, n, None), np.ufunc))
+# (numpy's namespace itself: dir(np) and getattr would import every lazy submodule — f2py, testing — at import)
+_UFUNCS = frozenset(n for n, value in vars(np).items() if isinstance(value, np.ufunc))
 
 
 def expression_layout(node: ast.expr, env: dict, np_name: str) -> str | None:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
 from srcgrad import arrays, locks
-from srcgrad.errors import Location, SrcgradError, UnsupportedValue, at_user_line
+from srcgrad.errors import Location, SrcgradError, UnsupportedValue, at_user_line, generated_from
 
 _state = threading.local()  # depth: how many lazy calls this thread is in
 _lock = locks.lock()
@@ -36,6 +37,24 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 def needs_guard(arg_types: Any) -> bool:
     """Do these argument types hold a Dask array (an array that computes when it is converted)?"""
     return any(arrays.is_protocol_type(t) and t.__module__.split(".")[0] == "dask" for t in arg_types)
+
+
+def holds_dask(values: Any, depth: int = 0) -> bool:
+    """Does a structure among ``values`` (dicts, lists, tuples, dataclasses and objects of them) hold a Dask array?
+    (Read when a variant is made, not at each call.)"""
+    return any(needs_guard((type(value),)) or (depth < 32 and holds_dask(_items(value), depth + 1))
+               for value in values)
+
+
+def _items(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.values()
+    if isinstance(value, (list, tuple)):
+        return value
+    if hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                                              types.MethodType)):
+        return vars(value).values()
+    return ()
 
 
 def guarded(impl: Callable[..., Any], pf: Any) -> Callable[..., Any]:
@@ -151,7 +170,7 @@ def _dask_failure(exc: BaseException, pf: Any) -> SrcgradError:
     tb = exc.__traceback__
     while tb is not None:
         filename = tb.tb_frame.f_code.co_filename
-        if filename.startswith(f"<srcgrad {pf.name}:"):
+        if generated_from(filename, pf):
             location = Location(filename, tb.tb_lineno, 0)
             break  # (the outermost generated frame of the function: its nearest "# line N" names the user's line)
         tb = tb.tb_next

@@ -24,7 +24,7 @@ import gast
 import numpy as np
 
 from srcgrad import guards, ir, locks, naming, usercode
-from srcgrad.errors import UnsupportedSyntax
+from srcgrad.errors import Location, UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction
 from srcgrad.rules import lookup
 from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
@@ -148,7 +148,8 @@ class Lowerer:
         line = self.pf.file_line(self.node)
         body[:0] = [_copy(v, ir.Const(None), line) for v in sorted(self.maybe_unbound)]
         source_lines = {k: v.rstrip("\n") for k, v in self.pf.file_lines.items()}
-        implicit_none = any(self.version_of.get(v, v) == self.ret_name for v in self.maybe_unbound)
+        implicit_none = any(self.version_of.get(v, v) == self.ret_name for v in self.maybe_unbound) \
+            or _returns_a_copied_non_number(body)
         return ir.Function(
             name=self.node.name, params=self.params, body=body, filename=self.pf.filename,
             first_line=self.pf.line_offset + self.node.lineno, source_lines=source_lines,
@@ -851,8 +852,8 @@ class Lowerer:
             self.assign_parallel(stmt.targets[0], stmt.value)
             return
         value = self.value(stmt.value)
-        for target in stmt.targets:
-            self.bind(target, value, stmt)
+        for target in stmt.targets:  # (`a = b = v`: each name a copy of v; renaming v to `a` would lose it for b)
+            self.bind(target, value, stmt, retarget=len(stmt.targets) == 1)
 
     def stmt_AnnAssign(self, stmt: Any) -> None:
         if stmt.value is None:
@@ -866,7 +867,9 @@ class Lowerer:
             gast.copy_location(read, target)
             binop = gast.BinOp(read, stmt.op, stmt.value)
             gast.copy_location(binop, stmt)
-            self.bind(target, self.value(binop), stmt)
+            value = self.value(binop)
+            self.mark_in_place(value)  # `lst[0] += v` changes the item itself when it is an array or a list
+            self.bind(target, value, stmt)
             return
         if not isinstance(target, gast.Name):
             raise self.reject(target, "augmented assignment to an attribute is not supported",
@@ -876,10 +879,15 @@ class Lowerer:
         binop = gast.BinOp(load, stmt.op, stmt.value)
         gast.copy_location(binop, stmt)
         value = self.value(binop)
+        self.mark_in_place(value)
+        self.bind(target, value, stmt)
+
+    def mark_in_place(self, value: ir.Operand) -> None:
+        """The operation of ``x op= v`` just emitted is in place when x is an array (checked once kinds are known:
+        srcgrad.aliasing)."""
         last = self.block[-1] if self.block else None
         if isinstance(last, ir.Op) and isinstance(value, ir.Var) and last.target == value.name:
-            last.inplace = True  # checked once kinds are known (srcgrad.aliasing)
-        self.bind(target, value, stmt)
+            last.inplace = True
 
     def assign_parallel(self, targets: Any, values: Any) -> None:
         if len(targets.elts) != len(values.elts):
@@ -1551,6 +1559,64 @@ def parameter_names(args: Any) -> list[str]:
     star = [args.vararg.id] if args.vararg is not None else []
     double = [args.kwarg.id] if args.kwarg is not None else []
     return [a.id for a in args.posonlyargs + args.args] + star + [a.id for a in args.kwonlyargs] + double
+
+
+def _returns_a_copied_non_number(body: list) -> bool:
+    """Whether the returned value may be a non-number constant that reached it through copies (``r = None`` then
+    ``return r``, a name bound on some paths only, whose placeholder is None): the generated code then checks what
+    the function returns, as for ``return None`` (the kinds call a copy of None a number)."""
+    ret = body[-1].value
+    return isinstance(ret, ir.Var) and ret.name in _holding_non_numbers(body)
+
+
+def _holding_non_numbers(body: list) -> set[str]:
+    """The values that may hold a non-number constant (``None``, a string) through copies (joins are copies)."""
+    copies = [op for op in ir.walk_ops(body) if op.form.kind == "copy"]
+    holding: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for op in copies:
+            source = op.args[0]
+            if op.target not in holding and (_non_number(source) or getattr(source, "name", None) in holding):
+                holding.add(op.target)
+                changed = True
+    return holding
+
+
+def return_location(pf: ParsedFunction) -> Location:
+    """Where a function that returned no number returned (its returns join before the output is checked): the one
+    return statement whose value may be a non-number (``return None``, ``return r`` after ``r = None``), else its
+    end when its result may be unbound there (an implicit ``return None``), else its last return statement."""
+    returns = sorted((n for n in pf.nodes if isinstance(n, gast.Return)), key=lambda n: (n.lineno, n.col_offset))
+    by_line = {pf.file_line(n): n for n in returns}
+    body = lowered(pf).body
+    holding = _holding_non_numbers(body)
+    lines = {op.line for op in ir.walk_ops(body) if op.form.kind == "copy" and op.line in by_line
+             and (_non_number(op.args[0]) or getattr(op.args[0], "name", None) in holding)}
+    last = body[-1]
+    if isinstance(last.value, ir.Var) and last.value.name in holding and last.line in by_line:
+        lines.add(last.line)  # (a return at the top level returns its value directly)
+    if lines:
+        return pf.location(by_line[min(lines)])
+    if not returns or _may_run_off(pf.node.body):
+        return pf.location(pf.node)
+    return pf.location(returns[-1])
+
+
+def _may_run_off(body: list) -> bool:
+    """Whether running ``body`` may reach its end (conservatively: returns, raises and ``if``s whose branches both
+    end so are the only statements counted as ending)."""
+    last = body[-1] if body else None
+    if isinstance(last, (gast.Return, gast.Raise)):
+        return False
+    if isinstance(last, gast.If):
+        return _may_run_off(last.body) or _may_run_off(last.orelse)
+    return True
+
+
+def _non_number(operand: Any) -> bool:
+    return isinstance(operand, ir.Const) and not operand.live and not isinstance(operand.value, (int, float))
 
 
 def _copy(target: str, source: Any, line: int, col: int = 0) -> ir.Op:

@@ -14,13 +14,16 @@ What holds:
   would copy) is refused, since changing it in place would not be seen; other names are guarded as in Python
   (srcgrad/guards.py regenerates when a name is rebound);
 - compiled code is cached in-process with its generated variant (api.Transform: per argument kinds, while the
-  guards hold); numba's own on-disk cache needs a file, which generated code has not.
+  guards hold), and on disk by numba's own cache where srcgrad/numba_cache.py can key it exactly (the text is then
+  compiled from a file in srcgrad's cache directory, so a later process loads the compiled code).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import linecache
+import os
 import re
 import types
 import weakref
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import driver, locks, sourcetext
+from srcgrad import driver, locks, numba_cache, sourcetext
 from srcgrad.emitter import Emitted
 from srcgrad.emitter import compile_function as compile_python
 from srcgrad.errors import Location, SrcgradError
@@ -68,11 +71,24 @@ def compile_function(source: str, name: str, bound: dict[str, Any], user_func: A
     numba = require()
     python = compile_python(Emitted(name, source, bound), user_func, label)  # its signature, defaults
     space = _user_names(source, bound, user_func)
-    filename = _filename(source, label)
-    dispatcher = numba.njit(_exec(source, space, filename)[name])
+    on_disk = numba_cache.source_file(source, _read_values(source, space, bound))
+    filename = on_disk or _filename(source, label)
+    dispatcher = numba.njit(cache=on_disk is not None)(_exec(source, space, filename)[name])
     _bind(space, bound)
     _SOURCES[filename] = _Source(source, user_func)
     return _wrapper(python, dispatcher)
+
+
+def _read_values(source: str, space: dict[str, Any], bound: dict[str, Any]) -> dict[str, Any]:
+    """The objects the names of ``source`` denote where numba compiles it (srcgrad's bound names, then the user's
+    globals and closure values; builtins aside), by name: what numba's on-disk cache is keyed by besides the text."""
+    values = {}
+    for key in sorted({n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}):
+        if key in bound:
+            values[key] = bound[key]
+        elif key in space and key != "__builtins__":
+            values[key] = space[key]
+    return values
 
 
 def _user_names(source: str, bound: dict[str, Any], user_func: Any) -> dict[str, Any]:
@@ -211,7 +227,8 @@ def compile_failure(exc: BaseException) -> NumbaUnsupported | None:
 def refusal(exc: BaseException) -> NumbaUnsupported:
     """numba's compile error as a NumbaUnsupported at the user's line, with numba's reason (its first lines)."""
     text = _plain(str(exc))
-    found = re.findall(r'File "(<srcgrad numba [^"]*>)", line (\d+)', text)
+    found = [(known, n) for f, n in re.findall(r'File "([^"]*)", line (\d+)', text)  # (numba writes paths relative
+             for known in {f, os.path.abspath(f)} & set(_SOURCES)]                     # to the working directory)
     where = _SOURCES.get(found[-1][0]) if found else None
     if where is None:
         return NumbaUnsupported(f"numba cannot compile the gradient: {text.strip().splitlines()[0] if text else exc}",
@@ -255,3 +272,60 @@ def _wrapper(python: types.FunctionType, dispatcher: Any) -> types.FunctionType:
     if not keywords and python.__defaults__ is None:
         wrapper.__srcgrad_direct__ = dispatcher
     return wrapper
+
+
+# --- emitted modules (``srcgrad emit --backend numba``) ------------------------------------------------------------
+
+
+def check_emittable(generated: Any, user_func: Any, helpers: list[Any], imported: dict[str, Any]) -> None:
+    """What numba cannot compile, refused as the module is emitted: a user global bound to an array or a container
+    (numba would freeze a copy of it, as in-process), and a plain Python function of the user's the compiled code
+    would call or take (``imported``: the module's names imported from the user's modules, by name)."""
+    require()
+    _user_names(generated.main, generated.bound, user_func)
+    for variant in helpers:
+        _user_names(variant.source, variant.bound, variant.func)
+    for name, obj in sorted(imported.items()):
+        if isinstance(obj, types.FunctionType):
+            raise NumbaUnsupported(
+                f"the gradient uses `{name}`, a Python function: numba's compiled code can call (or take) only "
+                f"functions numba compiles", _definition(user_func),
+                hint=f"decorate `{name}` with numba.njit (or register a derivative rule that numba can compile), "
+                     "or emit without --backend numba")
+
+
+def emitted_section(compiled: list[str], names: dict[str, Any], define: Any) -> str:
+    """The end of a module emitted for numba: numba taught the helpers' copies and ranges (the typing functions of
+    srcgrad/numba_runtime.py, copied), then each function of ``compiled`` (the gradient, the generated helpers, the
+    runtime helpers numba compiles as written) replaced by ``numba.njit(cache=True)`` of itself. ``names``: the
+    module's names so far (name -> the object it holds); ``define(ref, obj, origin)`` makes ``obj`` available at
+    module level (imported or copied) and returns its name."""
+    import operator
+
+    from srcgrad import numba_runtime
+
+    numba = require()
+    numba_name = define("numba", numba, "global")
+    registered = []
+    for func, typing in numba_runtime.RANGES:
+        target = (f"{define('operator', operator, 'global')}.getitem" if func is operator.getitem
+                  else define(func.__name__, func, "srcgrad"))
+        registered.append((target, typing))
+    for name, obj in names.items():
+        typing = numba_runtime.typing_of(obj)
+        if typing is not None:
+            registered.append((name, typing))
+    lines = ["# --- numba: the code above compiled by numba's nopython mode at its first call, for the argument",
+             "# types of that call (cache=True: kept on disk next to this file); numba is taught srcgrad's helpers",
+             "# and ranges first"]
+    lines += [f"{numba_name}.extending.overload({target})({define(typing.__name__, typing, 'srcgrad')})"
+              for target, typing in registered]
+    lines += [f"{name} = {numba_name}.njit(cache=True)({name})" for name in compiled]
+    return "\n".join(lines) + "\n"
+
+
+def taught(obj: Any) -> bool:
+    """Whether numba is taught ``obj`` (a runtime helper with a twin in srcgrad/numba_runtime.py)."""
+    from srcgrad import numba_runtime
+
+    return numba_runtime.typing_of(obj) is not None

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,16 @@ from typing import Any
 import numpy as np
 
 from srcgrad import ir, usercode
-from srcgrad.binding import ARRAY, SCALAR, SEQUENCE, bind_params, call_fact, const_kind, location
+from srcgrad.binding import (
+    ARRAY,
+    SCALAR,
+    SEQUENCE,
+    SEQUENCE_OF_SEQUENCES,
+    bind_params,
+    call_fact,
+    const_kind,
+    location,
+)
 from srcgrad.errors import NoRuleError, SrcgradError
 
 
@@ -95,7 +105,30 @@ def infer_kinds(fn: ir.Function, arg_kinds: dict[str, str], call_kind: Any = Non
             if merged != old:
                 kinds[op.target] = merged
                 changed = True
+            if (new is SEQUENCE_OF_SEQUENCES or _holds_sequences(op, kinds)) \
+                    and kinds.get(f"{op.target}:elements") != SEQUENCE:
+                kinds[f"{op.target}:elements"] = SEQUENCE
+                changed = True
     return kinds
+
+
+def _holds_sequences(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """Whether the list or tuple ``op`` makes may hold lists or tuples (``[[x], [y]]``, a copy or slice of one, one
+    appended to): its items (``n[0]``, a loop's variable) are then sequences, so that Python's sequence arithmetic
+    on them is seen (``n[0] + n[1]`` joins them)."""
+    def kind(a: Any) -> str:
+        return kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else ARRAY
+
+    def holds(a: Any) -> bool:
+        return isinstance(a, ir.Var) and kinds.get(f"{a.name}:elements") == SEQUENCE
+
+    if op.form.kind in ("tuple", "list"):
+        return any(kind(a) == SEQUENCE for a in op.args)
+    if op.form.kind == "append":
+        return holds(op.args[0]) or kind(op.args[1]) == SEQUENCE
+    if op.form.kind == "copy" or _slices_a_sequence(op, kind):
+        return holds(op.args[0])
+    return False
 
 
 def _iter_kind(iterable: ir.Operand, facts: Facts) -> str:
@@ -113,7 +146,7 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
         if isinstance(src, ir.Const) and src.value is None:
             return SCALAR  # a loop header's placeholder: it takes its kind from the loop's real values
         return arg_kinds[0]
-    if op.form.kind in ("tuple", "list", "append"):
+    if _makes_a_sequence(op, kind, facts.kinds):
         return SEQUENCE
     if op.form.symbol == "setitem" and op.args and isinstance(op.args[0], ir.Var):
         return kind(op.args[0]) if kind(op.args[0]) != SCALAR else ARRAY
@@ -131,6 +164,24 @@ def _op_kind(op: ir.Op, facts: Facts, call_kind: Any = None) -> str:
     if op.rule.out_kind == "same":
         return SCALAR if all_scalar else ARRAY
     return ARRAY
+
+
+def _makes_a_sequence(op: ir.Op, kind: Callable[[ir.Operand], str], kinds: dict[str, str]) -> bool:
+    """A display, an append, a slice of a list or tuple, an item of a list of lists."""
+    return op.form.kind in ("tuple", "list", "append") or _slices_a_sequence(op, kind) \
+        or _item_of_sequences(op, kinds)
+
+
+def _slices_a_sequence(op: ir.Op, kind: Callable[[ir.Operand], str]) -> bool:
+    """``a[1:]`` of a list or tuple is a list or tuple (an item, ``a[1]``, is whatever the sequence holds)."""
+    return op.form.kind == "subscript" and len(op.args) == 2 and isinstance(op.args[1], ir.Index) and \
+        not op.args[1].is_tuple and isinstance(op.args[1].parts[0], ir.Slice) and kind(op.args[0]) == SEQUENCE
+
+
+def _item_of_sequences(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """``n[0]`` of a list or tuple that may hold lists or tuples (:func:`_holds_sequences`)."""
+    return op.form.kind == "subscript" and isinstance(op.args[0], ir.Var) and \
+        kinds.get(f"{op.args[0].name}:elements") == SEQUENCE
 
 
 def is_user_call(op: ir.Op) -> bool:
@@ -257,15 +308,11 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
     check_undifferentiated(fn, ops, varied)
     check_opaque_methods(fn, ops, facts)
     for op in ops:
-        if facts.is_active(op.target) and _sequence_arithmetic(op, facts.kinds):
-            raise NoRuleError(
-                f"`{op.form.symbol}` of lists or tuples {'joins' if op.form.symbol == '+' else 'repeats'} them "
-                "(Python's sequence arithmetic), and a differentiated value is in them", location(fn, op),
-                hint="build the sequence with its elements ([a, b, c]) or make arrays and use np.concatenate / "
-                     "np.tile",
-            )
+        if facts.is_active(op.target) and (_sequence_arithmetic(op, facts.kinds) or _sums_sequences(op, facts.kinds)):
+            raise _sequence_refusal(fn, op)
         if facts.is_active(op.target) and is_user_call(op):
             _check_gathered(fn, op, varied)
+            _check_nested_lists(fn, op, varied, facts.kinds)
         if facts.is_active(op.target) and op.rule is None and op.form.kind not in ("copy", "append") \
                 and not is_user_call(op):
             raise _no_rule(fn, op)
@@ -273,14 +320,53 @@ def analyse_activity(fn: ir.Function, wrt: list[str], facts: Facts) -> Facts:
 
 
 def _sequence_arithmetic(op: ir.Op, kinds: dict[str, str]) -> bool:
-    """``[a] + [b]``, ``[a] * 2``: an operator whose operands are lists or tuples and numbers, no array — Python
-    joins or repeats the sequences (with an array among them, numpy's elementwise arithmetic runs instead)."""
+    """``[a] + [b]``, ``[a] * 2``, ``(x,) + t``: an operator with a list or tuple operand whose other operand is a
+    list, tuple or number — or may be one (kind ``A``: a parameter, an item of a list, a value an opaque call
+    returned) — so Python may join or repeat the sequences (with an array as the other operand, numpy's elementwise
+    arithmetic runs instead; the kinds cannot tell which before the call)."""
     if op.form.kind != "binop" or op.form.symbol not in ("+", "*"):
         return False
-    operand_kinds = sorted(kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else const_kind(a)
+    operand_kinds = sorted(kinds.get(a.name, ARRAY) if isinstance(a, ir.Var) else _constant_kind(a)
                            if isinstance(a, ir.Const) else ARRAY for a in op.args)
     # (other mixes, a list times a list, are Python's TypeError: they run and fail as in Python)
-    return operand_kinds == ([SEQUENCE, SEQUENCE] if op.form.symbol == "+" else [SEQUENCE, SCALAR])
+    if op.form.symbol == "+":
+        return operand_kinds in ([ARRAY, SEQUENCE], [SEQUENCE, SEQUENCE])
+    return operand_kinds in ([ARRAY, SEQUENCE], [SEQUENCE, SCALAR])
+
+
+_AN_ARRAY = "array"  # a constant known to be an array: numpy's arithmetic, never Python's sequence arithmetic
+
+
+def _sequence_refusal(fn: ir.Function, op: ir.Op) -> NoRuleError:
+    if op.form.kind == "binop":
+        what = (f"`{op.form.symbol}` of a list or tuple {'joins' if op.form.symbol == '+' else 'repeats'} it when "
+                "the other operand is a list, tuple or int (Python's sequence arithmetic), which it is or may be here")
+    else:
+        what = "`sum` of lists or tuples joins them (Python's sum adds with `+`: sequence arithmetic)"
+    return NoRuleError(
+        f"{what}, and a differentiated value is in them", location(fn, op),
+        hint="build the sequence with its elements ([a, b, c]) or make arrays and use np.concatenate / np.tile "
+             "(np.asarray(...) for numpy's elementwise arithmetic)",
+    )
+
+
+def _sums_sequences(op: ir.Op, kinds: dict[str, str]) -> bool:
+    """``sum(rows, [])``, ``sum([[x], [y]], start)``: Python's ``sum`` adds with ``+``, which joins lists when the
+    start or the items are lists or tuples."""
+    if op.rule is None or op.rule.func is not builtins.sum or not op.args:
+        return False
+    items, start = op.args[0], op.args[1] if len(op.args) > 1 else dict(op.kwargs).get("start")
+    holds = isinstance(items, ir.Var) and kinds.get(f"{items.name}:elements") == SEQUENCE
+    return holds or (start is not None and (kinds.get(start.name, ARRAY) if isinstance(start, ir.Var)
+                                            else _constant_kind(start)) == SEQUENCE)
+
+
+def _constant_kind(c: ir.Const) -> str:
+    """What a constant is to Python's ``+`` and ``*``: a tuple or list (``(3.0,)``, a global tuple) is a sequence,
+    an ndarray an array (a global's kind is what the call-time guards check: a change regenerates)."""
+    if isinstance(c.value, (tuple, list)):
+        return SEQUENCE
+    return _AN_ARRAY if isinstance(c.value, np.ndarray) else const_kind(c)
 
 
 def _varied_values(fn: ir.Function, ops: list[ir.Op], varied: set[str]) -> set[str]:
@@ -338,6 +424,17 @@ def _check_gathered(fn: ir.Function, op: ir.Op, varied: set[str]) -> None:
                 f"a differentiated value is passed into {star}{name} of {op.form.symbol}: srcgrad differentiates "
                 "helpers with respect to their named parameters", location(fn, op),
                 hint=f"give the value a parameter of its own in {op.form.symbol}")
+
+
+def _check_nested_lists(fn: ir.Function, op: ir.Op, varied: set[str], kinds: dict[str, str]) -> None:
+    """A list of lists carrying a derivative, passed to a helper: the helper's kinds know it is a list, not that its
+    items are lists (``n[0] + n[1]`` there would be taken for numpy's ``+``), so it is refused."""
+    for a in op.operands():
+        if isinstance(a, ir.Var) and a.name in varied and kinds.get(f"{a.name}:elements") == SEQUENCE:
+            raise NoRuleError(
+                f"a list or tuple holding lists or tuples, with a differentiated value in them, is passed to "
+                f"{op.form.symbol}: srcgrad does not follow the kinds of the inner lists into a helper",
+                location(fn, op), hint="pass the inner lists as separate arguments, or make them arrays (np.array)")
 
 
 def check_opaque_methods(fn: ir.Function, ops: list[ir.Op], facts: Facts) -> None:

@@ -67,6 +67,10 @@ class Program:
     adjoints: frozenset = frozenset()
     derivatives: dict = field(default_factory=dict)  # IR name -> the name of its adjoint (or, forward, its tangent)
     return_line: int | None = None  # the user's line of the return whose value (and derivatives) it returns
+    # every argument is a Python number or a float64 ndarray (a layout): a numpy adjoint may be updated in place
+    # (``a += e``); another argument may be an array of another library, which numpy's in-place update cannot take
+    # (Dask refuses ``out=``): see fuse._update_in_place
+    numpy_arguments: bool = False
 
 
 def walk_items(items: list):

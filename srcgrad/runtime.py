@@ -33,6 +33,32 @@ def as_array(x, dtype=None):
     return np.asarray(x, dtype=dtype)
 
 
+def logaddexp_weight(x, other, total):
+    """``np.exp(x - total)`` for ``total = np.logaddexp(x, other)``: the derivative of ``total`` in ``x``. With an
+    array of another library it is the logistic function of ``x - other``, without ``total``: a lazy gradient that
+    does not need the value then does not compute ``np.logaddexp`` (numpy's is ~20 times slower than ``np.exp``)."""
+    if not foreign_array(total):
+        return np.exp(x - total)
+    d, shift = (x, other) if isinstance(other, (int, float)) else (x - other, 0.0)  # (softplus: no subtraction)
+    # (Dask runs the blocks later, outside this errstate: each block runs logistic)
+    return d.map_blocks(logistic, shift, dtype=total.dtype) if hasattr(d, "map_blocks") else logistic(d, shift)
+
+
+def logistic(d, shift=0.0):
+    """``1 / (1 + exp(shift - d))``, exact to rounding for every ``d`` and without numpy's overflow warning: where
+    the exponential overflows (the result is below about 1e-308, or 1e-38 in float32), ``exp(d - shift)`` is the
+    result."""
+    z = d - shift if shift else d
+    with np.errstate(over="ignore", under="ignore"):
+        out = 1.0 / (1.0 + np.exp(-z))
+        if np.ndim(out) == 0:
+            return np.exp(z) if out == 0 else out
+        tail = out == 0
+        if tail.any():
+            out[tail] = np.exp(z[tail])
+    return out
+
+
 def need_values(x, what):
     """``x`` as a numpy array for a helper that needs its values (``what``: the gradient it computes); an array of
     another library is refused: converting it would compute a Dask array behind the user's back."""
@@ -48,7 +74,8 @@ def broadcast_like(g, x, shape):
     and ``g`` is not, an array of that library with ``x``'s chunks (a numpy view of a Dask array's shape would put a
     numpy array that large in the graph)."""
     if foreign_array(x) and not foreign_array(g):
-        return np.zeros_like(x, dtype=np.result_type(g, float_dtype(x))) + g
+        dtype = np.result_type(g, float_dtype(x))
+        return np.full_like(x, g, dtype=dtype) if np.ndim(g) == 0 else np.zeros_like(x, dtype=dtype) + g
     return np.broadcast_to(g, shape)
 
 
@@ -187,6 +214,23 @@ def check_numeric_output(y, where):
         _non_numeric(y, where)
 
 
+def check_seed_shape(seed, y, where):
+    """``vjp``: the seed is the adjoint of the output, so it has the output's shape (a number stands for an array
+    filled with it); another shape would be broadcast into a plausible, meaningless product."""
+    if not seed_fits(seed, y):
+        raise ValueError(seed_shape_message(seed, y, where) + "; pass a number, or an array of the output's shape")
+
+
+def seed_fits(seed, y):
+    if isinstance(y, (tuple, list)) or isinstance(seed, (tuple, list)):
+        return True  # (structured outputs: their seeds are checked where they are built)
+    return np.ndim(seed) == 0 or np.shape(seed) == np.shape(y)
+
+
+def seed_shape_message(seed, y, where):
+    return f"the seed of the vjp of {where} has shape {np.shape(seed)}, and {where} returned shape {np.shape(y)}"
+
+
 def real_valued(y):
     if isinstance(y, (int, float)):
         return True
@@ -203,12 +247,12 @@ def _non_numeric(y, where):
     raise TypeError(non_numeric_message(y, where) + "; return the number (or array) to differentiate")
 
 
-def cast_grad(g, dtype):
-    """Adjoint of a cast to ``dtype``: the gradient passes a cast to a float type, and is zero through a cast to an
-    integer or boolean type (rounding is piecewise constant)."""
+def cast_grad(dy, dtype):
+    """Adjoint of a cast to ``dtype``: the gradient ``dy`` passes a cast to a float type, and is zero through a cast
+    to an integer or boolean type (rounding is piecewise constant)."""
     if dtype is None or np.dtype(dtype).kind in "fc":
-        return g
-    return np.zeros_like(g, dtype=float) if foreign_array(g) else np.zeros(np.shape(g))
+        return dy
+    return np.zeros_like(dy, dtype=float) if foreign_array(dy) else np.zeros(np.shape(dy))
 
 
 def linspace_grad(g, ans, end, num, endpoint, axis):
@@ -227,20 +271,21 @@ def fill_grad(g, x):
     return np.full(np.shape(x), g, dtype=float_dtype(x))
 
 
-def clip_grad(g, ans, a, a_min, a_max):
-    """Adjoint of ``np.clip`` with respect to ``a``: ``g`` where ``a`` is inside the bounds, half of it where ``a``
-    equals a bound (a tie), zero outside. A bound of None is no bound."""
-    inside = as_array(ans == a, float)
+def clip_grad(dy, y, a, a_min, a_max):
+    """Adjoint of ``y = np.clip(a, a_min, a_max)`` with respect to ``a``: ``dy`` where ``a`` is inside the bounds,
+    half of it where ``a`` equals a bound (a tie), zero outside. A bound of None is no bound."""
+    inside = as_array(y == a, float)
     for bound in (a_min, a_max):
         if bound is not None:
-            inside = inside - 0.5 * ((a == bound) & (ans == bound))
-    return g * inside
+            inside = inside - 0.5 * ((a == bound) & (y == bound))
+    return dy * inside
 
 
-def clip_bound_grad(g, ans, a, bound):
-    """Adjoint of ``np.clip`` with respect to one bound: ``g`` where the bound is the result, half at a tie."""
-    at_bound = ans == bound
-    return g * (at_bound * (1.0 - 0.5 * (a == bound)))
+def clip_bound_grad(dy, y, a, bound):
+    """Adjoint of ``y = np.clip(...)`` with respect to one bound: ``dy`` where the bound is the result, half at a
+    tie."""
+    at_bound = y == bound
+    return dy * (at_bound * (1.0 - 0.5 * (a == bound)))
 
 
 # --- sequences (tuples and lists of values) -----------------------------------------------------------------------
@@ -303,12 +348,29 @@ def _size(x):
     return math.prod(np.shape(x))  # (Dask implements no np.size)
 
 
-def extremum_grad(g, ans, a, axis, keepdims):
-    """Adjoint of ``np.max``/``np.min``: ``g`` goes to the extreme elements, split equally among ties."""
+def size_or_one(x):
+    """How many elements ``x`` has, 1 when it has none (the divisor of an empty mean's uniform adjoint)."""
+    return _size(x) or 1
+
+
+def extremum_grad(dy, y, a, axis, keepdims):
+    """Adjoint of ``y = np.max(a, axis)``/``np.min``: ``dy`` goes to the extreme elements, split equally among
+    ties."""
+    return restore_axes(dy, as_array(a), axis, keepdims) * _extreme_shares(y, a, axis, keepdims)
+
+
+def extremum_grad_transpose(h, y, a, axis, keepdims):
+    """Adjoint of :func:`extremum_grad` with respect to ``dy`` (it is linear in ``dy``): ``h`` weighted by each
+    extreme element's share, summed over the reduced axes."""
     a = as_array(a)
-    mask = a == restore_axes(ans, a, axis, keepdims)
-    count = np.sum(mask, axis=normalize_axes(axis, a.ndim), keepdims=True)
-    return restore_axes(g, a, axis, keepdims) * (mask / count)
+    shares = _extreme_shares(y, a, axis, keepdims)
+    return np.sum(h * shares, axis=normalize_axes(axis, a.ndim), keepdims=bool(keepdims))
+
+
+def _extreme_shares(y, a, axis, keepdims):
+    a = as_array(a)
+    mask = a == restore_axes(y, a, axis, keepdims)
+    return mask / np.sum(mask, axis=normalize_axes(axis, a.ndim), keepdims=True)
 
 
 def prod_grad(g, a, axis, keepdims):
@@ -330,13 +392,34 @@ def prod_grad(g, a, axis, keepdims):
     return g * others
 
 
-def var_grad(g, a, axis, ddof, keepdims):
-    """Adjoint of ``np.var(a, axis, ddof=ddof)``: ``2 (a - mean) / (N - ddof)``."""
+def var_grad(dy, a, axis, ddof, keepdims):
+    """Adjoint of ``np.var(a, axis, ddof=ddof)``: ``2 (a - mean) / (N - ddof)`` times ``dy``."""
     a = as_array(a)
     axes = normalize_axes(axis, a.ndim)
-    n = np.prod([a.shape[i] for i in axes]) if axes else 1
     centred = a - np.mean(a, axis=axes, keepdims=True)
-    return restore_axes(g, a, axis, keepdims) * centred * (2.0 / (n - ddof))
+    return restore_axes(dy, a, axis, keepdims) * centred * _var_scale(a, axes, ddof)
+
+
+def var_grad_transpose(h, a, axis, ddof, keepdims):
+    """Adjoint of :func:`var_grad` with respect to ``dy`` (it is linear in ``dy``)."""
+    a = as_array(a)
+    axes = normalize_axes(axis, a.ndim)
+    centred = a - np.mean(a, axis=axes, keepdims=True)
+    return np.sum(h * centred, axis=axes, keepdims=bool(keepdims)) * _var_scale(a, axes, ddof)
+
+
+def var_grad_centred(h, dy, a, axis, ddof, keepdims):
+    """Adjoint of :func:`var_grad` with respect to ``a`` (it is linear in ``a``: centring is a symmetric
+    projection, so its adjoint centres ``h`` weighted by ``dy``)."""
+    a = as_array(a)
+    axes = normalize_axes(axis, a.ndim)
+    weighted = restore_axes(dy, a, axis, keepdims) * h
+    return (weighted - np.mean(weighted, axis=axes, keepdims=True)) * _var_scale(a, axes, ddof)
+
+
+def _var_scale(a, axes, ddof):
+    n = math.prod(a.shape[i] for i in axes) if axes else 1
+    return 2.0 / (n - ddof)
 
 
 def std_grad(g, ans, a, axis, ddof, keepdims):
@@ -471,7 +554,7 @@ def _ndim(x):
 def matmul_grad_left(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``x`` (1-D, 2-D and batched operands)."""
     nx, ny = _ndim(x), _ndim(y)
-    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+    if nx == 2 and (type(g) is np.ndarray or foreign_array(g)):  # the common cases first, without helpers
         if ny == 1:
             return g[:, None] * y
         if ny == 2:
@@ -488,7 +571,7 @@ def matmul_grad_left(g, x, y):
 def matmul_grad_right(g, x, y):
     """Adjoint of ``x @ y`` with respect to ``y`` (1-D, 2-D and batched operands)."""
     nx, ny = _ndim(x), _ndim(y)
-    if nx == 2 and type(g) is np.ndarray:  # the common cases first, without helpers
+    if nx == 2 and (type(g) is np.ndarray or foreign_array(g)):  # the common cases first, without helpers
         if ny == 1:
             return g @ x
         if ny == 2:
@@ -521,7 +604,7 @@ def tensordot_grad_left(g, a, b, axes):
     g_b = list(range(len(a_free), len(a_free) + len(b_free)))
     r = np.tensordot(g, b, axes=(g_b, b_free))
     perm = a_free + [a_axes[b_axes.index(j)] for j in sorted(b_axes)]
-    return np.transpose(r, np.argsort(perm))
+    return np.transpose(r, inverse_axes(perm))
 
 
 def tensordot_grad_right(g, a, b, axes):
@@ -532,7 +615,7 @@ def tensordot_grad_right(g, a, b, axes):
     b_free = [i for i in range(ndb) if i not in b_axes]
     r = np.tensordot(a, g, axes=(a_free, list(range(len(a_free)))))
     perm = [b_axes[a_axes.index(i)] for i in sorted(a_axes)] + b_free
-    return np.transpose(r, np.argsort(perm))
+    return np.transpose(r, inverse_axes(perm))
 
 
 def _dot_axes(x, y):
@@ -810,7 +893,7 @@ def _fold_extra_columns(u, gu, k, what):
     u1, u2 = u[..., :k], u[..., k:]
     g1, g2 = gu[..., :k], gu[..., k:]
     inner = _mT(u2) @ g2
-    scale = np.max(np.abs(g2)) if np.size(g2) else 0.0
+    scale = np.max(np.abs(g2)) if _size(g2) else 0.0
     if scale and np.max(np.abs(inner - _mT(inner))) > 1e-8 * scale:
         raise ValueError(f"srcgrad: the function uses the columns of {what} beyond the first min(m, n) in a way that "
                          "depends on which basis of their space numpy returned (LAPACK's choice): no gradient; use "
@@ -866,7 +949,7 @@ def _svd_vectors_adjoint(u, s, v, gu, gs, gv):
 def _scaled_columns(x, s, zero):
     """``x`` with column ``j`` divided by ``s_j``; a zero singular value's vectors in the complement are not
     unique, so a column that needs it is refused."""
-    if np.any(zero & _used_columns(np.abs(x) > 1e-12 * (np.max(np.abs(x)) if np.size(x) else 0.0))):
+    if np.any(zero & _used_columns(np.abs(x) > 1e-12 * (np.max(np.abs(x)) if _size(x) else 0.0))):
         raise ValueError("srcgrad: np.linalg.svd of a rank-deficient non-square matrix: the function uses singular "
                          "vectors of a zero singular value, which are not unique: no gradient")
     return np.divide(x, s[..., None, :], out=np.zeros(np.shape(x)), where=~zero[..., None, :])
@@ -983,7 +1066,7 @@ def eig_grad(g, ans):
     A repeated eigenvalue is refused when the function uses its vectors or its copies differently."""
     w, v, ties = _real_eigen(ans)
     gw, gv = _adjoint_part(g[0], w), _adjoint_part(g[1], v)
-    uneven = np.abs(gw - _tie_mean(gw, ties)) > 1e-12 * (np.max(np.abs(gw)) if np.size(gw) else 0.0)
+    uneven = np.abs(gw - _tie_mean(gw, ties)) > 1e-12 * (np.max(np.abs(gw)) if _size(gw) else 0.0)
     _refuse_tied_vectors(ties, "np.linalg.eig", gv, uneven[..., None, :])
     x = _mT(v) @ gv
     inner = _as_diag(gw) + _inverse_gaps(w, ties) * (x - (_mT(v) @ v) * _diag_of(x)[..., None, :])
@@ -1122,7 +1205,7 @@ def lstsq_grad_a(g, ans, a, b):
     gx = _as_columns(_adjoint_part(g[0], x))
     grad = _pinv_adjoint(u, s, v, kept, gx @ _mT(_as_columns(b)))
     r, gr = _lstsq_residuals(g, ans, a, b)
-    if np.size(gr):
+    if _size(gr):
         grad = grad - 2.0 * (r * gr) @ _mT(_as_columns(x))
     return grad + _singular_values_adjoint(u, s, _mT(v), _adjoint_part(g[3], s_out))
 
@@ -1132,7 +1215,7 @@ def lstsq_grad_b(g, ans, a, b):
     pinv = _lstsq_parts(ans, a)[4]
     grad = _mT(pinv) @ _as_columns(_adjoint_part(g[0], ans[0]))
     r, gr = _lstsq_residuals(g, ans, a, b)
-    if np.size(gr):
+    if _size(gr):
         grad = grad + 2.0 * r * gr
     return np.reshape(grad, np.shape(b))
 
@@ -1145,7 +1228,7 @@ def lstsq_tangent(a, a_dot, b, b_dot, ans):
     bc = _as_columns(b)
     dx = _pinv_tangent(u, s, v, kept, a_dot) @ bc + pinv @ _as_columns(b_dot)
     dres = np.zeros(np.shape(residuals))
-    if np.size(residuals):
+    if _size(residuals):
         r = bc - a @ _as_columns(x)
         dres = 2.0 * np.sum(r * (_as_columns(b_dot) - a_dot @ _as_columns(x)), axis=0)
     ds = _diag_of(_mT(u) @ a_dot @ v)
@@ -1438,8 +1521,31 @@ def _foreign_scatter(g, x, index, dtype):
     out = np.zeros_like(like, dtype=dtype, shape=np.shape(x)) if like is g else np.zeros_like(x, dtype=dtype)
     if not (_is_basic_index(index) or _is_mask(index) or _distinct_indices(index)):
         need_values(like, "the gradient of indexing with repeated integer indices (np.add.at)")
+    g, index = _without_new_axes(g, index, len(np.shape(x)))
     out[index] = g
     return out
+
+
+def _without_new_axes(g, index, ndim):
+    """``g`` (the adjoint of ``x[index]``) and ``index`` without the ``None`` (``np.newaxis``) items of a basic index:
+    the length-1 axes they made are taken out of ``g`` (Dask's item assignment takes no ``None``)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(p is None for p in parts) or not all(
+            p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts):
+        return g, index
+    consumed = sum(1 for p in parts if p is not None and p is not Ellipsis)
+    axis, new_axes = 0, []
+    for p in parts:
+        if p is None:
+            new_axes.append(axis)
+        if p is None or isinstance(p, slice):
+            axis += 1
+        elif p is Ellipsis:
+            axis += ndim - consumed
+    trailing = 0 if Ellipsis in parts else ndim - consumed  # (the axes no item indexes, after the last)
+    if np.ndim(g) != axis + trailing:
+        return g, index  # (not the result's shape: left to the assignment)
+    return np.squeeze(g, axis=tuple(new_axes)), tuple(p for p in parts if p is not None)
 
 
 def _distinct_indices(index):
@@ -1615,7 +1721,7 @@ def rollaxis_grad(g, a, axis, start):
         start -= 1
     axes = [i for i in range(n) if i != axis]
     axes.insert(start, axis)
-    return np.transpose(g, np.argsort(axes))
+    return np.transpose(g, inverse_axes(axes))
 
 
 def atleast_grad(g, arys):
@@ -1636,7 +1742,7 @@ def append_grad(g, arr, values, axis, which):
     """Adjoint of ``np.append(arr, values, axis)`` with respect to ``arr`` (``which=0``) or ``values``: the part of
     ``g`` each came from (of the flattened result when ``axis`` is None)."""
     if axis is None:
-        flat, n = np.ravel(g), np.size(arr)
+        flat, n = np.ravel(g), _size(arr)
         return np.reshape(flat[:n] if which == 0 else flat[n:], np.shape(arr if which == 0 else values))
     return _split(g, [np.shape(arr)[axis]], axis)[which]
 
@@ -1714,7 +1820,7 @@ def partition_source(a, ans, axis):
 
 def partition_grad(g, a, ans, axis):
     """Adjoint of ``np.partition``: ``g`` sent back to where each element came from (:func:`partition_source`)."""
-    out = np.zeros(np.size(a) if axis is None else np.shape(a), dtype=np.result_type(g, float))
+    out = np.zeros(_size(a) if axis is None else np.shape(a), dtype=np.result_type(g, float))
     np.put_along_axis(out, partition_source(a, ans, axis), as_array(g), -1 if axis is None else axis)
     return np.reshape(out, np.shape(a))
 
@@ -1959,8 +2065,32 @@ def setitem_rest_grad(g, index):
 
 def setitem_value_grad(g, index, value):
     """Adjoint of ``setitem(x, index, v)`` with respect to ``v``: the written items of ``g``, summed to v's shape
-    (a value broadcast into a slice, a scalar written to many places)."""
-    return unbroadcast(as_array(g)[index] if not isinstance(g, (list, tuple)) else g[index], value)
+    (a value broadcast into a slice, a scalar written to many places). An index that names one place twice
+    (``y[[0, 0]] = v``) keeps the last write there, as numpy does: the earlier ones get no gradient."""
+    if isinstance(g, (list, tuple)):
+        return unbroadcast(g[index], value)
+    written = as_array(g)[index]
+    if _advanced(index):
+        written = written * _last_writes(np.shape(g), index)
+    return unbroadcast(written, value)
+
+
+def _advanced(index):
+    """Does ``index`` hold an integer array or list (numpy's advanced indexing: the same place may come twice)?"""
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu" for p in parts)
+
+
+def _last_writes(shape, index):
+    """For each item ``x[index] = v`` writes, whether it is the last write to its place."""
+    places = np.reshape(np.arange(math.prod(shape)), shape)[index]
+    flat = np.ravel(places)
+    _, first_from_end = np.unique(flat[::-1], return_index=True)
+    if len(first_from_end) == flat.size:
+        return 1.0  # every place once
+    last = np.zeros(flat.size, dtype=bool)
+    last[flat.size - 1 - first_from_end] = True
+    return np.reshape(last, np.shape(places))
 
 
 def solve_tangent(a, a_dot, b, b_dot, x):

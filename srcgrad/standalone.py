@@ -59,7 +59,7 @@ class EmitError(SrcgradError):
 
 
 def emit(func: Callable[..., Any], wrt: int | str | tuple[int | str, ...] | None = None, *, mode: str | None = None,
-         module: str | None = None, example: tuple[Any, ...] | None = None) -> str:
+         module: str | None = None, example: tuple[Any, ...] | None = None, backend: str = "python") -> str:
     """The text of a standalone module with the gradient of ``func`` (it never imports srcgrad).
 
     ``wrt`` and ``mode`` (``"grad"``, ``"value_and_grad"`` or ``"vjp"``) default to those of a function made by
@@ -69,9 +69,11 @@ def emit(func: Callable[..., Any], wrt: int | str | tuple[int | str, ...] | None
     parameter order) whose structures the gradient is written for when parameters are dicts, lists, tuples,
     namedtuples, dataclasses or registered classes: the module reads their leaves and rebuilds the gradient in the
     same structure (it imports the classes from their modules), checks that its arguments have those structures
-    (ValueError otherwise), and takes every leaf as a number or an array of any shape.
+    (ValueError otherwise), and takes every leaf as a number or an array of any shape. ``backend="numba"``: the
+    module imports numba and compiles the same text with ``numba.njit(cache=True)`` (what numba cannot compile is
+    refused here; structured parameters too, as in-process).
     """
-    return build(func, wrt, mode=mode, module=module, example=example).text
+    return build(func, wrt, mode=mode, module=module, example=example, backend=backend).text
 
 
 @dataclass
@@ -86,7 +88,7 @@ class EmittedModule:
 
 def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | None = None,
           module: str | None = None, example: tuple[Any, ...] | None = None,
-          example_text: str | None = None) -> EmittedModule:
+          example_text: str | None = None, backend: str = "python") -> EmittedModule:
     """Like :func:`emit`, with the gradient function's name and the user's module name; ``example_text``: how the
     command line wrote ``example`` (its ``--args``, repeated in the header's command)."""
     transform = getattr(func, "__srcgrad_transform__", None)
@@ -99,6 +101,8 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     mode = mode or "grad"
     if mode not in ("grad", "value_and_grad", "vjp"):
         raise InvalidArgument(f"mode must be 'grad', 'value_and_grad' or 'vjp', got {mode!r}")
+    if backend not in ("python", "numba"):
+        raise InvalidArgument(f"backend must be 'python' or 'numba', got {backend!r}")
     transform = api.Transform(func, wrt, mode)
     generated = transform.generic(None if example is None else tuple(example))
     home = module or _module_name(func)
@@ -106,6 +110,12 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     main_name = writer.add_main(generated, transform.pf)
     args_option = "" if not getattr(generated, "structured", False) else \
         f" --args {example_text}" if example_text else " --args <arguments of the same structures>"
+    if backend == "numba":
+        if getattr(generated, "structured", False):
+            raise EmitError("the numba backend does not take structured parameters (dicts, lists, tuples, "
+                            "namedtuples, dataclasses, registered classes)", transform.pf.location(transform.pf.node),
+                            hint="emit without --backend numba, or pass the leaves as separate arguments")
+        _add_numba(writer, main_name, transform, generated)
     text = _assemble(writer, main_name, transform, generated, home, args_option)
     _check_module(text, writer.meant, transform.pf)
     return EmittedModule(text, main_name, _spec(func, home), home)
@@ -187,6 +197,7 @@ class _ModuleWriter:
     queue: list[tuple[str, Any, str]] = field(default_factory=list)  # (name, object to copy, origin)
     keep: list[Any] = field(default_factory=list)  # objects kept alive while their id() is a key
     meant: dict[str, ast.AST] = field(default_factory=dict)  # module-level name -> the definition it must read as
+    tail: str = ""  # module-level statements after the definitions (numba's compilation of them)
 
     def reserve(self, preferred: str, obj: Any) -> tuple[str, bool]:
         """The module-level name of ``obj`` and whether it is new."""
@@ -351,11 +362,13 @@ class _ModuleWriter:
                 raise EmitError(f"cannot emit: `{ref}` is both the builtin and a copied name")
             return None
         obj = _unwrapped(obj)
-        if isinstance(obj, types.ModuleType):
+        if _importable_module(obj):
             name, new = self.reserve(ref, obj)
             if new:
                 self.imports[name] = _import_line(obj.__name__, name)
             return name
+        if isinstance(obj, types.ModuleType) and origin != "global":  # srcgrad's code names only real modules
+            raise EmitError(f"cannot emit: the code uses `{ref}`, a module object that no import gives back")
         if _copyable(obj, origin):
             name, new = self.reserve(ref, obj)
             if new:
@@ -416,6 +429,12 @@ def _unwrapped(obj: Any) -> Any:
     if isinstance(cell, types.CellType):  # a generated helper pair, shared through a cell
         obj = cell.cell_contents
     return obj
+
+
+def _importable_module(obj: Any) -> bool:
+    """Is ``obj`` a module that ``import <its name>`` gives back? A module object made at run time
+    (``types.ModuleType("cfg")``) is not: it is imported from the user's module like any other global."""
+    return isinstance(obj, types.ModuleType) and sys.modules.get(obj.__name__) is obj
 
 
 def _copyable(obj: Any, origin: str) -> bool:
@@ -697,16 +716,41 @@ def _source_hash(transform: api.Transform, generated: Any) -> str:
     return digest.hexdigest()
 
 
+def _called_from(writer: _ModuleWriter, main: str, taught: Callable[[Any], bool]) -> list[str]:
+    """The module's functions the gradient ``main`` calls, directly or through each other, in definition order;
+    but not those numba is ``taught`` (numba compiles its own twin of them, not what they call)."""
+    reached, todo = {main}, [main]
+    while todo:
+        for ref in _free_names(writer.meant[todo.pop()]):
+            obj = writer.names.get(ref)
+            if ref in writer.meant and ref not in reached and isinstance(obj, types.FunctionType) and not taught(obj):
+                reached.add(ref)
+                todo.append(ref)
+    return [d.name for d in writer.definitions if d.name in reached]
+
+
+def _add_numba(writer: _ModuleWriter, main: str, transform: api.Transform, generated: Any) -> None:
+    """The module compiled by numba (srcgrad/numba_backend.py: what it refuses, the statements at its end)."""
+    from srcgrad import numba_backend
+
+    imported = {name: writer.names[name] for pairs in writer.from_imports.values() for _, name in pairs}
+    numba_backend.check_emittable(generated, transform.pf.func, calls.helpers_of(generated.bound), imported)
+    writer.tail = numba_backend.emitted_section(
+        _called_from(writer, main, numba_backend.taught), dict(writer.names),
+        lambda ref, obj, origin: writer.define(ref, obj, origin, writer.home))
+    writer.drain()
+
+
 def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, generated: Any, home: str,
               args_option: str = "") -> str:
     func = transform.func
     spec = _spec(func, home)
     mode_option = "" if transform.mode == "grad" else f" --mode {transform.mode}"
+    mode_option += " --backend numba" if writer.tail else ""
     what = {"grad": "Gradient", "value_and_grad": "Value and gradient", "vjp": "Vector-Jacobian product"}
     filename = Path(inspect.getsourcefile(func) or func.__code__.co_filename).name
     line = func.__code__.co_firstlineno
-    modules = sorted({obj.__name__.split(".")[0] for obj in writer.names.values()
-                      if isinstance(obj, types.ModuleType)})
+    modules = sorted({obj.__name__.split(".")[0] for obj in writer.names.values() if _importable_module(obj)})
     needs = modules + [f"the module `{m}`" for m in sorted(writer.from_imports)]
     needs_text = (" and ".join(needs) if len(needs) < 3 else ", ".join(needs[:-1]) + " and " + needs[-1])
     filename, spec = sourcetext.comment(filename), sourcetext.comment(spec)  # shown escaped, as in comments
@@ -742,7 +786,7 @@ def _assemble(writer: _ModuleWriter, main: str, transform: api.Transform, genera
                  "# here so that this module does not import srcgrad\n")
         for d in writer.definitions[1:]:
             text += "\n\n" + d.text
-    return text
+    return text + ("\n\n" + writer.tail if writer.tail else "")
 
 
 __all__ = ["EmitError", "EmittedModule", "build", "emit", "is_current", "is_emitted", "write"]

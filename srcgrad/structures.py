@@ -348,7 +348,7 @@ def _leaf(value: Any, t: type, const: bool) -> tuple:
                 raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
         layout = layouts.of_value(value)  # (a leaf is specialised to its layout as a flat argument is)
         return (LEAF, t, kind) if layout is None else (LEAF, t, kind, layout)
-    if isinstance(value, np.generic):
+    if isinstance(value, np.generic) or arrays.is_protocol_array(value):  # (a Dask array: a leaf, kept lazy)
         kind = value.dtype.kind
         if not const and kind not in "fiub":
             raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
@@ -398,7 +398,7 @@ def role(spec: tuple, const: bool) -> str:
         return NONE
     if const:
         return CONST
-    if t is float or (kind == "f" and (issubclass(t, (np.ndarray, np.generic)))):
+    if t is float or (kind == "f" and (issubclass(t, (np.ndarray, np.generic)) or arrays.is_protocol_type(t))):
         return DIFF
     return CONST
 
@@ -2961,7 +2961,7 @@ def _leaf_tests(spec: tuple, e: str, ref: Any) -> list[str]:
     out = [f"{ref(type)}({e}) is {ref(t)}"]
     if len(spec) > 3:  # (a layout: the dtype is float64, the rank and the axes of length 1 are the same)
         out += layouts.check(e, spec[3], ref(layouts.FLOAT64))
-    elif issubclass(t, (np.ndarray, np.generic)):
+    elif issubclass(t, (np.ndarray, np.generic)) or arrays.is_protocol_type(t):
         out.append(f"{e}.dtype.kind == {dtype_kind!r}")
     return out
 

@@ -69,6 +69,14 @@ def away_from_zero(shape=()):
     return make
 
 
+def away_from_bounds(shape):
+    """Values in (-1.5, 1.5) at least 0.1 from the bounds -0.5 and 0.5 of the clip cases (a mask's kinks)."""
+    def make(rng):
+        v = rng.uniform(-1.5, 1.5, size=shape)
+        return np.where(np.abs(np.abs(v) - 0.5) < 0.1, v + 0.25, v)
+    return make
+
+
 def const(value):
     return lambda rng: value
 
@@ -1210,12 +1218,79 @@ def as_tuple_case(x, y):
 case(_runtime.as_tuple, as_tuple_case, A(N(), N()), wrt=(0, 1), name="runtime-as-tuple")
 
 
+def logaddexp_weight_case(x, c):
+    return np.sum(_runtime.logaddexp_weight(x, c, np.logaddexp(x, c)) * np.linspace(1.0, 2.0, np.size(x)))
+
+
+case(_runtime.logaddexp_weight, logaddexp_weight_case, A(N((4,)), N()), wrt=(0, 1), name="runtime-logaddexp-weight")
+case(_runtime.logaddexp_weight, logaddexp_weight_case, A(N((4,)), N((4,))), wrt=(0, 1),
+     name="runtime-logaddexp-weight-arrays")
+
+
 def broadcast_tangent_case(x, m):
     return np.sum(_runtime.broadcast_tangent(x * x, m) * m)
 
 
 case(_runtime.broadcast_tangent, broadcast_tangent_case, A(N(), N((2, 3))), name="runtime-broadcast-tangent")
 case(_runtime.broadcast_tangent, broadcast_tangent_case, A(N((3,)), N((2, 3))), name="runtime-broadcast-tangent-rows")
+
+
+# The derivatives tangents are made of (second derivatives differentiate them again): linear in `dy`, masks of `a`.
+W34 = np.linspace(-1.0, 1.5, 12).reshape(3, 4)
+
+
+def clip_grad_case(dy, a):
+    y = np.clip(a, -0.5, 0.5)
+    return np.sum(_runtime.clip_grad(dy * dy, y, a, -0.5, 0.5) * W34)
+
+
+def clip_grad_one_bound_case(dy, a):
+    y = np.clip(a, None, 0.5)
+    return np.sum(_runtime.clip_grad(dy, y, a, None, 0.5) * W34) + np.sum(_runtime.clip_bound_grad(dy, y, a, 0.5))
+
+
+case(_runtime.clip_grad, clip_grad_case, A(N((3, 4)), away_from_bounds((3, 4))), wrt=(0, 1), name="runtime-clip-grad")
+case(_runtime.clip_grad, clip_grad_case, A(N(), away_from_bounds((3, 4))), wrt=(0, 1),
+     name="runtime-clip-grad-scalar-dy")
+case(_runtime.clip_bound_grad, clip_grad_one_bound_case, A(N((3, 4)), away_from_bounds((3, 4))), wrt=(0, 1),
+     name="runtime-clip-bound-grad")
+
+
+def extremum_grad_case(dy, a):
+    y = np.max(a, axis=1)
+    return np.sum(_runtime.extremum_grad(dy * dy, y, a, 1, False) * W34)
+
+
+def extremum_grad_all_case(dy, a):
+    y = np.min(a, axis=None, keepdims=True)
+    return np.sum(_runtime.extremum_grad(dy, y, a, None, True) * W34)
+
+
+case(_runtime.extremum_grad, extremum_grad_case, A(N((3,)), N((3, 4))), wrt=(0, 1), name="runtime-extremum-grad")
+case(_runtime.extremum_grad, extremum_grad_all_case, A(N((1, 1)), N((3, 4))), wrt=(0, 1),
+     name="runtime-extremum-grad-keepdims")
+case(_runtime.extremum_grad, extremum_grad_all_case, A(N(), N((3, 4))), wrt=(0, 1),
+     name="runtime-extremum-grad-scalar-dy")
+
+
+def cast_grad_case(dy):
+    return np.sum(_runtime.cast_grad(dy * dy, np.float64) * W34) + np.sum(_runtime.cast_grad(dy, np.int64))
+
+
+case(_runtime.cast_grad, cast_grad_case, A(N((3, 4))), name="runtime-cast-grad")
+
+
+def var_grad_case(dy, a):
+    return np.sum(_runtime.var_grad(dy * dy, a * a, 1, 1, False) * W34)
+
+
+def var_grad_keepdims_case(dy, a):
+    return np.sum(_runtime.var_grad(dy, a * a, None, 0, True) * W34)
+
+
+case(_runtime.var_grad, var_grad_case, A(N((3,)), N((3, 4))), wrt=(0, 1), name="runtime-var-grad")
+case(_runtime.var_grad, var_grad_keepdims_case, A(N((1, 1)), N((3, 4))), wrt=(0, 1),
+     name="runtime-var-grad-keepdims")
 
 
 def setitem_case(x, v):

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from srcgrad import cache
 
 ROOT = Path(__file__).resolve().parent.parent
 _names = itertools.count()
+# Subprocesses here import numpy and srcgrad and generate code: on a machine shared by many busy processes that can
+# take minutes. The limit only turns a hang into a failure; no test depends on how long anything takes.
+SUBPROCESS_TIMEOUT = 900
 
 
 @pytest.fixture
@@ -354,7 +358,7 @@ def test_an_unusable_directory_only_costs_the_regeneration(cache_dir, tmp_path, 
 
 def _run(script: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=True)
+                          timeout=SUBPROCESS_TIMEOUT, check=True)
 
 
 COLD = """
@@ -457,7 +461,8 @@ def test_a_rule_edited_between_runs_is_stale(tmp_path):
 
 
 WRITER = """
-import json, sys
+import json, os, sys, time
+from pathlib import Path
 sys.path.insert(0, {here!r})
 import srcgrad
 from srcgrad import cache, pipeline
@@ -468,12 +473,30 @@ kinds = {{"x": "S"}}
 slot = cache.Slot.open(transform.pf, transform.wrt, transform.mode, kinds, transform.as_tuple)
 generated = pipeline._generate(transform.pf, transform.wrt, transform.mode, kinds, transform.as_tuple)
 expected = generated.function(0.7)
+# Start together, however long each took to import and generate: the rounds below must overlap to race.
+here = Path({here!r})
+(here / f"ready-{{os.getpid()}}").touch()
+while not (here / "go").exists():  # made by the test once every writer is ready
+    time.sleep(0.01)
 for _ in range(int(sys.argv[1])):
     slot.store(generated)
     loaded = slot.load()
     assert loaded is not None and loaded.source == generated.source and loaded.function(0.7) == expected
 print(json.dumps(cache.stats()))
 """
+
+
+def _start_together(procs: list, where: Path) -> None:
+    """Let the writers go once each has said it is ready (a file ``ready-<pid>``); one that exits before that
+    fails the test with what it printed."""
+    deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+    while not all((where / f"ready-{p.pid}").exists() for p in procs):
+        for p in procs:
+            if p.poll() is not None:
+                pytest.fail(f"a writer exited before the start: {p.communicate()[1]}")
+        assert time.monotonic() < deadline, "the writers never got ready"
+        time.sleep(0.01)
+    (where / "go").touch()
 
 
 def test_two_processes_writing_one_entry(tmp_path):
@@ -485,7 +508,14 @@ def test_two_processes_writing_one_entry(tmp_path):
     rounds = 150
     procs = [subprocess.Popen([sys.executable, str(script), str(rounds)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
-    outputs = [p.communicate(timeout=300) for p in procs]
+    try:
+        _start_together(procs, tmp_path)
+        outputs = [p.communicate(timeout=SUBPROCESS_TIMEOUT) for p in procs]
+    finally:
+        for p in procs:  # (writers left waiting when the test failed)
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err
         counts = json.loads(out)

@@ -299,6 +299,14 @@ def stale_rule_text(monkeypatch, rule_fn, old: str, new: str) -> None:
     monkeypatch.setitem(freshness.PACKAGE_FILES, filename, (-1, -1))
 
 
+def forget_registration_text(monkeypatch, rule_fn) -> None:
+    """Drop the text kept for ``rule_fn`` at registration: parsed then (a user's rule), or its file's lines to parse
+    at first use (srcgrad's own rules)."""
+    assert id(rule_fn) in registry._TEXT_AT_REGISTRATION or id(rule_fn) in registry._LINES_AT_REGISTRATION
+    monkeypatch.delitem(registry._TEXT_AT_REGISTRATION, id(rule_fn), raising=False)
+    monkeypatch.delitem(registry._LINES_AT_REGISTRATION, id(rule_fn), raising=False)
+
+
 def sine_model(x):
     return math.sin(x) * 2.0
 
@@ -319,7 +327,7 @@ def test_stale_rule_without_registration_text_is_called_not_inlined(monkeypatch,
     rule = registry.lookup(math.sin)
     adjoint = rule.adjoint_for(True)
     monkeypatch.setattr(rule, "_inline_cache", {})
-    monkeypatch.delitem(registry._TEXT_AT_REGISTRATION, id(adjoint))
+    forget_registration_text(monkeypatch, adjoint)
     stale_rule_text(monkeypatch, adjoint, "g * math.cos(x)", "g * 7.0")
     df = srcgrad.grad(sine_model)
     assert df(0.3) == pytest.approx(2.0 * math.cos(0.3))
@@ -354,7 +362,7 @@ def test_stale_reduction_rule_in_forward_mode(monkeypatch, no_disk_cache):
     _, tangent = srcgrad.jvp(product_model)(a, np.ones(3))
     assert tangent == pytest.approx(np.sum(numerical_grad(product_model, (a,), 0)), rel=1e-6)
     monkeypatch.setattr(rule, "_inline_cache", {})
-    monkeypatch.delitem(registry._TEXT_AT_REGISTRATION, id(rule.adjoint))
+    forget_registration_text(monkeypatch, rule.adjoint)
     with pytest.raises(srcgrad.InternalError, match="numpy_reductions.py"):
         srcgrad.jvp(product_model)(a, np.ones(3))
     check_grad(product_model, a)  # reverse mode calls the rule

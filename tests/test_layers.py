@@ -192,7 +192,11 @@ def test_no_module_is_hidden_by_an_export():
         "    return hasattr(srcgrad, n) and getattr(srcgrad, n) is not sys.modules.get('srcgrad.' + n)\n"
         "hidden = [n for n in names if hiding(n)]\n"
         "for n in names:\n"
-        "    importlib.import_module('srcgrad.' + n)\n"
+        "    try:\n"
+        "        importlib.import_module('srcgrad.' + n)\n"
+        "    except ModuleNotFoundError as e:\n"  # (a module of an optional library: numba, scipy, not installed)
+        "        if e.name.split('.')[0] not in ('numba', 'scipy', 'dask'):\n"
+        "            raise\n"
         "hidden += [n for n in names if hiding(n)]\n"
         "assert not hidden, hidden\n"
         "public = ('graph', 'explain', 'emit', 'grad')\n"

@@ -149,3 +149,27 @@ def test_a_gradient_with_respect_to_a_number_is_a_float():
     g = srcgrad.grad(f, wrt=(0, 1))(n(3), 0.5, n(4, 3))
     assert type(g[1]) is float
     check_grad(f, n(3), 0.5, n(4, 3), wrt=(0, 1))
+
+
+# --- a reduction over no axes (axis=()) ---------------------------------------------------------------------------
+# It reduces nothing; with a known layout the adjoint's restoration indexed an empty list (IndexError) and np.mean's
+# element count was no expression at all (the generated text did not parse): InternalErrors.
+
+_WEIGHTS_2x3 = np.arange(6.0).reshape(2, 3)
+
+
+def sum_over_no_axes(x):
+    return np.sum(np.sum(x * x, axis=()) * _WEIGHTS_2x3)
+
+
+def mean_over_no_axes(x):
+    return np.sum(np.mean(x, axis=()) * _WEIGHTS_2x3)
+
+
+def max_over_no_axes(x):
+    return np.sum(np.max(x, axis=()) * _WEIGHTS_2x3)
+
+
+@pytest.mark.parametrize("f", [sum_over_no_axes, mean_over_no_axes, max_over_no_axes])
+def test_a_reduction_over_no_axes(f):
+    check_grad(f, np.linspace(-1.0, 1.0, 6).reshape(2, 3))

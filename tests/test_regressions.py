@@ -516,9 +516,26 @@ def reads_module_object(x):
     return x * settings_object.W
 
 
-@known("emitted-module-object (12.7)")
+settings_namespace = __import__("types").SimpleNamespace(W=-0.5)
+
+
+def reads_namespace_object(x):
+    return x * settings_namespace.W * settings_object.W
+
+
 def test_emitted_module_reads_a_module_object_of_the_user_module():
+    # A module object the user's module made at run time is not importable by its name (`import settings_object`
+    # raised ModuleNotFoundError): the emitted module imports it from the user's module, like any other global.
     assert run_emitted(reads_module_object, 1.5) == srcgrad.grad(reads_module_object)(1.5) == 2.0
+    assert run_emitted(reads_namespace_object, 1.5) == srcgrad.grad(reads_namespace_object)(1.5) == -1.0
+    text = srcgrad.emit(reads_module_object, module=__name__)
+    assert f"from {__name__} import settings_object" in text.splitlines()
+    assert "import settings_object" not in text.splitlines()
+    settings_object.W = 4.0  # the very object: an attribute rebound later is seen, as in process
+    try:
+        assert run_emitted(reads_module_object, 1.5) == srcgrad.grad(reads_module_object)(1.5) == 4.0
+    finally:
+        settings_object.W = 2.0
 
 
 VEC_3 = np.array([0.5, -1.0, 2.0])
@@ -624,3 +641,36 @@ def test_forward_mode_of_a_function_returning_none():
     with pytest.raises(srcgrad.NonNumericOutput) as info:
         srcgrad.jvp(returns_none_below_half)(0.1, 1.0)
     assert info.value.location.filename == HERE and "return None" in str(info.value)
+
+
+# --- chained assignment `a = b = v` -------------------------------------------------------------------------------
+# The value's temporary was renamed to the first name, and the second copied the old temporary: NameError 't1' in
+# the generated code (an InternalError). Each name is now a copy of the one value (they share an object, as in
+# Python: an item assignment through one of them is refused where the other is read).
+
+
+def chained_names(x):
+    a = b = x * 2.0
+    a = a + 1.0
+    return a * b
+
+
+def chained_into_an_item(x):
+    y = np.zeros(2)
+    y[0] = b = x * 3.0
+    return np.sum(y) * b
+
+
+def chained_shared_array(x):
+    a = b = np.zeros(3)
+    a[0] = x
+    return np.sum(b) * x
+
+
+def test_chained_assignment():
+    check_grad(chained_names, 1.3)
+    check_grad(chained_into_an_item, 1.3)
+    assert srcgrad.jvp(chained_names)(1.3, 1.0) == (pytest.approx(chained_names(1.3)), pytest.approx(8 * 1.3 + 2))
+    with pytest.raises(srcgrad.SrcgradError) as info:
+        srcgrad.grad(chained_shared_array)(1.3)
+    assert info.value.location.line == chained_shared_array.__code__.co_firstlineno + 2

@@ -99,3 +99,49 @@ def test_forward_mode_through_item_writes(rng):
     eps = 1e-6
     fd = (write_in_loop(x + eps * t) - write_in_loop(x - eps * t)) / (2 * eps)
     assert tangent == pytest.approx(fd, rel=1e-6)
+
+
+# --- an index that names one place twice: numpy keeps the last write --------------------------------------------
+# `y[[0, 0]] = v` writes v[1] to y[0] (v[0] is overwritten); `y[[0, 0]] += 1.0` adds 1 once. The adjoint of the
+# value gave every written item the gradient of its place: [2, -1.9, 4.5] for [2, -2.4, 4.5], and 2.5 for 2.0.
+
+def writes_one_place_twice(x):
+    y = x * 1.0
+    y[[0, 0]] = np.array([x[1], x[2]])
+    return np.sum(y * x)
+
+
+def adds_once_to_a_place_named_twice(x):
+    y = x * 1.0
+    y[[0, 0]] += 1.0
+    return np.sum(y * x)
+
+
+def writes_a_number_twice(x):
+    y = x * 1.0
+    y[[0, 0, 2]] = x[1] * 3.0
+    return np.sum(y * x)
+
+
+def writes_pairs_twice(x):
+    a = np.outer(x, x)
+    a[[0, 1, 0], [1, 1, 1]] = x * 2.0
+    return np.sum(a * a)
+
+
+def writes_columns_twice(x):
+    a = np.outer(x, x)
+    a[1:, [0, 0]] = np.array([[x[0], x[1]], [x[2], 1.0]])
+    return np.sum(a * np.arange(9.0).reshape(3, 3))
+
+
+@pytest.mark.parametrize("f", [writes_one_place_twice, adds_once_to_a_place_named_twice, writes_a_number_twice,
+                               writes_pairs_twice, writes_columns_twice])
+def test_a_place_written_twice_keeps_the_last_write(f):
+    x = np.array([0.5, -1.2, 2.0])
+    check_grad(f, x)
+    direction = np.array([0.3, 1.0, -0.5])
+    value, tangent = srcgrad.jvp(f)(x, direction)
+    eps = 1e-6
+    assert value == pytest.approx(f(x))
+    assert tangent == pytest.approx((f(x + eps * direction) - f(x - eps * direction)) / (2 * eps), rel=1e-6)

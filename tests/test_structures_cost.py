@@ -128,3 +128,19 @@ def test_integer_arithmetic_of_unrolled_indices_and_lengths_is_known_when_genera
     df(layers, x)
     code = "\n".join(ln for ln in srcgrad.source(df).splitlines() if not ln.strip().startswith("#"))
     assert "if " not in code and code.count("np.tanh(") == 1 and "* 0.5" in code
+
+
+def computes_a_leaf(p, x):
+    return float(np.sum(p["w"])) * np.sum(p["w"] * x)
+
+
+def test_a_structure_of_dask_arrays_keeps_going_through_srcgrad_lazy():
+    """Dask leaves in a structure: every call runs under srcgrad.lazy (which refuses computations at the user's
+    line), also after the entry took on other variants: the entry never takes on a structure holding Dask arrays."""
+    da = pytest.importorskip("dask.array")
+    p = {"w": da.from_array(np.arange(4.0), chunks=2)}
+    df = srcgrad.grad(computes_a_leaf)
+    for _ in range(3):
+        with pytest.raises(srcgrad.SrcgradError, match="computes"):
+            df(p, np.ones(4))
+        assert not entry_is_checked(df)

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_cache import MODEL, counts_since, entries, load_module
+from test_cache import MODEL, SUBPROCESS_TIMEOUT, counts_since, entries, load_module
 
 import srcgrad
 from srcgrad import cache
@@ -258,8 +258,8 @@ def test_a_fifo_in_place_of_an_entry_does_not_hang(tmp_path, use_dir):
     script.write_text(FIFO_RUN.format(tests=str(ROOT / "tests"), model=str(tmp_path / "model.py"), name=model.__name__))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SRCGRAD_")}
     env.update(PYTHONPATH=str(ROOT), SRCGRAD_CACHE_DIR=str(entry.parent))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120,
-                         check=True).stdout.split()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                         timeout=SUBPROCESS_TIMEOUT, check=True).stdout.split()
     assert float(out[0]) == pytest.approx(EXPECTED) and out[1] == "1"
 
 

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from srcgrad.rules.registry import defgrad, nondifferentiable
-from srcgrad.runtime import clip_bound_grad, clip_grad, power_base_grad
+from srcgrad.runtime import clip_bound_grad, clip_grad, logaddexp_weight, power_base_grad
 
 # --- arithmetic ---------------------------------------------------------------------------------------------------
 
@@ -150,7 +150,7 @@ def log1p(g, ans, x):
 
 @defgrad(np.logaddexp, broadcast=True)
 def logaddexp(g, ans, x1, x2):
-    return g * np.exp(x1 - ans), g * np.exp(x2 - ans)
+    return g * logaddexp_weight(x1, x2, ans), g * logaddexp_weight(x2, x1, ans)  # (exp(x1 - ans), exp(x2 - ans))
 
 
 @defgrad(np.logaddexp2, broadcast=True)
@@ -264,14 +264,14 @@ def minimum(g, ans, x1, x2):
 
 @defgrad(np.fmax, broadcast=True)  # like maximum, but a NaN operand loses: the other one gets the gradient
 def fmax(g, ans, x1, x2):
-    return (g * ((x1 > x2) + 0.5 * (x1 == x2) + np.isnan(x2) * ~np.isnan(x1)),
-            g * ((x2 > x1) + 0.5 * (x1 == x2) + np.isnan(x1) * ~np.isnan(x2)))
+    return (g * ((x1 > x2) + 0.5 * (x1 == x2) + np.isnan(x2) * np.logical_not(np.isnan(x1))),
+            g * ((x2 > x1) + 0.5 * (x1 == x2) + np.isnan(x1) * np.logical_not(np.isnan(x2))))
 
 
 @defgrad(np.fmin, broadcast=True)
 def fmin(g, ans, x1, x2):
-    return (g * ((x1 < x2) + 0.5 * (x1 == x2) + np.isnan(x2) * ~np.isnan(x1)),
-            g * ((x2 < x1) + 0.5 * (x1 == x2) + np.isnan(x1) * ~np.isnan(x2)))
+    return (g * ((x1 < x2) + 0.5 * (x1 == x2) + np.isnan(x2) * np.logical_not(np.isnan(x1))),
+            g * ((x2 < x1) + 0.5 * (x1 == x2) + np.isnan(x1) * np.logical_not(np.isnan(x2))))
 
 
 @defgrad(np.clip, broadcast=True)  # a bound may be None (no bound); at a bound, value and bound share g

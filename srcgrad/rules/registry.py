@@ -6,7 +6,9 @@ they differentiate (``math.sin``, ``np.sum``, ``operator.mul`` or a user's own f
 Out: :class:`Rule` records, looked up by the primitive object.
 
 What holds: rules for optional libraries (scipy) are in modules imported once the library itself is (see
-:func:`optional_rules`): importing srcgrad never imports them, and a call of the library finds its rule.
+:func:`optional_rules`): importing srcgrad never imports them, and a call of the library finds its rule. The
+built-in rules' modules are imported at the first use of the table (:func:`builtin_rules`), and a built-in rule's
+text is parsed at its first use (its file's lines are kept as they were when it registered).
 A rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
 ``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise
 (also when the rule's file changed since it was imported: the text there is not the rule's code any more).
@@ -128,6 +130,8 @@ def _key(func: Any) -> Any:
 def lookup(func: Any) -> Rule | None:
     """The rule registered for ``func``, or None. (A method of an object, ``scipy.stats.norm.logpdf``, is a new
     object at every read; they are equal and hash alike when they bind the same function to the same instance.)"""
+    if _builtin_state != "done":
+        load_builtin_rules()
     try:
         rule = _RULES.get(_key(func))
     except TypeError:
@@ -140,6 +144,38 @@ def lookup(func: Any) -> Rule | None:
 # library module -> the srcgrad module with its rules, until imported; see optional_rules
 _OPTIONAL: dict[str, str] = {}
 _OPTIONAL_LOCK = locks.rlock()
+# srcgrad's modules of built-in rules (math, numpy, operators), imported at the first use of the table (see
+# builtin_rules); the state: "pending", "loading" (by the thread holding _OPTIONAL_LOCK), "done"
+_BUILTIN: list[str] = []
+_builtin_state = "done"
+
+
+def builtin_rules(modules: list[str]) -> None:
+    """Import these rule modules at the first use of the table (a lookup, a registration, :func:`all_rules`), not
+    now: registering some 300 rules would be a good part of ``import srcgrad``'s time. They load before any rule
+    of the user's registers, so a user's rule for a built-in primitive replaces the built-in one, as before."""
+    global _builtin_state
+    with _OPTIONAL_LOCK:
+        _BUILTIN.extend(modules)
+        _builtin_state = "pending"
+
+
+def load_builtin_rules() -> None:
+    """Import the pending built-in rule modules (once; other threads wait until the table is whole)."""
+    global _builtin_state
+    if _builtin_state == "done":
+        return
+    with _OPTIONAL_LOCK:
+        if _builtin_state != "pending":  # done meanwhile, or this thread is loading (a rule module registers)
+            return
+        _builtin_state = "loading"
+        try:
+            for module in _BUILTIN:
+                importlib.import_module(module)
+        except BaseException:
+            _builtin_state = "pending"
+            raise
+        _builtin_state = "done"
 
 
 def optional_rules(library: str, rules_module: str) -> None:
@@ -225,6 +261,7 @@ def defgrad(
     """
 
     def register(adjoint: Callable) -> Callable:
+        load_builtin_rules()
         sig = _primal_signature(adjoint)
         names = tuple(wrt) if wrt is not None else tuple(
             p.name for p in sig.parameters.values()
@@ -237,10 +274,8 @@ def defgrad(
         both = sorted(set(names) & set(discrete))
         if both:
             raise TypeError(f"defgrad: {both} are declared both differentiable (wrt) and discrete")
-        returned = _returned_tuple_length(adjoint)
-        if returned is not None and returned != len(names) and len(names) > 1:
-            raise TypeError(f"defgrad: {adjoint.__qualname__} returns {returned} contributions but wrt names "
-                            f"{len(names)} parameters {list(names)}")
+        if not _keep_text_for_later(adjoint):  # (srcgrad's own rules: read at first use; a test checks the count)
+            check_returned_count(adjoint, names)
         existing = lookup(func)
         if scalar:
             if existing is None:
@@ -283,6 +318,7 @@ def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: Ou
     """
 
     def mark(f: Any) -> Any:
+        load_builtin_rules()
         _RULES[_key(f)] = Rule(
             func=f, name=name or _display_name(f), signature=inspect.Signature(), wrt=(), nondiff=True,
             out_kind=out_kind, raises=out_kind == "scalar" if raises is None else raises,
@@ -316,6 +352,7 @@ def defjvp(func: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """
 
     def register(rule_fn: Callable) -> Callable:
+        load_builtin_rules()
         rule = _RULES.get(_key(func))
         if rule is None:
             _PENDING_JVP[_key(func)] = rule_fn
@@ -357,9 +394,9 @@ def single_return(rule_fn: Callable) -> ast.expr | None:
     checked: when the file changed since (an edit while the process runs), it is not the rule's any more, and None
     says the rule is called instead of inlined.
     """
-    known = _TEXT_AT_REGISTRATION.get(id(rule_fn))
-    if known is not None and known[0] is rule_fn:
-        fn = known[1]
+    known = _text_at_registration(rule_fn)
+    if known is not None:
+        fn = known
     else:
         source = freshness.fresh_source(rule_fn)
         if source is None:
@@ -373,6 +410,44 @@ def single_return(rule_fn: Callable) -> ast.expr | None:
 
 # id(rule function) -> (the function, its parsed definition), read as it was registered.
 _TEXT_AT_REGISTRATION: dict[int, tuple[Callable, ast.stmt]] = {}
+# id(rule function) -> (the function, its file's lines as they were at registration): srcgrad's own rules, whose
+# text is parsed at first use (parsing some 200 rules at import would cost most of ``import srcgrad``'s time).
+_LINES_AT_REGISTRATION: dict[int, tuple[Callable, list[str]]] = {}
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _keep_text_for_later(rule_fn: Callable) -> bool:
+    """For a rule defined in one of srcgrad's own files: keep that file's lines (linecache's, read once per file)
+    for :func:`_text_at_registration` to parse at first use, instead of parsing the rule's text now. (A user's rule
+    is parsed at registration: its returned count is checked there, and a notebook cell's text may change.)"""
+    code = getattr(rule_fn, "__code__", None)
+    filename = getattr(code, "co_filename", "")
+    if not filename.startswith(_PACKAGE_DIR + os.sep) or not filename.endswith(".py"):
+        return False
+    lines = linecache.getlines(filename)
+    if not lines:
+        return False
+    _LINES_AT_REGISTRATION[id(rule_fn)] = (rule_fn, lines)
+    return True
+
+
+def _text_at_registration(rule_fn: Callable) -> ast.stmt | None:
+    """The parsed definition of ``rule_fn`` as its text was when it was registered, or None when none was kept."""
+    known = _TEXT_AT_REGISTRATION.get(id(rule_fn))
+    if known is not None and known[0] is rule_fn:
+        return known[1]
+    kept = _LINES_AT_REGISTRATION.get(id(rule_fn))
+    if kept is None or kept[0] is not rule_fn:
+        return None
+    try:
+        block = inspect.getblock(kept[1][rule_fn.__code__.co_firstlineno - 1:])
+        fn = ast.parse(textwrap.dedent("".join(block))).body[0]
+    except (SyntaxError, IndexError, IndentationError):
+        return None
+    if not isinstance(fn, ast.FunctionDef) or fn.name != rule_fn.__name__:
+        return None
+    _TEXT_AT_REGISTRATION[id(rule_fn)] = (rule_fn, fn)
+    return fn
 
 
 def rule_function(namespace: dict[str, Any], name: str, params: str, returns: str) -> Callable:
@@ -382,31 +457,39 @@ def rule_function(namespace: dict[str, Any], name: str, params: str, returns: st
     Its text is kept as a written rule's is at registration, so it is inlined the same way; :mod:`linecache` serves
     it (under a name in the module's directory, ``<module.name>``) to tracebacks and :mod:`inspect`."""
     source = f"def {name}({params}):\n    return {returns}\n"
-    definition = ast.parse(source).body[0]
     filename = os.path.join(os.path.dirname(namespace["__file__"]), f"<{namespace['__name__']}.{name}>")
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    lines = source.splitlines(True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
     scope: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), namespace, scope)
     function = scope[name]
-    _TEXT_AT_REGISTRATION[id(function)] = (function, definition)
+    _LINES_AT_REGISTRATION[id(function)] = (function, lines)  # (parsed at first use, as a written rule's text)
     return function
 
 
-def _returned_tuple_length(adjoint: Callable) -> int | None:
-    """How many contributions a single-return rule returns (None when it is not a tuple display).
+def check_returned_count(adjoint: Callable, wrt: tuple[str, ...]) -> None:
+    """A TypeError when a single-return rule returns a tuple display of another length than ``wrt`` (of two or more
+    names). Reads the rule's text (kept for :func:`single_return` when read here, at registration)."""
+    returned = _returned_tuple_length(adjoint)
+    if returned is not None and returned != len(wrt) and len(wrt) > 1:
+        raise TypeError(f"defgrad: {adjoint.__qualname__} returns {returned} contributions but wrt names "
+                        f"{len(wrt)} parameters {list(wrt)}")
 
-    Its text is read here, at registration, and kept for :func:`single_return`.
-    """
-    try:
-        fn = ast.parse(textwrap.dedent(inspect.getsource(adjoint))).body[0]
-    except (OSError, TypeError, SyntaxError, IndexError):
-        return None
-    _TEXT_AT_REGISTRATION[id(adjoint)] = (adjoint, fn)
+
+def _returned_tuple_length(adjoint: Callable) -> int | None:
+    """How many contributions a single-return rule returns (None when it is not a tuple display)."""
+    if _text_at_registration(adjoint) is None:
+        try:
+            fn = ast.parse(textwrap.dedent(inspect.getsource(adjoint))).body[0]
+        except (OSError, TypeError, SyntaxError, IndexError):
+            return None
+        _TEXT_AT_REGISTRATION[id(adjoint)] = (adjoint, fn)
     value = single_return(adjoint)
     return len(value.elts) if isinstance(value, ast.Tuple) else None
 
 
 def all_rules() -> list[Rule]:
     """Every registered rule, in registration order (with those of the optional libraries imported now)."""
+    load_builtin_rules()
     _load_optional_rules()
     return list(_RULES.values())
