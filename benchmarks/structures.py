@@ -1,13 +1,14 @@
 """Structured parameters cost what flat ones cost, plus O(number of leaves) per call: one markdown table.
 
-Usage: ``python benchmarks/structures.py [--quick]``. The MLP of ``cases.py`` (tanh hidden layer, linear output,
-mean squared error), differentiated by ``srcgrad.value_and_grad`` with respect to its four parameter arrays, three
-ways: flat arguments (``wrt=("W1", "b1", "W2", "b2")``), a dict of parameters, and a list of ``(W, b)`` layers (a
-loop over them, which srcgrad unrolls). Two sizes: the benchmark MLP (64x100->200->10), and a tiny one (4x3->5->1)
-where the per-call overhead of structures is as visible as it can be. Gradients are checked against the flat ones.
-The machine is shared and noisy, so the three are timed in interleaved rounds (flat, dict, list, flat, ...): the
-table gives the median microseconds per call over the rounds, and the median over the rounds of the ratio to flat
-within the round (the target for the benchmark MLP: <= 1.05). ``--threads 1`` is advised (see benchmarks/README.md).
+Usage: ``python benchmarks/structures.py [--quick] [--threads N]``. The MLP of ``cases.py`` (tanh hidden layer,
+linear output, mean squared error), differentiated by ``srcgrad.value_and_grad`` with respect to its four parameter
+arrays, three ways: flat arguments (``wrt=("W1", "b1", "W2", "b2")``), a dict of parameters, and a list of ``(W,
+b)`` layers (a loop over them, which srcgrad unrolls). Two sizes: the benchmark MLP (64x100->200->10), and a tiny
+one (4x3->5->1) where the per-call overhead of structures is as visible as it can be. Gradients are checked against
+the flat ones. The machine is shared and noisy, so the three are timed in interleaved rounds (flat, dict, list,
+flat, ...): the table gives the median microseconds per call over the rounds, and the median over the rounds of the
+ratio to flat within the round (the target for the benchmark MLP: <= 1.05). ``--threads 1`` is advised (see
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -62,7 +63,12 @@ def flat_gradients(name: str, grads: object) -> list[np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 rounds of at least 0.05 s (default: 15 of 0.1 s)")
+    parser.add_argument("--threads", type=int, help="limit BLAS/OpenMP threads, e.g. 1 on a shared machine")
     options = parser.parse_args(argv)
+    if options.threads is not None:
+        from benchmarks.run import limit_threads
+
+        limit_threads(options.threads)  # (restarts this script with the thread variables set)
     target, rounds = (0.05, 5) if options.quick else (0.1, 15)
     lines = ["| MLP | parameters | µs per call | ratio to flat |", "|---|---|---:|---:|"]
     worst = 0.0

@@ -395,7 +395,8 @@ def _make_dispatcher(transform: Transform, name: str, failed: Callable[..., Any]
             # a function called once)
         else:
             impl = generated.function
-            if unswapped and unswapped.pop(key, None) is generated:
+            if unswapped and unswapped.pop(key, None) is generated and key not in lazy_keys:  # (Dask arrays,
+                # also in structures: every call goes through srcgrad.lazy)
                 on_variant = getattr(dispatch, "__srcgrad_on_variant__", None)
                 if on_variant is not None:
                     on_variant(generated, key)

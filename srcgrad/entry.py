@@ -8,7 +8,11 @@ function called once):
   variant's guards (srcgrad/guards.py: ``act is <np.tanh>``, ``type(cfg.W) is float``), inside a ``try`` that lets
   srcgrad's own failures become an InternalError — so a call is one Python call, as for a hand-written gradient;
 - *trampoline* (when the generated code needs cells the entry cannot hold: the user's closure variables, generated
-  helper functions, or more names than the entry has cells): the same check, then a call to the variant.
+  helper functions, or more names than the entry has cells): the same check, then a call to the variant;
+- a *structured* variant (srcgrad/structures.py) is always a trampoline to its front function, and its check also
+  tests the arguments' structures (structures.structure_tests: containers, dict keys in order, classes, leaf types,
+  dtypes and layouts — what the dispatcher's key tells apart), so a call costs the check, O(number of leaves), and
+  no dispatcher.
 Anything the check refuses (other argument types, a non-float array for a differentiated argument, a name that now
 denotes another object) goes through the dispatcher, which generates the variant again when a guard failed; the
 entry is then swapped to a trampoline to the new variant. (A guarded global that was deleted raises NameError from
@@ -41,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import arrays, layouts, lazy, locks
+from srcgrad import arrays, layouts, lazy, locks, structures
 from srcgrad.emitter import INDENT, compile_in_scope
 from srcgrad.generated import NO_ORIGIN, register
 from srcgrad.guards import Consts
@@ -87,22 +91,24 @@ def make_entry(transform: Any, name: str, dispatch: Callable, failed: Callable) 
     current: dict[str, Any] = {}  # "types": the argument types the entry checks for; "generated": their variant
     label = f"{transform.pf.name}:{transform.mode}:entry"
 
-    def on_variant(generated: Any, arg_types: tuple) -> None:
-        if getattr(generated, "structured", False):
-            return  # (structures are told apart by the dispatcher's key, not by the argument types the entry checks)
+    def on_variant(generated: Any, key: tuple) -> None:
+        # (a structured variant's key: the argument types and the arguments' descriptions, srcgrad/structures.py)
+        structured = getattr(generated, "structured", False)
+        arg_types, kinds = key if structured else (key, None)
         if lazy.needs_guard(arg_types):
             return  # (a Dask array among the arguments: the dispatcher runs the call without computing, srcgrad.lazy)
         with lock:
             first = not current
-            if not first and (current["types"] != arg_types or current["generated"] is generated):
+            if not first and (current["types"] != key or current["generated"] is generated):
                 return  # other argument types keep going through the dispatcher
-            current.update(types=arg_types, generated=generated)
+            current.update(types=key, generated=generated)
             consts = Consts(_K)
-            check = _check(params, arg_types, transform, generated, consts)
-            version = _fused(name, label, header, args, check, generated, func, consts, failed) if first else None
+            check = _check(params, arg_types, transform, generated, consts, kinds)
+            fuse = first and not structured  # (a structured variant: the check, then a call to its front function)
+            version = _fused(name, label, header, args, check, generated, func, consts, failed) if fuse else None
             if version is None:
                 consts = Consts(_K)  # (what the fused version referred to is not needed)
-                check = _check(params, arg_types, transform, generated, consts)
+                check = _check(params, arg_types, transform, generated, consts, kinds)
                 impl = consts.ref(getattr(generated.function, "__srcgrad_direct__", generated.function))
                 version = _compile_version(name, header, _checked(check, args, [f"return {impl}({args})"], consts,
                                                                   failed), [], f"<srcgrad entry {name} (checked)>")
@@ -212,7 +218,9 @@ class _Check:
 
 
 def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, generated: Any,
-           consts: Consts) -> _Check:
+           consts: Consts, kinds: tuple | None = None) -> _Check:
+    """``kinds``: the arguments' descriptions of a structured variant, whose structures are checked too (the same
+    tests as the dispatcher's, structures.matcher)."""
     func = transform.func
     n_positional = sum(1 for p in params if p.kind is not p.KEYWORD_ONLY)
     prologue, checks = [], []
@@ -226,6 +234,8 @@ def _check(params: list[inspect.Parameter], arg_types: tuple, transform: Any, ge
             checks += layouts.check(p.name, layout, consts.ref(layouts.FLOAT64))
         elif (t is np.ndarray or arrays.is_protocol_type(t)) and p.name in transform.wrt:
             checks.append(f"{p.name}.dtype.kind in 'fiub'")
+    if kinds is not None:
+        checks += structures.structure_tests(dict(zip([p.name for p in params], kinds)), consts.ref)
     guards = [generated.guards.expression(consts)] if generated.guards is not None and generated.guards.items else []
     return _Check(prologue, checks, guards, consts.ref(Exception))
 

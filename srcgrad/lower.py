@@ -528,11 +528,48 @@ class Lowerer:
         if not isinstance(target, (gast.Tuple, gast.List)):
             self.bind(target, value, target)
             return
-        self.loop_check(check_unpacks, (value, ir.Const(len(target.elts))), target)
+        self.check_unpack_length(target, value)
         for i, elt in enumerate(target.elts):
             item = self.op(lookup(operator.getitem), ir.Form("subscript"), (value, ir.Index((ir.Const(i),), False)),
                            (), elt)
             self.unpack_checked(elt, item)
+
+    def check_unpack_length(self, target: Any, value: ir.Operand) -> None:
+        """``a, b = value`` reads ``value[0]`` and ``value[1]``: Python raises ValueError unless ``value`` has exactly
+        as many items as there are names. A length known here (a constant, a tuple or list display) is compared now
+        (refused when it differs); any other value is checked when the code runs (runtime.check_unpacks)."""
+        n = len(target.elts)
+        known = self.known_length(value)
+        if known is None:
+            self.loop_check(check_unpacks, (value, ir.Const(n)), target)
+        elif known != n:
+            raise self.unpack_count(target, known)
+
+    def unpack_count(self, target: Any, known: int) -> UnsupportedSyntax:
+        """The refusal of unpacking ``known`` values into another number of names: also the ValueError Python
+        raises."""
+        from srcgrad.structures import UnpackCount
+
+        return UnpackCount(f"cannot unpack {known} values into {len(target.elts)} names", self.pf.location(target),
+                           "unpack into as many names as there are values")
+
+    def known_length(self, value: ir.Operand) -> int | None:
+        """The length of a value when the lowering knows it: a constant tuple, list or string, or the result of a
+        tuple or list display (followed through copies) in the current block."""
+        if isinstance(value, ir.Const):
+            return len(value.value) if type(value.value) in (tuple, list, str) else None
+        name = value.name if isinstance(value, ir.Var) else None
+        for op in reversed(self.block):
+            if name is None:
+                return None
+            if isinstance(op, ir.Op) and op.target == name:
+                if op.form.kind in ("tuple", "list"):
+                    return len(op.args)
+                copied = op.args[0] if op.form.kind == "copy" and len(op.args) == 1 else None
+                if isinstance(copied, ir.Const):
+                    return self.known_length(copied)
+                name = copied.name if isinstance(copied, ir.Var) else None
+        return None
 
     # --- statements ------------------------------------------------------------------------------------------
 
@@ -854,7 +891,7 @@ class Lowerer:
 
     def assign_parallel(self, targets: Any, values: Any) -> None:
         if len(targets.elts) != len(values.elts):
-            raise self.reject(targets, f"cannot unpack {len(values.elts)} values into {len(targets.elts)} names")
+            raise self.unpack_count(targets, len(values.elts))
         operands = [self.value(v) for v in values.elts]  # all right-hand sides first: `a, b = b, a` swaps
         for target, operand in zip(targets.elts, operands):
             self.bind(target, operand, target, retarget=False)
@@ -877,9 +914,11 @@ class Lowerer:
 
     def bind(self, target: Any, value: ir.Operand, stmt: Any, retarget: bool = True) -> None:
         if isinstance(target, (gast.Tuple, gast.List)):
-            for i, elt in enumerate(target.elts):
+            for elt in target.elts:
                 if isinstance(elt, gast.Starred):
                     raise self.reject(elt, "starred unpacking is not supported", hint="index the value instead")
+            self.check_unpack_length(target, value)
+            for i, elt in enumerate(target.elts):
                 item = self.op(lookup(operator.getitem), ir.Form("subscript"),
                                (value, ir.Index((ir.Const(i),), False)), (), elt)
                 self.bind(elt, item, stmt)

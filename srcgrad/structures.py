@@ -3,8 +3,11 @@ depth (and, as constants, objects whose attributes the function reads: ``self.W`
 
 In: the value of an argument. Out:
 - :func:`spec_of`: the structure's description, a hashable tuple (containers, dict keys in order, classes, leaf
-  types). It is part of the key of a generated variant: a different structure is a new variant, as a new argument
-  kind is;
+  types, and the layout of a float64 array leaf, srcgrad/layouts.py). It is part of the key of a generated variant:
+  a different structure is a new variant, as a new argument kind is; a leaf's parameter of the function of leaves
+  has the kind a flat argument of its value would have (the same code);
+- :func:`structure_tests`: the call-time check of the arguments against descriptions (the dispatcher's
+  :func:`matcher`, and the entry's check, srcgrad/entry.py);
 - :func:`generate`: the variant for such descriptions. The function's parsed source is rewritten (:class:`_Rewriter`)
   so that the structure's reads become named leaves (``params["W1"]`` -> ``params_W1``, ``p.w`` -> ``p_w``,
   ``W, b = params[0]`` -> ``W = params_0_0; b = params_0_1``, ``for W, b in params:`` unrolled, ``len(params)`` a
@@ -45,6 +48,7 @@ import copy
 import dataclasses
 import hashlib
 import keyword
+import operator
 import re
 import types
 import weakref
@@ -54,7 +58,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import arrays, frontend, ir, naming
+from srcgrad import arrays, frontend, ir, layouts, naming
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 from srcgrad.generated import Generated
 
@@ -342,7 +346,8 @@ def _leaf(value: Any, t: type, const: bool) -> tuple:
                 raise _Bad(f"is a {t.__module__}.{t.__qualname__} (an ndarray subclass)", "pass a plain array")
             if kind in "cO" or kind not in "fiub":
                 raise _Bad(f"has dtype {value.dtype}", "srcgrad differentiates real floating-point values")
-        return LEAF, t, kind
+        layout = layouts.of_value(value)  # (a leaf is specialised to its layout as a flat argument is)
+        return (LEAF, t, kind) if layout is None else (LEAF, t, kind, layout)
     if isinstance(value, np.generic) or arrays.is_protocol_array(value):  # (a Dask array: a leaf, kept lazy)
         kind = value.dtype.kind
         if not const and kind not in "fiub":
@@ -401,7 +406,7 @@ def role(spec: tuple, const: bool) -> str:
 def describe(spec: tuple) -> str:
     """A deterministic text for a description (the on-disk cache tells structures apart by it)."""
     if spec[0] == LEAF:
-        return f"{_class_name(spec[1])}{':' + spec[2] if spec[2] else ''}"
+        return f"{_class_name(spec[1])}{':' + spec[2] if spec[2] else ''}{'@' + spec[3] if len(spec) > 3 else ''}"
     if spec[0] == CLASS:
         return f"class {_class_name(spec[1])}"
     if spec[0] == DICT:
@@ -525,6 +530,10 @@ class MissingKey(UnsupportedSyntax, KeyError):
 
 class MissingIndex(UnsupportedSyntax, IndexError):
     """A read past the end of a list or tuple parameter (Python raises IndexError)."""
+
+
+class UnpackCount(UnsupportedSyntax, ValueError):
+    """``a, b = value`` where ``value`` is known to have another number of items (Python raises ValueError)."""
 
 
 class MissingAttribute(UnsupportedSyntax, AttributeError):
@@ -1502,6 +1511,8 @@ class _Rewriter:
             return self.boolop_value(node)
         if t is gast.Compare:
             return self.compare(node)
+        if t is gast.BinOp:
+            return self.binop_value(node)
         if t in (gast.Name, gast.Subscript, gast.Attribute, gast.Call):
             ct = self.static(node)
             if isinstance(ct, SStatic):
@@ -1509,6 +1520,14 @@ class _Rewriter:
             if isinstance(ct, SLeaf) and ct.role == NONE:
                 return None
         return _NO
+
+    def binop_value(self, node: Any) -> Any:
+        """``value_of`` integer arithmetic (``len(layers) - 1``, ``i + 1``): ``+``, ``-`` and ``*`` of ints."""
+        a, b = self.value_of(node.left), self.value_of(node.right)
+        if type(a) is not int or type(b) is not int:
+            return _NO
+        fold = {gast.Add: operator.add, gast.Sub: operator.sub, gast.Mult: operator.mul}.get(type(node.op))
+        return _NO if fold is None else fold(a, b)
 
     def unary_value(self, node: Any) -> Any:
         """``value_of`` a unary operation (``-`` of a number, ``not``)."""
@@ -1699,7 +1718,8 @@ class _Rewriter:
                 raise self.reject(target, "starred unpacking of a structured parameter is not supported",
                                   hint="index the structure instead")
             if len(items) != len(target.elts):
-                raise self.reject(target, f"cannot unpack {len(items)} values into {len(target.elts)} names")
+                raise self.reject(target, f"cannot unpack {len(items)} values into {len(target.elts)} names",
+                                  hint="unpack into as many names as there are values", cls=UnpackCount)
             out = []
             for t, item in zip(target.elts, items):
                 out += self.bind(t, item, where)
@@ -2252,7 +2272,7 @@ def _diff_params(root: Root) -> list[SLeaf]:
 def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[str, Any],
                  roots: dict[str, Root], generic: bool = False) -> tuple[list[str], list[str], dict, dict]:
     """The function of leaves' positional and keyword-only parameters, where each reads from, and their kinds."""
-    from srcgrad.binding import ARRAY, SCALAR
+    from srcgrad.binding import ARRAY
 
     params: list[str] = []
     kw: list[str] = []
@@ -2264,14 +2284,23 @@ def _leaf_params(user_params: list[str], kwonly: set[str], values_kinds: dict[st
             names = [item.name if isinstance(item, SLeaf) else item.param for item in ordered]
             for n, item in zip(names, ordered):
                 reads[n] = (p, item.path)
-                scalar = not generic and isinstance(item, SLeaf) and item.spec[1] in (float, int, bool)
-                kinds[n] = SCALAR if scalar else ARRAY
+                kinds[n] = ARRAY if generic or not isinstance(item, SLeaf) else _leaf_kind(item.spec)
         else:
             names = [p]
             reads[p] = (p, ())
             kinds[p] = values_kinds[p]
         (kw if p in kwonly else params).extend(names)
     return params, kw, reads, kinds
+
+
+def _leaf_kind(spec: tuple) -> str:
+    """The kind of a leaf parameter of the function of leaves: what a flat argument of its value would have (a
+    number, an array with its layout when the description holds one)."""
+    from srcgrad.binding import ARRAY, SCALAR
+
+    if spec[1] in (float, int, bool):
+        return SCALAR
+    return layouts.ARRAY_PREFIX + spec[3] if len(spec) > 3 else ARRAY
 
 
 def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, roots: dict[str, Root],
@@ -2871,23 +2900,31 @@ def is_constant_structure(value: Any) -> bool:
 
 def matcher(kinds: tuple) -> Any:
     """``check(*args)``: True when the arguments have the structures described in ``kinds`` (one description or
-    kind per parameter; kinds that are not structures are the dispatcher's business). One generated expression:
-    type and length checks, dict keys in order, classes, leaf types and array dtype kinds, O(number of leaves)."""
+    kind per parameter; kinds that are not structures are the dispatcher's business). One generated expression
+    (:func:`structure_tests`)."""
     consts: list = []
+    index: dict[int, int] = {}
 
     def ref(obj: Any) -> str:
-        consts.append(obj)
-        return f"k[{len(consts) - 1}]"
+        if id(obj) not in index:
+            index[id(obj)] = len(consts)
+            consts.append(obj)
+        return f"k[{index[id(obj)]}]"
 
-    tests: list[str] = []
     params = [f"a{i}" for i in range(len(kinds))]
-    for p, kind in zip(params, kinds):
-        if isinstance(kind, tuple):
-            tests += _tests(kind, p, ref)
+    tests = structure_tests(dict(zip(params, kinds)), ref)
     text = f"def check({', '.join(params)}):\n    return {' and '.join(tests) or 'True'}\n"
-    namespace = {"k": tuple(consts), "__builtins__": builtins}
+    namespace = {"k": tuple(consts), "__builtins__": {}}
     exec(compile(text, "<srcgrad structure check>", "exec"), namespace)  # noqa: S102 - srcgrad's own text
     return namespace["check"]
+
+
+def structure_tests(kinds: dict[str, Any], ref: Any) -> list[str]:
+    """The tests that the arguments named by ``kinds``' keys have the structures it describes (descriptions are
+    tuples; other kinds are skipped): type and length checks, dict keys in order, classes, leaf types, array dtype
+    kinds and layouts, O(number of leaves). Every object the text reads (builtins too) is ``ref(obj)``'s text, so
+    that it reads no name of the scope it runs in (the entry runs in the user's module)."""
+    return [t for name, kind in kinds.items() if isinstance(kind, tuple) for t in _tests(kind, name, ref)]
 
 
 def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
@@ -2895,30 +2932,37 @@ def _tests(spec: tuple, e: str, ref: Any) -> list[str]:
     if kind == CLASS:
         return [f"{e} is {ref(spec[1])}"]
     if kind == LEAF:
-        t, dtype_kind = spec[1], spec[2]
-        if t is type(None):
-            return [f"{e} is None"]
-        out = [f"type({e}) is {ref(t)}"]
-        if issubclass(t, (np.ndarray, np.generic)) or arrays.is_protocol_type(t):
-            out.append(f"{e}.dtype.kind == {dtype_kind!r}")
-        return out
+        return _leaf_tests(spec, e, ref)
+    is_type = f"{ref(type)}({e}) is "
     if kind == DICT:
-        out = [f"type({e}) is dict", f"tuple({e}) == {ref(spec[1])}"]
+        out = [is_type + ref(dict), f"{ref(tuple)}({e}) == {ref(spec[1])}"]
         for key, child in zip(spec[1], spec[2]):
             out += _tests(child, f"{e}[{key!r}]", ref)
         return out
     if kind in (LIST, TUPLE):
-        out = [f"type({e}) is {kind}", f"len({e}) == {len(spec[1])}"]
+        out = [is_type + ref(list if kind == LIST else tuple), f"{ref(len)}({e}) == {len(spec[1])}"]
         for i, child in enumerate(spec[1]):
             out += _tests(child, f"{e}[{i}]", ref)
         return out
     if kind == REGISTERED:
         return _registered_tests(spec, e, ref)
-    out = [f"type({e}) is {ref(spec[1])}"]
+    out = [is_type + ref(spec[1])]
     if kind == OBJECT:
-        out.append(f"tuple({e}.__dict__) == {ref(spec[2])}")
+        out.append(f"{ref(tuple)}({e}.__dict__) == {ref(spec[2])}")
     for i, (name, child) in enumerate(zip(spec[2], spec[3])):
         out += _tests(child, f"{e}[{i}]" if kind == NAMEDTUPLE else f"{e}.{name}", ref)
+    return out
+
+
+def _leaf_tests(spec: tuple, e: str, ref: Any) -> list[str]:
+    t, dtype_kind = spec[1], spec[2]
+    if t is type(None):
+        return [f"{e} is None"]
+    out = [f"{ref(type)}({e}) is {ref(t)}"]
+    if len(spec) > 3:  # (a layout: the dtype is float64, the rank and the axes of length 1 are the same)
+        out += layouts.check(e, spec[3], ref(layouts.FLOAT64))
+    elif issubclass(t, (np.ndarray, np.generic)) or arrays.is_protocol_type(t):
+        out.append(f"{e}.dtype.kind == {dtype_kind!r}")
     return out
 
 
@@ -2927,7 +2971,7 @@ def _registered_tests(spec: tuple, e: str, ref: Any) -> list[str]:
     bound in the check's expression), then each child and constant attribute tested."""
     flat = f"f_{hashlib.sha256(e.encode()).hexdigest()[:12]}"  # (a name of its own for each place)
     registration = _class_kind(spec[1])[1]
-    out = [f"type({e}) is {ref(spec[1])}",
+    out = [f"{ref(type)}({e}) is {ref(spec[1])}",
            f"({flat} := {ref(_registered_check)}({ref(registration)}, {ref(spec)}, {e})) is not None"]
     for i, child in enumerate(spec[3]):
         out += _tests(child, f"{flat}[0][{i}]", ref)
