@@ -46,7 +46,7 @@ class ParsedFunction:
         """Every node of the function's tree, parents first: one walk, shared by the passes that scan the whole tree
         (the tree is never changed after parsing; transformations work on copies)."""
         if self._nodes is None:
-            self._nodes = _walk(self.node)
+            self._nodes = walk(self.node)
         return self._nodes
 
     def segment(self, node: Any) -> str:
@@ -84,7 +84,7 @@ class ParsedFunction:
         return name in self.func.__code__.co_freevars
 
 
-def _walk(tree: Any) -> list:
+def walk(tree: Any) -> list:
     """``list(gast.walk(tree))`` (the same nodes in the same order, markers included) without its generators."""
     out = [tree]
     append = out.append

@@ -25,7 +25,7 @@ import numpy as np
 
 from srcgrad import guards, ir, locks, naming, usercode
 from srcgrad.errors import Location, UnsupportedSyntax
-from srcgrad.frontend import _MISSING, ParsedFunction
+from srcgrad.frontend import _MISSING, ParsedFunction, walk
 from srcgrad.rules import lookup
 from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
 
@@ -209,7 +209,7 @@ class Lowerer:
     def init_returned_flag(self, fn_node: Any) -> None:
         """A function that returns from inside a loop gets its `returned` flag at its start, so the flag is bound on
         every path (code after an early return is lowered once per path that reaches it)."""
-        nodes = self.pf.nodes if fn_node is self.node else gast.walk(fn_node)
+        nodes = self.pf.nodes if fn_node is self.node else walk(fn_node)
         loops = [n for n in nodes if isinstance(n, (gast.For, gast.While, gast.With, gast.Try)) and n is not fn_node]
         if any(_contains(loop, gast.Return) for loop in loops):
             self.assign_name(self.returned_name, ir.Const(False), fn_node, retarget=False)
@@ -447,7 +447,7 @@ class Lowerer:
         """The header versions of the names a loop carries, each set to its value before the loop."""
         header: dict[str, str] = {}
         # Names assigned in the loop and read somewhere flow between iterations (and out of the loop).
-        calls = {n.func.id for n in gast.walk(node) if isinstance(n, gast.Call) and isinstance(n.func, gast.Name)}
+        calls = {n.func.id for n in walk(node) if isinstance(n, gast.Call) and isinstance(n.func, gast.Name)}
         stored = _stored_names(node).union(*(self.written_captures(f) for f in sorted(calls)))
         carried = sorted(n for n in stored if n in self.loaded)
         for n in carried + loop.flags() + direct_target:
@@ -505,7 +505,7 @@ class Lowerer:
 
     def bind_loop_target(self, tnode: Any, how: tuple, index_name: str, header: dict[str, str]) -> None:
         """Bind one target of a loop (a name, or a tuple of names that unpacks the item) for the current index."""
-        for n in gast.walk(tnode):
+        for n in walk(tnode):
             if isinstance(n, (gast.Attribute, gast.Subscript, gast.Starred)):
                 raise self.reject(n, "a for loop's variables must be names (a tuple of names unpacks each item)",
                                   hint="loop over plain names and assign inside the loop")
@@ -633,7 +633,7 @@ class Lowerer:
     def check_try(self, node: Any) -> None:
         """What the lowering refuses in a try statement (see the README)."""
         for stmt in node.finalbody:
-            for n in gast.walk(stmt):
+            for n in walk(stmt):
                 if isinstance(n, (gast.Return, gast.Break, gast.Continue)) and not (
                         isinstance(n, (gast.Break, gast.Continue)) and not _contains_jump(stmt, type(n))):
                     raise self.reject(n, f"`{type(n).__name__.lower()}` in a `finally` block is not supported (it "
@@ -642,8 +642,8 @@ class Lowerer:
         if self.loops:
             parts = list(node.body) + [s for h in node.handlers for s in h.body] + list(node.orelse)
             for stmt in parts:
-                jump = next((n for n in gast.walk(stmt) if isinstance(n, gast.Return)), None) or next(
-                    (n for n in gast.walk(stmt) if isinstance(n, (gast.Break, gast.Continue))
+                jump = next((n for n in walk(stmt) if isinstance(n, gast.Return)), None) or next(
+                    (n for n in walk(stmt) if isinstance(n, (gast.Break, gast.Continue))
                      and _contains_jump(stmt, type(n))), None)
                 if jump is not None:
                     raise self.reject(jump, f"`{type(jump).__name__.lower()}` inside a try statement inside a loop is "
@@ -1052,7 +1052,7 @@ class Lowerer:
 
     def expr_BoolOp(self, node: Any) -> ir.Var:
         for later in node.values[1:]:  # (the lowering evaluates every operand: a binding must not depend on that)
-            walrus = next((n for n in gast.walk(later) if isinstance(n, gast.NamedExpr)), None)
+            walrus = next((n for n in walk(later) if isinstance(n, gast.NamedExpr)), None)
             if walrus is not None:
                 word = "and" if isinstance(node.op, gast.And) else "or"
                 raise self.reject(walrus, f"an assignment expression after `{word}` is not supported (it binds only "
@@ -1313,7 +1313,7 @@ class Lowerer:
             fnode, params, _, _ = self.local_functions[current]
             own = set(params) | (_stored_targets(fnode) - {current} if not isinstance(fnode, gast.Lambda) else set())
             out |= _written_receivers(fnode) - own
-            todo.extend(n.func.id for n in gast.walk(fnode)
+            todo.extend(n.func.id for n in walk(fnode)
                         if isinstance(n, gast.Call) and isinstance(n.func, gast.Name))
         return out
 
@@ -1340,7 +1340,7 @@ class Lowerer:
         The comprehension's variables get fresh names so they never clobber the function's own variables."""
         renames = {}
         for gen in node.generators:
-            for n in gast.walk(gen.target):
+            for n in walk(gen.target):
                 if isinstance(n, gast.Name):
                     renames[n.id] = self.fresh_user_name(n.id)
         node = _Rename(renames).visit(_deepcopy(node))
@@ -1488,7 +1488,7 @@ def _assignments(stmts: list, name: str) -> int:
     """How many times ``stmts`` may bind ``name`` (an item write or append counts as many)."""
     count = 0
     for s in stmts:
-        for n in gast.walk(s):
+        for n in walk(s):
             if isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Store):
                 count += 1
             elif isinstance(n, (gast.Subscript, gast.Attribute)) and isinstance(n.ctx, gast.Store) \
@@ -1530,7 +1530,7 @@ def _contains_jump(node: Any, kind: type) -> bool:
 def _written_receivers(node: Any) -> set[str]:
     """Names whose object ``node`` changes: ``xs.append(v)``, ``y[i] = v``, ``y[i] += v``."""
     names = set()
-    for n in gast.walk(node):
+    for n in walk(node):
         if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store) and isinstance(n.value, gast.Name):
             names.add(n.value.id)
         elif isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Subscript) \
@@ -1546,10 +1546,10 @@ def _stored_names(loop: Any) -> set[str]:
     """Names a loop rebinds: assignment targets, and lists it appends to (each append is a new version)."""
     names = set()
     for s in loop.body + ([loop.test] if isinstance(loop, gast.While) else []):  # (`while (n := n - 1) > 0`)
-        names |= {n.id for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+        names |= {n.id for n in walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
         names |= _written_receivers(s)  # y[i] = v makes a new version of y (an append too)
     if isinstance(loop, gast.For):
-        names |= {n.id for n in gast.walk(loop.target) if isinstance(n, gast.Name)}
+        names |= {n.id for n in walk(loop.target) if isinstance(n, gast.Name)}
     return names
 
 
@@ -1673,7 +1673,7 @@ def _deepcopy(node: Any) -> Any:
 
 
 def _stored_targets(node: Any) -> set[str]:
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    return {n.id for n in walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 _SETITEM = setitem

@@ -571,7 +571,7 @@ def _assign(target: Any, value: Any, where: Any) -> Any:
 
 
 def _stored(nodes: list) -> set[str]:
-    return {n.id for s in nodes for n in gast.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
+    return {n.id for s in nodes for n in frontend.walk(s) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)}
 
 
 def _has_jump(stmts: list) -> bool:
@@ -1047,7 +1047,7 @@ class _Rewriter:
         self.check_free_names(func, fnode, call)
         bound = self.bind_arguments(func, fnode, call, first)
         name = self.names(f"{func.__name__}_inlined")
-        self.names.taken.update(n.id for n in gast.walk(fnode) if isinstance(n, gast.Name))
+        self.names.taken.update(n.id for n in frontend.walk(fnode) if isinstance(n, gast.Name))
         inner = _Rewriter.__new__(_Rewriter)
         inner.__dict__.update(self.__dict__)
         inner.bindings = {p: v for p, v in bound.items() if isinstance(v, (SNode, SStatic))}
@@ -1790,10 +1790,10 @@ class _Rewriter:
         if any(type(b) is not int for b in bounds):
             return None
         var = s.target.id
-        for node in (n for st in s.body for n in gast.walk(st)):
+        for node in (n for st in s.body for n in frontend.walk(st)):
             if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name) \
                     and isinstance(self.bindings.get(node.value.id), SNode) \
-                    and any(isinstance(n, gast.Name) and n.id == var for n in gast.walk(node.slice)):
+                    and any(isinstance(n, gast.Name) and n.id == var for n in frontend.walk(node.slice)):
                 return [SStatic(i) for i in range(*bounds)]
         return None
 
@@ -1978,7 +1978,7 @@ class _Rewriter:
         unrolled = self.comprehension(node)
         if unrolled is not None:
             return gast.copy_location(gast.List(unrolled, gast.Load()), node)
-        return self.shadowed(node, {n.id for g in node.generators for n in gast.walk(g.target)
+        return self.shadowed(node, {n.id for g in node.generators for n in frontend.walk(g.target)
                                     if isinstance(n, gast.Name)})
 
     def shadowed(self, node: Any, names: set) -> Any:
@@ -2172,10 +2172,10 @@ def _returns_dict(func: Any) -> bool:
         fn = frontend.parse_helper(func).node
     except (SrcgradError, OSError, TypeError):
         return False
-    built = {t.id for n in gast.walk(fn) if isinstance(n, gast.Assign) and _builds_dict(n.value)
+    built = {t.id for n in frontend.walk(fn) if isinstance(n, gast.Assign) and _builds_dict(n.value)
              for t in n.targets if isinstance(t, gast.Name)}
     return any(isinstance(n, gast.Return) and n.value is not None and (
-        _builds_dict(n.value) or (isinstance(n.value, gast.Name) and n.value.id in built)) for n in gast.walk(fn))
+        _builds_dict(n.value) or (isinstance(n.value, gast.Name) and n.value.id in built)) for n in frontend.walk(fn))
 
 
 def _builds_dict(value: Any) -> bool:
@@ -2187,7 +2187,7 @@ def _relocated(fnode: Any, where: Any) -> Any:
     """A copy of a helper's definition whose every node is at ``where`` (the call inlining it: what errors and the
     generated code's line comments name)."""
     new = copy.deepcopy(fnode)
-    for node in gast.walk(new):
+    for node in frontend.walk(new):
         if hasattr(node, "lineno"):
             gast.copy_location(node, where)
     return new
@@ -2209,7 +2209,7 @@ def _order(op: Any, a: Any, b: Any) -> Any:
 
 
 def _mentions(node: Any, bindings: dict) -> bool:
-    return any(isinstance(n, gast.Name) and n.id in bindings for n in gast.walk(node))
+    return any(isinstance(n, gast.Name) and n.id in bindings for n in frontend.walk(node))
 
 
 def _piece(accessor: tuple) -> str:
@@ -2326,8 +2326,8 @@ def _leaves_function(pf: Any, params: list[str], kw: list[str], body: list, root
 
 def _fresh_names(pf: Any, params: list[str]) -> Any:
     """``fresh(base)``: a name no name of the function (or its parameters, or a keyword) is."""
-    taken = {n.id for n in gast.walk(pf.node) if isinstance(n, gast.Name)} | set(params) | {
-        n.name for n in gast.walk(pf.node) if isinstance(n, gast.FunctionDef)}
+    taken = {n.id for n in frontend.walk(pf.node) if isinstance(n, gast.Name)} | set(params) | {
+        n.name for n in frontend.walk(pf.node) if isinstance(n, gast.FunctionDef)}
 
     def fresh(base: str) -> str:
         name = naming.fresh(base, lambda n: n in taken or keyword.iskeyword(n), first=2)
@@ -2984,7 +2984,7 @@ def check_no_structure_reads(pf: Any, wrt: list[str], what: str) -> None:
     """Code made without example arguments (``srcgrad emit``, ``graph``, ``source`` before a call) assumes numbers and
     arrays: a differentiated parameter read as a structure (``p["W1"]``, ``p.w`` that is not an array attribute) is
     refused there, naming the read."""
-    nodes = [n for n in gast.walk(pf.node) if hasattr(n, "lineno")]
+    nodes = [n for n in frontend.walk(pf.node) if hasattr(n, "lineno")]
     for node in sorted(nodes, key=lambda n: (n.lineno, n.col_offset)):  # (the first read in the source)
         base = getattr(node, "value", None)
         if not (isinstance(base, gast.Name) and base.id in wrt and isinstance(base.ctx, gast.Load)):

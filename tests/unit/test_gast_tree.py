@@ -59,7 +59,7 @@ def test_a_source_file_converts_as_gast_converts_it(path):
     converted = to_gast(tree)
     assert _difference(gast.ast_to_gast(tree), converted) is None
     # the fence's walk (ParsedFunction.nodes) visits what gast.walk visits, in its order
-    walked = frontend._walk(converted)
+    walked = frontend.walk(converted)
     assert len(walked) == len(list(gast.walk(converted)))
     assert all(a is b for a, b in zip(walked, gast.walk(converted)))
 
