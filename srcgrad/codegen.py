@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from srcgrad import ir, naming, program
+from srcgrad.gast_tree import copy_node
 from srcgrad.rules.registry import lookup
 
 _MISSING = object()
@@ -422,16 +423,7 @@ class _Instantiate:
             return self._name(node)
         if isinstance(node, ast.expr_context) or not isinstance(node, ast.AST):
             return node
-        new = node.__class__.__new__(node.__class__)
-        fields = new.__dict__
-        copy = self.copy
-        for key, value in node.__dict__.items():
-            if value.__class__ is list:
-                fields[key] = [copy(item) for item in value]
-            elif isinstance(value, ast.AST):
-                fields[key] = copy(value)
-            else:
-                fields[key] = value
+        new = copy_node(node, node.__class__, self.copy)
         folder = _FOLDS.get(new.__class__)
         return new if folder is None else folder(self.fold, new)
 

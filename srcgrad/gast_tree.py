@@ -33,19 +33,24 @@ def to_gast(node: Any) -> Any:
     return node
 
 
-def _copy(node: ast.AST, cls: type) -> Any:
-    """A ``cls`` node holding ``node``'s fields and positions (its ``__dict__``: a parsed node holds nothing else),
-    the nodes among them converted."""
+def copy_node(node: ast.AST, cls: type, convert: Any) -> Any:
+    """A ``cls`` node holding ``node``'s fields and positions (its ``__dict__``: a parsed or generated node holds
+    nothing else), each node among them (alone or in a list) replaced by ``convert(it)``. The constructor is not
+    called: it is slow, and Python 3.13 warns when a field is left out."""
     new = cls.__new__(cls)
     fields = new.__dict__
     for key, value in node.__dict__.items():
         if value.__class__ is list:
-            fields[key] = [to_gast(item) for item in value]
+            fields[key] = [convert(item) for item in value]
         elif isinstance(value, ast.AST):
-            fields[key] = to_gast(value)
+            fields[key] = convert(value)
         else:
             fields[key] = value
     return new
+
+
+def _copy(node: ast.AST, cls: type) -> Any:
+    return copy_node(node, cls, to_gast)
 
 
 _ABSENT = object()
