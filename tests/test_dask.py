@@ -341,6 +341,10 @@ def _assert_the_user_called_it(case, refused):
     if missing is not None:
         name = missing.group(1).split(".")[-1]
         called = name == getattr(case.prim, "__name__", None) or re.search(rf"\b{name}\b", inspect.getsource(case.fn))
+        try:  # (or numpy's function calls it: np.trapz is np.trapezoid in older numpy 2 releases)
+            called = called or re.search(rf"\b{name}\(", inspect.getsource(case.prim))
+        except (OSError, TypeError):
+            pass
         assert called, f"srcgrad itself called np.{name}: {refused}"
 
 
