@@ -328,7 +328,8 @@ def _make_entry(transform: Transform, name: str) -> Callable[..., Any]:
     general dispatcher."""
     failed = _failure_handler(transform)
     dispatch = _make_dispatcher(transform, name, failed)
-    if transform.mode == "vjp" or not simple_signature(transform.signature):
+    if transform.mode == "vjp" or not simple_signature(transform.signature) \
+            or any(p.startswith("__srcgrad_") for p in transform.params):  # (the entry's own names: its cells)
         entry = dispatch
     else:
         entry = make_entry(transform, name, dispatch, failed)

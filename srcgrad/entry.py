@@ -132,9 +132,10 @@ def _first_version(name: str, params: list[inspect.Parameter]) -> types.CodeType
             or any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
         return None
     filename = f"<srcgrad entry {name}>"
-    text = f"def {name}({', '.join(p.name for p in params)}): return {SLOW}({', '.join(p.name for p in params)})"
-    linecache.cache[filename] = (len(text) + 40, None, [f"# srcgrad entry {name}: calls the dispatcher\n",
-                                                        text + "\n"], filename)
+    listed = ", ".join(p.name for p in params)
+    lines = [f"# srcgrad entry {name}: calls the dispatcher\n", f"def {name}({listed}):\n",
+             f"{INDENT}return {SLOW}({listed})\n"]  # (the template's lines: its def, then its return)
+    linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
     names = {"co_name": name, "co_varnames": tuple(p.name for p in params), "co_filename": filename,
              "co_firstlineno": 2}
     if hasattr(types.CodeType, "co_qualname"):

@@ -263,3 +263,12 @@ def test_a_parameter_named_math_and_an_infinite_constant(tmp_path):
         "def f(x, math=2.0):\n    return min(x * math, 1e999) + max(-1e999, x)\n"))
     assert srcgrad.grad(module.f)(1.5) == pytest.approx(3.0)
     assert srcgrad.value_and_grad(module.f)(1.5) == pytest.approx((4.5, 3.0))
+
+
+def test_a_parameter_named_like_the_entrys_cells_gets_its_gradient():
+    # the entry keeps srcgrad's objects in cells named __srcgrad_...: a parameter of that name must not be one
+    def f(__srcgrad_0slow__, __srcgrad_pad0__=1.0):
+        return __srcgrad_0slow__ * __srcgrad_0slow__ * __srcgrad_pad0__
+
+    g = srcgrad.grad(f)
+    assert g(1.5) == pytest.approx(3.0) and g(1.5) == pytest.approx(3.0) and g(2.0, 3.0) == pytest.approx(12.0)
