@@ -78,8 +78,11 @@ _FOLDED_BUILTINS = (isinstance, int, float)
 
 def modules_env(scope: Scope) -> dict:
     """A simplify env of the names generated code uses for numpy, math and the builtins simplify folds."""
-    return {n: o for n, o in scope.bound.items()
-            if o is np or o is math or any(o is b for b in _FOLDED_BUILTINS)}
+    return {n: o for n, o in scope.bound.items() if _in_modules_env(o)}
+
+
+def _in_modules_env(obj: Any) -> bool:
+    return obj is np or obj is math or any(obj is b for b in _FOLDED_BUILTINS)
 
 
 def scope_for(fn: ir.Function, user_resolve: Any) -> Scope:
@@ -434,7 +437,7 @@ class _Instantiate:
         if obj is _MISSING:
             raise NameError(f"rule refers to unknown name {node.id}")
         bound = self.scope.bind(node.id, obj)
-        if obj is np or obj is math or any(obj is b for b in _FOLDED_BUILTINS):
+        if _in_modules_env(obj):
             self.fold.env[bound] = obj  # (what modules_env would say now: the folds above read it)
         return name(bound)
 

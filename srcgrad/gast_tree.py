@@ -74,10 +74,9 @@ def _arg(node: ast.arg) -> Any:
 
 
 def _except_handler(node: ast.ExceptHandler) -> Any:
-    if not node.name:
-        return _copy(node, gast.ExceptHandler)
     new = _copy(node, gast.ExceptHandler)
-    new.name = gast.Name(node.name, gast.Store(), None, None)
+    if node.name:
+        new.name = gast.Name(node.name, gast.Store(), None, None)
     return new
 
 

@@ -7,9 +7,10 @@ of the time of emitting a long function. This module prints those nodes directly
 
 What holds: the text is astor's, character for character (the same precedence numbers, from astor's own table, and
 the same rule: a node gets brackets when its precedence is below what its parent asks for; a number spelled with a
-minus binds as a unary minus, as srcgrad's printer has astor do). The test suite prints every statement of its
-generated code both ways and compares them; and the generated function's text is read back and compared with the
-trees printed on every generation (srcgrad.printer.check_function), whichever printer wrote it.
+minus binds as a unary minus, as srcgrad's printer has astor do). tests/unit/test_quickprint.py prints random
+statements and every statement of the golden gradients both ways and compares them; and the generated function's
+text is read back and compared with the trees printed on every generation (srcgrad.printer.check_function),
+whichever printer wrote it.
 """
 
 from __future__ import annotations

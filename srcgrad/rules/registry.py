@@ -7,8 +7,9 @@ Out: :class:`Rule` records, looked up by the primitive object.
 
 What holds: rules for optional libraries (scipy) are in modules imported once the library itself is (see
 :func:`optional_rules`): importing srcgrad never imports them, and a call of the library finds its rule. The
-built-in rules' modules are imported at the first use of the table (:func:`builtin_rules`), and a built-in rule's
-text is parsed at its first use (its file's lines are kept as they were when it registered).
+built-in rules' modules are imported with srcgrad (srcgrad/rules/__init__.py calls :func:`load_builtin_rules`), and
+registering one is cheap: a built-in rule's signature is made at its first read (:class:`_Declared`) and its text
+parsed at its first use (its file's lines are kept as they were when it registered).
 A rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
 ``return`` expression, substituting the call's operands for the parameter names, and calls the function otherwise
 (also when the rule's file changed since it was imported: the text there is not the rule's code any more).
@@ -181,9 +182,10 @@ _builtin_state = "done"
 
 
 def builtin_rules(modules: list[str]) -> None:
-    """Import these rule modules at the first use of the table (a lookup, a registration, :func:`all_rules`), not
-    now: registering some 300 rules would be a good part of ``import srcgrad``'s time. They load before any rule
-    of the user's registers, so a user's rule for a built-in primitive replaces the built-in one, as before."""
+    """Declare these rule modules; :func:`load_builtin_rules` imports them (srcgrad/rules/__init__.py does, at
+    import), and so does the first use of the table before that (a lookup, a registration, :func:`all_rules`). They
+    load before any rule of the user's registers, so a user's rule for a built-in primitive replaces the built-in
+    one."""
     global _builtin_state
     with _OPTIONAL_LOCK:
         _BUILTIN.extend(modules)
