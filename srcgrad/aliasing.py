@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ from srcgrad import frontend, ir, locks, lower, runtime, usercode
 from srcgrad.binding import SCALAR, SEQUENCE, call_fact, location
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
 from srcgrad.passes import _useful_values, _varied_values, bind_call, infer_kinds, is_user_call
+from srcgrad.records import record
 
 # Whether a function with a derivative rule may return an argument, a view of one, or hold one (np.split: a list of
 # views) is its rule's ``view`` (np.reshape, np.rot90, np.einsum...); tests/test_trust_aliasing.py calls every rule's
@@ -54,7 +55,7 @@ _PURE_BUILTINS = frozenset({print, len, isinstance, type, repr, str, abs, round,
 _NUMPY_WRITERS = frozenset({"copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis", "shuffle"})
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class _Write:
     """One place where Python changes an object in place."""
 
@@ -68,7 +69,7 @@ class _Write:
     written: tuple = ()  # the operands whose values end up in the object
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HelperEffects:
     """What a user function does to its arguments, seen from a call: which parameters it writes into (name ->
     (the write's location, certain: False when only an array or a list argument is changed, as by `p += v`, deep:
@@ -477,7 +478,7 @@ def _varied(fn: ir.Function, objects: _Objects, writes: list[_Write], wrt: list[
 # --- 3. stale reads --------------------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class _State:
     stale: dict = field(default_factory=dict)  # value -> {(write, pair of arguments or None)}
     seen: set = field(default_factory=set)  # values read so far by operations that carry a derivative

@@ -59,9 +59,7 @@ from __future__ import annotations
 
 import ast
 import errno
-import hashlib
 import itertools
-import json
 import keyword
 import os
 import re
@@ -76,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import freshness, frontend, ir, locks, lower, usercode, version
+from srcgrad import digests, freshness, frontend, ir, locks, lower, usercode, version
 from srcgrad.emitter import Emitted, compile_function
 from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
 from srcgrad.rules import registry
@@ -96,6 +94,13 @@ _environment_key: str | None = None
 _serial = itertools.count()
 _counts = {"hits": 0, "misses": 0, "stores": 0, "stale": 0, "corrupt": 0, "uncacheable": 0, "errors": 0,
            "untrusted": 0}
+
+
+def _json() -> Any:
+    """The json module, imported at the first key or entry (2 ms that ``import srcgrad`` need not pay, issue 21)."""
+    import json
+
+    return json
 
 
 # --- configuration -------------------------------------------------------------------------------------------------
@@ -218,7 +223,7 @@ class Slot:
                 # functions made by one factory share their source: their closures tell their entries apart
                 "closure": [_describe(_cell_contents(cell)) for cell in func.__closure__ or ()],
             }
-            key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+            key = digests.hex_digest(_json().dumps(material, sort_keys=True))
             return cls(pf, mode, key, where / f"{key}{SUFFIX}")
         except Exception:  # noqa: BLE001 - the cache must never break differentiation
             _count("errors")
@@ -261,9 +266,9 @@ class Slot:
         parts = header.decode("ascii").split(" ")
         if not newline or len(parts) != 3 or parts[0] != _MAGIC or parts[1] != str(FORMAT):
             return None
-        if hashlib.sha256(body).hexdigest() != parts[2]:
+        if digests.sha256(body).hexdigest() != parts[2]:
             return None
-        entry = json.loads(body.decode("utf-8"))
+        entry = _json().loads(body.decode("utf-8"))
         if not _well_formed(entry) or entry["key"] != self.key:
             return None
         return entry
@@ -300,8 +305,8 @@ class Slot:
         if entry is None:
             _count("uncacheable")
             return
-        body = json.dumps(entry, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
-        data = f"{_MAGIC} {FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body
+        body = _json().dumps(entry, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
+        data = f"{_MAGIC} {FORMAT} {digests.sha256(body).hexdigest()}\n".encode() + body
         try:
             with _Directory.open(self.path.parent, create=True) as where:
                 where.write_atomically(self.path.name, data)
@@ -601,16 +606,21 @@ def _identifier(text: Any) -> bool:
 
 
 def _environment() -> str:
-    """Everything outside the user's code that generated text depends on, hashed once per process."""
+    """Everything outside the user's code that generated text depends on, hashed once per process, at the first use
+    of the cache. (srcgrad's own files are described as they were when srcgrad was imported, freshness.PACKAGE_FILES:
+    the entries this process writes are made by the code it imported, so a later edit of srcgrad's files must not
+    label them with the edited files' sizes and times.)"""
     global _environment_key
     if _environment_key is None:
+        import astor  # (printing falls back to astor: its version is part of the text; imported at first use)
+
         modules = [[os.path.relpath(path, _PACKAGE_DIR), *stat] for path, stat in freshness.PACKAGE_FILES.items()]
         material = {
             "format": FORMAT, "srcgrad": version.__version__, "modules": sorted(modules),
             "python": [sys.version, sys.implementation.cache_tag], "numpy": np.__version__,
-            "astor": _module_version("astor"), "gast": _module_version("gast"),
+            "astor": str(astor.__version__), "gast": _module_version("gast"),
         }
-        _environment_key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        _environment_key = digests.hex_digest(_json().dumps(material, sort_keys=True))
     return _environment_key
 
 
@@ -619,11 +629,6 @@ def _module_version(name: str) -> str:
     if module is None:
         return "-"
     return str(getattr(module, "__version__", None) or getattr(module, "__file__", "?"))
-
-
-# Taken now, as srcgrad is imported, not when the cache is first used: the entries this process writes are made by the
-# code it imported, so a later edit of srcgrad's files must not label them with the edited files' sizes and times.
-_environment()
 
 
 # --- references: objects found again by module and qualified name ------------------------------------------------
@@ -787,7 +792,7 @@ def _type_name(kind: type) -> str:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digests.hex_digest(text, 16)
 
 
 def _in_srcgrad(func: Any) -> bool:
@@ -837,7 +842,7 @@ def _function_fingerprint(func: Any) -> str:
     if code is None:
         return f"{name} opaque {id(func)}"  # never matches in another process: such a rule is never reused
     names: set[str] = set()
-    digest = hashlib.sha256()
+    digest = digests.sha256()
     _hash_code(code, digest, names)
     defaults = [_describe(d) for d in (func.__defaults__ or ())]
     defaults += [f"{k}={_describe(v)}" for k, v in sorted((func.__kwdefaults__ or {}).items())]

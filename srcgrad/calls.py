@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import ast
 import types
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from srcgrad import adjoint, codegen, driver, frontend, guards, ir, locks, lower, naming, passes
 from srcgrad.binding import SEQUENCE_OF_SEQUENCES
 from srcgrad.program import Block, Program, loads, stores
+from srcgrad.records import record
 
 
-@dataclass
+@record
 class CellRef:
     """A closure cell shared by every function that calls a generated helper (filled once it is compiled)."""
 
     cell: Any
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class HelperVariant:
     func: Any
     kinds: tuple[str, ...]

@@ -23,15 +23,16 @@ part; the IR a pass is given is the driver's own copy (the shared lowering is ne
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from srcgrad import codegen, emitter, fuse, ir, lower, pass_table, passes
 from srcgrad.adjoint import Program
 from srcgrad.frontend import ParsedFunction
+from srcgrad.records import record
 
 
-@dataclass
+@record
 class Unit:
     """One function to emit: its program (forward items, then reverse items), name, parameter list (text), returned
     expressions, docstring, and a label naming its compiled code (``f:grad``)."""
@@ -89,7 +90,7 @@ PYTHON = PythonBackend()
 BACKENDS = ("python", "numba")  # (srcgrad.pipeline.backend finds one by name: numba's is loaded when asked for)
 
 
-@dataclass
+@record
 class Made:
     """What the stages made, each filling its part."""
 

@@ -35,20 +35,19 @@ What holds:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import linecache
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from srcgrad import arrays, layouts, lazy, locks, structures
+from srcgrad import arrays, digests, layouts, lazy, locks, structures
 from srcgrad.emitter import INDENT, compile_in_scope
 from srcgrad.generated import NO_ORIGIN, register
 from srcgrad.guards import Consts
+from srcgrad.records import record
 
 ENTRY_CELLS = 4  # each free variable costs every call about a nanosecond: enough for small functions, no more
 SLOW = "__srcgrad_0slow__"
@@ -197,7 +196,7 @@ def _header_and_call(params: list[inspect.Parameter]) -> tuple[str, str]:
     return ", ".join(header), ", ".join(call)
 
 
-@dataclass
+@record
 class _Check:
     """What a version checks before it runs the generated code: the omitted arguments are read from the function's
     defaults (``prologue``), then the arguments have the types the variant was generated for (differentiated arrays
@@ -277,7 +276,7 @@ def _fused(name: str, label: str, header: str, args: str, check: _Check, generat
     kept = [k for k in range(2, len(lines)) if lines[k].strip()]
     body = [lines[k][len(INDENT):] if lines[k].startswith(INDENT) else lines[k] for k in kept]
     statements = _checked(check, args, body, consts, failed)
-    digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:10]
+    digest = digests.hex_digest("\n".join(statements), 10)
     filename = f"<srcgrad {label} {digest}>"  # errors.call_failure reads generated code by this prefix
     try:
         code = _compile_version(name, header, statements, names, filename)

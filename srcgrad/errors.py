@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import linecache
 import os
-import sysconfig
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from srcgrad import generated
+from srcgrad import generated, usercode
+from srcgrad.records import record
 
 if TYPE_CHECKING:
     from srcgrad.frontend import ParsedFunction
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Location:
     """A place in the user's source: absolute file line (1-based) and column (0-based) in UTF-8 bytes of
     ``source_line``, as Python's ast counts them; shown (``file:line:col`` and the caret) in characters."""
@@ -76,6 +74,10 @@ def _caret_pad(c: str) -> str:
     character, nothing under a combining mark, else a space."""
     if c == "\t":
         return c
+    if c.isascii():
+        return " "
+    import unicodedata  # (only for text beyond ASCII: its import is not paid by every `import srcgrad`)
+
     if unicodedata.combining(c):
         return ""
     return "  " if unicodedata.east_asian_width(c) in "WF" else " "
@@ -126,8 +128,6 @@ class InternalError(SrcgradError):
 
 INTERNAL_TYPES = (AssertionError, AttributeError, LookupError, NameError, TypeError, ValueError)
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_LIBRARY_DIRS = tuple({os.path.abspath(p) + os.sep for p in (sysconfig.get_paths()["stdlib"],
-                                                            sysconfig.get_paths()["platstdlib"])})
 
 
 def call_failure(exc: BaseException, pf: ParsedFunction) -> SrcgradError | None:
@@ -242,8 +242,9 @@ def _is_library(frame: Any) -> bool:
     module = str(frame.f_globals.get("__name__", ""))
     if module.split(".")[0] in ("numpy", "math", "operator", "builtins"):
         return True
-    return os.path.abspath(frame.f_code.co_filename).startswith(_LIBRARY_DIRS) and "site-packages" not in \
-        frame.f_code.co_filename
+    filename = frame.f_code.co_filename
+    return os.path.abspath(filename).startswith(usercode.library_dirs("stdlib", "platstdlib")) and \
+        "site-packages" not in filename
 
 
 def _in_reverse_sweep(filename: str, lineno: int) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -32,10 +32,11 @@ import numpy as np
 from srcgrad import api, ir, pipeline
 from srcgrad.drawing import Graph, graph
 from srcgrad.errors import NonScalarOutput
+from srcgrad.records import record
 from srcgrad.summary import NO_VALUE, operation_text, summarize
 
 
-@dataclass
+@record
 class Row:
     """One node of the compute graph: an op's target, or an input."""
 
@@ -47,7 +48,7 @@ class Row:
     in_loop: bool = False
 
 
-@dataclass
+@record
 class Explanation:
     """The forward values and adjoints of every node of ``function``'s compute graph at ``args``.
 

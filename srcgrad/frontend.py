@@ -14,18 +14,19 @@ import ast
 import builtins
 import inspect
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import gast
 
 from srcgrad import freshness, gast_tree, locks
 from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
+from srcgrad.records import record
 
 _MISSING = object()
 
 
-@dataclass
+@record
 class ParsedFunction:
     func: Any
     node: gast.FunctionDef

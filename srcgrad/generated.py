@@ -15,14 +15,16 @@ What holds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from srcgrad.records import record
 
 FORWARD = "forward"  # the forward sweep: the user's computation (and, in forward mode, its tangents)
 REVERSE = "reverse"  # the reverse sweep: adjoints
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Origin:
     """Where one line of generated code comes from."""
 
@@ -36,7 +38,7 @@ NO_ORIGIN = Origin()
 LineMap = tuple  # tuple[Origin, ...]: the origin of line k + 1 of a text is item k
 
 
-@dataclass
+@record
 class Generated:
     """One generated function, as the pipeline makes it for one specialisation."""
 

@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import builtins
 import types
-from dataclasses import dataclass
 from typing import Any
 
 import gast
 import numpy as np
 
 from srcgrad import frontend, usercode
+from srcgrad.records import record
 
 MISSING = object()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Guard:
     """One assumption: what ``name.attr...`` (read in ``owner``'s scope) denotes."""
 

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any, Union
 
 from srcgrad import naming
+from srcgrad.records import record
 
 if TYPE_CHECKING:  # (the IR names the rule an op calls; it does not import the rule tables)
     from srcgrad.rules.registry import Rule
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Var:
     """A local name: a parameter, a user variable version, or a temporary (listed in ``Function.temporaries``)."""
 
@@ -43,7 +44,7 @@ class Var:
         return self.name
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Const:
     """A constant operand. ``text`` is how generated code spells it (``math.pi``, ``W`` for a global array)."""
 
@@ -55,7 +56,7 @@ class Const:
         return self.text if self.text is not None else repr(self.value)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Slice:
     """A slice inside an index: each bound is an operand or None."""
 
@@ -68,7 +69,7 @@ class Slice:
         return text + (f":{self.step}" if self.step is not None else "")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Index:
     """The index of a subscript ``x[...]``: a tuple of operands, :class:`Slice`, ``None`` and ``Ellipsis``."""
 
@@ -105,7 +106,7 @@ def _part(p) -> str:
 Operand = Union[Var, Const, Index]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Form:
     """How the forward operation is spelled in generated code.
 
@@ -138,7 +139,7 @@ class Statement:
         return self
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Op(Statement):
     """``target = prim(args..., **kwargs)``."""
 
@@ -186,7 +187,7 @@ class Op(Statement):
         return self.form.kind
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Return(Statement):
     value: Operand
     line: int = 0
@@ -196,7 +197,7 @@ class Return(Statement):
         return [self.value]
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class If(Statement):
     cond: Operand
     body: list = field(default_factory=list)
@@ -214,7 +215,7 @@ class If(Statement):
         return replace(self, body=blocks[0], orelse=blocks[1])
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class For(Statement):
     """``for target in iterable``; ``iterable`` is an operand (a ``range`` object, an array, a list...)."""
 
@@ -235,7 +236,7 @@ class For(Statement):
         return replace(self, body=blocks[0])
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class While(Statement):
     """``while True`` around ``test`` (statements computing ``cond``), then ``if not cond: break``, then ``body``."""
 
@@ -256,7 +257,7 @@ class While(Statement):
         return replace(self, test=blocks[0], body=blocks[1])
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class With(Statement):
     """``with manager [as target]: body``; ``manager`` is computed before the statement by ``context`` (the ops of the
     context expression, run again around the reverse sweep of ``body`` when ``reenter``)."""
@@ -280,7 +281,7 @@ class With(Statement):
         return replace(self, body=blocks[0])
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Handler:
     """``except types [as name]: body`` (``types`` None: a bare ``except``)."""
 
@@ -290,7 +291,7 @@ class Handler:
     line: int = 0
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Try(Statement):
     """``try: body / except ...: handler.body / else: orelse / finally: final``. ``path`` is bound to 0 when the body
     completes (then ``orelse`` runs) and to ``k`` when handler ``k`` (1-based) runs: the reverse sweep follows it."""
@@ -316,13 +317,13 @@ class Try(Statement):
         return replace(self, body=blocks[0], handlers=handlers, orelse=blocks[1 + n], final=blocks[2 + n])
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Break(Statement):
     line: int = 0
     col: int = 0
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Continue(Statement):
     line: int = 0
     col: int = 0
@@ -390,7 +391,7 @@ class Visitor:
         return dispatch(self, "visit_", stmt, *args)
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Function:
     """A lowered function: parameters, body, and where it came from."""
 

@@ -23,9 +23,10 @@ clusters do not overlap; readable up to about 200 nodes (Graphviz routes edges a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from srcgrad.picture import Edge, GraphModel, Node
+from srcgrad.records import record
 
 FONT_SIZE = 11.0
 SMALL_FONT_SIZE = 10.0  # control nodes and cluster labels
@@ -75,7 +76,7 @@ def node_size(node: Node) -> tuple[float, float]:
     return w, h
 
 
-@dataclass
+@record
 class Box:
     """A node's shape: centre and size."""
 
@@ -85,7 +86,7 @@ class Box:
     h: float
 
 
-@dataclass
+@record
 class Rect:
     """A cluster's rectangle (corners)."""
 
@@ -95,7 +96,7 @@ class Rect:
     y1: float
 
 
-@dataclass
+@record
 class Path:
     """One edge: ``start``, then cubic segments ``(control 1, control 2, end)``; the arrow (if any) at the end."""
 
@@ -105,7 +106,7 @@ class Path:
     label_at: tuple[float, float] | None = None
 
 
-@dataclass
+@record
 class Layout:
     width: float
     height: float

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import ast
 import operator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from srcgrad.binding import SCALAR, bind_params, const_kind
+from srcgrad.records import record
 
 ONE, MANY = "1", "n"
 ARRAY_PREFIX = "A:"
@@ -58,7 +58,7 @@ def kind_of(value: Any, plain: str) -> str:
     return plain if layout is None else ARRAY_PREFIX + layout
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Keyed:
     """An array argument in the dispatcher's key: its type and its layout (None: it has none)."""
 

@@ -21,16 +21,16 @@ What holds:
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
 from typing import Any
 
 from srcgrad import codegen, generated, ir, layouts, runtime
 from srcgrad.binding import bind_params
 from srcgrad.passes import bind_call, is_user_call
 from srcgrad.program import Block, Comment
+from srcgrad.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StackedProduct:
     """``op`` is ``matrix @ other`` (``left``) or ``other @ matrix``; ``lists``: the names of the lists the reverse
     loop records the steps' adjoints of the product and values of ``other`` in."""

@@ -17,7 +17,7 @@ import operator
 import sys
 import types
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import gast
@@ -26,6 +26,7 @@ import numpy as np
 from srcgrad import guards, ir, locks, naming, usercode
 from srcgrad.errors import Location, UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction, walk
+from srcgrad.records import record
 from srcgrad.rules import lookup
 from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
 
@@ -58,7 +59,7 @@ ATTRIBUTES = {"T": ("attribute", "T")}  # rule keys: see srcgrad/rules/numpy_sha
 NONDIFF_ATTRIBUTES = {"shape", "ndim", "size", "dtype"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Ref:
     """A name or attribute that denotes a module, function or class (never a value in the IR)."""
 
@@ -1689,7 +1690,7 @@ def lower(pf: ParsedFunction) -> ir.Function:
 # --- lowering, once per parsed function ---------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class _Lowered:
     fn: ir.Function
     guards: Any  # what the names the source reads denoted when it was lowered (guards.Guards)

@@ -9,7 +9,6 @@ text a program reads: ``SourceText`` is the very string, only its notebook displ
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 
@@ -32,12 +31,16 @@ def highlight_python(text: str) -> str:
         from pygments.formatters import HtmlFormatter
         from pygments.lexers import PythonLexer
     except ImportError:
+        import html  # (here, not at import: its table of entities costs `import srcgrad` a millisecond)
+
         return f'<pre class="srcgrad-source">{html.escape(text)}</pre>'
     return highlight(text, PythonLexer(), HtmlFormatter(noclasses=True, cssclass="srcgrad-source"))
 
 
 def explanation_html(ex: Any) -> str:
     """The explain table (node, operation, line, value, adjoint in backprop order) as HTML."""
+    import html
+
     from srcgrad.summary import summarize
 
     e = html.escape

@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from srcgrad import aliasing, ir, layouts
 from srcgrad.passes import Facts, analyse_activity, eliminate_dead_code, infer_kinds, infer_shapes
+from srcgrad.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Request:
     """What a generation asks the passes about: the differentiated parameters, the arguments' kinds, and how to find
     the result kind of a call to a user function (``call_kind(func, arg_kinds)``)."""
@@ -29,7 +30,7 @@ class Request:
     arg_layouts: dict = field(default_factory=dict)  # array arguments' layouts (srcgrad/layouts.py)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pass:
     """A named pass: ``run(fn, facts, request)`` returns the function and the facts after it. A pass never changes
     the facts it is given; an analysis returns new facts, a rewrite (``dce``) a new function."""

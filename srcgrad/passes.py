@@ -18,7 +18,7 @@ from __future__ import annotations
 import builtins
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 import numpy as np
@@ -35,9 +35,10 @@ from srcgrad.binding import (
     location,
 )
 from srcgrad.errors import NoRuleError, SrcgradError
+from srcgrad.records import record
 
 
-@dataclass
+@record
 class Facts:
     """What the passes learned about a function, read by the adjoint stage."""
 

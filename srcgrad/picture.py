@@ -7,7 +7,9 @@ In: built by :mod:`srcgrad.drawing` from the IR (and the generated reverse sweep
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from srcgrad.records import record
 
 INSTALL_HINT = (
     "install Graphviz (Debian/Ubuntu: `apt-get install graphviz`; Fedora: `dnf install graphviz`; macOS: "
@@ -31,7 +33,7 @@ class Colours:
     CLUSTER_TEXT = "#555555"
 
 
-@dataclass
+@record
 class Node:
     """One box of the picture. ``lines`` is its label, each ``(text, role)`` with role ``bold``, ``plain``,
     ``value`` (a forward value, blue) or ``grad`` (an adjoint, red)."""
@@ -45,7 +47,7 @@ class Node:
     cluster: str | None = None  # the innermost if/for/while box it sits in
 
 
-@dataclass
+@record
 class Edge:
     """Data flows from ``source`` to ``target`` (the arrow points at ``target``)."""
 
@@ -63,7 +65,7 @@ class Edge:
         return self.kind not in ("loop", "read")
 
 
-@dataclass
+@record
 class Cluster:
     """An if/for/while region: ``items`` are its node and cluster ids in program order."""
 
@@ -73,7 +75,7 @@ class Cluster:
     items: list[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class GraphModel:
     """Everything a picture shows, in program order: what the DOT and the built-in SVG writers both draw."""
 

@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import ast
 import cmath
+import functools
 import math
 import operator
 from typing import Any
-
-import astor
-from astor.code_gen import SourceGenerator
-from astor.op_util import Precedence
 
 from srcgrad import quickprint, sourcetext
 
@@ -38,25 +35,35 @@ class Misprinted(Exception):
     """The printed text of generated code parses to a different tree than the one printed (a printer bug)."""
 
 
-class _Printer(SourceGenerator):
-    """astor's printer, except that a number spelled with a leading minus binds like the unary minus it is, and that
-    no precedence outlives one printing."""
+@functools.cache
+def _astor() -> tuple[Any, type]:
+    """astor and srcgrad's printer made from it, imported at the first statement :mod:`srcgrad.quickprint` does not
+    print (about 2.5 ms that ``import srcgrad`` need not pay, issue 21)."""
+    import astor
+    from astor.code_gen import SourceGenerator
+    from astor.op_util import Precedence
 
-    _USUB = ast.USub()
+    class Printer(SourceGenerator):  # type: ignore[misc]
+        """astor's printer, except that a number spelled with a leading minus binds like the unary minus it is, and
+        that no precedence outlives one printing."""
 
-    def get__pp(self, node: ast.AST) -> int:
-        # astor stores the precedence a parent needs on the child node (``_pp``), read once when the child is
-        # printed; a parent that needs none (a call's function, an attribute's value) sets nothing. Taking it away
-        # when it is read means that a node printed before (shared by two trees, or printed twice) does not keep
-        # an old precedence there and lose its parentheses.
-        return node.__dict__.pop("_pp", Precedence.highest)
+        _USUB = ast.USub()
 
-    def visit_Constant(self, node: ast.Constant) -> None:
-        if _spelled_with_minus(node.value):
-            with self.delimit(node, self._USUB):
-                self._handle_numeric_constant(node.value)
-        else:
-            super().visit_Constant(node)
+        def get__pp(self, node: ast.AST) -> int:
+            # astor stores the precedence a parent needs on the child node (``_pp``), read once when the child is
+            # printed; a parent that needs none (a call's function, an attribute's value) sets nothing. Taking it
+            # away when it is read means that a node printed before (shared by two trees, or printed twice) does not
+            # keep an old precedence there and lose its parentheses.
+            return int(node.__dict__.pop("_pp", Precedence.highest))
+
+        def visit_Constant(self, node: ast.Constant) -> None:
+            if _spelled_with_minus(node.value):
+                with self.delimit(node, self._USUB):
+                    self._handle_numeric_constant(node.value)
+            else:
+                super().visit_Constant(node)
+
+    return astor, Printer
 
 
 def _spelled_with_minus(value: Any) -> bool:
@@ -89,14 +96,22 @@ def stmt_text(node: ast.stmt) -> str:
 
 def astor_stmt_text(node: ast.stmt) -> str:
     """:func:`stmt_text` as astor prints it."""
-    return astor.to_source(node, source_generator_class=_Printer, pretty_string=sourcetext.string_literal,
-                           pretty_source=_one_line).rstrip("\n")
+    astor, printer = _astor()
+    return str(astor.to_source(node, source_generator_class=printer, pretty_string=sourcetext.string_literal,
+                               pretty_source=_one_line)).rstrip("\n")
 
 
 def expr_text(node: ast.expr) -> str:
-    """The text of one expression."""
-    return astor.to_source(ast.Expr(value=node), source_generator_class=_Printer,
-                           pretty_string=sourcetext.string_literal, pretty_source=_one_line).strip()
+    """The text of one expression (as astor prints it as an expression statement)."""
+    text = quickprint.expr_text(node)
+    return text if text is not None else astor_expr_text(node)
+
+
+def astor_expr_text(node: ast.expr) -> str:
+    """:func:`expr_text` as astor prints it."""
+    astor, printer = _astor()
+    return str(astor.to_source(ast.Expr(value=node), source_generator_class=printer,
+                               pretty_string=sourcetext.string_literal, pretty_source=_one_line)).strip()
 
 
 def stmt_lines(node: ast.stmt, pad: str) -> list[str]:

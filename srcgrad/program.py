@@ -10,11 +10,13 @@ this module and the emitter.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from srcgrad.records import record
 
-@dataclass
+
+@record
 class Comment:
     """A comment of the generated code: the heading of the lines that follow, up to the next heading or the end of
     its block (``line``: the user's line they compute), or an ``aside`` within a group."""
@@ -24,7 +26,7 @@ class Comment:
     aside: bool = False
 
 
-@dataclass
+@record
 class Block:
     """A compound statement of the gradient program: ``if test``, ``for target in iter``, ``while test``,
     ``with test [as target]``, ``try: body / except TYPES [as NAME]: ... / else: orelse / finally: final``
@@ -52,7 +54,7 @@ class Block:
         return [n for n in [self.target] + [h[1] for h in self.handlers] if n]
 
 
-@dataclass
+@record
 class Program:
     """The gradient program: forward items, then reverse items, then the results (one per wrt parameter)."""
 

@@ -5,9 +5,11 @@ Why: most generated statements are assignments of arithmetic, calls, attributes 
 astor prints them through a visitor per node, a closure per write and a context manager per bracket, which is most
 of the time of emitting a long function. This module prints those nodes directly.
 
-What holds: the text is astor's, character for character (the same precedence numbers, from astor's own table, and
-the same rule: a node gets brackets when its precedence is below what its parent asks for; a number spelled with a
-minus binds as a unary minus, as srcgrad's printer has astor do). tests/unit/test_quickprint.py prints random
+What holds: the text is astor's, character for character (Python's precedence levels in the same order and ties as
+astor numbers them — :data:`_LEVELS` — and the same rule: a node gets brackets when its precedence is below what its
+parent asks for; a number spelled with a minus binds as a unary minus, as srcgrad's printer has astor do). astor
+itself is not imported here: printing common code does not load it (``import srcgrad`` need not either).
+tests/unit/test_quickprint.py prints random
 statements and every statement of the golden gradients both ways and compares them; and the generated function's
 text is read back and compared with the trees printed on every generation (srcgrad.printer.check_function),
 whichever printer wrote it.
@@ -19,22 +21,55 @@ import ast
 import math
 from typing import Any
 
-from astor.op_util import Precedence, get_op_precedence, get_op_symbol
+# Binding strength, weakest first; names in one group bind alike. Besides operators: the contexts a statement or a
+# bracket gives its expression (an assignment's value, a subscript's index, a call's only argument...) and the right
+# operand of ``**`` (PowRHS: ``2 ** -x`` needs no brackets). Levels are odd numbers two apart, so that ``p + 1``
+# (the right operand of a left-associative operator) lies between two levels.
+_LEVELS = (
+    ("Assign",), ("AugAssign", "Expr"), ("Return",), ("Slice", "Subscript"), ("Tuple",), ("Comma",), ("call_one_arg",),
+    ("Lambda", "IfExp"), ("Or",), ("And",), ("Not",),
+    ("Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn"),
+    ("BitOr",), ("BitXor",), ("BitAnd",), ("LShift", "RShift"), ("Add", "Sub"),
+    ("Mult", "Div", "Mod", "FloorDiv", "MatMult"), ("PowRHS",), ("Invert", "UAdd", "USub"), ("Pow",), ("Await",),
+    ("Constant",),
+)
+_LEVEL = {name: 2 * rank + 1 for rank, group in enumerate(_LEVELS) for name in group}
+_SYMBOLS = {
+    ast.Or: "or", ast.And: "and", ast.Not: "not", ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=",
+    ast.Gt: ">", ast.GtE: ">=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+    ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.LShift: "<<", ast.RShift: ">>", ast.Add: "+",
+    ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.FloorDiv: "//", ast.MatMult: "@",
+    ast.Invert: "~", ast.UAdd: "+", ast.USub: "-", ast.Pow: "**",
+}
+_PRECEDENCE = {cls: _LEVEL[cls.__name__] for cls in _SYMBOLS} | {ast.IfExp: _LEVEL["IfExp"]}
 
-_HIGHEST = Precedence.highest
-_COMMA = Precedence.Comma
-_ONE_ARG = Precedence.call_one_arg
-_POW_LEFT = Precedence.Pow + 1
-_POW_RIGHT = Precedence.PowRHS
-_USUB = Precedence.USub
-_CONSTANT = Precedence.Constant
-_TUPLE = Precedence.Tuple
-_SUBSCRIPT = Precedence.Subscript
-_SLICE = Precedence.Slice
+_HIGHEST = _LEVEL["Constant"] + 2
+_COMMA = _LEVEL["Comma"]
+_ONE_ARG = _LEVEL["call_one_arg"]
+_POW_LEFT = _LEVEL["Pow"] + 1
+_POW_RIGHT = _LEVEL["PowRHS"]
+_USUB = _LEVEL["USub"]
+_CONSTANT = _LEVEL["Constant"]
+_TUPLE = _LEVEL["Tuple"]
+_SUBSCRIPT = _LEVEL["Subscript"]
+_SLICE = _LEVEL["Slice"]
+
+
+def get_op_precedence(node: Any) -> int:
+    """How strongly the operator (or the conditional expression) ``node`` binds."""
+    return _PRECEDENCE[node.__class__]
+
+
+def get_op_symbol(op: Any, form: str = "%s") -> str:
+    """The operator's symbol, in ``form``."""
+    return form % _SYMBOLS[op.__class__]
 
 
 class _Unsupported(Exception):
     pass
+
+
+_KEYWORDS = {ast.Break: "break", ast.Continue: "continue", ast.Pass: "pass"}
 
 
 def stmt_text(node: ast.stmt) -> str | None:
@@ -42,18 +77,30 @@ def stmt_text(node: ast.stmt) -> str | None:
     try:
         cls = node.__class__
         if cls is ast.Assign:
-            pp = Precedence.Assign
+            pp = _LEVEL["Assign"]
             return "".join(expr(t, pp) + " = " for t in node.targets) + expr(node.value, pp)
         if cls is ast.AugAssign:
-            pp = Precedence.AugAssign
+            pp = _LEVEL["AugAssign"]
             return expr(node.target, pp) + get_op_symbol(node.op, " %s= ") + expr(node.value, pp)
         if cls is ast.Return:
-            return "return" if node.value is None else "return " + expr(node.value, Precedence.Return)
+            return "return" if node.value is None else "return " + expr(node.value, _LEVEL["Return"])
         if cls is ast.Expr and node.value.__class__ is not ast.Constant:  # (a docstring-like string: astor's)
-            return expr(node.value, Precedence.Expr)
+            return expr(node.value, _LEVEL["Expr"])
+        if cls in _KEYWORDS:
+            return _KEYWORDS[cls]
     except _Unsupported:
         return None
     return None
+
+
+def expr_text(node: ast.expr) -> str | None:
+    """The text of an expression as astor prints it as an expression statement, or None."""
+    if node.__class__ is ast.Constant and isinstance(node.value, (str, bytes)):  # (astor's docstring spelling)
+        return None
+    try:
+        return expr(node, _LEVEL["Expr"])
+    except _Unsupported:
+        return None
 
 
 def expr(node: Any, pp: int) -> str:

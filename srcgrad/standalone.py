@@ -36,7 +36,7 @@ import sys
 import textwrap
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ import numpy as np
 
 from srcgrad import api, calls, checks, freshness, naming, printer, sourcetext
 from srcgrad.errors import InternalError, InvalidArgument, SrcgradError
+from srcgrad.records import record
 from srcgrad.version import __version__
 
 _MISSING = object()
@@ -76,7 +77,7 @@ def emit(func: Callable[..., Any], wrt: int | str | tuple[int | str, ...] | None
     return build(func, wrt, mode=mode, module=module, example=example, backend=backend).text
 
 
-@dataclass
+@record
 class EmittedModule:
     """What :func:`build` returns: the module text and what the command line reports about it."""
 
@@ -176,14 +177,14 @@ def _wrt_option(transform: api.Transform) -> str:
 # --- the writer ----------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class _Definition:
     name: str
     text: str
     origin: str  # where the copied text comes from, for a comment
 
 
-@dataclass
+@record
 class _ModuleWriter:
     """Gives every object the emitted code needs one module-level name and a definition (import or copied text)."""
 

@@ -12,14 +12,23 @@ srcgrad never differentiates a library's own Python source (scipy.special.logsum
 
 from __future__ import annotations
 
+import functools
 import os
-import sysconfig
 import types
 from typing import Any
 
 LIBRARY_PACKAGES = frozenset({"srcgrad", "numpy", "scipy"})  # by module name, wherever they are installed
-_LIBRARY_DIRS = tuple(sorted({os.path.abspath(path) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
-                              if (path := sysconfig.get_paths().get(key))}))
+
+
+@functools.cache
+def library_dirs(*keys: str) -> tuple[str, ...]:
+    """The interpreter's directories of these kinds (sysconfig's path names: ``stdlib``, ``purelib``...), each
+    ending in a separator. (Read at first use: importing sysconfig is a millisecond ``import srcgrad`` need not pay.)"""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(sorted({os.path.abspath(path) + os.sep for key in keys if (path := paths.get(key))}))
+
 _PACKAGE_DIR_NAMES = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 
 
@@ -38,7 +47,8 @@ def is_library_file(filename: str) -> bool:
     if filename.startswith("<"):  # an interactive prompt, a notebook cell, exec(): the user's
         return False
     path = os.path.abspath(filename)
-    return path.startswith(_LIBRARY_DIRS) or any(part in path for part in _PACKAGE_DIR_NAMES)
+    return path.startswith(library_dirs("stdlib", "platstdlib", "purelib", "platlib")) or \
+        any(part in path for part in _PACKAGE_DIR_NAMES)
 
 
 def qualified_name(obj: Any) -> str:

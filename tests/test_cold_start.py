@@ -2,8 +2,9 @@
 
 - no optional library (scipy, dask, numba, their srcgrad modules), no tool for pictures, explanations or emitted
   modules (their public names load at first use), no lazy numpy submodule (f2py, testing) and no xml/urllib;
-- the built-in rule modules load at the first use of the table, before any rule of the user's registers (a user's
-  rule for a built-in primitive still replaces the built-in one), once, whichever thread comes first;
+- the built-in rule modules load with srcgrad, before any rule of the user's registers (a user's rule for a built-in
+  primitive replaces the built-in one), and every thread finds them;
+- modules that only some uses need (json, hashlib's OpenSSL, html, sysconfig, unicodedata) are not imported;
 - a built-in rule's text is parsed at first use, from its file's lines as they were when it registered; its
   returned count is checked here, for every built-in rule, as registration checks a user's.
 """
@@ -40,6 +41,21 @@ NOT_AT_IMPORT = ("scipy", "dask", "numba", "srcgrad.numba_backend", "srcgrad.num
 
 def test_import_loads_no_optional_library_and_no_tool():
     out = run_fresh(f"import sys, srcgrad\nprint(sorted(m for m in {NOT_AT_IMPORT!r} if m in sys.modules))")
+    assert out.strip() == "[]"
+
+
+# Standard modules only some uses need (the cache, errors with wide characters, notebooks, emitted modules): those
+# numpy itself did not import must not be imported by `import srcgrad`.
+FIRST_USE_ONLY = ("json", "hashlib", "_hashlib", "html", "html.entities", "sysconfig", "unicodedata")
+
+
+def test_import_loads_no_standard_module_that_only_some_uses_need():
+    out = run_fresh(
+        "import sys, numpy\n"
+        f"before = {{m for m in {FIRST_USE_ONLY!r} if m in sys.modules}}\n"
+        "import srcgrad\n"
+        f"print(sorted(m for m in {FIRST_USE_ONLY!r} if m in sys.modules and m not in before))\n"
+    )
     assert out.strip() == "[]"
 
 

@@ -7,25 +7,30 @@ are read at first use); :func:`lookup` finds the rule for a primitive. Forward-m
 :mod:`srcgrad.rules.forward`.
 """
 
+# Registered at import, not at the first lookup: the first gradient a process makes should cost what generating it
+# costs (issue 12's cold generation time), and registering is cheap — a rule's signature is made at its first read
+# and its text parsed at its first inlining (srcgrad/rules/registry.py). Imported before any rule of the user's, so
+# a user's rule for a built-in primitive replaces the built-in one.
+from srcgrad.rules import (  # noqa: F401  (each module registers its rules)
+    arithmetic,
+    numpy_calculus,
+    numpy_decompositions,
+    numpy_elementwise,
+    numpy_linalg,
+    numpy_more,
+    numpy_reductions,
+    numpy_shapes,
+    pymath,
+    runtime_rules,
+)
 from srcgrad.rules.registry import (
     Rule,
     all_rules,
-    builtin_rules,
     defgrad,
-    load_builtin_rules,
     lookup,
     nondifferentiable,
     optional_rules,
 )
-
-builtin_rules([f"srcgrad.rules.{name}" for name in (
-    "arithmetic", "numpy_calculus", "numpy_decompositions", "numpy_elementwise", "numpy_linalg", "numpy_more",
-    "numpy_reductions", "numpy_shapes", "pymath", "runtime_rules",
-)])
-# Registered now, not at the first lookup: the first gradient a process makes should cost what generating it costs
-# (issue 12's cold generation time), and registering is cheap — a rule's signature is made at its first read and
-# its text parsed at its first inlining (srcgrad/rules/registry.py).
-load_builtin_rules()
 
 # scipy is optional, and importing it takes a second: each module's rules register once the user's code imported it.
 for _library in ("special", "stats", "linalg", "signal"):

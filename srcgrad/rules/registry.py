@@ -7,7 +7,7 @@ Out: :class:`Rule` records, looked up by the primitive object.
 
 What holds: rules for optional libraries (scipy) are in modules imported once the library itself is (see
 :func:`optional_rules`): importing srcgrad never imports them, and a call of the library finds its rule. The
-built-in rules' modules are imported with srcgrad (srcgrad/rules/__init__.py calls :func:`load_builtin_rules`), and
+built-in rules' modules are imported with srcgrad (by srcgrad/rules/__init__.py, before any rule of the user's), and
 registering one is cheap: a built-in rule's signature is made at its first read (:class:`_Declared`) and its text
 parsed at its first use (its file's lines are kept as they were when it registered).
 A rule is runnable Python (call it to test it); the code generator inlines a rule whose body is a single
@@ -31,12 +31,13 @@ import sys
 import textwrap
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 import numpy as np
 
 from srcgrad import freshness, locks
+from srcgrad.records import record
 
 OutKind = Literal["scalar", "array", "same", "callee"]
 # How a primitive's tangent follows from its operands' tangents (see srcgrad.rules.forward)
@@ -84,7 +85,7 @@ class _Declared:
         rule.__dict__[self.key] = value
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Rule:
     """How srcgrad differentiates one primitive."""
 
@@ -161,8 +162,6 @@ def _key(func: Any) -> Any:
 def lookup(func: Any) -> Rule | None:
     """The rule registered for ``func``, or None. (A method of an object, ``scipy.stats.norm.logpdf``, is a new
     object at every read; they are equal and hash alike when they bind the same function to the same instance.)"""
-    if _builtin_state != "done":
-        load_builtin_rules()
     try:
         rule = _RULES.get(_key(func))
     except TypeError:
@@ -175,39 +174,6 @@ def lookup(func: Any) -> Rule | None:
 # library module -> the srcgrad module with its rules, until imported; see optional_rules
 _OPTIONAL: dict[str, str] = {}
 _OPTIONAL_LOCK = locks.rlock()
-# srcgrad's modules of built-in rules (math, numpy, operators), imported at the first use of the table (see
-# builtin_rules); the state: "pending", "loading" (by the thread holding _OPTIONAL_LOCK), "done"
-_BUILTIN: list[str] = []
-_builtin_state = "done"
-
-
-def builtin_rules(modules: list[str]) -> None:
-    """Declare these rule modules; :func:`load_builtin_rules` imports them (srcgrad/rules/__init__.py does, at
-    import), and so does the first use of the table before that (a lookup, a registration, :func:`all_rules`). They
-    load before any rule of the user's registers, so a user's rule for a built-in primitive replaces the built-in
-    one."""
-    global _builtin_state
-    with _OPTIONAL_LOCK:
-        _BUILTIN.extend(modules)
-        _builtin_state = "pending"
-
-
-def load_builtin_rules() -> None:
-    """Import the pending built-in rule modules (once; other threads wait until the table is whole)."""
-    global _builtin_state
-    if _builtin_state == "done":
-        return
-    with _OPTIONAL_LOCK:
-        if _builtin_state != "pending":  # done meanwhile, or this thread is loading (a rule module registers)
-            return
-        _builtin_state = "loading"
-        try:
-            for module in _BUILTIN:
-                importlib.import_module(module)
-        except BaseException:
-            _builtin_state = "pending"
-            raise
-        _builtin_state = "done"
 
 
 def optional_rules(library: str, rules_module: str) -> None:
@@ -312,14 +278,12 @@ def defgrad(
     """
 
     def register(adjoint: Callable) -> Callable:
-        load_builtin_rules()
         if _keep_text_for_later(adjoint):  # srcgrad's own rules: read at first use (tests check every one)
             sig, names = None, None
         else:
             sig, names = _declaration(adjoint, wrt, tuple(discrete))
             check_returned_count(adjoint, names)
-        # (while srcgrad's own modules register, the optional libraries' rules are not looked for at every rule)
-        existing = _RULES.get(_key(func)) if _builtin_state == "loading" else lookup(func)
+        existing = lookup(func)
         if scalar:
             if existing is None:
                 raise TypeError("defgrad(scalar=True) needs the general rule registered first")
@@ -362,7 +326,6 @@ def nondifferentiable(func: Any = None, *, name: str | None = None, out_kind: Ou
     """
 
     def mark(f: Any) -> Any:
-        load_builtin_rules()
         _RULES[_key(f)] = Rule(
             func=f, name=name or _display_name(f), signature=inspect.Signature(), wrt=(), nondiff=True,
             out_kind=out_kind, raises=out_kind == "scalar" if raises is None else raises,
@@ -396,7 +359,6 @@ def defjvp(func: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """
 
     def register(rule_fn: Callable) -> Callable:
-        load_builtin_rules()
         rule = _RULES.get(_key(func))
         if rule is None:
             _PENDING_JVP[_key(func)] = rule_fn
@@ -464,6 +426,9 @@ def _keep_text_for_later(rule_fn: Callable) -> bool:
     """For a rule defined in one of srcgrad's own files: keep that file's lines (linecache's, read once per file)
     for :func:`_text_at_registration` to parse at first use, instead of parsing the rule's text now. (A user's rule
     is parsed at registration: its returned count is checked there, and a notebook cell's text may change.)"""
+    kept = _LINES_AT_REGISTRATION.get(id(rule_fn))
+    if kept is not None and kept[0] is rule_fn:  # (a rule of a table: rule_function kept its text)
+        return True
     code = getattr(rule_fn, "__code__", None)
     filename = getattr(code, "co_filename", "")
     if not filename.startswith(_PACKAGE_DIR + os.sep) or not filename.endswith(".py"):
@@ -536,6 +501,5 @@ def _returned_tuple_length(adjoint: Callable) -> int | None:
 
 def all_rules() -> list[Rule]:
     """Every registered rule, in registration order (with those of the optional libraries imported now)."""
-    load_builtin_rules()
     _load_optional_rules()
     return list(_RULES.values())

@@ -16,9 +16,11 @@ from srcgrad import printer, quickprint
 NUMBERS = st.one_of(st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
                     st.sampled_from([-0.0, 0.0, 1e300, -2.5, math.inf, -math.inf]), st.none())
 NAMES = st.sampled_from(["x", "y", "np", "t1"]).map(lambda n: ast.Name(id=n, ctx=ast.Load()))
-BINOPS = st.sampled_from([ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult, ast.Mod, ast.FloorDiv])
+BINOPS = st.sampled_from([ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.MatMult, ast.Mod, ast.FloorDiv,
+                          ast.BitOr, ast.BitXor, ast.BitAnd, ast.LShift, ast.RShift])
 UNARY = st.sampled_from([ast.USub, ast.UAdd, ast.Not, ast.Invert])
-CMPOPS = st.sampled_from([ast.Lt, ast.Eq, ast.IsNot, ast.NotIn])
+CMPOPS = st.sampled_from([ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq, ast.Is, ast.IsNot, ast.In,
+                          ast.NotIn])
 
 
 def _expressions(leaf):
@@ -27,7 +29,8 @@ def _expressions(leaf):
             st.builds(lambda a, o, b: ast.BinOp(left=a, op=o(), right=b), inner, BINOPS, inner),
             st.builds(lambda o, a: ast.UnaryOp(op=o(), operand=a), UNARY, inner),
             st.builds(lambda a, o, b: ast.Compare(left=a, ops=[o()], comparators=[b]), inner, CMPOPS, inner),
-            st.builds(lambda a, b: ast.BoolOp(op=ast.And(), values=[a, b]), inner, inner),
+            st.builds(lambda o, a, b: ast.BoolOp(op=o(), values=[a, b]), st.sampled_from([ast.And, ast.Or]), inner,
+                      inner),
             st.builds(lambda a, b, c: ast.IfExp(test=a, body=b, orelse=c), inner, inner, inner),
             st.builds(lambda f, args: ast.Call(func=f, args=args, keywords=[]), inner, st.lists(inner, max_size=3)),
             st.builds(lambda f, v: ast.Call(func=f, args=[], keywords=[ast.keyword(arg="axis", value=v)]), inner,
@@ -50,6 +53,7 @@ STATEMENTS = st.one_of(
               EXPRESSIONS),
     EXPRESSIONS.map(lambda e: ast.Return(value=e)),
     EXPRESSIONS.map(lambda e: ast.Expr(value=e)),
+    st.sampled_from([ast.Break, ast.Continue, ast.Pass]).map(lambda k: k()),
 )
 
 
@@ -76,6 +80,17 @@ def test_a_statement_reads_as_astor_writes_it(stmt):
         assert quick == printer.astor_stmt_text(stmt)
 
 
+@settings(max_examples=300, deadline=None)
+@given(EXPRESSIONS)
+@example(ast.Constant(value=True))
+@example(ast.UnaryOp(op=ast.USub(), operand=_c(1.5)))
+def test_an_expression_reads_as_astor_writes_it(node):
+    # (the heads of loops and branches: ``while True:``, ``for i in range(n - 1, -1, -1):``)
+    quick = quickprint.expr_text(node)
+    if quick is not None:
+        assert quick == printer.astor_expr_text(node)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_statement_of_the_golden_gradients_reads_as_astor_writes_it(name, monkeypatch):
     compared = []
@@ -86,7 +101,13 @@ def test_every_statement_of_the_golden_gradients_reads_as_astor_writes_it(name, 
         compared.append(quick is not None)
         return slow
 
+    def both_expressions(node):
+        quick, slow = quickprint.expr_text(node), printer.astor_expr_text(node)
+        assert quick is None or quick == slow
+        return slow
+
     monkeypatch.setattr(printer, "stmt_text", both)
+    monkeypatch.setattr(printer, "expr_text", both_expressions)
     srcgrad.cache.disable()
     try:
         func, args, wrt = CASES[name]
