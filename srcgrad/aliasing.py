@@ -32,13 +32,12 @@ Writing into an argument itself stays allowed: the caller's array keeps its valu
 from __future__ import annotations
 
 import builtins
-import inspect
 from dataclasses import field
 from typing import Any
 
 import numpy as np
 
-from srcgrad import frontend, ir, locks, lower, runtime, usercode
+from srcgrad import codereading, frontend, ir, locks, lower, runtime, usercode
 from srcgrad.binding import SCALAR, SEQUENCE, call_fact, location
 from srcgrad.errors import NoRuleError, SrcgradError, UnsupportedSyntax
 from srcgrad.passes import _useful_values, _varied_values, bind_call, infer_kinds, is_user_call
@@ -137,7 +136,7 @@ _IN_PROGRESS: set[tuple] = set()
 
 def _params_of(func: Any) -> list[str]:
     try:
-        return list(inspect.signature(func).parameters)
+        return list(codereading.signature_of(func).parameters)
     except (TypeError, ValueError):
         return []
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import arrays, guards, layouts, lazy, locks, lower, naming, pipeline, structures
+from srcgrad import arrays, codereading, guards, layouts, lazy, locks, lower, naming, pipeline, structures
 from srcgrad.binding import ARRAY, SCALAR
 from srcgrad.entry import OMITTED, make_entry, simple_signature
 from srcgrad.errors import (
@@ -65,7 +65,7 @@ class Transform:
         with reading(func):
             self.pf = pipeline.parse_and_fence(func)
         self.code = func.__code__  # the code the source was read for (see refresh_source)
-        self.signature = inspect.signature(func)
+        self.signature = codereading.signature_of(func)
         self.params = list(self.signature.parameters)
         self.positional = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values())
         self.as_tuple = isinstance(wrt, (tuple, list))
@@ -214,7 +214,7 @@ class Transform:
         ``__code__`` fails). New parameters are refused: the entry was made for the old ones."""
         if self.func.__code__ is self.code:
             return
-        now = inspect.signature(self.func)
+        now = codereading.signature_of(self.func)
         if [(p.name, p.kind) for p in now.parameters.values()] != \
                 [(p.name, p.kind) for p in self.signature.parameters.values()]:
             raise InvalidArgument(f"the parameters of {self.func.__name__} changed since its transform was made: "
@@ -529,7 +529,7 @@ def _bound_entry(func: Any, wrt: Wrt, mode: str, suffix: str, backend: str = "py
             raise InvalidArgument("srcgrad differentiates a partial of a function, not of a method or a partial",
                                   hint="write the partial of the underlying function")
     check_function(function, mode)
-    visible = list(inspect.signature(func).parameters)
+    visible = list(codereading.signature_of(func).parameters)
     items = list(wrt) if isinstance(wrt, (tuple, list)) else [wrt]
     names: list[Any] = []
     for item in items:

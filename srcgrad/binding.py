@@ -10,6 +10,7 @@ read it; it reads neither.
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from srcgrad import ir
 from srcgrad.errors import Location, SrcgradError
@@ -50,16 +51,9 @@ def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
 
 def _bind(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:
     rule = op.rule
-    if not op.kwargs:
-        plan = _positional_plan(rule.signature)
-        if plan is not None and len(op.args) <= len(plan):
-            params = dict(zip([name for name, _ in plan], op.args))
-            for name, default in plan[len(op.args):]:
-                if default is inspect.Parameter.empty:
-                    break  # a required parameter missing: Signature.bind below says which
-                params[name] = ir.Const(default)
-            else:
-                return params
+    positional = _positionally_bound(op)  # (defaults as constants)
+    if positional is not None:
+        return positional
     try:
         bound = rule.signature.bind(*op.args, **dict(op.kwargs))
     except TypeError as exc:
@@ -86,13 +80,31 @@ def call_fact(op: ir.Op, fact: str, unbound: bool) -> bool:
     value = getattr(op.rule, fact)
     if isinstance(value, bool):
         return value
-    try:
-        bound = op.rule.signature.bind(*op.args, **dict(op.kwargs))
-    except TypeError:
-        return unbound
-    bound.apply_defaults()
+    params = _positionally_bound(op, lambda default: default)  # (defaults as bind gives them: wrapped below)
+    if params is None:
+        try:
+            bound = op.rule.signature.bind(*op.args, **dict(op.kwargs))
+        except TypeError:
+            return unbound
+        bound.apply_defaults()
+        params = bound.arguments
     return op.rule.holds(fact, {k: v if isinstance(v, (ir.Var, ir.Const, tuple)) else ir.Const(v)
-                                for k, v in bound.arguments.items()})
+                                for k, v in params.items()})
+
+
+def _positionally_bound(op: ir.Op, default_value: Any = ir.Const) -> dict[str, Any] | None:
+    """What ``signature.bind`` and ``apply_defaults`` give for a call of operands by position only to a rule whose
+    parameters all take a position (each default as ``default_value`` makes it); None for any other call (then bind
+    it)."""
+    plan = None if op.kwargs else _positional_plan(op.rule.signature)
+    if plan is None or len(op.args) > len(plan):
+        return None
+    params = dict(zip([name for name, _ in plan], op.args))
+    for name, default in plan[len(op.args):]:
+        if default is inspect.Parameter.empty:
+            return None  # (a required parameter missing: bind says so)
+        params[name] = default_value(default)
+    return params
 
 
 _PLANS: dict[int, tuple[inspect.Signature, tuple | None]] = {}

@@ -60,13 +60,19 @@ class _Compiled:
         self.by_name = by_name
 
 
-def source_lines(func: Any) -> tuple[list[str], int]:
+_LOOK_UP: Any = object()  # (an argument not given: look it up)
+
+
+def source_lines(func: Any, source_file: Any = _LOOK_UP) -> tuple[list[str], int]:
     """``inspect.getsourcelines(func)``, checked with :func:`checked_source`: the lines of ``func``'s live code and the
     file line of the first one. Raises OSError or TypeError as inspect does when there is no source, and
-    :class:`SourceUnavailable` when the file no longer holds the function's code."""
-    filename = inspect.getsourcefile(func) or func.__code__.co_filename
+    :class:`SourceUnavailable` when the file no longer holds the function's code. (``source_file``: what
+    ``inspect.getsourcefile(func)`` gives, when the caller has it.)"""
+    if source_file is _LOOK_UP:
+        source_file = inspect.getsourcefile(func)
+    filename = source_file or func.__code__.co_filename
     try:
-        lines, start = _getsourcelines(func)
+        lines, start = _getsourcelines(func, source_file)
     except OSError:
         # inspect looks the function up at the line it was defined on: gone when the file got shorter since
         if _unchecked(func.__code__, filename) or not linecache.getlines(filename):
@@ -75,23 +81,27 @@ def source_lines(func: Any) -> tuple[list[str], int]:
     return checked_source(func, filename, lines, start)
 
 
-def _getsourcelines(func: Any) -> tuple[list[str], int]:
+def _getsourcelines(func: Any, source_file: Any = _LOOK_UP) -> tuple[list[str], int]:
     """What ``inspect.getsourcelines(func)`` gives, without running Python's tokenizer over the block where the code
     object says where the block ends (the tokenizer is most of the time of reading a long function's source)."""
     target = inspect.unwrap(func)
-    lines, first = _findsource(target)
+    lines, first = _findsource(target, source_file if target is func else _LOOK_UP)
     end = block_end(getattr(target, "__code__", None), lines, first)
     if end is None:
         return inspect.getblock(lines[first:]), first + 1
     return lines[first:end], first + 1
 
 
-def _findsource(func: Any) -> tuple[list[str], int]:
+def _findsource(func: Any, source_file: Any = _LOOK_UP) -> tuple[list[str], int]:
     """``inspect.findsource(func)`` for a function whose code's first line is its ``def`` (or first decorator), as
     Python 3.8 and later record it; inspect's own search otherwise (its pattern, compiled at its first use, is most
-    of the time of a first gradient's reading of the source)."""
+    of the time of a first gradient's reading of the source). (``source_file``: ``inspect.getsourcefile(func)``,
+    when the caller has it.)"""
     code = getattr(func, "__code__", None)
-    filename = inspect.getsourcefile(func) if code is not None else None
+    if code is None:
+        filename = None
+    else:
+        filename = inspect.getsourcefile(func) if source_file is _LOOK_UP else source_file
     if filename is None:
         return inspect.findsource(func)
     linecache.checkcache(filename)

@@ -19,7 +19,7 @@ from typing import Any
 
 import gast
 
-from srcgrad import freshness, gast_tree, locks
+from srcgrad import codereading, freshness, gast_tree, locks
 from srcgrad.errors import Location, SourceUnavailable, UnsupportedSyntax
 from srcgrad.records import record
 
@@ -119,14 +119,15 @@ def parse(func: Any) -> ParsedFunction:
             hint="define the function with `def name(...):` (lambdas are fine inside it)",
         )
     try:  # inspect.getsourcelines, but the text of the code the function runs: its file may have changed since
-        lines, start = freshness.source_lines(func)
+        source_file = inspect.getsourcefile(func)
+        lines, start = freshness.source_lines(func, source_file)
+        filename = source_file or func.__code__.co_filename
     except (OSError, TypeError) as exc:
         raise SourceUnavailable(
             f"the source of {func.__qualname__} is not available ({exc})",
             hint="define the function in a file (not in an interactive prompt or exec()), "
             "or use `srcgrad emit` ahead of time",
         ) from None
-    filename = inspect.getsourcefile(func) or func.__code__.co_filename
     text = "".join(lines)
     dedented = textwrap.dedent(text)
     first = next((ln for ln in lines if ln.strip()), "")
@@ -154,7 +155,7 @@ def _method_error(method: Any) -> SourceUnavailable:
     function = method.__func__
     owner = getattr(method.__self__, "__name__", None) if isinstance(method.__self__, type) else None
     cls = owner or type(method.__self__).__name__
-    params = list(inspect.signature(function).parameters)
+    params = list(codereading.signature_of(function).parameters)
     wrt = params[1] if len(params) > 1 else None
     call = f"srcgrad.grad({cls}.{function.__name__}" + (f", wrt={wrt!r})(instance, ...)" if wrt else ")(instance)")
     return SourceUnavailable(

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import ir, usercode
+from srcgrad import codereading, ir, usercode
 from srcgrad.binding import (
     ARRAY,
     SCALAR,
@@ -210,7 +210,7 @@ def _is_srcgrad_function(func: Any) -> bool:
 
 def bind_call(op: ir.Op) -> dict[str, Any]:
     """Parameter name -> operand for a call to a user function (defaults filled in as constants)."""
-    sig = inspect.signature(op.callee)
+    sig = codereading.signature_of(op.callee)
     bound = sig.bind(*op.args, **dict(op.kwargs))
     out = {}
     for name, param in sig.parameters.items():
@@ -575,7 +575,7 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
 def _defgrad_example(name: str, func: Any) -> str:
     """How to declare the derivative of ``func`` (called as ``name``), with its own parameters."""
     try:
-        positional = [p.replace(annotation=p.empty) for p in inspect.signature(func).parameters.values()
+        positional = [p.replace(annotation=p.empty) for p in codereading.signature_of(func).parameters.values()
                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         positional = []

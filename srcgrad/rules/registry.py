@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from srcgrad import freshness, locks
+from srcgrad import codereading, freshness, locks
 from srcgrad.records import record
 
 OutKind = Literal["scalar", "array", "same", "callee"]
@@ -220,7 +220,7 @@ def _declaration(adjoint: Callable, wrt: tuple[str, ...] | None, discrete: tuple
 
 
 def _primal_signature(adjoint: Callable) -> inspect.Signature:
-    params = list(inspect.signature(adjoint).parameters.values())
+    params = list(codereading.signature_of(adjoint).parameters.values())
     if len(params) < 2 or [p.name for p in params[:2]] != ["g", "ans"]:
         raise TypeError(f"a derivative rule must start with parameters (g, ans, ...): {adjoint.__qualname__}")
     return inspect.Signature(params[2:])
@@ -400,6 +400,17 @@ def single_return(rule_fn: Callable) -> ast.expr | None:
     checked: when the file changed since (an edit while the process runs), it is not the rule's any more, and None
     says the rule is called instead of inlined.
     """
+    returned = _RETURNED_AT_REGISTRATION.get(id(rule_fn))
+    if returned is not None and returned[0] is rule_fn:
+        return returned[1]
+    kept = _LINES_AT_REGISTRATION.get(id(rule_fn))
+    if kept is not None and kept[0] is rule_fn and id(rule_fn) not in _TEXT_AT_REGISTRATION:
+        # (srcgrad's own rule, whose text was kept: the returned expression alone is parsed, where the code's
+        # positions place it; the whole definition only when they do not say)
+        value = codereading.returned_expression(rule_fn.__code__, kept[1])
+        if value is not None:
+            _RETURNED_AT_REGISTRATION[id(rule_fn)] = (rule_fn, value)
+            return value
     known = _text_at_registration(rule_fn)
     if known is not None:
         fn = known
@@ -416,6 +427,8 @@ def single_return(rule_fn: Callable) -> ast.expr | None:
 
 # id(rule function) -> (the function, its parsed definition), read as it was registered.
 _TEXT_AT_REGISTRATION: dict[int, tuple[Callable, ast.stmt]] = {}
+# id(rule function) -> (the function, the expression its one return statement returns), parsed alone.
+_RETURNED_AT_REGISTRATION: dict[int, tuple[Callable, ast.expr]] = {}
 # id(rule function) -> (the function, its file's lines as they were at registration): srcgrad's own rules, whose
 # text is parsed at first use (parsing some 200 rules at import would cost most of ``import srcgrad``'s time).
 _LINES_AT_REGISTRATION: dict[int, tuple[Callable, list[str]]] = {}
