@@ -86,43 +86,14 @@ def _make(cls: _T, frozen: bool, eq: bool) -> _T:
 
 
 def _compiled(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool, init: bool, eq: bool, hashed: bool
-               ) -> dict[str, Callable]:
+              ) -> dict[str, Callable]:
     """``__init__``, ``__eq__`` and ``__hash__`` (those asked for) compiled from one text."""
     made = [name for name, wanted in (("__init__", init), ("__eq__", eq), ("__hash__", hashed)) if wanted]
     if not made:
         return {}
     values: dict[str, Any] = {"_record_MISSING": dataclasses.MISSING, "_record_set": object.__setattr__}
-    params, keyword_only, body = [], [], []
-    for index, f in enumerate(fields):
-        default = f"_record_default_{index}"
-        if f.default is not dataclasses.MISSING:
-            values[default] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            values[default] = f.default_factory
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        if f.init:
-            (keyword_only if f.kw_only is True else params).append(
-                f.name + (f"={default}" if f.default is not dataclasses.MISSING
-                          else "=_record_MISSING" if has_default else ""))
-            value = (f"{default}() if {f.name} is _record_MISSING else {f.name}"
-                     if f.default_factory is not dataclasses.MISSING else f.name)
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f"{default}()"
-        else:  # (a plain default of a field outside __init__ is read from the class, as dataclass leaves it)
-            continue
-        body.append(f"_record_set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
-    if hasattr(cls, "__post_init__"):
-        body.append("self.__post_init__()")
-    signature = ", ".join(["self", *params, *(["*", *keyword_only] if keyword_only else [])])
-    lines = [f" def __init__({signature}):", *(f"  {line}" for line in body or ["pass"])] if init else []
-    compared = [f.name for f in fields if f.compare]
-    if eq:
-        mine, theirs = (_tuple_text(prefix, compared) for prefix in ("self", "other"))
-        lines += [" def __eq__(self, other):", "  if other.__class__ is self.__class__:",
-                  f"   return {mine} == {theirs}", "  return NotImplemented"]
-    if hashed:
-        keyed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
-        lines += [" def __hash__(self):", f"  return hash({_tuple_text('self', keyed)})"]
+    lines = _init_lines(cls, fields, frozen, values) if init else []
+    lines += _comparison_lines(fields, eq, hashed)
     text = "def _record_methods({}):\n{}\n return {}\n".format(
         ", ".join(values), "\n".join(lines), ", ".join(made) + ",")
     scope: dict[str, Any] = {}
@@ -134,6 +105,48 @@ def _compiled(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool, in
     if init:  # (annotated as dataclass annotates it: signatures of the public API are read)
         methods["__init__"].__annotations__ = {f.name: f.type for f in fields if f.init} | {"return": None}
     return methods
+
+
+def _init_lines(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool, values: dict[str, Any]) -> list[str]:
+    """The text of ``__init__`` (the defaults it reads added to ``values``)."""
+    params, keyword_only, body = [], [], []
+    for index, f in enumerate(fields):
+        parameter, value = _field_init(f, f"_record_default_{index}", values)
+        if parameter is not None:
+            (keyword_only if f.kw_only is True else params).append(parameter)
+        if value is not None:
+            body.append(f"_record_set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
+    if hasattr(cls, "__post_init__"):
+        body.append("self.__post_init__()")
+    signature = ", ".join(["self", *params, *(["*", *keyword_only] if keyword_only else [])])
+    return [f" def __init__({signature}):", *(f"  {line}" for line in body or ["pass"])]
+
+
+def _field_init(f: dataclasses.Field, default: str, values: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The field's parameter of ``__init__`` and the value ``__init__`` gives it (None: no parameter, no value: a
+    plain default of a field outside ``__init__`` is read from the class, as dataclass leaves it)."""
+    plain = f.default is not dataclasses.MISSING
+    factory = f.default_factory is not dataclasses.MISSING
+    if plain or factory:
+        values[default] = f.default if plain else f.default_factory
+    if not f.init:
+        return None, (f"{default}()" if factory else None)
+    parameter = f.name + (f"={default}" if plain else "=_record_MISSING" if factory else "")
+    return parameter, (f"{default}() if {f.name} is _record_MISSING else {f.name}" if factory else f.name)
+
+
+def _comparison_lines(fields: tuple[dataclasses.Field, ...], eq: bool, hashed: bool) -> list[str]:
+    """The text of ``__eq__`` and ``__hash__`` (those asked for), over the compared fields, as dataclass's."""
+    lines = []
+    if eq:
+        compared = [f.name for f in fields if f.compare]
+        mine, theirs = (_tuple_text(prefix, compared) for prefix in ("self", "other"))
+        lines += [" def __eq__(self, other):", "  if other.__class__ is self.__class__:",
+                  f"   return {mine} == {theirs}", "  return NotImplemented"]
+    if hashed:
+        keyed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
+        lines += [" def __hash__(self):", f"  return hash({_tuple_text('self', keyed)})"]
+    return lines
 
 
 def _tuple_text(owner: str, names: list[str]) -> str:

@@ -305,6 +305,7 @@ def forget_registration_text(monkeypatch, rule_fn) -> None:
     assert id(rule_fn) in registry._TEXT_AT_REGISTRATION or id(rule_fn) in registry._LINES_AT_REGISTRATION
     monkeypatch.delitem(registry._TEXT_AT_REGISTRATION, id(rule_fn), raising=False)
     monkeypatch.delitem(registry._LINES_AT_REGISTRATION, id(rule_fn), raising=False)
+    monkeypatch.delitem(registry._RETURNED_AT_REGISTRATION, id(rule_fn), raising=False)  # (its expression, parsed)
 
 
 def sine_model(x):
