@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable
 from typing import Any
 
+import gast
 import numpy as np
 
 from srcgrad import arrays, guards, layouts, lazy, locks, lower, naming, pipeline, structures
@@ -159,6 +161,8 @@ class Transform:
                     out.append(structures.spec_of(name, value, const=True))
                     continue
             check_representable(name, value)
+            if isinstance(value, types.ModuleType) and name in self.attribute_params:
+                raise module_argument(name, self.pf)
             if name in self.wrt:
                 check_differentiable(name, value)
             out.append(SCALAR if type(value) in (float, int, bool) else layouts.kind_of(value, ARRAY))
@@ -288,6 +292,19 @@ def check_representable(name: str, value: Any) -> None:
             hint="pass a plain array: np.asarray(value) (a masked array: value.filled(fill) or the data you mean, "
                  "an np.matrix: np.asarray, with @ for matrix products)",
         )
+
+
+def module_argument(name: str, pf: Any) -> InvalidArgument:
+    """A module passed as an argument whose attributes the function reads (``xp.sum(v)`` with ``xp=np``): the
+    generated code is made once for many calls, and which function ``xp.sum`` is, is known only at call time. The
+    error points at the first such read."""
+    read = next(n for n in pf.nodes if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name)
+                and n.value.id == name)
+    return InvalidArgument(
+        f"argument `{name}` is a module: srcgrad finds the rule of each call from the function it names when it "
+        "generates the code, and cannot know which module an argument will be", pf.location(read),
+        hint=f"call the module by its global name in the function (np.sum(v), not {name}.sum(v))",
+    )
 
 
 def check_differentiable(name: str, value: Any) -> None:

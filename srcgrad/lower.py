@@ -23,7 +23,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import guards, ir, locks, naming, usercode
+from srcgrad import arrays, guards, ir, locks, naming, usercode
 from srcgrad.errors import Location, UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction, walk
 from srcgrad.rules import lookup
@@ -1010,6 +1010,8 @@ class Lowerer:
             obj = getattr(base.value, node.attr, _MISSING)
             if obj is not _MISSING and _is_data(obj):
                 return ir.Const(obj, f"{base.text}.{node.attr}", live=True)
+            if isinstance(obj, types.ModuleType):  # (`cfg.xp.sum(v)` calls the module's function; guarded as a chain)
+                return _Ref(obj, f"{base.text}.{node.attr}")
         if node.attr in ATTRIBUTES:
             return self.op(lookup(ATTRIBUTES[node.attr]), ir.Form("attr", node.attr), (base,), (), node)
         if node.attr in NONDIFF_ATTRIBUTES:
@@ -1409,7 +1411,7 @@ class Lowerer:
 
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)
-        if target is None:
+        if target is None or _known_not_array(receiver):
             return self.opaque_method(receiver, name, node)
         args = tuple(self.value(a) for a in node.args)
         if name in VARARG_METHODS and len(args) > 1:
@@ -1626,6 +1628,13 @@ def _copy(target: str, source: Any, line: int, col: int = 0) -> ir.Op:
 
 def _is_data(obj: Any) -> bool:
     return not isinstance(obj, (types.ModuleType, type)) and not callable(obj)
+
+
+def _known_not_array(receiver: ir.Operand) -> bool:
+    """A global or constant that is not an array (a user's object, a list, a sparse matrix): its ``.sum``/``.dot``
+    are its own methods, not ndarray's, so the numpy rules of :data:`METHODS` do not describe them."""
+    return isinstance(receiver, ir.Const) and not isinstance(receiver.value, (np.ndarray, np.generic)) \
+        and not arrays.is_protocol_array(receiver.value)
 
 
 def _is_user_function(obj: Any) -> bool:

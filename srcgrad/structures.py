@@ -1423,13 +1423,24 @@ class _Rewriter:
                                      f"value ({child.escaped})", hint="pass on a copy made last")
         return child
 
+    def not_module(self, child: Any, where: Any) -> Any:
+        """``child``, unless it is a module (``cfg.xp``): its attributes would be read by a leaf of unknown kind,
+        so ``cfg.xp.sum(v)`` would be taken for an array's method."""
+        if isinstance(child, SLeaf) and isinstance(child.spec[1], type) and issubclass(child.spec[1],
+                                                                                       types.ModuleType):
+            raise self.reject(where, f"`{self.text(where)}` is a module: srcgrad finds the rule of each call from the "
+                                     "function it names when it generates the code, and cannot know which module an "
+                                     "attribute will hold",
+                              hint="call the module by its global name in the function (np.sum(v))")
+        return child
+
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
         if node.kind == REGISTERED:
             return self.registered_child(node, attr, where)
         if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
             found = self.class_member(node.cls, attr, where)
             if attr in node.keys and not isinstance(found, property):
-                return node.children[node.keys.index(attr)]
+                return self.not_module(node.children[node.keys.index(attr)], where)
             if found is not _NO:
                 return found if isinstance(found, SStatic) else None  # (a method or property: the rewrite inlines it)
         if node.kind in (DICT, LIST, TUPLE) and attr in ("keys", "values", "items", "get"):
