@@ -75,6 +75,7 @@ class Transform:
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
         # parameters whose attributes the body reads: a dataclass, namedtuple or object there is a constant structure
         self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.iterated_params = structures.iterated_params(self.pf, self.params)
         self.structure_positions = sorted({*self.wrt_positions,
                                            *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds: dict[tuple[str, ...], Generated] = {}
@@ -161,6 +162,8 @@ class Transform:
                     out.append(structures.spec_of(name, value, const=True))
                     continue
             check_representable(name, value)
+            if name in self.iterated_params and name not in self.wrt:
+                structures.check_iterated(name, value, self.pf, self.iterated_params[name])
             if isinstance(value, types.ModuleType) and name in self.attribute_params:
                 raise module_argument(name, self.pf)
             if name in self.wrt:
@@ -227,6 +230,7 @@ class Transform:
             self.pf = pipeline.parse_and_fence(self.func)
         self.code = self.func.__code__
         self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.iterated_params = structures.iterated_params(self.pf, self.params)
         self.structure_positions = sorted({*self.wrt_positions,
                                            *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds.clear()

@@ -196,12 +196,30 @@ def check_seed_shape(seed, y, where):
 
 
 def seed_fits(seed, y):
+    return seed_misfit(seed, y) is None
+
+
+def seed_misfit(seed, y):
+    """The first leaf of the seed whose shape is not its output's, with that output (None: the seed fits). A
+    structured output's leaves and its seed's come as tuples in the same order: each leaf is checked (their
+    containers, keys and lengths are checked where the seed is read)."""
+    if isinstance(y, (tuple, list)) and isinstance(seed, (tuple, list)):
+        if len(seed) == len(y):
+            for s, v in zip(seed, y):
+                found = seed_misfit(s, v)
+                if found is not None:
+                    return found
+        return None
     if isinstance(y, (tuple, list)) or isinstance(seed, (tuple, list)):
-        return True  # (structured outputs: their seeds are checked where they are built)
-    return np.ndim(seed) == 0 or np.shape(seed) == np.shape(y)
+        return None
+    return None if np.ndim(seed) == 0 or np.shape(seed) == np.shape(y) else (seed, y)
 
 
 def seed_shape_message(seed, y, where):
+    if isinstance(y, (tuple, list)):
+        seed, y = seed_misfit(seed, y)
+        return (f"a leaf of the seed of the vjp of {where} has shape {np.shape(seed)}, and the leaf {where} returned "
+                f"there has shape {np.shape(y)}")
     return f"the seed of the vjp of {where} has shape {np.shape(seed)}, and {where} returned shape {np.shape(y)}"
 
 

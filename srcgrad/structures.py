@@ -52,6 +52,7 @@ import operator
 import re
 import types
 import weakref
+from collections import abc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -2894,6 +2895,45 @@ def attribute_params(pf: Any, params: list[str]) -> frozenset:
         if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and node.value.id in params:
             found.add(node.value.id)
     return frozenset(found)
+
+
+# Calls whose items are those of their arguments, in order (the loop reads each argument by index).
+_ITEMWISE_BUILTINS = ("enumerate", "zip", "reversed")
+
+
+def iterated_params(pf: Any, params: list[str]) -> dict[str, Any]:
+    """The parameters a loop or comprehension walks (``for k in d``, ``enumerate(d)``, ``d.items()``), each with
+    the first place: srcgrad's loops read the items by index, which is what Python visits only for a sequence or an
+    array (:func:`check_iterated`)."""
+    found: dict[str, Any] = {}
+    for node in pf.nodes:
+        if not isinstance(node, (gast.For, gast.comprehension)):
+            continue
+        iters = [node.iter]
+        while iters:
+            it = iters.pop()
+            if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id in _ITEMWISE_BUILTINS:
+                iters.extend(it.args)
+            elif isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and \
+                    it.func.attr in ("items", "keys", "values"):
+                iters.append(it.func.value)
+            elif isinstance(it, gast.Name) and it.id in params:
+                found.setdefault(it.id, it)
+    return found
+
+
+def check_iterated(name: str, value: Any, pf: Any, where: Any) -> None:
+    """A parameter a loop walks must be a sequence or an array: a dict's items by index are its values, not its
+    keys (``for k in d`` with ``d = {0: 5.0, 1: 7.0}`` gave k = 5.0, 7.0), a set or an iterator has no items by
+    index."""
+    if isinstance(value, (abc.Sequence, np.ndarray)) or arrays.is_protocol_array(value) or \
+            not isinstance(value, abc.Iterable):  # (not iterable at all: Python's TypeError, as srcgrad's)
+        return
+    raise InvalidArgument(
+        f"argument `{name}` is a {type(value).__name__}: srcgrad's loops visit the items of a sequence or an array "
+        "by index, and would not visit what Python visits in this one", pf.location(where),
+        hint=f"loop over a list made of it: `for k in list({name})`, `for k, v in list({name}.items())`",
+    )
 
 
 def is_constant_structure(value: Any) -> bool:

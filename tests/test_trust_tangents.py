@@ -1,9 +1,12 @@
-"""A tangent of jvp (and the vector of hvp) has its argument's structure and shapes, or is refused (session 6).
+"""A tangent of jvp (and the vector of hvp) has its argument's structure and shapes, or is refused (session 6); so does
+each leaf of a vjp's structured seed.
 
 The generated forward code reads the tangent leaf by leaf where the argument has leaves: before, extra dict keys were
 never read (silently ignored), a missing key was a raw KeyError, a list for a dict a raw TypeError, and numpy
 broadcast a tangent of shape (1,) or (3, 1) against an argument of shape (3,) — a directional derivative along
 another direction, of another shape. A number stays a tangent of any shape (every leaf moved by it), as a vjp seed.
+A structured vjp seed was checked for its containers only: a leaf of shape (3, 1) for an output leaf of shape (3,)
+was broadcast into a plausible wrong product, a leaf of shape (2,) for a number was an InternalError.
 """
 
 from dataclasses import dataclass
@@ -97,3 +100,19 @@ def test_each_tangent_of_a_tuple_wrt_is_checked():
         srcgrad.jvp(product, wrt=(0, 1))(2.0, 3.0, (1.0, np.ones(2)))
     with pytest.raises(InvalidArgument, match=r"at p.w has shape \(3,\)"):
         srcgrad.jvp(dataclass_loss)(Params(X[:2], 2.0), Params(X, 1.0))
+
+
+def structured_output(x):
+    return {"a": x ** 2, "b": (np.sum(x), x[0])}
+
+
+def test_each_leaf_of_a_structured_seed_has_its_outputs_shape():
+    seed = {"a": np.array([1.0, 2.0, 0.5]), "b": (1.0, 2.0)}
+    expected = 2 * X * seed["a"] + 1.0 + np.array([2.0, 0.0, 0.0])
+    np.testing.assert_allclose(srcgrad.vjp(structured_output)(X, seed), expected)
+    np.testing.assert_allclose(srcgrad.vjp(structured_output)(X, {"a": 1.0, "b": (1.0, 2.0)}),
+                               2 * X + 1.0 + np.array([2.0, 0.0, 0.0]))  # (a number for an array leaf)
+    with pytest.raises(InvalidArgument, match=r"a leaf of the seed .* has shape \(3, 1\), .* has shape \(3,\)"):
+        srcgrad.vjp(structured_output)(X, {"a": np.ones((3, 1)), "b": (1.0, 2.0)})  # (gave [10.8, -1.2, 10.2])
+    with pytest.raises(InvalidArgument, match=r"has shape \(2,\), .* has shape \(\)"):
+        srcgrad.vjp(structured_output)(X, {"a": np.ones(3), "b": (1.0, np.ones(2))})  # (an InternalError)
