@@ -152,6 +152,8 @@ class Transform:
     def kinds(self, values: list[Any]) -> tuple[str, ...]:
         out: list[Any] = []
         for name, value in zip(self.params, values):
+            if name in self.iterated_params and name not in self.wrt:
+                structures.check_iterated(name, value, self.pf, self.iterated_params[name])
             if type(value) not in PLAIN_TYPES and not arrays.is_protocol_array(value):
                 # a structure is described by a tuple (srcgrad/structures.py)
                 if name in self.wrt and structures.is_structure(value):
@@ -162,8 +164,6 @@ class Transform:
                     out.append(structures.spec_of(name, value, const=True))
                     continue
             check_representable(name, value)
-            if name in self.iterated_params and name not in self.wrt:
-                structures.check_iterated(name, value, self.pf, self.iterated_params[name])
             if isinstance(value, types.ModuleType) and name in self.attribute_params:
                 raise module_argument(name, self.pf)
             if name in self.wrt:

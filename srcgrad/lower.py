@@ -27,7 +27,7 @@ from srcgrad import arrays, guards, ir, locks, naming, usercode
 from srcgrad.errors import Location, UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction, walk
 from srcgrad.rules import lookup
-from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
+from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, items_length, setitem
 
 BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
@@ -377,7 +377,15 @@ class Lowerer:
         if isinstance(seq, ir.Const) and isinstance(seq.value, (dict, set, frozenset)):
             raise self.reject(it, f"srcgrad loops over sequences and arrays by index, not over a "
                                   f"{type(seq.value).__name__}", hint="loop over a list of its keys or values")
+        if self.made_opaquely(seq):  # (any object: refused at run time unless it is a sequence or an array)
+            return self.loop_check(items_length, (seq,), it), [(target, ("item", seq))]
         return self.call_builtin(len, (seq,), it), [(target, ("item", seq))]
+
+    def made_opaquely(self, value: ir.Operand) -> bool:
+        """Is ``value`` what a call or an attribute srcgrad runs as written just returned (its type unknown)?"""
+        made = next((op for op in reversed(self.block) if isinstance(op, ir.Op) and isinstance(value, ir.Var)
+                     and op.target == value.name), None)
+        return made is not None and made.rule is None and made.form.kind in ("call", "method", "attr")
 
     def builtin_arguments(self, call: Any, signature: inspect.Signature) -> dict[str, Any]:
         """The argument nodes of a call to a builtin srcgrad lowers itself, by parameter name, bound as Python binds

@@ -2044,9 +2044,20 @@ def integer_start(start):
         raise TypeError(f"'{type(start).__name__}' object cannot be interpreted as an integer") from None
 
 
+def items_length(seq):
+    """``for v in seq`` over what a call srcgrad runs as written returned (``dict(cfg)``, ``cfg.keys()``): the loop
+    reads ``seq[0], seq[1], ...``, the items Python visits only for a sequence or an array. A dict's are its keys,
+    and a set, a dict view or an iterator has none by index: refused."""
+    if isinstance(seq, (dict, set, frozenset)) or hasattr(seq, "__next__") or not hasattr(type(seq), "__getitem__"):
+        raise ValueError(f"srcgrad: this loop walks a {type(seq).__name__}, and srcgrad's loops visit the items of a "
+                         "sequence or an array by index (of a dict they would be its values, not its keys); loop "
+                         "over a list made of it: `for k in list(d)`, `for k, v in list(d.items())`")
+    return len(seq)
+
+
 # The checks lowered loops call (srcgrad binds them by name): the errors they raise are the user's, as Python raises
 # them for the loop.
-LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start)
+LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start, items_length)
 
 
 # --- item assignment --------------------------------------------------------------------------------------------

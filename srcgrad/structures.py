@@ -2901,11 +2901,11 @@ def attribute_params(pf: Any, params: list[str]) -> frozenset:
 _ITEMWISE_BUILTINS = ("enumerate", "zip", "reversed")
 
 
-def iterated_params(pf: Any, params: list[str]) -> dict[str, Any]:
-    """The parameters a loop or comprehension walks (``for k in d``, ``enumerate(d)``, ``d.items()``), each with
-    the first place: srcgrad's loops read the items by index, which is what Python visits only for a sequence or an
-    array (:func:`check_iterated`)."""
-    found: dict[str, Any] = {}
+def iterated_params(pf: Any, params: list[str]) -> dict[str, list[tuple[tuple[str, ...], Any]]]:
+    """The parameters a loop or comprehension walks — themselves or an attribute of theirs (``for k in d``,
+    ``enumerate(cfg.names)``, ``d.items()``) — each with the attribute paths walked and the places: srcgrad's loops
+    read the items by index, which is what Python visits only for a sequence or an array (:func:`check_iterated`)."""
+    found: dict[str, list[tuple[tuple[str, ...], Any]]] = {}
     for node in pf.nodes:
         if not isinstance(node, (gast.For, gast.comprehension)):
             continue
@@ -2917,23 +2917,38 @@ def iterated_params(pf: Any, params: list[str]) -> dict[str, Any]:
             elif isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and \
                     it.func.attr in ("items", "keys", "values"):
                 iters.append(it.func.value)
-            elif isinstance(it, gast.Name) and it.id in params:
-                found.setdefault(it.id, it)
+            else:
+                path = _attribute_path(it)
+                if path is not None and path[0] in params:
+                    found.setdefault(path[0], []).append((path[1:], it))
     return found
 
 
-def check_iterated(name: str, value: Any, pf: Any, where: Any) -> None:
-    """A parameter a loop walks must be a sequence or an array: a dict's items by index are its values, not its
-    keys (``for k in d`` with ``d = {0: 5.0, 1: 7.0}`` gave k = 5.0, 7.0), a set or an iterator has no items by
-    index."""
-    if isinstance(value, (abc.Sequence, np.ndarray)) or arrays.is_protocol_array(value) or \
-            not isinstance(value, abc.Iterable):  # (not iterable at all: Python's TypeError, as srcgrad's)
-        return
-    raise InvalidArgument(
-        f"argument `{name}` is a {type(value).__name__}: srcgrad's loops visit the items of a sequence or an array "
-        "by index, and would not visit what Python visits in this one", pf.location(where),
-        hint=f"loop over a list made of it: `for k in list({name})`, `for k, v in list({name}.items())`",
-    )
+def _attribute_path(node: Any) -> tuple[str, ...] | None:
+    """``cfg.a.b`` as ("cfg", "a", "b"); None for anything else than a name and attributes."""
+    attrs: list[str] = []
+    while isinstance(node, gast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    return (node.id, *reversed(attrs)) if isinstance(node, gast.Name) else None
+
+
+def check_iterated(name: str, value: Any, pf: Any, walked: list[tuple[tuple[str, ...], Any]]) -> None:
+    """What a loop walks in a parameter must be a sequence or an array: a dict's items by index are its values, not
+    its keys (``for k in d`` with ``d = {0: 5.0, 1: 7.0}`` gave k = 5.0, 7.0), a set or an iterator has none."""
+    for attrs, where in walked:
+        item = value
+        for attr in attrs:  # (not through a property: its code runs in the generated function, not here)
+            item = None if isinstance(getattr(type(item), attr, None), property) else getattr(item, attr, None)
+        if isinstance(item, (abc.Sequence, np.ndarray)) or arrays.is_protocol_array(item) or \
+                not isinstance(item, abc.Iterable):  # (not iterable at all: Python's TypeError, as srcgrad's)
+            continue
+        text = ".".join((name, *attrs))
+        raise InvalidArgument(
+            f"`{text}` is a {type(item).__name__}: srcgrad's loops visit the items of a sequence or an array by "
+            "index, and would not visit what Python visits in this one", pf.location(where),
+            hint=f"loop over a list made of it: `for k in list({text})`, `for k, v in list({text}.items())`",
+        )
 
 
 def is_constant_structure(value: Any) -> bool:
