@@ -373,6 +373,10 @@ class Lowerer:
             length = self.call_builtin(len, (seq,), it)
             last = self.op(lookup(operator.sub), ir.Form("binop", "-"), (length, ir.Const(1)), (), it)
             return length, [(target, ("item from the end", (seq, last)))]
+        return self.indexed(it, target)
+
+    def indexed(self, it: Any, target: Any) -> tuple[ir.Operand, list]:
+        """``for target in it`` over a sequence or an array, read by index."""
         seq = self.value(it)
         if isinstance(seq, ir.Const) and isinstance(seq.value, (dict, set, frozenset)):
             raise self.reject(it, f"srcgrad loops over sequences and arrays by index, not over a "
