@@ -111,7 +111,7 @@ def _refuse_caught_checks(fn: ir.Function) -> None:
             continue
         handler = next((h for h in stmt.handlers if _may_catch(h.types)), None)
         checked = next((op for op in ir.walk_ops(stmt.body) if op.guard_unshared or op.guard_distinct
-                        or op.callee is runtime.items_length), None)
+                        or op.callee in runtime.REFUSING_CHECKS), None)
         if handler is not None and checked is not None:
             raise UnsupportedSyntax(
                 f"srcgrad checks this line when it runs, and would refuse it by raising an exception, which the "

@@ -27,7 +27,7 @@ from srcgrad import arrays, guards, ir, locks, naming, usercode
 from srcgrad.errors import Location, UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction, walk
 from srcgrad.rules import lookup
-from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, items_length, setitem
+from srcgrad.runtime import array_receiver, check_equal_lengths, check_unpacks, integer_start, items_length, setitem
 
 BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
@@ -1425,6 +1425,8 @@ class Lowerer:
         target = METHODS.get(name)
         if target is None or _known_not_array(receiver):
             return self.opaque_method(receiver, name, node)
+        if self.made_opaquely(receiver):  # (its type is known only when it runs: checked to be an array there)
+            self.loop_check(array_receiver, (receiver,), node)
         args = tuple(self.value(a) for a in node.args)
         if name in VARARG_METHODS and len(args) > 1:
             tup = self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node)

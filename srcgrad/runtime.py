@@ -2055,9 +2055,20 @@ def items_length(seq):
     return len(seq)
 
 
+def array_receiver(value):
+    """``v.sum(...)``, ``v.dot(...)`` where ``v`` is what an attribute srcgrad reads as written holds (``self.agg`` of
+    an object with ``__slots__``): numpy's rule for the method holds only if ``v`` is an array; an object's own
+    ``.sum`` (a module's, a class's) is refused."""
+    if not (isinstance(value, (np.ndarray, np.generic)) or foreign_array(value)):
+        raise ValueError(f"srcgrad: this method is called on a {type(value).__name__}, not an array, and srcgrad "
+                         "differentiates methods named like ndarray's (.sum, .dot...) by numpy's rules; call a numpy "
+                         "function with a rule (np.sum(v)), or make the object a dataclass whose methods srcgrad reads")
+
+
 # The checks lowered loops call (srcgrad binds them by name): the errors they raise are the user's, as Python raises
-# them for the loop.
-LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start, items_length)
+# them for the loop — or srcgrad's refusals (REFUSING_CHECKS: ValueError("srcgrad: ...")).
+REFUSING_CHECKS = (items_length, array_receiver)
+LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start, *REFUSING_CHECKS)
 
 
 # --- item assignment --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import srcgrad
-from srcgrad.errors import InternalError, SrcgradError
+from srcgrad.errors import InternalError, SrcgradError, UnsupportedValue
 from srcgrad.testing import check_grad
 
 X = np.array([0.3, -0.7, 1.2])
@@ -106,3 +106,33 @@ def object_argument(x, h):
 def test_an_argument_objects_methods_are_still_inlined():
     check_grad(object_argument, X, Holder())
     np.testing.assert_allclose(srcgrad.grad(object_argument)(X, Holder()), 4 * X + 2.0)
+
+
+class Slotted:
+    __slots__ = ("W", "agg", "xp")
+
+    def __init__(self):
+        self.W = np.eye(3) * 2.0
+        self.agg = Aggregator()
+        self.xp = np
+
+    def loss(self, x):
+        return np.sum(self.W.dot(x)) + self.agg.sum(x ** 2)
+
+    def namespace_loss(self, x):
+        return self.xp.sum(x ** 2)
+
+    def array_loss(self, x):
+        return np.sum(self.W.dot(x) ** 2)
+
+
+def test_a_method_on_an_attribute_read_as_written_is_checked_to_be_an_arrays():
+    # (an object with __slots__ is read attribute by attribute, as written: its type is known when the code runs;
+    # self.agg.sum(x ** 2) and self.xp.sum(x ** 2) gave gradient 0)
+    model = Slotted()
+    for method, line in ((model.loss, 1), (model.namespace_loss, 1)):
+        with pytest.raises(UnsupportedValue, match="not an array") as info:
+            srcgrad.grad(method)(X)
+        assert f"test_trust_receivers.py:{method.__code__.co_firstlineno + line}:" in str(info.value), str(info.value)
+    check_grad(model.array_loss, X)
+    np.testing.assert_allclose(srcgrad.grad(model.array_loss)(X), 8 * X)
