@@ -100,13 +100,13 @@ def checked_loop_caught(x):
 
 
 def checked_loop_bare(x):
+    scale = 2.0
     try:
-        tot = 0.0
-        for k in dict(CONFIG):
-            tot = tot + k * x
+        for i, k in enumerate(CONFIG.values()):
+            scale = scale * (k + i)
     except:  # noqa: E722
-        tot = x * 100.0
-    return tot
+        scale = 0.0
+    return scale * x
 
 
 def test_a_check_whose_refusal_the_except_may_catch_is_refused():
