@@ -89,15 +89,44 @@ class HelperEffects:
 def check_writes(fn: ir.Function, kinds: dict[str, str], wrt: list[str], call_kind: Any = None) -> None:
     """Refuse (or guard at run time) every write that another way to the same object could see. ``call_kind``: the
     result kind of a call to a user function (``call_kind(func, arg_kinds)``, as the kinds pass asks)."""
-    if not any(_may_write(op) for op in ir.walk_ops(fn.body)):
-        return  # the common case: nothing is changed in place, nothing to check
-    objects = _Objects(fn, kinds, call_kind)
-    objects.wrt = wrt
-    writes = objects.writes()
-    if not writes:
-        return
-    varied = _varied(fn, objects, writes, wrt)
-    _StaleReads(fn, objects, writes, varied).run()
+    if any(_may_write(op) for op in ir.walk_ops(fn.body)):  # (the common case: nothing changed in place)
+        objects = _Objects(fn, kinds, call_kind)
+        objects.wrt = wrt
+        writes = objects.writes()
+        if writes:
+            _StaleReads(fn, objects, writes, _varied(fn, objects, writes, wrt)).run()
+    _refuse_caught_checks(fn)
+
+
+# What srcgrad's run-time checks raise (in process, and in emitted modules: ValueError).
+_CHECK_ERRORS = (ValueError, TypeError, SrcgradError)
+
+
+def _refuse_caught_checks(fn: ir.Function) -> None:
+    """A check the generated code runs (an update that may be in place, arguments that may share memory, a loop
+    over what may be a dict) refuses by raising: inside a ``try`` whose ``except`` may catch that, the handler would
+    run instead — Python's value and gradient of another path, silently. Refused at generation."""
+    for stmt in ir.walk(fn.body):
+        if not isinstance(stmt, ir.Try):
+            continue
+        handler = next((h for h in stmt.handlers if _may_catch(h.types)), None)
+        checked = next((op for op in ir.walk_ops(stmt.body) if op.guard_unshared or op.guard_distinct
+                        or op.callee in runtime.REFUSING_CHECKS), None)
+        if handler is not None and checked is not None:
+            raise UnsupportedSyntax(
+                f"srcgrad checks this line when it runs, and would refuse it by raising an exception, which the "
+                f"`except` at line {handler.line} may catch: the handler would run instead of the refusal",
+                location(fn, checked),
+                hint="move the line out of the `try`, or catch only the exceptions you mean (e.g. ZeroDivisionError)",
+            )
+
+
+def _may_catch(types: Any) -> bool:
+    """May ``except types`` catch what srcgrad's checks raise? (A bare except, a computed one: yes.)"""
+    if not isinstance(types, ir.Const):
+        return True
+    classes = types.value if isinstance(types.value, tuple) else (types.value,)
+    return any(not isinstance(c, type) or any(issubclass(e, c) for e in _CHECK_ERRORS) for c in classes)
 
 
 def _active_calls(fn: ir.Function, wrt: list[str]) -> set[str]:
@@ -516,9 +545,33 @@ class _StaleReads:
                 state = self.block(stmt.body, state.copy()).merge(self.block(stmt.orelse, state.copy()))
             elif isinstance(stmt, (ir.For, ir.While)):
                 state = self.loop(stmt, state)
+            elif isinstance(stmt, ir.With):
+                self.read(stmt.manager, stmt, state)
+                state = self.block(stmt.body, state)
+            elif isinstance(stmt, ir.Try):
+                state = self.try_(stmt, state)
             elif isinstance(stmt, ir.Return):
                 self.read(stmt.value, stmt, state)
         return state
+
+    def try_(self, stmt: ir.Try, state: _State) -> _State:
+        """A handler may start after any statement of the body (what each made stale is stale there); ``else``
+        follows the whole body, ``finally`` any of them."""
+        raised = state.copy()
+        body = state.copy()
+        for inner in stmt.body:
+            body = self.block([inner], body)
+            raised = raised.merge(body)
+        ends = [self.block(stmt.orelse, body)]
+        for handler in stmt.handlers:
+            start = raised.copy()
+            if handler.types is not None:
+                self.read(handler.types, stmt, start)
+            ends.append(self.block(handler.body, start))
+        after = ends[0]
+        for end in ends[1:]:
+            after = after.merge(end)
+        return self.block(stmt.final, after.merge(raised) if stmt.final else after)
 
     def loop(self, loop: ir.For | ir.While, state: _State) -> _State:
         """Iterations until the stale values at the top of the body stop changing (the next iteration reads what

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable
 from typing import Any
 
+import gast
 import numpy as np
 
 from srcgrad import arrays, codereading, guards, layouts, lazy, locks, lower, naming, pipeline, structures
@@ -73,6 +75,7 @@ class Transform:
         self.wrt_positions = [self.params.index(w) for w in self.wrt]
         # parameters whose attributes the body reads: a dataclass, namedtuple or object there is a constant structure
         self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.iterated_params = structures.iterated_params(self.pf, self.params)
         self.structure_positions = sorted({*self.wrt_positions,
                                            *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds: dict[tuple[str, ...], Generated] = {}
@@ -149,6 +152,8 @@ class Transform:
     def kinds(self, values: list[Any]) -> tuple[str, ...]:
         out: list[Any] = []
         for name, value in zip(self.params, values):
+            if name in self.iterated_params and name not in self.wrt:
+                structures.check_iterated(name, value, self.pf, self.iterated_params[name])
             if type(value) not in PLAIN_TYPES and not arrays.is_protocol_array(value):
                 # a structure is described by a tuple (srcgrad/structures.py)
                 if name in self.wrt and structures.is_structure(value):
@@ -159,6 +164,8 @@ class Transform:
                     out.append(structures.spec_of(name, value, const=True))
                     continue
             check_representable(name, value)
+            if isinstance(value, types.ModuleType) and name in self.attribute_params:
+                raise module_argument(name, self.pf)
             if name in self.wrt:
                 check_differentiable(name, value)
             out.append(SCALAR if type(value) in (float, int, bool) else layouts.kind_of(value, ARRAY))
@@ -223,6 +230,7 @@ class Transform:
             self.pf = pipeline.parse_and_fence(self.func)
         self.code = self.func.__code__
         self.attribute_params = structures.attribute_params(self.pf, self.params)
+        self.iterated_params = structures.iterated_params(self.pf, self.params)
         self.structure_positions = sorted({*self.wrt_positions,
                                            *(self.params.index(p) for p in self.attribute_params)})
         self.by_kinds.clear()
@@ -288,6 +296,19 @@ def check_representable(name: str, value: Any) -> None:
             hint="pass a plain array: np.asarray(value) (a masked array: value.filled(fill) or the data you mean, "
                  "an np.matrix: np.asarray, with @ for matrix products)",
         )
+
+
+def module_argument(name: str, pf: Any) -> InvalidArgument:
+    """A module passed as an argument whose attributes the function reads (``xp.sum(v)`` with ``xp=np``): the
+    generated code is made once for many calls, and which function ``xp.sum`` is, is known only at call time. The
+    error points at the first such read."""
+    read = next(n for n in pf.nodes if isinstance(n, gast.Attribute) and isinstance(n.value, gast.Name)
+                and n.value.id == name)
+    return InvalidArgument(
+        f"argument `{name}` is a module: srcgrad finds the rule of each call from the function it names when it "
+        "generates the code, and cannot know which module an argument will be", pf.location(read),
+        hint=f"call the module by its global name in the function (np.sum(v), not {name}.sum(v))",
+    )
 
 
 def check_differentiable(name: str, value: Any) -> None:

@@ -39,9 +39,61 @@ def jvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0, *, backend: s
         tangents = tuple(t) if transform.as_tuple else (t,)
         if len(tangents) != len(transform.wrt):
             raise InvalidArgument(f"expected {len(transform.wrt)} tangents (one per wrt parameter)")
+        for name, tangent in zip(transform.wrt, tangents):
+            check_tangent(f"{func.__name__}_jvp", "tangent", name, values[transform.params.index(name)], tangent)
         return api.call_generated(transform, generated.function, values, dict(zip(generated.tangent_params, tangents)))
 
     return api.transform_entry(entry, transform, f"{func.__name__}_jvp")
+
+
+def check_tangent(where: str, what: str, name: str, value: Any, tangent: Any) -> None:
+    """A tangent (or hvp's vector) has the structure of its argument ``value`` — the same containers, dict keys and
+    classes — and, at each differentiated leaf, a real number or a real array of the leaf's shape. What the generated
+    code would otherwise do with another one is silently wrong: extra dict keys are never read, and numpy broadcasts
+    a tangent of shape (3, 1) against an argument of shape (3,)."""
+    problem = _tangent_problem(value, tangent, name)
+    if problem is not None:
+        problem = problem.removeprefix(f"at {name} ")  # (a place inside the argument is named; the argument is)
+        raise InvalidArgument(f"{where}: the {what} for `{name}` {problem}",
+                              hint=f"pass a {what} of the argument's structure: a real number or array of each "
+                                   "differentiated leaf's shape")
+
+
+def _tangent_problem(value: Any, tangent: Any, path: str) -> str | None:
+    """Why ``tangent`` cannot be a tangent of ``value`` (None: it can); ``path`` names the place."""
+    if structures.is_structure(value):
+        if type(tangent) is not type(value):
+            return f"at {path} is a {type(tangent).__name__}, and the argument there is a {type(value).__name__}"
+        if not structures.same_structure(value, tangent) and not (
+                type(value) is dict and set(value) == set(tangent)):
+            return f"at {path} does not have the argument's structure (other keys, lengths or fields)"
+        children = (value.items() if type(value) is dict else zip(range(len(value)), value)
+                    if type(value) in (list, tuple) else None)
+        if children is None:  # (namedtuples, dataclasses, registered classes: leaf by leaf, in the same order)
+            pairs = zip(structures.leaves(value, path), structures.leaves(tangent, path))
+            return next((p for (at, v), (_, t) in pairs if (p := _tangent_problem(v, t, at)) is not None), None)
+        for key, child in children:
+            found = _tangent_problem(child, tangent[key], f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if not structures.is_differentiated_leaf(value) and (path.endswith(("]", ">")) or "." in path):
+        return None  # (a leaf of a structure that is not differentiated: its tangent is not read)
+    return _leaf_tangent_problem(np.shape(value), tangent, path)
+
+
+def _leaf_tangent_problem(shape: tuple[int, ...], tangent: Any, path: str) -> str | None:
+    if type(tangent) in (float, int, bool):
+        return None
+    dtype = getattr(tangent, "dtype", None)
+    if dtype is None and isinstance(tangent, (list, tuple)):
+        dtype = np.asarray(tangent).dtype
+    if dtype is None or dtype.kind not in "fiub":
+        got = f"dtype {dtype}" if dtype is not None else type(tangent).__name__
+        return f"at {path} must be a real number or array, got {got}"
+    if np.shape(tangent) not in (shape, ()):
+        return f"at {path} has shape {np.shape(tangent)}, and the argument there has shape {shape}"
+    return None
 
 
 def _single_wrt(transform: api.Transform, what: str) -> str:
@@ -96,7 +148,9 @@ def hvp(func: Callable[..., Any] = api.AS_DECORATOR, wrt: Any = 0) -> Callable[.
 
     def entry(*args: Any, **kwargs: Any) -> Any:
         args, v = api.split_last(args, kwargs, "v", f"{func.__name__}_hvp", "the vector")
-        return second.hvp(second.direction.bind(args, kwargs), v)
+        values = second.direction.bind(args, kwargs)
+        check_tangent(f"{func.__name__}_hvp", "vector", second.param, values[second.position], v)
+        return second.hvp(values, v)
 
     return api.transform_entry(entry, second.direction, f"{func.__name__}_hvp")
 

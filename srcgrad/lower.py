@@ -23,12 +23,12 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import guards, ir, locks, naming, usercode
+from srcgrad import arrays, guards, ir, locks, naming, usercode
 from srcgrad.errors import Location, UnsupportedSyntax
 from srcgrad.frontend import _MISSING, ParsedFunction, walk
 from srcgrad.records import record
 from srcgrad.rules import lookup
-from srcgrad.runtime import check_equal_lengths, check_unpacks, integer_start, setitem
+from srcgrad.runtime import array_receiver, check_equal_lengths, check_unpacks, integer_start, items_length, setitem
 
 BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
@@ -374,11 +374,23 @@ class Lowerer:
             length = self.call_builtin(len, (seq,), it)
             last = self.op(lookup(operator.sub), ir.Form("binop", "-"), (length, ir.Const(1)), (), it)
             return length, [(target, ("item from the end", (seq, last)))]
+        return self.indexed(it, target)
+
+    def indexed(self, it: Any, target: Any) -> tuple[ir.Operand, list]:
+        """``for target in it`` over a sequence or an array, read by index."""
         seq = self.value(it)
         if isinstance(seq, ir.Const) and isinstance(seq.value, (dict, set, frozenset)):
             raise self.reject(it, f"srcgrad loops over sequences and arrays by index, not over a "
                                   f"{type(seq.value).__name__}", hint="loop over a list of its keys or values")
+        if self.made_opaquely(seq):  # (any object: refused at run time unless it is a sequence or an array)
+            return self.loop_check(items_length, (seq,), it), [(target, ("item", seq))]
         return self.call_builtin(len, (seq,), it), [(target, ("item", seq))]
+
+    def made_opaquely(self, value: ir.Operand) -> bool:
+        """Is ``value`` what a call or an attribute srcgrad runs as written just returned (its type unknown)?"""
+        made = next((op for op in reversed(self.block) if isinstance(op, ir.Op) and isinstance(value, ir.Var)
+                     and op.target == value.name), None)
+        return made is not None and made.rule is None and made.form.kind in ("call", "method", "attr")
 
     def builtin_arguments(self, call: Any, signature: inspect.Signature) -> dict[str, Any]:
         """The argument nodes of a call to a builtin srcgrad lowers itself, by parameter name, bound as Python binds
@@ -1011,6 +1023,8 @@ class Lowerer:
             obj = getattr(base.value, node.attr, _MISSING)
             if obj is not _MISSING and _is_data(obj):
                 return ir.Const(obj, f"{base.text}.{node.attr}", live=True)
+            if isinstance(obj, types.ModuleType):  # (`cfg.xp.sum(v)` calls the module's function; guarded as a chain)
+                return _Ref(obj, f"{base.text}.{node.attr}")
         if node.attr in ATTRIBUTES:
             return self.op(lookup(ATTRIBUTES[node.attr]), ir.Form("attr", node.attr), (base,), (), node)
         if node.attr in NONDIFF_ATTRIBUTES:
@@ -1410,8 +1424,10 @@ class Lowerer:
 
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)
-        if target is None:
+        if target is None or _known_not_array(receiver):
             return self.opaque_method(receiver, name, node)
+        if self.made_opaquely(receiver):  # (its type is known only when it runs: checked to be an array there)
+            self.loop_check(array_receiver, (receiver,), node)
         args = tuple(self.value(a) for a in node.args)
         if name in VARARG_METHODS and len(args) > 1:
             tup = self.op(lookup(("display", "tuple")), ir.Form("tuple"), args, (), node)
@@ -1627,6 +1643,13 @@ def _copy(target: str, source: Any, line: int, col: int = 0) -> ir.Op:
 
 def _is_data(obj: Any) -> bool:
     return not isinstance(obj, (types.ModuleType, type)) and not callable(obj)
+
+
+def _known_not_array(receiver: ir.Operand) -> bool:
+    """A global or constant that is not an array (a user's object, a list, a sparse matrix): its ``.sum``/``.dot``
+    are its own methods, not ndarray's, so the numpy rules of :data:`METHODS` do not describe them."""
+    return isinstance(receiver, ir.Const) and not isinstance(receiver.value, (np.ndarray, np.generic)) \
+        and not arrays.is_protocol_array(receiver.value)
 
 
 def _is_user_function(obj: Any) -> bool:

@@ -521,6 +521,14 @@ def _no_rule(fn: ir.Function, op: ir.Op) -> SrcgradError:
             f"srcgrad has no derivative rule for the attribute `.{op.form.symbol}` of a differentiated value",
             location(fn, op), hint="use the numpy function instead (e.g. np.transpose(x) for x.T, np.real(x))",
         )
+    if op.form.kind == "method" and isinstance(op.args[0], ir.Const) and op.args[0].text is not None:
+        receiver = op.args[0]
+        return NoRuleError(
+            f"`{receiver.text}` is not an array (it is a {type(receiver.value).__name__}): srcgrad has no "
+            f"derivative rule for its method `.{op.form.symbol}()`", location(fn, op),
+            hint="call a numpy function with a rule (np.sum, np.dot, the @ operator), or pass the object as an "
+                 "argument: methods of your own classes are differentiated from their source",
+        )
     if op.form.kind == "method":
         return NoRuleError(
             f"srcgrad has no derivative rule for the method `.{op.form.symbol}()`", location(fn, op),

@@ -196,12 +196,30 @@ def check_seed_shape(seed, y, where):
 
 
 def seed_fits(seed, y):
+    return seed_misfit(seed, y) is None
+
+
+def seed_misfit(seed, y):
+    """The first leaf of the seed whose shape is not its output's, with that output (None: the seed fits). A
+    structured output's leaves and its seed's come as tuples in the same order: each leaf is checked (their
+    containers, keys and lengths are checked where the seed is read)."""
+    if isinstance(y, (tuple, list)) and isinstance(seed, (tuple, list)):
+        if len(seed) == len(y):
+            for s, v in zip(seed, y):
+                found = seed_misfit(s, v)
+                if found is not None:
+                    return found
+        return None
     if isinstance(y, (tuple, list)) or isinstance(seed, (tuple, list)):
-        return True  # (structured outputs: their seeds are checked where they are built)
-    return np.ndim(seed) == 0 or np.shape(seed) == np.shape(y)
+        return None
+    return None if np.ndim(seed) == 0 or np.shape(seed) == np.shape(y) else (seed, y)
 
 
 def seed_shape_message(seed, y, where):
+    if isinstance(y, (tuple, list)):
+        seed, y = seed_misfit(seed, y)
+        return (f"a leaf of the seed of the vjp of {where} has shape {np.shape(seed)}, and the leaf {where} returned "
+                f"there has shape {np.shape(y)}")
     return f"the seed of the vjp of {where} has shape {np.shape(seed)}, and {where} returned shape {np.shape(y)}"
 
 
@@ -2026,9 +2044,31 @@ def integer_start(start):
         raise TypeError(f"'{type(start).__name__}' object cannot be interpreted as an integer") from None
 
 
+def items_length(seq):
+    """``for v in seq`` over what a call srcgrad runs as written returned (``dict(cfg)``, ``cfg.keys()``): the loop
+    reads ``seq[0], seq[1], ...``, the items Python visits only for a sequence or an array. A dict's are its keys,
+    and a set, a dict view or an iterator has none by index: refused."""
+    if isinstance(seq, (dict, set, frozenset)) or hasattr(seq, "__next__") or not hasattr(type(seq), "__getitem__"):
+        raise ValueError(f"srcgrad: this loop walks a {type(seq).__name__}, and srcgrad's loops visit the items of a "
+                         "sequence or an array by index (of a dict they would be its values, not its keys); loop "
+                         "over a list made of it: `for k in list(d)`, `for k, v in list(d.items())`")
+    return len(seq)
+
+
+def array_receiver(value):
+    """``v.sum(...)``, ``v.dot(...)`` where ``v`` is what an attribute srcgrad reads as written holds (``self.agg`` of
+    an object with ``__slots__``): numpy's rule for the method holds only if ``v`` is an array; an object's own
+    ``.sum`` (a module's, a class's) is refused."""
+    if not (isinstance(value, (np.ndarray, np.generic)) or foreign_array(value)):
+        raise ValueError(f"srcgrad: this method is called on a {type(value).__name__}, not an array, and srcgrad "
+                         "differentiates methods named like ndarray's (.sum, .dot...) by numpy's rules; call a numpy "
+                         "function with a rule (np.sum(v)), or make the object a dataclass whose methods srcgrad reads")
+
+
 # The checks lowered loops call (srcgrad binds them by name): the errors they raise are the user's, as Python raises
-# them for the loop.
-LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start)
+# them for the loop — or srcgrad's refusals (REFUSING_CHECKS: ValueError("srcgrad: ...")).
+REFUSING_CHECKS = (items_length, array_receiver)
+LOOP_CHECKS = (check_equal_lengths, check_unpacks, integer_start, *REFUSING_CHECKS)
 
 
 # --- item assignment --------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import operator
 import re
 import types
 import weakref
+from collections import abc
 from dataclasses import field
 from typing import Any
 
@@ -1423,13 +1424,24 @@ class _Rewriter:
                                      f"value ({child.escaped})", hint="pass on a copy made last")
         return child
 
+    def not_module(self, child: Any, where: Any) -> Any:
+        """``child``, unless it is a module (``cfg.xp``): its attributes would be read by a leaf of unknown kind,
+        so ``cfg.xp.sum(v)`` would be taken for an array's method."""
+        if isinstance(child, SLeaf) and isinstance(child.spec[1], type) and issubclass(child.spec[1],
+                                                                                       types.ModuleType):
+            raise self.reject(where, f"`{self.text(where)}` is a module: srcgrad finds the rule of each call from the "
+                                     "function it names when it generates the code, and cannot know which module an "
+                                     "attribute will hold",
+                              hint="call the module by its global name in the function (np.sum(v))")
+        return child
+
     def child_by_attr(self, node: SNode, attr: str, where: Any) -> Any:
         if node.kind == REGISTERED:
             return self.registered_child(node, attr, where)
         if node.kind in (NAMEDTUPLE, DATACLASS, OBJECT):
             found = self.class_member(node.cls, attr, where)
             if attr in node.keys and not isinstance(found, property):
-                return node.children[node.keys.index(attr)]
+                return self.not_module(node.children[node.keys.index(attr)], where)
             if found is not _NO:
                 return found if isinstance(found, SStatic) else None  # (a method or property: the rewrite inlines it)
         if node.kind in (DICT, LIST, TUPLE) and attr in ("keys", "values", "items", "get"):
@@ -2883,6 +2895,60 @@ def attribute_params(pf: Any, params: list[str]) -> frozenset:
         if isinstance(node, gast.Attribute) and isinstance(node.value, gast.Name) and node.value.id in params:
             found.add(node.value.id)
     return frozenset(found)
+
+
+# Calls whose items are those of their arguments, in order (the loop reads each argument by index).
+_ITEMWISE_BUILTINS = ("enumerate", "zip", "reversed")
+
+
+def iterated_params(pf: Any, params: list[str]) -> dict[str, list[tuple[tuple[str, ...], Any]]]:
+    """The parameters a loop or comprehension walks — themselves or an attribute of theirs (``for k in d``,
+    ``enumerate(cfg.names)``, ``d.items()``) — each with the attribute paths walked and the places: srcgrad's loops
+    read the items by index, which is what Python visits only for a sequence or an array (:func:`check_iterated`)."""
+    found: dict[str, list[tuple[tuple[str, ...], Any]]] = {}
+    for node in pf.nodes:
+        if not isinstance(node, (gast.For, gast.comprehension)):
+            continue
+        iters = [node.iter]
+        while iters:
+            it = iters.pop()
+            if isinstance(it, gast.Call) and isinstance(it.func, gast.Name) and it.func.id in _ITEMWISE_BUILTINS:
+                iters.extend(it.args)
+            elif isinstance(it, gast.Call) and isinstance(it.func, gast.Attribute) and \
+                    it.func.attr in ("items", "keys", "values"):
+                iters.append(it.func.value)
+            else:
+                path = _attribute_path(it)
+                if path is not None and path[0] in params:
+                    found.setdefault(path[0], []).append((path[1:], it))
+    return found
+
+
+def _attribute_path(node: Any) -> tuple[str, ...] | None:
+    """``cfg.a.b`` as ("cfg", "a", "b"); None for anything else than a name and attributes."""
+    attrs: list[str] = []
+    while isinstance(node, gast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    return (node.id, *reversed(attrs)) if isinstance(node, gast.Name) else None
+
+
+def check_iterated(name: str, value: Any, pf: Any, walked: list[tuple[tuple[str, ...], Any]]) -> None:
+    """What a loop walks in a parameter must be a sequence or an array: a dict's items by index are its values, not
+    its keys (``for k in d`` with ``d = {0: 5.0, 1: 7.0}`` gave k = 5.0, 7.0), a set or an iterator has none."""
+    for attrs, where in walked:
+        item = value
+        for attr in attrs:  # (not through a property: its code runs in the generated function, not here)
+            item = None if isinstance(getattr(type(item), attr, None), property) else getattr(item, attr, None)
+        if isinstance(item, (abc.Sequence, np.ndarray)) or arrays.is_protocol_array(item) or \
+                not isinstance(item, abc.Iterable):  # (not iterable at all: Python's TypeError, as srcgrad's)
+            continue
+        text = ".".join((name, *attrs))
+        raise InvalidArgument(
+            f"`{text}` is a {type(item).__name__}: srcgrad's loops visit the items of a sequence or an array by "
+            "index, and would not visit what Python visits in this one", pf.location(where),
+            hint=f"loop over a list made of it: `for k in list({text})`, `for k, v in list({text}.items())`",
+        )
 
 
 def is_constant_structure(value: Any) -> bool:

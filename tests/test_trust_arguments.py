@@ -512,6 +512,7 @@ PIECEWISE_CONSTANT = {
     math.isfinite: (2.7,),
     runtime.zeros_like: (_A,), runtime.zero_list: ([0.3, 0.7],), runtime.check_scalar_argument: (0.3,),
     runtime.check_equal_lengths: (2, 2), runtime.check_unpacks: (_V, 3), runtime.integer_start: (3,),
+    runtime.items_length: ([0.3, 0.7],), runtime.array_receiver: (_A,),
     runtime.check_unshared: (0.3, "f.py", 1, 0), checks.check_unshared: (0.3, "f.py", 1, 0),
     runtime.partition_source: (_V, np.partition(_V, 1), -1),
     checks.check_scalar_output: (0.3, "f"), runtime.check_distinct: (0.3, 0.7, "x", "y", "f.py", 1, 0),
