@@ -12,8 +12,9 @@ each as wall time and as CPU time (user + system: steadier when other processes 
 Also listed: the heavy optional libraries (scipy, dask, numba, and srcgrad's modules of those backends) that
 ``import srcgrad`` loaded — there should be none. The ``.pyc`` files follow the environment: with
 ``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``, every module of srcgrad is compiled from source at each
-import; run ``python -m compileall -q srcgrad`` first (without that variable) to time the import users get. The
-report says which it was.
+import (and so are its records' methods, srcgrad/records.py); run ``python -m compileall -q srcgrad`` and
+``python -c "import srcgrad"`` first (without that variable) to time the import users get. The report says which it
+was.
 """
 
 from __future__ import annotations
@@ -65,14 +66,16 @@ def _in_process(env: dict[str, str]) -> tuple[float, float, list[str]]:
 
 
 def compiled_bytecode() -> bool:
-    """Whether srcgrad's modules have up-to-date ``.pyc`` files (else each import compiles them from source)."""
+    """Whether srcgrad's modules have up-to-date ``.pyc`` files and its records their stored methods (else each
+    import compiles them)."""
     import importlib.util
 
     for source in sorted((ROOT / "srcgrad").rglob("*.py")):
         cached = Path(importlib.util.cache_from_source(str(source)))
         if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
             return False
-    return True
+    records = Path(importlib.util.cache_from_source(str(ROOT / "srcgrad" / "records.py")))
+    return records.with_suffix(".methods").exists()
 
 
 def _ms(values: list[float]) -> float:
