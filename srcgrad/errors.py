@@ -243,7 +243,7 @@ def _is_library(frame: Any) -> bool:
     if module.split(".")[0] in ("numpy", "math", "operator", "builtins"):
         return True
     filename = frame.f_code.co_filename
-    return os.path.abspath(filename).startswith(usercode.library_dirs("stdlib", "platstdlib")) and \
+    return os.path.abspath(filename).startswith(usercode.STANDARD_LIBRARY_DIRS) and \
         "site-packages" not in filename
 
 

@@ -12,23 +12,26 @@ srcgrad never differentiates a library's own Python source (scipy.special.logsum
 
 from __future__ import annotations
 
-import functools
 import os
+import sys
 import types
 from typing import Any
 
 LIBRARY_PACKAGES = frozenset({"srcgrad", "numpy", "scipy"})  # by module name, wherever they are installed
 
 
-@functools.cache
-def library_dirs(*keys: str) -> tuple[str, ...]:
-    """The interpreter's directories of these kinds (sysconfig's path names: ``stdlib``, ``purelib``...), each
-    ending in a separator. (Read at first use: importing sysconfig is a millisecond ``import srcgrad`` need not pay.)"""
-    import sysconfig
+def _standard_library_dirs() -> tuple[str, ...]:
+    """Where the standard library is (sysconfig's ``stdlib`` and ``platstdlib``), each ending in a separator: the
+    directory of ``os``'s own file, and ``<exec prefix>/<platlibdir>/pythonX.Y`` (a virtual environment's platform
+    library). Found without sysconfig, whose import costs a millisecond at the first gradient of any function that
+    calls a helper; tests/unit/test_usercode.py checks they cover sysconfig's directories."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    found = {os.path.dirname(os.path.abspath(os.__file__)),
+             os.path.join(os.path.abspath(sys.exec_prefix), getattr(sys, "platlibdir", "lib"), version)}
+    return tuple(sorted(path + os.sep for path in found))
 
-    paths = sysconfig.get_paths()
-    return tuple(sorted({os.path.abspath(path) + os.sep for key in keys if (path := paths.get(key))}))
 
+STANDARD_LIBRARY_DIRS = _standard_library_dirs()
 _PACKAGE_DIR_NAMES = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 
 
@@ -47,8 +50,8 @@ def is_library_file(filename: str) -> bool:
     if filename.startswith("<"):  # an interactive prompt, a notebook cell, exec(): the user's
         return False
     path = os.path.abspath(filename)
-    return path.startswith(library_dirs("stdlib", "platstdlib", "purelib", "platlib")) or \
-        any(part in path for part in _PACKAGE_DIR_NAMES)
+    # (installed packages, sysconfig's ``purelib`` and ``platlib``, are the directories of these names)
+    return path.startswith(STANDARD_LIBRARY_DIRS) or any(part in path for part in _PACKAGE_DIR_NAMES)
 
 
 def qualified_name(obj: Any) -> str:
