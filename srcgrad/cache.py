@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import ast
 import errno
+import importlib.util
 import itertools
 import keyword
 import os
@@ -612,23 +613,28 @@ def _environment() -> str:
     label them with the edited files' sizes and times.)"""
     global _environment_key
     if _environment_key is None:
-        import astor  # (printing falls back to astor: its version is part of the text; imported at first use)
-
         modules = [[os.path.relpath(path, _PACKAGE_DIR), *stat] for path, stat in freshness.PACKAGE_FILES.items()]
         material = {
             "format": FORMAT, "srcgrad": version.__version__, "modules": sorted(modules),
             "python": [sys.version, sys.implementation.cache_tag], "numpy": np.__version__,
-            "astor": str(astor.__version__), "gast": _module_version("gast"),
+            "astor": _installed("astor"), "gast": _installed("gast"),
         }
         _environment_key = digests.hex_digest(_json().dumps(material, sort_keys=True))
     return _environment_key
 
 
-def _module_version(name: str) -> str:
-    module = sys.modules.get(name)
-    if module is None:
+def _installed(name: str) -> str:
+    """Which copy of a package generated text depends on: its file, size and time (an upgrade changes them), read
+    without importing it (astor is imported only when a statement needs its printer)."""
+    spec = importlib.util.find_spec(name)
+    origin = getattr(spec, "origin", None)
+    if not origin:
         return "-"
-    return str(getattr(module, "__version__", None) or getattr(module, "__file__", "?"))
+    try:
+        st = os.stat(origin)
+    except OSError:
+        return origin
+    return f"{origin} {st.st_size} {st.st_mtime_ns}"
 
 
 # --- references: objects found again by module and qualified name ------------------------------------------------

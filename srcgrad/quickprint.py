@@ -122,8 +122,10 @@ def _name(node: ast.Name, pp: int) -> str:
 def _constant(node: ast.Constant, pp: int) -> str:
     value = node.value
     cls = value.__class__
-    if cls is str or cls is bytes or value is Ellipsis or getattr(node, "kind", None):
+    if value is Ellipsis or getattr(node, "kind", None):
         raise _Unsupported("constant")
+    if cls is str or cls is bytes:  # (by its repr, one line, as srcgrad's astor printer writes it: sourcetext)
+        return repr(value)
     if cls is int or cls is float or cls is bool:
         text = _number(value)
         return _bracket(text, _USUB if text.startswith("-") else _CONSTANT, pp)

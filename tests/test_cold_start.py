@@ -9,6 +9,7 @@
   returned count is checked here, for every built-in rule, as registration checks a user's.
 """
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,26 @@ def test_import_loads_no_standard_module_that_only_some_uses_need():
         f"print(sorted(m for m in {FIRST_USE_ONLY!r} if m in sys.modules and m not in before))\n"
     )
     assert out.strip() == "[]"
+
+
+def test_a_first_gradient_loads_no_printer_it_does_not_use(tmp_path):
+    # (astor prints what srcgrad's own printer does not; the cache's key reads its version without importing it)
+    out = run_fresh(
+        "import os, sys\n"
+        f"os.environ['SRCGRAD_CACHE_DIR'] = {str(tmp_path / 'cache')!r}\n"
+        "os.environ['SRCGRAD_CACHE'] = '1'\n"
+        "import numpy as np, srcgrad\n"
+        "def f(x, n):\n"
+        "    s = 0.0\n"
+        "    for i in range(n):\n"
+        "        if x > 0:\n"
+        "            s = s + np.sin(x) * i\n"
+        "    return s\n"
+        "print(srcgrad.grad(f)(0.5, 3), srcgrad.cache.stats()['stores'], 'astor' in sys.modules)\n",
+        tmp_path,
+    )
+    value, stores, astor_loaded = out.split()
+    assert float(value) == pytest.approx(3 * math.cos(0.5)) and stores == "1" and astor_loaded == "False"
 
 
 def test_the_lazy_public_names_are_the_tools():

@@ -46,7 +46,9 @@ def _expressions(leaf):
     return st.recursive(leaf, extend, max_leaves=12)
 
 
-EXPRESSIONS = _expressions(st.one_of(NAMES, NUMBERS.map(lambda v: ast.Constant(value=v))))
+STRINGS = st.one_of(st.text(max_size=6), st.binary(max_size=4), st.sampled_from(["it's", 'a"b', "line\nbreak", "é"]))
+EXPRESSIONS = _expressions(st.one_of(NAMES, NUMBERS.map(lambda v: ast.Constant(value=v)),
+                                     STRINGS.map(lambda v: ast.Constant(value=v))))
 STATEMENTS = st.one_of(
     EXPRESSIONS.map(lambda e: ast.Assign(targets=[ast.Name(id="t", ctx=ast.Store())], value=e, lineno=0)),
     st.builds(lambda o, e: ast.AugAssign(target=ast.Name(id="t", ctx=ast.Store()), op=o(), value=e), BINOPS,
