@@ -10,8 +10,9 @@ What holds:
   ``"A:" + layout`` (``"A"`` alone: an array of any layout, the general variant). A different layout is a new variant,
   like a new kind; the entry checks it cheaply (:func:`check`);
 - a value has a layout only when every operand it is computed from has one (elementwise operations, ``@``,
-  ``.T``, ``np.sum``/``np.mean``/``np.max``/``np.min`` over constant axes), so every value with a rank-1-or-more layout
-  is a float64 array with no empty axis and every value it is computed from too (see :func:`float64_clean`);
+  ``.T``, ``np.sum``/``np.mean``/``np.max``/``np.min`` over constant axes, and a row ``a[i]`` of an array of rank 2
+  or more whose index is the int of an enclosing ``for i in range(...)``), so every value with a rank-1-or-more
+  layout is a float64 array with no empty axis and every value it is computed from too (see :func:`float64_clean`);
 - two operands of one broadcasting operation with the same layout have the same shape (numpy broadcasts axes of
   equal length or of length 1 only), so broadcasting is undone by the layouts alone (:func:`sum_axes`).
 """
@@ -161,10 +162,11 @@ def infer(fn: Any, kinds: dict[str, str], arg_layouts: dict[str, str]) -> dict[s
         for name in _bound_names(stmt):
             found[name] = None
     ops = list(ir.walk_ops(fn.body))
+    rows = _row_reads(fn, ops)
     for _ in range(2 * len(ops) + 2):  # each value changes at most twice: unknown -> a layout -> None
         changed = False
         for op in ops:
-            new = _op_layout(fn, op, found, kinds)
+            new = _row_layout(op, found) if id(op) in rows else _op_layout(fn, op, found, kinds)
             if new is _WAIT:
                 continue
             merged = new if op.target not in found or found[op.target] == new else None
@@ -177,6 +179,56 @@ def infer(fn: Any, kinds: dict[str, str], arg_layouts: dict[str, str]) -> dict[s
 
 
 _WAIT = object()  # an operand's layout is not computed yet
+
+
+def _row_reads(fn: Any, ops: list) -> set[int]:
+    """The ops ``a[i]`` (``id``) whose index is the target of an enclosing ``for i in range(...)`` that the loop's
+    body never binds again: ``i`` is an int there, so ``a[i]`` is a row of ``a`` (or raises)."""
+    from srcgrad import ir
+
+    made_by: dict[str, list] = {}
+    for op in ops:
+        made_by.setdefault(op.target, []).append(op)
+    rows: set[int] = set()
+    for loop in ir.walk(fn.body):
+        if not isinstance(loop, ir.For) or not _is_range(loop.iterable, made_by):
+            continue
+        inner = ir.walk(loop.body)
+        if any(_binds(stmt, loop.target) for stmt in inner):
+            continue
+        rows.update(id(op) for op in inner if isinstance(op, ir.Op) and _indexed_by(op, loop.target))
+    return rows
+
+
+def _is_range(iterable: Any, made_by: dict[str, list]) -> bool:
+    from srcgrad import ir
+
+    makers = made_by.get(iterable.name, []) if isinstance(iterable, ir.Var) else []
+    return len(makers) == 1 and makers[0].form.kind == "call" and makers[0].callee is range
+
+
+def _binds(stmt: Any, name: str) -> bool:
+    from srcgrad import ir
+
+    return (isinstance(stmt, ir.Op) and stmt.target == name) or (isinstance(stmt, ir.For) and stmt.target == name)
+
+
+def _indexed_by(op: Any, name: str) -> bool:
+    """``a[name]``: one index, the name itself, into a local array."""
+    from srcgrad import ir
+
+    if op.form.kind != "subscript" or op.rule is None or len(op.args) != 2 or not isinstance(op.args[0], ir.Var):
+        return False
+    index = op.args[1]
+    return isinstance(index, ir.Index) and not index.is_tuple and index.parts == (ir.Var(name),)
+
+
+def _row_layout(op: Any, found: dict) -> Any:
+    """A row of an array of rank 2 or more (a row of a vector would be a numpy scalar, not an array)."""
+    lay = found.get(op.args[0].name, _WAIT)
+    if lay is _WAIT:
+        return _WAIT
+    return lay[1:] if lay is not None and len(lay) >= 2 else None
 
 
 def _bound_names(stmt: Any) -> list[str]:

@@ -585,8 +585,9 @@ def matmul_steps_grad(gs, x, ys, left):
     if not gs:
         return zeros_like(x)
     if _ndim(x) == 2 and _stackable(gs) and _stackable(ys):
-        if gs[0].ndim == 1 and ys[0].ndim == 1:  # sum of outer products
-            return np.stack(gs, axis=1) @ np.stack(ys) if left else np.stack(ys, axis=1) @ np.stack(gs)
+        if gs[0].ndim == 1 and ys[0].ndim == 1:  # sum of outer products (np.array stacks vectors of one shape and
+            # dtype as np.stack does, at a fraction of its cost)
+            return np.array(gs).T @ np.array(ys) if left else np.array(ys).T @ np.array(gs)
         if gs[0].ndim == 2 and ys[0].ndim == 2:  # sum of matrix products, side by side
             if left:
                 return np.concatenate(gs, axis=1) @ np.concatenate(ys, axis=1).T
@@ -602,7 +603,11 @@ def _stackable(arrays):
     first = arrays[0]
     if type(first) is not np.ndarray or first.ndim not in (1, 2) or first.dtype.kind != "f":
         return False
-    return all(type(a) is np.ndarray and a.shape == first.shape and a.dtype == first.dtype for a in arrays)
+    shape, dtype = first.shape, first.dtype
+    for a in arrays:  # (a loop: a generator costs twice as much per step)
+        if type(a) is not np.ndarray or a.shape != shape or a.dtype != dtype:
+            return False
+    return True
 
 
 def _tensordot_axes(axes, nda, ndb):
