@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import srcgrad
+from benchmarks.cases import rnn
 from srcgrad.testing import check_grad
 
 RNG = np.random.default_rng(5)
@@ -16,18 +17,9 @@ def n(*shape):
     return RNG.standard_normal(shape)
 
 
-def recurrent(W, U, xs, h0):
-    h = h0
-    for t in range(xs.shape[0]):
-        h = np.tanh(W @ h + U @ xs[t])
-    return np.sum(h**2)
-
-
-def recurrent_matrix_steps(W, U, xs, h0):
-    h = h0
-    for t in range(xs.shape[0]):
-        h = np.tanh(W @ h + U @ xs[t])  # xs[t] a matrix: h is a matrix too
-    return np.sum(h**2)
+# the benchmarks' RNN: h <- tanh(W h + U xs[t]) for t in range(xs.shape[0]), loss sum(h^2); with xs of rank 3,
+# xs[t] is a matrix and h is a matrix too
+recurrent = recurrent_matrix_steps = rnn
 
 
 # In each of these, a wrong row layout for ``xs[t]`` would keep ``h``'s layout known (a vector), while ``xs[True]`` is
