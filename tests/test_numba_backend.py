@@ -137,14 +137,18 @@ def _linspace_square_sum(x):
     return np.sum(np.linspace(-x, x, 5) ** 2) * x
 
 
-def test_refusal_of_code_compiled_from_the_disk_cache_names_the_user_line():
+def test_refusal_of_code_compiled_from_the_disk_cache_names_the_user_line(tmp_path):
     # (numba names a file by its path relative to the working directory: the text kept on disk is found again)
-    with pytest.raises(NumbaUnsupported) as info:
-        srcgrad.grad(_linspace_square_sum, backend="numba")(0.5)
-    err = info.value
-    assert err.location.line == _linspace_square_sum.__code__.co_firstlineno + 1
-    assert err.location.filename == __file__ and "numba cannot compile the gradient of this line" in err.message
-    assert list((srcgrad.cache.directory() / "numba").glob("*.py"))  # (compiled from a file in the cache)
+    srcgrad.cache.enable(tmp_path / "cache")  # (on, whatever SRCGRAD_CACHE says)
+    try:
+        with pytest.raises(NumbaUnsupported) as info:
+            srcgrad.grad(_linspace_square_sum, backend="numba")(0.5)
+        err = info.value
+        assert err.location.line == _linspace_square_sum.__code__.co_firstlineno + 1
+        assert err.location.filename == __file__ and "numba cannot compile the gradient of this line" in err.message
+        assert list((srcgrad.cache.directory() / "numba").glob("*.py"))  # (compiled from a file in the cache)
+    finally:
+        srcgrad.cache.reset()
 
 
 WEIGHTS = np.array([1.0, 2.0])
