@@ -594,8 +594,10 @@ class _StaleReads:
             entry = merged
 
     def op(self, op: ir.Op, state: _State) -> None:
-        for a in op.operands():
-            self.read(a, op, state)
+        passed_on = self.stale_copy(op, state)
+        if passed_on is None:
+            for a in op.operands():
+                self.read(a, op, state)
         writes = self.writes.get(id(op), ())
         for write in writes:
             if write.real or write.helper:
@@ -603,9 +605,20 @@ class _StaleReads:
         if op.target in self.varied:
             state.seen.update(k for k in map(self.objects.key, op.operands()) if k is not None)
         state.stale.pop(op.target, None)
+        if passed_on:
+            state.stale[op.target] = passed_on
         for write in writes:
             if not write.real:
                 self.mark(write, state)
+
+    def stale_copy(self, op: ir.Op, state: _State) -> set | None:
+        """The stale marks of what ``op`` copies (``b = a``, the copies srcgrad adds where branches join and
+        iterations end), which its target takes over: a copy reads nothing of the contents, so only a later read of
+        the copy tells (a copy that nothing reads — of an earlier iteration's name at a join — is no refusal)."""
+        if op.form.kind != "copy" or len(op.args) != 1 or op.kwargs:
+            return None
+        key = self.objects.key(op.args[0])
+        return set(state.stale[key]) if key is not None and key in state.stale else None
 
     def read(self, operand: Any, where: Any, state: _State) -> None:
         key = self.objects.key(operand)

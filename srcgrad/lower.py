@@ -157,6 +157,7 @@ class Lowerer:
             signature=self.signature_text(), used_names=frozenset(self.used), local_names=frozenset(self.locals),
             may_return_non_number=self.returns_non_number or implicit_none,
             temporaries=frozenset(self.temporaries), versions=dict(self.version_of),
+            user_name=getattr(self.pf.func, "__name__", self.node.name), col_offset=self.pf.col_offset,
         )
 
     def signature_text(self) -> str:
