@@ -441,9 +441,14 @@ def _call_kinds(op: ir.Op, kind: Any) -> tuple[str, ...]:
     return tuple(kind(v) for v in _bind(op).values())
 
 
+def _always_copies(keyword: str, value: Any) -> bool:
+    """``copy=True`` written as the constant: numpy always copies (``copy=False`` or ``None`` may share)."""
+    return keyword == "copy" and isinstance(value, ir.Const) and value.value is True
+
+
 def _may_share(op: ir.Op) -> bool:
     """May the result be (a view of) an operand, or hold one?"""
-    if op.form.kind == "attr" or any(k in _SHARING_KEYWORDS for k, _ in op.kwargs):
+    if op.form.kind == "attr" or any(k in _SHARING_KEYWORDS and not _always_copies(k, v) for k, v in op.kwargs):
         return True
     if op.rule is None:
         return True  # srcgrad cannot see into it
