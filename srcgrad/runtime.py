@@ -2080,18 +2080,23 @@ def check_walked_argument(value, attrs, sequence, text, filename, line, col):
 
 
 def check_array_argument(value, name, filename, line, col):
-    """A parameter whose attributes the function reads (``h.sum(v)``, ``cfg.W``) holds a number, an array or a
-    builtin value in a module written by ``srcgrad emit`` without example arguments of another kind: its code reads
-    ``.sum`` and ``.dot`` as ndarray's. In-process, such an object is read as a constant structure."""
+    """A parameter whose attributes the function reads (``h.sum(v)``, ``cfg.W``), in a module written by ``srcgrad
+    emit`` without an example of a structure there: its code reads them as written (``.sum`` and ``.dot`` as an
+    array's, checked where they run when the attribute is what an object holds). In-process, a module, a class, a
+    dataclass, a namedtuple or an object with attributes (``__dict__``) is read as a structure instead: refused."""
     if isinstance(value, type):
-        plain = value.__module__ == "builtins" or issubclass(value, (np.generic, np.ndarray))
+        structure = value.__module__ != "builtins" and not issubclass(value, (np.generic, np.ndarray))
     else:
-        plain = isinstance(value, (np.ndarray, np.generic)) or foreign_array(value) or (
-            type(value).__module__ == "builtins" and not isinstance(value, type(math)))
-    if not plain:
-        raise ValueError(f"{_short(filename)}:{line}:{col + 1}: `{name}` is a {type(value).__name__}, and this module "
-                         f"was written for a number or an array there (it reads `{name}.<attribute>` as an array's); "
-                         "emit it with example arguments of this kind (srcgrad emit --args, emit(..., example=...))")
+        kind = type(value)
+        structure = isinstance(value, type(math)) or hasattr(kind, "__dataclass_fields__") or (
+            isinstance(value, tuple) and hasattr(kind, "_fields")) or (
+            hasattr(value, "__dict__") and kind.__module__ != "builtins"
+            and not isinstance(value, (np.ndarray, np.generic)) and not foreign_array(value))
+    if structure:
+        raise ValueError(f"{_short(filename)}:{line}:{col + 1}: `{name}` is a {type(value).__name__}, which srcgrad "
+                         f"reads as a structure, and this module was written for other values there (it reads "
+                         f"`{name}.<attribute>` as written); emit it with example arguments of this kind "
+                         "(srcgrad emit --args, emit(..., example=...))")
 
 
 def walked_argument_text(text, item):

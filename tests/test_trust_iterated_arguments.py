@@ -9,8 +9,6 @@ loop, and so is an attribute of an argument (``for k in cfg.d``); a loop over wh
 are sequences, and work.
 """
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -136,83 +134,3 @@ def test_a_loop_over_what_an_opaque_call_returned_is_checked_where_it_runs(func)
         srcgrad.value_and_grad(func)(0.5)
     assert f"test_trust_iterated_arguments.py:{func.__code__.co_firstlineno + 2}:" in str(info.value)
 
-
-# --- the same in a module written by `srcgrad emit` (run where srcgrad cannot be imported) -------------------------
-
-EMITTED_USER = '''
-import numpy as np
-
-
-def over_dict_values(x, d):
-    total = 0.0
-    for k in d:
-        total = total + d[k] * x
-    return total
-
-
-def over_items_of(x, d):
-    total = 0.0
-    for v in d:
-        total = total + v * x
-    return total
-
-
-class Aggregator:
-    def sum(self, v):
-        return 3.0 * np.sum(v)
-
-
-def method_of_argument(x, h):
-    return h.sum(x ** 2)
-'''
-
-
-def _emitted(tmp_path, name):
-    from module_files import load
-
-    module = load(tmp_path / "walked_user.py", EMITTED_USER)
-    sys.modules["walked_user"] = module  # the emitted module imports from the user's module by this name
-    module.__name__ = "walked_user"
-    for obj in (module.over_dict_values, module.over_items_of, module.Aggregator, module.method_of_argument):
-        obj.__module__ = "walked_user"
-    func = getattr(module, name)
-    (tmp_path / f"{name}_emitted.py").write_text(srcgrad.emit(func), encoding="utf-8")
-    return module, func
-
-
-def test_an_emitted_module_refuses_a_loop_over_a_dict_argument_as_in_process(tmp_path):
-    # (the emitted module skipped the in-process check: 12.0 for 1.0 with {0: 5.0, 1: 7.0})
-    from module_files import run_blocked
-
-    for name, line in (("over_dict_values", 7), ("over_items_of", 14)):
-        module, func = _emitted(tmp_path, name)
-        d = {0: 5.0, 1: 7.0}
-        with pytest.raises(InvalidArgument, match="`d` is a dict"):
-            srcgrad.grad(func)(0.5, d)
-        calls = [(f"{name}_grad", (0.5, value)) for value in (d, {1.0, 2.0}, [1, 0], np.array([1, 0]))]
-        refused_dict, refused_set, listed, array = run_blocked(tmp_path, f"{name}_emitted", calls)
-        assert refused_dict[:2] == ("error", "ValueError") and f"walked_user.py:{line}:14: `d` is a dict" in \
-            refused_dict[2], refused_dict
-        assert refused_set[:2] == ("error", "ValueError") and "`d` is a set" in refused_set[2], refused_set
-        for result, value in ((listed, [1, 0]), (array, np.array([1, 0]))):
-            assert result[0] == "ok", result
-            np.testing.assert_allclose(result[1], srcgrad.grad(func)(0.5, value), rtol=1e-13)
-            check_grad(func, 0.5, value)
-
-
-def test_an_emitted_module_refuses_an_object_whose_methods_it_reads_as_an_arrays(tmp_path):
-    # (in-process, the object's own .sum is read: gradient 6x; the emitted module took it for ndarray.sum: 0)
-    from module_files import run_blocked
-
-    module, func = _emitted(tmp_path, "method_of_argument")
-    np.testing.assert_allclose(srcgrad.grad(func)(X, module.Aggregator()), 6 * X, rtol=1e-13)
-    check_grad(func, X, module.Aggregator())
-    (refused,) = run_blocked(tmp_path, "method_of_argument_emitted",
-                             [("method_of_argument_grad", (X, module.Aggregator()))])
-    assert refused[:2] == ("error", "ValueError") and "walked_user.py:25:12: `h` is a Aggregator" in refused[2]
-    # with an example of the object, the module reads its methods as in-process
-    text = srcgrad.emit(func, example=(X, module.Aggregator()))
-    (tmp_path / "method_example_emitted.py").write_text(text, encoding="utf-8")
-    (result,) = run_blocked(tmp_path, "method_example_emitted", [("method_of_argument_grad", (X, module.Aggregator()))])
-    assert result[0] == "ok", result
-    np.testing.assert_allclose(result[1], 6 * X, rtol=1e-13)
