@@ -15,7 +15,8 @@ What holds:
   ``ValueError`` (srcgrad's own errors live in srcgrad);
 - the module's function checks at its start what an in-process call checks about the arguments and the generic
   code assumes (:func:`_argument_checks`: a loop walks a sequence or an array, not a dict or a set; a parameter whose
-  attributes are read holds a number or an array unless the example gave it a structure), a ValueError otherwise;
+  attributes are read holds no value in-process reads as a structure, unless the example gave it one), a ValueError
+  otherwise;
 - defaults are the values the function has (``__defaults__``, ``__kwdefaults__``), written as literals that evaluate
   back to them exactly, as the module attribute the source names (``np.tanh``), or imported as the very module-level
   object; anything else is refused;
@@ -114,8 +115,8 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     home = module or _module_name(func)
     writer = _ModuleWriter(home, _user_files(transform, generated))
     # (numba refuses a dict, a set or an iterator argument itself: its compiled code cannot take the check)
-    checks = [] if backend == "numba" else _argument_checks(transform, example)
-    main_name = writer.add_main(generated, transform.pf, checks)
+    argument_checks = [] if backend == "numba" else _argument_checks(transform, example)
+    main_name = writer.add_main(generated, transform.pf, argument_checks)
     args_option = "" if not getattr(generated, "structured", False) else \
         f" --args {example_text}" if example_text else " --args <arguments of the same structures>"
     if backend == "numba":
@@ -709,8 +710,9 @@ def _argument_checks(transform: api.Transform, example: tuple[Any, ...] | None) 
     an emitted module holds assumes, as calls of runtime checks at the start of the module's function: (check, the
     text of its arguments before the location, the node it refuses at). Of the parameters that are not
     differentiated: what a loop walks is a sequence or an array (a dict's items by index are its values, not its
-    keys: structures.check_iterated); a parameter whose attributes are read holds a number or an array, unless the
-    example gave it a structure (an object's own ``.sum`` was taken for ndarray's: gradient 0)."""
+    keys: structures.check_iterated); a parameter whose attributes are read holds no value in-process reads as a
+    structure (an object with ``__dict__``, a dataclass, a module...), unless the example gave it one (an object's
+    own ``.sum`` was taken for ndarray's: gradient 0)."""
     bound = transform.bind(example, {}) if example is not None else [None] * len(transform.params)
     found = []
     for param, value in zip(transform.params, bound):
