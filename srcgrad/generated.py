@@ -32,7 +32,7 @@ class Origin:
     line: int | None = None  # the user's source line it computes or differentiates (None: srcgrad's bookkeeping)
     op: str | None = None  # the IR name the op it was generated for defines (None: not made for one op)
     heading: str = ""  # the comment heading the group of lines it belongs to ("grad of line 9: y = 3 * x")
-    col: int | None = None  # the column of the user's code the op was made for (None: unknown, or read from a cache)
+    col: int | None = None  # the column (in the parsed source) of the user's code the op was made for (None: unknown)
 
 
 NO_ORIGIN = Origin()
