@@ -98,7 +98,8 @@ class ProgramBuilder:
     def guards(self, op: ir.Op) -> list:
         """Before a write another name may see (srcgrad.aliasing): refuse an in-place update of an array, and
         arguments that share memory with the one written."""
-        place = [ast.Constant(value=self.fn.filename), ast.Constant(value=op.line), ast.Constant(value=op.col)]
+        place = [ast.Constant(value=self.fn.filename), ast.Constant(value=op.line),
+                 ast.Constant(value=op.col + self.fn.col_offset)]
         out = []
         for written, other in op.guard_distinct:
             args = [codegen.operand(written), codegen.operand(other), ast.Constant(value=str(written)),
@@ -536,7 +537,8 @@ class GradientBuilder(ProgramBuilder):
             out = [Block("with", test=codegen.operand(stmt.manager), target=stmt.target, body=body)]
         else:
             done = self.scope.local("completed")
-            where = [ast.Constant(value=self.fn.filename), ast.Constant(value=stmt.line), ast.Constant(value=stmt.col)]
+            where = [ast.Constant(value=self.fn.filename), ast.Constant(value=stmt.line),
+                     ast.Constant(value=stmt.col + self.fn.col_offset)]
             check = ast.Call(func=self.helper(checks.check_completed), args=[codegen.name(done), *where], keywords=[])
             out = [codegen.assign(done, ast.Constant(value=False)),
                    Block("with", test=codegen.operand(stmt.manager), target=stmt.target,
@@ -736,7 +738,7 @@ def _output_checks(builder: GradientBuilder, ret: ir.Return, mode: str) -> list:
     kind = facts.kind(ret.value)
     if mode in ("grad", "value_and_grad") and kind == SEQUENCE:
         raise NonScalarOutput(
-            f"grad needs a scalar output, but {fn.name} returns a tuple or list", location(fn, ret),
+            f"grad needs a scalar output, but {fn.user_name or fn.name} returns a tuple or list", location(fn, ret),
             hint="use srcgrad.vjp(f)(*args, seed) with one seed per element, or differentiate each element "
             "separately",
         )
@@ -748,7 +750,7 @@ def _output_checks(builder: GradientBuilder, ret: ir.Return, mode: str) -> list:
         check = checks.check_numeric_output
     else:
         return []
-    args = [codegen.operand(ret.value), ast.Constant(value=fn.name)]
+    args = [codegen.operand(ret.value), ast.Constant(value=fn.user_name or fn.name)]
     return [ast.Expr(value=ast.Call(func=builder.helper(check), args=args, keywords=[]))]
 
 
@@ -760,8 +762,9 @@ def _seed(builder: GradientBuilder, ret: ir.Return, mode: str, seed_name: str | 
     seed = codegen.name(seed_name) if seed_name else ast.Constant(value=1.0)
     if mode == "vjp":  # (the seed's shape is the output's: any other would be broadcast into a meaningless product)
         check = builder.helper(checks.check_seed_shape)
+        where = ast.Constant(value=builder.fn.user_name or builder.fn.name)
         prologue.append(ast.Expr(value=ast.Call(func=check, keywords=[], args=[
-            codegen.name(seed_name), codegen.name(out_var), ast.Constant(value=builder.fn.name)])))
+            codegen.name(seed_name), codegen.name(out_var), where])))
     builder.adjoints.accumulate(prologue, out_var, seed, bool(seed_name) or builder.facts.kind(ret.value) != SCALAR)
     if mode in ("grad", "value_and_grad"):  # the output is a number (checked), its adjoint too
         builder.adjoints.uniform.discard(builder.adjoints.adj(out_var))

@@ -441,9 +441,14 @@ def _call_kinds(op: ir.Op, kind: Any) -> tuple[str, ...]:
     return tuple(kind(v) for v in _bind(op).values())
 
 
+def _always_copies(keyword: str, value: Any) -> bool:
+    """``copy=True`` written as the constant: numpy always copies (``copy=False`` or ``None`` may share)."""
+    return keyword == "copy" and isinstance(value, ir.Const) and value.value is True
+
+
 def _may_share(op: ir.Op) -> bool:
     """May the result be (a view of) an operand, or hold one?"""
-    if op.form.kind == "attr" or any(k in _SHARING_KEYWORDS for k, _ in op.kwargs):
+    if op.form.kind == "attr" or any(k in _SHARING_KEYWORDS and not _always_copies(k, v) for k, v in op.kwargs):
         return True
     if op.rule is None:
         return True  # srcgrad cannot see into it
@@ -594,8 +599,10 @@ class _StaleReads:
             entry = merged
 
     def op(self, op: ir.Op, state: _State) -> None:
-        for a in op.operands():
-            self.read(a, op, state)
+        passed_on = self.stale_copy(op, state)
+        if passed_on is None:
+            for a in op.operands():
+                self.read(a, op, state)
         writes = self.writes.get(id(op), ())
         for write in writes:
             if write.real or write.helper:
@@ -603,9 +610,20 @@ class _StaleReads:
         if op.target in self.varied:
             state.seen.update(k for k in map(self.objects.key, op.operands()) if k is not None)
         state.stale.pop(op.target, None)
+        if passed_on:
+            state.stale[op.target] = passed_on
         for write in writes:
             if not write.real:
                 self.mark(write, state)
+
+    def stale_copy(self, op: ir.Op, state: _State) -> set | None:
+        """The stale marks of what ``op`` copies (``b = a``, the copies srcgrad adds where branches join and
+        iterations end), which its target takes over: a copy reads nothing of the contents, so only a later read of
+        the copy tells (a copy that nothing reads — of an earlier iteration's name at a join — is no refusal)."""
+        if op.form.kind != "copy" or len(op.args) != 1 or op.kwargs:
+            return None
+        key = self.objects.key(op.args[0])
+        return set(state.stale[key]) if key is not None and key in state.stale else None
 
     def read(self, operand: Any, where: Any, state: _State) -> None:
         key = self.objects.key(operand)

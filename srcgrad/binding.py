@@ -34,7 +34,7 @@ def const_kind(c: ir.Const) -> str:
 
 def location(fn: ir.Function, stmt) -> Location:
     line = getattr(stmt, "line", fn.first_line)
-    return Location(fn.filename, line, getattr(stmt, "col", 0), fn.source_lines.get(line, ""))
+    return Location(fn.filename, line, getattr(stmt, "col", 0) + fn.col_offset, fn.source_lines.get(line, ""))
 
 
 def bind_params(fn: ir.Function, op: ir.Op) -> dict[str, ir.Operand]:

@@ -80,7 +80,7 @@ from srcgrad.emitter import Emitted, compile_function
 from srcgrad.generated import FORWARD, REVERSE, Generated, Origin
 from srcgrad.rules import registry
 
-FORMAT = 2  # 2: entries hold the line map and the names of adjoints and seeds
+FORMAT = 3  # 2: entries hold the line map and the names of adjoints and seeds; 3: and each line's column
 SUFFIX = ".entry"
 _MAGIC = "srcgrad-cache"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -336,7 +336,7 @@ class Slot:
         return {
             "key": self.key, "name": generated.function.__name__, "source": generated.source,
             "kinds": list(generated.kinds), "bound": bound, "names": names, "rules": rules,
-            "lines": [[o.sweep, o.line, o.op, o.heading] for o in generated.lines],
+            "lines": [[o.sweep, o.line, o.op, o.heading, o.col] for o in generated.lines],
             "adjoints": sorted(generated.adjoints.items()), "seeds": list(generated.seeds),
             "function": f"{getattr(self.pf.func, '__module__', '?')}.{self.pf.func.__qualname__}", "mode": self.mode,
         }
@@ -588,10 +588,11 @@ def _dotted_name(value: Any) -> bool:
 
 
 def _origin_item(item: Any) -> bool:
-    """One line of a line map as an entry holds it: [sweep, user line or None, IR name or None, heading]."""
-    return (isinstance(item, list) and len(item) == 4 and item[0] in ("", FORWARD, REVERSE)
+    """One line of a line map as an entry holds it: [sweep, user line or None, IR name or None, heading, column or
+    None]."""
+    return (isinstance(item, list) and len(item) == 5 and item[0] in ("", FORWARD, REVERSE)
             and (item[1] is None or type(item[1]) is int) and (item[2] is None or isinstance(item[2], str))
-            and isinstance(item[3], str))
+            and isinstance(item[3], str) and (item[4] is None or type(item[4]) is int))
 
 
 def _known_kind(kind: Any) -> bool:

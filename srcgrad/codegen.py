@@ -178,8 +178,9 @@ def _index_part(p: Any) -> ast.expr:
 
 
 _BINOP_AST = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "@": ast.MatMult,
-              "%": ast.Mod, "//": ast.FloorDiv}
-_UNARY_AST = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not}
+              "%": ast.Mod, "//": ast.FloorDiv, "&": ast.BitAnd, "|": ast.BitOr, "^": ast.BitXor,
+              "<<": ast.LShift, ">>": ast.RShift}
+_UNARY_AST = {"-": ast.USub, "+": ast.UAdd, "not": ast.Not, "~": ast.Invert}
 _CMP_AST = {"<": ast.Lt, "<=": ast.LtE, ">": ast.Gt, ">=": ast.GtE, "==": ast.Eq, "!=": ast.NotEq,
             "is": ast.Is, "is not": ast.IsNot, "in": ast.In, "not in": ast.NotIn}
 

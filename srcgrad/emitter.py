@@ -80,7 +80,7 @@ class _Group:
         tag = marked(item)
         line = tag[1] if tag is not None else self.heading.line if self.heading is not None else None
         return Origin(self.sweep, line, tag[0] if tag is not None else None,
-                      self.heading.text if self.heading is not None else "")
+                      self.heading.text if self.heading is not None else "", tag[2] if tag is not None else None)
 
 
 class _Writer:

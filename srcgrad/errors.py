@@ -214,9 +214,16 @@ def at_user_line(exc: SrcgradError, pf: ParsedFunction) -> SrcgradError:
     found = generated.origin(where.filename, where.line)
     if found is None or found.line is None:
         return type(exc)(exc.message, pf.location(pf.node), exc.hint)
+    return type(exc)(exc.message, _user_location(pf, found), exc.hint)
+
+
+def _user_location(pf: ParsedFunction, found: Any) -> Location:
+    """The place in ``pf``'s source a line of generated code comes from (a :class:`srcgrad.generated.Origin`): the
+    column of the code its op was made for, else where the line's text starts."""
     text = pf.file_lines.get(found.line, "")
     indent = len(text.encode("utf-8")) - len(text.lstrip().encode("utf-8"))
-    return type(exc)(exc.message, Location(pf.filename, found.line, indent, text), exc.hint)
+    col = found.col + pf.col_offset if found.col is not None else indent  # (the op's column is the dedented text's)
+    return Location(pf.filename, found.line, col, text)
 
 
 def definition_location(func: Any) -> Location | None:
@@ -281,6 +288,6 @@ def _generated_location(frames: list[tuple[Any, int]], pf: ParsedFunction) -> Lo
         if generated_from(filename, pf):
             found = generated.origin(filename, lineno)
             if found is not None and found.line is not None:
-                return Location(pf.filename, found.line, 0, pf.file_lines.get(found.line, ""))
+                return _user_location(pf, found)
             break
     return pf.location(pf.node)

@@ -343,7 +343,7 @@ def build_tangent_program(fn: ir.Function, facts: Facts, wrt: list[str], scope: 
         out_tangent = ast.Call(func=builder.helper(runtime.as_tuple), args=[out_tangent], keywords=[])
     elif fn.may_return_non_number:  # (`return None` somewhere: a derivative of no number is an error, as in reverse)
         check = ast.Call(func=builder.helper(checks.check_numeric_output), keywords=[],
-                         args=[codegen.operand(ret), ast.Constant(value=fn.name)])
+                         args=[codegen.operand(ret), ast.Constant(value=fn.user_name or fn.name)])
         body.append(ast.Expr(value=check))
     program = Program(forward=prologue + body, value=codegen.operand(ret), derivatives=dict(builder.dots),
                       return_line=fn.body[-1].line)

@@ -175,6 +175,7 @@ SUPPORTED = {
     "Return", "Expr", "Pass", "BinOp", "UnaryOp", "Call", "keyword", "Attribute", "Subscript", "Slice",
     "Tuple", "List", "Compare", "BoolOp", "If", "For", "While", "Break", "Continue", "IfExp",
     "Add", "Sub", "Mult", "Div", "Pow", "MatMult", "Mod", "FloorDiv", "USub", "UAdd", "Not", "And", "Or",
+    "BitAnd", "BitOr", "BitXor", "LShift", "RShift", "Invert",  # (of integers, booleans, masks: no derivative)
     "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn", "Assert",
     "ListComp", "GeneratorExp", "comprehension", "Lambda", "Param", "Raise", "JoinedStr", "FormattedValue",
     "NamedExpr", "With", "withitem", "Try", "ExceptHandler",
@@ -201,12 +202,6 @@ HINTS = {
     "SetComp": "sets are not differentiable; use a list",
     "Set": "sets are not differentiable; use a list",
     "Match": "use if/elif/else instead of `match`",
-    "BitAnd": "bitwise operators are not differentiable",
-    "BitOr": "bitwise operators are not differentiable",
-    "BitXor": "bitwise operators are not differentiable",
-    "LShift": "bitwise operators are not differentiable",
-    "RShift": "bitwise operators are not differentiable",
-    "Invert": "bitwise operators are not differentiable",
     "TypeAlias": "define type aliases at module level",
 }
 

@@ -32,6 +32,7 @@ class Origin:
     line: int | None = None  # the user's source line it computes or differentiates (None: srcgrad's bookkeeping)
     op: str | None = None  # the IR name the op it was generated for defines (None: not made for one op)
     heading: str = ""  # the comment heading the group of lines it belongs to ("grad of line 9: y = 3 * x")
+    col: int | None = None  # the column (in the parsed source) of the user's code the op was made for (None: unknown)
 
 
 NO_ORIGIN = Origin()
@@ -60,12 +61,12 @@ def mark(statements: list, op: Any) -> list:
     """``statements`` (made for IR ``op``), each tagged with the op, for the line map; returns them."""
     for statement in statements:
         if getattr(statement, "srcgrad_origin", None) is None and hasattr(statement, "_fields"):
-            statement.srcgrad_origin = (op.target, op.line)
+            statement.srcgrad_origin = (op.target, op.line, op.col)
     return statements
 
 
-def marked(statement: Any) -> tuple[str, int] | None:
-    """The (IR name, source line) :func:`mark` tagged ``statement`` with, or None."""
+def marked(statement: Any) -> tuple[str, int, int] | None:
+    """The (IR name, source line, column) :func:`mark` tagged ``statement`` with, or None."""
     return getattr(statement, "srcgrad_origin", None)
 
 

@@ -408,6 +408,9 @@ class Function:
     may_return_non_number: bool = False
     temporaries: frozenset = frozenset()  # the names the lowering made for intermediate values (never a user's name)
     versions: dict = field(default_factory=dict)  # a rebound name's versions (x_1) -> the name they version (x)
+    # the name messages give the function: the user's (the function of the leaves of structured arguments is f_leaves)
+    user_name: str = ""
+    col_offset: int = 0  # the file's column of the source's column 0 (a method's text is dedented to be parsed)
 
     def __str__(self) -> str:
         return format_function(self)

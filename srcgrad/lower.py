@@ -34,8 +34,11 @@ BINOPS = {
     gast.Add: (operator.add, "+"), gast.Sub: (operator.sub, "-"), gast.Mult: (operator.mul, "*"),
     gast.Div: (operator.truediv, "/"), gast.Pow: (operator.pow, "**"), gast.MatMult: (operator.matmul, "@"),
     gast.Mod: (operator.mod, "%"), gast.FloorDiv: (operator.floordiv, "//"),
+    gast.BitAnd: (operator.and_, "&"), gast.BitOr: (operator.or_, "|"), gast.BitXor: (operator.xor, "^"),
+    gast.LShift: (operator.lshift, "<<"), gast.RShift: (operator.rshift, ">>"),
 }
-UNARYOPS = {gast.USub: (operator.neg, "-"), gast.UAdd: (operator.pos, "+"), gast.Not: (operator.not_, "not")}
+UNARYOPS = {gast.USub: (operator.neg, "-"), gast.UAdd: (operator.pos, "+"), gast.Not: (operator.not_, "not"),
+            gast.Invert: (operator.invert, "~")}
 COMPARES = {
     gast.Lt: "<", gast.LtE: "<=", gast.Gt: ">", gast.GtE: ">=", gast.Eq: "==", gast.NotEq: "!=",
     gast.Is: "is", gast.IsNot: "is not", gast.In: "in", gast.NotIn: "not in",
@@ -157,6 +160,7 @@ class Lowerer:
             signature=self.signature_text(), used_names=frozenset(self.used), local_names=frozenset(self.locals),
             may_return_non_number=self.returns_non_number or implicit_none,
             temporaries=frozenset(self.temporaries), versions=dict(self.version_of),
+            user_name=getattr(self.pf.func, "__name__", self.node.name), col_offset=self.pf.col_offset,
         )
 
     def signature_text(self) -> str:
@@ -1159,6 +1163,9 @@ class Lowerer:
             return self.sum_comprehension(args["iterable"], args.get("start"))
         if any(self.builtin_callee(node) is f for f in PACKED_BUILTINS) and (len(node.args) != 2 or node.keywords):
             return self.extreme(node)
+        if self.builtin_callee(node) in (any, all) and len(node.args) == 1 and not node.keywords \
+                and isinstance(node.args[0], gast.GeneratorExp):
+            return self.deciding_generator(node.args[0], self.builtin_callee(node))
         if self.is_sequence_of_generator(node):
             return self.expr_ListComp(node.args[0])  # list(f(v) for v in xs) is a list comprehension
         return None
@@ -1400,6 +1407,26 @@ class Lowerer:
         self.lower_stmt(self.comprehension_loop(node, add))
         return ir.Var(self.env[acc])
 
+    def deciding_generator(self, node: Any, func: Any) -> ir.Var:
+        """``any(c(v) for v in xs if ...)`` and ``all(...)``: a loop that stops at the first item that decides, as
+        the builtin stops taking the generator's items (a later item is never computed: it may raise)."""
+        if len(node.generators) != 1:
+            raise self.reject(node, f"{func.__name__}() of a generator expression with several `for` clauses",
+                              hint=f"write the loops, or take {func.__name__}() of a list comprehension [...]")
+        flag = self.fresh_user_name("decided")
+        self.locals.add(flag)
+        self.loaded.add(flag)
+        decides = func is any  # any: True at the first true item; all: False at the first false one
+        self.assign_name(flag, ir.Const(not decides), node, retarget=False)
+        test = node.elt if decides else gast.UnaryOp(gast.Not(), node.elt)
+        set_flag = gast.Assign(targets=[gast.Name(flag, gast.Store(), None, None)],
+                               value=gast.Constant(decides, None), type_comment=None)
+        stmt = gast.If(test=test, body=[set_flag, gast.Break()], orelse=[])
+        for n in (test, set_flag, set_flag.targets[0], set_flag.value, stmt.body[1], stmt):
+            gast.copy_location(n, node)
+        self.lower_stmt(self.comprehension_loop(node, stmt))
+        return ir.Var(self.env[flag])
+
     def expr_ListComp(self, node: Any) -> ir.Var:
         acc = self.fresh_user_name("items")
         self.locals.add(acc)
@@ -1419,8 +1446,8 @@ class Lowerer:
                           hint="write `f = lambda v: ...` and call `f(x)`, or define a helper with def")
 
     def expr_GeneratorExp(self, node: Any) -> ir.Var:
-        raise self.reject(node, "a generator expression is differentiated only as the argument of sum(), list() "
-                                "or tuple()", hint="use a list comprehension [...] instead")
+        raise self.reject(node, "a generator expression is differentiated only as the argument of sum(), list(), "
+                                "tuple(), max(), min(), any() or all()", hint="use a list comprehension [...] instead")
 
     def method_call(self, receiver: ir.Operand, name: str, node: Any) -> ir.Var:
         target = METHODS.get(name)

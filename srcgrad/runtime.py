@@ -2070,6 +2070,47 @@ def array_receiver(value):
                          "function with a rule (np.sum(v)), or make the object a dataclass whose methods srcgrad reads")
 
 
+def check_walked_argument(value, attrs, sequence, text, filename, line, col):
+    """What a loop walks in an argument (``value``, or its attribute ``value.a.b`` for ``attrs`` ("a", "b")) is a
+    sequence (an instance of ``sequence``, collections.abc.Sequence) or an array: srcgrad's loops read the items by
+    index. The twin of srcgrad.structures.check_iterated (which refuses at the call), for modules written by
+    ``srcgrad emit``, whose function is called with any arguments: a ValueError at the loop's line."""
+    item = value
+    for attr in attrs:  # (not through a property: its code runs in the generated function, not here)
+        item = None if isinstance(getattr(type(item), attr, None), property) else getattr(item, attr, None)
+    if isinstance(item, (sequence, np.ndarray)) or foreign_array(item) or not hasattr(type(item), "__iter__"):
+        return  # (not iterable at all: Python's TypeError, as srcgrad's)
+    message, hint = walked_argument_text(text, item)
+    raise ValueError(f"{_short(filename)}:{line}:{col + 1}: {message}; {hint}")
+
+
+def check_array_argument(value, name, filename, line, col):
+    """A parameter whose attributes the function reads (``h.sum(v)``, ``cfg.W``), in a module written by ``srcgrad
+    emit`` without an example of a structure there: its code reads them as written (``.sum`` and ``.dot`` as an
+    array's, checked where they run when the attribute is what an object holds). In-process, a module, a class, a
+    dataclass, a namedtuple or an object with attributes (``__dict__``) is read as a structure instead: refused."""
+    if isinstance(value, type):
+        structure = value.__module__ != "builtins" and not issubclass(value, (np.generic, np.ndarray))
+    else:
+        kind = type(value)
+        structure = isinstance(value, type(math)) or hasattr(kind, "__dataclass_fields__") or (
+            isinstance(value, tuple) and hasattr(kind, "_fields")) or (
+            hasattr(value, "__dict__") and kind.__module__ != "builtins"
+            and not isinstance(value, (np.ndarray, np.generic)) and not foreign_array(value))
+    if structure:
+        raise ValueError(f"{_short(filename)}:{line}:{col + 1}: `{name}` is a {type(value).__name__}, which srcgrad "
+                         f"reads as a structure, and this module was written for other values there (it reads "
+                         f"`{name}.<attribute>` as written); emit it with example arguments of this kind "
+                         "(srcgrad emit --args, emit(..., example=...))")
+
+
+def walked_argument_text(text, item):
+    """The message and the hint that refuse a loop over ``text`` (``d``, ``cfg.names``), which holds ``item``."""
+    return (f"`{text}` is a {type(item).__name__}: srcgrad's loops visit the items of a sequence or an array by index, "
+            "and would not visit what Python visits in this one",
+            f"loop over a list made of it: `for k in list({text})`, `for k, v in list({text}.items())`")
+
+
 # The checks lowered loops call (srcgrad binds them by name): the errors they raise are the user's, as Python raises
 # them for the loop — or srcgrad's refusals (REFUSING_CHECKS: ValueError("srcgrad: ...")).
 REFUSING_CHECKS = (items_length, array_receiver)

@@ -13,6 +13,10 @@ What holds:
   the generated forward/backward pairs of the user's helper functions), transitively, so nothing refers back to
   srcgrad. The checks of :mod:`srcgrad.checks` are replaced by their twins in :mod:`srcgrad.runtime`, which raise
   ``ValueError`` (srcgrad's own errors live in srcgrad);
+- the module's function checks at its start what an in-process call checks about the arguments and the generic
+  code assumes (:func:`_argument_checks`: a loop walks a sequence or an array, not a dict or a set; a parameter whose
+  attributes are read holds no value in-process reads as a structure, unless the example gave it one), a ValueError
+  otherwise;
 - defaults are the values the function has (``__defaults__``, ``__kwdefaults__``), written as literals that evaluate
   back to them exactly, as the module attribute the source names (``np.tanh``), or imported as the very module-level
   object; anything else is refused;
@@ -35,14 +39,16 @@ import os
 import sys
 import textwrap
 import types
+from collections import abc
 from collections.abc import Callable
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import gast
 import numpy as np
 
-from srcgrad import api, calls, checks, freshness, naming, printer, sourcetext
+from srcgrad import api, calls, checks, freshness, naming, printer, runtime, sourcetext, structures
 from srcgrad.errors import InternalError, InvalidArgument, SrcgradError
 from srcgrad.records import record
 from srcgrad.version import __version__
@@ -108,7 +114,9 @@ def build(func: Callable, wrt: int | str | tuple | None = None, *, mode: str | N
     generated = transform.generic(None if example is None else tuple(example))
     home = module or _module_name(func)
     writer = _ModuleWriter(home, _user_files(transform, generated))
-    main_name = writer.add_main(generated, transform.pf)
+    # (numba refuses a dict, a set or an iterator argument itself: its compiled code cannot take the check)
+    argument_checks = [] if backend == "numba" else _argument_checks(transform, example)
+    main_name = writer.add_main(generated, transform.pf, argument_checks)
     args_option = "" if not getattr(generated, "structured", False) else \
         f" --args {example_text}" if example_text else " --args <arguments of the same structures>"
     if backend == "numba":
@@ -212,16 +220,21 @@ class _ModuleWriter:
 
     # --- entry points --------------------------------------------------------------------------------------------
 
-    def add_main(self, generated: Any, pf: Any) -> str:
+    def add_main(self, generated: Any, pf: Any, checks: list[tuple[Any, str, Any]]) -> str:
+        """The gradient function (``generated.main``), with the ``checks`` of its arguments at its start (see
+        :func:`_argument_checks`), and everything it needs; its module-level name."""
         text = generated.main  # the function as printed and checked (its helpers are copied as they are needed)
         tree = ast.parse(text)
         name = tree.body[0].name
+        text, checks_named = _with_argument_checks(text, tree.body[0], checks, pf)
         self.names[name] = generated.function
         self.by_id[id(generated.function)] = name
 
         cells = getattr(generated, "front_cells", {})  # (what the front of structured parameters reads)
 
         def lookup(ref: str) -> tuple[Any, str]:
+            if ref in checks_named:
+                return checks_named[ref]
             if ref in cells:
                 return cells[ref], _front_origin(cells[ref])
             if ref in generated.bound:
@@ -690,6 +703,53 @@ def _origin(obj: Any) -> str:
 
 
 # --- the module ----------------------------------------------------------------------------------------------------
+
+
+def _argument_checks(transform: api.Transform, example: tuple[Any, ...] | None) -> list[tuple[Any, str, Any]]:
+    """What an in-process call checks about the arguments it is given (api.Transform.kinds) and the generic code
+    an emitted module holds assumes, as calls of runtime checks at the start of the module's function: (check, the
+    text of its arguments before the location, the node it refuses at). Of the parameters that are not
+    differentiated: what a loop walks is a sequence or an array (a dict's items by index are its values, not its
+    keys: structures.check_iterated); a parameter whose attributes are read holds no value in-process reads as a
+    structure (an object with ``__dict__``, a dataclass, a module...), unless the example gave it one (an object's
+    own ``.sum`` was taken for ndarray's: gradient 0)."""
+    bound = transform.bind(example, {}) if example is not None else [None] * len(transform.params)
+    found = []
+    for param, value in zip(transform.params, bound):
+        if param in transform.wrt:
+            continue
+        for attrs, node in transform.iterated_params.get(param, []):
+            found.append((runtime.check_walked_argument, f"{param}, {attrs!r}, SEQUENCE, {'.'.join((param, *attrs))!r}",
+                          node))
+        if param in transform.attribute_params and not structures.is_constant_structure(value):
+            read = min((n for n in transform.pf.nodes if isinstance(n, gast.Attribute) and
+                        isinstance(n.value, gast.Name) and n.value.id == param), key=lambda n: (n.lineno, n.col_offset))
+            found.append((runtime.check_array_argument, f"{param}, {param!r}", read))
+    return found
+
+
+def _with_argument_checks(text: str, node: ast.FunctionDef, checks: list[tuple[Any, str, Any]], pf: Any
+                          ) -> tuple[str, dict[str, tuple[Any, str]]]:
+    """``text`` (the def ``node``) with the ``checks`` (:func:`_argument_checks`) called after its docstring, and
+    the objects the calls name, by the names they use (none of the function's own)."""
+    if not checks:
+        return text, {}
+    taken = _local_names(node)
+    sequence = naming.fresh("Sequence", taken)
+    named = {sequence: (abc.Sequence, "global")}
+    first = node.body[0]
+    docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+        isinstance(first.value.value, str)
+    after = first.end_lineno if docstring else first.lineno - 1
+    lines = []
+    for check, arguments, where in checks:
+        name = naming.fresh(check.__name__, taken)
+        named[name] = (check, "srcgrad")
+        at = pf.location(where)
+        lines.append(f"{' ' * first.col_offset}{name}({arguments.replace('SEQUENCE', sequence)}, {at.filename!r}, "
+                     f"{at.line}, {at.col})\n")
+    source = sourcetext.lines(text)
+    return "".join(source[:after] + lines + source[after:]), named
 
 
 def _differentiated(transform: api.Transform, generated: Any) -> list[Any]:

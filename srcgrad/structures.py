@@ -62,6 +62,7 @@ from srcgrad import arrays, digests, frontend, ir, layouts, naming
 from srcgrad.errors import InvalidArgument, UnsupportedSyntax
 from srcgrad.generated import Generated
 from srcgrad.records import record
+from srcgrad.runtime import walked_argument_text
 
 LEAF, DICT, LIST, TUPLE, NAMEDTUPLE, DATACLASS, OBJECT = "leaf", "dict", "list", "tuple", "namedtuple", "dataclass", \
     "object"
@@ -2943,12 +2944,8 @@ def check_iterated(name: str, value: Any, pf: Any, walked: list[tuple[tuple[str,
         if isinstance(item, (abc.Sequence, np.ndarray)) or arrays.is_protocol_array(item) or \
                 not isinstance(item, abc.Iterable):  # (not iterable at all: Python's TypeError, as srcgrad's)
             continue
-        text = ".".join((name, *attrs))
-        raise InvalidArgument(
-            f"`{text}` is a {type(item).__name__}: srcgrad's loops visit the items of a sequence or an array by "
-            "index, and would not visit what Python visits in this one", pf.location(where),
-            hint=f"loop over a list made of it: `for k in list({text})`, `for k, v in list({text}.items())`",
-        )
+        message, hint = walked_argument_text(".".join((name, *attrs)), item)
+        raise InvalidArgument(message, pf.location(where), hint=hint)
 
 
 def is_constant_structure(value: Any) -> bool:

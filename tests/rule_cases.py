@@ -924,6 +924,10 @@ def casts(x, w):
         np.asarray(x, dtype="float64") * w)
 
 
+def array_copies(x, w):  # (copy=False: no copy needed for a float64 array, the argument itself)
+    return np.sum(np.array(x, copy=True) * w) + np.sum(np.array(x, "float64", copy=False) * w * w)
+
+
 def casts_to_int(x, w):  # a cast to an integer type is piecewise constant
     return np.sum(x.astype("int64") * w) + np.sum(np.asarray(x, "int32") * x * w)
 
@@ -945,6 +949,7 @@ case(np.array, copies, A(N((3, 4)), N((3, 4))), name="array-of-array")
 case(np.asarray, copies, A(N((3, 4)), N((3, 4))), name="asarray")
 case(("method", "astype"), casts, A(N((3, 4)), N((3, 4))), name="astype-float")
 case(np.array, casts, A(N((3, 4)), N((3, 4))), name="array-dtype")
+case(np.array, array_copies, A(N((3, 4)), N((3, 4))), name="array-copy")
 case(np.asarray, casts, A(N((3, 4)), N((3, 4))), name="asarray-dtype")
 case(("method", "astype"), casts_to_int, A(U(0.1, 3.9, (3, 4)), N((3, 4))), name="astype-int")
 case(np.float64, np_scalar_types, A(N()), name="float64")

@@ -107,10 +107,6 @@ def uses_import(x):
     return x
 
 
-def uses_bitwise(x):
-    return x & 1
-
-
 def uses_match(x):
     match x:
         case 1:
@@ -136,7 +132,7 @@ REJECTED = [
     (uses_genexp_outside_sum, "generator expression"),
     (uses_dict, "dict"), (uses_fstring, "formatted into a string"), (uses_star, "star"), (uses_varargs, r"\*rest"),
     (uses_item_write, "item"), (uses_attribute_write, "attribute"), (uses_walrus, ":="),
-    (uses_del, "del"), (uses_import, "import"), (uses_bitwise, "BitAnd|bitwise"), (uses_match, "match"),
+    (uses_del, "del"), (uses_import, "import"), (uses_match, "match"),
     (uses_set, "set"), (uses_no_return, "return"), (uses_undefined, "not defined"),
 ]
 

@@ -495,6 +495,8 @@ PIECEWISE_CONSTANT = {
     operator.lt: (0.3, 0.7), operator.le: (0.3, 0.7), operator.gt: (0.3, 0.7), operator.ge: (0.3, 0.7),
     operator.eq: (0.3, 0.7), operator.ne: (0.3, 0.7), operator.not_: (0.3,), operator.is_: (0.3, 0.7),
     operator.is_not: (0.3, 0.7), operator.contains: (_V, 0.5), operator.truth: (0.3,),
+    operator.and_: (_V > 0, _V < 1), operator.or_: (6, 3), operator.xor: (6, 3), operator.lshift: (3, 2),
+    operator.rshift: (12, 2), operator.invert: (3,),
     len: (_V,), int: (2.7,), bool: (0.3,), round: (2.71, 1), range: (3,), isinstance: (0.3, float), print: ("",),
     type: (0.3,),
     np.sign: (_A,), np.floor: (_A,), np.ceil: (_A,), np.round: (_A, 1), np.around: (_A,), np.rint: (_A,),

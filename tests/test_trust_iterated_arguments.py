@@ -133,3 +133,4 @@ def test_a_loop_over_what_an_opaque_call_returned_is_checked_where_it_runs(func)
     with pytest.raises(UnsupportedValue, match="this loop walks a dict") as info:
         srcgrad.value_and_grad(func)(0.5)
     assert f"test_trust_iterated_arguments.py:{func.__code__.co_firstlineno + 2}:" in str(info.value)
+

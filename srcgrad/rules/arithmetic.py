@@ -145,6 +145,9 @@ def float_(g, ans, x):
 for _op in (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, operator.not_,
             operator.is_, operator.is_not, operator.contains, operator.truth):
     nondifferentiable(_op, name=_op.__name__.strip("_"), out_kind="scalar")
+# Bitwise operators take integers, booleans and masks (a float raises TypeError, in numpy too): no derivative.
+for _op in (operator.and_, operator.or_, operator.xor, operator.lshift, operator.rshift, operator.invert):
+    nondifferentiable(_op, name=_op.__name__.strip("_"), out_kind="same", raises=True)
 # (not str, repr: float(str(x)) is x; not id, hash: no number near x gives the same one)
 for _fn in (len, int, bool, round, range, isinstance, print, type):
     nondifferentiable(_fn, out_kind="scalar")

@@ -145,13 +145,14 @@ def copy(g, ans, a):
     return g
 
 
-@defgrad(np.array, wrt=("object",), discrete=("dtype",))
-def array(g, ans, object, dtype=None):
+# (copy=False or None may return the argument itself: the alias analysis takes any call with `copy=` as sharing)
+@defgrad(np.array, wrt=("object",), discrete=("dtype", "copy"))
+def array(g, ans, object, dtype=None, *, copy=True):
     return g if dtype is None else cast_grad(g, dtype)
 
 
 @defjvp(np.array)
-def array_jvp(object_dot, ans, object, dtype=None):
+def array_jvp(object_dot, ans, object, dtype=None, *, copy=True):
     return cast_grad(np.array(object_dot, dtype=float), dtype)
 
 
