@@ -25,6 +25,7 @@ import hashlib
 import linecache
 import os
 import re
+import symtable
 import types
 import weakref
 from typing import Any
@@ -101,14 +102,29 @@ def _user_names(source: str, bound: dict[str, Any], user_func: Any) -> dict[str,
             space[free] = cell.cell_contents
         except ValueError:
             continue
-    read = set(re.findall(r"[A-Za-z_]\w*", source))
-    for key in sorted(read - set(bound)):
+    for key in sorted(_global_reads(source) - set(bound)):
         if isinstance(space.get(key), (np.ndarray, list, dict)):
             raise NumbaUnsupported(
                 f"the gradient reads the global `{key}` (a {type(space[key]).__name__}): numba compiles a copy of "
                 f"it into the code, so a later change to it would not be seen",
                 _definition(user_func), hint=f"pass `{key}` as an argument, or use backend='python'")
     return space
+
+
+def _global_reads(source: str) -> set[str]:
+    """The names the text reads as globals: what its functions do not bind themselves (a parameter or a local of the
+    same name as a global of the user's is not the global), and what its top level reads without binding."""
+    found: set[str] = set()
+    tables = [symtable.symtable(source, "<srcgrad numba>", "exec")]
+    while tables:
+        table = tables.pop()
+        if table.get_type() == "function":
+            found.update(table.get_globals())
+        else:
+            found.update(s.get_name() for s in table.get_symbols() if s.is_referenced() and not s.is_assigned()
+                         and not s.is_imported())
+        tables.extend(table.get_children())
+    return found
 
 
 def _bind(space: dict[str, Any], bound: dict[str, Any]) -> None:

@@ -163,6 +163,22 @@ def test_global_array_refused():
         srcgrad.grad(_reads_global_array, backend="numba")(np.ones(2))
 
 
+def _parameter_named_like_a_global_array(WEIGHTS, n):
+    total = 0.0
+    for i in range(n):
+        total = total + math.sin(WEIGHTS * i)  # (the parameter, not the module's array of that name)
+    return total
+
+
+def test_a_parameter_named_like_a_global_array_is_the_parameter():
+    # (was refused: every word of the generated text was looked up among the user's globals)
+    w, n = 0.7, 5
+    grad = srcgrad.grad(_parameter_named_like_a_global_array, backend="numba")(w, n)
+    expected = sum(i * math.cos(w * i) for i in range(n))
+    assert grad == pytest.approx(expected, rel=1e-12)
+    assert grad == pytest.approx(numerical_grad(_parameter_named_like_a_global_array, (w, n), 0), rel=1e-6)
+
+
 def test_unknown_backend_refused():
     with pytest.raises(srcgrad.InvalidArgument, match="backend"):
         srcgrad.grad(scalar_loop, backend="cython")
