@@ -373,9 +373,11 @@ def matmul_adjoints(np_name: str, g: ast.expr, x: ast.expr, y: ast.expr, lx: str
 
 def restored(g: ast.expr, layout: str, axes: tuple[int, ...] | None, keepdims: bool) -> ast.expr:
     """The adjoint of a reduction over ``axes`` of a value of ``layout``, as an array that broadcasts to it:
-    ``g`` itself when the axes were kept, ``g[:, None]`` when they were dropped."""
+    ``g`` itself when the axes were kept or all of them reduced, ``g[:, None]`` when some were dropped."""
     if keepdims or axes is None or not axes:
         return g  # (``axis=()`` reduces nothing)
+    if len(set(axes)) >= len(layout):  # (every axis: the result is a number, maybe a Python float that has no
+        return g  # ``[None]``; a number broadcasts to the value's shape as it is)
     index: list[ast.expr] = [ast.Constant(value=None) if i in axes else ast.Slice() for i in range(len(layout))]
     while isinstance(index[-1], ast.Slice):
         index.pop()

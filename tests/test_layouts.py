@@ -3,6 +3,7 @@ checked against central differences at several ranks, with axes of length 1, and
 without wrappers never alias an argument or another result."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -173,3 +174,20 @@ def max_over_no_axes(x):
 @pytest.mark.parametrize("f", [sum_over_no_axes, mean_over_no_axes, max_over_no_axes])
 def test_a_reduction_over_no_axes(f):
     check_grad(f, np.linspace(-1.0, 1.0, 6).reshape(2, 3))
+
+
+def _scaled_by_tanh_of_axis_sum(a, b):
+    a *= math.tanh(np.sum(b, axis=0))  # (a number times a Python float: the sum's adjoint is a Python float)
+    return a
+
+
+def _scaled_by_sin_of_axes_mean(a, b):
+    return a * math.sin(np.mean(b, axis=(0, 1)))
+
+
+@pytest.mark.parametrize("func, b", [(_scaled_by_tanh_of_axis_sum, np.array([0.1, -0.2, 0.3])),
+                                     (_scaled_by_sin_of_axes_mean, np.array([[0.1, -0.2], [0.3, 0.4]]))])
+def test_a_reduction_over_every_axis_has_a_number_for_adjoint(func, b):
+    # (was an InternalError: the adjoint of np.sum(b, axis=0) was written g[None], and g was a Python float)
+    check_grad(func, 0.5, b, wrt=(0, 1))  # (value and both gradients against finite differences)
+    assert srcgrad.grad(func, wrt=(1,))(0.5, b)[0].shape == b.shape
