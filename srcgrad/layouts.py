@@ -376,7 +376,7 @@ def restored(g: ast.expr, layout: str, axes: tuple[int, ...] | None, keepdims: b
     ``g`` itself when the axes were kept or all of them reduced, ``g[:, None]`` when some were dropped."""
     if keepdims or axes is None or not axes:
         return g  # (``axis=()`` reduces nothing)
-    if len(set(axes)) >= len(layout):  # (every axis: the result is a number, maybe a Python float that has no
+    if len(axes) == len(layout):  # (every axis: the result is a number, maybe a Python float that has no
         return g  # ``[None]``; a number broadcasts to the value's shape as it is)
     index: list[ast.expr] = [ast.Constant(value=None) if i in axes else ast.Slice() for i in range(len(layout))]
     while isinstance(index[-1], ast.Slice):

@@ -21,7 +21,6 @@ What holds:
 from __future__ import annotations
 
 import ast
-import hashlib
 import linecache
 import os
 import re
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import driver, locks, numba_cache, sourcetext
+from srcgrad import digests, driver, locks, numba_cache, sourcetext
 from srcgrad.emitter import Emitted
 from srcgrad.emitter import compile_function as compile_python
 from srcgrad.errors import Location, SrcgradError
@@ -151,7 +150,7 @@ def _is_cell_ref(value: Any) -> bool:
 
 def _filename(source: str, label: str) -> str:
     """The file name the text is compiled under: numba's messages name it (and :func:`compile_failure` reads it)."""
-    return f"<srcgrad numba {label} {hashlib.sha256(source.encode()).hexdigest()[:10]}>"
+    return f"<srcgrad numba {label} {digests.hex_digest(source, 10)}>"
 
 
 def _exec(source: str, space: dict[str, Any], filename: str) -> dict[str, Any]:

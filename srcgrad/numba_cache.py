@@ -20,7 +20,6 @@ What holds:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import types
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from srcgrad import cache
+from srcgrad import cache, digests
 
 _VALUES = (bool, int, float, complex, str, type(None))
 _LIBRARIES = frozenset({"math", "cmath", "numpy", "operator", "builtins", "_operator"})  # fixed by their versions
@@ -47,7 +46,7 @@ def source_file(source: str, values: dict[str, Any]) -> str | None:
 
     lines = [source, numba.__version__, cache._environment()]
     lines += [f"{name}={d}" for name, d in zip(sorted(values), described)]
-    key = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    key = digests.hex_digest("\n".join(lines))
     try:
         return _written(Path(where) / "numba", f"{key}.py", source)
     except (OSError, cache.Untrusted):

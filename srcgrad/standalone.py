@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
 import inspect
 import keyword
 import math
@@ -48,7 +47,7 @@ from typing import Any
 import gast
 import numpy as np
 
-from srcgrad import api, calls, checks, freshness, naming, printer, runtime, sourcetext, structures
+from srcgrad import api, calls, checks, digests, freshness, naming, printer, runtime, sourcetext, structures
 from srcgrad.errors import InternalError, InvalidArgument, SrcgradError
 from srcgrad.records import record
 from srcgrad.version import __version__
@@ -771,7 +770,7 @@ def _user_files(transform: api.Transform, generated: Any) -> dict[str, str]:
 
 def _source_hash(transform: api.Transform, generated: Any) -> str:
     """sha256 of the source of every user function the gradient differentiates (the function, then its helpers)."""
-    digest = hashlib.sha256()
+    digest = digests.sha256()
     for f in _differentiated(transform, generated):
         digest.update(freshness.source(f).encode("utf-8"))
     return digest.hexdigest()
